@@ -1,0 +1,232 @@
+//! Route policies: required scopes, roles, or any predicate over the [`Principal`].
+//!
+//! Apply them per route with axum's `route_layer` (or `ServiceBuilder` around a service), inside
+//! an [`AuthLayer`](crate::AuthLayer). They answer with the same realm and body shape as the
+//! auth layer around them.
+//!
+//! # Example
+//! ```
+//! use auth_layer::{RequirePolicy, RequireRole, RequireScope};
+//! use axum::{Router, routing::get};
+//!
+//! let app: Router = Router::new()
+//!     .route("/admin", get(|| async { "hi" }).route_layer(RequireScope::all(["admin"])))
+//!     .route("/billing", get(|| async { "$" }).route_layer(RequireRole::any(["finance"])))
+//!     .route("/ours", get(|| async { "!" }).route_layer(RequirePolicy::new(|p: &auth_layer::Principal| {
+//!         p.issuer() == Some("https://id.example.com")
+//!     })));
+//! ```
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower::{Layer, Service};
+
+use crate::authenticator::Principal;
+use crate::body::AuthBody;
+use crate::error::{AuthError, ErrorCode};
+use crate::response::Responder;
+use crate::{ResponderHandle, ResponseFuture};
+
+/// A rule a principal must satisfy.
+pub trait Policy: Clone + Send + Sync + 'static {
+    /// `Ok` to let the request through; the error decides the answer (usually 403).
+    fn check(&self, principal: &Principal) -> Result<(), AuthError>;
+}
+
+/// Requires scopes (from `scope` or `scp`); refuses with 403 `insufficient_scope`.
+#[derive(Debug, Clone)]
+pub struct ScopePolicy {
+    scopes: Arc<[String]>,
+    any: bool,
+}
+
+impl Policy for ScopePolicy {
+    fn check(&self, p: &Principal) -> Result<(), AuthError> {
+        let ok = if self.any {
+            self.scopes.iter().any(|s| p.has_scope(s))
+        } else {
+            self.scopes.iter().all(|s| p.has_scope(s))
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(AuthError::insufficient_scope(self.scopes.iter().cloned()))
+        }
+    }
+}
+
+/// Requires a role; refuses with 403 `forbidden` (no challenge: a new token would not help).
+#[derive(Debug, Clone)]
+pub struct RolePolicy {
+    roles: Arc<[String]>,
+}
+
+impl Policy for RolePolicy {
+    fn check(&self, p: &Principal) -> Result<(), AuthError> {
+        if self.roles.iter().any(|r| p.has_role(r)) {
+            Ok(())
+        } else {
+            Err(AuthError::with_detail(
+                ErrorCode::Forbidden,
+                "the principal has none of the roles this resource requires",
+            ))
+        }
+    }
+}
+
+/// A predicate over the principal; refuses with 403 `forbidden`.
+#[derive(Clone)]
+pub struct FnPolicy<F>(F);
+
+impl<F> Policy for FnPolicy<F>
+where
+    F: Fn(&Principal) -> bool + Clone + Send + Sync + 'static,
+{
+    fn check(&self, p: &Principal) -> Result<(), AuthError> {
+        if (self.0)(p) {
+            Ok(())
+        } else {
+            Err(AuthError::new(ErrorCode::Forbidden))
+        }
+    }
+}
+
+/// Applies a [`Policy`] to every request of the wrapped service.
+#[derive(Debug, Clone)]
+pub struct PolicyLayer<P> {
+    policy: P,
+}
+
+/// Requires scopes: `RequireScope::all(["read", "write"])` or `RequireScope::any([...])`.
+pub type RequireScope = PolicyLayer<ScopePolicy>;
+/// Requires one of some roles: `RequireRole::any(["admin"])`.
+pub type RequireRole = PolicyLayer<RolePolicy>;
+/// Requires a predicate: `RequirePolicy::new(|p: &Principal| ...)`.
+pub type RequirePolicy<F> = PolicyLayer<FnPolicy<F>>;
+
+fn strings<I, S>(items: I) -> Arc<[String]>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    items.into_iter().map(Into::into).collect()
+}
+
+impl PolicyLayer<ScopePolicy> {
+    /// Every one of `scopes` is required.
+    pub fn all<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        PolicyLayer::policy(ScopePolicy {
+            scopes: strings(scopes),
+            any: false,
+        })
+    }
+
+    /// At least one of `scopes` is required.
+    pub fn any<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        PolicyLayer::policy(ScopePolicy {
+            scopes: strings(scopes),
+            any: true,
+        })
+    }
+}
+
+impl PolicyLayer<RolePolicy> {
+    /// At least one of `roles` is required.
+    pub fn any<I, S>(roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        PolicyLayer::policy(RolePolicy {
+            roles: strings(roles),
+        })
+    }
+}
+
+impl<F> PolicyLayer<FnPolicy<F>>
+where
+    F: Fn(&Principal) -> bool + Clone + Send + Sync + 'static,
+{
+    /// The predicate must hold.
+    pub fn new(predicate: F) -> Self {
+        PolicyLayer::policy(FnPolicy(predicate))
+    }
+}
+
+impl<P: Policy> PolicyLayer<P> {
+    /// Any [`Policy`].
+    pub fn policy(policy: P) -> Self {
+        PolicyLayer { policy }
+    }
+}
+
+impl<S, P: Clone> Layer<S> for PolicyLayer<P> {
+    type Service = PolicyService<S, P>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PolicyService {
+            inner,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+/// The service of a [`PolicyLayer`].
+#[derive(Debug, Clone)]
+pub struct PolicyService<S, P> {
+    inner: S,
+    policy: P,
+}
+
+impl<S, P, ReqB, ResB> Service<Request<ReqB>> for PolicyService<S, P>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    P: Policy,
+{
+    type Response = Response<AuthBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResB, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let verdict = match req.extensions().get::<Principal>() {
+            Some(p) => self.policy.check(p),
+            // Anonymous (optional mode) or no auth layer at all: authentication is required.
+            None => Err(AuthError::new(ErrorCode::MissingCredentials)),
+        };
+        match verdict {
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Err(err) => {
+                let responder = req
+                    .extensions()
+                    .get::<ResponderHandle>()
+                    .map(|h| h.0.clone())
+                    .unwrap_or_else(Responder::fallback);
+                if let Some(metrics) = req.extensions().get::<crate::MetricsHandle>() {
+                    metrics.0.record_reject(err.code());
+                }
+                tracing::debug!(
+                    target: "portcullis::auth",
+                    decision = "forbid",
+                    code = err.code().as_str(),
+                    subject = req.extensions().get::<Principal>().and_then(Principal::subject),
+                    "route policy refused the request"
+                );
+                ResponseFuture::reject(&responder, &err)
+            }
+        }
+    }
+}

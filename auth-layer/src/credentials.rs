@@ -1,0 +1,421 @@
+//! Finding the credential in a request: `Authorization: Bearer`, a named cookie, or a named
+//! API-key header.
+//!
+//! Scheme matching is case-insensitive (RFC 9110 §11.1); everything else is strict, and a
+//! malformed credential is reported precisely (400 `invalid_request`) rather than treated as
+//! missing, so a client bug surfaces as a clear error instead of a confusing 401.
+
+use std::fmt;
+use std::ops::Range;
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub use crate::authenticator::CredentialKind;
+use crate::error::{AuthError, ErrorCode};
+
+/// A credential as found in a request: its kind and its secret.
+///
+/// The secret is a slice of the request's own header value (no copy). `Debug` never shows it.
+#[derive(Clone)]
+pub struct Credential {
+    kind: CredentialKind,
+    value: HeaderValue,
+    range: Range<usize>,
+}
+
+impl Credential {
+    /// A credential from a string, as if it had been found in a request (for tests and for
+    /// authenticators that are called outside the layer).
+    ///
+    /// ```
+    /// use auth_layer::{Credential, CredentialKind};
+    /// let c = Credential::new(CredentialKind::ApiKey, "k-123").unwrap();
+    /// assert!(c.secret_eq("k-123"));
+    /// assert_eq!(format!("{c:?}"), "Credential { kind: ApiKey, secret: \"<redacted>\" }");
+    /// ```
+    pub fn new(kind: CredentialKind, secret: &str) -> Option<Self> {
+        let value = HeaderValue::from_str(secret).ok()?;
+        let len = value.len();
+        Some(Credential {
+            kind,
+            value,
+            range: 0..len,
+        })
+    }
+
+    fn slice(kind: CredentialKind, value: &HeaderValue, range: Range<usize>) -> Self {
+        Credential {
+            kind,
+            value: value.clone(),
+            range,
+        }
+    }
+
+    /// How the credential was presented.
+    pub fn kind(&self) -> CredentialKind {
+        self.kind
+    }
+
+    /// The secret itself. Named so that every use is easy to find in review: never log it,
+    /// never put it in an error.
+    pub fn expose_secret(&self) -> &str {
+        // Every constructor checked that the range holds visible ASCII.
+        std::str::from_utf8(&self.value.as_bytes()[self.range.clone()]).unwrap_or_default()
+    }
+
+    /// Compare the secret with `expected` in constant time.
+    pub fn secret_eq(&self, expected: &str) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            self.expose_secret().as_bytes(),
+            expected.as_bytes(),
+        )
+        .is_ok()
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("kind", &self.kind)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Where the layer looks for credentials.
+#[derive(Debug, Clone)]
+pub(crate) struct Sources {
+    pub(crate) bearer: bool,
+    pub(crate) cookie: Option<String>,
+    pub(crate) api_key: Option<HeaderName>,
+    /// When false (the default, RFC 6750 §2), a credential in two places is a 400; when true
+    /// the first by precedence (header, API key, cookie) wins.
+    pub(crate) allow_multiple: bool,
+}
+
+const TWO_PLACES: &str =
+    "credentials were sent in more than one place; send exactly one (RFC 6750 section 2)";
+
+impl Sources {
+    /// Find the one credential of the request, or `Ok(None)` when there is none.
+    pub(crate) fn extract(&self, headers: &HeaderMap) -> Result<Option<Credential>, AuthError> {
+        let bearer = self.authorization(headers)?;
+        let api_key = match &self.api_key {
+            Some(name) => api_key(headers, name)?,
+            None => None,
+        };
+        let cookie = match &self.cookie {
+            Some(name) => cookie(headers, name)?,
+            None => None,
+        };
+        let found = bearer.is_some() as u8 + api_key.is_some() as u8 + cookie.is_some() as u8;
+        if found > 1 && !self.allow_multiple {
+            return Err(AuthError::with_detail(
+                ErrorCode::InvalidRequest,
+                TWO_PLACES,
+            ));
+        }
+        Ok(bearer.or(api_key).or(cookie))
+    }
+
+    fn authorization(&self, headers: &HeaderMap) -> Result<Option<Credential>, AuthError> {
+        let mut values = headers.get_all(AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        if values.next().is_some() {
+            return Err(invalid(
+                "the request carries more than one Authorization header",
+            ));
+        }
+        parse_authorization(value, self.bearer).map(Some)
+    }
+}
+
+fn invalid(detail: &'static str) -> AuthError {
+    AuthError::with_detail(ErrorCode::InvalidRequest, detail)
+}
+
+/// RFC 9110 `tchar`: what an auth-scheme is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+pub(crate) fn is_b64token(token: &[u8]) -> bool {
+    let body = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
+    body > 0
+        && token[..body]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// Parse one `Authorization` value as `Bearer 1*SP b64token`.
+pub(crate) fn parse_authorization(
+    value: &HeaderValue,
+    bearer_accepted: bool,
+) -> Result<Credential, AuthError> {
+    let bytes = value.as_bytes();
+    let scheme_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
+    let scheme = &bytes[..scheme_end];
+    if scheme.is_empty() || !scheme.iter().all(|&b| is_tchar(b)) {
+        return Err(invalid(
+            "the Authorization header does not start with an authentication scheme",
+        ));
+    }
+    if !bearer_accepted || !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(AuthError::with_detail(
+            ErrorCode::UnsupportedScheme,
+            "the Authorization scheme is not accepted here; use Bearer",
+        ));
+    }
+    let rest = &bytes[scheme_end..];
+    let start = scheme_end + rest.iter().take_while(|&&b| b == b' ').count();
+    let token = &bytes[start..];
+    if token.is_empty() {
+        return Err(invalid("the Bearer scheme is not followed by a token"));
+    }
+    if token.contains(&b' ') {
+        return Err(invalid(
+            "the bearer token contains a space; send exactly one token after the scheme",
+        ));
+    }
+    if !is_b64token(token) {
+        return Err(invalid(
+            "the bearer token contains characters outside RFC 6750 b64token",
+        ));
+    }
+    Ok(Credential::slice(
+        CredentialKind::Bearer,
+        value,
+        start..bytes.len(),
+    ))
+}
+
+fn is_visible_secret(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|&b| b.is_ascii_graphic())
+}
+
+fn api_key(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Credential>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(invalid("the API key header was sent more than once"));
+    }
+    if value.as_bytes().is_empty() {
+        return Err(invalid("the API key header is empty"));
+    }
+    if !is_visible_secret(value.as_bytes()) {
+        return Err(invalid(
+            "the API key contains spaces or characters that are not visible ASCII",
+        ));
+    }
+    Ok(Some(Credential::slice(
+        CredentialKind::ApiKey,
+        value,
+        0..value.len(),
+    )))
+}
+
+/// RFC 6265 `cookie-octet`.
+fn is_cookie_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
+}
+
+/// Find cookie `name` in every `Cookie` header (`name=value; name2=value2`).
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<Credential>, AuthError> {
+    let mut found = None;
+    for value in headers.get_all(COOKIE) {
+        let bytes = value.as_bytes();
+        let mut pos = 0;
+        for pair in bytes.split(|&b| b == b';') {
+            let pair_start = pos;
+            pos += pair.len() + 1;
+            let lead = pair.iter().take_while(|&&b| b == b' ').count();
+            let pair = &pair[lead..];
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            if &pair[..eq] != name.as_bytes() {
+                continue;
+            }
+            if found.is_some() {
+                return Err(invalid("the credential cookie was sent more than once"));
+            }
+            let mut start = pair_start + lead + eq + 1;
+            let mut end = pair_start + lead + pair.len();
+            // Trailing spaces before the next ';' are not part of the value.
+            while end > start && bytes[end - 1] == b' ' {
+                end -= 1;
+            }
+            if end - start >= 2 && bytes[start] == b'"' && bytes[end - 1] == b'"' {
+                start += 1;
+                end -= 1;
+            }
+            let secret = &bytes[start..end];
+            if secret.is_empty() {
+                return Err(invalid("the credential cookie is empty"));
+            }
+            if !secret.iter().all(|&b| is_cookie_octet(b)) {
+                return Err(invalid(
+                    "the credential cookie contains characters outside RFC 6265 cookie-octet",
+                ));
+            }
+            found = Some(Credential::slice(CredentialKind::Cookie, value, start..end));
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources() -> Sources {
+        Sources {
+            bearer: true,
+            cookie: Some("at".into()),
+            api_key: Some(HeaderName::from_static("x-api-key")),
+            allow_multiple: false,
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn code(pairs: &[(&str, &str)]) -> ErrorCode {
+        sources().extract(&headers(pairs)).unwrap_err().code()
+    }
+
+    fn secret(pairs: &[(&str, &str)]) -> (CredentialKind, String) {
+        let c = sources().extract(&headers(pairs)).unwrap().unwrap();
+        (c.kind(), c.expose_secret().to_owned())
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_allows_several_spaces() {
+        assert_eq!(secret(&[("authorization", "Bearer abc")]).1, "abc");
+        assert_eq!(
+            secret(&[("authorization", "bEaReR    a.b-c_~+/==")]).1,
+            "a.b-c_~+/=="
+        );
+    }
+
+    #[test]
+    fn malformed_bearer_values_are_invalid_request() {
+        for v in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a=b",
+            "Bearer ==",
+            "Bearer a,b",
+        ] {
+            let h = headers(&[("authorization", v)]);
+            let err = sources().extract(&h).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidRequest, "{v:?}");
+            let token = v.trim_start_matches("Bearer").trim();
+            if !token.is_empty() {
+                assert!(
+                    !err.detail().contains(token),
+                    "detail echoes the token of {v:?}"
+                );
+            }
+        }
+        assert_eq!(
+            code(&[("authorization", "Bearer\tabc")]),
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_unsupported() {
+        for v in ["Basic dXNlcjpwYXNz", "Token abc", "Bearerx abc"] {
+            assert_eq!(
+                code(&[("authorization", v)]),
+                ErrorCode::UnsupportedScheme,
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_authorization_headers_are_invalid_request() {
+        assert_eq!(
+            code(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn credentials_in_two_places_are_invalid_request_unless_allowed() {
+        let h = headers(&[("authorization", "Bearer a"), ("cookie", "at=b")]);
+        assert_eq!(
+            sources().extract(&h).unwrap_err().code(),
+            ErrorCode::InvalidRequest
+        );
+        let lenient = Sources {
+            allow_multiple: true,
+            ..sources()
+        };
+        let c = lenient.extract(&h).unwrap().unwrap();
+        assert_eq!(c.kind(), CredentialKind::Bearer);
+    }
+
+    #[test]
+    fn cookie_is_found_among_others_and_unquoted() {
+        assert_eq!(
+            secret(&[("cookie", "theme=dark; at=tok.en; lang=en")]),
+            (CredentialKind::Cookie, "tok.en".into())
+        );
+        assert_eq!(secret(&[("cookie", "at=\"q\"")]).1, "q");
+        assert_eq!(secret(&[("cookie", "a=1"), ("cookie", "at=x ")]).1, "x");
+        assert!(
+            sources()
+                .extract(&headers(&[("cookie", "att=x; xat=y")]))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(code(&[("cookie", "at=a; at=b")]), ErrorCode::InvalidRequest);
+        assert_eq!(code(&[("cookie", "at=")]), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn api_key_header_is_strict() {
+        assert_eq!(
+            secret(&[("x-api-key", "k1")]),
+            (CredentialKind::ApiKey, "k1".into())
+        );
+        assert_eq!(code(&[("x-api-key", "")]), ErrorCode::InvalidRequest);
+        assert_eq!(code(&[("x-api-key", "a b")]), ErrorCode::InvalidRequest);
+        assert_eq!(
+            code(&[("x-api-key", "a"), ("x-api-key", "b")]),
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn nothing_found_is_none() {
+        assert!(sources().extract(&HeaderMap::new()).unwrap().is_none());
+    }
+
+    #[test]
+    fn b64token_grammar() {
+        assert!(is_b64token(b"a"));
+        assert!(is_b64token(b"a=="));
+        assert!(!is_b64token(b"="));
+        assert!(!is_b64token(b"a=b"));
+        assert!(!is_b64token(b""));
+    }
+}

@@ -1,0 +1,117 @@
+//! The verified-token cache: a token that verified once is not verified again until it
+//! expires. Keyed by the exact token string, so a different token (even one differing only in
+//! its signature) is never served from the cache.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::authenticator::Principal;
+
+/// Hit and miss counts of a verified-token cache.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl CacheStats {
+    /// Lookups answered from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Lookups that had to verify the token.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+}
+
+pub(crate) struct VerifiedCache {
+    capacity: usize,
+    entries: Mutex<HashMap<Box<str>, (Principal, u64)>>,
+    pub(crate) stats: CacheStats,
+}
+
+impl VerifiedCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        VerifiedCache {
+            capacity,
+            entries: Mutex::new(HashMap::with_capacity(capacity.min(1024))),
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// The principal of `token` if it verified before and `valid_until` (exp + leeway) is
+    /// still ahead of `now`.
+    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Principal> {
+        let hit = {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries
+                .get(token)
+                .filter(|(_, until)| now < *until)
+                .map(|(p, _)| p.clone())
+        };
+        let counter = if hit.is_some() {
+            &self.stats.hits
+        } else {
+            &self.stats.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        hit
+    }
+
+    pub(crate) fn insert(&self, token: &str, principal: Principal, valid_until: u64, now: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= self.capacity {
+            entries.retain(|_, (_, until)| now < *until);
+            if entries.len() >= self.capacity {
+                // Still full of live tokens: drop an eighth, arbitrary ones. Cheaper than
+                // tracking recency on every hit, and a dropped entry only costs one verify.
+                let drop: Vec<Box<str>> = entries
+                    .keys()
+                    .take(self.capacity / 8 + 1)
+                    .cloned()
+                    .collect();
+                for k in drop {
+                    entries.remove(&k);
+                }
+            }
+        }
+        entries.insert(token.into(), (principal, valid_until));
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.lock().unwrap().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authenticator::CredentialKind;
+
+    fn p() -> Principal {
+        Principal::builder(CredentialKind::Bearer).build()
+    }
+
+    #[test]
+    fn entries_expire_and_count() {
+        let c = VerifiedCache::new(4);
+        c.insert("t", p(), 100, 0);
+        assert!(c.get("t", 99).is_some());
+        assert!(c.get("t", 100).is_none());
+        assert!(c.get("u", 0).is_none());
+        assert_eq!((c.stats.hits(), c.stats.misses()), (1, 2));
+    }
+
+    #[test]
+    fn capacity_is_a_bound() {
+        let c = VerifiedCache::new(16);
+        for i in 0..1000 {
+            c.insert(&format!("t{i}"), p(), 100, 0);
+            assert!(c.len() <= 16);
+        }
+    }
+}

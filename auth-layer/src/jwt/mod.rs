@@ -1,0 +1,529 @@
+//! JWT bearer tokens verified with `jsonwebtoken`'s cryptography.
+//!
+//! The token is split once, only `alg`/`kid`/`typ` are read from the header, the signature is
+//! verified with `jsonwebtoken::crypto` (HMAC keys are set up once, not per token), and the
+//! claims are parsed once into the registered claims the layer checks — plus, only if you ask
+//! for them, once more into your own type.
+//!
+//! # Example
+//! ```
+//! use auth_layer::jwt::{JwtAuthenticator, JwtKey};
+//! use jsonwebtoken::Algorithm;
+//!
+//! #[derive(Clone, serde::Deserialize)]
+//! struct MyClaims { org_id: String }
+//!
+//! let jwt = JwtAuthenticator::builder()
+//!     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256]).unwrap())
+//!     .issuer("https://id.example.com")
+//!     .audience("orders-api")
+//!     .claims::<MyClaims>()
+//!     .build()
+//!     .unwrap();
+//! # let _ = jwt;
+//! ```
+
+mod cache;
+mod claims;
+mod keys;
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+pub use cache::CacheStats;
+pub use claims::CHECKABLE_CLAIMS;
+pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource, StaticKeys};
+
+use crate::authenticator::{Authentication, Authenticator, Principal};
+use crate::credentials::Credential;
+use crate::error::{AuthError, ConfigError, ErrorCode};
+use crate::revocation::Revocation;
+use cache::VerifiedCache;
+use claims::Registered;
+
+/// Tokens longer than this are refused before any decoding (a bound on work per request).
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Verifies JWT bearer tokens (in the `Authorization` header or a cookie).
+///
+/// `C` is the type of your own claims, parsed from the payload and attached to the
+/// [`Principal`] (read them with `principal.claims::<C>()` or the `Claims<C>` extractor).
+/// With the default `C = ()` nothing beyond the registered claims is parsed.
+pub struct JwtAuthenticator<C = ()> {
+    inner: Arc<Inner>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for JwtAuthenticator<C> {
+    fn clone(&self) -> Self {
+        JwtAuthenticator {
+            inner: self.inner.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> fmt::Debug for JwtAuthenticator<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthenticator")
+            .field("issuers", &self.inner.issuers)
+            .field("audiences", &self.inner.audiences)
+            .field("leeway", &self.inner.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    keys: Arc<dyn KeySource>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: u64,
+    required: Vec<&'static str>,
+    token_type: Option<String>,
+    revocation: Option<Arc<dyn Revocation>>,
+    cache: Option<VerifiedCache>,
+}
+
+/// Configures a [`JwtAuthenticator`]; see [`JwtAuthenticator::builder`].
+pub struct JwtAuthenticatorBuilder<C = ()> {
+    keys: Vec<JwtKey>,
+    source: Option<Arc<dyn KeySource>>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: Duration,
+    required: Vec<String>,
+    token_type: Option<String>,
+    revocation: Option<Arc<dyn Revocation>>,
+    cache_capacity: usize,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl JwtAuthenticator<()> {
+    /// Start configuring. Defaults: 60 s leeway, `exp` required, a verified-token cache of
+    /// 10 000 entries, no issuer/audience/type check until you name them.
+    pub fn builder() -> JwtAuthenticatorBuilder<()> {
+        JwtAuthenticatorBuilder {
+            keys: Vec::new(),
+            source: None,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            leeway: Duration::from_secs(60),
+            required: vec!["exp".into()],
+            token_type: None,
+            revocation: None,
+            cache_capacity: 10_000,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> JwtAuthenticatorBuilder<C> {
+    /// Add a static key (select among several by `kid`).
+    pub fn key(mut self, key: JwtKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Take keys from a [`KeySource`] (a JWKS, say) instead of static keys.
+    pub fn key_source(mut self, source: impl KeySource) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Accept tokens from this issuer (`iss`); may be given several times.
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuers.push(iss.into());
+        self
+    }
+
+    /// Accept tokens for this audience (`aud`); may be given several times.
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.push(aud.into());
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Claims that must be present (replaces the default `["exp"]`); see [`CHECKABLE_CLAIMS`].
+    pub fn required_claims<I, S>(mut self, claims: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required = claims.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Require the JOSE header `typ` (e.g. `at+jwt` for RFC 9068 access tokens; the
+    /// `application/` prefix and case are ignored as RFC 7515 §4.1.9 says).
+    pub fn token_type(mut self, typ: impl Into<String>) -> Self {
+        self.token_type = Some(typ.into());
+        self
+    }
+
+    /// Consult this hook for every token that verifies.
+    pub fn revocation(mut self, hook: impl Revocation) -> Self {
+        self.revocation = Some(Arc::new(hook));
+        self
+    }
+
+    /// Size of the verified-token cache; 0 turns it off.
+    pub fn cache_capacity(mut self, entries: usize) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// Parse the payload into `T` as well and attach it to the principal.
+    pub fn claims<T>(self) -> JwtAuthenticatorBuilder<T> {
+        JwtAuthenticatorBuilder {
+            keys: self.keys,
+            source: self.source,
+            issuers: self.issuers,
+            audiences: self.audiences,
+            leeway: self.leeway,
+            required: self.required,
+            token_type: self.token_type,
+            revocation: self.revocation,
+            cache_capacity: self.cache_capacity,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Check the configuration and build.
+    pub fn build(self) -> Result<JwtAuthenticator<C>, ConfigError> {
+        let keys: Arc<dyn KeySource> = match (self.source, self.keys.is_empty()) {
+            (Some(_), false) => {
+                return Err(ConfigError::Incomplete(
+                    "give either static keys or a key source, not both",
+                ));
+            }
+            (Some(source), true) => source,
+            (None, false) => Arc::new(StaticKeys::new(self.keys)?),
+            (None, true) => return Err(ConfigError::Incomplete("no verification key was given")),
+        };
+        let mut required = Vec::new();
+        for name in &self.required {
+            match CHECKABLE_CLAIMS.iter().find(|c| **c == name.as_str()) {
+                Some(c) => required.push(*c),
+                None => {
+                    return Err(ConfigError::InvalidValue {
+                        what: "required claim",
+                        why: "only registered claims can be required; check custom claims in your claims type",
+                    });
+                }
+            }
+        }
+        Ok(JwtAuthenticator {
+            inner: Arc::new(Inner {
+                keys,
+                issuers: self.issuers,
+                audiences: self.audiences,
+                leeway: self.leeway.as_secs(),
+                required,
+                token_type: self.token_type.map(|t| normalize_typ(&t).to_owned()),
+                revocation: self.revocation,
+                cache: (self.cache_capacity > 0).then(|| VerifiedCache::new(self.cache_capacity)),
+            }),
+            _claims: PhantomData,
+        })
+    }
+}
+
+impl<C> JwtAuthenticator<C> {
+    /// Hit/miss counts of the verified-token cache (`None` when it is off).
+    pub fn cache_stats(&self) -> Option<&CacheStats> {
+        self.inner.cache.as_ref().map(|c| &c.stats)
+    }
+}
+
+fn normalize_typ(t: &str) -> &str {
+    let lower = t.len() > 12 && t[..12].eq_ignore_ascii_case("application/");
+    if lower { &t[12..] } else { t }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn malformed(detail: &'static str) -> AuthError {
+    AuthError::with_detail(ErrorCode::TokenMalformed, detail)
+}
+
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    typ: Option<Cow<'a, str>>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// A token taken apart, before its signature is known to be good.
+struct Parsed<'t> {
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+    signing_input: &'t str,
+    signature: &'t str,
+    payload: Vec<u8>,
+    claims: Registered,
+}
+
+impl Inner {
+    /// Everything that can be decided without the key. Checking `exp` here is safe: it can
+    /// only refuse a token, never make a forged one acceptable, and it spares an expired
+    /// token the signature check.
+    fn parse<'t>(&self, token: &'t str, now: u64) -> Result<Parsed<'t>, AuthError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(malformed("the token is longer than 16 KiB"));
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed(
+                "a JWT has exactly three dot-separated parts (encrypted tokens are not accepted)",
+            ));
+        };
+        let header_json = URL_SAFE_NO_PAD
+            .decode(h)
+            .map_err(|_| malformed("the JOSE header is not base64url"))?;
+        let header: Header<'_> = serde_json::from_slice(&header_json)
+            .map_err(|_| malformed("the JOSE header is not a JSON object"))?;
+        let alg_name = header
+            .alg
+            .ok_or_else(|| malformed("the JOSE header has no alg"))?;
+        let alg = Algorithm::from_str(&alg_name).map_err(|_| {
+            AuthError::with_detail(
+                ErrorCode::AlgorithmNotAllowed,
+                "the token algorithm is not a supported signature algorithm",
+            )
+        })?;
+        if header.crit.is_some() {
+            return Err(malformed(
+                "the JOSE header has critical extensions this server does not understand",
+            ));
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(p)
+            .map_err(|_| malformed("the JWT payload is not base64url"))?;
+        let claims: Registered = serde_json::from_slice(&payload)
+            .map_err(|_| malformed("the JWT claims are not a JSON object of the expected types"))?;
+        if let Some(exp) = claims.exp
+            && now >= exp.saturating_add(self.leeway)
+        {
+            return Err(AuthError::new(ErrorCode::TokenExpired));
+        }
+        Ok(Parsed {
+            alg,
+            kid: header.kid.map(Cow::into_owned),
+            typ: header.typ.map(Cow::into_owned),
+            signing_input: &token[..h.len() + 1 + p.len()],
+            signature: s,
+            payload,
+            claims,
+        })
+    }
+
+    fn check(&self, parsed: &Parsed<'_>, key: &JwtKey, now: u64) -> Result<(), AuthError> {
+        if !key.allows(parsed.alg) {
+            return Err(AuthError::with_detail(
+                ErrorCode::AlgorithmNotAllowed,
+                "the token algorithm is not allowed for the key it names",
+            ));
+        }
+        if !key.verify(
+            parsed.alg,
+            parsed.signing_input.as_bytes(),
+            parsed.signature,
+        ) {
+            return Err(AuthError::new(ErrorCode::InvalidSignature));
+        }
+        let c = &parsed.claims;
+        let future = |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(self.leeway));
+        if future(c.nbf) {
+            return Err(AuthError::with_detail(
+                ErrorCode::TokenNotYetValid,
+                "the token's nbf is in the future",
+            ));
+        }
+        if future(c.iat) {
+            return Err(AuthError::with_detail(
+                ErrorCode::TokenNotYetValid,
+                "the token's iat is in the future",
+            ));
+        }
+        if let Some(want) = &self.token_type {
+            let ok = parsed
+                .typ
+                .as_deref()
+                .is_some_and(|t| normalize_typ(t).eq_ignore_ascii_case(want));
+            if !ok {
+                return Err(AuthError::new(ErrorCode::InvalidTokenType));
+            }
+        }
+        if !self.issuers.is_empty() {
+            match &c.iss {
+                None => {
+                    return Err(AuthError::with_detail(
+                        ErrorCode::MissingClaim,
+                        "the token has no iss claim",
+                    ));
+                }
+                Some(iss) if !self.issuers.contains(iss) => {
+                    return Err(AuthError::new(ErrorCode::InvalidIssuer));
+                }
+                Some(_) => {}
+            }
+        }
+        if !self.audiences.is_empty() {
+            if c.aud.is_empty() {
+                return Err(AuthError::with_detail(
+                    ErrorCode::MissingClaim,
+                    "the token has no aud claim",
+                ));
+            }
+            if !c.aud.iter().any(|a| self.audiences.contains(a)) {
+                return Err(AuthError::new(ErrorCode::InvalidAudience));
+            }
+        }
+        if let Some(name) = self.required.iter().find(|n| !c.has(n)) {
+            return Err(AuthError::with_detail(
+                ErrorCode::MissingClaim,
+                format!("the token lacks the required claim {name}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn revoked(&self, p: &Principal) -> Result<(), AuthError> {
+        match &self.revocation {
+            Some(hook) if hook.is_revoked(p) => Err(AuthError::new(ErrorCode::TokenRevoked)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Parse the user's claims type, skipping the work entirely for `()`.
+fn custom_claims<C: DeserializeOwned + 'static>(payload: &[u8]) -> Result<Option<C>, AuthError> {
+    if TypeId::of::<C>() == TypeId::of::<()>() {
+        return Ok(None);
+    }
+    serde_json::from_slice(payload)
+        .map(Some)
+        .map_err(|_| malformed("the JWT claims do not have the shape this API expects"))
+}
+
+impl<C> JwtAuthenticator<C>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    fn finish(
+        &self,
+        token: &str,
+        credential: &Credential,
+        parsed: Parsed<'_>,
+        key: &JwtKey,
+        now: u64,
+    ) -> Result<Principal, AuthError> {
+        let inner = &*self.inner;
+        inner.check(&parsed, key, now)?;
+        let custom = custom_claims::<C>(&parsed.payload)?;
+        let c = parsed.claims;
+        let mut scopes = c.scope;
+        scopes.extend(c.scp);
+        let mut b = Principal::builder(credential.kind())
+            .scopes(scopes)
+            .roles(c.roles);
+        if let Some(v) = c.sub {
+            b = b.subject(v);
+        }
+        if let Some(v) = c.iss {
+            b = b.issuer(v);
+        }
+        if let Some(v) = c.jti {
+            b = b.token_id(v);
+        }
+        if let Some(v) = parsed.kid.or_else(|| key.kid().map(str::to_owned)) {
+            b = b.key_id(v);
+        }
+        if let Some(v) = c.exp {
+            b = b.expires_at(v);
+        }
+        if let Some(custom) = custom {
+            b = b.claims(custom);
+        }
+        let principal = b.build();
+        inner.revoked(&principal)?;
+        if let (Some(cache), Some(exp)) = (&inner.cache, c.exp) {
+            cache.insert(
+                token,
+                principal.clone(),
+                exp.saturating_add(inner.leeway),
+                now,
+            );
+        }
+        Ok(principal)
+    }
+
+    fn verify_now(&self, credential: &Credential) -> Authentication {
+        let inner = &*self.inner;
+        let token = credential.expose_secret();
+        let now = unix_now();
+        if let Some(cache) = &inner.cache
+            && let Some(p) = cache.get(token, now)
+        {
+            return Authentication::ready(inner.revoked(&p).map(|()| p));
+        }
+        let parsed = match inner.parse(token, now) {
+            Ok(p) => p,
+            Err(e) => return Authentication::ready(Err(e)),
+        };
+        match inner.keys.lookup(parsed.kid.as_deref()) {
+            KeyLookup::Found(key) => {
+                Authentication::ready(self.finish(token, credential, parsed, &key, now))
+            }
+            KeyLookup::Unknown => Authentication::ready(Err(AuthError::new(ErrorCode::UnknownKey))),
+            KeyLookup::Pending(key) => {
+                let this = self.clone();
+                let credential = credential.clone();
+                Authentication::pending(async move {
+                    let key = key.await?;
+                    let token = credential.expose_secret();
+                    let now = unix_now();
+                    let parsed = this.inner.parse(token, now)?;
+                    this.finish(token, &credential, parsed, &key, now)
+                })
+            }
+        }
+    }
+}
+
+impl<C> Authenticator for JwtAuthenticator<C>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    fn authenticate(&self, credential: &Credential) -> Authentication {
+        self.verify_now(credential)
+    }
+}

@@ -1,0 +1,406 @@
+//! Rendering failures: `WWW-Authenticate` challenges (RFC 6750 §3, RFC 9110 §11) and the
+//! RFC 9457 problem body. This is the only place that turns an [`AuthError`] into bytes.
+//!
+//! Responses that do not depend on the request (every code with its default detail) are
+//! rendered once, when the layer is built, and reused: a rejection costs a few refcount
+//! increments, not a JSON serialisation.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+use serde::Serialize;
+
+use crate::error::{AuthError, BearerError, ConfigError, ErrorCode};
+
+/// What a renderer gets to describe one failure.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Problem<'a> {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// The HTTP status (fixed by the code).
+    pub status: StatusCode,
+    /// The RFC 9457 `type` URI for this code.
+    pub type_uri: &'a str,
+    /// A short, code-specific title.
+    pub title: &'static str,
+    /// The human-readable detail (never contains the credential).
+    pub detail: &'a str,
+    /// The RFC 6750 `error` value, when one applies.
+    pub bearer_error: Option<&'static str>,
+    /// Scopes the request would have needed (`insufficient_scope` only).
+    pub required_scopes: &'a [String],
+}
+
+/// A rendered body and its media type.
+#[derive(Debug, Clone)]
+pub struct RenderedProblem {
+    /// The `Content-Type` of `body`.
+    pub content_type: HeaderValue,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Turns a [`Problem`] into a response body.
+///
+/// Replace it to give failures your own body shape; the status, the challenges and
+/// `Cache-Control: no-store` stay as the contract says.
+///
+/// # Example
+/// ```
+/// use auth_layer::{Problem, ProblemRenderer, RenderedProblem};
+/// use http::HeaderValue;
+///
+/// struct PlainText;
+/// impl ProblemRenderer for PlainText {
+///     fn render(&self, p: &Problem<'_>) -> RenderedProblem {
+///         RenderedProblem {
+///             content_type: HeaderValue::from_static("text/plain; charset=utf-8"),
+///             body: format!("{}: {}", p.code, p.detail).into(),
+///         }
+///     }
+/// }
+/// ```
+pub trait ProblemRenderer: Send + Sync + 'static {
+    /// Render one failure.
+    fn render(&self, problem: &Problem<'_>) -> RenderedProblem;
+}
+
+/// The default renderer: `application/problem+json` (RFC 9457) with the members
+/// `type`, `title`, `status`, `detail`, `code`, and, where they apply, `error`, `scope` and
+/// `required_scopes`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProblemJson;
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    type_uri: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    required_scopes: &'a [String],
+}
+
+impl ProblemRenderer for ProblemJson {
+    fn render(&self, p: &Problem<'_>) -> RenderedProblem {
+        let body = ProblemBody {
+            type_uri: p.type_uri,
+            title: p.title,
+            status: p.status.as_u16(),
+            detail: p.detail,
+            code: p.code.as_str(),
+            error: p.bearer_error,
+            scope: (!p.required_scopes.is_empty()).then(|| p.required_scopes.join(" ")),
+            required_scopes: p.required_scopes,
+        };
+        RenderedProblem {
+            content_type: HeaderValue::from_static("application/problem+json"),
+            // Serialising borrowed strings into a Vec cannot fail.
+            body: serde_json::to_vec(&body).unwrap_or_default().into(),
+        }
+    }
+}
+
+/// Keep only what RFC 6750 allows in `error_description` and `scope`
+/// (%x20-21 / %x23-5B / %x5D-7E): disallowed characters are removed, not escaped.
+pub(crate) fn sanitize(s: &str) -> String {
+    s.chars()
+        .filter(|&c| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E'))
+        .collect()
+}
+
+fn check_quotable(what: &'static str, s: &str) -> Result<(), ConfigError> {
+    if sanitize(s) != s {
+        return Err(ConfigError::InvalidValue {
+            what,
+            why: "only printable ASCII without '\"' and '\\' is allowed",
+        });
+    }
+    Ok(())
+}
+
+fn check_scheme(s: &str) -> Result<(), ConfigError> {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+!#$%&'*^`|".contains(&b))
+    {
+        return Err(ConfigError::InvalidValue {
+            what: "authentication scheme",
+            why: "a scheme is an RFC 9110 token",
+        });
+    }
+    Ok(())
+}
+
+/// What the responder needs to know about the layer's configuration.
+#[derive(Clone)]
+pub(crate) struct ResponderConfig {
+    pub(crate) realm: String,
+    pub(crate) bearer: bool,
+    pub(crate) api_key_scheme: Option<String>,
+    pub(crate) resource_metadata: Option<String>,
+    pub(crate) type_base: String,
+    pub(crate) renderer: Arc<dyn ProblemRenderer>,
+}
+
+impl Default for ResponderConfig {
+    fn default() -> Self {
+        ResponderConfig {
+            realm: "api".into(),
+            bearer: true,
+            api_key_scheme: None,
+            resource_metadata: None,
+            type_base: "urn:portcullis:error:".into(),
+            renderer: Arc::new(ProblemJson),
+        }
+    }
+}
+
+struct Prebuilt {
+    challenges: Vec<HeaderValue>,
+    rendered: RenderedProblem,
+}
+
+/// Renders failures for one layer. Shared (`Arc`) by the layer, its services and, through the
+/// request extensions, by route policies so that they answer with the same realm and body.
+pub(crate) struct Responder {
+    config: ResponderConfig,
+    prebuilt: Vec<Prebuilt>,
+}
+
+impl Responder {
+    pub(crate) fn new(config: ResponderConfig) -> Result<Self, ConfigError> {
+        check_quotable("realm", &config.realm)?;
+        if let Some(s) = &config.api_key_scheme {
+            check_scheme(s)?;
+        }
+        if let Some(url) = &config.resource_metadata {
+            check_quotable("resource metadata URL", url)?;
+        }
+        let mut responder = Responder {
+            config,
+            prebuilt: Vec::new(),
+        };
+        responder.prebuilt = ErrorCode::ALL
+            .iter()
+            .map(|&code| {
+                let err = AuthError::new(code);
+                Prebuilt {
+                    challenges: responder.challenges(&err),
+                    rendered: responder.render_body(&err),
+                }
+            })
+            .collect();
+        Ok(responder)
+    }
+
+    /// The responder used where no layer configured one (an extractor or policy used alone).
+    pub(crate) fn fallback() -> Arc<Responder> {
+        static FALLBACK: std::sync::OnceLock<Arc<Responder>> = std::sync::OnceLock::new();
+        FALLBACK
+            .get_or_init(|| {
+                Arc::new(
+                    Responder::new(ResponderConfig::default()).expect("default config is valid"),
+                )
+            })
+            .clone()
+    }
+
+    fn render_body(&self, err: &AuthError) -> RenderedProblem {
+        let code = err.code();
+        let type_uri = format!("{}{}", self.config.type_base, code.as_str());
+        self.config.renderer.render(&Problem {
+            code,
+            status: code.status(),
+            type_uri: &type_uri,
+            title: code.title(),
+            detail: err.detail(),
+            bearer_error: code.bearer_error().map(BearerError::as_str),
+            required_scopes: err.required_scopes(),
+        })
+    }
+
+    fn plain(&self, scheme: &str) -> String {
+        let mut c = format!("{scheme} realm=\"{}\"", self.config.realm);
+        if scheme == "Bearer"
+            && let Some(url) = &self.config.resource_metadata
+        {
+            c.push_str(&format!(", resource_metadata=\"{url}\""));
+        }
+        c
+    }
+
+    /// One challenge per accepted scheme; the failing scheme's challenge carries the error.
+    pub(crate) fn challenges(&self, err: &AuthError) -> Vec<HeaderValue> {
+        let code = err.code();
+        if code.status() != StatusCode::UNAUTHORIZED
+            && code != ErrorCode::InsufficientScope
+            && code != ErrorCode::InvalidRequest
+        {
+            return Vec::new();
+        }
+        let api_scheme = self.config.api_key_scheme.as_deref();
+        // A 401 always carries at least one challenge: Bearer unless only API keys are accepted.
+        let bearer = self.config.bearer || api_scheme.is_none();
+        let mut out = Vec::with_capacity(2);
+        let mut bearer_challenge = self.plain("Bearer");
+        match code.bearer_error() {
+            Some(error) if bearer => {
+                bearer_challenge.push_str(&format!(
+                    ", error=\"{}\", error_description=\"{}\"",
+                    error.as_str(),
+                    sanitize(err.detail())
+                ));
+                if !err.required_scopes().is_empty() {
+                    let scope = err.required_scopes().join(" ");
+                    bearer_challenge.push_str(&format!(", scope=\"{}\"", sanitize(&scope)));
+                }
+            }
+            _ => {}
+        }
+        if code == ErrorCode::InvalidApiKey {
+            if let Some(s) = api_scheme {
+                out.push(self.plain(s));
+            }
+            if self.config.bearer {
+                out.push(bearer_challenge);
+            }
+        } else {
+            if bearer {
+                out.push(bearer_challenge);
+            }
+            if let Some(s) = api_scheme {
+                out.push(self.plain(s));
+            }
+        }
+        out.into_iter()
+            .filter_map(|c| HeaderValue::from_str(&c).ok())
+            .collect()
+    }
+
+    /// The complete failure response.
+    pub(crate) fn respond(&self, err: &AuthError) -> Response<Bytes> {
+        let (challenges, rendered);
+        let owned;
+        if err.is_canonical() {
+            let p = &self.prebuilt[err.code().index()];
+            challenges = &p.challenges;
+            rendered = p.rendered.clone();
+        } else {
+            owned = self.challenges(err);
+            challenges = &owned;
+            rendered = self.render_body(err);
+        }
+        let mut res = Response::new(rendered.body);
+        *res.status_mut() = err.status();
+        let h = res.headers_mut();
+        h.insert(CONTENT_TYPE, rendered.content_type);
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        for c in challenges {
+            h.append(WWW_AUTHENTICATE, c.clone());
+        }
+        if let Some(after) = err.retry_after() {
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            h.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn responder(api_key: Option<&str>) -> Responder {
+        Responder::new(ResponderConfig {
+            api_key_scheme: api_key.map(Into::into),
+            ..ResponderConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn challenge_strings(r: &Responder, err: &AuthError) -> Vec<String> {
+        r.respond(err)
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn missing_credentials_challenge_has_realm_and_no_error() {
+        let r = responder(None);
+        assert_eq!(
+            challenge_strings(&r, &ErrorCode::MissingCredentials.into()),
+            ["Bearer realm=\"api\""]
+        );
+    }
+
+    #[test]
+    fn one_challenge_per_accepted_scheme() {
+        let r = responder(Some("ApiKey"));
+        assert_eq!(
+            challenge_strings(&r, &ErrorCode::MissingCredentials.into()),
+            ["Bearer realm=\"api\"", "ApiKey realm=\"api\""]
+        );
+        assert_eq!(
+            challenge_strings(&r, &ErrorCode::InvalidApiKey.into())[0],
+            "ApiKey realm=\"api\""
+        );
+    }
+
+    #[test]
+    fn description_is_sanitised() {
+        let r = responder(None);
+        let err = AuthError::with_detail(ErrorCode::TokenMalformed, "bad \"x\" \\ é\n");
+        let c = &challenge_strings(&r, &err)[0];
+        assert_eq!(
+            c,
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"bad x  \""
+        );
+    }
+
+    #[test]
+    fn forbidden_has_no_challenge_and_503_has_retry_after() {
+        let r = responder(None);
+        assert!(challenge_strings(&r, &ErrorCode::Forbidden.into()).is_empty());
+        let res = r.respond(&AuthError::key_set_unavailable(
+            std::time::Duration::from_millis(1500),
+        ));
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[RETRY_AFTER], "2");
+        assert!(res.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn realm_with_quote_is_a_config_error() {
+        let err = Responder::new(ResponderConfig {
+            realm: "a\"b".into(),
+            ..ResponderConfig::default()
+        });
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn prebuilt_and_fresh_renderings_agree() {
+        let r = responder(Some("ApiKey"));
+        for code in ErrorCode::ALL {
+            let canonical = r.respond(&AuthError::new(code));
+            let fresh_err = AuthError::with_detail(code, code.default_detail().to_owned());
+            let fresh = r.respond(&fresh_err);
+            assert_eq!(canonical.headers(), fresh.headers(), "{code}");
+            assert_eq!(canonical.body(), fresh.body(), "{code}");
+        }
+    }
+}
