@@ -1,1 +1,19 @@
-//! x
+//! Portcullis: HTTP authentication failures that are *correct* on the server and
+//! *recoverable* on the client.
+//!
+//! - [`server`] (feature `server`, the `auth-layer` crate): a Tower layer that authenticates
+//!   requests and answers failures with the exact RFC 6750 / RFC 9110 / RFC 9457 contract.
+//! - [`client`] (feature `client`, the `refresh-layer` crate): a Tower layer for HTTP clients
+//!   that injects credentials per origin, refreshes once for any number of concurrent 401s and
+//!   retries exactly once.
+//! - `testkit` (feature `testkit`): an in-process identity provider for examples and for your
+//!   own integration tests.
+#![deny(missing_docs)]
+
+#[cfg(feature = "server")]
+pub use auth_layer as server;
+#[cfg(feature = "client")]
+pub use refresh_layer as client;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;

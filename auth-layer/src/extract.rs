@@ -85,7 +85,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
 /// #[derive(Clone, serde::Deserialize)]
 /// struct Org { org_id: String }
 /// async fn handler(Claims(org): Claims<Org>) -> String { org.org_id }
-/// # let _ = axum::routing::get(handler);
+/// # let _: axum::routing::MethodRouter = axum::routing::get(handler);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Claims<T>(pub T);

@@ -1,0 +1,216 @@
+//! An in-process identity provider: fresh signing keys of every JWS family (generated at
+//! start, never committed), token minting with chosen claims, and the matching verification
+//! keys and JWKS.
+//!
+//! ```
+//! use portcullis::testkit::TestIssuer;
+//! use jsonwebtoken::Algorithm;
+//! let issuer = TestIssuer::new("https://id.test");
+//! let token = issuer.mint(Algorithm::ES256, serde_json::json!({"sub": "alice", "exp": 4102444800u64}));
+//! assert_eq!(token.split('.').count(), 3);
+//! ```
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use auth_layer::jwt::JwtKey;
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeySize, PrivateDecryptingKey};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::Value;
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+struct SigningKey {
+    kid: &'static str,
+    algorithms: &'static [Algorithm],
+    encoding: EncodingKey,
+    jwk: Option<Jwk>,
+}
+
+/// A token issuer with one key per family: `hs` (HMAC), `rsa` (RS*/PS*), `p256`, `p384`, `ed`.
+pub struct TestIssuer {
+    issuer: String,
+    hmac_secret: Vec<u8>,
+    keys: Vec<SigningKey>,
+}
+
+const RSA_ALGS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
+const HMAC_ALGS: &[Algorithm] = &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+
+fn jwk(encoding: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
+    let mut jwk = Jwk::from_encoding_key(encoding, alg).expect("a freshly generated key has a JWK");
+    jwk.common.key_id = Some(kid.to_owned());
+    jwk
+}
+
+impl TestIssuer {
+    /// Generate fresh keys (an RSA-2048 key takes a moment).
+    pub fn new(issuer: impl Into<String>) -> Self {
+        let mut hmac_secret = vec![0u8; 32];
+        aws_lc_rs::rand::fill(&mut hmac_secret).expect("system randomness");
+        let rsa = PrivateDecryptingKey::generate(KeySize::Rsa2048).expect("RSA key generation");
+        let rsa_der = rsa.as_der().expect("RSA key encodes").as_ref().to_vec();
+        let p256 = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key");
+        let p384 = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).expect("P-384 key");
+        let ed = Ed25519KeyPair::generate().expect("Ed25519 key");
+
+        let rsa_enc =
+            EncodingKey::from_rsa_pem(pkcs8_pem(&rsa_der).as_bytes()).expect("PKCS#8 RSA key");
+        let p256_enc = EncodingKey::from_ec_der(p256.to_pkcs8v1().expect("pkcs8").as_ref());
+        let p384_enc = EncodingKey::from_ec_der(p384.to_pkcs8v1().expect("pkcs8").as_ref());
+        let ed_enc = EncodingKey::from_ed_der(ed.to_pkcs8v1().expect("pkcs8").as_ref());
+        let keys = vec![
+            SigningKey {
+                kid: "hs",
+                algorithms: HMAC_ALGS,
+                encoding: EncodingKey::from_secret(&hmac_secret),
+                jwk: None,
+            },
+            SigningKey {
+                kid: "rsa",
+                algorithms: RSA_ALGS,
+                jwk: Some(jwk(&rsa_enc, Algorithm::RS256, "rsa")),
+                encoding: rsa_enc,
+            },
+            SigningKey {
+                kid: "p256",
+                algorithms: &[Algorithm::ES256],
+                jwk: Some(jwk(&p256_enc, Algorithm::ES256, "p256")),
+                encoding: p256_enc,
+            },
+            SigningKey {
+                kid: "p384",
+                algorithms: &[Algorithm::ES384],
+                jwk: Some(jwk(&p384_enc, Algorithm::ES384, "p384")),
+                encoding: p384_enc,
+            },
+            SigningKey {
+                kid: "ed",
+                algorithms: &[Algorithm::EdDSA],
+                jwk: Some(jwk(&ed_enc, Algorithm::EdDSA, "ed")),
+                encoding: ed_enc,
+            },
+        ];
+        TestIssuer {
+            issuer: issuer.into(),
+            hmac_secret,
+            keys,
+        }
+    }
+
+    /// The issuer identifier (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The HMAC secret (for tests that forge tokens on purpose).
+    pub fn hmac_secret(&self) -> &[u8] {
+        &self.hmac_secret
+    }
+
+    fn key_for(&self, alg: Algorithm) -> &SigningKey {
+        self.keys
+            .iter()
+            .find(|k| k.algorithms.contains(&alg))
+            .expect("every JWS algorithm has a key")
+    }
+
+    /// The `kid` of the key that signs `alg`.
+    pub fn kid(&self, alg: Algorithm) -> &'static str {
+        self.key_for(alg).kid
+    }
+
+    /// Sign `claims` with `alg`, with the key's `kid` and `typ: JWT`.
+    pub fn mint(&self, alg: Algorithm, claims: Value) -> String {
+        let mut header = Header::new(alg);
+        header.kid = Some(self.kid(alg).to_owned());
+        self.mint_with_header(header, claims)
+    }
+
+    /// Sign `claims` under a header of your own (its `alg` picks the key).
+    pub fn mint_with_header(&self, header: Header, claims: Value) -> String {
+        let key = self.key_for(header.alg);
+        jsonwebtoken::encode(&header, &claims, &key.encoding).expect("test tokens encode")
+    }
+
+    /// Standard access-token claims: `iss`, `sub`, `aud`, `iat`, `exp = now + ttl`, `scope`.
+    pub fn access_claims(&self, sub: &str, aud: &str, scope: &str, ttl_secs: i64) -> Value {
+        let now = now() as i64;
+        serde_json::json!({
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": aud,
+            "iat": now,
+            "exp": now + ttl_secs,
+            "scope": scope,
+            "jti": format!("{sub}-{now}-{ttl_secs}-{}", rand_u32()),
+        })
+    }
+
+    /// Verification keys for every family, to give to a `JwtAuthenticator`.
+    pub fn verification_keys(&self) -> Vec<JwtKey> {
+        self.keys
+            .iter()
+            .map(|k| match &k.jwk {
+                Some(jwk) => {
+                    let mut key = JwtKey::from_jwk(jwk).expect("generated JWKs are valid");
+                    if k.algorithms.len() > 1 {
+                        key = JwtKey::new(
+                            jsonwebtoken::DecodingKey::from_jwk(jwk).expect("valid JWK"),
+                            k.algorithms,
+                        )
+                        .expect("family matches")
+                        .with_kid(k.kid);
+                    }
+                    key
+                }
+                None => JwtKey::hmac(&self.hmac_secret, k.algorithms)
+                    .expect("32-byte secret")
+                    .with_kid(k.kid),
+            })
+            .collect()
+    }
+
+    /// The public keys as a JWKS (HMAC keys are never published).
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self.keys.iter().filter_map(|k| k.jwk.clone()).collect(),
+        }
+    }
+}
+
+/// jsonwebtoken signs RSA with a PKCS#1 key; its PEM reader unwraps PKCS#8 for us.
+fn pkcs8_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
+}
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    aws_lc_rs::rand::fill(&mut b).expect("system randomness");
+    u32::from_le_bytes(b)
+}
