@@ -1,0 +1,114 @@
+//! Drives a real `AuthService` with arbitrary header bytes and checks the invariants every
+//! answer must keep. Shared by the proptest suite and the `cargo fuzz` target.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use auth_layer::jwt::{JwtAuthenticator, JwtKey};
+use auth_layer::{ApiKeys, AuthLayer, CredentialKind, Principal};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Full};
+use jsonwebtoken::Algorithm;
+use tower::{Layer, Service, service_fn};
+
+/// Appended to credentials so that an echo of them in a response is detectable exactly.
+pub const MARKER: &str = "Zq9MARKERx7";
+
+pub const SECRET: &[u8] = b"fuzzing-secret-of-at-least-32-bytes!!";
+
+fn now_ready<F: Future>(f: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(f).poll(&mut cx) {
+        Poll::Ready(v) => v,
+        // Static keys and a ready inner service: every answer is immediate.
+        Poll::Pending => panic!("the auth service did not answer synchronously"),
+    }
+}
+
+pub struct Harness {
+    layer: AuthLayer,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let jwt = JwtAuthenticator::builder()
+            .key(JwtKey::hmac(SECRET, &[Algorithm::HS256]).unwrap().with_kid("k"))
+            .audience("api")
+            .build()
+            .unwrap();
+        let keys = ApiKeys::new().with_key(
+            "known-key",
+            Principal::builder(CredentialKind::ApiKey).build(),
+        );
+        let layer = AuthLayer::builder()
+            .bearer(jwt.clone())
+            .cookie("at", jwt)
+            .api_key("x-api-key", keys)
+            .build()
+            .unwrap();
+        Harness { layer }
+    }
+
+    /// Send one request with these raw header values; check the answer.
+    pub fn check(&self, authorization: &[&[u8]], cookie: Option<&[u8]>, api_key: Option<&[u8]>) {
+        let mut req = Request::get("/").body(Full::<Bytes>::default()).unwrap();
+        let mut sent = Vec::new();
+        let h = req.headers_mut();
+        for a in authorization {
+            let Ok(v) = HeaderValue::from_bytes(a) else { return };
+            h.append("authorization", v);
+            sent.push(*a);
+        }
+        if let Some(c) = cookie {
+            let Ok(v) = HeaderValue::from_bytes(c) else { return };
+            h.append("cookie", v);
+            sent.push(c);
+        }
+        if let Some(k) = api_key {
+            let Ok(v) = HeaderValue::from_bytes(k) else { return };
+            h.append("x-api-key", v);
+            sent.push(k);
+        }
+        let mut svc = self.layer.layer(service_fn(|_req: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+        }));
+        let res = now_ready(svc.call(req)).unwrap();
+        let status = res.status().as_u16();
+        assert!(matches!(status, 200 | 400 | 401 | 403), "status {status}");
+        if status == 401 {
+            assert!(res.headers().contains_key("www-authenticate"), "401 without challenge");
+        }
+        let headers = format!("{:?}", res.headers());
+        let body = now_ready(res.into_body().collect()).unwrap().to_bytes();
+        if status != 200 {
+            let json: serde_json::Value = serde_json::from_slice(&body).expect("problem body is JSON");
+            assert_eq!(json["status"], status);
+        }
+        for s in sent {
+            let text = String::from_utf8_lossy(s);
+            if let Some(pos) = text.find(MARKER) {
+                let secret = &text[pos..];
+                assert!(!String::from_utf8_lossy(&body).contains(secret), "body echoes a credential");
+                assert!(!headers.contains(secret), "headers echo a credential");
+            }
+        }
+    }
+
+    /// A JWT built from arbitrary header JSON, payload JSON and signature bytes.
+    pub fn check_jwt(&self, header: &[u8], payload: &[u8], signature: &[u8]) {
+        let token = format!(
+            "{}.{}.{}{MARKER}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(signature)
+        );
+        self.check(&[format!("Bearer {token}").as_bytes()], None, None);
+        self.check(&[], Some(format!("at={token}").as_bytes()), None);
+    }
+}

@@ -1,0 +1,56 @@
+//! Bad input never panics, never gets a 500, never is echoed: property tests over header and
+//! token parsing through the real service (the `cargo fuzz` targets run the same harness).
+
+mod harness;
+
+use harness::{Harness, MARKER};
+use proptest::prelude::*;
+
+fn harness() -> &'static Harness {
+    static H: std::sync::OnceLock<Harness> = std::sync::OnceLock::new();
+    H.get_or_init(Harness::new)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_authorization_bytes(v in proptest::collection::vec(any::<u8>(), 0..80)) {
+        harness().check(&[&v], None, None);
+    }
+
+    #[test]
+    fn bearer_like_values(scheme in "[Bb][Ee][Aa][Rr][Ee][Rr]|Basic|Token|", sp in " {0,3}", tok in "[ -~]{0,40}") {
+        let v = format!("{scheme}{sp}{tok}{MARKER}");
+        harness().check(&[v.as_bytes()], None, None);
+    }
+
+    #[test]
+    fn several_places_at_once(a in "[ -~]{0,20}", c in "[ -~]{0,30}", k in "[ -~]{0,20}") {
+        let a = format!("Bearer {a}{MARKER}");
+        let k = format!("{k}{MARKER}");
+        harness().check(&[a.as_bytes(), a.as_bytes()], Some(c.as_bytes()), Some(k.as_bytes()));
+        harness().check(&[], Some(format!("x=1; at={c}{MARKER}").as_bytes()), None);
+        harness().check(&[], None, Some(k.as_bytes()));
+    }
+
+    #[test]
+    fn jwt_with_arbitrary_json(
+        alg in "HS256|RS256|none|ES256|",
+        kid in "k|other|",
+        extra in "[ -~]{0,30}",
+        exp in proptest::option::of(any::<i64>()),
+        aud in "api|\\[\"api\"\\]|7|null|\\{\\}",
+        sig in proptest::collection::vec(any::<u8>(), 0..70),
+    ) {
+        let header = format!(r#"{{"alg":"{alg}","kid":"{kid}","x":{extra:?}}}"#);
+        let exp = exp.map_or("null".to_owned(), |e| e.to_string());
+        let payload = format!(r#"{{"exp":{exp},"aud":{aud},"scope":{extra:?}}}"#);
+        harness().check_jwt(header.as_bytes(), payload.as_bytes(), &sig);
+    }
+
+    #[test]
+    fn jwt_with_arbitrary_bytes(h in proptest::collection::vec(any::<u8>(), 0..60), p in proptest::collection::vec(any::<u8>(), 0..60)) {
+        harness().check_jwt(&h, &p, b"sig");
+    }
+}
