@@ -37,18 +37,28 @@ struct Vector {
 
 fn load() -> Vectors {
     let path = std::env::var("PORTCULLIS_JOSE_VECTORS").unwrap_or_else(|_| {
-        format!("{}/interop/fixtures/jose-vectors.json", env!("CARGO_MANIFEST_DIR"))
+        format!(
+            "{}/interop/fixtures/jose-vectors.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
     });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
     let v: Vectors = serde_json::from_str(&text).unwrap();
-    eprintln!("verifying {} tokens from {path} ({})", v.vectors.len(), v.generated_by);
+    eprintln!(
+        "verifying {} tokens from {path} ({})",
+        v.vectors.len(),
+        v.generated_by
+    );
     v
 }
 
 #[tokio::test]
 async fn jose_signed_tokens_of_every_algorithm_verify_over_http() {
     let v = load();
-    assert!(v.generated_by.starts_with("jose "), "vectors come from the jose package");
+    assert!(
+        v.generated_by.starts_with("jose "),
+        "vectors come from the jose package"
+    );
     assert_eq!(v.vectors.len(), 12, "one vector per JWS algorithm");
     let mut b = JwtAuthenticator::builder()
         .issuer(v.issuer.clone())
@@ -67,21 +77,41 @@ async fn jose_signed_tokens_of_every_algorithm_verify_over_http() {
         b = b.key(key);
     }
     let app = Router::new()
-        .route("/", get(|p: Principal| async move { p.subject().unwrap_or_default().to_owned() }))
+        .route(
+            "/",
+            get(|p: Principal| async move { p.subject().unwrap_or_default().to_owned() }),
+        )
         .layer(AuthLayer::bearer(b.build().unwrap()).unwrap());
     let addr = serve(app).await;
     let c = client();
     for vec in &v.vectors {
-        let r = send(&c, req_to(addr, "/").header("authorization", format!("Bearer {}", vec.token)).body(empty()).unwrap()).await;
+        let r = send(
+            &c,
+            req_to(addr, "/")
+                .header("authorization", format!("Bearer {}", vec.token))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(r.status, 200, "{:?}: {:?}", vec.alg, r.body);
-        assert_eq!(String::from_utf8_lossy(&r.body), format!("jose-{:?}", vec.alg));
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            format!("jose-{:?}", vec.alg)
+        );
 
         // The same token with one signature byte changed must fail.
         let (input, sig) = vec.token.rsplit_once('.').unwrap();
         let mut raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
         raw[0] ^= 0x01;
         let bad = format!("{input}.{}", URL_SAFE_NO_PAD.encode(raw));
-        let r = send(&c, req_to(addr, "/").header("authorization", format!("Bearer {bad}")).body(empty()).unwrap()).await;
+        let r = send(
+            &c,
+            req_to(addr, "/")
+                .header("authorization", format!("Bearer {bad}"))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
         r.assert_problem(401, "invalid_signature");
     }
 }

@@ -1,4 +1,484 @@
-//! Client side (work in progress).
+//! A Tower layer for HTTP clients that makes authentication failures recoverable.
+//!
+//! - Injects a credential (bearer, API key, cookie, basic) only into requests for the
+//!   [origins](RefreshLayerBuilder::allow_origin) it belongs to, as sensitive header values.
+//! - Refreshes before expiry (within a configurable skew).
+//! - On a `401` that names a bad or expired credential it refreshes **once** — one refresh for
+//!   any number of concurrent failures — and retries the request **exactly once**. The second
+//!   answer is final. `403`, `insufficient_scope` and `invalid_request` never refresh.
+//! - Never loops, never hangs: refreshes run in their own task with a timeout, failures back
+//!   off, `invalid_grant` stops refreshing until a new credential is set.
+//!
+//! # Example
+//! ```
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use refresh_layer::{OAuth2, RefreshLayer};
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+//! // The token endpoint is called through the plain client, never through the layer.
+//! let source = OAuth2::client_credentials(
+//!     "http://127.0.0.1:8080/oauth/token", "demo", "demo-secret", http.clone(),
+//! )?;
+//! let layer = RefreshLayer::builder(source)
+//!     .allow_origin("http://127.0.0.1:8080")
+//!     .build()?;
+//! let handle = layer.handle();
+//! let mut api = ServiceBuilder::new().layer(layer).service(http);
+//! // let res = api.ready().await?.call(http::Request::get("http://127.0.0.1:8080/api/me")
+//! //     .body(Full::default())?).await?;
+//! # let _ = (&mut api, handle);
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod cache;
+mod credential;
+mod error;
 mod failure;
+mod redirect;
+mod replay;
+mod source;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::Body;
+use tower::{Layer, Service, ServiceExt};
+
+pub use credential::{Credential, InvalidCredential, InvalidOrigin, Origin};
+pub use error::{BoxError, Error, RefreshError};
 pub use failure::{AuthFailure, Challenge, ChallengeParseError, ProblemDetails, parse_challenges};
+pub use redirect::{LeftCredentialScope, ScopedRedirect};
+pub use source::{
+    ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, TokenHttp, TokenSet, from_fn,
+    parse_token_response,
+};
+
+use cache::{Cell, Timing};
+
+/// Request extension: send this request exactly as it is, without a credential and without
+/// refresh (token endpoint calls carry it, so a misconfigured stack cannot loop).
+#[derive(Debug, Clone, Copy)]
+pub struct SkipCredential;
+
+/// Response extension: what the layer did for this response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshOutcome {
+    /// A credential was attached.
+    pub credential_sent: bool,
+    /// The first answer was a refreshable 401, so the credential was refreshed (or found
+    /// already replaced) and the request sent a second time; this response is that answer.
+    pub retried: bool,
+    /// The generation of the credential the returned response was obtained with.
+    pub generation: Option<u64>,
+}
+
+/// Decides whether a response to a request that carried our credential calls for a refresh.
+pub type RefreshPredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Sync>;
+
+/// The default predicate: `401`, unless its Bearer challenge says `insufficient_scope` or
+/// `invalid_request` (a new token would not help).
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// let mut h = HeaderMap::new();
+/// assert!(refresh_layer::refresh_on_401(StatusCode::UNAUTHORIZED, &h));
+/// assert!(!refresh_layer::refresh_on_401(StatusCode::FORBIDDEN, &h));
+/// h.insert("www-authenticate", r#"Bearer realm="api", error="invalid_request""#.parse().unwrap());
+/// assert!(!refresh_layer::refresh_on_401(StatusCode::UNAUTHORIZED, &h));
+/// ```
+pub fn refresh_on_401(status: StatusCode, headers: &HeaderMap) -> bool {
+    status == StatusCode::UNAUTHORIZED
+        && !AuthFailure::challenges_of(headers).iter().any(|c| {
+            c.is("Bearer")
+                && matches!(
+                    c.param("error"),
+                    Some("insufficient_scope" | "invalid_request")
+                )
+        })
+}
+
+/// A configuration mistake found when the layer is built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An origin could not be parsed.
+    #[error(transparent)]
+    Origin(#[from] InvalidOrigin),
+    /// No origin was allowed: the credential would never be sent.
+    #[error(
+        "allow at least one origin: a credential is only ever sent to the origins it belongs to"
+    )]
+    NoOrigin,
+}
+
+struct Shared {
+    cell: Arc<Cell>,
+    scope: Arc<[Origin]>,
+    keep_existing: bool,
+    max_replay: usize,
+    predicate: RefreshPredicate,
+}
+
+/// Injects, refreshes and retries; see the [crate docs](crate).
+///
+/// Clones (and every service made from them) share one credential cell.
+#[derive(Clone)]
+pub struct RefreshLayer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RefreshLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshLayer")
+            .field("scope", &self.shared.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Observes and steers the credential cell of a [`RefreshLayer`].
+#[derive(Clone)]
+pub struct CredentialHandle {
+    cell: Arc<Cell>,
+}
+
+impl fmt::Debug for CredentialHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialHandle")
+            .field("generation", &self.generation())
+            .field("refreshes", &self.refreshes())
+            .finish()
+    }
+}
+
+impl CredentialHandle {
+    /// How many refreshes were started.
+    pub fn refreshes(&self) -> u64 {
+        self.cell.refreshes()
+    }
+
+    /// How many refreshes failed.
+    pub fn failures(&self) -> u64 {
+        self.cell.failures()
+    }
+
+    /// The generation of the current credential (`None` before the first).
+    pub fn generation(&self) -> Option<u64> {
+        self.cell.generation()
+    }
+
+    /// Replace the credential (after a new sign-in); clears any backoff.
+    pub fn set(&self, credential: Credential) {
+        self.cell.set(credential);
+    }
+}
+
+impl RefreshLayer {
+    /// Start configuring a layer whose credentials come from `source`.
+    pub fn builder(source: impl CredentialSource) -> RefreshLayerBuilder {
+        RefreshLayerBuilder {
+            source: Arc::new(source),
+            initial: None,
+            origins: Vec::new(),
+            timing: Timing {
+                skew: Duration::from_secs(30),
+                timeout: Duration::from_secs(30),
+                backoff_initial: Duration::from_millis(500),
+                backoff_max: Duration::from_secs(30),
+            },
+            keep_existing: true,
+            max_replay: 64 * 1024,
+            predicate: Arc::new(refresh_on_401),
+        }
+    }
+
+    /// A handle on the shared credential cell.
+    pub fn handle(&self) -> CredentialHandle {
+        CredentialHandle {
+            cell: self.shared.cell.clone(),
+        }
+    }
+
+    /// A `tower_http::follow_redirect` policy that keeps this layer's credential inside its
+    /// origins (see [`ScopedRedirect`]).
+    pub fn redirect_policy(&self) -> ScopedRedirect {
+        ScopedRedirect::new(
+            Default::default(),
+            self.shared.scope.clone(),
+            self.shared.cell.clone(),
+        )
+    }
+}
+
+/// Configures a [`RefreshLayer`]; see [`RefreshLayer::builder`].
+pub struct RefreshLayerBuilder {
+    source: Arc<dyn CredentialSource>,
+    initial: Option<Credential>,
+    origins: Vec<String>,
+    timing: Timing,
+    keep_existing: bool,
+    max_replay: usize,
+    predicate: RefreshPredicate,
+}
+
+impl RefreshLayerBuilder {
+    /// Send the credential to this origin (`scheme://host[:port]`); may be given several times.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origins.push(origin.into());
+        self
+    }
+
+    /// Start with this credential instead of fetching one on the first request.
+    pub fn initial_credential(mut self, credential: Credential) -> Self {
+        self.initial = Some(credential);
+        self
+    }
+
+    /// Refresh a credential this long before it expires (default 30 s).
+    pub fn skew(mut self, skew: Duration) -> Self {
+        self.timing.skew = skew;
+        self
+    }
+
+    /// Give up on a refresh after this long (default 30 s).
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.timing.timeout = timeout;
+        self
+    }
+
+    /// After a failed refresh wait `initial`, doubling per further failure up to `max`
+    /// (defaults 0.5 s and 30 s).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.timing.backoff_initial = initial;
+        self.timing.backoff_max = max;
+        self
+    }
+
+    /// Buffer request bodies up to this size so they can be sent again (default 64 KiB).
+    /// Larger or streaming bodies are sent once; their 401 is returned as it is.
+    pub fn max_replay_body(mut self, bytes: usize) -> Self {
+        self.max_replay = bytes;
+        self
+    }
+
+    /// Replace a credential the request already carries (default: leave such requests alone).
+    pub fn replace_existing(mut self, replace: bool) -> Self {
+        self.keep_existing = !replace;
+        self
+    }
+
+    /// Decide yourself which responses refresh (default [`refresh_on_401`]).
+    pub fn refresh_if(
+        mut self,
+        predicate: impl Fn(StatusCode, &HeaderMap) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.predicate = Arc::new(predicate);
+        self
+    }
+
+    /// Check the configuration and build.
+    pub fn build(self) -> Result<RefreshLayer, ConfigError> {
+        if self.origins.is_empty() {
+            return Err(ConfigError::NoOrigin);
+        }
+        let scope = self
+            .origins
+            .iter()
+            .map(|o| Origin::parse(o))
+            .collect::<Result<Arc<[Origin]>, _>>()?;
+        Ok(RefreshLayer {
+            shared: Arc::new(Shared {
+                cell: Arc::new(Cell::new(self.source, self.timing, self.initial)),
+                scope,
+                keep_existing: self.keep_existing,
+                max_replay: self.max_replay,
+                predicate: self.predicate,
+            }),
+        })
+    }
+}
+
+impl<S> Layer<S> for RefreshLayer {
+    type Service = RefreshService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RefreshService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service of a [`RefreshLayer`].
+#[derive(Clone)]
+pub struct RefreshService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RefreshService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The response future of [`RefreshService`].
+pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, Error<E>>> + Send>>;
+
+fn annotate<B>(mut res: Response<B>, outcome: RefreshOutcome) -> Response<B> {
+    if matches!(
+        res.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) {
+        let failure = AuthFailure {
+            status: res.status(),
+            challenges: AuthFailure::challenges_of(res.headers()),
+            problem: None,
+        };
+        res.extensions_mut().insert(failure);
+    }
+    res.extensions_mut().insert(outcome);
+    res
+}
+
+impl Shared {
+    fn in_scope<B>(&self, req: &Request<B>) -> bool {
+        req.extensions().get::<SkipCredential>().is_none()
+            && req.extensions().get::<LeftCredentialScope>().is_none()
+            && self.scope.iter().any(|o| o.matches(req.uri()))
+    }
+
+    async fn run<S, B, ResB>(
+        self: Arc<Self>,
+        mut inner: S,
+        req: Request<B>,
+    ) -> Result<Response<ResB>, Error<S::Error>>
+    where
+        S: Service<Request<B>, Response = Response<ResB>>,
+        B: Body<Data = Bytes> + From<Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let untouched = RefreshOutcome {
+            credential_sent: false,
+            retried: false,
+            generation: None,
+        };
+        if !self.in_scope(&req) {
+            return inner
+                .call(req)
+                .await
+                .map(|r| annotate(r, untouched))
+                .map_err(Error::Inner);
+        }
+        if self.keep_existing
+            && self
+                .cell
+                .peek()
+                .is_some_and(|c| c.credential.already_present(&req))
+        {
+            return inner
+                .call(req)
+                .await
+                .map(|r| annotate(r, untouched))
+                .map_err(Error::Inner);
+        }
+        let current = self.cell.current().await.map_err(Error::Refresh)?;
+        if self.keep_existing && current.credential.already_present(&req) {
+            return inner
+                .call(req)
+                .await
+                .map(|r| annotate(r, untouched))
+                .map_err(Error::Inner);
+        }
+        let (parts, body) = req.into_parts();
+        let (first_body, replay) = match replay::buffer(body, self.max_replay)
+            .await
+            .map_err(Error::Body)?
+        {
+            Ok(bytes) => (B::from(bytes.clone()), Some(bytes)),
+            Err(body) => (body, None),
+        };
+        let mut first = Request::from_parts(parts.clone(), first_body);
+        current.credential.inject(&mut first);
+        let res = inner.call(first).await.map_err(Error::Inner)?;
+        let sent = RefreshOutcome {
+            credential_sent: true,
+            retried: false,
+            generation: Some(current.generation),
+        };
+        if !(self.predicate)(res.status(), res.headers()) {
+            return Ok(annotate(res, sent));
+        }
+        let Some(bytes) = replay else {
+            tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not retried: the request body could not be buffered");
+            return Ok(annotate(res, sent));
+        };
+        // Let the connection go back to the pool before waiting for the refresh.
+        drop(res);
+        let fresh = self
+            .cell
+            .refresh_after(current.generation)
+            .await
+            .map_err(Error::Refresh)?;
+        tracing::debug!(target: "portcullis::client", failed_generation = current.generation, generation = fresh.generation, "retrying once with the refreshed credential");
+        let mut second = Request::from_parts(parts, B::from(bytes));
+        fresh.credential.inject(&mut second);
+        let res = inner
+            .ready()
+            .await
+            .map_err(Error::Inner)?
+            .call(second)
+            .await
+            .map_err(Error::Inner)?;
+        Ok(annotate(
+            res,
+            RefreshOutcome {
+                credential_sent: true,
+                retried: true,
+                generation: Some(fresh.generation),
+            },
+        ))
+    }
+}
+
+impl<S, B, ResB> Service<Request<B>> for RefreshService<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send + 'static,
+    B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    ResB: Send + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = Error<S::Error>;
+    type Future = ResponseFuture<Response<ResB>, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Inner)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        // The readied service goes into the future; the clone left behind is readied by the
+        // next poll_ready.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(self.shared.clone().run(inner, req))
+    }
+}

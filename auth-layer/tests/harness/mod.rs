@@ -38,7 +38,11 @@ pub struct Harness {
 impl Harness {
     pub fn new() -> Self {
         let jwt = JwtAuthenticator::builder()
-            .key(JwtKey::hmac(SECRET, &[Algorithm::HS256]).unwrap().with_kid("k"))
+            .key(
+                JwtKey::hmac(SECRET, &[Algorithm::HS256])
+                    .unwrap()
+                    .with_kid("k"),
+            )
             .audience("api")
             .build()
             .unwrap();
@@ -61,40 +65,55 @@ impl Harness {
         let mut sent = Vec::new();
         let h = req.headers_mut();
         for a in authorization {
-            let Ok(v) = HeaderValue::from_bytes(a) else { return };
+            let Ok(v) = HeaderValue::from_bytes(a) else {
+                return;
+            };
             h.append("authorization", v);
             sent.push(*a);
         }
         if let Some(c) = cookie {
-            let Ok(v) = HeaderValue::from_bytes(c) else { return };
+            let Ok(v) = HeaderValue::from_bytes(c) else {
+                return;
+            };
             h.append("cookie", v);
             sent.push(c);
         }
         if let Some(k) = api_key {
-            let Ok(v) = HeaderValue::from_bytes(k) else { return };
+            let Ok(v) = HeaderValue::from_bytes(k) else {
+                return;
+            };
             h.append("x-api-key", v);
             sent.push(k);
         }
-        let mut svc = self.layer.layer(service_fn(|_req: Request<Full<Bytes>>| async {
-            Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
-        }));
+        let mut svc = self
+            .layer
+            .layer(service_fn(|_req: Request<Full<Bytes>>| async {
+                Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+            }));
         let res = now_ready(svc.call(req)).unwrap();
         let status = res.status().as_u16();
         assert!(matches!(status, 200 | 400 | 401 | 403), "status {status}");
         if status == 401 {
-            assert!(res.headers().contains_key("www-authenticate"), "401 without challenge");
+            assert!(
+                res.headers().contains_key("www-authenticate"),
+                "401 without challenge"
+            );
         }
         let headers = format!("{:?}", res.headers());
         let body = now_ready(res.into_body().collect()).unwrap().to_bytes();
         if status != 200 {
-            let json: serde_json::Value = serde_json::from_slice(&body).expect("problem body is JSON");
+            let json: serde_json::Value =
+                serde_json::from_slice(&body).expect("problem body is JSON");
             assert_eq!(json["status"], status);
         }
         for s in sent {
             let text = String::from_utf8_lossy(s);
             if let Some(pos) = text.find(MARKER) {
                 let secret = &text[pos..];
-                assert!(!String::from_utf8_lossy(&body).contains(secret), "body echoes a credential");
+                assert!(
+                    !String::from_utf8_lossy(&body).contains(secret),
+                    "body echoes a credential"
+                );
                 assert!(!headers.contains(secret), "headers echo a credential");
             }
         }

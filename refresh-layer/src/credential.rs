@@ -1,0 +1,396 @@
+//! What the client sends: a [`Credential`] (bearer, API key, cookie, basic) with an optional
+//! expiry, and the [`Origin`]s it may be sent to.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine;
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderName, HeaderValue, Request, Uri};
+use tokio::time::Instant;
+
+/// A credential value could not be built (it is not a valid header value, say).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid credential: {0}")]
+pub struct InvalidCredential(&'static str);
+
+#[derive(Clone)]
+enum Placement {
+    /// `Authorization: Bearer …` or `Authorization: Basic …`.
+    Authorization(HeaderValue),
+    /// A named header.
+    Header(HeaderName, HeaderValue),
+    /// A query parameter (`name=value`, already percent-encoded).
+    Query(String),
+    /// One cookie (`name=value`).
+    Cookie { name: String, pair: String },
+}
+
+/// A credential and where it goes in a request. Header values are built once, marked
+/// sensitive, and never shown by `Debug`.
+///
+/// # Example
+/// ```
+/// use refresh_layer::Credential;
+/// use std::time::Duration;
+/// let c = Credential::bearer("eyJhbGciOi.x.y").unwrap().expires_in(Duration::from_secs(300));
+/// assert_eq!(format!("{c:?}"), "Credential { kind: \"bearer\", expires: true }");
+/// ```
+#[derive(Clone)]
+pub struct Credential {
+    placement: Placement,
+    expires_at: Option<Instant>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("kind", &self.kind())
+            .field("expires", &self.expires_at.is_some())
+            .finish()
+    }
+}
+
+fn sensitive(v: &str) -> Result<HeaderValue, InvalidCredential> {
+    let mut v =
+        HeaderValue::from_str(v).map_err(|_| InvalidCredential("not a valid header value"))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Credential {
+    /// `Authorization: Bearer <token>`. The token must be an RFC 6750 b64token.
+    pub fn bearer(token: &str) -> Result<Self, InvalidCredential> {
+        let body = token.trim_end_matches('=');
+        if body.is_empty()
+            || !body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+        {
+            return Err(InvalidCredential("a bearer token is an RFC 6750 b64token"));
+        }
+        Ok(Credential {
+            placement: Placement::Authorization(sensitive(&format!("Bearer {token}"))?),
+            expires_at: None,
+        })
+    }
+
+    /// `Authorization: Basic base64(user:password)` (RFC 7617).
+    pub fn basic(user: &str, password: &str) -> Result<Self, InvalidCredential> {
+        if user.contains(':') {
+            return Err(InvalidCredential("a basic user-id cannot contain ':'"));
+        }
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Ok(Credential {
+            placement: Placement::Authorization(sensitive(&format!("Basic {encoded}"))?),
+            expires_at: None,
+        })
+    }
+
+    /// An API key in the header `name`.
+    pub fn api_key_header(name: &str, key: &str) -> Result<Self, InvalidCredential> {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| InvalidCredential("not a valid header name"))?;
+        Ok(Credential {
+            placement: Placement::Header(name, sensitive(key)?),
+            expires_at: None,
+        })
+    }
+
+    /// An API key in the query parameter `name` (prefer a header: query strings end up in
+    /// access logs).
+    pub fn api_key_query(name: &str, key: &str) -> Result<Self, InvalidCredential> {
+        if name.is_empty() {
+            return Err(InvalidCredential("empty query parameter name"));
+        }
+        Ok(Credential {
+            placement: Placement::Query(format!(
+                "{}={}",
+                percent_encode(name),
+                percent_encode(key)
+            )),
+            expires_at: None,
+        })
+    }
+
+    /// A cookie `name=value`, merged into the request's `Cookie` header.
+    pub fn cookie(name: &str, value: &str) -> Result<Self, InvalidCredential> {
+        if name.is_empty() || !name.bytes().all(is_token_char) {
+            return Err(InvalidCredential("a cookie name is an RFC 6265 token"));
+        }
+        let ok = value
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E));
+        if value.is_empty() || !ok {
+            return Err(InvalidCredential(
+                "a cookie value is RFC 6265 cookie-octets",
+            ));
+        }
+        Ok(Credential {
+            placement: Placement::Cookie {
+                name: name.to_owned(),
+                pair: format!("{name}={value}"),
+            },
+            expires_at: None,
+        })
+    }
+
+    /// The credential expires `ttl` from now.
+    pub fn expires_in(mut self, ttl: Duration) -> Self {
+        self.expires_at = Some(Instant::now() + ttl);
+        self
+    }
+
+    /// The credential expires at `at`.
+    pub fn expires_at(mut self, at: Instant) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// When it expires, if known.
+    pub fn expiry(&self) -> Option<Instant> {
+        self.expires_at
+    }
+
+    /// `bearer`, `basic`, `api_key` or `cookie`.
+    pub fn kind(&self) -> &'static str {
+        match &self.placement {
+            Placement::Authorization(v) if v.as_bytes().starts_with(b"Basic") => "basic",
+            Placement::Authorization(_) => "bearer",
+            Placement::Header(..) | Placement::Query(_) => "api_key",
+            Placement::Cookie { .. } => "cookie",
+        }
+    }
+
+    /// True when the credential expires within `skew` of `now` (or has expired).
+    pub(crate) fn expires_within(&self, skew: Duration, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now + skew)
+    }
+
+    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The header this credential is sent in, for callers that must strip it (redirects).
+    pub(crate) fn header_name(&self) -> Option<HeaderName> {
+        match &self.placement {
+            Placement::Authorization(_) => Some(AUTHORIZATION),
+            Placement::Header(n, _) => Some(n.clone()),
+            Placement::Cookie { .. } => Some(COOKIE),
+            Placement::Query(_) => None,
+        }
+    }
+
+    /// True when the request already carries a credential where this one would go.
+    pub(crate) fn already_present<B>(&self, req: &Request<B>) -> bool {
+        match &self.placement {
+            Placement::Authorization(_) => req.headers().contains_key(AUTHORIZATION),
+            Placement::Header(n, _) => req.headers().contains_key(n),
+            Placement::Query(pair) => {
+                let name = pair.split('=').next().unwrap_or_default();
+                req.uri()
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some(name)))
+            }
+            Placement::Cookie { name, .. } => req.headers().get_all(COOKIE).iter().any(|v| {
+                v.to_str().is_ok_and(|s| {
+                    s.split(';')
+                        .any(|p| p.trim_start().split('=').next() == Some(name))
+                })
+            }),
+        }
+    }
+
+    /// Put the credential into the request.
+    pub(crate) fn inject<B>(&self, req: &mut Request<B>) {
+        match &self.placement {
+            Placement::Authorization(v) => {
+                req.headers_mut().insert(AUTHORIZATION, v.clone());
+            }
+            Placement::Header(n, v) => {
+                req.headers_mut().insert(n.clone(), v.clone());
+            }
+            Placement::Query(pair) => {
+                let uri = req.uri();
+                let pq = match uri.query() {
+                    Some(q) if !q.is_empty() => format!("{}?{q}&{pair}", uri.path()),
+                    _ => format!("{}?{pair}", uri.path()),
+                };
+                let mut parts = uri.clone().into_parts();
+                if let Ok(pq) = pq.parse() {
+                    parts.path_and_query = Some(pq);
+                    if let Ok(u) = Uri::from_parts(parts) {
+                        *req.uri_mut() = u;
+                    }
+                }
+            }
+            Placement::Cookie { pair, .. } => {
+                // RFC 6265 §5.4: one Cookie header; merge with what the request has.
+                let merged = match req.headers().get(COOKIE).and_then(|v| v.to_str().ok()) {
+                    Some(existing) if !existing.is_empty() => format!("{existing}; {pair}"),
+                    _ => pair.clone(),
+                };
+                if let Ok(v) = sensitive(&merged) {
+                    req.headers_mut().insert(COOKIE, v);
+                }
+            }
+        }
+    }
+}
+
+/// A scheme, host and port: where a credential may be sent.
+///
+/// ```
+/// use refresh_layer::Origin;
+/// let o = Origin::parse("https://API.example.com").unwrap();
+/// assert_eq!(o.to_string(), "https://api.example.com:443");
+/// assert!(o.matches(&"https://api.example.com:443/x?y".parse().unwrap()));
+/// assert!(!o.matches(&"http://api.example.com/x".parse().unwrap()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+/// An origin string could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid origin {0:?}: expected scheme://host[:port]")]
+pub struct InvalidOrigin(String);
+
+impl InvalidOrigin {
+    pub(crate) fn new(s: &str) -> Self {
+        InvalidOrigin(s.to_owned())
+    }
+}
+
+impl Origin {
+    /// Parse `scheme://host[:port]` (a path is ignored).
+    pub fn parse(s: &str) -> Result<Self, InvalidOrigin> {
+        let uri: Uri = s.parse().map_err(|_| InvalidOrigin(s.to_owned()))?;
+        Origin::of(&uri).ok_or_else(|| InvalidOrigin(s.to_owned()))
+    }
+
+    /// The origin of an absolute URI; `None` for a relative one.
+    pub fn of(uri: &Uri) -> Option<Self> {
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let host = uri.host()?.to_ascii_lowercase();
+        let port = match (uri.port_u16(), scheme.as_str()) {
+            (Some(p), _) => p,
+            (None, "https") => 443,
+            (None, "http") => 80,
+            _ => return None,
+        };
+        Some(Origin { scheme, host, port })
+    }
+
+    /// True when `uri` is on this origin.
+    pub fn matches(&self, uri: &Uri) -> bool {
+        Origin::of(uri).is_some_and(|o| o == *self)
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(uri: &str) -> Request<()> {
+        Request::get(uri).body(()).unwrap()
+    }
+
+    #[test]
+    fn injected_headers_are_sensitive() {
+        let mut r = req("http://a/");
+        Credential::bearer("t0k").unwrap().inject(&mut r);
+        assert_eq!(r.headers()[AUTHORIZATION], "Bearer t0k");
+        assert!(r.headers()[AUTHORIZATION].is_sensitive());
+        let mut r = req("http://a/");
+        Credential::api_key_header("x-api-key", "k")
+            .unwrap()
+            .inject(&mut r);
+        assert!(r.headers()["x-api-key"].is_sensitive());
+    }
+
+    #[test]
+    fn cookie_merges_into_one_header() {
+        let mut r = req("http://a/");
+        r.headers_mut()
+            .insert(COOKIE, HeaderValue::from_static("theme=dark"));
+        let c = Credential::cookie("sid", "abc").unwrap();
+        assert!(!c.already_present(&r));
+        c.inject(&mut r);
+        assert_eq!(r.headers().get_all(COOKIE).iter().count(), 1);
+        assert_eq!(r.headers()[COOKIE], "theme=dark; sid=abc");
+        assert!(c.already_present(&r));
+    }
+
+    #[test]
+    fn query_key_is_appended_and_encoded() {
+        let mut r = req("http://a/p?x=1");
+        Credential::api_key_query("api key", "a&b")
+            .unwrap()
+            .inject(&mut r);
+        assert_eq!(r.uri().to_string(), "http://a/p?x=1&api%20key=a%26b");
+    }
+
+    #[test]
+    fn basic_is_base64_user_colon_password() {
+        let mut r = req("http://a/");
+        Credential::basic("Aladdin", "open sesame")
+            .unwrap()
+            .inject(&mut r);
+        assert_eq!(
+            r.headers()[AUTHORIZATION],
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Credential::bearer("a b").is_err());
+        assert!(Credential::bearer("").is_err());
+        assert!(Credential::cookie("a;b", "v").is_err());
+        assert!(Credential::cookie("a", "v;x").is_err());
+        assert!(Credential::api_key_header("bad header", "v").is_err());
+        assert!(Origin::parse("/relative").is_err());
+        assert!(Origin::parse("ftp://x").is_err());
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_effective_port() {
+        let o = Origin::parse("http://127.0.0.1:8080").unwrap();
+        assert!(o.matches(&"http://127.0.0.1:8080/a".parse().unwrap()));
+        assert!(!o.matches(&"http://127.0.0.1:8081/a".parse().unwrap()));
+        assert!(!o.matches(&"https://127.0.0.1:8080/a".parse().unwrap()));
+        assert!(!o.matches(&"/a".parse().unwrap()));
+        assert!(
+            Origin::parse("http://x")
+                .unwrap()
+                .matches(&"http://X:80/".parse().unwrap())
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! The client's errors: the wrapped service's own, or a refresh that failed.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// A boxed error, at the edges only.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a credential could not be obtained. `Clone`, because one refresh answers every request
+/// that waited for it. Never contains a token.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// The token endpoint could not be reached (connect, I/O, body).
+    #[error("cannot reach the token endpoint: {0}")]
+    Network(Arc<str>),
+    /// The token endpoint refused (RFC 6749 §5.2) or failed.
+    #[error("the token endpoint answered {status}{}", error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    TokenEndpoint {
+        /// HTTP status.
+        status: StatusCode,
+        /// RFC 6749 `error`, when the body had one.
+        error: Option<String>,
+        /// RFC 6749 `error_description`.
+        description: Option<String>,
+    },
+    /// `invalid_grant`: the refresh token is dead. The user must sign in again; no further
+    /// refresh is attempted until a new credential is set.
+    #[error("the grant was rejected (invalid_grant): sign in again")]
+    SignInAgain {
+        /// RFC 6749 `error_description`.
+        description: Option<String>,
+    },
+    /// The token endpoint's answer is not a valid token response.
+    #[error("invalid token response: {0}")]
+    InvalidResponse(Arc<str>),
+    /// The refresh took longer than the configured timeout.
+    #[error("the refresh did not finish within {0:?}")]
+    Timeout(Duration),
+    /// A recent refresh failed; the next attempt is allowed after `retry_in`.
+    #[error("refresh is backing off for {retry_in:?} after: {last}")]
+    BackingOff {
+        /// How long until a refresh may be tried again.
+        retry_in: Duration,
+        /// The failure that started the backoff.
+        last: Box<RefreshError>,
+    },
+    /// The refresh task ended without an answer (it panicked).
+    #[error("the refresh task ended without a result")]
+    Aborted,
+    /// A custom credential source failed.
+    #[error("credential source failed: {0}")]
+    Source(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl RefreshError {
+    /// True when only a new sign-in helps.
+    pub fn is_sign_in_again(&self) -> bool {
+        match self {
+            RefreshError::SignInAgain { .. } => true,
+            RefreshError::BackingOff { last, .. } => last.is_sign_in_again(),
+            _ => false,
+        }
+    }
+}
+
+/// The error of a [`RefreshService`](crate::RefreshService).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The wrapped service failed.
+    Inner(E),
+    /// No valid credential could be obtained.
+    Refresh(RefreshError),
+    /// The request body failed while it was being buffered for a possible retry.
+    Body(BoxError),
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Inner(e) => write!(f, "request failed: {e}"),
+            Error::Refresh(e) => write!(f, "credential refresh failed: {e}"),
+            Error::Body(e) => write!(f, "request body failed: {e}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Inner(e) => Some(e),
+            Error::Refresh(e) => Some(e),
+            Error::Body(e) => Some(&**e),
+        }
+    }
+}

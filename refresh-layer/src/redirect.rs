@@ -1,0 +1,99 @@
+//! Keeping credentials inside their origins when redirects are followed.
+//!
+//! [`RefreshService`](crate::RefreshService) checks the origin of every request it sees, so
+//! with `tower_http::follow_redirect` *outside* it, a hop to another origin gets no credential.
+//! Two cases need help from the redirect policy, which [`ScopedRedirect`] gives:
+//! - a chain that left the origins and comes back (A → B → A) must not get the credential again
+//!   (B chose that request);
+//! - with `FollowRedirect` *inside* the refresh layer, hops reuse the first request's headers;
+//!   tower-http's `FilterCredentials` strips `Authorization` and `Cookie`, but not an API-key
+//!   header.
+//!
+//! `ScopedRedirect` wraps any policy (by default tower-http's `Standard`): once a hop leaves the
+//! credential's origins, it strips the credential headers from every later hop and marks them
+//! so the refresh layer does not add them back.
+
+use std::sync::Arc;
+
+use http::Request;
+use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+use tower_http::follow_redirect::policy::{Action, Attempt, Policy, Standard};
+
+use crate::cache::Cell;
+use crate::credential::Origin;
+
+/// Request extension: this request is a redirect hop of a chain that left the credential's
+/// origins. The refresh layer sends no credential with it.
+#[derive(Debug, Clone, Copy)]
+pub struct LeftCredentialScope;
+
+/// A redirect policy that keeps the refresh layer's credential inside its origins; get one from
+/// [`RefreshLayer::redirect_policy`](crate::RefreshLayer::redirect_policy).
+#[derive(Clone)]
+pub struct ScopedRedirect<P = Standard> {
+    inner: P,
+    scope: Arc<[Origin]>,
+    cell: Arc<Cell>,
+    left: bool,
+}
+
+impl<P> ScopedRedirect<P> {
+    pub(crate) fn new(inner: P, scope: Arc<[Origin]>, cell: Arc<Cell>) -> Self {
+        ScopedRedirect {
+            inner,
+            scope,
+            cell,
+            left: false,
+        }
+    }
+
+    /// Wrap another policy instead of `Standard`.
+    pub fn with_policy<Q>(self, inner: Q) -> ScopedRedirect<Q> {
+        ScopedRedirect {
+            inner,
+            scope: self.scope,
+            cell: self.cell,
+            left: false,
+        }
+    }
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for ScopedRedirect<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedRedirect")
+            .field("inner", &self.inner)
+            .field("scope", &self.scope)
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, B, E> Policy<B, E> for ScopedRedirect<P>
+where
+    P: Policy<B, E>,
+{
+    fn redirect(&mut self, attempt: &Attempt<'_>) -> Result<Action, E> {
+        if !self.scope.iter().any(|o| o.matches(attempt.location())) {
+            self.left = true;
+        }
+        self.inner.redirect(attempt)
+    }
+
+    fn on_request(&mut self, request: &mut Request<B>) {
+        self.inner.on_request(request);
+        if self.left {
+            let headers = request.headers_mut();
+            for h in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
+                headers.remove(h);
+            }
+            if let Some(name) = self.cell.header_name() {
+                headers.remove(name);
+            }
+            request.extensions_mut().insert(LeftCredentialScope);
+        }
+    }
+
+    fn clone_body(&self, body: &B) -> Option<B> {
+        self.inner.clone_body(body)
+    }
+}

@@ -1,0 +1,540 @@
+//! Where credentials come from: the [`CredentialSource`] trait and its built-ins.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Full, Limited};
+use serde::Deserialize;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
+
+use crate::credential::Credential;
+use crate::error::{BoxError, RefreshError};
+
+/// The future of [`CredentialSource::fetch`].
+pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Credential, RefreshError>> + Send>>;
+
+/// Produces credentials: the first one, and a new one every time a refresh is needed.
+///
+/// `fetch` is only ever called by the layer's single-flight refresh, one call at a time per
+/// layer; the future it returns is driven to completion in its own task even if every request
+/// waiting for it is dropped, so state it keeps (a rotated refresh token) is never lost.
+///
+/// # Example
+/// ```
+/// use refresh_layer::{Credential, from_fn};
+/// let source = from_fn(|| async { Credential::bearer("t0k").map_err(|e| refresh_layer::RefreshError::InvalidResponse(e.to_string().into())) });
+/// # let _ = source;
+/// ```
+pub trait CredentialSource: Send + Sync + 'static {
+    /// Obtain a fresh credential.
+    fn fetch(&self) -> FetchFuture;
+}
+
+/// A fixed credential is its own source (refreshing returns it again).
+impl CredentialSource for Credential {
+    fn fetch(&self) -> FetchFuture {
+        let c = self.clone();
+        Box::pin(async move { Ok(c) })
+    }
+}
+
+impl<S: CredentialSource + ?Sized> CredentialSource for Arc<S> {
+    fn fetch(&self) -> FetchFuture {
+        (**self).fetch()
+    }
+}
+
+/// A source from a closure; see [`from_fn`].
+#[derive(Clone)]
+pub struct FnSource<F>(F);
+
+/// A source from a closure returning a future.
+pub fn from_fn<F, Fut>(f: F) -> FnSource<F>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Credential, RefreshError>> + Send + 'static,
+{
+    FnSource(f)
+}
+
+impl<F, Fut> CredentialSource for FnSource<F>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Credential, RefreshError>> + Send + 'static,
+{
+    fn fetch(&self) -> FetchFuture {
+        Box::pin((self.0)())
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1). `Debug` hides the tokens.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenSet {
+    /// The access token.
+    pub access_token: String,
+    /// Its lifetime, when the server said.
+    pub expires_in: Option<Duration>,
+    /// A new refresh token, when the server rotated it.
+    pub refresh_token: Option<String>,
+    /// The granted scope, when it differs from the requested one.
+    pub scope: Option<String>,
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct RawTokenResponse {
+    access_token: String,
+    token_type: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawErrorResponse {
+    error: String,
+    error_description: Option<String>,
+}
+
+fn invalid(why: impl Into<Arc<str>>) -> RefreshError {
+    RefreshError::InvalidResponse(why.into())
+}
+
+/// Parse a token endpoint's answer (RFC 6749 §5.1 success, §5.2 error).
+///
+/// ```
+/// use refresh_layer::parse_token_response;
+/// use http::StatusCode;
+/// let t = parse_token_response(StatusCode::OK, br#"{"access_token":"a","token_type":"bearer","expires_in":60}"#).unwrap();
+/// assert_eq!(t.expires_in, Some(std::time::Duration::from_secs(60)));
+/// let e = parse_token_response(StatusCode::BAD_REQUEST, br#"{"error":"invalid_grant"}"#).unwrap_err();
+/// assert!(e.is_sign_in_again());
+/// ```
+pub fn parse_token_response(status: StatusCode, body: &[u8]) -> Result<TokenSet, RefreshError> {
+    if !status.is_success() {
+        let parsed: Option<RawErrorResponse> = serde_json::from_slice(body).ok();
+        return Err(match parsed {
+            Some(e) if e.error == "invalid_grant" => RefreshError::SignInAgain {
+                description: e.error_description,
+            },
+            Some(e) => RefreshError::TokenEndpoint {
+                status,
+                error: Some(e.error),
+                description: e.error_description,
+            },
+            None => RefreshError::TokenEndpoint {
+                status,
+                error: None,
+                description: None,
+            },
+        });
+    }
+    let raw: RawTokenResponse = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("not an RFC 6749 token response: {e}")))?;
+    if !raw.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(invalid("token_type is not Bearer"));
+    }
+    let expires_in = match raw.expires_in {
+        None | Some(serde_json::Value::Null) => None,
+        // Some servers send the number as a string.
+        Some(serde_json::Value::String(s)) => Some(
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| invalid("expires_in is not a number"))?,
+        ),
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| invalid("expires_in is not a non-negative integer"))?,
+        ),
+    }
+    .map(Duration::from_secs);
+    Ok(TokenSet {
+        access_token: raw.access_token,
+        expires_in,
+        refresh_token: raw.refresh_token,
+        scope: raw.scope,
+    })
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// HTTP Basic (`client_secret_basic`), which every server must support.
+    #[default]
+    Basic,
+    /// Form parameters (`client_secret_post`).
+    Post,
+}
+
+/// The HTTP service the OAuth2 source posts to, type-erased.
+pub type TokenHttp = BoxCloneSyncService<Request<Full<Bytes>>, Response<Bytes>, BoxError>;
+
+/// The largest token response read.
+const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
+
+enum Grant {
+    ClientCredentials,
+    /// The current refresh token; replaced when the server rotates it.
+    RefreshToken(tokio::sync::Mutex<String>),
+}
+
+/// OAuth2 token endpoint source: `client_credentials` or `refresh_token` grant.
+///
+/// # Example
+/// ```
+/// use refresh_layer::OAuth2;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let http = Client::builder(TokioExecutor::new()).build_http();
+/// let source = OAuth2::client_credentials("http://127.0.0.1:9/oauth/token", "demo", "demo-secret", http)
+///     .unwrap()
+///     .scope("read write");
+/// # let _ = source;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct OAuth2 {
+    inner: Arc<OAuth2Inner>,
+}
+
+struct OAuth2Inner {
+    endpoint: http::Uri,
+    client_id: String,
+    client_secret: Option<String>,
+    client_auth: ClientAuth,
+    scope: Option<String>,
+    grant: Grant,
+    http: TokenHttp,
+}
+
+impl fmt::Debug for OAuth2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth2")
+            .field("endpoint", &self.inner.endpoint)
+            .field("client_id", &self.inner.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn erase<S, B>(http: S) -> TokenHttp
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    BoxCloneSyncService::new(
+        http.map_err(Into::into)
+            .and_then(|res: Response<B>| async move {
+                let (parts, body) = res.into_parts();
+                let bytes = Limited::new(body, MAX_TOKEN_RESPONSE)
+                    .collect()
+                    .await?
+                    .to_bytes();
+                Ok(Response::from_parts(parts, bytes))
+            }),
+    )
+}
+
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_component(k), form_component(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `application/x-www-form-urlencoded` (RFC 6749 appendix B).
+fn form_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+impl OAuth2 {
+    fn new<S, B>(
+        endpoint: &str,
+        client_id: &str,
+        client_secret: Option<&str>,
+        grant: Grant,
+        http: S,
+    ) -> Result<Self, crate::InvalidOrigin>
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let uri: http::Uri = endpoint
+            .parse()
+            .map_err(|_| crate::InvalidOrigin::new(endpoint))?;
+        crate::Origin::of(&uri).ok_or_else(|| crate::InvalidOrigin::new(endpoint))?;
+        Ok(OAuth2 {
+            inner: Arc::new(OAuth2Inner {
+                endpoint: uri,
+                client_id: client_id.to_owned(),
+                client_secret: client_secret.map(str::to_owned),
+                client_auth: ClientAuth::Basic,
+                scope: None,
+                grant,
+                http: erase(http),
+            }),
+        })
+    }
+
+    /// The `client_credentials` grant (RFC 6749 §4.4).
+    pub fn client_credentials<S, B>(
+        endpoint: &str,
+        client_id: &str,
+        client_secret: &str,
+        http: S,
+    ) -> Result<Self, crate::InvalidOrigin>
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        OAuth2::new(
+            endpoint,
+            client_id,
+            Some(client_secret),
+            Grant::ClientCredentials,
+            http,
+        )
+    }
+
+    /// The `refresh_token` grant (RFC 6749 §6), starting from `refresh_token`. When the server
+    /// rotates refresh tokens, the new one is stored before the refresh completes, and the old
+    /// one is never sent again.
+    pub fn refresh_token<S, B>(
+        endpoint: &str,
+        client_id: &str,
+        client_secret: Option<&str>,
+        refresh_token: &str,
+        http: S,
+    ) -> Result<Self, crate::InvalidOrigin>
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let grant = Grant::RefreshToken(tokio::sync::Mutex::new(refresh_token.to_owned()));
+        OAuth2::new(endpoint, client_id, client_secret, grant, http)
+    }
+
+    fn inner_mut(&mut self) -> &mut OAuth2Inner {
+        Arc::get_mut(&mut self.inner).expect("configured before first use")
+    }
+
+    /// The scope to request.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.inner_mut().scope = Some(scope.into());
+        self
+    }
+
+    /// How to authenticate the client (default: HTTP Basic).
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.inner_mut().client_auth = auth;
+        self
+    }
+
+    fn request(&self, params: &[(&str, &str)]) -> Request<Full<Bytes>> {
+        let i = &self.inner;
+        let mut params = params.to_vec();
+        if let Some(scope) = &i.scope {
+            params.push(("scope", scope));
+        }
+        let mut basic = None;
+        match (&i.client_secret, i.client_auth) {
+            (Some(secret), ClientAuth::Basic) => {
+                use base64::Engine;
+                // RFC 6749 §2.3.1: form-encode id and secret before Basic.
+                let raw = format!(
+                    "{}:{}",
+                    form_component(&i.client_id),
+                    form_component(secret)
+                );
+                basic = Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                ));
+            }
+            (Some(secret), ClientAuth::Post) => {
+                params.push(("client_id", &i.client_id));
+                params.push(("client_secret", secret));
+            }
+            (None, _) => params.push(("client_id", &i.client_id)),
+        }
+        let mut req = Request::new(Full::new(Bytes::from(form_encode(&params))));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = i.endpoint.clone();
+        // Even if this service is wrapped in a refresh layer by mistake, it must not inject
+        // or refresh around its own token request.
+        req.extensions_mut().insert(crate::SkipCredential);
+        let h = req.headers_mut();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(mut v) = basic.and_then(|b| HeaderValue::from_str(&b).ok()) {
+            v.set_sensitive(true);
+            h.insert(AUTHORIZATION, v);
+        }
+        req
+    }
+
+    async fn post(&self, params: &[(&str, &str)]) -> Result<TokenSet, RefreshError> {
+        let req = self.request(params);
+        let res = self
+            .inner
+            .http
+            .clone()
+            .oneshot(req)
+            .await
+            .map_err(|e| RefreshError::Network(e.to_string().into()))?;
+        parse_token_response(res.status(), res.body())
+    }
+
+    async fn fetch_now(self) -> Result<Credential, RefreshError> {
+        let tokens = match &self.inner.grant {
+            Grant::ClientCredentials => self.post(&[("grant_type", "client_credentials")]).await?,
+            Grant::RefreshToken(current) => {
+                // Held across the call so no two refreshes ever send the same refresh token.
+                let mut rt = current.lock().await;
+                let tokens = self
+                    .post(&[("grant_type", "refresh_token"), ("refresh_token", &rt)])
+                    .await?;
+                if let Some(next) = &tokens.refresh_token {
+                    *rt = next.clone();
+                }
+                tokens
+            }
+        };
+        let mut c = Credential::bearer(&tokens.access_token)
+            .map_err(|_| invalid("access_token is not a valid bearer token"))?;
+        if let Some(ttl) = tokens.expires_in {
+            c = c.expires_in(ttl);
+        }
+        Ok(c)
+    }
+}
+
+impl CredentialSource for OAuth2 {
+    fn fetch(&self) -> FetchFuture {
+        Box::pin(self.clone().fetch_now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_response_variants() {
+        let ok = |b: &str| parse_token_response(StatusCode::OK, b.as_bytes());
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":"30"}"#)
+                .unwrap()
+                .expires_in,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"bearer","refresh_token":"r2"}"#)
+                .unwrap()
+                .refresh_token
+                .as_deref(),
+            Some("r2")
+        );
+        assert!(matches!(
+            ok(r#"{"access_token":"a","token_type":"mac"}"#),
+            Err(RefreshError::InvalidResponse(_))
+        ));
+        assert!(matches!(
+            ok(r#"{"access_token":"a","token_type":"bearer","expires_in":-5}"#),
+            Err(RefreshError::InvalidResponse(_))
+        ));
+        assert!(matches!(
+            ok("<html>"),
+            Err(RefreshError::InvalidResponse(_))
+        ));
+        let e = parse_token_response(
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":"invalid_client","error_description":"bad"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, RefreshError::TokenEndpoint { error: Some(ref s), .. } if s == "invalid_client")
+        );
+        let e = parse_token_response(StatusCode::INTERNAL_SERVER_ERROR, b"oops").unwrap_err();
+        assert!(
+            matches!(e, RefreshError::TokenEndpoint { status, error: None, .. } if status == 500)
+        );
+    }
+
+    #[test]
+    fn debug_hides_tokens() {
+        let t = parse_token_response(
+            StatusCode::OK,
+            br#"{"access_token":"SECRET1","token_type":"bearer","refresh_token":"SECRET2"}"#,
+        )
+        .unwrap();
+        let d = format!("{t:?}");
+        assert!(!d.contains("SECRET"), "{d}");
+    }
+
+    #[test]
+    fn form_encoding_follows_appendix_b() {
+        assert_eq!(
+            form_encode(&[("a b", "c&d=e+f/ü")]),
+            "a+b=c%26d%3De%2Bf%2F%C3%BC"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn token_response_parser_never_panics(status in 100u16..600, body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            if let Ok(s) = StatusCode::from_u16(status) {
+                let _ = parse_token_response(s, &body);
+            }
+        }
+    }
+}
