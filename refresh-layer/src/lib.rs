@@ -482,3 +482,76 @@ where
         Box::pin(self.shared.clone().run(inner, req))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn credential_within_skew_is_refreshed_before_sending() {
+        let n = Arc::new(AtomicUsize::new(0));
+        let counter = n.clone();
+        let source = from_fn(move || {
+            let i = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                Ok(Credential::bearer(&format!("t{i}"))
+                    .unwrap()
+                    .expires_in(Duration::from_secs(60)))
+            }
+        });
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        let inner = tower::service_fn(move |req: Request<Full<Bytes>>| {
+            let log = log.clone();
+            async move {
+                log.lock()
+                    .unwrap()
+                    .push(req.headers()["authorization"].to_str().unwrap().to_owned());
+                Ok::<_, std::convert::Infallible>(Response::new(()))
+            }
+        });
+        let layer = RefreshLayer::builder(source)
+            .allow_origin("http://api.test")
+            .skew(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let svc = layer.layer(inner);
+        let get = || {
+            Request::get("http://api.test/x")
+                .body(Full::default())
+                .unwrap()
+        };
+        svc.clone().oneshot(get()).await.unwrap();
+        tokio::time::advance(Duration::from_secs(25)).await;
+        svc.clone().oneshot(get()).await.unwrap();
+        tokio::time::advance(Duration::from_secs(10)).await; // 25 s left < 30 s skew
+        let res = svc.clone().oneshot(get()).await.unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["Bearer t0", "Bearer t0", "Bearer t1"]
+        );
+        assert!(
+            !res.extensions().get::<RefreshOutcome>().unwrap().retried,
+            "refreshed before, not after"
+        );
+        assert_eq!(layer.handle().refreshes(), 2);
+    }
+
+    #[test]
+    fn a_layer_without_origins_is_refused() {
+        let c = Credential::bearer("t").unwrap();
+        assert!(matches!(
+            RefreshLayer::builder(c.clone()).build(),
+            Err(ConfigError::NoOrigin)
+        ));
+        assert!(
+            RefreshLayer::builder(c)
+                .allow_origin("not a url")
+                .build()
+                .is_err()
+        );
+    }
+}

@@ -10,6 +10,10 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
+mod provider;
+
+pub use provider::{Mode, TokenEndpoint};
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use auth_layer::jwt::JwtKey;

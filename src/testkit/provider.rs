@@ -1,0 +1,306 @@
+//! An OAuth2 token endpoint for tests and demos: `client_credentials` and `refresh_token`
+//! grants, refresh tokens that rotate on every use (reuse revokes the whole family, as
+//! OAuth 2.0 Security BCP §4.14 recommends), a JWKS, call counters and failure modes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use jsonwebtoken::Algorithm;
+use serde_json::json;
+
+use super::TestIssuer;
+
+/// How the token endpoint behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Answer normally.
+    Normal,
+    /// Answer every token request with 500.
+    Fail500,
+    /// Answer every token request with `invalid_grant`.
+    InvalidGrant,
+    /// Answer normally, after a delay.
+    Delay(Duration),
+}
+
+struct Family {
+    subject: String,
+    scope: String,
+    revoked: bool,
+}
+
+struct State_ {
+    issuer: Arc<TestIssuer>,
+    audience: String,
+    alg: Algorithm,
+    access_ttl: Mutex<Duration>,
+    client_id: String,
+    client_secret: String,
+    mode: Mutex<Mode>,
+    calls: AtomicU64,
+    reuse_detected: AtomicU64,
+    next_id: AtomicU64,
+    families: Mutex<Vec<Family>>,
+    /// refresh token -> (family, times used)
+    refresh_tokens: Mutex<HashMap<String, (usize, u32)>>,
+    used: Mutex<HashSet<String>>,
+}
+
+/// The token endpoint; cheap to clone (shared state).
+#[derive(Clone)]
+pub struct TokenEndpoint {
+    state: Arc<State_>,
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut res = (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert("cache-control", "no-store".parse().expect("static"));
+    res
+}
+
+impl TokenEndpoint {
+    /// A token endpoint issuing `alg` access tokens for `audience`, accepting the client
+    /// `client_id`/`client_secret` (HTTP Basic or form parameters).
+    pub fn new(
+        issuer: Arc<TestIssuer>,
+        audience: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Self {
+        TokenEndpoint {
+            state: Arc::new(State_ {
+                issuer,
+                audience: audience.to_owned(),
+                alg: Algorithm::ES256,
+                access_ttl: Mutex::new(Duration::from_secs(60)),
+                client_id: client_id.to_owned(),
+                client_secret: client_secret.to_owned(),
+                mode: Mutex::new(Mode::Normal),
+                calls: AtomicU64::new(0),
+                reuse_detected: AtomicU64::new(0),
+                next_id: AtomicU64::new(1),
+                families: Mutex::new(Vec::new()),
+                refresh_tokens: Mutex::new(HashMap::new()),
+                used: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// Lifetime of the access tokens issued from now on.
+    pub fn set_access_ttl(&self, ttl: Duration) {
+        *self.state.access_ttl.lock().expect("not poisoned") = ttl;
+    }
+
+    /// Change how the endpoint behaves.
+    pub fn set_mode(&self, mode: Mode) {
+        *self.state.mode.lock().expect("not poisoned") = mode;
+    }
+
+    /// Token requests received.
+    pub fn calls(&self) -> u64 {
+        self.state.calls.load(Ordering::SeqCst)
+    }
+
+    /// Refresh tokens presented a second time (each revoked its family).
+    pub fn reuse_detected(&self) -> u64 {
+        self.state.reuse_detected.load(Ordering::SeqCst)
+    }
+
+    /// The most times any one refresh token was presented.
+    pub fn max_refresh_token_uses(&self) -> u32 {
+        let rts = self.state.refresh_tokens.lock().expect("not poisoned");
+        rts.values().map(|(_, n)| *n).max().unwrap_or(0)
+    }
+
+    fn next_id(&self) -> u64 {
+        self.state.next_id.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Start a refresh-token family for `subject` (what a sign-in would do).
+    pub fn issue_refresh_token(&self, subject: &str, scope: &str) -> String {
+        let mut families = self.state.families.lock().expect("not poisoned");
+        families.push(Family {
+            subject: subject.into(),
+            scope: scope.into(),
+            revoked: false,
+        });
+        let family = families.len() - 1;
+        drop(families);
+        self.new_refresh_token(family)
+    }
+
+    fn new_refresh_token(&self, family: usize) -> String {
+        let rt = format!("rt-{family}-{}-{:08x}", self.next_id(), super::rand_u32());
+        self.state
+            .refresh_tokens
+            .lock()
+            .expect("not poisoned")
+            .insert(rt.clone(), (family, 0));
+        rt
+    }
+
+    /// An access token for `subject` with `scope`, valid for `ttl_secs` (negative: expired).
+    pub fn access_token(&self, subject: &str, scope: &str, ttl_secs: i64) -> String {
+        let s = &self.state;
+        let mut claims = s
+            .issuer
+            .access_claims(subject, &s.audience, scope, ttl_secs);
+        claims["jti"] = json!(format!("at-{}", self.next_id()));
+        claims["client_id"] = json!(s.client_id);
+        s.issuer.mint(s.alg, claims)
+    }
+
+    fn token_response(
+        &self,
+        subject: &str,
+        scope: &str,
+        refresh_token: Option<String>,
+    ) -> Response {
+        let ttl = *self.state.access_ttl.lock().expect("not poisoned");
+        let mut body = json!({
+            "access_token": self.access_token(subject, scope, ttl.as_secs() as i64),
+            "token_type": "Bearer",
+            "expires_in": ttl.as_secs(),
+            "scope": scope,
+        });
+        if let Some(rt) = refresh_token {
+            body["refresh_token"] = json!(rt);
+        }
+        let mut res = Json(body).into_response();
+        res.headers_mut()
+            .insert("cache-control", "no-store".parse().expect("static"));
+        res
+    }
+
+    fn client_ok(&self, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+        let s = &self.state;
+        let basic = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        match basic {
+            Some(pair) => pair == format!("{}:{}", s.client_id, s.client_secret),
+            None => {
+                form.get("client_id") == Some(&s.client_id)
+                    && form
+                        .get("client_secret")
+                        .is_none_or(|x| *x == s.client_secret)
+            }
+        }
+    }
+
+    async fn token(self, headers: HeaderMap, form: HashMap<String, String>) -> Response {
+        self.state.calls.fetch_add(1, Ordering::SeqCst);
+        let mode = *self.state.mode.lock().expect("not poisoned");
+        match mode {
+            Mode::Fail500 => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "token endpoint failure")
+                    .into_response();
+            }
+            Mode::InvalidGrant => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the grant is no longer valid",
+                );
+            }
+            Mode::Delay(d) => tokio::time::sleep(d).await,
+            Mode::Normal => {}
+        }
+        if !self.client_ok(&headers, &form) {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+            );
+        }
+        match form.get("grant_type").map(String::as_str) {
+            Some("client_credentials") => {
+                let scope = form.get("scope").cloned().unwrap_or_else(|| "read".into());
+                let subject = self.state.client_id.clone();
+                self.token_response(&subject, &scope, None)
+            }
+            Some("refresh_token") => {
+                let Some(rt) = form.get("refresh_token") else {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "refresh_token is required",
+                    );
+                };
+                let entry = {
+                    let mut rts = self.state.refresh_tokens.lock().expect("not poisoned");
+                    rts.get_mut(rt).map(|e| {
+                        e.1 += 1;
+                        *e
+                    })
+                };
+                let Some((family, uses)) = entry else {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "unknown refresh token",
+                    );
+                };
+                let (subject, scope) = {
+                    let mut families = self.state.families.lock().expect("not poisoned");
+                    let f = &mut families[family];
+                    if uses > 1 {
+                        // Reuse means the token leaked or the client raced: revoke the family.
+                        f.revoked = true;
+                        self.state.reuse_detected.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if f.revoked {
+                        return oauth_error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_grant",
+                            "refresh token reused; family revoked",
+                        );
+                    }
+                    (f.subject.clone(), f.scope.clone())
+                };
+                self.state
+                    .used
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(rt.clone());
+                let next = self.new_refresh_token(family);
+                self.token_response(&subject, &scope, Some(next))
+            }
+            _ => oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "use client_credentials or refresh_token",
+            ),
+        }
+    }
+
+    /// `POST /oauth/token` and `GET /.well-known/jwks.json`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/oauth/token",
+                post(|State(this): State<TokenEndpoint>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>| this.token(headers, form)),
+            )
+            .route(
+                "/.well-known/jwks.json",
+                get(|State(this): State<TokenEndpoint>| async move { Json(this.state.issuer.jwks()) }),
+            )
+            .with_state(self.clone())
+    }
+}

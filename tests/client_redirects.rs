@@ -1,0 +1,247 @@
+//! Credentials stay on their origin through redirects, with `tower_http::follow_redirect`
+//! outside or inside the refresh layer, over real HTTP. Server B records every credential
+//! header it ever receives and must see none.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::Request as AxumRequest;
+use axum::http::HeaderMap;
+use axum::response::Redirect;
+use axum::routing::get;
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use portcullis::client::{Credential, RefreshLayer};
+use serde_json::{Value, json};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_http::follow_redirect::FollowRedirectLayer;
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+type Log = Arc<Mutex<Vec<String>>>;
+
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "x-api-key"];
+
+fn credentials(h: &HeaderMap) -> Vec<String> {
+    CREDENTIAL_HEADERS
+        .iter()
+        .filter_map(|n| {
+            h.get(*n)
+                .map(|v| format!("{n}: {}", v.to_str().unwrap_or("?")))
+        })
+        .collect()
+}
+
+struct Servers {
+    a: SocketAddr,
+    b: SocketAddr,
+    b_saw: Log,
+}
+
+/// A: `/to-b` redirects to B, `/echo` shows what credentials arrived. B: `/landing` redirects
+/// back to A's `/echo`, `/plain` answers; B logs every credential header.
+async fn servers() -> Servers {
+    let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (a, b) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+    let app_a = Router::new()
+        .route(
+            "/to-b",
+            get(move || async move { Redirect::temporary(&format!("http://{b}/landing")) }),
+        )
+        .route(
+            "/echo",
+            get(|h: HeaderMap| async move { axum::Json(json!(credentials(&h))) }),
+        );
+    let b_saw: Log = Arc::default();
+    let log = b_saw.clone();
+    let app_b = Router::new()
+        .route(
+            "/landing",
+            get(move || async move { Redirect::temporary(&format!("http://{a}/echo")) }),
+        )
+        .route("/plain", get(|| async { "b" }))
+        .layer(axum::middleware::from_fn(
+            move |req: AxumRequest, next: axum::middleware::Next| {
+                let log = log.clone();
+                async move {
+                    log.lock().unwrap().extend(credentials(req.headers()));
+                    next.run(req).await
+                }
+            },
+        ));
+    tokio::spawn(async move { axum::serve(la, app_a).await.unwrap() });
+    tokio::spawn(async move { axum::serve(lb, app_b).await.unwrap() });
+    Servers { a, b, b_saw }
+}
+
+fn http() -> Http {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+fn layers(a: SocketAddr) -> Vec<(&'static str, RefreshLayer)> {
+    let make = |c: Credential| {
+        RefreshLayer::builder(c.clone())
+            .allow_origin(format!("http://{a}"))
+            .initial_credential(c)
+            .build()
+            .unwrap()
+    };
+    vec![
+        ("bearer", make(Credential::bearer("tok-a").unwrap())),
+        (
+            "api key",
+            make(Credential::api_key_header("x-api-key", "key-a").unwrap()),
+        ),
+        (
+            "cookie",
+            make(Credential::cookie("sid", "cookie-a").unwrap()),
+        ),
+    ]
+}
+
+async fn body_json(res: http::Response<hyper::body::Incoming>) -> Value {
+    serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn follow_redirect_outside_with_scoped_policy_never_carries_or_re_adds_credentials() {
+    let s = servers().await;
+    for (kind, layer) in layers(s.a) {
+        let svc = ServiceBuilder::new()
+            .layer(FollowRedirectLayer::with_policy(layer.redirect_policy()))
+            .layer(layer)
+            .service(http());
+        // Without redirects the credential arrives at A.
+        let res = svc
+            .clone()
+            .oneshot(
+                Request::get(format!("http://{}/echo", s.a))
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(body_json(res).await.as_array().unwrap().len(), 1, "{kind}");
+        // A -> B -> A: nothing at B, nothing re-added at A.
+        let res = svc
+            .oneshot(
+                Request::get(format!("http://{}/to-b", s.a))
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            body_json(res).await,
+            json!([]),
+            "{kind}: re-added after leaving the origin"
+        );
+    }
+    assert!(
+        s.b_saw.lock().unwrap().is_empty(),
+        "B received {:?}",
+        s.b_saw.lock().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn follow_redirect_inside_with_scoped_policy_strips_every_credential_header() {
+    let s = servers().await;
+    for (kind, layer) in layers(s.a) {
+        let policy = layer.redirect_policy();
+        let svc = ServiceBuilder::new()
+            .layer(layer)
+            .layer(FollowRedirectLayer::with_policy(policy))
+            .service(http());
+        let res = svc
+            .oneshot(
+                Request::get(format!("http://{}/to-b", s.a))
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(body_json(res).await, json!([]), "{kind}");
+    }
+    assert!(
+        s.b_saw.lock().unwrap().is_empty(),
+        "B received {:?}",
+        s.b_saw.lock().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn follow_redirect_outside_with_the_standard_policy_still_sends_nothing_to_b() {
+    let s = servers().await;
+    for (_, layer) in layers(s.a) {
+        let svc = ServiceBuilder::new()
+            .layer(FollowRedirectLayer::new())
+            .layer(layer)
+            .service(http());
+        let res = svc
+            .oneshot(
+                Request::get(format!("http://{}/to-b", s.a))
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    assert!(
+        s.b_saw.lock().unwrap().is_empty(),
+        "B received {:?}",
+        s.b_saw.lock().unwrap()
+    );
+}
+
+/// Why `redirect_policy()` exists: tower-http's own filter strips `Authorization` and `Cookie`
+/// across origins but not a custom API-key header.
+#[tokio::test]
+async fn standard_policy_inside_would_leak_an_api_key_header() {
+    let s = servers().await;
+    let (_, layer) = layers(s.a).remove(1);
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .layer(FollowRedirectLayer::new())
+        .service(http());
+    svc.oneshot(
+        Request::get(format!("http://{}/to-b", s.a))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*s.b_saw.lock().unwrap(), ["x-api-key: key-a"]);
+}
+
+#[tokio::test]
+async fn requests_to_another_origin_carry_no_credential() {
+    let s = servers().await;
+    for (_, layer) in layers(s.a) {
+        let svc = ServiceBuilder::new().layer(layer).service(http());
+        let res = svc
+            .oneshot(
+                Request::get(format!("http://{}/plain", s.b))
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // Same host, other port: another origin.
+    assert!(
+        s.b_saw.lock().unwrap().is_empty(),
+        "B received {:?}",
+        s.b_saw.lock().unwrap()
+    );
+}
