@@ -1,0 +1,200 @@
+//! The OAuth2 credential sources against a token endpoint we did not write: the npm package
+//! `oauth2-mock-server`, started on loopback by this test (`interop/oauth2-mock.mjs`). Its
+//! RS256 tokens are verified by the auth layer with the keys from its JWKS.
+//!
+//! Needs Node and `npm ci` in `interop/`, so it is its own suite:
+//! `cargo test --features interop --test oauth2_interop` (run by `.ci/run`).
+
+mod support;
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use jsonwebtoken::jwk::JwkSet;
+use portcullis::client::{Credential, OAuth2, RefreshLayer, RefreshOutcome};
+use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+use portcullis::server::{AuthLayer, Principal};
+use serde::Deserialize;
+use support::serve;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tower::{ServiceBuilder, ServiceExt};
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+#[derive(Deserialize)]
+struct Started {
+    issuer: String,
+    token_endpoint: String,
+    jwks_uri: String,
+}
+
+#[derive(Deserialize, Debug)]
+struct TokenRequest {
+    grant_type: String,
+    refresh_token: Option<String>,
+}
+
+struct Mock {
+    _child: Child,
+    started: Started,
+    requests: Arc<Mutex<Vec<TokenRequest>>>,
+}
+
+async fn start_mock() -> Mock {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/oauth2-mock-server")
+            .exists(),
+        "run `npm ci` in interop/ first (.ci/run does)"
+    );
+    let mut child = Command::new("node")
+        .arg("oauth2-mock.mjs")
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node is installed");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("oauth2-mock-server started in time")
+        .unwrap()
+        .expect("a readiness line");
+    let started: Started = serde_json::from_str(&first).unwrap();
+    let requests: Arc<Mutex<Vec<TokenRequest>>> = Arc::default();
+    let log = requests.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.lock()
+                .unwrap()
+                .push(serde_json::from_str(&line).unwrap());
+        }
+    });
+    Mock {
+        _child: child,
+        started,
+        requests,
+    }
+}
+
+fn http() -> Http {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn api_for(mock: &Mock) -> std::net::SocketAddr {
+    let res = http()
+        .get(mock.started.jwks_uri.parse().unwrap())
+        .await
+        .unwrap();
+    let jwks: JwkSet =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let mut jwt = JwtAuthenticator::builder()
+        .issuer(mock.started.issuer.clone())
+        .audience("api");
+    for jwk in &jwks.keys {
+        jwt = jwt.key(JwtKey::from_jwk(jwk).unwrap());
+    }
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|p: Principal| async move { p.subject().unwrap_or("(client)").to_owned() }),
+        )
+        .layer(AuthLayer::bearer(jwt.build().unwrap()).unwrap());
+    serve(app).await
+}
+
+async fn get_me<S>(svc: &S, addr: std::net::SocketAddr) -> (u16, bool, String)
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = http::Response<hyper::body::Incoming>>
+        + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let res = svc
+        .clone()
+        .oneshot(
+            Request::get(format!("http://{addr}/me"))
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let retried = res.extensions().get::<RefreshOutcome>().unwrap().retried;
+    let status = res.status().as_u16();
+    let body =
+        String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned();
+    (status, retried, body)
+}
+
+#[tokio::test]
+async fn client_credentials_against_oauth2_mock_server() {
+    let mock = start_mock().await;
+    let addr = api_for(&mock).await;
+    let source =
+        OAuth2::client_credentials(&mock.started.token_endpoint, "demo", "demo-secret", http())
+            .unwrap()
+            .scope("read");
+    let layer = RefreshLayer::builder(source)
+        .allow_origin(format!("http://{addr}"))
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new().layer(layer).service(http());
+    for _ in 0..3 {
+        let (status, retried, _) = get_me(&svc, addr).await;
+        assert_eq!((status, retried), (200, false));
+    }
+    let reqs = mock.requests.lock().unwrap();
+    assert_eq!(reqs.len(), 1, "one token for three requests: {reqs:?}");
+    assert_eq!(reqs[0].grant_type, "client_credentials");
+}
+
+#[tokio::test]
+async fn refresh_token_grant_rotates_against_oauth2_mock_server() {
+    let mock = start_mock().await;
+    let addr = api_for(&mock).await;
+    let source = OAuth2::refresh_token(
+        &mock.started.token_endpoint,
+        "demo",
+        None,
+        "initial-refresh-token",
+        http(),
+    )
+    .unwrap();
+    let layer = RefreshLayer::builder(source)
+        .allow_origin(format!("http://{addr}"))
+        .initial_credential(Credential::bearer("not.a-valid.token").unwrap())
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let svc = ServiceBuilder::new().layer(layer).service(http());
+    let (status, retried, body) = get_me(&svc, addr).await;
+    assert_eq!((status, retried, body.as_str()), (200, true, "johndoe"));
+    // Force two more refreshes by replacing the credential with a bad one each time.
+    for _ in 0..2 {
+        handle.set(Credential::bearer("not.a-valid.token").unwrap());
+        assert_eq!(get_me(&svc, addr).await.0, 200);
+    }
+    let reqs = mock.requests.lock().unwrap();
+    let used: Vec<_> = reqs
+        .iter()
+        .map(|r| r.refresh_token.clone().unwrap())
+        .collect();
+    assert_eq!(used.len(), 3, "{reqs:?}");
+    assert_eq!(used[0], "initial-refresh-token");
+    assert!(
+        used.windows(2).all(|w| w[0] != w[1]),
+        "each refresh used the rotated token: {used:?}"
+    );
+    assert!(reqs.iter().all(|r| r.grant_type == "refresh_token"));
+}
