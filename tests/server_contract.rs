@@ -700,3 +700,128 @@ async fn verified_token_cache_serves_repeats_and_counts() {
     .await;
     assert_eq!(r.status, 401);
 }
+
+#[derive(Clone, serde::Deserialize)]
+struct OrgClaims {
+    org_id: String,
+}
+
+#[tokio::test]
+async fn typed_claims_reach_handlers_through_the_extractor() {
+    use portcullis::server::Claims;
+    let issuer = issuer();
+    let jwt = JwtAuthenticator::builder()
+        .key(issuer.verification_keys().remove(2))
+        .claims::<OrgClaims>()
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/org",
+            get(|Claims(c): Claims<OrgClaims>| async move { c.org_id }),
+        )
+        .layer(AuthLayer::bearer(jwt).unwrap());
+    let addr = serve(app).await;
+    let mut claims = issuer.access_claims("erin", AUD, "", 60);
+    claims["org_id"] = json!("org-42");
+    let t = issuer.mint(Algorithm::ES256, claims.clone());
+    let r = send(
+        &client(),
+        req_to(addr, "/org")
+            .header("authorization", format!("Bearer {t}"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"org-42"[..]));
+    // A token whose claims do not fit the type is malformed, not a 500.
+    claims["org_id"] = json!(42);
+    let t = issuer.mint(Algorithm::ES256, claims);
+    let r = send(
+        &client(),
+        req_to(addr, "/org")
+            .header("authorization", format!("Bearer {t}"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    r.assert_problem(401, "token_malformed");
+}
+
+#[tokio::test]
+async fn a_replaced_renderer_changes_the_body_but_not_status_or_challenge() {
+    use portcullis::server::{Problem, ProblemRenderer, RenderedProblem};
+    struct Plain;
+    impl ProblemRenderer for Plain {
+        fn render(&self, p: &Problem<'_>) -> RenderedProblem {
+            RenderedProblem {
+                content_type: http::HeaderValue::from_static("text/plain"),
+                body: format!("{} {}", p.status.as_u16(), p.code).into(),
+            }
+        }
+    }
+    let jwt = JwtAuthenticator::builder()
+        .key(issuer().verification_keys().remove(0))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder()
+        .realm("shop")
+        .bearer(jwt)
+        .renderer(Plain)
+        .problem_type_base("https://errors.example/")
+        .build()
+        .unwrap();
+    let addr = serve(
+        Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(layer),
+    )
+    .await;
+    let r = send(
+        &client(),
+        req_to(addr, "/")
+            .header("authorization", "Bearer a.b.c")
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(&r.body[..], b"401 token_malformed");
+    assert_eq!(r.challenge("Bearer").param("realm"), Some("shop"));
+    assert_eq!(r.challenge("Bearer").param("error"), Some("invalid_token"));
+}
+
+#[tokio::test]
+async fn auth_layer_works_as_a_route_layer() {
+    let jwt = JwtAuthenticator::builder()
+        .key(issuer().verification_keys().remove(0))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/private", get(|| async { "private" }))
+        .route_layer(AuthLayer::bearer(jwt).unwrap())
+        .route("/public", get(|| async { "public" }));
+    let addr = serve(app).await;
+    let c = client();
+    assert_eq!(
+        send(&c, req_to(addr, "/public").body(empty()).unwrap())
+            .await
+            .status,
+        200
+    );
+    send(&c, req_to(addr, "/private").body(empty()).unwrap())
+        .await
+        .assert_problem(401, "missing_credentials");
+    let t = issuer().mint(Algorithm::HS256, issuer().access_claims("x", AUD, "", 60));
+    let r = send(
+        &c,
+        req_to(addr, "/private")
+            .header("authorization", format!("Bearer {t}"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
