@@ -46,6 +46,7 @@ mod apikey;
 mod authenticator;
 mod authorize;
 mod body;
+pub mod cors;
 mod credentials;
 mod error;
 #[cfg(feature = "axum")]

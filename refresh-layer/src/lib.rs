@@ -10,7 +10,7 @@
 //!   off, `invalid_grant` stops refreshing until a new credential is set.
 //!
 //! # Example
-//! ```
+//! ```no_run
 //! use bytes::Bytes;
 //! use http_body_util::Full;
 //! use hyper_util::client::legacy::Client;
@@ -30,9 +30,9 @@
 //!     .build()?;
 //! let handle = layer.handle();
 //! let mut api = ServiceBuilder::new().layer(layer).service(http);
-//! // let res = api.ready().await?.call(http::Request::get("http://127.0.0.1:8080/api/me")
-//! //     .body(Full::default())?).await?;
-//! # let _ = (&mut api, handle);
+//! let req = http::Request::get("http://127.0.0.1:8080/api/me").body(Full::default())?;
+//! let res = api.ready().await?.call(req).await?;
+//! println!("{} after {} refreshes", res.status(), handle.refreshes());
 //! # Ok(())
 //! # }
 //! ```
@@ -86,6 +86,11 @@ pub struct RefreshOutcome {
     /// The generation of the credential the returned response was obtained with.
     pub generation: Option<u64>,
 }
+
+/// Response extension on a retried response: what the first answer (the refreshable 401)
+/// said, for logs and diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetriedAfter(pub AuthFailure);
 
 /// Decides whether a response to a request that carried our credential calls for a refresh.
 pub type RefreshPredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Sync>;
@@ -357,6 +362,24 @@ fn annotate<B>(mut res: Response<B>, outcome: RefreshOutcome) -> Response<B> {
     res
 }
 
+/// The largest failure body read before a retry.
+const MAX_FAILURE_BODY: usize = 16 * 1024;
+
+async fn read_failure<B>(res: Response<B>) -> AuthFailure
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = res.into_parts();
+    let read =
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_FAILURE_BODY));
+    let bytes = match tokio::time::timeout(Duration::from_secs(1), read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        _ => Bytes::new(),
+    };
+    AuthFailure::parse(parts.status, &parts.headers, &bytes)
+}
+
 impl Shared {
     fn in_scope<B>(&self, req: &Request<B>) -> bool {
         req.extensions().get::<SkipCredential>().is_none()
@@ -373,6 +396,8 @@ impl Shared {
         S: Service<Request<B>, Response = Response<ResB>>,
         B: Body<Data = Bytes> + From<Bytes>,
         B::Error: Into<BoxError>,
+        ResB: Body,
+        ResB::Error: Into<BoxError>,
     {
         let untouched = RefreshOutcome {
             credential_sent: false,
@@ -429,8 +454,9 @@ impl Shared {
             tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not retried: the request body could not be buffered");
             return Ok(annotate(res, sent));
         };
-        // Let the connection go back to the pool before waiting for the refresh.
-        drop(res);
+        // Read what the server said (a small problem body, bounded in size and time): it is
+        // what the caller sees in `RetriedAfter`, and draining it lets the connection be reused.
+        let first_failure = read_failure(res).await;
         let fresh = self
             .cell
             .refresh_after(current.generation)
@@ -439,13 +465,14 @@ impl Shared {
         tracing::debug!(target: "portcullis::client", failed_generation = current.generation, generation = fresh.generation, "retrying once with the refreshed credential");
         let mut second = Request::from_parts(parts, B::from(bytes));
         fresh.credential.inject(&mut second);
-        let res = inner
+        let mut res = inner
             .ready()
             .await
             .map_err(Error::Inner)?
             .call(second)
             .await
             .map_err(Error::Inner)?;
+        res.extensions_mut().insert(RetriedAfter(first_failure));
         Ok(annotate(
             res,
             RefreshOutcome {
@@ -464,7 +491,9 @@ where
     S::Error: Send + 'static,
     B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
-    ResB: Send + 'static,
+    ResB: Body + Send + 'static,
+    ResB::Data: Send,
+    ResB::Error: Into<BoxError>,
 {
     type Response = Response<ResB>;
     type Error = Error<S::Error>;
@@ -510,7 +539,7 @@ mod tests {
                 log.lock()
                     .unwrap()
                     .push(req.headers()["authorization"].to_str().unwrap().to_owned());
-                Ok::<_, std::convert::Infallible>(Response::new(()))
+                Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
             }
         });
         let layer = RefreshLayer::builder(source)

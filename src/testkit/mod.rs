@@ -10,6 +10,7 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
+pub mod demo;
 mod provider;
 
 pub use provider::{Mode, TokenEndpoint};

@@ -1,0 +1,177 @@
+//! A `tower_http::cors::CorsLayer` preset for credentialed APIs.
+//!
+//! Browsers hide a 401 behind a "CORS error" unless the failure itself carries CORS headers.
+//! Put the layer this preset builds *outside* the [`AuthLayer`](crate::AuthLayer), so every
+//! answer — 200, 400, 401, 403, 503 — gets them, and preflights are answered before any
+//! authentication.
+//!
+//! # Example
+//! ```
+//! use auth_layer::cors::CorsPreset;
+//! use auth_layer::jwt::{JwtAuthenticator, JwtKey};
+//! use auth_layer::AuthLayer;
+//! use axum::{Router, routing::get};
+//!
+//! # fn main() -> Result<(), auth_layer::ConfigError> {
+//! let jwt = JwtAuthenticator::builder()
+//!     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[jsonwebtoken::Algorithm::HS256])?)
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/api/me", get(|| async { "me" }))
+//!     .layer(AuthLayer::bearer(jwt)?)
+//!     .layer(CorsPreset::new().allow_origin("https://app.example.com").build()?);
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Method};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::error::ConfigError;
+
+type OriginPredicate = Arc<dyn Fn(&HeaderValue, &Parts) -> bool + Send + Sync>;
+
+/// Builds a [`CorsLayer`] with credentials allowed, explicit origins, `authorization` named
+/// in `Access-Control-Allow-Headers` (`*` does not cover it), `WWW-Authenticate` and
+/// `Retry-After` exposed, and `Vary: Origin`. A wildcard origin is refused when built.
+#[derive(Clone, Default)]
+pub struct CorsPreset {
+    origins: Vec<String>,
+    predicate: Option<OriginPredicate>,
+    headers: Vec<String>,
+    max_age: Option<Duration>,
+}
+
+impl std::fmt::Debug for CorsPreset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorsPreset")
+            .field("origins", &self.origins)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CorsPreset {
+    /// An empty preset: allow at least one origin before building.
+    pub fn new() -> Self {
+        CorsPreset::default()
+    }
+
+    /// Allow pages from `origin` (`scheme://host[:port]`, exactly as browsers send it).
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origins.push(origin.into());
+        self
+    }
+
+    /// Allow origins accepted by `predicate` (in addition to the listed ones).
+    pub fn allow_origin_predicate(
+        mut self,
+        predicate: impl Fn(&HeaderValue, &Parts) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Allow one more request header (a CSRF header, say) besides `authorization` and
+    /// `content-type`.
+    pub fn allow_header(mut self, name: impl Into<String>) -> Self {
+        self.headers.push(name.into());
+        self
+    }
+
+    /// How long browsers may cache a preflight answer (default 10 minutes).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Check the configuration and build the layer.
+    pub fn build(self) -> Result<CorsLayer, ConfigError> {
+        let bad = |why| ConfigError::InvalidValue {
+            what: "CORS origin",
+            why,
+        };
+        if self.origins.is_empty() && self.predicate.is_none() {
+            return Err(bad("allow at least one origin"));
+        }
+        let mut list = Vec::with_capacity(self.origins.len());
+        for o in &self.origins {
+            if o.trim() == "*" {
+                return Err(bad("a wildcard origin cannot be combined with credentials"));
+            }
+            let uri: http::Uri = o.parse().map_err(|_| bad("not an origin"))?;
+            let plain = uri.scheme().is_some()
+                && uri.authority().is_some()
+                && uri
+                    .path_and_query()
+                    .is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty())
+                && !o.ends_with('/');
+            if !plain {
+                return Err(bad(
+                    "an origin is scheme://host[:port], without a path or trailing slash",
+                ));
+            }
+            list.push(HeaderValue::from_str(o).map_err(|_| bad("not a header value"))?);
+        }
+        let mut headers = vec![AUTHORIZATION, CONTENT_TYPE];
+        for h in &self.headers {
+            headers.push(HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                ConfigError::InvalidValue {
+                    what: "CORS header",
+                    why: "not a header name",
+                }
+            })?);
+        }
+        let allow_origin = match self.predicate {
+            None => AllowOrigin::list(list),
+            Some(pred) => AllowOrigin::predicate(move |origin: &HeaderValue, parts: &Parts| {
+                list.iter().any(|o| o == origin) || pred(origin, parts)
+            }),
+        };
+        Ok(CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_credentials(true)
+            .allow_headers(headers)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .expose_headers([WWW_AUTHENTICATE, RETRY_AFTER])
+            .max_age(self.max_age.unwrap_or(Duration::from_secs(600))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_and_malformed_origins_are_config_errors() {
+        for o in [
+            "*",
+            "https://a.example/",
+            "https://a.example/path",
+            "a.example",
+            "",
+        ] {
+            assert!(CorsPreset::new().allow_origin(o).build().is_err(), "{o:?}");
+        }
+        assert!(CorsPreset::new().build().is_err());
+        assert!(
+            CorsPreset::new()
+                .allow_origin("http://localhost:3000")
+                .build()
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! The demo API with its embedded identity provider, shared by the examples and tests.
+//!
+//! - Provider: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
+//!   `POST /oauth/token` (`client_credentials` for `demo`/`demo-secret`, rotating
+//!   `refresh_token`), `POST /session/login` (cookie session for browsers).
+//! - API: `GET /public`, `GET /api/me` (any valid token), `GET /api/admin` (scope `admin`),
+//!   `POST /api/echo` (scope `write`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_layer::cors::CorsPreset;
+use auth_layer::jwt::{JwtAuthenticator, KeySource};
+use auth_layer::{AuthLayer, AuthMetrics, ConfigError, Principal, RequireScope};
+use axum::body::Bytes;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::{TestIssuer, TokenEndpoint};
+
+/// The OAuth2 client the demo provider knows.
+pub const CLIENT_ID: &str = "demo";
+/// Its secret.
+pub const CLIENT_SECRET: &str = "demo-secret";
+/// The audience of the demo API's tokens.
+pub const AUDIENCE: &str = "demo-api";
+
+/// How the demo server is set up.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// The issuer URL (`http://ADDR`, known once the listener is bound).
+    pub issuer: String,
+    /// Lifetime of issued access tokens.
+    pub access_ttl: Duration,
+    /// Browser origins allowed by CORS.
+    pub allow_origins: Vec<String>,
+}
+
+/// The demo API: a router and handles to its provider and metrics.
+pub struct DemoApi {
+    /// The embedded provider's signing keys.
+    pub issuer: Arc<TestIssuer>,
+    /// The embedded provider's token endpoint (counts calls).
+    pub tokens: TokenEndpoint,
+    /// The auth layer's decision counters.
+    pub metrics: Arc<AuthMetrics>,
+    router: Router,
+}
+
+async fn me(p: Principal) -> Json<serde_json::Value> {
+    Json(json!({"sub": p.subject(), "scopes": p.scopes()}))
+}
+
+impl DemoApi {
+    /// Build the demo with the embedded provider issuing and verifying tokens.
+    pub fn new(config: DemoConfig) -> Result<Self, ConfigError> {
+        let issuer = Arc::new(TestIssuer::new(config.issuer.clone()));
+        let tokens = TokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
+        tokens.set_access_ttl(config.access_ttl);
+        let mut jwt = JwtAuthenticator::builder()
+            .issuer(config.issuer.clone())
+            .audience(AUDIENCE);
+        for key in issuer.verification_keys() {
+            jwt = jwt.key(key);
+        }
+        DemoApi::assemble(issuer, tokens, jwt.build()?, &config)
+    }
+
+    /// Build the demo verifying tokens from another provider's keys (`--jwks-url`); the
+    /// embedded provider still runs but its tokens are not accepted.
+    pub fn with_keys(
+        config: DemoConfig,
+        keys: impl KeySource,
+        issuer_url: &str,
+        audience: &str,
+    ) -> Result<Self, ConfigError> {
+        let issuer = Arc::new(TestIssuer::new(config.issuer.clone()));
+        let tokens = TokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
+        tokens.set_access_ttl(config.access_ttl);
+        let jwt = JwtAuthenticator::builder()
+            .key_source(keys)
+            .issuer(issuer_url)
+            .audience(audience)
+            .build()?;
+        DemoApi::assemble(issuer, tokens, jwt, &config)
+    }
+
+    fn assemble(
+        issuer: Arc<TestIssuer>,
+        tokens: TokenEndpoint,
+        jwt: JwtAuthenticator,
+        config: &DemoConfig,
+    ) -> Result<Self, ConfigError> {
+        let auth = AuthLayer::builder().realm("demo").bearer(jwt).build()?;
+        let metrics = auth.metrics();
+        let api = Router::new()
+            .route("/api/me", get(me))
+            .route(
+                "/api/admin",
+                get(me).route_layer(RequireScope::all(["admin"])),
+            )
+            .route(
+                "/api/echo",
+                post(|body: Bytes| async move { body }).route_layer(RequireScope::all(["write"])),
+            )
+            .layer(auth);
+        let iss = config.issuer.clone();
+        let discovery = json!({
+            "issuer": iss,
+            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+            "token_endpoint": format!("{iss}/oauth/token"),
+            "grant_types_supported": ["client_credentials", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+        });
+        let mut cors = CorsPreset::new();
+        for o in &config.allow_origins {
+            cors = cors.allow_origin(o.clone());
+        }
+        let mut router = Router::new()
+            .route("/public", get(|| async { "hello, anyone" }))
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || {
+                    let d = discovery.clone();
+                    async move { Json(d) }
+                }),
+            )
+            .merge(api)
+            .merge(tokens.router());
+        if !config.allow_origins.is_empty() {
+            router = router.layer(cors.build()?);
+        }
+        Ok(DemoApi {
+            issuer,
+            tokens,
+            metrics,
+            router,
+        })
+    }
+
+    /// The complete router.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+}
