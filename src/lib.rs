@@ -17,3 +17,8 @@ pub use refresh_layer as client;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
+
+/// The README's examples compile (they are run as doctests).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
