@@ -50,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         issuer: base.clone(),
         access_ttl: Duration::from_secs(60),
         allow_origins: vec![PAGE_ORIGIN.into()],
+        secure_cookies: true,
     })?;
     let app = demo.router();
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -48,6 +48,7 @@ mod authorize;
 mod body;
 pub mod cors;
 mod credentials;
+mod csrf;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
@@ -78,6 +79,7 @@ pub use authorize::{
 };
 pub use body::AuthBody;
 pub use credentials::Credential;
+pub use csrf::Csrf;
 pub use error::{AuthError, ConfigError, ErrorCode};
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, Claims};
@@ -86,6 +88,7 @@ pub use response::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
 pub use revocation::{Denylist, Revocation};
 
 use credentials::Sources;
+use csrf::CsrfCheck;
 use response::{Responder, ResponderConfig};
 
 /// Lets route policies and extractors answer with the layer's realm and renderer.
@@ -182,6 +185,7 @@ struct Shared {
     cookie: Option<Arc<dyn Authenticator>>,
     api_key: Option<Arc<dyn Authenticator>>,
     optional: bool,
+    csrf: Option<CsrfCheck>,
     responder: Arc<Responder>,
     metrics: Arc<AuthMetrics>,
     metadata: Option<(String, Bytes)>,
@@ -241,6 +245,7 @@ pub struct AuthLayerBuilder {
     cookie: Option<(String, Arc<dyn Authenticator>)>,
     api_key: Option<(String, Arc<dyn Authenticator>)>,
     api_key_scheme: String,
+    csrf: Option<Csrf>,
     optional: bool,
     allow_multiple: bool,
     type_base: Option<String>,
@@ -256,6 +261,7 @@ impl Default for AuthLayerBuilder {
             cookie: None,
             api_key: None,
             api_key_scheme: "ApiKey".into(),
+            csrf: Some(Csrf::default()),
             optional: false,
             allow_multiple: false,
             type_base: None,
@@ -281,6 +287,14 @@ impl AuthLayerBuilder {
     /// Accept a token in the cookie `name`, checked by `authenticator`.
     pub fn cookie(mut self, name: impl Into<String>, authenticator: impl Authenticator) -> Self {
         self.cookie = Some((name.into(), Arc::new(authenticator)));
+        self
+    }
+
+    /// How cookie-authenticated unsafe requests prove they come from our pages (default:
+    /// double submit, cookie `csrf_token` = header `x-csrf-token`). `None` turns the check
+    /// off — only do that when the cookie is `SameSite=Strict` and nothing else can send it.
+    pub fn csrf(mut self, csrf: Option<Csrf>) -> Self {
+        self.csrf = csrf;
         self
     }
 
@@ -382,6 +396,10 @@ impl AuthLayerBuilder {
             type_base: self.type_base.unwrap_or(defaults.type_base),
             renderer: self.renderer.unwrap_or(defaults.renderer),
         })?;
+        let csrf = match (&self.cookie, self.csrf) {
+            (Some(_), Some(c)) => Some(c.compile()?),
+            _ => None,
+        };
         Ok(AuthLayer {
             shared: Arc::new(Shared {
                 sources: Sources {
@@ -394,6 +412,7 @@ impl AuthLayerBuilder {
                 cookie: self.cookie.map(|(_, a)| a),
                 api_key: self.api_key.map(|(_, a)| a),
                 optional: self.optional,
+                csrf,
                 responder: Arc::new(responder),
                 metrics: Arc::default(),
                 metadata,
@@ -438,6 +457,16 @@ impl Shared {
         let ext = req.extensions_mut();
         ext.insert(ResponderHandle(self.responder.clone()));
         ext.insert(MetricsHandle(self.metrics.clone()));
+    }
+
+    /// Cookie-authenticated unsafe requests need their CSRF proof.
+    fn csrf<B>(&self, req: &Request<B>, principal: &Principal) -> Result<(), AuthError> {
+        match &self.csrf {
+            Some(check) if principal.kind() == CredentialKind::Cookie => {
+                check.check(req.method(), req.headers())
+            }
+            _ => Ok(()),
+        }
     }
 
     fn accept<B>(&self, req: &mut Request<B>, principal: Principal) {
@@ -553,6 +582,9 @@ where
         };
         match authenticator.authenticate(&credential) {
             Authentication::Ready(Ok(principal)) => {
+                if let Err(e) = shared.csrf(&req, &principal) {
+                    return ResponseFuture::ready(shared.reject(&e, Some(kind)));
+                }
                 shared.accept(&mut req, principal);
                 ResponseFuture::inner(self.inner.call(req))
             }
@@ -564,7 +596,7 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let shared = self.shared.clone();
                 ResponseFuture::boxed(async move {
-                    match fut.await {
+                    match fut.await.and_then(|p| shared.csrf(&req, &p).map(|()| p)) {
                         Ok(principal) => {
                             shared.accept(&mut req, principal);
                             inner.call(req).await.map(|r| r.map(AuthBody::inner))

@@ -2,7 +2,9 @@
 //!
 //! - Provider: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
 //!   `POST /oauth/token` (`client_credentials` for `demo`/`demo-secret`, rotating
-//!   `refresh_token`), `POST /session/login` (cookie session for browsers).
+//!   `refresh_token`), `POST /session/login` (cookie session for browsers: `username` and the
+//!   password `demo`), `POST /dev/expired-token` (an already-expired access token, so clients
+//!   can watch a refresh happen; a demo provider only).
 //! - API: `GET /public`, `GET /api/me` (any valid token), `GET /api/admin` (scope `admin`),
 //!   `POST /api/echo` (scope `write`).
 
@@ -11,8 +13,11 @@ use std::time::Duration;
 
 use auth_layer::cors::CorsPreset;
 use auth_layer::jwt::{JwtAuthenticator, KeySource};
-use auth_layer::{AuthLayer, AuthMetrics, ConfigError, Principal, RequireScope};
+use auth_layer::{AuthLayer, AuthMetrics, ConfigError, Csrf, Principal, RequireScope};
 use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header::SET_COOKIE};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -35,6 +40,61 @@ pub struct DemoConfig {
     pub access_ttl: Duration,
     /// Browser origins allowed by CORS.
     pub allow_origins: Vec<String>,
+    /// Mark session cookies `Secure` (browsers accept them on `http://localhost`).
+    pub secure_cookies: bool,
+}
+
+/// The session cookie holding the access token (`HttpOnly`).
+pub const SESSION_COOKIE: &str = "access_token";
+/// The double-submit CSRF cookie (readable by the page) and header.
+pub const CSRF_COOKIE: &str = "csrf_token";
+/// The header that must repeat the CSRF cookie on unsafe cookie-authenticated requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[derive(serde::Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ExpiredRequest {
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    subject: Option<String>,
+}
+
+async fn login(
+    State((tokens, secure)): State<(TokenEndpoint, bool)>,
+    Json(l): Json<Login>,
+) -> Response {
+    if l.password != "demo" || l.username.is_empty() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid username or password"})),
+        )
+            .into_response();
+    }
+    let scope = l.scope.unwrap_or_else(|| "read write".into());
+    let ttl = tokens.access_ttl().as_secs();
+    let token = tokens.access_token(&l.username, &scope, ttl as i64);
+    let csrf = super::random_hex(16);
+    let secure = if secure { "; Secure" } else { "" };
+    let mut res =
+        Json(json!({"sub": l.username, "scope": scope, "csrf_token": csrf})).into_response();
+    let h = res.headers_mut();
+    for cookie in [
+        format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={ttl}; HttpOnly; SameSite=Lax{secure}"),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; Max-Age={ttl}; SameSite=Lax{secure}"),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            h.append(SET_COOKIE, v);
+        }
+    }
+    res
 }
 
 /// The demo API: a router and handles to its provider and metrics.
@@ -92,7 +152,12 @@ impl DemoApi {
         jwt: JwtAuthenticator,
         config: &DemoConfig,
     ) -> Result<Self, ConfigError> {
-        let auth = AuthLayer::builder().realm("demo").bearer(jwt).build()?;
+        let auth = AuthLayer::builder()
+            .realm("demo")
+            .bearer(jwt.clone())
+            .cookie(SESSION_COOKIE, jwt)
+            .csrf(Some(Csrf::double_submit(CSRF_COOKIE, CSRF_HEADER)))
+            .build()?;
         let metrics = auth.metrics();
         let api = Router::new()
             .route("/api/me", get(me))
@@ -114,7 +179,7 @@ impl DemoApi {
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "id_token_signing_alg_values_supported": ["ES256"],
         });
-        let mut cors = CorsPreset::new();
+        let mut cors = CorsPreset::new().allow_header(CSRF_HEADER);
         for o in &config.allow_origins {
             cors = cors.allow_origin(o.clone());
         }
@@ -128,6 +193,16 @@ impl DemoApi {
                 }),
             )
             .merge(api)
+            .route("/session/login", post(login).with_state((tokens.clone(), config.secure_cookies)))
+            .route(
+                "/dev/expired-token",
+                post(|State(t): State<TokenEndpoint>, body: Option<Json<ExpiredRequest>>| async move {
+                    let r = body.map(|Json(r)| r).unwrap_or_default();
+                    let sub = r.subject.unwrap_or_else(|| "alice".into());
+                    Json(json!({"access_token": t.access_token(&sub, r.scope.as_deref().unwrap_or("read"), -300), "token_type": "Bearer"}))
+                })
+                .with_state(tokens.clone()),
+            )
             .merge(tokens.router());
         if !config.allow_origins.is_empty() {
             router = router.layer(cors.build()?);

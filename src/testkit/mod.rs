@@ -214,6 +214,13 @@ fn pkcs8_pem(der: &[u8]) -> String {
     pem
 }
 
+/// `bytes` random bytes, hex-encoded.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut b).expect("system randomness");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn rand_u32() -> u32 {
     let mut b = [0u8; 4];
     aws_lc_rs::rand::fill(&mut b).expect("system randomness");

@@ -104,6 +104,11 @@ impl TokenEndpoint {
         *self.state.access_ttl.lock().expect("not poisoned") = ttl;
     }
 
+    /// Lifetime of the access tokens issued now.
+    pub fn access_ttl(&self) -> Duration {
+        *self.state.access_ttl.lock().expect("not poisoned")
+    }
+
     /// Change how the endpoint behaves.
     pub fn set_mode(&self, mode: Mode) {
         *self.state.mode.lock().expect("not poisoned") = mode;

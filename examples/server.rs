@@ -1,0 +1,107 @@
+//! The demo API with the auth layer, the CORS preset and an embedded identity provider.
+//!
+//! ```text
+//! cargo run --example server -- [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS]
+//! ```
+//!
+//! The first line on stdout is `listening on http://ADDR` with the real port, so
+//! `--listen 127.0.0.1:0` works. Ctrl-C or SIGTERM stops it gracefully.
+
+use std::time::Duration;
+
+use portcullis::testkit::demo::{DemoApi, DemoConfig};
+
+struct Args {
+    listen: String,
+    allow_origins: Vec<String>,
+    access_ttl: u64,
+}
+
+const USAGE: &str = "usage: server [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS]";
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut out = Args {
+        listen: "127.0.0.1:8080".into(),
+        allow_origins: Vec::new(),
+        access_ttl: 60,
+    };
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--listen" => out.listen = value()?,
+            "--allow-origin" => out.allow_origins.push(value()?),
+            "--access-ttl" => {
+                out.access_ttl = value()?
+                    .parse()
+                    .map_err(|_| format!("--access-ttl takes whole seconds\n{USAGE}"))?;
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(out)
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {}: {e}", args.listen);
+            std::process::exit(1);
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .expect("a bound socket has an address");
+    let issuer = format!("http://{addr}");
+    let demo = match DemoApi::new(DemoConfig {
+        issuer: issuer.clone(),
+        access_ttl: Duration::from_secs(args.access_ttl),
+        allow_origins: args.allow_origins,
+        secure_cookies: true,
+    }) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("invalid configuration: {e}");
+            std::process::exit(2);
+        }
+    };
+    println!("listening on {issuer}");
+    if let Err(e) = axum::serve(listener, demo.router())
+        .with_graceful_shutdown(shutdown())
+        .await
+    {
+        eprintln!("server error: {e}");
+        std::process::exit(1);
+    }
+    eprintln!("stopped");
+}

@@ -1,0 +1,102 @@
+// Processes and servers for the interop tests: the Rust example server (the API), static
+// page servers, headless Chromium. Everything on loopback; everything stopped in `after`.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { readFile, access } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const interopDir = path.resolve(here, '..');
+const repo = path.resolve(interopDir, '..');
+
+/** Start `cargo run --example server` (already built by `cargo test`) and wait for its line. */
+export async function startApi(args) {
+  const exe = path.join(repo, 'target', 'debug', 'examples', 'server');
+  await access(exe).catch(() => {
+    throw new Error(`${exe} is missing: run \`cargo test --workspace\` (or \`cargo build --examples\`) first`);
+  });
+  const child = spawn(exe, ['--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the API did not start within 20 s')), 20_000);
+    child.once('exit', (code) => reject(new Error(`the API exited with ${code}`)));
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      const m = /^listening on (http:\/\/\S+)$/.exec(line);
+      m ? resolve(m[1]) : reject(new Error(`unexpected first line: ${line}`));
+    });
+  });
+  return { url, port: new URL(url).port, stop: () => stop(child) };
+}
+
+function stop(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 3_000).unref();
+  });
+}
+
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.map': 'application/json' };
+const SERVED = ['/node_modules/axios/dist/', '/node_modules/axios-auth-refresh/dist/'];
+
+/** A static server for the test page and the two browser libraries it loads. */
+export async function startPages() {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    let file;
+    if (url.pathname === '/') file = path.join(interopDir, 'page', 'index.html');
+    else if (SERVED.some((p) => url.pathname.startsWith(p)) && !url.pathname.includes('..')) {
+      file = path.join(interopDir, url.pathname);
+    }
+    if (!file) {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  return { port, stop: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Tokens for the tests, straight from the demo provider (no browser involved). */
+export async function expiredToken(api, scope = 'read') {
+  const r = await fetch(`${api}/dev/expired-token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ scope }),
+  });
+  return (await r.json()).access_token;
+}
+
+export async function clientToken(api, scope) {
+  const r = await fetch(`${api}/oauth/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: 'Basic ' + Buffer.from('demo:demo-secret').toString('base64'),
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }),
+  });
+  return (await r.json()).access_token;
+}
