@@ -879,7 +879,8 @@ async fn every_answer_to_an_allowed_origin_carries_cors_credential_headers() {
     let origin = "http://localhost:3000";
     let t = f.token(Algorithm::HS256, f.claims("read"));
     let bearer = format!("Bearer {t}");
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+    let cases: Vec<Case> = vec![
         ("/me", vec![("authorization", &bearer)], 200),
         ("/me", vec![("authorization", "Bearer a b")], 400),
         ("/me", vec![], 401),
