@@ -25,6 +25,8 @@
 
 mod cache;
 mod claims;
+#[cfg(feature = "jwks")]
+mod jwks;
 mod keys;
 
 use std::any::TypeId;
@@ -43,6 +45,8 @@ use serde::de::DeserializeOwned;
 
 pub use cache::CacheStats;
 pub use claims::CHECKABLE_CLAIMS;
+#[cfg(feature = "jwks")]
+pub use jwks::{JwksConfig, JwksError, JwksHttp, JwksKeySource, http_client};
 pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource, StaticKeys};
 
 use crate::authenticator::{Authentication, Authenticator, Principal};

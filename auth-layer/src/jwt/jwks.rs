@@ -1,0 +1,590 @@
+//! Keys from a JWKS URL (RFC 7517) or OpenID Connect discovery, cached and rotated.
+//!
+//! - Keys are cached by `kid` for the response's `Cache-Control: max-age`, kept within
+//!   configured bounds, and refreshed in the background once most of that time has passed.
+//! - A refresh that fails keeps the last good set (stale-if-error, with a warning); garbage from
+//!   the provider (HTML, truncated JSON, huge bodies, keys of the wrong type) never replaces it.
+//! - A token with an unknown `kid` causes one refetch — shared by every request waiting for it,
+//!   and at most one per `refetch_interval` — then `unknown_key`.
+//! - When the keys cannot be fetched and the token's key is not cached, the answer is 503
+//!   `key_set_unavailable` with `Retry-After`: the client's credential may be fine.
+//!
+//! # Example
+//! ```no_run
+//! use auth_layer::jwt::{JwksKeySource, JwtAuthenticator};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let keys = JwksKeySource::discover("https://id.example.com").await?;
+//! let jwt = JwtAuthenticator::builder()
+//!     .key_source(keys)
+//!     .issuer("https://id.example.com")
+//!     .audience("orders-api")
+//!     .build()?;
+//! # let _ = jwt; Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CACHE_CONTROL};
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http_body::Body;
+use http_body_util::{BodyExt, Empty, Limited};
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
+
+use super::keys::{JwtKey, KeyLookup, KeySource};
+use crate::error::{AuthError, ErrorCode};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The HTTP client a key source fetches with, type-erased.
+pub type JwksHttp = BoxCloneSyncService<Request<Empty<Bytes>>, Response<Bytes>, BoxError>;
+
+/// Why keys could not be fetched. Never replaces a good cached key set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// Connect, I/O or protocol failure.
+    #[error("cannot reach the key set: {0}")]
+    Network(String),
+    /// The fetch took longer than the timeout.
+    #[error("fetching the key set took longer than {0:?}")]
+    Timeout(Duration),
+    /// The provider answered with a non-success status.
+    #[error("the key set endpoint answered {0}")]
+    Status(StatusCode),
+    /// The body is larger than the limit.
+    #[error("the key set response is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The body is not a JWK Set (or discovery document).
+    #[error("invalid key set document: {0}")]
+    InvalidDocument(String),
+    /// The JWK Set holds no key this layer can verify with.
+    #[error("the key set holds no usable signature key")]
+    NoUsableKeys,
+    /// OIDC discovery returned another issuer than the one asked for.
+    #[error("discovery document names issuer {found:?}, expected {expected:?}")]
+    IssuerMismatch {
+        /// The issuer configured.
+        expected: String,
+        /// The issuer in the document.
+        found: String,
+    },
+    /// A URL is not an absolute http(s) URL.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+}
+
+/// Cache and fetch settings of a [`JwksKeySource`].
+#[derive(Debug, Clone, Copy)]
+pub struct JwksConfig {
+    /// Lower bound of the cache lifetime (a provider's `max-age=0` is raised to it).
+    pub min_ttl: Duration,
+    /// Upper bound of the cache lifetime.
+    pub max_ttl: Duration,
+    /// Lifetime when the response has no `max-age`.
+    pub default_ttl: Duration,
+    /// At most one refetch per this interval because of unknown `kid`s or failures.
+    pub refetch_interval: Duration,
+    /// Whole-fetch timeout (connect, headers, body).
+    pub timeout: Duration,
+    /// Largest accepted response body.
+    pub max_body: usize,
+    /// Algorithms an RSA JWK without `alg` may verify (many providers omit `alg`).
+    pub rsa_default_algorithms: &'static [Algorithm],
+}
+
+impl Default for JwksConfig {
+    fn default() -> Self {
+        JwksConfig {
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(24 * 3600),
+            default_ttl: Duration::from_secs(600),
+            refetch_interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            max_body: 256 * 1024,
+            rsa_default_algorithms: &[Algorithm::RS256],
+        }
+    }
+}
+
+struct KeySet {
+    by_kid: HashMap<String, Arc<JwtKey>>,
+    only: Option<Arc<JwtKey>>,
+}
+
+impl KeySet {
+    fn get(&self, kid: Option<&str>) -> Option<Arc<JwtKey>> {
+        match kid {
+            Some(kid) => self.by_kid.get(kid).cloned(),
+            None => self.only.clone(),
+        }
+    }
+}
+
+type FetchOutcome = Result<(), JwksError>;
+
+#[derive(Default)]
+struct State {
+    keys: Option<Arc<KeySet>>,
+    /// When the cached set should be refreshed (in the background).
+    refresh_at: Option<Instant>,
+    /// When the last fetch was started (paces retries while nothing was ever fetched).
+    last_attempt: Option<Instant>,
+    /// When an unknown `kid` last caused a refetch (the rate limit for unknown kids; scheduled
+    /// and startup fetches do not count, or a rotation right after startup would be refused).
+    last_kid_refetch: Option<Instant>,
+    inflight: Option<watch::Receiver<Option<FetchOutcome>>>,
+}
+
+struct Inner {
+    uri: Uri,
+    http: JwksHttp,
+    config: JwksConfig,
+    state: Mutex<State>,
+    fetches: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// A [`KeySource`] backed by a JWKS URL; cheap to clone (shared cache).
+#[derive(Clone)]
+pub struct JwksKeySource {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for JwksKeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksKeySource")
+            .field("uri", &self.inner.uri)
+            .field("fetches", &self.fetches())
+            .finish_non_exhaustive()
+    }
+}
+
+/// hyper-util's client with rustls (system roots) for https and plain http.
+fn default_http(config: &JwksConfig) -> Result<JwksHttp, JwksError> {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(config.timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| JwksError::Network(format!("no TLS root certificates: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(http_client(
+        Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(https),
+        config.max_body,
+    ))
+}
+
+/// Wrap any HTTP client service for [`JwksKeySource::with_http`]; bodies over `max_body` bytes
+/// are refused while they are read, never buffered whole.
+pub fn http_client<S, B>(http: S, max_body: usize) -> JwksHttp
+where
+    S: Service<Request<Empty<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    BoxCloneSyncService::new(http.map_err(Into::into).and_then(
+        move |res: Response<B>| async move {
+            let (parts, body) = res.into_parts();
+            let bytes = Limited::new(body, max_body).collect().await?.to_bytes();
+            Ok(Response::from_parts(parts, bytes))
+        },
+    ))
+}
+
+fn parse_url(url: &str) -> Result<Uri, JwksError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| JwksError::InvalidUrl(url.to_owned()))?;
+    match uri.scheme_str() {
+        Some("https" | "http") if uri.authority().is_some() => Ok(uri),
+        _ => Err(JwksError::InvalidUrl(url.to_owned())),
+    }
+}
+
+/// GET `uri`, bounded in time and size.
+async fn get(
+    http: &JwksHttp,
+    uri: &Uri,
+    config: &JwksConfig,
+) -> Result<Response<Bytes>, JwksError> {
+    let mut req = Request::new(Empty::new());
+    *req.uri_mut() = uri.clone();
+    req.headers_mut()
+        .insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let limit = config.max_body;
+    let fetch = async {
+        let res = http.clone().oneshot(req).await.map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                JwksError::TooLarge(limit)
+            } else {
+                JwksError::Network(e.to_string())
+            }
+        })?;
+        if !res.status().is_success() {
+            return Err(JwksError::Status(res.status()));
+        }
+        // Enforced again here so a custom client cannot bypass it.
+        let (parts, body) = res.into_parts();
+        let bytes = Limited::new(http_body_util::Full::new(body), limit)
+            .collect()
+            .await
+            .map_err(|_| JwksError::TooLarge(limit))?
+            .to_bytes();
+        Ok(Response::from_parts(parts, bytes))
+    };
+    tokio::time::timeout(config.timeout, fetch)
+        .await
+        .map_err(|_| JwksError::Timeout(config.timeout))?
+}
+
+/// `max-age` of a `Cache-Control` header, if any.
+fn max_age(res: &Response<Bytes>) -> Option<Duration> {
+    let cc = res.headers().get(CACHE_CONTROL)?.to_str().ok()?;
+    cc.split(',').find_map(|d| {
+        let (k, v) = d.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("max-age")
+            .then(|| v.trim().trim_matches('"').parse().ok())
+            .flatten()
+            .map(Duration::from_secs)
+    })
+}
+
+/// Parse a JWK Set, keeping every key usable for signature verification and skipping the rest.
+fn parse_key_set(body: &[u8], config: &JwksConfig) -> Result<KeySet, JwksError> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        keys: Vec<serde_json::Value>,
+    }
+    let doc: Doc =
+        serde_json::from_slice(body).map_err(|e| JwksError::InvalidDocument(e.to_string()))?;
+    let mut by_kid = HashMap::new();
+    let mut all = Vec::new();
+    for value in doc.keys {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+            tracing::debug!(target: "portcullis::jwks", "skipping a JWK that does not parse");
+            continue;
+        };
+        let key = match JwtKey::from_jwk(&jwk) {
+            Ok(k) => k,
+            Err(_)
+                if jwk.common.key_algorithm.is_none()
+                    && matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) =>
+            {
+                let Ok(dk) = jsonwebtoken::DecodingKey::from_jwk(&jwk) else {
+                    continue;
+                };
+                let Ok(k) = JwtKey::new(dk, config.rsa_default_algorithms) else {
+                    continue;
+                };
+                match &jwk.common.key_id {
+                    Some(kid) => k.with_kid(kid.clone()),
+                    None => k,
+                }
+            }
+            Err(e) => {
+                tracing::debug!(target: "portcullis::jwks", kid = jwk.common.key_id.as_deref(), error = %e, "skipping an unusable JWK");
+                continue;
+            }
+        };
+        let key = Arc::new(key);
+        if let Some(kid) = key.kid() {
+            by_kid.insert(kid.to_owned(), key.clone());
+        }
+        all.push(key);
+    }
+    if all.is_empty() {
+        return Err(JwksError::NoUsableKeys);
+    }
+    let only = (all.len() == 1).then(|| all[0].clone());
+    Ok(KeySet { by_kid, only })
+}
+
+impl JwksKeySource {
+    /// A source for the JWK Set at `url`, fetched on first use with hyper-util and rustls.
+    pub fn new(url: &str) -> Result<Self, JwksError> {
+        JwksKeySource::with_config(url, JwksConfig::default())
+    }
+
+    /// As [`new`](Self::new), with settings.
+    pub fn with_config(url: &str, config: JwksConfig) -> Result<Self, JwksError> {
+        let http = default_http(&config)?;
+        JwksKeySource::with_http(url, config, http)
+    }
+
+    /// As [`with_config`](Self::with_config), fetching through your own HTTP service (a
+    /// proxy-aware client, say).
+    pub fn with_http(url: &str, config: JwksConfig, http: JwksHttp) -> Result<Self, JwksError> {
+        Ok(JwksKeySource {
+            inner: Arc::new(Inner {
+                uri: parse_url(url)?,
+                http,
+                config,
+                state: Mutex::new(State::default()),
+                fetches: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// OpenID Connect discovery: read `{issuer}/.well-known/openid-configuration`, check that it
+    /// names the same `issuer`, and use its `jwks_uri`. The keys are fetched once before this
+    /// returns, so a misconfiguration fails at startup.
+    pub async fn discover(issuer: &str) -> Result<Self, JwksError> {
+        JwksKeySource::discover_with_config(issuer, JwksConfig::default()).await
+    }
+
+    /// As [`discover`](Self::discover), with settings.
+    pub async fn discover_with_config(issuer: &str, config: JwksConfig) -> Result<Self, JwksError> {
+        #[derive(serde::Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let http = default_http(&config)?;
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let res = get(&http, &parse_url(&url)?, &config).await?;
+        let doc: Discovery = serde_json::from_slice(res.body())
+            .map_err(|e| JwksError::InvalidDocument(e.to_string()))?;
+        if doc.issuer != issuer {
+            return Err(JwksError::IssuerMismatch {
+                expected: issuer.to_owned(),
+                found: doc.issuer,
+            });
+        }
+        let source = JwksKeySource::with_http(&doc.jwks_uri, config, http)?;
+        source.refresh().await?;
+        Ok(source)
+    }
+
+    /// Fetch the key set now (at startup, say), waiting for the result.
+    pub async fn refresh(&self) -> Result<(), JwksError> {
+        let rx = {
+            let mut st = self.inner.lock();
+            self.start_or_join(&mut st)
+        };
+        wait(rx).await
+    }
+
+    /// How many fetches were started.
+    pub fn fetches(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// How many fetches failed.
+    pub fn failures(&self) -> u64 {
+        self.inner.failures.load(Ordering::Relaxed)
+    }
+
+    fn start_or_join(&self, st: &mut State) -> watch::Receiver<Option<FetchOutcome>> {
+        if let Some(rx) = &st.inflight {
+            if rx.has_changed().is_ok() {
+                return rx.clone();
+            }
+        }
+        let (tx, rx) = watch::channel(None);
+        st.inflight = Some(rx.clone());
+        st.last_attempt = Some(Instant::now());
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let inner = self.inner.clone();
+        // Its own task: a request that gives up waiting does not cancel it for the others.
+        tokio::spawn(async move {
+            let outcome = inner.fetch().await;
+            let _ = tx.send(Some(outcome));
+        });
+        rx
+    }
+
+    fn retry_after(&self, st: &State) -> Duration {
+        let interval = self.inner.config.refetch_interval;
+        match st.last_attempt {
+            Some(t) => interval
+                .saturating_sub(t.elapsed())
+                .max(Duration::from_secs(1)),
+            None => interval,
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn fetch(&self) -> FetchOutcome {
+        let result = async {
+            let res = get(&self.http, &self.uri, &self.config).await?;
+            let ttl = max_age(&res)
+                .unwrap_or(self.config.default_ttl)
+                .clamp(self.config.min_ttl, self.config.max_ttl);
+            let set = parse_key_set(res.body(), &self.config)?;
+            Ok((set, ttl))
+        }
+        .await;
+        let mut st = self.lock();
+        st.inflight = None;
+        match result {
+            Ok((set, ttl)) => {
+                tracing::debug!(target: "portcullis::jwks", uri = %self.uri, keys = set.by_kid.len(), ttl_secs = ttl.as_secs(), "key set fetched");
+                st.keys = Some(Arc::new(set));
+                // Refresh in the background once 80 % of the lifetime has passed.
+                st.refresh_at = Some(Instant::now() + ttl.mul_f32(0.8));
+                Ok(())
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                if st.keys.is_some() {
+                    tracing::warn!(target: "portcullis::jwks", uri = %self.uri, error = %e, "key set refresh failed; keeping the cached keys");
+                    // Try again no sooner than the refetch interval.
+                    st.refresh_at = Some(Instant::now() + self.config.refetch_interval);
+                } else {
+                    tracing::warn!(target: "portcullis::jwks", uri = %self.uri, error = %e, "key set fetch failed");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+async fn wait(mut rx: watch::Receiver<Option<FetchOutcome>>) -> FetchOutcome {
+    match rx.wait_for(Option::is_some).await {
+        Ok(v) => v
+            .clone()
+            .unwrap_or(Err(JwksError::Network("fetch task ended".into()))),
+        Err(_) => Err(JwksError::Network("fetch task ended".into())),
+    }
+}
+
+impl KeySource for JwksKeySource {
+    fn lookup(&self, kid: Option<&str>) -> KeyLookup {
+        let mut st = self.inner.lock();
+        let now = Instant::now();
+        if let Some(keys) = &st.keys {
+            if let Some(key) = keys.get(kid) {
+                if st.refresh_at.is_some_and(|t| now >= t) && st.inflight.is_none() {
+                    // Stale soon: refresh in the background; this request does not wait.
+                    drop(self.start_or_join(&mut st));
+                }
+                return KeyLookup::Found(key);
+            }
+            // Unknown kid: refetch at most once per interval (joining one under way).
+            let recent = st
+                .last_kid_refetch
+                .is_some_and(|t| now.duration_since(t) < self.inner.config.refetch_interval);
+            if st.inflight.is_none() {
+                if recent {
+                    return KeyLookup::Unknown;
+                }
+                st.last_kid_refetch = Some(now);
+            }
+        } else if st.inflight.is_none()
+            && st
+                .last_attempt
+                .is_some_and(|t| now.duration_since(t) < self.inner.config.refetch_interval)
+        {
+            // Never fetched successfully and the last try was just now: do not hammer.
+            let retry = self.retry_after(&st);
+            return KeyLookup::Pending(Box::pin(async move {
+                Err(AuthError::key_set_unavailable(retry))
+            }));
+        }
+        let rx = self.start_or_join(&mut st);
+        drop(st);
+        let this = self.clone();
+        let kid = kid.map(str::to_owned);
+        KeyLookup::Pending(Box::pin(async move {
+            let fetched = wait(rx).await;
+            let st = this.inner.lock();
+            if let Some(key) = st.keys.as_ref().and_then(|k| k.get(kid.as_deref())) {
+                return Ok(key);
+            }
+            match fetched {
+                // The provider answered and the key is not there.
+                Ok(()) => Err(AuthError::new(ErrorCode::UnknownKey)),
+                // The key may exist; we cannot tell. The server's fault, not the client's.
+                Err(_) => Err(AuthError::key_set_unavailable(this.retry_after(&st))),
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_sets_keep_usable_keys_and_skip_the_rest() {
+        let cfg = JwksConfig::default();
+        let doc = br#"{"keys":[
+            {"kty":"RSA","kid":"r1","n":"sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw","e":"AQAB"},
+            {"kty":"EC","kid":"e1","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","alg":"ES256"},
+            {"kty":"EC","kid":"bad-curve","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","alg":"ES384"},
+            {"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB","alg":"RSA-OAEP"},
+            {"kty":"oct","kid":"no-alg","k":"c2VjcmV0"},
+            {"kty":"weird"},
+            "not even an object"
+        ]}"#;
+        let set = parse_key_set(doc, &cfg).unwrap();
+        let mut kids: Vec<_> = set.by_kid.keys().cloned().collect();
+        kids.sort();
+        assert_eq!(kids, ["e1", "r1"]);
+        assert_eq!(set.by_kid["r1"].algorithms(), [Algorithm::RS256]);
+    }
+
+    #[test]
+    fn garbage_is_a_typed_error() {
+        let cfg = JwksConfig::default();
+        for doc in [
+            &b"<html>"[..],
+            b"{\"keys\": [",
+            b"{\"keys\": 7}",
+            b"{}",
+            b"{\"keys\":[]}",
+            b"{\"keys\":[{\"kty\":\"RSA\"}]}",
+        ] {
+            assert!(
+                parse_key_set(doc, &cfg).is_err(),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+        }
+    }
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        let res = |v: &'static str| {
+            let mut r = Response::new(Bytes::new());
+            r.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static(v));
+            r
+        };
+        assert_eq!(
+            max_age(&res("public, max-age=300")),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(max_age(&res("no-cache")), None);
+        assert_eq!(max_age(&res("max-age=abc")), None);
+    }
+}
