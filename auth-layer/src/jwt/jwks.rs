@@ -399,10 +399,10 @@ impl JwksKeySource {
     }
 
     fn start_or_join(&self, st: &mut State) -> watch::Receiver<Option<FetchOutcome>> {
-        if let Some(rx) = &st.inflight {
-            if rx.has_changed().is_ok() {
-                return rx.clone();
-            }
+        if let Some(rx) = &st.inflight
+            && rx.has_changed().is_ok()
+        {
+            return rx.clone();
         }
         let (tx, rx) = watch::channel(None);
         st.inflight = Some(rx.clone());
