@@ -2,28 +2,39 @@
 //!
 //! ```text
 //! cargo run --example server -- [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS]
+//!                                [--jwks-url URL --issuer ISS --audience AUD]
 //! ```
+//!
+//! With `--jwks-url`, tokens from that provider (its `iss` and `aud` as given, scopes from
+//! `scope` or `scp`) are verified instead of the embedded provider's.
 //!
 //! The first line on stdout is `listening on http://ADDR` with the real port, so
 //! `--listen 127.0.0.1:0` works. Ctrl-C or SIGTERM stops it gracefully.
 
 use std::time::Duration;
 
+use portcullis::server::jwt::JwksKeySource;
 use portcullis::testkit::demo::{DemoApi, DemoConfig};
 
 struct Args {
     listen: String,
     allow_origins: Vec<String>,
     access_ttl: u64,
+    jwks_url: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
 }
 
-const USAGE: &str = "usage: server [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS]";
+const USAGE: &str = "usage: server [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS] [--jwks-url URL --issuer ISS --audience AUD]";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut out = Args {
         listen: "127.0.0.1:8080".into(),
         allow_origins: Vec::new(),
         access_ttl: 60,
+        jwks_url: None,
+        issuer: None,
+        audience: None,
     };
     while let Some(flag) = args.next() {
         let mut value = || {
@@ -38,9 +49,18 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--access-ttl takes whole seconds\n{USAGE}"))?;
             }
+            "--jwks-url" => out.jwks_url = Some(value()?),
+            "--issuer" => out.issuer = Some(value()?),
+            "--audience" => out.audience = Some(value()?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
+    }
+    let external = [&out.jwks_url, &out.issuer, &out.audience];
+    if external.iter().any(|o| o.is_some()) && !external.iter().all(|o| o.is_some()) {
+        return Err(format!(
+            "--jwks-url, --issuer and --audience go together\n{USAGE}"
+        ));
     }
     Ok(out)
 }
@@ -83,12 +103,23 @@ async fn main() {
         .local_addr()
         .expect("a bound socket has an address");
     let issuer = format!("http://{addr}");
-    let demo = match DemoApi::new(DemoConfig {
+    let config = DemoConfig {
         issuer: issuer.clone(),
         access_ttl: Duration::from_secs(args.access_ttl),
         allow_origins: args.allow_origins,
         secure_cookies: true,
-    }) {
+    };
+    let demo = match (&args.jwks_url, &args.issuer, &args.audience) {
+        (Some(url), Some(iss), Some(aud)) => match JwksKeySource::new(url) {
+            Ok(keys) => DemoApi::with_keys(config, keys, iss, aud),
+            Err(e) => {
+                eprintln!("invalid --jwks-url: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => DemoApi::new(config),
+    };
+    let demo = match demo {
         Ok(d) => d,
         Err(e) => {
             eprintln!("invalid configuration: {e}");

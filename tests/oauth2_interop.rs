@@ -1,6 +1,8 @@
-//! The OAuth2 credential sources against a token endpoint we did not write: the npm package
-//! `oauth2-mock-server`, started on loopback by this test (`interop/oauth2-mock.mjs`). Its
-//! RS256 tokens are verified by the auth layer with the keys from its JWKS.
+//! Against an identity provider we did not write: the npm package `oauth2-mock-server`, started
+//! on loopback by each test (`interop/oauth2-mock.mjs`, driven over stdin).
+//! - the client's OAuth2 sources (`client_credentials`, rotating `refresh_token`);
+//! - the server's JWKS / OIDC discovery key source: its tokens verify, a key rotation is picked
+//!   up without restart, and after it stops cached keys still work while a new `kid` gets 503.
 //!
 //! Needs Node and `npm ci` in `interop/`, so it is its own suite:
 //! `cargo test --features interop --test oauth2_interop` (run by `.ci/run`).
@@ -36,6 +38,7 @@ struct Started {
     issuer: String,
     token_endpoint: String,
     jwks_uri: String,
+    kid: String,
 }
 
 #[derive(Deserialize, Debug)]
@@ -45,9 +48,27 @@ struct TokenRequest {
 }
 
 struct Mock {
-    _child: Child,
+    child: Child,
     started: Started,
     requests: Arc<Mutex<Vec<TokenRequest>>>,
+    /// Answers to stdin commands (rotated / minted / stopped), in order.
+    replies: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+}
+
+impl Mock {
+    async fn command(&mut self, line: &str) -> serde_json::Value {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        stdin.flush().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.replies.recv())
+            .await
+            .expect("the mock answered")
+            .unwrap()
+    }
 }
 
 async fn start_mock() -> Mock {
@@ -75,17 +96,22 @@ async fn start_mock() -> Mock {
     let started: Started = serde_json::from_str(&first).unwrap();
     let requests: Arc<Mutex<Vec<TokenRequest>>> = Arc::default();
     let log = requests.clone();
+    let (tx, replies) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            log.lock()
-                .unwrap()
-                .push(serde_json::from_str(&line).unwrap());
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["event"] == "token_request" {
+                log.lock().unwrap().push(serde_json::from_value(v).unwrap());
+            } else {
+                let _ = tx.send(v);
+            }
         }
     });
     Mock {
-        _child: child,
+        child,
         started,
         requests,
+        replies,
     }
 }
 
@@ -197,4 +223,75 @@ async fn refresh_token_grant_rotates_against_oauth2_mock_server() {
         "each refresh used the rotated token: {used:?}"
     );
     assert!(reqs.iter().all(|r| r.grant_type == "refresh_token"));
+}
+
+async fn bearer(addr: std::net::SocketAddr, token: &str) -> support::Reply {
+    let req = Request::get(format!("http://{addr}/me"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::default())
+        .unwrap();
+    support::send(&support::client(), req).await
+}
+
+#[tokio::test]
+async fn jwks_discovery_rotation_and_outage_against_oauth2_mock_server() {
+    use portcullis::server::jwt::{JwksConfig, JwksKeySource};
+    let mut mock = start_mock().await;
+    let config = JwksConfig {
+        refetch_interval: Duration::from_millis(0),
+        ..JwksConfig::default()
+    };
+    let keys = JwksKeySource::discover_with_config(&mock.started.issuer, config)
+        .await
+        .unwrap();
+    let jwt = JwtAuthenticator::builder()
+        .key_source(keys.clone())
+        .issuer(mock.started.issuer.clone())
+        .audience("api")
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|p: Principal| async move { p.subject().unwrap_or("(none)").to_owned() }),
+        )
+        .layer(AuthLayer::bearer(jwt).unwrap());
+    let addr = serve(app).await;
+
+    let first_kid = mock.started.kid.clone();
+    let t1 = mock.command(&format!("mint {first_kid}")).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = bearer(addr, &t1).await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"mock-user"[..]));
+
+    // The provider rotates: a token under the new kid verifies without a restart.
+    let rotated = mock.command("rotate").await["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t2 = mock.command(&format!("mint {rotated}")).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = keys.fetches();
+    assert_eq!(bearer(addr, &t2).await.status, 200);
+    assert_eq!(keys.fetches(), before + 1, "one refetch for the new kid");
+
+    // The provider goes away: cached keys keep working; a new kid cannot be checked: 503.
+    let unseen = mock.command("rotate").await["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t3 = mock.command(&format!("mint {unseen}")).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(mock.command("stop").await["event"], "stopped");
+    assert_eq!(bearer(addr, &t1).await.status, 200);
+    assert_eq!(bearer(addr, &t2).await.status, 200);
+    let r = bearer(addr, &t3).await;
+    r.assert_problem(503, "key_set_unavailable");
+    assert!(r.header("retry-after").is_some());
 }
