@@ -1,0 +1,92 @@
+//! The refresh layer around hyper-util's client, calling the example server.
+//!
+//! ```text
+//! cargo run --example server -- --listen 127.0.0.1:8080 &
+//! cargo run --example client -- [--base http://127.0.0.1:8080] [--calls 5]
+//! ```
+//!
+//! It signs in with `client_credentials` (`demo` / `demo-secret`), then prints one line per call:
+//! status, what the server said, and what the client did (refreshed? retried?).
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use portcullis::client::{AuthFailure, OAuth2, RefreshLayer, RefreshOutcome, RetriedAfter};
+use tower::{ServiceBuilder, ServiceExt};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut base = "http://127.0.0.1:8080".to_owned();
+    let mut calls = 5usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match (flag.as_str(), args.next()) {
+            ("--base", Some(v)) => base = v,
+            ("--calls", Some(v)) => calls = v.parse()?,
+            _ => {
+                eprintln!("usage: client [--base URL] [--calls N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let source = OAuth2::client_credentials(
+        &format!("{base}/oauth/token"),
+        "demo",
+        "demo-secret",
+        http.clone(),
+    )?
+    .scope("read");
+    let layer = RefreshLayer::builder(source)
+        .allow_origin(base.clone())
+        .build()?;
+    let handle = layer.handle();
+    let api = ServiceBuilder::new().layer(layer).service(http);
+
+    let paths = ["/api/me", "/api/admin", "/public"];
+    for i in 0..calls {
+        let path = paths[i % paths.len()];
+        let res = match api
+            .clone()
+            .oneshot(Request::get(format!("{base}{path}")).body(Full::default())?)
+            .await
+        {
+            Ok(res) => res,
+            Err(e) => {
+                println!("GET {path:<11} -> error: {e}");
+                continue;
+            }
+        };
+        let outcome = res.extensions().get::<RefreshOutcome>().copied();
+        let first = res
+            .extensions()
+            .get::<RetriedAfter>()
+            .map(|r| r.0.to_string());
+        let failure = res.extensions().get::<AuthFailure>().cloned();
+        let status = res.status();
+        let body = res.into_body().collect().await?.to_bytes();
+        let said = match failure {
+            Some(f) => AuthFailure {
+                problem: serde_json::from_slice(&body).ok(),
+                ..f
+            }
+            .to_string(),
+            None => String::from_utf8_lossy(&body).into_owned(),
+        };
+        let did = match (outcome, first) {
+            (Some(o), Some(first)) if o.retried => {
+                format!("first answer {first}; refreshed, retried once")
+            }
+            (Some(o), _) if o.credential_sent => format!(
+                "sent credential generation {}",
+                o.generation.unwrap_or_default()
+            ),
+            _ => "sent without credential".into(),
+        };
+        println!("GET {path:<11} -> {status} {said} | {did}");
+    }
+    println!("token requests made: {}", handle.refreshes());
+    Ok(())
+}
