@@ -27,7 +27,7 @@ use crate::authenticator::Principal;
 use crate::body::AuthBody;
 use crate::error::{AuthError, ErrorCode};
 use crate::response::Responder;
-use crate::{ResponderHandle, ResponseFuture};
+use crate::{LayerContext, ResponseFuture};
 
 /// A rule a principal must satisfy.
 pub trait Policy: Clone + Send + Sync + 'static {
@@ -210,13 +210,12 @@ where
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
             Err(err) => {
-                let responder = req
-                    .extensions()
-                    .get::<ResponderHandle>()
-                    .map(|h| h.0.clone())
+                let context = req.extensions().get::<LayerContext>();
+                let responder = context
+                    .map(|c| c.responder.clone())
                     .unwrap_or_else(Responder::fallback);
-                if let Some(metrics) = req.extensions().get::<crate::MetricsHandle>() {
-                    metrics.0.record_reject(err.code());
+                if let Some(c) = context {
+                    c.metrics.record_reject(err.code());
                 }
                 tracing::debug!(
                     target: "portcullis::auth",

@@ -4,7 +4,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::ResponderHandle;
+use crate::LayerContext;
 use crate::authenticator::Principal;
 use crate::error::{AuthError, ErrorCode};
 use crate::response::Responder;
@@ -13,12 +13,12 @@ use crate::response::Responder;
 #[derive(Debug)]
 pub struct AuthRejection {
     error: AuthError,
-    realm_source: Option<ResponderHandle>,
+    realm_source: Option<LayerContext>,
 }
 
-impl std::fmt::Debug for ResponderHandle {
+impl std::fmt::Debug for LayerContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ResponderHandle")
+        f.write_str("LayerContext")
     }
 }
 
@@ -32,7 +32,7 @@ impl AuthRejection {
 fn rejection(parts: &Parts, error: AuthError) -> AuthRejection {
     AuthRejection {
         error,
-        realm_source: parts.extensions.get::<ResponderHandle>().cloned(),
+        realm_source: parts.extensions.get::<LayerContext>().cloned(),
     }
 }
 
@@ -40,7 +40,7 @@ impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         let responder = self
             .realm_source
-            .map(|h| h.0)
+            .map(|c| c.responder)
             .unwrap_or_else(Responder::fallback);
         responder.respond(&self.error).map(axum::body::Body::from)
     }

@@ -91,13 +91,13 @@ use credentials::Sources;
 use csrf::CsrfCheck;
 use response::{Responder, ResponderConfig};
 
-/// Lets route policies and extractors answer with the layer's realm and renderer.
+/// Lets route policies and extractors answer with the layer's realm and renderer, and count
+/// their refusals in the layer's metrics. One extension (not two): each insert costs.
 #[derive(Clone)]
-pub(crate) struct ResponderHandle(pub(crate) Arc<Responder>);
-
-/// Lets route policies count their refusals in the layer's metrics.
-#[derive(Clone)]
-pub(crate) struct MetricsHandle(pub(crate) Arc<AuthMetrics>);
+pub(crate) struct LayerContext {
+    pub(crate) responder: Arc<Responder>,
+    pub(crate) metrics: Arc<AuthMetrics>,
+}
 
 /// RFC 9728 OAuth 2.0 Protected Resource Metadata, served by the layer and advertised in its
 /// Bearer challenges (`resource_metadata="…"`), as MCP servers and RFC 9728 clients expect.
@@ -454,9 +454,10 @@ impl Shared {
     }
 
     fn handles<B>(&self, req: &mut Request<B>) {
-        let ext = req.extensions_mut();
-        ext.insert(ResponderHandle(self.responder.clone()));
-        ext.insert(MetricsHandle(self.metrics.clone()));
+        req.extensions_mut().insert(LayerContext {
+            responder: self.responder.clone(),
+            metrics: self.metrics.clone(),
+        });
     }
 
     /// Cookie-authenticated unsafe requests need their CSRF proof.

@@ -1,0 +1,232 @@
+//! The server cases, shared by the criterion bench (`server`) and the instruction counter
+//! (`instructions`, run under callgrind). Each case sends one request through the same axum
+//! router and trivial handler; futures are polled directly (every answer here is immediate).
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::Request;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis::server::AuthLayer;
+use portcullis::server::jwt::JwtAuthenticator;
+use portcullis::testkit::{TestIssuer, now};
+use serde_json::json;
+use tower::Service;
+
+pub fn ready<F: Future>(f: F) -> F::Output {
+    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("benchmarked services answer immediately"),
+    }
+}
+
+/// The claims of the performance notes: 338 bytes of JSON.
+fn claims(exp: u64) -> serde_json::Value {
+    json!({
+        "iss": "https://id.bench", "sub": "user-4711", "aud": "bench-api", "exp": exp,
+        "iat": now(), "jti": "4f1c7a3e-9b2d-4e8f-a1c6-2d7e9f0b3a51", "scope": "read write profile",
+        "azp": "bench-client", "email": "user4711@example.com", "name": "Bench User",
+        "org_id": "org-123456", "roles": ["reader", "writer"]
+    })
+}
+
+fn router() -> Router {
+    Router::new().route("/", get(|| async { "ok" }))
+}
+
+fn request(auth: Option<&str>) -> Request<Body> {
+    let mut r = Request::get("/");
+    if let Some(a) = auth {
+        r = r.header("authorization", a);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+fn jwt(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator {
+    issuer
+        .verification_keys()
+        .into_iter()
+        .fold(JwtAuthenticator::builder(), |b, k| b.key(k))
+        .issuer("https://id.bench")
+        .audience("bench-api")
+        .cache_capacity(cache)
+        .build()
+        .unwrap()
+}
+
+/// Flip one byte in the middle of the signature: still valid base64url, so the signature is
+/// really checked (flipping the last character can fail base64 decoding before any crypto).
+fn forge(token: &str) -> String {
+    let sig_start = token.rfind('.').unwrap() + 1;
+    let mid = sig_start + (token.len() - sig_start) / 2;
+    let mut bytes = token.as_bytes().to_vec();
+    bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
+pub type Case = (String, Box<dyn FnMut()>);
+
+fn router_case(name: String, mut svc: Router, auth: Option<String>, expect: u16) -> Case {
+    let res = ready(svc.call(request(auth.as_deref()))).unwrap();
+    assert_eq!(res.status().as_u16(), expect, "{name}");
+    (
+        name,
+        Box::new(move || {
+            let res = ready(svc.call(request(auth.as_deref()))).unwrap();
+            black_box(res.status());
+        }),
+    )
+}
+
+/// Every case, in report order.
+pub fn cases() -> Vec<Case> {
+    let issuer = TestIssuer::new("https://id.bench");
+    let exp = now() + 3600;
+    let algs = [
+        Algorithm::HS256,
+        Algorithm::RS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ];
+    let tokens: Vec<(Algorithm, String)> = algs
+        .iter()
+        .map(|&a| (a, issuer.mint(a, claims(exp))))
+        .collect();
+    let mut out = vec![router_case("baseline/no-auth".into(), router(), None, 200)];
+    // Deprecated upstream as "too basic", which is exactly why it is the static floor.
+    #[allow(deprecated)]
+    let static_bearer = router()
+        .layer(tower_http::validate_request::ValidateRequestHeaderLayer::bearer("static-token"));
+    out.push(router_case(
+        "tower-http/static-bearer/accept".into(),
+        static_bearer,
+        Some("Bearer static-token".into()),
+        200,
+    ));
+    for cache in [0, 10_000] {
+        let label = if cache == 0 { "cache-off" } else { "cache-on" };
+        let app = router().layer(AuthLayer::bearer(jwt(&issuer, cache)).unwrap());
+        for (alg, token) in &tokens {
+            out.push(router_case(
+                format!("portcullis/{alg:?}/accept/{label}"),
+                app.clone(),
+                Some(format!("Bearer {token}")),
+                200,
+            ));
+        }
+    }
+    let app = router().layer(AuthLayer::bearer(jwt(&issuer, 0)).unwrap());
+    out.push(router_case(
+        "portcullis/reject/missing".into(),
+        app.clone(),
+        None,
+        401,
+    ));
+    let expired = issuer.mint(Algorithm::HS256, claims(now() - 3600));
+    out.push(router_case(
+        "portcullis/HS256/reject/expired".into(),
+        app.clone(),
+        Some(format!("Bearer {expired}")),
+        401,
+    ));
+    for (alg, token) in &tokens {
+        out.push(router_case(
+            format!("portcullis/{alg:?}/reject/bad-signature"),
+            app.clone(),
+            Some(format!("Bearer {}", forge(token))),
+            401,
+        ));
+    }
+    // The yardstick: jsonwebtoken 11's own decode of the same tokens (no router).
+    let keys = issuer.jwks();
+    for (alg, token) in tokens {
+        let key = match alg {
+            Algorithm::HS256 => DecodingKey::from_secret(issuer.hmac_secret()),
+            _ => DecodingKey::from_jwk(keys.find(issuer.kid(alg)).unwrap()).unwrap(),
+        };
+        let mut v = Validation::new(alg);
+        v.set_issuer(&["https://id.bench"]);
+        v.set_audience(&["bench-api"]);
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &key, &v).is_ok());
+        let t = token.clone();
+        out.push((
+            format!("jsonwebtoken/decode/{alg:?}"),
+            Box::new(move || {
+                black_box(
+                    jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &key, &v).is_ok(),
+                );
+            }),
+        ));
+        if alg == Algorithm::HS256 {
+            out.push((
+                "jsonwebtoken/insecure_decode/HS256".into(),
+                Box::new(move || {
+                    black_box(
+                        jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(black_box(
+                            &token,
+                        ))
+                        .is_ok(),
+                    );
+                }),
+            ));
+        }
+    }
+    out
+}
+
+/// Client side: one request through a service that answers at once, bare, with tower-http's
+/// `AddAuthorization`, and with the refresh layer injecting a current bearer token.
+pub fn client_cases() -> Vec<Case> {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use portcullis::client::{Credential, RefreshLayer};
+    use tower::{Layer, ServiceExt};
+
+    let inner = tower::service_fn(|req: Request<Full<Bytes>>| async move {
+        black_box(req.headers().len());
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::<Bytes>::default()))
+    });
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJlLW9mLXRoaXJ0eS10d28tYnl0ZXM";
+    let req = || {
+        Request::get("http://api.bench/items")
+            .body(Full::<Bytes>::default())
+            .unwrap()
+    };
+    let mut out: Vec<Case> = Vec::new();
+    let bare = inner;
+    out.push((
+        "client/baseline".into(),
+        Box::new(move || {
+            black_box(ready(bare.oneshot(req())).unwrap().status());
+        }),
+    ));
+    #[allow(deprecated)]
+    let add = tower_http::auth::AddAuthorizationLayer::bearer(token)
+        .as_sensitive(true)
+        .layer(inner);
+    out.push((
+        "client/tower-http/add-authorization".into(),
+        Box::new(move || {
+            black_box(ready(add.clone().oneshot(req())).unwrap().status());
+        }),
+    ));
+    let c = Credential::bearer(token).unwrap();
+    let layer = RefreshLayer::builder(c.clone())
+        .allow_origin("http://api.bench")
+        .initial_credential(c)
+        .build()
+        .unwrap();
+    let refresh = layer.layer(inner);
+    out.push((
+        "client/portcullis/inject".into(),
+        Box::new(move || {
+            black_box(ready(refresh.clone().oneshot(req())).unwrap().status());
+        }),
+    ));
+    out
+}
