@@ -93,19 +93,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
 
+    // A client holding an expired access token and a refresh token for `subject`.
+    let refreshing = |subject: &str| -> Result<RefreshLayer, Box<dyn std::error::Error>> {
+        let refresh_token = demo.tokens.issue_refresh_token(subject, "read");
+        let expired = Credential::bearer(&demo.tokens.access_token(subject, "read", -120))?;
+        let source = OAuth2::refresh_token(
+            &token_url,
+            CLIENT_ID,
+            Some(CLIENT_SECRET),
+            &refresh_token,
+            http.clone(),
+        )?;
+        Ok(RefreshLayer::builder(source)
+            .allow_origin(base.clone())
+            .initial_credential(expired)
+            .build()?)
+    };
+
     // 4: an expired access token: the refresh layer refreshes once and retries once.
-    let refresh_token = demo.tokens.issue_refresh_token("alice", "read");
-    let expired = Credential::bearer(&demo.tokens.access_token("alice", "read", -120))?;
-    let layer = RefreshLayer::builder(OAuth2::refresh_token(
-        &token_url,
-        CLIENT_ID,
-        Some(CLIENT_SECRET),
-        &refresh_token,
-        http.clone(),
-    )?)
-    .allow_origin(base.clone())
-    .initial_credential(expired.clone())
-    .build()?;
+    let layer = refreshing("alice")?;
     let handle = layer.handle();
     let client = ServiceBuilder::new().layer(layer).service(http.clone());
     let res = client
@@ -137,18 +143,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 5: a burst of 100 concurrent requests, all with the same expired token.
     let before = demo.tokens.calls();
-    let refresh_token = demo.tokens.issue_refresh_token("bob", "read");
-    let layer = RefreshLayer::builder(OAuth2::refresh_token(
-        &token_url,
-        CLIENT_ID,
-        Some(CLIENT_SECRET),
-        &refresh_token,
-        http.clone(),
-    )?)
-    .allow_origin(base.clone())
-    .initial_credential(expired)
-    .build()?;
-    let burst = ServiceBuilder::new().layer(layer).service(http.clone());
+    let burst = ServiceBuilder::new()
+        .layer(refreshing("bob")?)
+        .service(http.clone());
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let svc = burst.clone();

@@ -1,18 +1,15 @@
 //! The README's first command tells the story it promises: runs the compiled demo example and
 //! checks each row of its table.
 
+mod support;
+
 use std::process::Command;
 
-fn example(name: &str) -> std::path::PathBuf {
-    // tests run from target/<profile>/deps; `cargo test` builds examples into target/<profile>/examples.
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    dir.join(name)
-}
+use support::example_bin;
 
 #[test]
 fn demo_prints_every_story_with_its_outcome() {
-    let out = Command::new(example("demo"))
+    let out = Command::new(example_bin("demo"))
         .output()
         .expect("the demo example is built by cargo test");
     let text = String::from_utf8_lossy(&out.stdout);

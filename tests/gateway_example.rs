@@ -22,7 +22,7 @@ fn exe(name: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn gateway_authenticates_callers_and_calls_upstream_with_its_own_credential() {
-    let mut child = Command::new(exe("gateway"))
+    let mut child = Command::new(example_bin("gateway"))
         .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .kill_on_drop(true)

@@ -133,3 +133,15 @@ pub fn req_to(addr: SocketAddr, path: &str) -> http::request::Builder {
 pub fn empty() -> Full<Bytes> {
     Full::new(Bytes::new())
 }
+
+/// A compiled example (`cargo test` builds examples into target/<profile>/examples; test
+/// binaries live in target/<profile>/deps).
+pub fn example_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
