@@ -10,16 +10,6 @@ use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-fn exe(name: &str) -> std::path::PathBuf {
-    let here = std::env::current_exe().unwrap();
-    here.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name)
-}
-
 #[tokio::test]
 async fn gateway_authenticates_callers_and_calls_upstream_with_its_own_credential() {
     let mut child = Command::new(example_bin("gateway"))
