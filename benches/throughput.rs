@@ -30,10 +30,20 @@ fn main() {
     let plain = Router::new().route("/", get(|| async { "ok" }));
     let servers = [
         ("no-auth", plain.clone()),
-        ("hs256-cache-off", plain.clone().layer(AuthLayer::bearer(jwt(0)).unwrap())),
-        ("hs256-cache-on", plain.layer(AuthLayer::bearer(jwt(10_000)).unwrap())),
+        (
+            "hs256-cache-off",
+            plain.clone().layer(AuthLayer::bearer(jwt(0)).unwrap()),
+        ),
+        (
+            "hs256-cache-on",
+            plain.layer(AuthLayer::bearer(jwt(10_000)).unwrap()),
+        ),
     ];
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         for (name, app) in servers {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -42,6 +52,8 @@ fn main() {
         }
         println!("TOKEN {token}");
         // Serve until the driver closes stdin.
-        tokio::task::spawn_blocking(|| for _ in std::io::stdin().lock().lines() {}).await.unwrap();
+        tokio::task::spawn_blocking(|| for _ in std::io::stdin().lock().lines() {})
+            .await
+            .unwrap();
     });
 }

@@ -826,6 +826,36 @@ async fn auth_layer_works_as_a_route_layer() {
     assert_eq!(r.status, 200);
 }
 
+/// With the verified-token cache on (the default), a token first seen in a header and then sent
+/// as a cookie must still need its CSRF proof: cache hits keep how the token was presented.
+#[tokio::test]
+async fn a_token_cached_from_a_header_still_needs_csrf_proof_as_a_cookie() {
+    let f = fixture().await;
+    let t = f.token(Algorithm::HS256, f.claims("read"));
+    let c = client();
+    let post = |name: &'static str, value: String| {
+        Request::post(format!("http://{}/me", f.addr))
+            .header(name, value)
+            .body(empty())
+            .unwrap()
+    };
+    assert_eq!(
+        send(&c, post("authorization", format!("Bearer {t}")))
+            .await
+            .status,
+        200
+    );
+    send(&c, post("cookie", format!("at={t}")))
+        .await
+        .assert_problem(403, "csrf_failed");
+    assert_eq!(
+        send(&c, post("authorization", format!("Bearer {t}")))
+            .await
+            .status,
+        200
+    );
+}
+
 #[tokio::test]
 async fn cookie_authenticated_unsafe_request_without_csrf_proof_is_403_csrf_failed() {
     let f = fixture().await;

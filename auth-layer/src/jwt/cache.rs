@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::authenticator::Principal;
+use crate::authenticator::{CredentialKind, Principal};
 
 /// Hit and miss counts of a verified-token cache.
 #[derive(Debug, Default)]
@@ -72,14 +72,18 @@ impl VerifiedCache {
         }
     }
 
-    /// The principal of `token` if it verified before and `valid_until` (exp + leeway) is
-    /// still ahead of `now`.
-    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Principal> {
+    /// The principal of `token` if it verified before, was presented the same way (`kind`),
+    /// and `valid_until` (exp + leeway) is still ahead of `now`.
+    ///
+    /// The kind matters: a principal says how its credential was presented, and cookie
+    /// credentials need a CSRF proof that header credentials do not. A token cached from a
+    /// bearer header must not make the same token in a cookie look like a header.
+    pub(crate) fn get(&self, token: &str, kind: CredentialKind, now: u64) -> Option<Principal> {
         let hit = {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             entries
                 .get(token)
-                .filter(|(_, until)| now < *until)
+                .filter(|(p, until)| now < *until && p.kind() == kind)
                 .map(|(p, _)| p.clone())
         };
         let counter = if hit.is_some() {
@@ -120,7 +124,6 @@ impl VerifiedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authenticator::CredentialKind;
 
     fn p() -> Principal {
         Principal::builder(CredentialKind::Bearer).build()
@@ -130,9 +133,9 @@ mod tests {
     fn entries_expire_and_count() {
         let c = VerifiedCache::new(4);
         c.insert("t", p(), 100, 0);
-        assert!(c.get("t", 99).is_some());
-        assert!(c.get("t", 100).is_none());
-        assert!(c.get("u", 0).is_none());
+        assert!(c.get("t", CredentialKind::Bearer, 99).is_some());
+        assert!(c.get("t", CredentialKind::Bearer, 100).is_none());
+        assert!(c.get("u", CredentialKind::Bearer, 0).is_none());
         assert_eq!((c.stats.hits(), c.stats.misses()), (1, 2));
     }
 
@@ -142,10 +145,21 @@ mod tests {
         let sig = "s".repeat(40);
         c.insert(&format!("a.{sig}"), p(), 100, 0);
         assert!(
-            c.get(&format!("b.{sig}"), 0).is_none(),
+            c.get(&format!("b.{sig}"), CredentialKind::Bearer, 0)
+                .is_none(),
             "same tail, other token"
         );
-        assert!(c.get(&format!("a.{sig}"), 0).is_some());
+        assert!(
+            c.get(&format!("a.{sig}"), CredentialKind::Bearer, 0)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_hit_needs_the_same_presentation() {
+        let c = VerifiedCache::new(4);
+        c.insert("t", p(), 100, 0);
+        assert!(c.get("t", CredentialKind::Cookie, 0).is_none());
     }
 
     #[test]

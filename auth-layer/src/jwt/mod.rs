@@ -495,7 +495,7 @@ where
         let token = credential.expose_secret();
         let now = unix_now();
         if let Some(cache) = &inner.cache
-            && let Some(p) = cache.get(token, now)
+            && let Some(p) = cache.get(token, credential.kind(), now)
         {
             return Authentication::ready(inner.revoked(&p).map(|()| p));
         }
