@@ -515,8 +515,7 @@ impl Shared {
         }
     }
 
-    fn metadata_response<B>(&self) -> Option<Response<AuthBody<B>>> {
-        let (_, json) = self.metadata.as_ref()?;
+    fn metadata_response<B>(json: &Bytes) -> Response<AuthBody<B>> {
         let mut res = Response::new(AuthBody::problem(json.clone()));
         res.headers_mut().insert(
             http::header::CONTENT_TYPE,
@@ -527,7 +526,7 @@ impl Shared {
             HeaderValue::from_static("max-age=3600"),
         );
         *res.status_mut() = StatusCode::OK;
-        Some(res)
+        res
     }
 }
 
@@ -552,12 +551,11 @@ where
         if is_preflight(&req) {
             return ResponseFuture::inner(self.inner.call(req));
         }
-        if let Some((path, _)) = &shared.metadata
+        if let Some((path, json)) = &shared.metadata
             && req.uri().path() == path
             && matches!(*req.method(), Method::GET | Method::HEAD)
-            && let Some(res) = shared.metadata_response()
         {
-            return ResponseFuture::ready(res);
+            return ResponseFuture::ready(Shared::metadata_response(json));
         }
         let credential = match shared.sources.extract(req.headers()) {
             Ok(Some(c)) => c,

@@ -362,6 +362,25 @@ fn annotate<B>(mut res: Response<B>, outcome: RefreshOutcome) -> Response<B> {
     res
 }
 
+async fn pass_through<S, B, ResB>(
+    mut inner: S,
+    req: Request<B>,
+) -> Result<Response<ResB>, Error<S::Error>>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+{
+    let untouched = RefreshOutcome {
+        credential_sent: false,
+        retried: false,
+        generation: None,
+    };
+    inner
+        .call(req)
+        .await
+        .map(|r| annotate(r, untouched))
+        .map_err(Error::Inner)
+}
+
 /// The largest failure body read before a retry.
 const MAX_FAILURE_BODY: usize = 16 * 1024;
 
@@ -399,37 +418,20 @@ impl Shared {
         ResB: Body,
         ResB::Error: Into<BoxError>,
     {
-        let untouched = RefreshOutcome {
-            credential_sent: false,
-            retried: false,
-            generation: None,
-        };
-        if !self.in_scope(&req) {
-            return inner
-                .call(req)
-                .await
-                .map(|r| annotate(r, untouched))
-                .map_err(Error::Inner);
-        }
-        if self.keep_existing
-            && self
+        // Out of scope, or carrying its own credential (kept by default): sent untouched.
+        let keeps_own =
+            |req: &Request<B>, c: &Credential| self.keep_existing && c.already_present(req);
+        if !self.in_scope(&req)
+            || self
                 .cell
                 .peek()
-                .is_some_and(|c| c.credential.already_present(&req))
+                .is_some_and(|c| keeps_own(&req, &c.credential))
         {
-            return inner
-                .call(req)
-                .await
-                .map(|r| annotate(r, untouched))
-                .map_err(Error::Inner);
+            return pass_through(inner, req).await;
         }
         let current = self.cell.current().await.map_err(Error::Refresh)?;
-        if self.keep_existing && current.credential.already_present(&req) {
-            return inner
-                .call(req)
-                .await
-                .map(|r| annotate(r, untouched))
-                .map_err(Error::Inner);
+        if keeps_own(&req, &current.credential) {
+            return pass_through(inner, req).await;
         }
         let (parts, body) = req.into_parts();
         let (first_body, replay) = match replay::buffer(body, self.max_replay)

@@ -59,6 +59,22 @@ const RSA_ALGS: &[Algorithm] = &[
 ];
 const HMAC_ALGS: &[Algorithm] = &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
 
+/// Every JWS algorithm the issuer can sign with (each has a key).
+pub const ALGORITHMS: [Algorithm; 12] = [
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
 fn jwk(encoding: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
     let mut jwk = Jwk::from_encoding_key(encoding, alg).expect("a freshly generated key has a JWK");
     jwk.common.key_id = Some(kid.to_owned());
@@ -174,18 +190,13 @@ impl TestIssuer {
         self.keys
             .iter()
             .map(|k| match &k.jwk {
-                Some(jwk) => {
-                    let mut key = JwtKey::from_jwk(jwk).expect("generated JWKs are valid");
-                    if k.algorithms.len() > 1 {
-                        key = JwtKey::new(
-                            jsonwebtoken::DecodingKey::from_jwk(jwk).expect("valid JWK"),
-                            k.algorithms,
-                        )
-                        .expect("family matches")
-                        .with_kid(k.kid);
-                    }
-                    key
-                }
+                // Built from the DecodingKey so the RSA key may verify all six RS/PS algorithms.
+                Some(jwk) => JwtKey::new(
+                    jsonwebtoken::DecodingKey::from_jwk(jwk).expect("generated JWKs are valid"),
+                    k.algorithms,
+                )
+                .expect("family matches")
+                .with_kid(k.kid),
                 None => JwtKey::hmac(&self.hmac_secret, k.algorithms)
                     .expect("32-byte secret")
                     .with_kid(k.kid),
