@@ -29,8 +29,10 @@ after(async () => {
 });
 
 /** Run `fn(arg)` in a fresh page (own cookies) loaded from `origin`. `onResponse` sees what
- * the network stack received (DevTools protocol), including responses CORS hides from scripts. */
-async function inPage(origin, fn, arg, onResponse) {
+ * the network stack received (DevTools protocol), including responses CORS hides from scripts;
+ * those events can arrive after the script has finished, so `until()` (if given) is awaited,
+ * for at most 5 s, before the page is closed. */
+async function inPage(origin, fn, arg, onResponse, until) {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
@@ -45,7 +47,11 @@ async function inPage(origin, fn, arg, onResponse) {
     }
     await page.goto(`${origin}/`);
     await page.waitForFunction(() => window.ready === true, null, { timeout: 10_000 });
-    return await page.evaluate(fn, arg);
+    const result = await page.evaluate(fn, arg);
+    for (let waited = 0; until && !until() && waited < 5_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return result;
   } finally {
     await context.close();
   }
@@ -184,9 +190,15 @@ test('cookie session: login, GET with the cookie, POST needs the CSRF header', {
 test('a page on a disallowed origin cannot read the answer, while the server still answers 401', { timeout: 60_000 }, async () => {
   const seen = [];
   const disallowed = `http://127.0.0.1:${otherPages.port}`;
-  const r = await inPage(disallowed, failure, { url: `${apiUrl}/api/me` }, (res) => {
-    if (res.url.endsWith('/api/me')) seen.push(res.status ?? res.failed);
-  });
+  const r = await inPage(
+    disallowed,
+    failure,
+    { url: `${apiUrl}/api/me` },
+    (res) => {
+      if (res.url.endsWith('/api/me')) seen.push(res.status ?? res.failed);
+    },
+    () => seen.length >= 2,
+  );
   assert.equal(r.status, undefined, 'the script must not see a status');
   assert.equal(r.network, 'ERR_NETWORK');
   assert.deepEqual(seen, [401, 'MissingAllowOriginHeader'], 'the browser received the 401 and blocked it for CORS');
