@@ -235,12 +235,19 @@ async fn every_algorithm_family_verifies() {
 async fn not_a_jwt_is_401_token_malformed() {
     let f = fixture().await;
     let header = b64(&json!({"alg": "HS256", "kid": "hs", "typ": "at+jwt"}));
+    // Correctly signed: the claims of an HMAC token are only read once its signature holds.
+    let key = jsonwebtoken::EncodingKey::from_secret(f.issuer.hmac_secret());
+    let signed = |payload: &str| {
+        let input = format!("{header}.{payload}");
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{input}.{sig}")
+    };
     for t in [
         "abc".to_owned(),
         "a.b.c.d.e".to_owned(),
-        format!("{header}.a+b/.sig"),
-        format!("{header}.{}.sig", b64(&json!({"exp": "tomorrow"}))),
-        format!("{header}.{}.sig", URL_SAFE_NO_PAD.encode("[1,2]")),
+        signed("a+b/"),
+        signed(&b64(&json!({"exp": "tomorrow"}))),
+        signed(&URL_SAFE_NO_PAD.encode("[1,2]")),
         format!("{}.e30.sig", URL_SAFE_NO_PAD.encode("not json")),
         "x".repeat(17 * 1024),
     ] {
@@ -355,6 +362,28 @@ async fn expired_token_is_401_token_expired_within_leeway_is_accepted() {
         200,
         "60 s leeway"
     );
+}
+
+/// The order of the checks follows their cost: an HMAC token's claims are not read before
+/// its signature holds, while an RSA/EC token's `exp` is read first so an expired token is
+/// refused without the (30–65 times dearer) signature check. Either way: 401.
+#[tokio::test]
+async fn forged_hmac_tokens_fail_on_the_signature_and_expired_asymmetric_ones_on_exp() {
+    let f = fixture().await;
+    let mut c = f.claims("read");
+    c["exp"] = json!(now() - 3600);
+    let forge = |t: String| {
+        let mid = t.rfind('.').unwrap() + (t.len() - t.rfind('.').unwrap()) / 2;
+        let mut b = t.into_bytes();
+        b[mid] = if b[mid] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).unwrap()
+    };
+    f.bearer("/me", &forge(f.token(Algorithm::HS256, c.clone())))
+        .await
+        .assert_problem(401, "invalid_signature");
+    f.bearer("/me", &forge(f.token(Algorithm::RS256, c)))
+        .await
+        .assert_problem(401, "token_expired");
 }
 
 #[tokio::test]

@@ -37,11 +37,25 @@ pub trait Authenticator: Send + Sync + 'static {
     /// Return [`Authentication::ready`] when the answer is known without waiting (static
     /// keys, caches) and [`Authentication::pending`] when it needs I/O.
     fn authenticate(&self, credential: &Credential) -> Authentication;
+
+    /// The verdict on exactly this credential if it is already known (a cache hit), without
+    /// verifying anything. The layer asks this first and, on `None`, checks the credential's
+    /// syntax (400 `invalid_request`) and calls [`authenticate`](Self::authenticate); so a
+    /// credential recalled here skips the syntax check, and an implementation must only recall
+    /// credentials it has itself accepted or refused before. The default recalls nothing.
+    fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>> {
+        let _ = credential;
+        None
+    }
 }
 
 impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
     fn authenticate(&self, credential: &Credential) -> Authentication {
         (**self).authenticate(credential)
+    }
+
+    fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>> {
+        (**self).recall(credential)
     }
 }
 

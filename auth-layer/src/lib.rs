@@ -579,7 +579,14 @@ where
                 shared.reject(&AuthError::new(ErrorCode::MissingCredentials), None),
             );
         };
-        match authenticator.authenticate(&credential) {
+        let authentication = match authenticator.recall(&credential) {
+            Some(verdict) => Authentication::Ready(verdict),
+            None => match credential.check_syntax() {
+                Ok(()) => authenticator.authenticate(&credential),
+                Err(e) => Authentication::Ready(Err(e)),
+            },
+        };
+        match authentication {
             Authentication::Ready(Ok(principal)) => {
                 if let Err(e) = shared.csrf(&req, &principal) {
                     return ResponseFuture::ready(shared.reject(&e, Some(kind)));

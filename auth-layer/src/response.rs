@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde::Serialize;
 
 use crate::error::{AuthError, BearerError, ConfigError, ErrorCode};
@@ -166,9 +166,11 @@ impl Default for ResponderConfig {
     }
 }
 
+/// The headers and body of a failure, built once per error code: answering with them is two
+/// clones (one allocation for the header map) instead of building the map header by header.
 struct Prebuilt {
-    challenges: Vec<HeaderValue>,
-    rendered: RenderedProblem,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
 /// Renders failures for one layer. Shared (`Arc`) by the layer, its services and, through the
@@ -194,11 +196,8 @@ impl Responder {
         responder.prebuilt = ErrorCode::ALL
             .iter()
             .map(|&code| {
-                let err = AuthError::new(code);
-                Prebuilt {
-                    challenges: responder.challenges(&err),
-                    rendered: responder.render_body(&err),
-                }
+                let (headers, body) = responder.build(&AuthError::new(code));
+                Prebuilt { headers, body }
             })
             .collect();
         Ok(responder)
@@ -290,30 +289,35 @@ impl Responder {
 
     /// The complete failure response.
     pub(crate) fn respond(&self, err: &AuthError) -> Response<Bytes> {
-        let (challenges, rendered);
-        let owned;
-        if err.is_canonical() {
+        let (headers, body) = if err.is_canonical() {
             let p = &self.prebuilt[err.code().index()];
-            challenges = &p.challenges;
-            rendered = p.rendered.clone();
+            (p.headers.clone(), p.body.clone())
         } else {
-            owned = self.challenges(err);
-            challenges = &owned;
-            rendered = self.render_body(err);
-        }
-        let mut res = Response::new(rendered.body);
+            self.build(err)
+        };
+        let mut res = Response::new(body);
         *res.status_mut() = err.status();
-        let h = res.headers_mut();
+        *res.headers_mut() = headers;
+        res
+    }
+
+    /// The headers and body of the failure response to `err`. `Content-Length` is included:
+    /// servers (axum, hyper) would otherwise add it to every failure one by one.
+    fn build(&self, err: &AuthError) -> (HeaderMap, Bytes) {
+        let rendered = self.render_body(err);
+        let challenges = self.challenges(err);
+        let mut h = HeaderMap::with_capacity(4 + challenges.len());
         h.insert(CONTENT_TYPE, rendered.content_type);
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         for c in challenges {
-            h.append(WWW_AUTHENTICATE, c.clone());
+            h.append(WWW_AUTHENTICATE, c);
         }
         if let Some(after) = err.retry_after() {
             let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
             h.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
-        res
+        h.insert(CONTENT_LENGTH, HeaderValue::from(rendered.body.len()));
+        (h, rendered.body)
     }
 }
 
