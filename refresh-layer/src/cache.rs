@@ -106,6 +106,14 @@ impl Cell {
         self.lock().current.as_ref()?.credential.header_name()
     }
 
+    /// The current credential when it needs no refresh now: one lock, and the clock is read
+    /// only for credentials that expire (the per-request fast path).
+    pub(crate) fn fresh(&self) -> Option<Arc<Current>> {
+        let st = self.lock();
+        let c = st.current.as_ref()?;
+        (!c.credential.expires_within(self.timing.skew, Instant::now)).then(|| c.clone())
+    }
+
     /// The current credential without refreshing it.
     pub(crate) fn peek(&self) -> Option<Arc<Current>> {
         self.lock().current.clone()
@@ -131,7 +139,7 @@ impl Cell {
             let mut st = self.lock();
             let now = Instant::now();
             let fallback = match &st.current {
-                Some(c) if !c.credential.expires_within(self.timing.skew, now) => {
+                Some(c) if !c.credential.expires_within(self.timing.skew, || now) => {
                     return Ok(c.clone());
                 }
                 Some(c) if !c.credential.is_expired(now) => Some(c.clone()),

@@ -180,8 +180,9 @@ impl Credential {
     }
 
     /// True when the credential expires within `skew` of `now` (or has expired).
-    pub(crate) fn expires_within(&self, skew: Duration, now: Instant) -> bool {
-        self.expires_at.is_some_and(|at| at <= now + skew)
+    /// `now` is only called for a credential that expires.
+    pub(crate) fn expires_within(&self, skew: Duration, now: impl FnOnce() -> Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now() + skew)
     }
 
     pub(crate) fn is_expired(&self, now: Instant) -> bool {
@@ -293,18 +294,59 @@ impl Origin {
     pub fn of(uri: &Uri) -> Option<Self> {
         let scheme = uri.scheme_str()?.to_ascii_lowercase();
         let host = uri.host()?.to_ascii_lowercase();
-        let port = match (uri.port_u16(), scheme.as_str()) {
-            (Some(p), _) => p,
-            (None, "https") => 443,
-            (None, "http") => 80,
-            _ => return None,
-        };
+        let port = uri.port_u16().or(default_port(&scheme))?;
         Some(Origin { scheme, host, port })
     }
 
     /// True when `uri` is on this origin.
+    ///
+    /// Runs for every request, so it compares in place: no allocation, and the authority is
+    /// first compared as a whole (`host` or `host:port`, what clients send) before it is split.
     pub fn matches(&self, uri: &Uri) -> bool {
-        Origin::of(uri).is_some_and(|o| o == *self)
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return false;
+        };
+        if !scheme.eq_ignore_ascii_case(&self.scheme) {
+            return false;
+        }
+        let a = authority.as_str();
+        let default = default_port(&self.scheme);
+        if a.eq_ignore_ascii_case(&self.host) {
+            return default == Some(self.port);
+        }
+        let mut port = [0u8; 5];
+        let port = format_port(self.port, &mut port);
+        if a.len() == self.host.len() + 1 + port.len()
+            && a.as_bytes()[..self.host.len()].eq_ignore_ascii_case(self.host.as_bytes())
+            && a.as_bytes()[self.host.len()] == b':'
+            && a.as_bytes()[self.host.len() + 1..] == *port
+        {
+            return true;
+        }
+        // Userinfo, a zero-padded port, or another origin: the exact rule.
+        authority.host().eq_ignore_ascii_case(&self.host)
+            && authority.port_u16().or(default) == Some(self.port)
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    }
+}
+
+/// `port` in decimal, without allocating.
+fn format_port(mut port: u16, buf: &mut [u8; 5]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (port % 10) as u8;
+        port /= 10;
+        if port == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -392,5 +434,45 @@ mod tests {
                 .unwrap()
                 .matches(&"http://X:80/".parse().unwrap())
         );
+    }
+
+    /// The in-place comparison agrees with comparing parsed origins, on the shapes that take
+    /// each of its paths.
+    #[test]
+    fn matching_in_place_agrees_with_parsed_origins() {
+        let origins = [
+            "http://api.bench",
+            "https://API.bench:8443",
+            "http://[::1]:8080",
+        ];
+        let uris = [
+            "http://api.bench/x",
+            "http://API.BENCH:80/x",
+            "http://api.bench:080/x",
+            "http://user:pw@api.bench/x",
+            "http://api.bench.evil/x",
+            "http://api.bench:8080/x",
+            "http://api.benc/x",
+            "https://api.bench:8443/x",
+            "https://api.bench/x",
+            "https://api.bench:443/x",
+            "http://[::1]:8080/x",
+            "http://[::1]/x",
+            "http://[::1]:80800/x",
+            "ftp://api.bench/x",
+            "/relative",
+        ];
+        for o in origins {
+            let origin = Origin::parse(o).unwrap();
+            for u in uris {
+                let uri: Uri = u.parse().unwrap();
+                let expected = Origin::of(&uri).is_some_and(|p| p == origin);
+                assert_eq!(origin.matches(&uri), expected, "{o} vs {u}");
+            }
+        }
+        let o = Origin::parse("http://api.bench").unwrap();
+        assert!(o.matches(&"http://api.bench:080/x".parse().unwrap()));
+        assert!(o.matches(&"http://u@api.bench/x".parse().unwrap()));
+        assert!(!o.matches(&"http://api.bench.evil/x".parse().unwrap()));
     }
 }

@@ -57,6 +57,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Body;
+use pin_project_lite::pin_project;
 use tower::{Layer, Service, ServiceExt};
 
 pub use credential::{Credential, InvalidCredential, InvalidOrigin, Origin};
@@ -343,9 +344,6 @@ impl<S: fmt::Debug> fmt::Debug for RefreshService<S> {
     }
 }
 
-/// The response future of [`RefreshService`].
-pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, Error<E>>> + Send>>;
-
 fn annotate<B>(mut res: Response<B>, outcome: RefreshOutcome) -> Response<B> {
     if matches!(
         res.status(),
@@ -362,24 +360,11 @@ fn annotate<B>(mut res: Response<B>, outcome: RefreshOutcome) -> Response<B> {
     res
 }
 
-async fn pass_through<S, B, ResB>(
-    mut inner: S,
-    req: Request<B>,
-) -> Result<Response<ResB>, Error<S::Error>>
-where
-    S: Service<Request<B>, Response = Response<ResB>>,
-{
-    let untouched = RefreshOutcome {
-        credential_sent: false,
-        retried: false,
-        generation: None,
-    };
-    inner
-        .call(req)
-        .await
-        .map(|r| annotate(r, untouched))
-        .map_err(Error::Inner)
-}
+const UNTOUCHED: RefreshOutcome = RefreshOutcome {
+    credential_sent: false,
+    retried: false,
+    generation: None,
+};
 
 /// The largest failure body read before a retry.
 const MAX_FAILURE_BODY: usize = 16 * 1024;
@@ -406,6 +391,7 @@ impl Shared {
             && self.scope.iter().any(|o| o.matches(req.uri()))
     }
 
+    /// The path that may wait (a refresh before sending, a body to buffer): boxed.
     async fn run<S, B, ResB>(
         self: Arc<Self>,
         mut inner: S,
@@ -418,20 +404,20 @@ impl Shared {
         ResB: Body,
         ResB::Error: Into<BoxError>,
     {
-        // Out of scope, or carrying its own credential (kept by default): sent untouched.
+        // Carrying its own credential (kept by default): sent untouched, and no refresh is
+        // started for it.
         let keeps_own =
             |req: &Request<B>, c: &Credential| self.keep_existing && c.already_present(req);
-        if !self.in_scope(&req)
-            || self
-                .cell
-                .peek()
-                .is_some_and(|c| keeps_own(&req, &c.credential))
+        if self
+            .cell
+            .peek()
+            .is_some_and(|c| keeps_own(&req, &c.credential))
         {
-            return pass_through(inner, req).await;
+            return untouched(inner.call(req).await);
         }
         let current = self.cell.current().await.map_err(Error::Refresh)?;
         if keeps_own(&req, &current.credential) {
-            return pass_through(inner, req).await;
+            return untouched(inner.call(req).await);
         }
         let (parts, body) = req.into_parts();
         let (first_body, replay) = match replay::buffer(body, self.max_replay)
@@ -444,30 +430,75 @@ impl Shared {
         let mut first = Request::from_parts(parts.clone(), first_body);
         current.credential.inject(&mut first);
         let res = inner.call(first).await.map_err(Error::Inner)?;
-        let sent = RefreshOutcome {
-            credential_sent: true,
-            retried: false,
-            generation: Some(current.generation),
-        };
+        let sent = sent(current.generation);
         if !(self.predicate)(res.status(), res.headers()) {
             return Ok(annotate(res, sent));
         }
-        let Some(bytes) = replay else {
+        let Some(body) = replay else {
             tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not retried: the request body could not be buffered");
             return Ok(annotate(res, sent));
         };
+        Retry {
+            shared: self,
+            inner,
+            parts,
+            body,
+            generation: current.generation,
+            _body: std::marker::PhantomData,
+        }
+        .after(res)
+        .await
+    }
+}
+
+fn sent(generation: u64) -> RefreshOutcome {
+    RefreshOutcome {
+        credential_sent: true,
+        retried: false,
+        generation: Some(generation),
+    }
+}
+
+fn untouched<ResB, E>(res: Result<Response<ResB>, E>) -> Result<Response<ResB>, Error<E>> {
+    res.map(|r| annotate(r, UNTOUCHED)).map_err(Error::Inner)
+}
+
+/// What the one retry needs: the service, the request's head and its buffered body, and the
+/// generation of the credential the first attempt carried.
+struct Retry<S, B> {
+    shared: Arc<Shared>,
+    inner: S,
+    parts: http::request::Parts,
+    body: Bytes,
+    generation: u64,
+    // The body type the retry is rebuilt as.
+    _body: std::marker::PhantomData<fn() -> B>,
+}
+
+impl<S, B, ResB> Retry<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+    B: From<Bytes>,
+    ResB: Body,
+    ResB::Error: Into<BoxError>,
+{
+    /// The first answer was a refreshable 401: refresh (or take the credential that already
+    /// replaced ours) and send the request once more.
+    async fn after(mut self, res: Response<ResB>) -> Result<Response<ResB>, Error<S::Error>> {
         // Read what the server said (a small problem body, bounded in size and time): it is
         // what the caller sees in `RetriedAfter`, and draining it lets the connection be reused.
         let first_failure = read_failure(res).await;
         let fresh = self
+            .shared
             .cell
-            .refresh_after(current.generation)
+            .refresh_after(self.generation)
             .await
             .map_err(Error::Refresh)?;
-        tracing::debug!(target: "portcullis::client", failed_generation = current.generation, generation = fresh.generation, "retrying once with the refreshed credential");
-        let mut second = Request::from_parts(parts, B::from(bytes));
+        tracing::debug!(target: "portcullis::client", failed_generation = self.generation, generation = fresh.generation, "retrying once with the refreshed credential");
+        let mut second = Request::from_parts(self.parts, B::from(self.body));
         fresh.credential.inject(&mut second);
-        let mut res = inner
+        let mut res = self
+            .inner
             .ready()
             .await
             .map_err(Error::Inner)?
@@ -486,6 +517,80 @@ impl Shared {
     }
 }
 
+type BoxResponseFuture<ResB, E> =
+    Pin<Box<dyn Future<Output = Result<Response<ResB>, Error<E>>> + Send>>;
+
+pin_project! {
+    /// The response future of [`RefreshService`].
+    ///
+    /// A bodiless request with a fresh credential (the common case) is not boxed: its one
+    /// allocation-free state is the inner future; only a refresh, a body to buffer, or a retry
+    /// moves to a boxed future.
+    pub struct ResponseFuture<S, B, ResB>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B, ResB>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B, ResB>
+    where
+        S: Service<Request<B>>,
+    {
+        First {
+            #[pin]
+            fut: S::Future,
+            outcome: RefreshOutcome,
+            // `None` when the response is returned whatever it is.
+            retry: Option<Retry<S, B>>,
+        },
+        Boxed {
+            fut: BoxResponseFuture<ResB, S::Error>,
+        },
+    }
+}
+
+impl<S, B, ResB> Future for ResponseFuture<S, B, ResB>
+where
+    S: Service<Request<B>, Response = Response<ResB>> + Send + 'static,
+    S::Future: Send,
+    S::Error: Send + 'static,
+    B: From<Bytes> + Send + 'static,
+    ResB: Body + Send + 'static,
+    ResB::Data: Send,
+    ResB::Error: Into<BoxError>,
+{
+    type Output = Result<Response<ResB>, Error<S::Error>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let boxed = match self.as_mut().project().state.project() {
+            StateProj::Boxed { fut } => return fut.as_mut().poll(cx),
+            StateProj::First {
+                fut,
+                outcome,
+                retry,
+            } => {
+                let res = std::task::ready!(fut.poll(cx)).map_err(Error::Inner)?;
+                match retry.take() {
+                    Some(r) if (r.shared.predicate)(res.status(), res.headers()) => {
+                        Box::pin(r.after(res))
+                    }
+                    _ => return Poll::Ready(Ok(annotate(res, *outcome))),
+                }
+            }
+        };
+        self.as_mut()
+            .project()
+            .state
+            .set(State::Boxed { fut: boxed });
+        self.poll(cx)
+    }
+}
+
 impl<S, B, ResB> Service<Request<B>> for RefreshService<S>
 where
     S: Service<Request<B>, Response = Response<ResB>> + Clone + Send + 'static,
@@ -499,7 +604,7 @@ where
 {
     type Response = Response<ResB>;
     type Error = Error<S::Error>;
-    type Future = ResponseFuture<Response<ResB>, S::Error>;
+    type Future = ResponseFuture<S, B, ResB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Error::Inner)
@@ -509,8 +614,45 @@ where
         // The readied service goes into the future; the clone left behind is readied by the
         // next poll_ready.
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(self.shared.clone().run(inner, req))
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = &self.shared;
+        let first = |fut, outcome, retry| ResponseFuture {
+            state: State::First {
+                fut,
+                outcome,
+                retry,
+            },
+        };
+        if !shared.in_scope(&req) {
+            return first(inner.call(req), UNTOUCHED, None);
+        }
+        // Fast path: nothing to wait for, no body to buffer (the request is rebuilt with an
+        // empty body if it has to be sent again).
+        if req.body().is_end_stream()
+            && let Some(current) = shared.cell.fresh()
+        {
+            if shared.keep_existing && current.credential.already_present(&req) {
+                return first(inner.call(req), UNTOUCHED, None);
+            }
+            let (parts, body) = req.into_parts();
+            let mut req = Request::from_parts(parts.clone(), body);
+            current.credential.inject(&mut req);
+            let fut = inner.call(req);
+            let retry = Retry {
+                shared: shared.clone(),
+                inner,
+                parts,
+                body: Bytes::new(),
+                generation: current.generation,
+                _body: std::marker::PhantomData,
+            };
+            return first(fut, sent(current.generation), Some(retry));
+        }
+        ResponseFuture {
+            state: State::Boxed {
+                fut: Box::pin(shared.clone().run(inner, req)),
+            },
+        }
     }
 }
 
