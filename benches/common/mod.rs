@@ -18,6 +18,18 @@ use portcullis::testkit::{TestIssuer, now};
 use serde_json::json;
 use tower::Service;
 
+mod peers;
+
+const ISSUER: &str = "https://id.bench";
+const AUDIENCE: &str = "bench-api";
+
+/// The tokens every verifier gets: per algorithm a valid one and one with a flipped signature
+/// byte, plus an expired HS256 token.
+struct Tokens {
+    valid: Vec<(Algorithm, String, String)>,
+    expired_hs256: String,
+}
+
 pub fn ready<F: Future>(f: F) -> F::Output {
     match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
@@ -28,7 +40,7 @@ pub fn ready<F: Future>(f: F) -> F::Output {
 /// The claims of the performance notes: 338 bytes of JSON.
 fn claims(exp: u64) -> serde_json::Value {
     json!({
-        "iss": "https://id.bench", "sub": "user-4711", "aud": "bench-api", "exp": exp,
+        "iss": ISSUER, "sub": "user-4711", "aud": AUDIENCE, "exp": exp,
         "iat": now(), "jti": "4f1c7a3e-9b2d-4e8f-a1c6-2d7e9f0b3a51", "scope": "read write profile",
         "azp": "bench-client", "email": "user4711@example.com", "name": "Bench User",
         "org_id": "org-123456", "roles": ["reader", "writer"]
@@ -52,8 +64,8 @@ fn jwt(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator {
         .verification_keys()
         .into_iter()
         .fold(JwtAuthenticator::builder(), |b, k| b.key(k))
-        .issuer("https://id.bench")
-        .audience("bench-api")
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .cache_capacity(cache)
         .build()
         .unwrap()
@@ -85,18 +97,24 @@ fn router_case(name: String, mut svc: Router, auth: Option<String>, expect: u16)
 
 /// Every case, in report order.
 pub fn cases() -> Vec<Case> {
-    let issuer = TestIssuer::new("https://id.bench");
+    let issuer = TestIssuer::new(ISSUER);
     let exp = now() + 3600;
-    let algs = [
-        Algorithm::HS256,
-        Algorithm::RS256,
-        Algorithm::ES256,
-        Algorithm::EdDSA,
-    ];
-    let tokens: Vec<(Algorithm, String)> = algs
-        .iter()
-        .map(|&a| (a, issuer.mint(a, claims(exp))))
-        .collect();
+    let tokens = Tokens {
+        valid: [
+            Algorithm::HS256,
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ]
+        .into_iter()
+        .map(|a| {
+            let token = issuer.mint(a, claims(exp));
+            let forged = forge(&token);
+            (a, token, forged)
+        })
+        .collect(),
+        expired_hs256: issuer.mint(Algorithm::HS256, claims(now() - 3600)),
+    };
     let mut out = vec![router_case("baseline/no-auth".into(), router(), None, 200)];
     // Deprecated upstream as "too basic", which is exactly why it is the static floor.
     #[allow(deprecated)]
@@ -111,7 +129,7 @@ pub fn cases() -> Vec<Case> {
     for cache in [0, 10_000] {
         let label = if cache == 0 { "cache-off" } else { "cache-on" };
         let app = router().layer(AuthLayer::bearer(jwt(&issuer, cache)).unwrap());
-        for (alg, token) in &tokens {
+        for (alg, token, _) in &tokens.valid {
             out.push(router_case(
                 format!("portcullis/{alg:?}/accept/{label}"),
                 app.clone(),
@@ -127,31 +145,33 @@ pub fn cases() -> Vec<Case> {
         None,
         401,
     ));
-    let expired = issuer.mint(Algorithm::HS256, claims(now() - 3600));
     out.push(router_case(
         "portcullis/HS256/reject/expired".into(),
         app.clone(),
-        Some(format!("Bearer {expired}")),
+        Some(format!("Bearer {}", tokens.expired_hs256)),
         401,
     ));
-    for (alg, token) in &tokens {
+    for (alg, _, forged) in &tokens.valid {
         out.push(router_case(
             format!("portcullis/{alg:?}/reject/bad-signature"),
             app.clone(),
-            Some(format!("Bearer {}", forge(token))),
+            Some(format!("Bearer {forged}")),
             401,
         ));
     }
+    out.extend(peers::jwt_authorizer(&issuer, &tokens));
+    out.extend(peers::axum_jwt_auth(&issuer, &tokens));
+    out.extend(peers::aliri_tower(&issuer, &tokens));
     // The yardstick: jsonwebtoken 11's own decode of the same tokens (no router).
     let keys = issuer.jwks();
-    for (alg, token) in tokens {
+    for (alg, token, _) in tokens.valid {
         let key = match alg {
             Algorithm::HS256 => DecodingKey::from_secret(issuer.hmac_secret()),
             _ => DecodingKey::from_jwk(keys.find(issuer.kid(alg)).unwrap()).unwrap(),
         };
         let mut v = Validation::new(alg);
-        v.set_issuer(&["https://id.bench"]);
-        v.set_audience(&["bench-api"]);
+        v.set_issuer(&[ISSUER]);
+        v.set_audience(&[AUDIENCE]);
         assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &key, &v).is_ok());
         let t = token.clone();
         out.push((

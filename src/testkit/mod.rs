@@ -84,8 +84,8 @@ fn jwk(encoding: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
 impl TestIssuer {
     /// Generate fresh keys (an RSA-2048 key takes a moment).
     pub fn new(issuer: impl Into<String>) -> Self {
-        let mut hmac_secret = vec![0u8; 32];
-        aws_lc_rs::rand::fill(&mut hmac_secret).expect("system randomness");
+        // 256 random bits as hex text: peers that take the secret as a string can share it.
+        let hmac_secret = random_hex(32).into_bytes();
         let rsa = PrivateDecryptingKey::generate(KeySize::Rsa2048).expect("RSA key generation");
         let rsa_der = rsa.as_der().expect("RSA key encodes").as_ref().to_vec();
         let p256 = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key");
@@ -141,7 +141,8 @@ impl TestIssuer {
         &self.issuer
     }
 
-    /// The HMAC secret (for tests that forge tokens on purpose).
+    /// The HMAC secret, 64 ASCII characters (for tests that forge tokens on purpose, and for
+    /// verifiers that take the secret as text).
     pub fn hmac_secret(&self) -> &[u8] {
         &self.hmac_secret
     }
@@ -198,7 +199,7 @@ impl TestIssuer {
                 .expect("family matches")
                 .with_kid(k.kid),
                 None => JwtKey::hmac(&self.hmac_secret, k.algorithms)
-                    .expect("32-byte secret")
+                    .expect("64-byte secret")
                     .with_kid(k.kid),
             })
             .collect()
