@@ -207,6 +207,22 @@ async fn malformed_bearer_is_400_invalid_request_with_a_precise_detail() {
         assert_eq!(r.json()["detail"].as_str().unwrap(), desc);
         assert_eq!(r.json()["error"], "invalid_request");
     }
+    // JWT-shaped tokens with one character outside the grammar, in each part and for a key
+    // the server has and one it does not: still a malformed request, not an invalid token.
+    let good = f.token(Algorithm::HS256, f.claims("read"));
+    let dots: Vec<usize> = good.match_indices('.').map(|(i, _)| i).collect();
+    for (at, c) in [(3, '%'), (dots[0] + 5, ','), (good.len() - 3, '!')] {
+        let mut t = good.clone();
+        t.replace_range(at..at + 1, &c.to_string());
+        let r = f.bearer("/me", &t).await;
+        r.assert_problem(400, "invalid_request");
+    }
+    let mut h = Header::new(Algorithm::HS256);
+    h.kid = Some("rotated-away".into());
+    let unknown = f.issuer.mint_with_header(h, f.claims("read"));
+    f.bearer("/me", &format!("{unknown}!"))
+        .await
+        .assert_problem(400, "invalid_request");
 }
 
 #[tokio::test]

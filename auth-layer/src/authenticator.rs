@@ -47,6 +47,14 @@ pub trait Authenticator: Send + Sync + 'static {
         let _ = credential;
         None
     }
+
+    /// Whether this authenticator refuses every bearer token outside the RFC 6750 `b64token`
+    /// grammar itself, with the error of [`Credential::check_syntax`] (400 `invalid_request`),
+    /// so that the layer need not scan each token before calling it. The default is `false`:
+    /// the layer checks first.
+    fn checks_bearer_syntax(&self) -> bool {
+        false
+    }
 }
 
 impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
@@ -56,6 +64,10 @@ impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
 
     fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>> {
         (**self).recall(credential)
+    }
+
+    fn checks_bearer_syntax(&self) -> bool {
+        (**self).checks_bearer_syntax()
     }
 }
 

@@ -46,7 +46,7 @@ impl Credential {
             kind,
             value,
             range: 0..len,
-            unchecked_bearer: false,
+            unchecked_bearer: kind == CredentialKind::Bearer,
         })
     }
 
@@ -59,16 +59,28 @@ impl Credential {
         }
     }
 
-    /// The grammar checks deferred at extraction: 400 `invalid_request` for a bearer token
-    /// outside RFC 6750 `b64token`. The layer runs this before
-    /// [`Authenticator::authenticate`](crate::Authenticator::authenticate).
-    pub(crate) fn check_syntax(&self) -> Result<(), AuthError> {
-        if self.unchecked_bearer && !is_b64token(self.expose_secret().as_bytes()) {
-            return Err(invalid(
-                "the bearer token contains characters outside RFC 6750 b64token",
-            ));
+    /// The grammar check deferred at extraction: a 400 `invalid_request` error for a bearer
+    /// token outside RFC 6750 `b64token` (other credentials were checked when found). The
+    /// layer runs this before [`Authenticator::authenticate`](crate::Authenticator::authenticate)
+    /// unless the authenticator [checks it itself](crate::Authenticator::checks_bearer_syntax).
+    ///
+    /// ```
+    /// use auth_layer::{Credential, CredentialKind};
+    /// let ok = Credential::new(CredentialKind::Bearer, "a.b-c_d").unwrap();
+    /// assert!(ok.check_syntax().is_ok());
+    /// let bad = Credential::new(CredentialKind::Bearer, "a,b").unwrap();
+    /// assert_eq!(bad.check_syntax().unwrap_err().status(), 400);
+    /// ```
+    pub fn check_syntax(&self) -> Result<(), AuthError> {
+        let token = self.secret_bytes();
+        if !self.unchecked_bearer || is_b64token(token) {
+            return Ok(());
         }
-        Ok(())
+        Err(invalid(if token.contains(&b' ') {
+            "the bearer token contains a space; send exactly one token after the scheme"
+        } else {
+            "the bearer token contains characters outside RFC 6750 b64token"
+        }))
     }
 
     /// How the credential was presented.
@@ -81,6 +93,11 @@ impl Credential {
     pub fn expose_secret(&self) -> &str {
         // Every constructor checked that the range holds visible ASCII.
         std::str::from_utf8(&self.value.as_bytes()[self.range.clone()]).unwrap_or_default()
+    }
+
+    /// The secret's bytes, for lookups that must not pay for a UTF-8 check.
+    pub(crate) fn secret_bytes(&self) -> &[u8] {
+        &self.value.as_bytes()[self.range.clone()]
     }
 
     /// Compare the secret with `expected` in constant time.
@@ -212,11 +229,6 @@ pub(crate) fn parse_authorization(
     let token = &bytes[start..];
     if token.is_empty() {
         return Err(invalid("the Bearer scheme is not followed by a token"));
-    }
-    if token.contains(&b' ') {
-        return Err(invalid(
-            "the bearer token contains a space; send exactly one token after the scheme",
-        ));
     }
     Ok(Credential {
         unchecked_bearer: true,

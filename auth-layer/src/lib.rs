@@ -581,6 +581,7 @@ where
         };
         let authentication = match authenticator.recall(&credential) {
             Some(verdict) => Authentication::Ready(verdict),
+            None if authenticator.checks_bearer_syntax() => authenticator.authenticate(&credential),
             None => match credential.check_syntax() {
                 Ok(()) => authenticator.authenticate(&credential),
                 Err(e) => Authentication::Ready(Err(e)),

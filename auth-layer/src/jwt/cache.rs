@@ -54,9 +54,12 @@ impl std::hash::Hasher for TailHasher {
     }
 }
 
+/// Token bytes → the principal and the time (exp + leeway) until which it may be served.
+type Entries = HashMap<Box<[u8]>, (Principal, u64), TailHash>;
+
 pub(crate) struct VerifiedCache {
     capacity: usize,
-    entries: Mutex<HashMap<Box<str>, (Principal, u64), TailHash>>,
+    entries: Mutex<Entries>,
     pub(crate) stats: CacheStats,
 }
 
@@ -78,7 +81,7 @@ impl VerifiedCache {
     /// The kind matters: a principal says how its credential was presented, and cookie
     /// credentials need a CSRF proof that header credentials do not. A token cached from a
     /// bearer header must not make the same token in a cookie look like a header.
-    pub(crate) fn get(&self, token: &str, kind: CredentialKind, now: u64) -> Option<Principal> {
+    pub(crate) fn get(&self, token: &[u8], kind: CredentialKind, now: u64) -> Option<Principal> {
         let hit = {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             entries
@@ -98,14 +101,14 @@ impl VerifiedCache {
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn insert(&self, token: &str, principal: Principal, valid_until: u64, now: u64) {
+    pub(crate) fn insert(&self, token: &[u8], principal: Principal, valid_until: u64, now: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= self.capacity {
             entries.retain(|_, (_, until)| now < *until);
             if entries.len() >= self.capacity {
                 // Still full of live tokens: drop an eighth, arbitrary ones. Cheaper than
                 // tracking recency on every hit, and a dropped entry only costs one verify.
-                let drop: Vec<Box<str>> = entries
+                let drop: Vec<Box<[u8]>> = entries
                     .keys()
                     .take(self.capacity / 8 + 1)
                     .cloned()
@@ -135,10 +138,10 @@ mod tests {
     #[test]
     fn entries_expire_and_count() {
         let c = VerifiedCache::new(4);
-        c.insert("t", p(), 100, 0);
-        assert!(c.get("t", CredentialKind::Bearer, 99).is_some());
-        assert!(c.get("t", CredentialKind::Bearer, 100).is_none());
-        assert!(c.get("u", CredentialKind::Bearer, 0).is_none());
+        c.insert(b"t", p(), 100, 0);
+        assert!(c.get(b"t", CredentialKind::Bearer, 99).is_some());
+        assert!(c.get(b"t", CredentialKind::Bearer, 100).is_none());
+        assert!(c.get(b"u", CredentialKind::Bearer, 0).is_none());
         c.count_miss();
         assert_eq!((c.stats.hits(), c.stats.misses()), (1, 1));
     }
@@ -147,14 +150,14 @@ mod tests {
     fn tokens_sharing_a_tail_are_still_told_apart() {
         let c = VerifiedCache::new(4);
         let sig = "s".repeat(40);
-        c.insert(&format!("a.{sig}"), p(), 100, 0);
+        c.insert(format!("a.{sig}").as_bytes(), p(), 100, 0);
         assert!(
-            c.get(&format!("b.{sig}"), CredentialKind::Bearer, 0)
+            c.get(format!("b.{sig}").as_bytes(), CredentialKind::Bearer, 0)
                 .is_none(),
             "same tail, other token"
         );
         assert!(
-            c.get(&format!("a.{sig}"), CredentialKind::Bearer, 0)
+            c.get(format!("a.{sig}").as_bytes(), CredentialKind::Bearer, 0)
                 .is_some()
         );
     }
@@ -162,15 +165,15 @@ mod tests {
     #[test]
     fn a_hit_needs_the_same_presentation() {
         let c = VerifiedCache::new(4);
-        c.insert("t", p(), 100, 0);
-        assert!(c.get("t", CredentialKind::Cookie, 0).is_none());
+        c.insert(b"t", p(), 100, 0);
+        assert!(c.get(b"t", CredentialKind::Cookie, 0).is_none());
     }
 
     #[test]
     fn capacity_is_a_bound() {
         let c = VerifiedCache::new(16);
         for i in 0..1000 {
-            c.insert(&format!("t{i}"), p(), 100, 0);
+            c.insert(format!("t{i}").as_bytes(), p(), 100, 0);
             assert!(c.len() <= 16);
         }
     }

@@ -28,9 +28,9 @@ pub(crate) struct Registered {
     pub(crate) scp: Vec<String>,
     #[serde(default, deserialize_with = "string_or_seq")]
     pub(crate) roles: Vec<String>,
-    // Present only to be counted by `required_claims`.
-    pub(crate) client_id: Option<String>,
-    pub(crate) azp: Option<String>,
+    // Only their presence matters (`required_claims`): skipped, not copied.
+    pub(crate) client_id: Option<serde::de::IgnoredAny>,
+    pub(crate) azp: Option<serde::de::IgnoredAny>,
 }
 
 impl Registered {

@@ -193,7 +193,7 @@ impl JwtKey {
     }
 
     /// Verify `signature_b64` (base64url, no padding) over `message` with `alg`.
-    pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature_b64: &str) -> bool {
+    pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature_b64: &[u8]) -> bool {
         if let Some((_, key)) = self.hmac.iter().find(|(a, _)| *a == alg) {
             let mut sig = [0u8; 64];
             return match URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut sig) {
@@ -201,6 +201,9 @@ impl JwtKey {
                 Err(_) => false,
             };
         }
+        let Ok(signature_b64) = std::str::from_utf8(signature_b64) else {
+            return false;
+        };
         jsonwebtoken::crypto::verify(signature_b64, message, &self.key, alg).unwrap_or(false)
     }
 }

@@ -283,30 +283,39 @@ struct Header<'a> {
 }
 
 /// A token taken apart, before its signature is known to be good: only the JOSE header has
-/// been read; the claims stay encoded until the signature holds.
+/// been read; the claims stay encoded until [`Inner::check`].
 struct Parsed<'t> {
     alg: Algorithm,
     kid: Option<String>,
-    signing_input: &'t str,
-    payload: &'t str,
-    signature: &'t str,
+    signing_input: &'t [u8],
+    payload: &'t [u8],
+    signature: &'t [u8],
 }
 
+const THREE_PARTS: &str =
+    "a JWT has exactly three dot-separated parts (encrypted tokens are not accepted)";
+
 impl Inner {
-    /// Everything that can be decided from the header, without the key; the claims are read
-    /// by [`Inner::check`].
-    fn parse<'t>(&self, token: &'t str) -> Result<Parsed<'t>, AuthError> {
+    /// Everything that can be decided from the header, without the key.
+    ///
+    /// Works on bytes: the base64url decoding of each part is the only character check a good
+    /// token needs, so the token is never scanned as UTF-8 or as a `b64token` on its own.
+    fn parse<'t>(&self, token: &'t [u8]) -> Result<Parsed<'t>, AuthError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(malformed("the token is longer than 16 KiB"));
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed(
-                "a JWT has exactly three dot-separated parts (encrypted tokens are not accepted)",
-            ));
+        // The header and the signature are short: find their dots from either end, and make
+        // sure the long middle holds no third dot.
+        let (Some(h_end), Some(s_start)) = (
+            token.iter().position(|&b| b == b'.'),
+            token.iter().rposition(|&b| b == b'.'),
+        ) else {
+            return Err(malformed(THREE_PARTS));
         };
+        if h_end == s_start || token[h_end + 1..s_start].contains(&b'.') {
+            return Err(malformed(THREE_PARTS));
+        }
+        let h = &token[..h_end];
         let header_json = URL_SAFE_NO_PAD
             .decode(h)
             .map_err(|_| malformed("the JOSE header is not base64url"))?;
@@ -338,9 +347,9 @@ impl Inner {
         Ok(Parsed {
             alg,
             kid: header.kid.map(Cow::into_owned),
-            signing_input: &token[..h.len() + 1 + p.len()],
-            payload: p,
-            signature: s,
+            signing_input: &token[..s_start],
+            payload: &token[h_end + 1..s_start],
+            signature: &token[s_start + 1..],
         })
     }
 
@@ -388,11 +397,7 @@ impl Inner {
         } else {
             Some(self.claims(parsed, now)?)
         };
-        if !key.verify(
-            parsed.alg,
-            parsed.signing_input.as_bytes(),
-            parsed.signature,
-        ) {
+        if !key.verify(parsed.alg, parsed.signing_input, parsed.signature) {
             return Err(AuthError::new(ErrorCode::InvalidSignature));
         }
         let (payload, c) = match early {
@@ -454,6 +459,13 @@ impl Inner {
     }
 }
 
+/// A refused bearer token outside RFC 6750 `b64token` is a malformed request (400), whatever
+/// else was wrong with it. Checked only on refusal: a token that verifies decoded as base64url
+/// in all three parts, so it cannot be outside the grammar.
+fn syntax_first(credential: &Credential, e: AuthError) -> AuthError {
+    credential.check_syntax().err().unwrap_or(e)
+}
+
 /// Parse the user's claims type, skipping the work entirely for `()`.
 fn custom_claims<C: DeserializeOwned + 'static>(payload: &[u8]) -> Result<Option<C>, AuthError> {
     if TypeId::of::<C>() == TypeId::of::<()>() {
@@ -470,7 +482,7 @@ where
 {
     fn finish(
         &self,
-        token: &str,
+        token: &[u8],
         credential: &Credential,
         parsed: Parsed<'_>,
         key: &JwtKey,
@@ -517,8 +529,6 @@ where
 
     fn verify_now(&self, credential: &Credential) -> Authentication {
         let inner = &*self.inner;
-        let token = credential.expose_secret();
-        let now = unix_now();
         // Called directly (outside the layer) the cache still answers first; inside the layer
         // `recall` already missed, and this second lookup costs only on the first sight of a
         // token.
@@ -528,24 +538,32 @@ where
         if let Some(cache) = &inner.cache {
             cache.count_miss();
         }
+        let token = credential.secret_bytes();
+        let now = unix_now();
         let parsed = match inner.parse(token) {
             Ok(p) => p,
-            Err(e) => return Authentication::ready(Err(e)),
+            Err(e) => return Authentication::ready(Err(syntax_first(credential, e))),
         };
         match inner.keys.lookup(parsed.kid.as_deref()) {
-            KeyLookup::Found(key) => {
-                Authentication::ready(self.finish(token, credential, parsed, &key, now))
-            }
-            KeyLookup::Unknown => Authentication::ready(Err(AuthError::new(ErrorCode::UnknownKey))),
+            KeyLookup::Found(key) => Authentication::ready(
+                self.finish(token, credential, parsed, &key, now)
+                    .map_err(|e| syntax_first(credential, e)),
+            ),
+            KeyLookup::Unknown => Authentication::ready(Err(syntax_first(
+                credential,
+                AuthError::new(ErrorCode::UnknownKey),
+            ))),
             KeyLookup::Pending(key) => {
                 let this = self.clone();
                 let credential = credential.clone();
                 Authentication::pending(async move {
-                    let key = key.await?;
-                    let token = credential.expose_secret();
-                    let now = unix_now();
-                    let parsed = this.inner.parse(token)?;
-                    this.finish(token, &credential, parsed, &key, now)
+                    let verified = async {
+                        let key = key.await?;
+                        let token = credential.secret_bytes();
+                        let parsed = this.inner.parse(token)?;
+                        this.finish(token, &credential, parsed, &key, unix_now())
+                    };
+                    verified.await.map_err(|e| syntax_first(&credential, e))
                 })
             }
         }
@@ -560,6 +578,10 @@ where
         self.verify_now(credential)
     }
 
+    fn checks_bearer_syntax(&self) -> bool {
+        true
+    }
+
     /// A cache hit: this exact token, presented the same way, was verified before and has not
     /// expired; revocation is still asked.
     fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>> {
@@ -568,7 +590,7 @@ where
             inner
                 .cache
                 .as_ref()?
-                .get(credential.expose_secret(), credential.kind(), unix_now())?;
+                .get(credential.secret_bytes(), credential.kind(), unix_now())?;
         Some(inner.revoked(&p).map(|()| p))
     }
 }
