@@ -311,7 +311,7 @@ impl Origin {
         }
         let a = authority.as_str();
         let default = default_port(&self.scheme);
-        if a.eq_ignore_ascii_case(&self.host) {
+        if a == self.host || a.eq_ignore_ascii_case(&self.host) {
             return default == Some(self.port);
         }
         let mut port = [0u8; 5];

@@ -138,6 +138,7 @@ struct Shared {
     keep_existing: bool,
     max_replay: usize,
     predicate: RefreshPredicate,
+    report: bool,
 }
 
 /// Injects, refreshes and retries; see the [crate docs](crate).
@@ -209,6 +210,7 @@ impl RefreshLayer {
             keep_existing: true,
             max_replay: 64 * 1024,
             predicate: Arc::new(refresh_on_401),
+            report: true,
         }
     }
 
@@ -239,6 +241,7 @@ pub struct RefreshLayerBuilder {
     keep_existing: bool,
     max_replay: usize,
     predicate: RefreshPredicate,
+    report: bool,
 }
 
 impl RefreshLayerBuilder {
@@ -296,6 +299,15 @@ impl RefreshLayerBuilder {
         self
     }
 
+    /// Put a [`RefreshOutcome`] into every response (default `true`). It costs an allocation
+    /// per response (the response's extension map); turn it off where that matters and the
+    /// `portcullis::client` tracing events are enough. [`AuthFailure`] on 401/403 responses
+    /// and [`RetriedAfter`] on retried ones are added either way.
+    pub fn report_outcome(mut self, report: bool) -> Self {
+        self.report = report;
+        self
+    }
+
     /// Check the configuration and build.
     pub fn build(self) -> Result<RefreshLayer, ConfigError> {
         if self.origins.is_empty() {
@@ -313,6 +325,7 @@ impl RefreshLayerBuilder {
                 keep_existing: self.keep_existing,
                 max_replay: self.max_replay,
                 predicate: self.predicate,
+                report: self.report,
             }),
         })
     }
@@ -344,7 +357,8 @@ impl<S: fmt::Debug> fmt::Debug for RefreshService<S> {
     }
 }
 
-fn annotate<B>(mut res: Response<B>, outcome: RefreshOutcome) -> Response<B> {
+/// `outcome` is `None` when the layer was built with `report_outcome(false)`.
+fn annotate<B>(mut res: Response<B>, outcome: Option<RefreshOutcome>) -> Response<B> {
     if matches!(
         res.status(),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
@@ -356,7 +370,9 @@ fn annotate<B>(mut res: Response<B>, outcome: RefreshOutcome) -> Response<B> {
         };
         res.extensions_mut().insert(failure);
     }
-    res.extensions_mut().insert(outcome);
+    if let Some(outcome) = outcome {
+        res.extensions_mut().insert(outcome);
+    }
     res
 }
 
@@ -413,11 +429,11 @@ impl Shared {
             .peek()
             .is_some_and(|c| keeps_own(&req, &c.credential))
         {
-            return untouched(inner.call(req).await);
+            return untouched(inner.call(req).await, self.report);
         }
         let current = self.cell.current().await.map_err(Error::Refresh)?;
         if keeps_own(&req, &current.credential) {
-            return untouched(inner.call(req).await);
+            return untouched(inner.call(req).await, self.report);
         }
         let (parts, body) = req.into_parts();
         let (first_body, replay) = match replay::buffer(body, self.max_replay)
@@ -430,7 +446,7 @@ impl Shared {
         let mut first = Request::from_parts(parts.clone(), first_body);
         current.credential.inject(&mut first);
         let res = inner.call(first).await.map_err(Error::Inner)?;
-        let sent = sent(current.generation);
+        let sent = self.report.then(|| sent(current.generation));
         if !(self.predicate)(res.status(), res.headers()) {
             return Ok(annotate(res, sent));
         }
@@ -459,8 +475,12 @@ fn sent(generation: u64) -> RefreshOutcome {
     }
 }
 
-fn untouched<ResB, E>(res: Result<Response<ResB>, E>) -> Result<Response<ResB>, Error<E>> {
-    res.map(|r| annotate(r, UNTOUCHED)).map_err(Error::Inner)
+fn untouched<ResB, E>(
+    res: Result<Response<ResB>, E>,
+    report: bool,
+) -> Result<Response<ResB>, Error<E>> {
+    res.map(|r| annotate(r, report.then_some(UNTOUCHED)))
+        .map_err(Error::Inner)
 }
 
 /// What the one retry needs: the service, the request's head and its buffered body, and the
@@ -506,13 +526,14 @@ where
             .await
             .map_err(Error::Inner)?;
         res.extensions_mut().insert(RetriedAfter(first_failure));
+        let report = self.shared.report;
         Ok(annotate(
             res,
-            RefreshOutcome {
+            report.then_some(RefreshOutcome {
                 credential_sent: true,
                 retried: true,
                 generation: Some(fresh.generation),
-            },
+            }),
         ))
     }
 }
@@ -544,7 +565,7 @@ pin_project! {
         First {
             #[pin]
             fut: S::Future,
-            outcome: RefreshOutcome,
+            outcome: Option<RefreshOutcome>,
             // `None` when the response is returned whatever it is.
             retry: Option<Retry<S, B>>,
         },
@@ -616,6 +637,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = &self.shared;
+        let report = shared.report;
         let first = |fut, outcome, retry| ResponseFuture {
             state: State::First {
                 fut,
@@ -624,7 +646,7 @@ where
             },
         };
         if !shared.in_scope(&req) {
-            return first(inner.call(req), UNTOUCHED, None);
+            return first(inner.call(req), report.then_some(UNTOUCHED), None);
         }
         // Fast path: nothing to wait for, no body to buffer (the request is rebuilt with an
         // empty body if it has to be sent again).
@@ -632,7 +654,7 @@ where
             && let Some(current) = shared.cell.fresh()
         {
             if shared.keep_existing && current.credential.already_present(&req) {
-                return first(inner.call(req), UNTOUCHED, None);
+                return first(inner.call(req), report.then_some(UNTOUCHED), None);
             }
             let (parts, body) = req.into_parts();
             let mut req = Request::from_parts(parts.clone(), body);
@@ -646,7 +668,7 @@ where
                 generation: current.generation,
                 _body: std::marker::PhantomData,
             };
-            return first(fut, sent(current.generation), Some(retry));
+            return first(fut, report.then(|| sent(current.generation)), Some(retry));
         }
         ResponseFuture {
             state: State::Boxed {
@@ -711,6 +733,49 @@ mod tests {
             "refreshed before, not after"
         );
         assert_eq!(layer.handle().refreshes(), 2);
+    }
+
+    /// Without outcome reports a response carries no `RefreshOutcome`, and the one retry still
+    /// happens and is still described by `RetriedAfter` and, on a final 401, `AuthFailure`.
+    #[tokio::test]
+    async fn outcome_reports_can_be_turned_off() {
+        let n = Arc::new(AtomicUsize::new(0));
+        let counter = n.clone();
+        let source = from_fn(move || {
+            let i = counter.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(Credential::bearer(&format!("t{i}")).unwrap()) }
+        });
+        // `/ok` accepts only t1; `/never` refuses everything.
+        let inner = tower::service_fn(|req: Request<Full<Bytes>>| async move {
+            let ok = req.headers()["authorization"] == "Bearer t1" && req.uri().path() == "/ok";
+            let mut res = Response::new(Full::<Bytes>::default());
+            if !ok {
+                *res.status_mut() = StatusCode::UNAUTHORIZED;
+            }
+            Ok::<_, std::convert::Infallible>(res)
+        });
+        let svc = RefreshLayer::builder(source)
+            .allow_origin("http://api.test")
+            .report_outcome(false)
+            .build()
+            .unwrap()
+            .layer(inner);
+        let get = |path: &str| {
+            Request::get(format!("http://api.test{path}"))
+                .body(Full::default())
+                .unwrap()
+        };
+        // t0 is fetched first, refused, refreshed to t1, retried: 200.
+        let res = svc.clone().oneshot(get("/ok")).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.extensions().get::<RefreshOutcome>().is_none());
+        assert!(res.extensions().get::<RetriedAfter>().is_some());
+        // A path that always refuses: refreshed once to t2, retried once, 401 returned.
+        let res = svc.clone().oneshot(get("/never")).await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(res.extensions().get::<RefreshOutcome>().is_none());
+        assert!(res.extensions().get::<AuthFailure>().is_some());
+        assert_eq!(n.load(Ordering::SeqCst), 3);
     }
 
     #[test]
