@@ -14,6 +14,7 @@ fn server(c: &mut Criterion) {
     g.finish();
     let mut g = c.benchmark_group("client");
     for (name, mut case) in common::client_cases() {
+        let name = name.strip_prefix("client/").unwrap_or(&name).to_owned();
         g.bench_function(name, |b| b.iter(&mut case));
     }
     g.finish();

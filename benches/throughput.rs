@@ -2,7 +2,8 @@
 //! cache off, and on — each on one worker thread, for a load generator on the other core.
 //! `benches/throughput.sh` starts this and runs `wrk` against each (bounded in time).
 //!
-//! Prints `ADDR NAME` per server, then `TOKEN <jwt>`, and serves until stdin closes.
+//! With `serve`: prints `ADDR NAME` per server, then `TOKEN <jwt>`, and serves until stdin
+//! closes.
 
 use std::io::BufRead;
 
@@ -14,6 +15,11 @@ use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::testkit::{TestIssuer, now};
 
 fn main() {
+    // `cargo bench` runs every bench binary; this one only serves for the driver script.
+    if !std::env::args().any(|a| a == "serve") {
+        println!("throughput: run benches/throughput.sh (it starts this with `serve` and wrk)");
+        return;
+    }
     let issuer = TestIssuer::new("https://id.bench");
     let mut claims = issuer.access_claims("user-4711", "bench-api", "read write profile", 3600);
     claims["exp"] = serde_json::json!(now() + 3600);
