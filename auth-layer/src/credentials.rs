@@ -22,10 +22,11 @@ pub struct Credential {
     kind: CredentialKind,
     value: HeaderValue,
     range: Range<usize>,
-    /// The RFC 6750 `b64token` grammar of a bearer token is checked by the layer only when no
-    /// authenticator recognises the exact token (see [`Credential::check_syntax`]): a token that
-    /// was verified before passed the check then, and checking ≈ 1,000 bytes again would be most
-    /// of the cost of a cache hit.
+    /// The RFC 6750 `b64token` grammar of a bearer token is checked after extraction (see
+    /// [`Credential::check_syntax`]), and only where it can change the answer: not for a token
+    /// the authenticator recalls (it passed the check when first verified), and not before an
+    /// authenticator whose own parsing refuses the same characters. Scanning ≈ 1,000 bytes
+    /// was most of the cost of a cache hit.
     unchecked_bearer: bool,
 }
 
@@ -178,8 +179,8 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Bytes allowed before the padding of an RFC 6750 `b64token`: one table lookup per byte (this
-/// check runs over the whole token of every request that is not a cache hit).
+/// Bytes allowed before the padding of an RFC 6750 `b64token`: one table lookup per byte (a
+/// branch-free scan; it runs over whole tokens).
 const B64TOKEN: [u8; 256] = {
     let mut t = [0; 256];
     let mut b = 0;

@@ -76,7 +76,8 @@ use cache::{Cell, Timing};
 #[derive(Debug, Clone, Copy)]
 pub struct SkipCredential;
 
-/// Response extension: what the layer did for this response.
+/// Response extension: what the layer did for this response (unless the layer was built with
+/// [`report_outcome(false)`](RefreshLayerBuilder::report_outcome)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshOutcome {
     /// A credential was attached.
@@ -544,9 +545,9 @@ type BoxResponseFuture<ResB, E> =
 pin_project! {
     /// The response future of [`RefreshService`].
     ///
-    /// A bodiless request with a fresh credential (the common case) is not boxed: its one
-    /// allocation-free state is the inner future; only a refresh, a body to buffer, or a retry
-    /// moves to a boxed future.
+    /// A bodiless request with a fresh credential (the common case) is not boxed: it holds the
+    /// inner future next to what the one retry needs; only a refresh, a body to buffer, or a
+    /// retry moves to a boxed future.
     pub struct ResponseFuture<S, B, ResB>
     where
         S: Service<Request<B>>,
