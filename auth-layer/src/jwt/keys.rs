@@ -11,10 +11,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use aws_lc_rs::hmac;
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
 use crate::error::{AuthError, ConfigError};
 
@@ -38,9 +39,14 @@ const MIN_HMAC_SECRET: usize = 32;
 pub struct JwtKey {
     kid: Option<String>,
     algorithms: Vec<Algorithm>,
-    key: DecodingKey,
+    family: AlgorithmFamily,
     /// HMAC keys set up once: jsonwebtoken would set the key up again for every token.
     hmac: Vec<(Algorithm, hmac::Key)>,
+    /// RSA, EC and Ed25519 keys parsed once per allowed algorithm. `jsonwebtoken::crypto`
+    /// copies the key and has aws-lc parse it for every token (for RSA that includes the
+    /// modulus' Montgomery constants); a parsed key keeps all of it. The algorithm constants
+    /// are the ones jsonwebtoken's `aws_lc_rs` backend uses, so the same signatures verify.
+    parsed: Vec<(Algorithm, ParsedPublicKey)>,
 }
 
 impl fmt::Debug for JwtKey {
@@ -48,7 +54,7 @@ impl fmt::Debug for JwtKey {
         f.debug_struct("JwtKey")
             .field("kid", &self.kid)
             .field("algorithms", &self.algorithms)
-            .field("family", &self.key.family())
+            .field("family", &self.family)
             .finish_non_exhaustive()
     }
 }
@@ -88,11 +94,20 @@ impl JwtKey {
                 hmac.push((alg, hmac::Key::new(a, secret)));
             }
         }
+        let parsed = if key.family() == AlgorithmFamily::Hmac {
+            Vec::new()
+        } else {
+            algorithms
+                .iter()
+                .map(|&alg| parse_public(&key, alg).map(|k| (alg, k)))
+                .collect::<Result<_, _>>()?
+        };
         Ok(JwtKey {
             kid: None,
             algorithms: algorithms.to_vec(),
-            key,
+            family: key.family(),
             hmac,
+            parsed,
         })
     }
 
@@ -201,11 +216,57 @@ impl JwtKey {
                 Err(_) => false,
             };
         }
-        let Ok(signature_b64) = std::str::from_utf8(signature_b64) else {
+        // Every other allowed algorithm was parsed when the key was built.
+        let Some((_, key)) = self.parsed.iter().find(|(a, _)| *a == alg) else {
             return false;
         };
-        jsonwebtoken::crypto::verify(signature_b64, message, &self.key, alg).unwrap_or(false)
+        // RSA-8192 signatures are the longest: 1,024 bytes.
+        let mut sig = [0u8; 1024];
+        match URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut sig) {
+            Ok(n) => key.verify_sig(message, &sig[..n]).is_ok(),
+            Err(_) => false,
+        }
     }
+}
+
+/// The RSA verification parameters jsonwebtoken's `aws_lc_rs` backend uses for `alg`.
+fn rsa_parameters(alg: Algorithm) -> Option<&'static sig::RsaParameters> {
+    Some(match alg {
+        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
+}
+
+/// Parse `key` once for verifying `alg` (RSA, EC or Ed25519).
+fn parse_public(key: &DecodingKey, alg: Algorithm) -> Result<ParsedPublicKey, ConfigError> {
+    let parsed = match (key.kind(), rsa_parameters(alg)) {
+        (DecodingKeyKind::RsaModulusExponent { n, e }, Some(params)) => {
+            RsaPublicKeyComponents { n, e }.to_parsed_public_key(params)
+        }
+        (DecodingKeyKind::SecretOrDer(bytes), Some(params)) => ParsedPublicKey::new(params, bytes),
+        (DecodingKeyKind::SecretOrDer(bytes), None) => {
+            let algorithm: &'static dyn sig::VerificationAlgorithm = match alg {
+                Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+                Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+                Algorithm::EdDSA => &sig::ED25519,
+                _ => {
+                    return Err(ConfigError::Key(format!(
+                        "{alg:?} is not a public-key algorithm"
+                    )));
+                }
+            };
+            ParsedPublicKey::new(algorithm, bytes)
+        }
+        (DecodingKeyKind::RsaModulusExponent { .. }, None) => {
+            return Err(ConfigError::Key(format!("{alg:?} cannot use an RSA key")));
+        }
+    };
+    parsed.map_err(|e| ConfigError::Key(format!("the {alg:?} public key is not usable: {e}")))
 }
 
 fn key_algorithm(a: KeyAlgorithm) -> Result<Algorithm, ConfigError> {
@@ -320,5 +381,70 @@ impl KeySource for StaticKeys {
             Some(k) => KeyLookup::Found(k.clone()),
             None => KeyLookup::Unknown,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+
+    fn pem(der: &[u8]) -> Vec<u8> {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n").into_bytes()
+    }
+
+    fn b64(sig: &[u8]) -> Vec<u8> {
+        URL_SAFE_NO_PAD.encode(sig).into_bytes()
+    }
+
+    /// Keys from PEM are parsed once and verify what their private halves signed, for the
+    /// algorithms they were given and for nothing else.
+    #[test]
+    fn pem_keys_verify_their_own_signatures_only() {
+        let msg = b"header.payload";
+        let rng = SystemRandom::new();
+
+        let rsa = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let rsa_pub = pem(rsa.public_key().as_der().unwrap().as_ref());
+        let key = JwtKey::rsa_pem(&rsa_pub, &[Algorithm::RS256, Algorithm::PS256]).unwrap();
+        for (alg, padding) in [
+            (
+                Algorithm::RS256,
+                &sig::RSA_PKCS1_SHA256 as &dyn sig::RsaEncoding,
+            ),
+            (Algorithm::PS256, &sig::RSA_PSS_SHA256),
+        ] {
+            let mut s = vec![0; rsa.public_modulus_len()];
+            rsa.sign(padding, &rng, msg, &mut s).unwrap();
+            assert!(key.verify(alg, msg, &b64(&s)), "{alg:?}");
+            assert!(!key.verify(alg, b"header.payloaD", &b64(&s)), "{alg:?}");
+        }
+        let mut s = vec![0; rsa.public_modulus_len()];
+        rsa.sign(&sig::RSA_PKCS1_SHA256, &rng, msg, &mut s).unwrap();
+        assert!(
+            !key.verify(Algorithm::PS256, msg, &b64(&s)),
+            "padding mixed up"
+        );
+        assert!(!key.verify(Algorithm::RS384, msg, &b64(&s)), "not allowed");
+
+        let ec = EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let key = JwtKey::ec_pem(
+            &pem(ec.public_key().as_der().unwrap().as_ref()),
+            &[Algorithm::ES256],
+        )
+        .unwrap();
+        let s = ec.sign(&rng, msg).unwrap();
+        assert!(key.verify(Algorithm::ES256, msg, &b64(s.as_ref())));
+        assert!(!key.verify(Algorithm::ES256, b"header.payloaD", &b64(s.as_ref())));
+
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let key = JwtKey::ed_pem(&pem(ed.public_key().as_der().unwrap().as_ref())).unwrap();
+        let s = ed.sign(msg);
+        assert!(key.verify(Algorithm::EdDSA, msg, &b64(s.as_ref())));
+        assert!(!key.verify(Algorithm::EdDSA, b"header.payloaD", &b64(s.as_ref())));
+        assert!(!key.verify(Algorithm::EdDSA, msg, b"not*base64"));
     }
 }
