@@ -285,20 +285,13 @@ fn form_component(s: &str) -> String {
 }
 
 impl OAuth2 {
-    fn new<S, B>(
+    fn new(
         endpoint: &str,
         client_id: &str,
         client_secret: Option<&str>,
         grant: Grant,
-        http: S,
-    ) -> Result<Self, crate::InvalidOrigin>
-    where
-        S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
+        http: TokenHttp,
+    ) -> Result<Self, crate::InvalidOrigin> {
         let uri: http::Uri = endpoint
             .parse()
             .map_err(|_| crate::InvalidOrigin::new(endpoint))?;
@@ -311,7 +304,7 @@ impl OAuth2 {
                 client_auth: ClientAuth::Basic,
                 scope: None,
                 grant,
-                http: erase(http),
+                http,
             }),
         })
     }
@@ -335,7 +328,7 @@ impl OAuth2 {
             client_id,
             Some(client_secret),
             Grant::ClientCredentials,
-            http,
+            erase(http),
         )
     }
 
@@ -357,7 +350,7 @@ impl OAuth2 {
         B::Error: Into<BoxError>,
     {
         let grant = Grant::RefreshToken(tokio::sync::Mutex::new(refresh_token.to_owned()));
-        OAuth2::new(endpoint, client_id, client_secret, grant, http)
+        OAuth2::new(endpoint, client_id, client_secret, grant, erase(http))
     }
 
     fn inner_mut(&mut self) -> &mut OAuth2Inner {
