@@ -209,23 +209,20 @@ impl JwtKey {
 
     /// Verify `signature_b64` (base64url, no padding) over `message` with `alg`.
     pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature_b64: &[u8]) -> bool {
-        if let Some((_, key)) = self.hmac.iter().find(|(a, _)| *a == alg) {
-            let mut sig = [0u8; 64];
-            return match URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut sig) {
-                Ok(n) => hmac::verify(key, message, &sig[..n]).is_ok(),
-                Err(_) => false,
-            };
-        }
-        // Every other allowed algorithm was parsed when the key was built.
-        let Some((_, key)) = self.parsed.iter().find(|(a, _)| *a == alg) else {
+        // RSA-8192 signatures are the longest: 1,024 bytes.
+        let mut buf = [0u8; 1024];
+        let Ok(n) = URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut buf) else {
             return false;
         };
-        // RSA-8192 signatures are the longest: 1,024 bytes.
-        let mut sig = [0u8; 1024];
-        match URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut sig) {
-            Ok(n) => key.verify_sig(message, &sig[..n]).is_ok(),
-            Err(_) => false,
+        let signature = &buf[..n];
+        if let Some((_, key)) = self.hmac.iter().find(|(a, _)| *a == alg) {
+            return hmac::verify(key, message, signature).is_ok();
         }
+        // Every other allowed algorithm was parsed when the key was built.
+        self.parsed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
     }
 }
 

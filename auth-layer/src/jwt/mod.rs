@@ -538,21 +538,18 @@ where
         if let Some(cache) = &inner.cache {
             cache.count_miss();
         }
+        let ready = |r: Result<Principal, AuthError>| {
+            Authentication::ready(r.map_err(|e| syntax_first(credential, e)))
+        };
         let token = credential.secret_bytes();
         let now = unix_now();
         let parsed = match inner.parse(token) {
             Ok(p) => p,
-            Err(e) => return Authentication::ready(Err(syntax_first(credential, e))),
+            Err(e) => return ready(Err(e)),
         };
         match inner.keys.lookup(parsed.kid.as_deref()) {
-            KeyLookup::Found(key) => Authentication::ready(
-                self.finish(token, credential, parsed, &key, now)
-                    .map_err(|e| syntax_first(credential, e)),
-            ),
-            KeyLookup::Unknown => Authentication::ready(Err(syntax_first(
-                credential,
-                AuthError::new(ErrorCode::UnknownKey),
-            ))),
+            KeyLookup::Found(key) => ready(self.finish(token, credential, parsed, &key, now)),
+            KeyLookup::Unknown => ready(Err(AuthError::new(ErrorCode::UnknownKey))),
             KeyLookup::Pending(key) => {
                 let this = self.clone();
                 let credential = credential.clone();
