@@ -42,6 +42,22 @@ struct SigningKey {
     jwk: Option<Jwk>,
 }
 
+impl SigningKey {
+    /// A key whose public half is in the JWKS, advertised for its first algorithm.
+    fn published(
+        kid: &'static str,
+        algorithms: &'static [Algorithm],
+        encoding: EncodingKey,
+    ) -> Self {
+        SigningKey {
+            kid,
+            algorithms,
+            jwk: Some(jwk(&encoding, algorithms[0], kid)),
+            encoding,
+        }
+    }
+}
+
 /// A token issuer with one key per family: `hs` (HMAC), `rsa` (RS*/PS*), `p256`, `p384`, `ed`.
 pub struct TestIssuer {
     issuer: String,
@@ -104,30 +120,10 @@ impl TestIssuer {
                 encoding: EncodingKey::from_secret(&hmac_secret),
                 jwk: None,
             },
-            SigningKey {
-                kid: "rsa",
-                algorithms: RSA_ALGS,
-                jwk: Some(jwk(&rsa_enc, Algorithm::RS256, "rsa")),
-                encoding: rsa_enc,
-            },
-            SigningKey {
-                kid: "p256",
-                algorithms: &[Algorithm::ES256],
-                jwk: Some(jwk(&p256_enc, Algorithm::ES256, "p256")),
-                encoding: p256_enc,
-            },
-            SigningKey {
-                kid: "p384",
-                algorithms: &[Algorithm::ES384],
-                jwk: Some(jwk(&p384_enc, Algorithm::ES384, "p384")),
-                encoding: p384_enc,
-            },
-            SigningKey {
-                kid: "ed",
-                algorithms: &[Algorithm::EdDSA],
-                jwk: Some(jwk(&ed_enc, Algorithm::EdDSA, "ed")),
-                encoding: ed_enc,
-            },
+            SigningKey::published("rsa", RSA_ALGS, rsa_enc),
+            SigningKey::published("p256", &[Algorithm::ES256], p256_enc),
+            SigningKey::published("p384", &[Algorithm::ES384], p384_enc),
+            SigningKey::published("ed", &[Algorithm::EdDSA], ed_enc),
         ];
         TestIssuer {
             issuer: issuer.into(),
