@@ -17,20 +17,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use portcullis::client::{Credential, CredentialSource, OAuth2, RefreshLayer, RefreshService};
 use portcullis::server::AuthLayer;
 use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::testkit::{TestIssuer, TokenEndpoint};
 use tower::{Layer, ServiceExt};
 
-type Http = Client<HttpConnector, Full<Bytes>>;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{HttpClient as Http, serve};
 
 const WAVE: usize = 1000;
 
@@ -41,13 +40,6 @@ struct World {
     layer: RefreshLayer,
     client: RefreshService<Http>,
     http: Http,
-}
-
-async fn serve(app: axum::Router) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 async fn world() -> World {
@@ -67,7 +59,7 @@ async fn world() -> World {
         .route("/api/me", axum::routing::get(|| async { "ok" }))
         .layer(AuthLayer::bearer(jwt).unwrap());
     let api_addr = serve(api).await;
-    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    let http = support::client();
     let token_url = format!("http://{token_addr}/oauth/token");
     let source =
         OAuth2::client_credentials(&token_url, "demo", "demo-secret", http.clone()).unwrap();

@@ -9,45 +9,14 @@
 
 use std::convert::Infallible;
 
+use axum::body::Body;
 use http::{Request, Response};
 use jsonwebtoken::Algorithm;
 use portcullis::testkit::TestIssuer;
 use serde::Deserialize;
 use tower::Service;
 
-use super::{AUDIENCE, Case, ISSUER, Tokens, ready};
-
-/// One case through any service answering immediately; the first answer's status is checked
-/// so a case measures the path its name says.
-fn case<S, B, R>(
-    name: String,
-    mut svc: S,
-    request: fn(Option<&str>) -> Request<B>,
-    auth: Option<String>,
-    expect: u16,
-) -> Case
-where
-    S: Service<Request<B>, Response = Response<R>, Error = Infallible> + 'static,
-    B: 'static,
-{
-    let res = ready(svc.call(request(auth.as_deref()))).unwrap();
-    assert_eq!(res.status().as_u16(), expect, "{name} {:?}", res.headers());
-    (
-        name,
-        Box::new(move || {
-            let res = ready(svc.call(request(auth.as_deref()))).unwrap();
-            std::hint::black_box(res.status());
-        }),
-    )
-}
-
-fn request07(auth: Option<&str>) -> Request<axum07::body::Body> {
-    let mut r = Request::get("/");
-    if let Some(a) = auth {
-        r = r.header("authorization", a);
-    }
-    r.body(axum07::body::Body::empty()).unwrap()
-}
+use super::{AUDIENCE, Case, ISSUER, Tokens, case, request};
 
 /// The public key of `alg` as a one-key JWKS document.
 fn jwks_text(issuer: &TestIssuer, alg: Algorithm) -> String {
@@ -145,7 +114,13 @@ pub fn jwt_authorizer(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
             .layer(authorizer.into_layer());
         Some(router.into_service::<axum07::body::Body>())
     };
-    peer_cases("jwt-authorizer", tokens, layer_for, request07, 401)
+    peer_cases(
+        "jwt-authorizer",
+        tokens,
+        layer_for,
+        request::<axum07::body::Body>,
+        401,
+    )
 }
 
 /// The claims axum-jwt-auth's extractor deserializes (it needs a concrete type).
@@ -196,7 +171,7 @@ pub fn axum_jwt_auth(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
             .with_state(decoder);
         Some(router)
     };
-    peer_cases("axum-jwt-auth", tokens, layer_for, super::request, 401)
+    peer_cases("axum-jwt-auth", tokens, layer_for, request::<Body>, 401)
 }
 
 pub fn aliri_tower(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
@@ -226,11 +201,11 @@ pub fn aliri_tower(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
             .require_issuer(Issuer::from_static(ISSUER));
         let authorizer = Oauth2Authorizer::new()
             .with_claims::<BasicClaimsWithScope>()
-            .with_terse_error_handler::<axum::body::Body>();
+            .with_terse_error_handler::<Body>();
         let router = Router::new()
             .route("/", axum::routing::get(|| async { "ok" }))
             .layer(authorizer.jwt_layer(Authority::new(jwks, validator)));
         Some(router)
     };
-    peer_cases("aliri_tower", tokens, layer_for, super::request, 401)
+    peer_cases("aliri_tower", tokens, layer_for, request::<Body>, 401)
 }
