@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use portcullis::server::jwt::JwksKeySource;
+use portcullis::server::jwt::{JwksConfig, JwksKeySource};
 use portcullis::testkit::demo::{DemoApi, DemoConfig};
 
 struct Args {
@@ -65,6 +65,22 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(out)
 }
 
+/// True for a URL whose host is this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
+fn is_loopback(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    match uri.host() {
+        Some("localhost") => true,
+        Some(h) => h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
 async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -102,6 +118,14 @@ async fn main() {
     let addr = listener
         .local_addr()
         .expect("a bound socket has an address");
+    if !addr.ip().is_loopback() {
+        // People copy examples: the embedded provider's keys are made up at start and its
+        // client secret is printed in this file. Say so loudly before anyone else can reach it.
+        eprintln!(
+            "WARNING: listening on {addr}, which other machines can reach. The embedded identity \
+             provider is a demo (known client secret, plain http): do not expose it."
+        );
+    }
     let issuer = format!("http://{addr}");
     let config = DemoConfig {
         issuer: issuer.clone(),
@@ -110,7 +134,14 @@ async fn main() {
         secure_cookies: true,
     };
     let demo = match (&args.jwks_url, &args.issuer, &args.audience) {
-        (Some(url), Some(iss), Some(aud)) => match JwksKeySource::new(url) {
+        (Some(url), Some(iss), Some(aud)) => match JwksKeySource::with_config(
+            url,
+            JwksConfig {
+                // Plain http only for a provider on this machine (tests, local setups).
+                allow_http: is_loopback(url),
+                ..JwksConfig::default()
+            },
+        ) {
             Ok(keys) => DemoApi::with_keys(config, keys, iss, aud),
             Err(e) => {
                 eprintln!("invalid --jwks-url: {e}");

@@ -142,12 +142,15 @@ fn with_min_ttl(refetch_ms: u64, min_ttl_secs: u64) -> JwksConfig {
         min_ttl: Duration::from_secs(min_ttl_secs),
         refetch_interval: Duration::from_millis(refetch_ms),
         timeout: Duration::from_secs(2),
+        // The provider is a plain-http server on loopback.
+        allow_http: true,
         ..JwksConfig::default()
     }
 }
 
 async fn api(source: JwksKeySource) -> std::net::SocketAddr {
     let jwt = JwtAuthenticator::builder()
+        .any_audience()
         .key_source(source)
         .cache_capacity(0)
         .build()
@@ -384,7 +387,9 @@ async fn oidc_discovery_checks_the_issuer() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
     let issuer = format!("http://{}", p.addr);
-    let source = JwksKeySource::discover(&issuer).await.unwrap();
+    let source = JwksKeySource::discover_with_config(&issuer, config(0))
+        .await
+        .unwrap();
     assert_eq!(source.fetches(), 1, "keys fetched at discovery");
     let addr = api(source).await;
     assert_eq!(
@@ -392,8 +397,121 @@ async fn oidc_discovery_checks_the_issuer() {
         200
     );
     let wrong = format!("http://localhost:{}", p.addr.port());
-    match JwksKeySource::discover(&wrong).await {
+    match JwksKeySource::discover_with_config(&wrong, config(0)).await {
         Err(JwksError::IssuerMismatch { found, .. }) => assert_eq!(found, issuer),
         other => panic!("{other:?}"),
     }
+}
+
+/// Keys come over https unless plain http is allowed on purpose: the same loopback provider
+/// is refused by the default settings, before any request is made.
+#[tokio::test]
+async fn plain_http_key_sets_need_an_explicit_opt_in() {
+    let a = TestIssuer::new("https://id.test");
+    let p = provider(a.jwks()).await;
+    let issuer = format!("http://{}", p.addr);
+    assert!(matches!(
+        JwksKeySource::discover(&issuer).await,
+        Err(JwksError::InsecureUrl(_))
+    ));
+    assert!(matches!(
+        JwksKeySource::new(&p.url()),
+        Err(JwksError::InsecureUrl(_))
+    ));
+    assert_eq!(p.fetches(), 0, "nothing was fetched over plain http");
+}
+
+/// The API with the verified-token cache on (the default), as most users run it.
+async fn api_with_cache(source: JwksKeySource) -> std::net::SocketAddr {
+    let jwt = JwtAuthenticator::builder()
+        .any_audience()
+        .key_source(source)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|p: Principal| async move { p.subject().unwrap_or_default().to_owned() }),
+        )
+        .layer(AuthLayer::bearer(jwt).unwrap());
+    serve(app).await
+}
+
+/// A JWKS is a public document: an HMAC secret published in it would let anyone mint tokens.
+/// The forged admin token is refused (its key was skipped), and the public keys beside it
+/// still verify.
+#[tokio::test]
+async fn a_symmetric_key_published_in_a_jwks_cannot_mint_tokens() {
+    use base64::Engine;
+    let a = TestIssuer::new("https://id.test");
+    let secret = b"a-secret-anyone-can-read-in-the-jwks-document";
+    let mut set = a.jwks();
+    let oct: jsonwebtoken::jwk::Jwk = serde_json::from_value(json!({
+        "kty": "oct", "kid": "hs", "alg": "HS256",
+        "k": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+    }))
+    .unwrap();
+    set.keys.insert(0, oct);
+    let p = provider(set).await;
+    let addr = api(JwksKeySource::with_config(&p.url(), config(0)).unwrap()).await;
+    let mut h = Header::new(Algorithm::HS256);
+    h.kid = Some("hs".into());
+    let forged = jsonwebtoken::encode(
+        &h,
+        &a.access_claims("mallory", "api", "admin", 300),
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap();
+    call(addr, &forged).await.assert_problem(401, "unknown_key");
+    assert_eq!(
+        call(addr, &token(&a, Algorithm::RS256, "rsa")).await.status,
+        200
+    );
+}
+
+/// Two keys published under one `kid` (an RSA and an EC key) both verify their own tokens:
+/// the later one does not shadow the earlier.
+#[tokio::test]
+async fn keys_sharing_a_kid_are_picked_by_the_tokens_algorithm() {
+    let a = TestIssuer::new("https://id.test");
+    let mut set = a.jwks();
+    let mut ec = set
+        .keys
+        .iter()
+        .find(|k| k.common.key_id.as_deref() == Some("p256"))
+        .unwrap()
+        .clone();
+    ec.common.key_id = Some("rsa".into());
+    set.keys.push(ec);
+    let p = provider(set).await;
+    let addr = api(JwksKeySource::with_config(&p.url(), config(0)).unwrap()).await;
+    assert_eq!(
+        call(addr, &token(&a, Algorithm::RS256, "rsa")).await.status,
+        200
+    );
+    assert_eq!(
+        call(addr, &token(&a, Algorithm::ES256, "rsa")).await.status,
+        200
+    );
+    call(addr, &token(&a, Algorithm::ES384, "rsa"))
+        .await
+        .assert_problem(401, "algorithm_not_allowed");
+}
+
+/// A token verified (and cached) with a key that the provider then withdraws is refused once
+/// the key set no longer has that key: the cache does not outlive the key.
+#[tokio::test]
+async fn a_cached_verdict_ends_when_its_key_leaves_the_key_set() {
+    let a = TestIssuer::new("https://id.test");
+    let p = provider(a.jwks()).await;
+    let source = JwksKeySource::with_config(&p.url(), config(0)).unwrap();
+    let addr = api_with_cache(source.clone()).await;
+    let t = token(&a, Algorithm::RS256, "rsa");
+    assert_eq!(call(addr, &t).await.status, 200);
+    assert_eq!(call(addr, &t).await.status, 200, "served from the cache");
+    // The provider withdraws every key of `a` (a compromise, say).
+    let b = TestIssuer::new("https://id.test");
+    *p.keys.lock().unwrap() = renamed(&b, "-2");
+    source.refresh().await.unwrap();
+    call(addr, &t).await.assert_problem(401, "unknown_key");
 }

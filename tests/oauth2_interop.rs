@@ -239,6 +239,8 @@ async fn jwks_discovery_rotation_and_outage_against_oauth2_mock_server() {
     let mut mock = start_mock().await;
     let config = JwksConfig {
         refetch_interval: Duration::from_millis(0),
+        // oauth2-mock-server serves plain http on loopback.
+        allow_http: true,
         ..JwksConfig::default()
     };
     let keys = JwksKeySource::discover_with_config(&mock.started.issuer, config)

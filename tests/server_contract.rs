@@ -593,6 +593,7 @@ async fn credential_headers_reach_the_handler_marked_sensitive() {
 async fn optional_mode_lets_anonymous_through_but_still_refuses_bad_tokens() {
     let issuer = issuer();
     let jwt = JwtAuthenticator::builder()
+        .any_audience()
         .key(issuer.verification_keys().remove(0))
         .build()
         .unwrap();
@@ -654,6 +655,7 @@ async fn works_around_a_plain_hyper_service() {
 
     let issuer = issuer();
     let jwt = JwtAuthenticator::builder()
+        .any_audience()
         .key(issuer.verification_keys().remove(0))
         .build()
         .unwrap();
@@ -697,6 +699,7 @@ async fn works_around_a_plain_hyper_service() {
 async fn verified_token_cache_serves_repeats_and_counts() {
     let issuer = issuer();
     let jwt = JwtAuthenticator::builder()
+        .any_audience()
         .key(issuer.verification_keys().remove(1))
         .build()
         .unwrap();
@@ -743,6 +746,7 @@ async fn typed_claims_reach_handlers_through_the_extractor() {
     use portcullis::server::Claims;
     let issuer = issuer();
     let jwt = JwtAuthenticator::builder()
+        .any_audience()
         .key(issuer.verification_keys().remove(2))
         .claims::<OrgClaims>()
         .build()
@@ -793,6 +797,7 @@ async fn a_replaced_renderer_changes_the_body_but_not_status_or_challenge() {
         }
     }
     let jwt = JwtAuthenticator::builder()
+        .any_audience()
         .key(issuer().verification_keys().remove(0))
         .build()
         .unwrap();
@@ -828,6 +833,7 @@ async fn a_replaced_renderer_changes_the_body_but_not_status_or_challenge() {
 #[tokio::test]
 async fn auth_layer_works_as_a_route_layer() {
     let jwt = JwtAuthenticator::builder()
+        .any_audience()
         .key(issuer().verification_keys().remove(0))
         .build()
         .unwrap();
@@ -1020,7 +1026,7 @@ async fn fixture_with_cors() -> Fixture {
     let jwt = issuer
         .verification_keys()
         .into_iter()
-        .fold(JwtAuthenticator::builder(), |b, k| b.key(k))
+        .fold(JwtAuthenticator::builder().any_audience(), |b, k| b.key(k))
         .build()
         .unwrap();
     let layer = AuthLayer::bearer(jwt).unwrap();

@@ -144,6 +144,15 @@ async fn bad_arguments_exit_2_with_usage() {
         &["--bogus"][..],
         &["--access-ttl", "soon"],
         &["--jwks-url", "http://x/jwks"],
+        // Keys over plain http are refused unless the provider is on loopback.
+        &[
+            "--jwks-url",
+            "http://id.example/jwks",
+            "--issuer",
+            "https://id.example",
+            "--audience",
+            "api",
+        ],
         &["--allow-origin", "*"],
     ] {
         let out = std::process::Command::new(exe())

@@ -15,6 +15,7 @@
 //! # fn main() -> Result<(), auth_layer::ConfigError> {
 //! let jwt = JwtAuthenticator::builder()
 //!     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[jsonwebtoken::Algorithm::HS256])?)
+//!     .audience("orders-api")
 //!     .build()?;
 //! let app: Router = Router::new()
 //!     .route("/api/me", get(|| async { "me" }))

@@ -36,9 +36,14 @@
 //! # }
 //! ```
 //!
-//! Preflight requests (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) pass
-//! through unauthenticated; put `tower_http::cors::CorsLayer` *outside* this layer so that
-//! failures carry CORS headers too.
+//! Put `tower_http::cors::CorsLayer` (or the [`cors::CorsPreset`]) *outside* this layer: it
+//! answers preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) before
+//! any authentication, and adds CORS headers to failures too. A preflight-shaped request that
+//! does reach this layer is answered here, `204 No Content` without CORS headers, and never
+//! reaches your service: otherwise any handler that answers `OPTIONS` (`any()`, a fallback,
+//! a proxy) would run unauthenticated for anyone who adds two headers. If your service
+//! answers preflights itself, opt in with
+//! [`pass_preflights`](AuthLayerBuilder::pass_preflights).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -185,6 +190,7 @@ struct Shared {
     cookie: Option<Arc<dyn Authenticator>>,
     api_key: Option<Arc<dyn Authenticator>>,
     optional: bool,
+    pass_preflights: bool,
     csrf: Option<CsrfCheck>,
     responder: Arc<Responder>,
     metrics: Arc<AuthMetrics>,
@@ -247,6 +253,7 @@ pub struct AuthLayerBuilder {
     api_key_scheme: String,
     csrf: Option<Csrf>,
     optional: bool,
+    pass_preflights: bool,
     allow_multiple: bool,
     type_base: Option<String>,
     renderer: Option<Arc<dyn ProblemRenderer>>,
@@ -263,6 +270,7 @@ impl Default for AuthLayerBuilder {
             api_key_scheme: "ApiKey".into(),
             csrf: Some(Csrf::default()),
             optional: false,
+            pass_preflights: false,
             allow_multiple: false,
             type_base: None,
             renderer: None,
@@ -291,8 +299,10 @@ impl AuthLayerBuilder {
     }
 
     /// How cookie-authenticated unsafe requests prove they come from our pages (default:
-    /// double submit, cookie `csrf_token` = header `x-csrf-token`). `None` turns the check
-    /// off — only do that when the cookie is `SameSite=Strict` and nothing else can send it.
+    /// double submit, cookie `csrf_token` = header `x-csrf-token`, and the request must come
+    /// from the API's own origin; see [`Csrf`] to trust your app's origin). `None` turns the
+    /// check off — only do that when the cookie is `SameSite=Strict` and nothing else can
+    /// send it.
     pub fn csrf(mut self, csrf: Option<Csrf>) -> Self {
         self.csrf = csrf;
         self
@@ -316,6 +326,15 @@ impl AuthLayerBuilder {
     /// answer 401 for anonymous requests.
     pub fn optional(mut self, optional: bool) -> Self {
         self.optional = optional;
+        self
+    }
+
+    /// Let preflight-shaped requests (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) reach the inner service unauthenticated (default
+    /// `false`: the layer answers them `204` itself). Turn it on only when the inner service
+    /// answers preflights without running a handler, e.g. a CORS layer placed inside this one.
+    pub fn pass_preflights(mut self, pass: bool) -> Self {
+        self.pass_preflights = pass;
         self
     }
 
@@ -412,6 +431,7 @@ impl AuthLayerBuilder {
                 cookie: self.cookie.map(|(_, a)| a),
                 api_key: self.api_key.map(|(_, a)| a),
                 optional: self.optional,
+                pass_preflights: self.pass_preflights,
                 csrf,
                 responder: Arc::new(responder),
                 metrics: Arc::default(),
@@ -460,14 +480,24 @@ impl Shared {
         });
     }
 
-    /// Cookie-authenticated unsafe requests need their CSRF proof.
-    fn csrf<B>(&self, req: &Request<B>, principal: &Principal) -> Result<(), AuthError> {
+    /// Cookie-authenticated unsafe requests need their CSRF proof. Decided by where the
+    /// credential was found, not by what the authenticator put in the principal: a browser
+    /// sends the cookie on its own, whatever principal it maps to.
+    fn csrf<B>(&self, req: &Request<B>, found_in: CredentialKind) -> Result<(), AuthError> {
         match &self.csrf {
-            Some(check) if principal.kind() == CredentialKind::Cookie => {
-                check.check(req.method(), req.headers())
-            }
+            Some(check) if found_in == CredentialKind::Cookie => check.check(req),
             _ => Ok(()),
         }
+    }
+
+    /// A preflight that reached the layer: no CORS layer outside answered it. Answered here
+    /// so that no handler runs unauthenticated; without CORS headers the browser refuses the
+    /// cross-origin request, as it should when no CORS policy allows it.
+    fn preflight_answer<B>(&self) -> Response<AuthBody<B>> {
+        tracing::debug!(target: "portcullis::auth", decision = "preflight", "preflight answered by the auth layer: put a CORS layer outside it to answer preflights");
+        let mut res = Response::new(AuthBody::problem(Bytes::new()));
+        *res.status_mut() = StatusCode::NO_CONTENT;
+        res
     }
 
     fn accept<B>(&self, req: &mut Request<B>, principal: Principal) {
@@ -549,7 +579,10 @@ where
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let shared = &self.shared;
         if is_preflight(&req) {
-            return ResponseFuture::inner(self.inner.call(req));
+            if shared.pass_preflights {
+                return ResponseFuture::inner(self.inner.call(req));
+            }
+            return ResponseFuture::ready(shared.preflight_answer());
         }
         if let Some((path, json)) = &shared.metadata
             && req.uri().path() == path
@@ -589,7 +622,7 @@ where
         };
         match authentication {
             Authentication::Ready(Ok(principal)) => {
-                if let Err(e) = shared.csrf(&req, &principal) {
+                if let Err(e) = shared.csrf(&req, kind) {
                     return ResponseFuture::ready(shared.reject(&e, Some(kind)));
                 }
                 shared.accept(&mut req, principal);
@@ -603,7 +636,7 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let shared = self.shared.clone();
                 ResponseFuture::boxed(async move {
-                    match fut.await.and_then(|p| shared.csrf(&req, &p).map(|()| p)) {
+                    match fut.await.and_then(|p| shared.csrf(&req, kind).map(|()| p)) {
                         Ok(principal) => {
                             shared.accept(&mut req, principal);
                             inner.call(req).await.map(|r| r.map(AuthBody::inner))

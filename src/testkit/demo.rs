@@ -1,9 +1,9 @@
 //! The demo API with its embedded identity provider, shared by the examples and tests.
 //!
 //! - Provider: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
-//!   `POST /oauth/token` (`client_credentials` for `demo`/`demo-secret`, rotating
-//!   `refresh_token`), `POST /session/login` (cookie session for browsers: `username` and the
-//!   password `demo`), `POST /dev/expired-token` (an already-expired access token, so clients
+//!   `POST /oauth/token` (`client_credentials` for `demo`/`demo-secret`, scopes `read` and
+//!   `write` only; rotating `refresh_token`), `POST /session/login` (cookie session for
+//!   browsers: `username` and the password `demo`, scopes `read` and `write` only), `POST /dev/expired-token` (an already-expired access token, so clients
 //!   can watch a refresh happen; a demo provider only).
 //! - API: `GET /public`, `GET /api/me` (any valid token), `GET /api/admin` (scope `admin`),
 //!   `POST /api/echo` (scope `write`).
@@ -78,7 +78,15 @@ async fn login(
         )
             .into_response();
     }
+    // A session gets what a user of the demo may have, never more (no `admin`).
     let scope = l.scope.unwrap_or_else(|| "read write".into());
+    if !tokens.client_may_have(&scope) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_scope", "error_description": "sessions may have the scopes read and write"})),
+        )
+            .into_response();
+    }
     let ttl = tokens.access_ttl().as_secs();
     let token = tokens.access_token(&l.username, &scope, ttl as i64);
     let csrf = super::random_hex(16);
@@ -156,7 +164,10 @@ impl DemoApi {
             .realm("demo")
             .bearer(jwt.clone())
             .cookie(SESSION_COOKIE, jwt)
-            .csrf(Some(Csrf::double_submit(CSRF_COOKIE, CSRF_HEADER)))
+            .csrf(Some(config.allow_origins.iter().fold(
+                Csrf::double_submit(CSRF_COOKIE, CSRF_HEADER),
+                |c, o| c.trusted_origin(o.clone()),
+            )))
             .build()?;
         let metrics = auth.metrics();
         let api = Router::new()

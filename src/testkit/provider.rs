@@ -1,6 +1,10 @@
 //! An OAuth2 token endpoint for tests and demos: `client_credentials` and `refresh_token`
 //! grants, refresh tokens that rotate on every use (reuse revokes the whole family, as
 //! OAuth 2.0 Security BCP §4.14 recommends), a JWKS, call counters and failure modes.
+//!
+//! It behaves like a real authorization server where that matters to people who copy it: the
+//! client must authenticate with its secret on every request (HTTP Basic or form), and it gets
+//! only the scopes it is registered for (`invalid_scope` otherwise).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +48,8 @@ struct State_ {
     access_ttl: Mutex<Duration>,
     client_id: String,
     client_secret: String,
+    /// The scopes the client may ask for.
+    client_scopes: Mutex<Vec<String>>,
     mode: Mutex<Mode>,
     calls: AtomicU64,
     reuse_detected: AtomicU64,
@@ -72,8 +78,9 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 impl TokenEndpoint {
-    /// A token endpoint issuing `alg` access tokens for `audience`, accepting the client
-    /// `client_id`/`client_secret` (HTTP Basic or form parameters).
+    /// A token endpoint issuing ES256 access tokens for `audience`, to the one client
+    /// `client_id`/`client_secret` (HTTP Basic or form parameters), registered for the scopes
+    /// `read` and `write` (see [`set_client_scopes`](Self::set_client_scopes)).
     pub fn new(
         issuer: Arc<TestIssuer>,
         audience: &str,
@@ -88,6 +95,7 @@ impl TokenEndpoint {
                 access_ttl: Mutex::new(Duration::from_secs(60)),
                 client_id: client_id.to_owned(),
                 client_secret: client_secret.to_owned(),
+                client_scopes: Mutex::new(vec!["read".into(), "write".into()]),
                 mode: Mutex::new(Mode::Normal),
                 calls: AtomicU64::new(0),
                 reuse_detected: AtomicU64::new(0),
@@ -97,6 +105,27 @@ impl TokenEndpoint {
                 used: Mutex::new(HashSet::new()),
             }),
         }
+    }
+
+    /// The scopes the client is registered for: a `client_credentials` request for any other
+    /// is refused with `invalid_scope`.
+    pub fn set_client_scopes<I, S>(&self, scopes: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        *self.state.client_scopes.lock().expect("not poisoned") =
+            scopes.into_iter().map(Into::into).collect();
+    }
+
+    /// True when every scope in the space-separated `scope` is one the client is registered
+    /// for.
+    pub fn client_may_have(&self, scope: &str) -> bool {
+        let allowed = self.state.client_scopes.lock().expect("not poisoned");
+        scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .all(|s| allowed.iter().any(|a| a == s))
     }
 
     /// Lifetime of the access tokens issued from now on.
@@ -190,8 +219,13 @@ impl TokenEndpoint {
         res
     }
 
+    /// The client authenticates on every request, with its secret (compared in constant
+    /// time). A request without one is refused, whatever grant it asks for.
     fn client_ok(&self, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
         let s = &self.state;
+        let same = |a: &str, b: &str| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+        };
         let basic = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -199,12 +233,14 @@ impl TokenEndpoint {
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .and_then(|b| String::from_utf8(b).ok());
         match basic {
-            Some(pair) => pair == format!("{}:{}", s.client_id, s.client_secret),
+            Some(pair) => pair
+                .split_once(':')
+                .is_some_and(|(id, secret)| id == s.client_id && same(secret, &s.client_secret)),
             None => {
                 form.get("client_id") == Some(&s.client_id)
                     && form
                         .get("client_secret")
-                        .is_none_or(|x| *x == s.client_secret)
+                        .is_some_and(|x| same(x, &s.client_secret))
             }
         }
     }
@@ -237,6 +273,13 @@ impl TokenEndpoint {
         match form.get("grant_type").map(String::as_str) {
             Some("client_credentials") => {
                 let scope = form.get("scope").cloned().unwrap_or_else(|| "read".into());
+                if !self.client_may_have(&scope) {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_scope",
+                        "the client is not registered for the requested scope",
+                    );
+                }
                 let subject = self.state.client_id.clone();
                 self.token_response(&subject, &scope, None)
             }

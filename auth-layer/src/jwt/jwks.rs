@@ -4,6 +4,13 @@
 //!   configured bounds, and refreshed in the background once most of that time has passed.
 //! - A refresh that fails keeps the last good set (stale-if-error, with a warning); garbage from
 //!   the provider (HTML, truncated JSON, huge bodies, keys of the wrong type) never replaces it.
+//! - Only public keys are taken from a fetched key set: the document is public, so a symmetric
+//!   (`oct`) key in it would let anyone who can read it mint tokens. Such keys are skipped.
+//!   Several keys may share a `kid` (one per algorithm); a token's key is picked by `kid` and
+//!   `alg`.
+//! - Keys are fetched over `https` only, unless [`JwksConfig::allow_http`] says otherwise
+//!   (tests, loopback); an `https` issuer's discovery document may never name an `http`
+//!   `jwks_uri`.
 //! - A token with an unknown `kid` causes one refetch — shared by every request waiting for it,
 //!   and at most one per `refetch_interval` — then `unknown_key`.
 //! - When the keys cannot be fetched and the token's key is not cached, the answer is 503
@@ -81,6 +88,14 @@ pub enum JwksError {
     /// A URL is not an absolute http(s) URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
+    /// A plain `http` URL where keys must come over `https`.
+    #[error(
+        "keys are fetched over https only, not from {0} (set JwksConfig::allow_http for tests on loopback)"
+    )]
+    InsecureUrl(String),
+    /// The settings contradict each other.
+    #[error("invalid key set settings: {0}")]
+    InvalidConfig(&'static str),
 }
 
 /// Cache and fetch settings of a [`JwksKeySource`].
@@ -100,6 +115,34 @@ pub struct JwksConfig {
     pub max_body: usize,
     /// Algorithms an RSA JWK without `alg` may verify (many providers omit `alg`).
     pub rsa_default_algorithms: &'static [Algorithm],
+    /// Also fetch over plain `http` (default `false`). Keys fetched without TLS can be
+    /// replaced by anyone on the path, so this is for tests and loopback only. Even with it, a
+    /// discovery document of an `https` issuer may not name an `http` `jwks_uri`.
+    pub allow_http: bool,
+}
+
+impl JwksConfig {
+    /// Refuse settings that contradict each other (checked when a source is built).
+    pub fn validate(&self) -> Result<(), JwksError> {
+        let bad = |why| Err(JwksError::InvalidConfig(why));
+        if self.min_ttl > self.max_ttl {
+            return bad("min_ttl is longer than max_ttl");
+        }
+        if self.timeout.is_zero() {
+            return bad("timeout is zero: no fetch could ever finish");
+        }
+        if self.max_body == 0 {
+            return bad("max_body is zero: no key set fits");
+        }
+        if self
+            .rsa_default_algorithms
+            .iter()
+            .any(|a| !matches!(a.family(), jsonwebtoken::AlgorithmFamily::Rsa))
+        {
+            return bad("rsa_default_algorithms may only name RS* and PS* algorithms");
+        }
+        Ok(())
+    }
 }
 
 impl Default for JwksConfig {
@@ -112,21 +155,39 @@ impl Default for JwksConfig {
             timeout: Duration::from_secs(5),
             max_body: 256 * 1024,
             rsa_default_algorithms: &[Algorithm::RS256],
+            allow_http: false,
         }
     }
 }
 
+/// A parsed key set. Several keys may share a `kid` (providers publish one per algorithm
+/// during a migration); a token's key is chosen by `kid` and `alg`.
 struct KeySet {
-    by_kid: HashMap<String, Arc<JwtKey>>,
+    by_kid: HashMap<String, Vec<Arc<JwtKey>>>,
     only: Option<Arc<JwtKey>>,
+    /// Every key with the JWK it came from. A key that is in the next fetch unchanged keeps
+    /// its `Arc`, so tokens it verified stay in the verified-token cache; a key that left
+    /// the set is dropped, and with it every cached verdict it gave.
+    all: Vec<(serde_json::Value, Arc<JwtKey>)>,
 }
 
 impl KeySet {
-    fn get(&self, kid: Option<&str>) -> Option<Arc<JwtKey>> {
+    fn get(&self, kid: Option<&str>, alg: Algorithm) -> Option<Arc<JwtKey>> {
         match kid {
-            Some(kid) => self.by_kid.get(kid).cloned(),
+            Some(kid) => {
+                let keys = self.by_kid.get(kid)?;
+                // The key for this algorithm; else any, so the refusal names the algorithm.
+                keys.iter()
+                    .find(|k| k.allows(alg))
+                    .or_else(|| keys.first())
+                    .cloned()
+            }
             None => self.only.clone(),
         }
+    }
+
+    fn len(&self) -> usize {
+        self.all.len()
     }
 }
 
@@ -177,12 +238,18 @@ fn default_http(config: &JwksConfig) -> Result<JwksHttp, JwksError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(config.timeout));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    let roots = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
-        .map_err(|e| JwksError::Network(format!("no TLS root certificates: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+        .map_err(|e| JwksError::Network(format!("no TLS root certificates: {e}")))?;
+    // The URL check already refuses `http`; the connector refuses it again, so a redirect or
+    // a custom URL path cannot reach a plain-text connection.
+    let https = if config.allow_http {
+        roots.https_or_http()
+    } else {
+        roots.https_only()
+    }
+    .enable_http1()
+    .wrap_connector(http);
     Ok(http_client(
         Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(https),
         config.max_body,
@@ -208,12 +275,15 @@ where
     ))
 }
 
-fn parse_url(url: &str) -> Result<Uri, JwksError> {
+fn parse_url(url: &str, allow_http: bool) -> Result<Uri, JwksError> {
     let uri: Uri = url
         .parse()
         .map_err(|_| JwksError::InvalidUrl(url.to_owned()))?;
     match uri.scheme_str() {
-        Some("https" | "http") if uri.authority().is_some() => Ok(uri),
+        _ if uri.authority().is_none() => Err(JwksError::InvalidUrl(url.to_owned())),
+        Some("https") => Ok(uri),
+        Some("http") if allow_http => Ok(uri),
+        Some("http") => Err(JwksError::InsecureUrl(url.to_owned())),
         _ => Err(JwksError::InvalidUrl(url.to_owned())),
     }
 }
@@ -269,54 +339,87 @@ fn max_age(res: &Response<Bytes>) -> Option<Duration> {
     })
 }
 
-/// Parse a JWK Set, keeping every key usable for signature verification and skipping the rest.
-fn parse_key_set(body: &[u8], config: &JwksConfig) -> Result<KeySet, JwksError> {
+/// Parse a JWK Set, keeping every public key usable for signature verification and skipping
+/// the rest. Keys unchanged since `previous` keep their identity.
+fn parse_key_set(
+    body: &[u8],
+    config: &JwksConfig,
+    previous: Option<&KeySet>,
+) -> Result<KeySet, JwksError> {
     #[derive(serde::Deserialize)]
     struct Doc {
         keys: Vec<serde_json::Value>,
     }
     let doc: Doc =
         serde_json::from_slice(body).map_err(|e| JwksError::InvalidDocument(e.to_string()))?;
-    let mut by_kid = HashMap::new();
-    let mut all = Vec::new();
+    let mut by_kid: HashMap<String, Vec<Arc<JwtKey>>> = HashMap::new();
+    let mut all: Vec<(serde_json::Value, Arc<JwtKey>)> = Vec::new();
     for value in doc.keys {
-        let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
-            tracing::debug!(target: "portcullis::jwks", "skipping a JWK that does not parse");
-            continue;
+        let kept = previous.and_then(|p| p.all.iter().find(|(v, _)| *v == value));
+        let key = match kept {
+            Some((_, key)) => key.clone(),
+            None => match parse_public_jwk(&value, config) {
+                Some(key) => Arc::new(key),
+                None => continue,
+            },
         };
-        let key = match JwtKey::from_jwk(&jwk) {
-            Ok(k) => k,
-            Err(_)
-                if jwk.common.key_algorithm.is_none()
-                    && matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) =>
+        if let Some(kid) = key.kid() {
+            let same_kid = by_kid.entry(kid.to_owned()).or_default();
+            if same_kid
+                .iter()
+                .any(|k| k.algorithms().iter().any(|a| key.allows(*a)))
             {
-                let Ok(dk) = jsonwebtoken::DecodingKey::from_jwk(&jwk) else {
-                    continue;
-                };
-                let Ok(k) = JwtKey::new(dk, config.rsa_default_algorithms) else {
-                    continue;
-                };
-                match &jwk.common.key_id {
-                    Some(kid) => k.with_kid(kid.clone()),
-                    None => k,
-                }
-            }
-            Err(e) => {
-                tracing::debug!(target: "portcullis::jwks", kid = jwk.common.key_id.as_deref(), error = %e, "skipping an unusable JWK");
+                tracing::debug!(target: "portcullis::jwks", kid, "skipping a JWK whose kid and algorithm repeat an earlier key; the first is kept");
                 continue;
             }
-        };
-        let key = Arc::new(key);
-        if let Some(kid) = key.kid() {
-            by_kid.insert(kid.to_owned(), key.clone());
+            same_kid.push(key.clone());
         }
-        all.push(key);
+        all.push((value, key));
     }
     if all.is_empty() {
         return Err(JwksError::NoUsableKeys);
     }
-    let only = (all.len() == 1).then(|| all[0].clone());
-    Ok(KeySet { by_kid, only })
+    let only = (all.len() == 1).then(|| all[0].1.clone());
+    Ok(KeySet { by_kid, only, all })
+}
+
+/// One JWK of a fetched set as a public verification key, or `None` (with a debug event) when
+/// it is not one this layer may use.
+fn parse_public_jwk(value: &serde_json::Value, config: &JwksConfig) -> Option<JwtKey> {
+    let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone()) else {
+        tracing::debug!(target: "portcullis::jwks", "skipping a JWK that does not parse");
+        return None;
+    };
+    // RFC 7517 lets a client ignore keys it does not use. A symmetric key in a published
+    // document is a secret anyone can read: trusting it would let anyone mint tokens.
+    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
+        tracing::debug!(target: "portcullis::jwks", kid = jwk.common.key_id.as_deref(), "skipping a symmetric (oct) JWK: a fetched key set yields public keys only");
+        return None;
+    }
+    let key = match JwtKey::from_jwk(&jwk) {
+        Ok(k) => k,
+        Err(_)
+            if jwk.common.key_algorithm.is_none()
+                && matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) =>
+        {
+            let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+            let k = JwtKey::new(dk, config.rsa_default_algorithms).ok()?;
+            match &jwk.common.key_id {
+                Some(kid) => k.with_kid(kid.clone()),
+                None => k,
+            }
+        }
+        Err(e) => {
+            tracing::debug!(target: "portcullis::jwks", kid = jwk.common.key_id.as_deref(), error = %e, "skipping an unusable JWK");
+            return None;
+        }
+    };
+    // Belt and braces: whatever the JWK claimed, no HMAC algorithm comes out of a fetched set.
+    if key.is_symmetric() {
+        tracing::debug!(target: "portcullis::jwks", kid = jwk.common.key_id.as_deref(), "skipping a symmetric JWK");
+        return None;
+    }
+    Some(key)
 }
 
 impl JwksKeySource {
@@ -334,9 +437,10 @@ impl JwksKeySource {
     /// As [`with_config`](Self::with_config), fetching through your own HTTP service (a
     /// proxy-aware client, say).
     pub fn with_http(url: &str, config: JwksConfig, http: JwksHttp) -> Result<Self, JwksError> {
+        config.validate()?;
         Ok(JwksKeySource {
             inner: Arc::new(Inner {
-                uri: parse_url(url)?,
+                uri: parse_url(url, config.allow_http)?,
                 http,
                 config,
                 state: Mutex::new(State::default()),
@@ -349,6 +453,9 @@ impl JwksKeySource {
     /// OpenID Connect discovery: read `{issuer}/.well-known/openid-configuration`, check that it
     /// names the same `issuer`, and use its `jwks_uri`. The keys are fetched once before this
     /// returns, so a misconfiguration fails at startup.
+    ///
+    /// The issuer and the `jwks_uri` must be `https` (see [`JwksConfig::allow_http`]); an
+    /// `https` issuer naming an `http` `jwks_uri` is refused whatever the settings say.
     pub async fn discover(issuer: &str) -> Result<Self, JwksError> {
         JwksKeySource::discover_with_config(issuer, JwksConfig::default()).await
     }
@@ -360,12 +467,14 @@ impl JwksKeySource {
             issuer: String,
             jwks_uri: String,
         }
+        config.validate()?;
         let http = default_http(&config)?;
         let url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        let res = get(&http, &parse_url(&url)?, &config).await?;
+        let discovery_uri = parse_url(&url, config.allow_http)?;
+        let res = get(&http, &discovery_uri, &config).await?;
         let doc: Discovery = serde_json::from_slice(res.body())
             .map_err(|e| JwksError::InvalidDocument(e.to_string()))?;
         if doc.issuer != issuer {
@@ -373,6 +482,10 @@ impl JwksKeySource {
                 expected: issuer.to_owned(),
                 found: doc.issuer,
             });
+        }
+        // Never downgrade: keys for an https issuer come over https.
+        if discovery_uri.scheme_str() == Some("https") && !doc.jwks_uri.starts_with("https://") {
+            return Err(JwksError::InsecureUrl(doc.jwks_uri));
         }
         let source = JwksKeySource::with_http(&doc.jwks_uri, config, http)?;
         source.refresh().await?;
@@ -408,11 +521,15 @@ impl JwksKeySource {
         st.inflight = Some(rx.clone());
         st.last_attempt = Some(Instant::now());
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
-        let inner = self.inner.clone();
+        let guard = InflightGuard {
+            inner: self.inner.clone(),
+            rx: rx.clone(),
+        };
         // Its own task: a request that gives up waiting does not cancel it for the others.
         tokio::spawn(async move {
-            let outcome = inner.fetch().await;
+            let outcome = guard.inner.fetch().await;
             let _ = tx.send(Some(outcome));
+            drop(guard);
         });
         rx
     }
@@ -428,18 +545,47 @@ impl JwksKeySource {
     }
 }
 
+/// Clears the in-flight marker of the fetch it belongs to on every way out of the fetch task,
+/// a panic or a dropped runtime included. A marker left behind would make every later lookup
+/// join a fetch nobody runs, or start one past the unknown-kid rate limit.
+struct InflightGuard {
+    inner: Arc<Inner>,
+    rx: watch::Receiver<Option<FetchOutcome>>,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        let mut st = self.inner.lock();
+        if st
+            .inflight
+            .as_ref()
+            .is_some_and(|r| r.same_channel(&self.rx))
+        {
+            st.inflight = None;
+            if self.rx.borrow().is_none() {
+                // Ended without an outcome: count it as the failure it is.
+                self.inner.failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn fetch(&self) -> FetchOutcome {
+        let previous = self.lock().keys.clone();
         let result = async {
             let res = get(&self.http, &self.uri, &self.config).await?;
+            // max then min, not clamp: clamp panics on min > max (validated, but this runs on
+            // network input in a task).
             let ttl = max_age(&res)
                 .unwrap_or(self.config.default_ttl)
-                .clamp(self.config.min_ttl, self.config.max_ttl);
-            let set = parse_key_set(res.body(), &self.config)?;
+                .max(self.config.min_ttl)
+                .min(self.config.max_ttl);
+            let set = parse_key_set(res.body(), &self.config, previous.as_deref())?;
             Ok((set, ttl))
         }
         .await;
@@ -447,10 +593,10 @@ impl Inner {
         st.inflight = None;
         match result {
             Ok((set, ttl)) => {
-                tracing::debug!(target: "portcullis::jwks", uri = %self.uri, keys = set.by_kid.len(), ttl_secs = ttl.as_secs(), "key set fetched");
+                tracing::debug!(target: "portcullis::jwks", uri = %self.uri, keys = set.len(), ttl_secs = ttl.as_secs(), "key set fetched");
                 st.keys = Some(Arc::new(set));
                 // Refresh in the background once 80 % of the lifetime has passed.
-                st.refresh_at = Some(Instant::now() + ttl.mul_f32(0.8));
+                st.refresh_at = Instant::now().checked_add(ttl.mul_f32(0.8));
                 Ok(())
             }
             Err(e) => {
@@ -478,11 +624,11 @@ async fn wait(mut rx: watch::Receiver<Option<FetchOutcome>>) -> FetchOutcome {
 }
 
 impl KeySource for JwksKeySource {
-    fn lookup(&self, kid: Option<&str>) -> KeyLookup {
+    fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
         let mut st = self.inner.lock();
         let now = Instant::now();
         if let Some(keys) = &st.keys {
-            if let Some(key) = keys.get(kid) {
+            if let Some(key) = keys.get(kid, alg) {
                 if st.refresh_at.is_some_and(|t| now >= t) && st.inflight.is_none() {
                     // Stale soon: refresh in the background; this request does not wait.
                     drop(self.start_or_join(&mut st));
@@ -517,7 +663,7 @@ impl KeySource for JwksKeySource {
         KeyLookup::Pending(Box::pin(async move {
             let fetched = wait(rx).await;
             let st = this.inner.lock();
-            if let Some(key) = st.keys.as_ref().and_then(|k| k.get(kid.as_deref())) {
+            if let Some(key) = st.keys.as_ref().and_then(|k| k.get(kid.as_deref(), alg)) {
                 return Ok(key);
             }
             match fetched {
@@ -546,11 +692,159 @@ mod tests {
             {"kty":"weird"},
             "not even an object"
         ]}"#;
-        let set = parse_key_set(doc, &cfg).unwrap();
+        let set = parse_key_set(doc, &cfg, None).unwrap();
         let mut kids: Vec<_> = set.by_kid.keys().cloned().collect();
         kids.sort();
         assert_eq!(kids, ["e1", "r1"]);
-        assert_eq!(set.by_kid["r1"].algorithms(), [Algorithm::RS256]);
+        assert_eq!(set.by_kid["r1"][0].algorithms(), [Algorithm::RS256]);
+    }
+
+    const RSA_N: &str = "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw";
+
+    /// A published document is public: a symmetric key in it is skipped, with or without an
+    /// `alg`, and the public keys beside it still work.
+    #[test]
+    fn symmetric_keys_in_a_fetched_set_are_skipped() {
+        let cfg = JwksConfig::default();
+        let doc = format!(
+            r#"{{"keys":[
+            {{"kty":"oct","kid":"hs","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}},
+            {{"kty":"oct","kid":"hs2","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}},
+            {{"kty":"RSA","kid":"r1","alg":"RS256","n":"{RSA_N}","e":"AQAB"}}
+        ]}}"#
+        );
+        let set = parse_key_set(doc.as_bytes(), &cfg, None).unwrap();
+        assert!(set.get(Some("hs"), Algorithm::HS256).is_none());
+        assert!(set.get(Some("hs2"), Algorithm::HS256).is_none());
+        assert!(set.get(Some("r1"), Algorithm::RS256).is_some());
+        assert!(set.all.iter().all(|(_, k)| !k.is_symmetric()));
+        let only_oct = br#"{"keys":[{"kty":"oct","kid":"hs","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}]}"#;
+        assert_eq!(
+            parse_key_set(only_oct, &cfg, None).err(),
+            Some(JwksError::NoUsableKeys)
+        );
+    }
+
+    /// Two keys under one `kid` for different algorithms are both kept and chosen by `alg`; a
+    /// second key for the same `kid` and algorithm does not shadow the first.
+    #[test]
+    fn keys_sharing_a_kid_are_chosen_by_algorithm() {
+        let cfg = JwksConfig::default();
+        let doc = format!(
+            r#"{{"keys":[
+            {{"kty":"RSA","kid":"k","alg":"RS256","n":"{RSA_N}","e":"AQAB"}},
+            {{"kty":"EC","kid":"k","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","alg":"ES256"}},
+            {{"kty":"RSA","kid":"k","alg":"PS256","n":"{RSA_N}","e":"AQAB"}},
+            {{"kty":"EC","kid":"k","use":"sig","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","alg":"ES256"}}
+        ]}}"#
+        );
+        let set = parse_key_set(doc.as_bytes(), &cfg, None).unwrap();
+        assert_eq!(
+            set.by_kid["k"].len(),
+            3,
+            "the repeated ES256 key is skipped"
+        );
+        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::PS256] {
+            assert!(set.get(Some("k"), alg).unwrap().allows(alg), "{alg:?}");
+        }
+        let es = set.get(Some("k"), Algorithm::ES256).unwrap();
+        assert!(
+            Arc::ptr_eq(&es, &set.by_kid["k"][1]),
+            "the first ES256 key wins"
+        );
+        // An algorithm no key allows still finds a key, whose allowlist then refuses it.
+        assert!(
+            !set.get(Some("k"), Algorithm::ES384)
+                .unwrap()
+                .allows(Algorithm::ES384)
+        );
+    }
+
+    /// A key that is in the next fetch unchanged keeps its identity (its cached verdicts stay);
+    /// a changed key is a new one.
+    #[test]
+    fn unchanged_keys_keep_their_identity_across_fetches() {
+        let cfg = JwksConfig::default();
+        let v1 = format!(
+            r#"{{"keys":[{{"kty":"RSA","kid":"a","alg":"RS256","n":"{RSA_N}","e":"AQAB"}}]}}"#
+        );
+        let v2 = format!(
+            r#"{{"keys":[{{"kty":"RSA","kid":"a","alg":"RS256","n":"{RSA_N}","e":"AQAB"}},{{"kty":"RSA","kid":"b","alg":"RS256","n":"{RSA_N}","e":"AQAB"}}]}}"#
+        );
+        let first = parse_key_set(v1.as_bytes(), &cfg, None).unwrap();
+        let second = parse_key_set(v2.as_bytes(), &cfg, Some(&first)).unwrap();
+        assert!(Arc::ptr_eq(&first.by_kid["a"][0], &second.by_kid["a"][0]));
+        assert!(!Arc::ptr_eq(&first.by_kid["a"][0], &second.by_kid["b"][0]));
+    }
+
+    #[test]
+    fn contradictory_settings_and_plain_http_are_refused_when_built() {
+        let http = || {
+            http_client(
+                tower::service_fn(|_req: Request<Empty<Bytes>>| async {
+                    Ok::<_, std::convert::Infallible>(Response::new(Empty::<Bytes>::new()))
+                }),
+                1024,
+            )
+        };
+        let bad = JwksConfig {
+            min_ttl: Duration::from_secs(600),
+            max_ttl: Duration::from_secs(60),
+            ..JwksConfig::default()
+        };
+        assert!(matches!(
+            JwksKeySource::with_http("https://id.test/jwks", bad, http()),
+            Err(JwksError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            JwksKeySource::with_http("http://id.test/jwks", JwksConfig::default(), http()),
+            Err(JwksError::InsecureUrl(_))
+        ));
+        let loopback = JwksConfig {
+            allow_http: true,
+            ..JwksConfig::default()
+        };
+        assert!(JwksKeySource::with_http("http://127.0.0.1:1/jwks", loopback, http()).is_ok());
+        assert!(
+            JwksKeySource::with_http("https://id.test/jwks", JwksConfig::default(), http()).is_ok()
+        );
+    }
+
+    /// A fetch task that dies (here: the HTTP client panics) must not leave its in-flight marker
+    /// behind, or every lookup would start another fetch past the rate limit.
+    #[tokio::test]
+    async fn a_fetch_task_that_panics_still_clears_its_marker_and_keeps_the_rate_limit() {
+        let http = http_client(
+            tower::service_fn(|_req: Request<Empty<Bytes>>| async {
+                if true {
+                    panic!("HTTP client bug");
+                }
+                Ok::<_, std::convert::Infallible>(Response::new(Empty::<Bytes>::new()))
+            }),
+            1024,
+        );
+        let cfg = JwksConfig {
+            refetch_interval: Duration::from_secs(60),
+            ..JwksConfig::default()
+        };
+        let source = JwksKeySource::with_http("https://id.test/jwks", cfg, http).unwrap();
+        assert!(source.refresh().await.is_err());
+        for _ in 0..20 {
+            match source.lookup(Some("k"), Algorithm::RS256) {
+                KeyLookup::Pending(f) => {
+                    let e = f.await.err().unwrap();
+                    assert_eq!(e.code(), ErrorCode::KeySetUnavailable);
+                }
+                _ => panic!("no key can be known"),
+            }
+        }
+        assert_eq!(
+            source.fetches(),
+            1,
+            "the dead fetch is not restarted per lookup"
+        );
+        assert_eq!(source.failures(), 1);
+        assert!(source.inner.lock().inflight.is_none());
     }
 
     #[test]
@@ -565,7 +859,7 @@ mod tests {
             b"{\"keys\":[{\"kty\":\"RSA\"}]}",
         ] {
             assert!(
-                parse_key_set(doc, &cfg).is_err(),
+                parse_key_set(doc, &cfg, None).is_err(),
                 "{}",
                 String::from_utf8_lossy(doc)
             );

@@ -19,8 +19,15 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
 use crate::error::{AuthError, ConfigError};
 
-/// The shortest HMAC secret accepted (RFC 7518 §3.2: at least the hash output size).
-const MIN_HMAC_SECRET: usize = 32;
+/// The shortest HMAC secret accepted for `alg` (RFC 7518 §3.2: at least the size of the
+/// hash output, 32, 48 and 64 bytes for HS256, HS384 and HS512).
+fn min_hmac_secret(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    }
+}
 
 /// A verification key and the algorithms it may verify.
 ///
@@ -80,12 +87,14 @@ impl JwtKey {
         let mut hmac = Vec::new();
         if key.family() == AlgorithmFamily::Hmac {
             let secret = key.try_get_as_bytes().map_err(key_err)?;
-            if secret.len() < MIN_HMAC_SECRET {
-                return Err(ConfigError::Key(format!(
-                    "HMAC secrets must be at least {MIN_HMAC_SECRET} bytes"
-                )));
-            }
             for &alg in algorithms {
+                let min = min_hmac_secret(alg);
+                if secret.len() < min {
+                    return Err(ConfigError::Key(format!(
+                        "{alg:?} needs a secret of at least {min} bytes (RFC 7518 §3.2), got {}",
+                        secret.len()
+                    )));
+                }
                 let a = match alg {
                     Algorithm::HS384 => hmac::HMAC_SHA384,
                     Algorithm::HS512 => hmac::HMAC_SHA512,
@@ -111,7 +120,8 @@ impl JwtKey {
         })
     }
 
-    /// An HMAC secret (HS256/384/512), at least 32 bytes.
+    /// An HMAC secret for HS256, HS384 or HS512: at least as long as the hash output (32, 48
+    /// and 64 bytes), as RFC 7518 §3.2 requires.
     pub fn hmac(secret: &[u8], algorithms: &[Algorithm]) -> Result<Self, ConfigError> {
         JwtKey::new(DecodingKey::from_secret(secret), algorithms)
     }
@@ -205,6 +215,11 @@ impl JwtKey {
 
     pub(crate) fn allows(&self, alg: Algorithm) -> bool {
         self.algorithms.contains(&alg)
+    }
+
+    /// An HMAC key: a shared secret, never to be taken from a published key set.
+    pub(crate) fn is_symmetric(&self) -> bool {
+        self.family == AlgorithmFamily::Hmac
     }
 
     /// Verify `signature_b64` (base64url, no padding) over `message` with `alg`.
@@ -303,8 +318,10 @@ pub enum KeyLookup {
 
 /// Where verification keys come from: a fixed set, or a JWKS that rotates.
 pub trait KeySource: Send + Sync + 'static {
-    /// Find the key for a token whose header has `kid` (or none).
-    fn lookup(&self, kid: Option<&str>) -> KeyLookup;
+    /// Find the key for a token whose header names `kid` (or none) and `alg`. Where several
+    /// keys share a `kid`, answer the one that allows `alg`; the verifier still refuses an
+    /// algorithm the key answered does not allow.
+    fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup;
 }
 
 /// A fixed set of keys, selected by `kid`.
@@ -373,7 +390,7 @@ impl StaticKeys {
 }
 
 impl KeySource for StaticKeys {
-    fn lookup(&self, kid: Option<&str>) -> KeyLookup {
+    fn lookup(&self, kid: Option<&str>, _alg: Algorithm) -> KeyLookup {
         match self.get(kid) {
             Some(k) => KeyLookup::Found(k.clone()),
             None => KeyLookup::Unknown,

@@ -105,28 +105,37 @@ pub struct JwtAuthenticatorBuilder<C = ()> {
     source: Option<Arc<dyn KeySource>>,
     issuers: Vec<String>,
     audiences: Vec<String>,
+    any_audience: bool,
     leeway: Duration,
     required: Vec<String>,
     token_type: Option<String>,
     revocation: Option<Arc<dyn Revocation>>,
     cache_capacity: usize,
+    cache_bytes: usize,
     _claims: PhantomData<fn() -> C>,
 }
 
 impl JwtAuthenticator<()> {
     /// Start configuring. Defaults: 60 s leeway, `exp` required, a verified-token cache of
-    /// 10 000 entries, no issuer/audience/type check until you name them.
+    /// 10 000 entries and 16 MiB, no issuer or type check until you name them.
+    ///
+    /// The audience is not optional: [`build`](JwtAuthenticatorBuilder::build) fails unless
+    /// you name one ([`audience`](JwtAuthenticatorBuilder::audience)) or say on purpose that
+    /// any will do ([`any_audience`](JwtAuthenticatorBuilder::any_audience)). Without the check,
+    /// a token the same issuer minted for another API would be accepted here.
     pub fn builder() -> JwtAuthenticatorBuilder<()> {
         JwtAuthenticatorBuilder {
             keys: Vec::new(),
             source: None,
             issuers: Vec::new(),
             audiences: Vec::new(),
+            any_audience: false,
             leeway: Duration::from_secs(60),
             required: vec!["exp".into()],
             token_type: None,
             revocation: None,
             cache_capacity: 10_000,
+            cache_bytes: 16 << 20,
             _claims: PhantomData,
         }
     }
@@ -151,9 +160,19 @@ impl<C> JwtAuthenticatorBuilder<C> {
         self
     }
 
-    /// Accept tokens for this audience (`aud`); may be given several times.
+    /// Accept tokens for this audience (`aud`); may be given several times. Name this API's
+    /// own identifier, so that tokens minted for other APIs of the same issuer are refused
+    /// (401 `invalid_audience`).
     pub fn audience(mut self, aud: impl Into<String>) -> Self {
         self.audiences.push(aud.into());
+        self
+    }
+
+    /// Accept tokens whatever their `aud` says. Only for an API that is the sole audience of
+    /// its issuer's tokens; otherwise a token for another API is accepted here. Without this
+    /// or an [`audience`](Self::audience), [`build`](Self::build) fails.
+    pub fn any_audience(mut self) -> Self {
+        self.any_audience = true;
         self
     }
 
@@ -173,8 +192,13 @@ impl<C> JwtAuthenticatorBuilder<C> {
         self
     }
 
-    /// Require the JOSE header `typ` (e.g. `at+jwt` for RFC 9068 access tokens; the
-    /// `application/` prefix and case are ignored as RFC 7515 §4.1.9 says).
+    /// Require the JOSE header `typ`; the `application/` prefix and case are ignored as RFC 7515
+    /// §4.1.9 says.
+    ///
+    /// Use `token_type("at+jwt")` when your issuer mints RFC 9068 access tokens (most OpenID
+    /// providers can): an OpenID Connect ID token is signed by the same keys and may carry the
+    /// same `iss` and `aud`, and this check is what keeps it from being taken as an access
+    /// token.
     pub fn token_type(mut self, typ: impl Into<String>) -> Self {
         self.token_type = Some(typ.into());
         self
@@ -186,9 +210,17 @@ impl<C> JwtAuthenticatorBuilder<C> {
         self
     }
 
-    /// Size of the verified-token cache; 0 turns it off.
+    /// How many tokens the verified-token cache holds at most; 0 turns it off.
     pub fn cache_capacity(mut self, entries: usize) -> Self {
         self.cache_capacity = entries;
+        self
+    }
+
+    /// How many bytes of tokens the verified-token cache holds at most (default 16 MiB); each
+    /// entry counts its token's length plus a fixed overhead. Tokens may be up to 16 KiB, so
+    /// an entry count alone does not bound memory.
+    pub fn cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
         self
     }
 
@@ -199,11 +231,13 @@ impl<C> JwtAuthenticatorBuilder<C> {
             source: self.source,
             issuers: self.issuers,
             audiences: self.audiences,
+            any_audience: self.any_audience,
             leeway: self.leeway,
             required: self.required,
             token_type: self.token_type,
             revocation: self.revocation,
             cache_capacity: self.cache_capacity,
+            cache_bytes: self.cache_bytes,
             _claims: PhantomData,
         }
     }
@@ -220,6 +254,11 @@ impl<C> JwtAuthenticatorBuilder<C> {
             (None, false) => Arc::new(StaticKeys::new(self.keys)?),
             (None, true) => return Err(ConfigError::Incomplete("no verification key was given")),
         };
+        if self.audiences.is_empty() && !self.any_audience {
+            return Err(ConfigError::Incomplete(
+                "name the audience tokens must be for (.audience(\"…\")), or call .any_audience() to accept tokens minted for any API",
+            ));
+        }
         let mut required = Vec::new();
         for name in &self.required {
             match CHECKABLE_CLAIMS.iter().find(|c| **c == name.as_str()) {
@@ -241,7 +280,8 @@ impl<C> JwtAuthenticatorBuilder<C> {
                 required,
                 token_type: self.token_type.map(|t| normalize_typ(&t).to_owned()),
                 revocation: self.revocation,
-                cache: (self.cache_capacity > 0).then(|| VerifiedCache::new(self.cache_capacity)),
+                cache: (self.cache_capacity > 0 && self.cache_bytes > 0)
+                    .then(|| VerifiedCache::new(self.cache_capacity, self.cache_bytes)),
             }),
             _claims: PhantomData,
         })
@@ -255,9 +295,15 @@ impl<C> JwtAuthenticator<C> {
     }
 }
 
+/// `typ` without an `application/` prefix (RFC 7515 §4.1.9). Compared as bytes: the header
+/// is attacker-chosen, and slicing a `str` at a byte offset panics inside a multi-byte
+/// character (`"applicationé/…"`).
 fn normalize_typ(t: &str) -> &str {
-    let lower = t.len() > 12 && t[..12].eq_ignore_ascii_case("application/");
-    if lower { &t[12..] } else { t }
+    const PREFIX: &[u8] = b"application/";
+    match t.as_bytes().split_at_checked(PREFIX.len()) {
+        Some((head, _)) if head.eq_ignore_ascii_case(PREFIX) => &t[PREFIX.len()..],
+        _ => t,
+    }
 }
 
 fn unix_now() -> u64 {
@@ -485,7 +531,7 @@ where
         token: &[u8],
         credential: &Credential,
         parsed: Parsed<'_>,
-        key: &JwtKey,
+        key: &Arc<JwtKey>,
         now: u64,
     ) -> Result<Principal, AuthError> {
         let inner = &*self.inner;
@@ -522,6 +568,7 @@ where
                 principal.clone(),
                 exp.saturating_add(inner.leeway),
                 now,
+                key,
             );
         }
         Ok(principal)
@@ -547,7 +594,7 @@ where
             Ok(p) => p,
             Err(e) => return ready(Err(e)),
         };
-        match inner.keys.lookup(parsed.kid.as_deref()) {
+        match inner.keys.lookup(parsed.kid.as_deref(), parsed.alg) {
             KeyLookup::Found(key) => ready(self.finish(token, credential, parsed, &key, now)),
             KeyLookup::Unknown => ready(Err(AuthError::new(ErrorCode::UnknownKey))),
             KeyLookup::Pending(key) => {
