@@ -163,3 +163,134 @@ async fn bad_arguments_exit_2_with_usage() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+fn token_request(
+    a: std::net::SocketAddr,
+    basic: Option<&str>,
+    form: &str,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    use base64::Engine;
+    let mut req = http::Request::post(format!("http://{a}/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(pair) = basic {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pair);
+        req = req.header("authorization", format!("Basic {b64}"));
+    }
+    req.body(http_body_util::Full::from(form.to_owned()))
+        .unwrap()
+}
+
+/// People copy examples: the embedded provider must not hand out tokens to a client that does
+/// not authenticate, nor scopes the client was not registered for.
+#[tokio::test]
+async fn the_example_provider_wants_the_secret_and_grants_registered_scopes_only() {
+    let (_child, url) = start(&[]).await;
+    let a = addr(&url);
+    let c = client();
+    let code = |r: &Reply| r.json()["error"].as_str().unwrap_or_default().to_owned();
+    let r = send(
+        &c,
+        token_request(
+            a,
+            None,
+            "grant_type=client_credentials&client_id=demo&scope=admin",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), code(&r)),
+        (401, "invalid_client".into())
+    );
+    let r = send(
+        &c,
+        token_request(a, Some("demo:wrong"), "grant_type=client_credentials"),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), code(&r)),
+        (401, "invalid_client".into())
+    );
+    let r = send(
+        &c,
+        token_request(
+            a,
+            Some("demo:demo-secret"),
+            "grant_type=client_credentials&scope=read+admin",
+        ),
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), code(&r)), (400, "invalid_scope".into()));
+    let r = send(
+        &c,
+        token_request(
+            a,
+            Some("demo:demo-secret"),
+            "grant_type=client_credentials&scope=read+write",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["scope"], "read write");
+    let login = |scope: &str| {
+        http::Request::post(format!("http://{a}/session/login"))
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::from(
+                serde_json::json!({"username": "alice", "password": "demo", "scope": scope})
+                    .to_string(),
+            ))
+            .unwrap()
+    };
+    let r = send(&c, login("read admin")).await;
+    assert_eq!((r.status.as_u16(), code(&r)), (400, "invalid_scope".into()));
+    assert!(
+        r.headers.get("set-cookie").is_none(),
+        "no session for a refused login"
+    );
+    assert_eq!(send(&c, login("read")).await.status, 200);
+}
+
+/// Listening where other machines can reach it, the example says loudly that it is a demo.
+#[tokio::test]
+async fn a_non_loopback_listen_address_prints_a_warning() {
+    let mut child = Command::new(exe())
+        .args(["--listen", "0.0.0.0:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_or_default();
+    assert!(line.starts_with("WARNING: listening on 0.0.0.0:"), "{line}");
+    child.kill().await.unwrap();
+    // On loopback it stays quiet.
+    let mut quiet = Command::new(exe())
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(quiet.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), out.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("listening on "));
+    quiet.kill().await.unwrap();
+    let mut err = String::new();
+    use tokio::io::AsyncReadExt;
+    quiet
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .await
+        .unwrap();
+    assert!(!err.contains("WARNING"), "{err}");
+}
