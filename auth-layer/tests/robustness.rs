@@ -49,6 +49,23 @@ proptest! {
         harness().check_jwt(header.as_bytes(), payload.as_bytes(), &sig);
     }
 
+    /// Header fields of any Unicode, `typ` above all: the typed layer compares it with the
+    /// `application/` prefix, where a byte-offset slice once panicked.
+    #[test]
+    fn jose_header_with_arbitrary_text(
+        alg in "HS256|RS256|none|",
+        typ in "\\PC{0,24}",
+        prefix in "application/|applicatio|APPLICATION/|",
+    ) {
+        let header = serde_json::json!({"alg": alg, "kid": "k", "typ": format!("{prefix}{typ}")});
+        harness().check_jose_header(header.to_string().as_bytes());
+    }
+
+    #[test]
+    fn jose_header_arbitrary_bytes(h in proptest::collection::vec(any::<u8>(), 0..80)) {
+        harness().check_jose_header(&h);
+    }
+
     #[test]
     fn jwt_with_arbitrary_bytes(h in proptest::collection::vec(any::<u8>(), 0..60), p in proptest::collection::vec(any::<u8>(), 0..60)) {
         harness().check_jwt(&h, &p, b"sig");

@@ -866,6 +866,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes, and JSON key sets of arbitrary members: a typed error or public keys,
+        /// never a panic and never an HMAC key.
+        #[test]
+        fn key_set_parser_never_panics_nor_yields_a_symmetric_key(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            kty in "RSA|EC|OKP|oct|",
+            alg in "HS256|RS256|ES256|EdDSA|none|",
+            member in "[ -~]{0,40}",
+        ) {
+            let cfg = JwksConfig::default();
+            let _ = parse_key_set(&body, &cfg, None);
+            let doc = serde_json::json!({"keys": [
+                {"kty": kty, "alg": alg, "kid": "k", "k": member, "n": member, "e": "AQAB",
+                 "crv": "P-256", "x": member, "y": member},
+            ]});
+            if let Ok(set) = parse_key_set(doc.to_string().as_bytes(), &cfg, None) {
+                proptest::prop_assert!(set.all.iter().all(|(_, k)| !k.is_symmetric()));
+            }
+        }
+    }
+
     #[test]
     fn max_age_is_read_from_cache_control() {
         let res = |v: &'static str| {

@@ -33,17 +33,24 @@ fn now_ready<F: Future>(f: F) -> F::Output {
 
 pub struct Harness {
     layer: AuthLayer,
+    /// The same, with a required `typ` (RFC 9068 `at+jwt`): the header is read further.
+    typed: AuthLayer,
 }
 
 impl Harness {
     pub fn new() -> Self {
-        let jwt = JwtAuthenticator::builder()
-            .key(
-                JwtKey::hmac(SECRET, &[Algorithm::HS256])
-                    .unwrap()
-                    .with_kid("k"),
-            )
-            .audience("api")
+        let builder = || {
+            JwtAuthenticator::builder()
+                .key(
+                    JwtKey::hmac(SECRET, &[Algorithm::HS256])
+                        .unwrap()
+                        .with_kid("k"),
+                )
+                .audience("api")
+        };
+        let jwt = builder().build().unwrap();
+        let typed = AuthLayer::builder()
+            .bearer(builder().token_type("at+jwt").build().unwrap())
             .build()
             .unwrap();
         let keys = ApiKeys::new().with_key(
@@ -56,11 +63,21 @@ impl Harness {
             .api_key("x-api-key", keys)
             .build()
             .unwrap();
-        Harness { layer }
+        Harness { layer, typed }
     }
 
     /// Send one request with these raw header values; check the answer.
     pub fn check(&self, authorization: &[&[u8]], cookie: Option<&[u8]>, api_key: Option<&[u8]>) {
+        self.check_with(&self.layer, authorization, cookie, api_key);
+    }
+
+    fn check_with(
+        &self,
+        layer: &AuthLayer,
+        authorization: &[&[u8]],
+        cookie: Option<&[u8]>,
+        api_key: Option<&[u8]>,
+    ) {
         let mut req = Request::get("/").body(Full::<Bytes>::default()).unwrap();
         let mut sent = Vec::new();
         let h = req.headers_mut();
@@ -85,11 +102,9 @@ impl Harness {
             h.append("x-api-key", v);
             sent.push(k);
         }
-        let mut svc = self
-            .layer
-            .layer(service_fn(|_req: Request<Full<Bytes>>| async {
-                Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
-            }));
+        let mut svc = layer.layer(service_fn(|_req: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+        }));
         let res = now_ready(svc.call(req)).unwrap();
         let status = res.status().as_u16();
         assert!(matches!(status, 200 | 400 | 401 | 403), "status {status}");
@@ -129,5 +144,19 @@ impl Harness {
         );
         self.check(&[format!("Bearer {token}").as_bytes()], None, None);
         self.check(&[], Some(format!("at={token}").as_bytes()), None);
+    }
+
+    /// A JWT with an arbitrary JOSE header (bytes, base64url-encoded) and a well-formed
+    /// payload, sent to the layer that reads `typ` too.
+    pub fn check_jose_header(&self, header: &[u8]) {
+        let payload = br#"{"aud":"api","exp":4102444800,"sub":"fuzz"}"#;
+        let token = format!(
+            "{}.{}.c2lnbmF0dXJl{MARKER}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload),
+        );
+        let auth = format!("Bearer {token}");
+        self.check_with(&self.typed, &[auth.as_bytes()], None, None);
+        self.check(&[auth.as_bytes()], None, None);
     }
 }
