@@ -313,7 +313,9 @@ impl Responder {
             h.append(WWW_AUTHENTICATE, c);
         }
         if let Some(after) = err.retry_after() {
-            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            let secs = after
+                .as_secs()
+                .saturating_add(u64::from(after.subsec_nanos() > 0));
             h.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         h.insert(CONTENT_LENGTH, HeaderValue::from(rendered.body.len()));

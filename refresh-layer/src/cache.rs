@@ -4,13 +4,21 @@
 //! - N concurrent callers that need a refresh share one: the first starts it in its own task,
 //!   the others subscribe to its result. The task finishes (and stores a rotated refresh
 //!   token) even if every caller is dropped.
+//! - Callers wait at most the refresh timeout; the token request itself is not cut off then.
+//!   A server may have rotated the refresh token already, and dropping its answer would
+//!   leave only the old one, whose reuse revokes the whole family. The exchange has its own,
+//!   longer limit.
 //! - A caller whose 401 came from a credential that was already replaced (an older
 //!   generation) gets the current one without a new refresh.
 //! - A failed refresh is remembered with exponential backoff (`invalid_grant`: until a new
 //!   credential is set), so the token endpoint is not hammered and nobody waits forever.
+//!   The refresh task's bookkeeping runs on every way out of it, a panic included.
+//! - A credential set by hand (a new sign-in, a sign-out) wins over any refresh that was
+//!   started before it: that refresh's result is dropped.
 //! - The lock is a `std::sync::Mutex` held for a few field reads/writes, never across `.await`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,6 +34,14 @@ use crate::source::CredentialSource;
 pub(crate) struct Current {
     pub(crate) credential: Credential,
     pub(crate) generation: u64,
+    /// When it is refreshed before use (see `Credential::refresh_at`); `None`: never ahead.
+    refresh_at: Option<Instant>,
+}
+
+impl Current {
+    fn needs_refresh(&self, now: Instant) -> bool {
+        self.refresh_at.is_some_and(|t| now >= t)
+    }
 }
 
 type Outcome = Result<Arc<Current>, RefreshError>;
@@ -43,13 +59,21 @@ struct State {
     next_generation: u64,
     inflight: Option<watch::Receiver<Option<Outcome>>>,
     failure: Option<Failure>,
+    /// Bumped by every credential set by hand (`set`, `clear`, a new refresh token): a
+    /// refresh started under an older epoch does not store its result.
+    epoch: u64,
+    /// After `clear`: no refresh until a credential or refresh token is set.
+    signed_out: bool,
 }
 
 /// Timing of refreshes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timing {
     pub(crate) skew: Duration,
+    /// How long a caller waits for a refresh.
     pub(crate) timeout: Duration,
+    /// How long the token exchange itself may run.
+    pub(crate) exchange_limit: Duration,
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
 }
@@ -60,6 +84,16 @@ pub(crate) struct Cell {
     state: Mutex<State>,
     refreshes: AtomicU64,
     failures: AtomicU64,
+    /// A redirect policy was handed out: requests carry a trail it can mark.
+    pub(crate) tracks_redirects: AtomicBool,
+}
+
+/// A number in 0..1 that differs between processes and calls (std's per-process random keys).
+fn jitter() -> f64 {
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 impl Cell {
@@ -68,25 +102,37 @@ impl Cell {
         timing: Timing,
         initial: Option<Credential>,
     ) -> Self {
-        let mut state = State::default();
-        if let Some(c) = initial {
-            state.current = Some(Arc::new(Current {
-                credential: c,
-                generation: 0,
-            }));
-            state.next_generation = 1;
-        }
-        Cell {
+        let cell = Cell {
             source,
             timing,
-            state: Mutex::new(state),
+            state: Mutex::new(State::default()),
             refreshes: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            tracks_redirects: AtomicBool::new(false),
+        };
+        if let Some(c) = initial {
+            let mut st = cell.lock();
+            cell.store(&mut st, c);
         }
+        cell
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Make `credential` the current one, as a new generation.
+    fn store(&self, st: &mut State, credential: Credential) -> Arc<Current> {
+        let generation = st.next_generation;
+        st.next_generation += 1;
+        let c = Arc::new(Current {
+            refresh_at: credential.refresh_at(self.timing.skew, jitter()),
+            credential,
+            generation,
+        });
+        st.current = Some(c.clone());
+        st.failure = None;
+        c
     }
 
     pub(crate) fn refreshes(&self) -> u64 {
@@ -111,7 +157,9 @@ impl Cell {
     pub(crate) fn fresh(&self) -> Option<Arc<Current>> {
         let st = self.lock();
         let c = st.current.as_ref()?;
-        (!c.credential.expires_within(self.timing.skew, Instant::now)).then(|| c.clone())
+        c.refresh_at
+            .is_none_or(|t| Instant::now() < t)
+            .then(|| c.clone())
     }
 
     /// The current credential without refreshing it.
@@ -119,36 +167,62 @@ impl Cell {
         self.lock().current.clone()
     }
 
-    /// Replace the credential (after a new sign-in, say); clears any backoff.
-    pub(crate) fn set(&self, credential: Credential) {
-        let mut st = self.lock();
-        let generation = st.next_generation;
-        st.next_generation += 1;
-        st.current = Some(Arc::new(Current {
-            credential,
-            generation,
-        }));
+    /// A new epoch: whatever refresh is under way no longer speaks for the cell.
+    fn new_epoch(st: &mut State) {
+        st.epoch += 1;
+        st.inflight = None;
         st.failure = None;
     }
 
-    /// The credential to send now: refreshed first when missing or within the skew of its
-    /// expiry. When that refresh fails but the old credential has not expired yet, the old
+    /// Replace the credential (after a new sign-in, say); clears any backoff, and a refresh
+    /// under way does not overwrite it.
+    pub(crate) fn set(&self, credential: Credential) {
+        let mut st = self.lock();
+        Cell::new_epoch(&mut st);
+        st.signed_out = false;
+        self.store(&mut st, credential);
+    }
+
+    /// Sign out: forget the credential (and the source's refresh token); requests fail with
+    /// [`RefreshError::SignedOut`] until a credential or refresh token is set.
+    pub(crate) fn clear(&self) {
+        let mut st = self.lock();
+        Cell::new_epoch(&mut st);
+        st.current = None;
+        st.signed_out = true;
+        drop(st);
+        self.source.forget();
+    }
+
+    /// Start again from a new refresh token (a new sign-in): the current credential belongs to
+    /// the previous one and is dropped. False when the source keeps no refresh token.
+    pub(crate) fn set_refresh_token(&self, refresh_token: &str) -> bool {
+        let mut st = self.lock();
+        if !self.source.set_refresh_token(refresh_token) {
+            return false;
+        }
+        Cell::new_epoch(&mut st);
+        st.current = None;
+        st.signed_out = false;
+        true
+    }
+
+    /// The credential to send now: refreshed first when missing or within its refresh
+    /// window. When that refresh fails but the old credential has not expired yet, the old
     /// one is still used.
     pub(crate) async fn current(self: &Arc<Self>) -> Outcome {
         let (rx, fallback) = {
             let mut st = self.lock();
             let now = Instant::now();
             let fallback = match &st.current {
-                Some(c) if !c.credential.expires_within(self.timing.skew, || now) => {
-                    return Ok(c.clone());
-                }
+                Some(c) if !c.needs_refresh(now) => return Ok(c.clone()),
                 Some(c) if !c.credential.is_expired(now) => Some(c.clone()),
                 _ => None,
             };
             (self.start_or_join(&mut st), fallback)
         };
         let outcome = match rx {
-            Ok(rx) => wait(rx).await,
+            Ok(rx) => self.wait(rx).await,
             Err(e) => Err(e),
         };
         match (outcome, fallback) {
@@ -172,15 +246,37 @@ impl Cell {
             }
             self.start_or_join(&mut st)?
         };
-        wait(rx).await
+        self.wait(rx).await
+    }
+
+    /// As [`refresh_after`](Self::refresh_after), without waiting: the refresh runs for the
+    /// requests that come next.
+    pub(crate) fn refresh_after_in_background(self: &Arc<Self>, failed: u64) {
+        let mut st = self.lock();
+        if st.current.as_ref().is_some_and(|c| c.generation == failed) {
+            let _ = self.start_or_join(&mut st);
+        }
+    }
+
+    /// Wait for a refresh, at most the refresh timeout (the refresh itself goes on).
+    async fn wait(&self, mut rx: watch::Receiver<Option<Outcome>>) -> Outcome {
+        let answer = tokio::time::timeout(self.timing.timeout, rx.wait_for(Option::is_some));
+        match answer.await {
+            Ok(Ok(v)) => v.clone().unwrap_or(Err(RefreshError::Aborted)),
+            Ok(Err(_)) => Err(RefreshError::Aborted),
+            Err(_) => Err(RefreshError::Timeout(self.timing.timeout)),
+        }
     }
 
     fn start_or_join(
         self: &Arc<Self>,
         st: &mut State,
     ) -> Result<watch::Receiver<Option<Outcome>>, RefreshError> {
+        if st.signed_out {
+            return Err(RefreshError::SignedOut);
+        }
         if let Some(rx) = &st.inflight {
-            // A refresh task that died (panicked) leaves a closed channel: start a new one.
+            // A refresh task that ended without clearing its marker: start a new one.
             if rx.has_changed().is_ok() {
                 return Ok(rx.clone());
             }
@@ -202,46 +298,34 @@ impl Cell {
         let (tx, rx) = watch::channel(None);
         st.inflight = Some(rx.clone());
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        let cell = self.clone();
+        let task = RefreshTask {
+            cell: self.clone(),
+            epoch: st.epoch,
+            tx: Some(tx),
+            started: Instant::now(),
+        };
         // Spawned, so that dropping the request that started it does not cancel it for the
         // others (or lose a rotated refresh token).
-        tokio::spawn(async move {
-            let started = Instant::now();
-            tracing::debug!(target: "portcullis::client", "credential refresh started");
-            let result = match tokio::time::timeout(cell.timing.timeout, cell.source.fetch()).await
-            {
-                Ok(r) => r,
-                Err(_) => Err(RefreshError::Timeout(cell.timing.timeout)),
-            };
-            let outcome = cell.finish(result);
-            match &outcome {
-                Ok(c) => {
-                    tracing::debug!(target: "portcullis::client", generation = c.generation, elapsed_ms = started.elapsed().as_millis() as u64, "credential refreshed")
-                }
-                Err(e) => {
-                    tracing::warn!(target: "portcullis::client", error = %e, elapsed_ms = started.elapsed().as_millis() as u64, "credential refresh failed")
-                }
-            }
-            let _ = tx.send(Some(outcome));
-        });
+        tokio::spawn(task.run());
         Ok(rx)
     }
 
-    fn finish(&self, result: Result<Credential, RefreshError>) -> Outcome {
+    /// Record the result of a refresh started in `epoch`.
+    fn finish(&self, epoch: u64, result: Result<Credential, RefreshError>) -> Outcome {
         let mut st = self.lock();
+        if st.epoch != epoch {
+            // A credential was set by hand while this refresh ran: it wins, and this result
+            // (a token for whoever was signed in before) is dropped.
+            tracing::debug!(target: "portcullis::client", "refresh result dropped: the credential was replaced meanwhile");
+            return match (&st.current, st.signed_out) {
+                (Some(c), _) => Ok(c.clone()),
+                (None, true) => Err(RefreshError::SignedOut),
+                (None, false) => Err(RefreshError::Superseded),
+            };
+        }
         st.inflight = None;
         match result {
-            Ok(credential) => {
-                let generation = st.next_generation;
-                st.next_generation += 1;
-                let c = Arc::new(Current {
-                    credential,
-                    generation,
-                });
-                st.current = Some(c.clone());
-                st.failure = None;
-                Ok(c)
-            }
+            Ok(credential) => Ok(self.store(&mut st, credential)),
             Err(error) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 let streak = st.failure.as_ref().map_or(0, |f| f.streak) + 1;
@@ -254,7 +338,8 @@ impl Cell {
                         .backoff_initial
                         .saturating_mul(factor)
                         .min(self.timing.backoff_max);
-                    Some(Instant::now() + delay)
+                    let now = Instant::now();
+                    Some(now.checked_add(delay).unwrap_or(now))
                 };
                 st.failure = Some(Failure {
                     error: error.clone(),
@@ -267,10 +352,46 @@ impl Cell {
     }
 }
 
-async fn wait(mut rx: watch::Receiver<Option<Outcome>>) -> Outcome {
-    match rx.wait_for(Option::is_some).await {
-        Ok(v) => v.clone().unwrap_or(Err(RefreshError::Aborted)),
-        Err(_) => Err(RefreshError::Aborted),
+/// One refresh, in its own task. Its bookkeeping (store the result, clear the in-flight
+/// marker, answer the waiters) runs in `Drop` when the task ends any other way than by
+/// finishing: a panic in the credential source, or the runtime shutting down.
+struct RefreshTask {
+    cell: Arc<Cell>,
+    epoch: u64,
+    tx: Option<watch::Sender<Option<Outcome>>>,
+    started: Instant,
+}
+
+impl RefreshTask {
+    async fn run(mut self) {
+        tracing::debug!(target: "portcullis::client", "credential refresh started");
+        let limit = self.cell.timing.exchange_limit;
+        let result = match tokio::time::timeout(limit, self.cell.source.fetch()).await {
+            Ok(r) => r,
+            Err(_) => Err(RefreshError::Timeout(limit)),
+        };
+        self.complete(result);
+    }
+
+    fn complete(&mut self, result: Result<Credential, RefreshError>) {
+        let Some(tx) = self.tx.take() else { return };
+        let outcome = self.cell.finish(self.epoch, result);
+        let elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &outcome {
+            Ok(c) => {
+                tracing::debug!(target: "portcullis::client", generation = c.generation, elapsed_ms, "credential refreshed")
+            }
+            Err(e) => {
+                tracing::warn!(target: "portcullis::client", error = %e, elapsed_ms, "credential refresh failed")
+            }
+        }
+        let _ = tx.send(Some(outcome));
+    }
+}
+
+impl Drop for RefreshTask {
+    fn drop(&mut self) {
+        self.complete(Err(RefreshError::Aborted));
     }
 }
 
@@ -284,6 +405,7 @@ mod tests {
         Timing {
             skew: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
+            exchange_limit: Duration::from_secs(120),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(8),
         }
@@ -357,21 +479,62 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn credential_within_skew_is_refreshed_before_use() {
-        let (cell, calls) = cell(60, 0, false);
+        let (cell, calls) = cell(120, 0, false);
         assert_eq!(cell.current().await.unwrap().generation, 0);
-        tokio::time::advance(Duration::from_secs(20)).await;
+        tokio::time::advance(Duration::from_secs(80)).await;
         assert_eq!(
             cell.current().await.unwrap().generation,
             0,
             "40 s left, skew 30 s"
         );
-        tokio::time::advance(Duration::from_secs(15)).await;
+        tokio::time::advance(Duration::from_secs(20)).await;
         assert_eq!(
             cell.current().await.unwrap().generation,
             1,
-            "25 s left: refreshed first"
+            "20 s left: refreshed first"
         );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// A token that lives less than twice the skew is refreshed at half its lifetime at the
+    /// earliest, not before every use.
+    #[tokio::test(start_paused = true)]
+    async fn a_token_shorter_than_the_skew_is_not_refreshed_for_every_use() {
+        let (cell, calls) = cell(10, 0, false);
+        for _ in 0..10 {
+            assert_eq!(cell.current().await.unwrap().generation, 0);
+            tokio::time::advance(Duration::from_millis(400)).await;
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "4 s of a 10 s token: no refresh"
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            cell.current().await.unwrap().generation,
+            1,
+            "6 s: refreshed"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// Replicas that got their tokens at the same moment do not all refresh at once.
+    #[test]
+    fn refresh_windows_are_jittered() {
+        let src = Arc::new(Credential::bearer("t").unwrap());
+        let cell = Cell::new(src, timing(), None);
+        let c = Credential::bearer("t")
+            .unwrap()
+            .expires_in(Duration::from_secs(3600));
+        let mut st = cell.lock();
+        let at: std::collections::HashSet<_> = (0..20)
+            .map(|_| cell.store(&mut st, c.clone()).refresh_at.unwrap())
+            .collect();
+        assert!(at.len() > 10, "{} distinct refresh times of 20", at.len());
+        let exp = c.expiry().unwrap();
+        assert!(at.iter().all(|t| *t >= exp - Duration::from_secs(30)
+            && *t <= exp - Duration::from_secs(24)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -399,11 +562,92 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn hanging_source_times_out() {
-        let (cell, _) = cell(60, 60_000, false);
+        let (cell, _) = cell(60, 600_000, false);
         assert!(matches!(
             cell.current().await,
             Err(RefreshError::Timeout(_))
         ));
+        // The exchange is abandoned at its own limit: then refreshing starts over.
+        tokio::time::advance(Duration::from_secs(121)).await;
+        tokio::task::yield_now().await;
+        assert!(cell.lock().inflight.is_none());
+    }
+
+    /// The caller stops waiting at the timeout; the exchange goes on, and what it brings back
+    /// (a rotated refresh token, a new access token) is stored for the next callers.
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_outlives_the_callers_timeout_and_is_stored() {
+        let (cell, calls) = cell(300, 8_000, false);
+        assert!(matches!(
+            cell.current().await,
+            Err(RefreshError::Timeout(_))
+        ));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        tokio::task::yield_now().await;
+        let c = cell.current().await.unwrap();
+        assert_eq!(c.generation, 0, "the late answer was kept");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "and not asked for again");
+    }
+
+    /// A credential source that panics: the waiters get an error at once (no hang), the
+    /// in-flight marker is gone, and the failure backs off like any other.
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_source_fails_the_refresh_and_backs_off() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c2 = calls.clone();
+        let src = from_fn(move || {
+            c2.fetch_add(1, Ordering::SeqCst);
+            async {
+                if true {
+                    panic!("credential source bug");
+                }
+                Err(RefreshError::Aborted)
+            }
+        });
+        let cell = Arc::new(Cell::new(Arc::new(src), timing(), None));
+        assert!(matches!(cell.current().await, Err(RefreshError::Aborted)));
+        assert!(cell.lock().inflight.is_none());
+        assert!(matches!(
+            cell.current().await,
+            Err(RefreshError::BackingOff { .. })
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(cell.failures(), 1);
+    }
+
+    /// After an account switch, a refresh that was started for the previous user must not
+    /// overwrite the new credential when it finishes.
+    #[tokio::test(start_paused = true)]
+    async fn a_credential_set_during_a_refresh_wins() {
+        let (cell, _) = cell(300, 100, false);
+        let c = cell.clone();
+        let waiter = tokio::spawn(async move { c.current().await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        cell.set(Credential::bearer("bob").unwrap());
+        let got = waiter.await.unwrap().unwrap();
+        assert_eq!(got.credential.kind(), "bearer");
+        let now = cell.peek().unwrap();
+        assert!(
+            Arc::ptr_eq(&got, &now),
+            "the waiter got the credential that was set"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(Arc::ptr_eq(&cell.peek().unwrap(), &now), "still bob's");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_clear_nothing_is_refreshed_until_a_credential_is_set() {
+        let (cell, calls) = cell(300, 0, false);
+        assert!(cell.current().await.is_ok());
+        cell.clear();
+        for _ in 0..3 {
+            assert!(matches!(cell.current().await, Err(RefreshError::SignedOut)));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(cell.current().await.unwrap_err().is_sign_in_again());
+        cell.set(Credential::bearer("again").unwrap());
+        assert!(cell.current().await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -40,7 +40,14 @@ enum Placement {
 pub struct Credential {
     placement: Placement,
     expires_at: Option<Instant>,
+    /// How long it was valid for when it was made: bounds how early it is refreshed.
+    lifetime: Option<Duration>,
 }
+
+/// The longest lifetime taken from anyone: a token endpoint's `expires_in` of
+/// 18446744073709551615 would overflow the clock; a year is as good as forever here and still
+/// refreshes now and then.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -88,6 +95,7 @@ impl Credential {
         Ok(Credential {
             placement: Placement::Authorization(sensitive(&format!("Bearer {token}"))?),
             expires_at: None,
+            lifetime: None,
         })
     }
 
@@ -101,6 +109,7 @@ impl Credential {
         Ok(Credential {
             placement: Placement::Authorization(sensitive(&format!("Basic {encoded}"))?),
             expires_at: None,
+            lifetime: None,
         })
     }
 
@@ -111,6 +120,7 @@ impl Credential {
         Ok(Credential {
             placement: Placement::Header(name, sensitive(key)?),
             expires_at: None,
+            lifetime: None,
         })
     }
 
@@ -127,6 +137,7 @@ impl Credential {
                 percent_encode(key)
             )),
             expires_at: None,
+            lifetime: None,
         })
     }
 
@@ -149,18 +160,23 @@ impl Credential {
                 pair: format!("{name}={value}"),
             },
             expires_at: None,
+            lifetime: None,
         })
     }
 
-    /// The credential expires `ttl` from now.
+    /// The credential expires `ttl` from now (at most [`MAX_LIFETIME`]).
     pub fn expires_in(mut self, ttl: Duration) -> Self {
-        self.expires_at = Some(Instant::now() + ttl);
+        let ttl = ttl.min(MAX_LIFETIME);
+        let now = Instant::now();
+        self.expires_at = Some(now.checked_add(ttl).unwrap_or(now));
+        self.lifetime = Some(ttl);
         self
     }
 
     /// The credential expires at `at`.
     pub fn expires_at(mut self, at: Instant) -> Self {
         self.expires_at = Some(at);
+        self.lifetime = Some(at.saturating_duration_since(Instant::now()));
         self
     }
 
@@ -179,10 +195,18 @@ impl Credential {
         }
     }
 
-    /// True when the credential expires within `skew` of `now` (or has expired).
-    /// `now` is only called for a credential that expires.
-    pub(crate) fn expires_within(&self, skew: Duration, now: impl FnOnce() -> Instant) -> bool {
-        self.expires_at.is_some_and(|at| at <= now() + skew)
+    /// When to refresh this credential ahead of its expiry: `skew` before it, but never more
+    /// than half its lifetime before (a 10 s token with a 30 s skew would otherwise be
+    /// refreshed for every request), and `jitter` (0..1) moves it up to a fifth later so that
+    /// replicas holding tokens of the same age do not all refresh at once.
+    pub(crate) fn refresh_at(&self, skew: Duration, jitter: f64) -> Option<Instant> {
+        let at = self.expires_at?;
+        let window = match self.lifetime {
+            Some(lifetime) => skew.min(lifetime / 2),
+            None => skew,
+        };
+        let window = window.mul_f64(1.0 - 0.2 * jitter.clamp(0.0, 1.0));
+        Some(at.checked_sub(window).unwrap_or(at))
     }
 
     pub(crate) fn is_expired(&self, now: Instant) -> bool {
@@ -242,12 +266,21 @@ impl Credential {
                     }
                 }
             }
-            Placement::Cookie { pair, .. } => {
-                // RFC 6265 §5.4: one Cookie header; merge with what the request has.
-                let merged = match req.headers().get(COOKIE).and_then(|v| v.to_str().ok()) {
-                    Some(existing) if !existing.is_empty() => format!("{existing}; {pair}"),
-                    _ => pair.clone(),
-                };
+            Placement::Cookie { name, pair } => {
+                // RFC 6265 §5.4: one Cookie header. Keep the request's other cookies, drop
+                // any of ours it already had (a second cookie of the same name would leave
+                // the server to pick one), and add ours.
+                let mut merged = String::new();
+                for value in req.headers().get_all(COOKIE) {
+                    let Ok(text) = value.to_str() else { continue };
+                    for p in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                        if p.split('=').next() != Some(name.as_str()) {
+                            merged.push_str(p);
+                            merged.push_str("; ");
+                        }
+                    }
+                }
+                merged.push_str(pair);
                 if let Ok(v) = sensitive(&merged) {
                     req.headers_mut().insert(COOKIE, v);
                 }
@@ -378,6 +411,49 @@ mod tests {
         assert_eq!(r.headers().get_all(COOKIE).iter().count(), 1);
         assert_eq!(r.headers()[COOKIE], "theme=dark; sid=abc");
         assert!(c.already_present(&r));
+    }
+
+    /// With `replace_existing(true)` the layer injects over a cookie the request carries:
+    /// the request then has exactly one cookie of that name, ours.
+    #[test]
+    fn injecting_a_cookie_replaces_one_of_the_same_name() {
+        let mut r = req("http://a/");
+        r.headers_mut()
+            .append(COOKIE, HeaderValue::from_static("theme=dark; sid=old"));
+        r.headers_mut()
+            .append(COOKIE, HeaderValue::from_static("sid=older; lang=en"));
+        Credential::cookie("sid", "new").unwrap().inject(&mut r);
+        assert_eq!(r.headers().get_all(COOKIE).iter().count(), 1);
+        assert_eq!(r.headers()[COOKIE], "theme=dark; lang=en; sid=new");
+        assert!(r.headers()[COOKIE].is_sensitive());
+    }
+
+    /// A lifetime too long for the clock is clamped, not a panic; short-lived credentials are
+    /// refreshed at half their lifetime at the earliest.
+    #[test]
+    fn lifetimes_are_clamped_and_bound_the_refresh_window() {
+        let c = Credential::bearer("t").unwrap().expires_in(Duration::MAX);
+        let at = c.expiry().unwrap();
+        assert!(at <= Instant::now() + MAX_LIFETIME);
+        let short = Credential::bearer("t")
+            .unwrap()
+            .expires_in(Duration::from_secs(10));
+        let exp = short.expiry().unwrap();
+        let skew = Duration::from_secs(30);
+        assert_eq!(
+            short.refresh_at(skew, 0.0),
+            Some(exp - Duration::from_secs(5))
+        );
+        assert_eq!(
+            short.refresh_at(skew, 1.0),
+            Some(exp - Duration::from_secs(4))
+        );
+        let long = Credential::bearer("t")
+            .unwrap()
+            .expires_in(Duration::from_secs(3600));
+        let exp = long.expiry().unwrap();
+        assert_eq!(long.refresh_at(skew, 0.0), Some(exp - skew));
+        assert_eq!(Credential::bearer("t").unwrap().refresh_at(skew, 0.5), None);
     }
 
     #[test]

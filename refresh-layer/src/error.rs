@@ -48,9 +48,18 @@ pub enum RefreshError {
         /// The failure that started the backoff.
         last: Box<RefreshError>,
     },
-    /// The refresh task ended without an answer (it panicked).
+    /// The refresh task ended without an answer (the credential source panicked, or the
+    /// runtime shut down).
     #[error("the refresh task ended without a result")]
     Aborted,
+    /// Signed out ([`CredentialHandle::clear`](crate::CredentialHandle::clear)): nothing is
+    /// sent or refreshed until a credential or refresh token is set.
+    #[error("signed out: set a credential or a refresh token first")]
+    SignedOut,
+    /// The refresh this request waited for was started before a new refresh token was set;
+    /// its result belonged to the previous sign-in and was dropped. Send the request again.
+    #[error("the credential was replaced while this refresh ran")]
+    Superseded,
     /// A custom credential source failed.
     #[error("credential source failed: {0}")]
     Source(Arc<dyn std::error::Error + Send + Sync>),
@@ -60,7 +69,7 @@ impl RefreshError {
     /// True when only a new sign-in helps.
     pub fn is_sign_in_again(&self) -> bool {
         match self {
-            RefreshError::SignInAgain { .. } => true,
+            RefreshError::SignInAgain { .. } | RefreshError::SignedOut => true,
             RefreshError::BackingOff { last, .. } => last.is_sign_in_again(),
             _ => false,
         }

@@ -6,8 +6,22 @@
 //! - On a `401` that names a bad or expired credential it refreshes **once** — one refresh for
 //!   any number of concurrent failures — and retries the request **exactly once**. The second
 //!   answer is final. `403`, `insufficient_scope` and `invalid_request` never refresh.
-//! - Never loops, never hangs: refreshes run in their own task with a timeout, failures back
-//!   off, `invalid_grant` stops refreshing until a new credential is set.
+//! - Never loops, never hangs: refreshes run in their own task, callers wait at most the
+//!   refresh timeout, failures back off, `invalid_grant` stops refreshing until a new
+//!   credential is set.
+//!
+//! # Which requests are retried
+//! A `401` from an authentication layer (Portcullis's server layer, most gateways) is decided
+//! before any handler runs, so sending the request again cannot do its work twice, whatever
+//! its method: that is why every method is retried by default. If your server may answer
+//! `401` after acting on a request, restrict the retry with
+//! [`retry_only`](RefreshLayerBuilder::retry_only); the credential is still refreshed for the
+//! requests that follow.
+//!
+//! Only a `401` to a request that carried the layer's credential is taken as a verdict on it.
+//! A redirect followed inside the layer may drop the credential on the way (it must, when the
+//! chain leaves the credential's origins); use [`RefreshLayer::redirect_policy`] there, so the
+//! layer knows whether the last hop carried it.
 //!
 //! # Example
 //! ```no_run
@@ -55,12 +69,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service, ServiceExt};
 
-pub use credential::{Credential, InvalidCredential, InvalidOrigin, Origin};
+pub use credential::{Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin};
 pub use error::{BoxError, Error, RefreshError};
 pub use failure::{AuthFailure, Challenge, ChallengeParseError, ProblemDetails, parse_challenges};
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
@@ -70,6 +84,7 @@ pub use source::{
 };
 
 use cache::{Cell, Timing};
+use redirect::CredentialTrail;
 
 /// Request extension: send this request exactly as it is, without a credential and without
 /// refresh (token endpoint calls carry it, so a misconfigured stack cannot loop).
@@ -139,6 +154,8 @@ struct Shared {
     keep_existing: bool,
     max_replay: usize,
     predicate: RefreshPredicate,
+    /// `None`: every method is retried.
+    retry_methods: Option<Arc<[Method]>>,
     report: bool,
 }
 
@@ -189,9 +206,26 @@ impl CredentialHandle {
         self.cell.generation()
     }
 
-    /// Replace the credential (after a new sign-in); clears any backoff.
+    /// Replace the credential (after a new sign-in); clears any backoff. A refresh that is
+    /// under way when this is called does not overwrite it: its result is dropped.
     pub fn set(&self, credential: Credential) {
         self.cell.set(credential);
+    }
+
+    /// Sign out: drop the credential and the source's refresh token, and drop the result of
+    /// any refresh under way. Requests in scope then fail with [`RefreshError::SignedOut`]
+    /// (nothing is sent, the token endpoint is not called) until [`set`](Self::set) or
+    /// [`set_refresh_token`](Self::set_refresh_token).
+    pub fn clear(&self) {
+        self.cell.clear();
+    }
+
+    /// Start again from a new refresh token (a new sign-in, another account): the current
+    /// access token belonged to the previous one and is dropped, as is the result of any
+    /// refresh under way; the next request refreshes with `refresh_token`. Returns `false`
+    /// (and changes nothing) when the layer's source keeps no refresh token.
+    pub fn set_refresh_token(&self, refresh_token: &str) -> bool {
+        self.cell.set_refresh_token(refresh_token)
     }
 }
 
@@ -205,12 +239,14 @@ impl RefreshLayer {
             timing: Timing {
                 skew: Duration::from_secs(30),
                 timeout: Duration::from_secs(30),
+                exchange_limit: Duration::from_secs(120),
                 backoff_initial: Duration::from_millis(500),
                 backoff_max: Duration::from_secs(30),
             },
             keep_existing: true,
             max_replay: 64 * 1024,
             predicate: Arc::new(refresh_on_401),
+            retry_methods: None,
             report: true,
         }
     }
@@ -223,8 +259,14 @@ impl RefreshLayer {
     }
 
     /// A `tower_http::follow_redirect` policy that keeps this layer's credential inside its
-    /// origins (see [`ScopedRedirect`]).
+    /// origins (see [`ScopedRedirect`]). Inside the layer it also tells the layer whether a
+    /// redirect's last hop still carried the credential, so a 401 there refreshes only when it
+    /// did.
     pub fn redirect_policy(&self) -> ScopedRedirect {
+        self.shared
+            .cell
+            .tracks_redirects
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         ScopedRedirect::new(
             Default::default(),
             self.shared.scope.clone(),
@@ -242,6 +284,7 @@ pub struct RefreshLayerBuilder {
     keep_existing: bool,
     max_replay: usize,
     predicate: RefreshPredicate,
+    retry_methods: Option<Arc<[Method]>>,
     report: bool,
 }
 
@@ -258,15 +301,28 @@ impl RefreshLayerBuilder {
         self
     }
 
-    /// Refresh a credential this long before it expires (default 30 s).
+    /// Refresh a credential this long before it expires (default 30 s), but never earlier
+    /// than half its lifetime: a token valid for 10 s is refreshed 4–5 s before it expires, not
+    /// before every request. Up to a fifth of the window is taken off at random per
+    /// credential, so replicas do not refresh in step.
     pub fn skew(mut self, skew: Duration) -> Self {
         self.timing.skew = skew;
         self
     }
 
-    /// Give up on a refresh after this long (default 30 s).
+    /// How long a request waits for a refresh before it fails with
+    /// [`RefreshError::Timeout`] (default 30 s). The token request itself goes on: the server
+    /// may have rotated the refresh token already, and its answer is stored when it comes.
     pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
         self.timing.timeout = timeout;
+        self
+    }
+
+    /// How long the token request itself may take before it is abandoned (default 120 s).
+    /// Abandoning it may lose a refresh token the server rotated meanwhile, so keep this well
+    /// above the token endpoint's slowest answers.
+    pub fn refresh_exchange_limit(mut self, limit: Duration) -> Self {
+        self.timing.exchange_limit = limit;
         self
     }
 
@@ -288,6 +344,15 @@ impl RefreshLayerBuilder {
     /// Replace a credential the request already carries (default: leave such requests alone).
     pub fn replace_existing(mut self, replace: bool) -> Self {
         self.keep_existing = !replace;
+        self
+    }
+
+    /// Retry after a refreshable 401 only requests with these methods (default: every method;
+    /// see [the crate docs](crate#which-requests-are-retried)). A refreshable 401 to another
+    /// method is returned as it is, and the credential is refreshed in the background for
+    /// the requests that follow.
+    pub fn retry_only(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.retry_methods = Some(methods.into_iter().collect());
         self
     }
 
@@ -326,6 +391,7 @@ impl RefreshLayerBuilder {
                 keep_existing: self.keep_existing,
                 max_replay: self.max_replay,
                 predicate: self.predicate,
+                retry_methods: self.retry_methods,
                 report: self.report,
             }),
         })
@@ -446,25 +512,37 @@ impl Shared {
         };
         let mut first = Request::from_parts(parts.clone(), first_body);
         current.credential.inject(&mut first);
+        let trail = self.trail(&mut first);
         let res = inner.call(first).await.map_err(Error::Inner)?;
         let sent = self.report.then(|| sent(current.generation));
-        if !(self.predicate)(res.status(), res.headers()) {
-            return Ok(annotate(res, sent));
-        }
-        let Some(body) = replay else {
-            tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not retried: the request body could not be buffered");
-            return Ok(annotate(res, sent));
-        };
-        Retry {
+        let retry = Retry {
             shared: self,
             inner,
             parts,
-            body,
+            body: replay,
             generation: current.generation,
+            trail,
             _body: std::marker::PhantomData,
+        };
+        if !retry.should_retry(&res) {
+            return Ok(annotate(res, sent));
         }
-        .after(res)
-        .await
+        retry.after(res).await
+    }
+
+    /// When a [`ScopedRedirect`] may follow this request's redirects, give the request a trail
+    /// for it to mark (one allocation, only for layers that handed out a redirect policy).
+    fn trail<B>(&self, req: &mut Request<B>) -> Option<CredentialTrail> {
+        if !self
+            .cell
+            .tracks_redirects
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
+        let trail = CredentialTrail::default();
+        req.extensions_mut().insert(trail.clone());
+        Some(trail)
     }
 }
 
@@ -484,16 +562,64 @@ fn untouched<ResB, E>(
         .map_err(Error::Inner)
 }
 
-/// What the one retry needs: the service, the request's head and its buffered body, and the
-/// generation of the credential the first attempt carried.
+/// What the one retry needs: the service, the request's head and its buffered body (`None`
+/// when it could not be buffered), and the generation of the credential the first attempt
+/// carried.
 struct Retry<S, B> {
     shared: Arc<Shared>,
     inner: S,
     parts: http::request::Parts,
-    body: Bytes,
+    body: Option<Bytes>,
     generation: u64,
+    trail: Option<CredentialTrail>,
     // The body type the retry is rebuilt as.
     _body: std::marker::PhantomData<fn() -> B>,
+}
+
+impl<S, B> Retry<S, B> {
+    /// Whether the first answer calls for the one retry. A refreshable 401 that cannot be
+    /// retried (a body that was not buffered, a method not to retry) still refreshes the
+    /// credential, in the background, for the requests that follow.
+    fn should_retry<ResB>(&self, res: &Response<ResB>) -> bool {
+        if !(self.shared.predicate)(res.status(), res.headers()) {
+            return false;
+        }
+        if !self.carried_credential(res) {
+            tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not refreshed: the refused request did not carry the credential (a redirect dropped it)");
+            return false;
+        }
+        let why_not = if self.body.is_none() {
+            "the request body could not be buffered"
+        } else if self
+            .shared
+            .retry_methods
+            .as_ref()
+            .is_some_and(|m| !m.contains(&self.parts.method))
+        {
+            "its method is not retried"
+        } else {
+            return true;
+        };
+        tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not retried: {why_not}; refreshing for the next requests");
+        self.shared
+            .cell
+            .refresh_after_in_background(self.generation);
+        false
+    }
+
+    /// Did the request this answer is for carry the credential? Yes, unless a redirect was
+    /// followed inside the layer and its last hop went without it.
+    fn carried_credential<ResB>(&self, res: &Response<ResB>) -> bool {
+        if let Some(carried) = self.trail.as_ref().and_then(|t| t.last_hop_carried()) {
+            return carried;
+        }
+        // No `ScopedRedirect` saw this request. An answer for another URI came through a
+        // redirect followed inside the layer, whose hops may have dropped the credential:
+        // not a verdict on it.
+        res.extensions()
+            .get::<tower_http::follow_redirect::RequestUri>()
+            .is_none_or(|u| u.0 == self.parts.uri)
+    }
 }
 
 impl<S, B, ResB> Retry<S, B>
@@ -516,7 +642,7 @@ where
             .await
             .map_err(Error::Refresh)?;
         tracing::debug!(target: "portcullis::client", failed_generation = self.generation, generation = fresh.generation, "retrying once with the refreshed credential");
-        let mut second = Request::from_parts(self.parts, B::from(self.body));
+        let mut second = Request::from_parts(self.parts, B::from(self.body.unwrap_or_default()));
         fresh.credential.inject(&mut second);
         let mut res = self
             .inner
@@ -598,9 +724,7 @@ where
             } => {
                 let res = std::task::ready!(fut.poll(cx)).map_err(Error::Inner)?;
                 match retry.take() {
-                    Some(r) if (r.shared.predicate)(res.status(), res.headers()) => {
-                        Box::pin(r.after(res))
-                    }
+                    Some(r) if r.should_retry(&res) => Box::pin(r.after(res)),
                     _ => return Poll::Ready(Ok(annotate(res, *outcome))),
                 }
             }
@@ -660,13 +784,15 @@ where
             let (parts, body) = req.into_parts();
             let mut req = Request::from_parts(parts.clone(), body);
             current.credential.inject(&mut req);
+            let trail = shared.trail(&mut req);
             let fut = inner.call(req);
             let retry = Retry {
                 shared: shared.clone(),
                 inner,
                 parts,
-                body: Bytes::new(),
+                body: Some(Bytes::new()),
                 generation: current.generation,
+                trail,
                 _body: std::marker::PhantomData,
             };
             return first(fut, report.then(|| sent(current.generation)), Some(retry));
@@ -723,7 +849,7 @@ mod tests {
         svc.clone().oneshot(get()).await.unwrap();
         tokio::time::advance(Duration::from_secs(25)).await;
         svc.clone().oneshot(get()).await.unwrap();
-        tokio::time::advance(Duration::from_secs(10)).await; // 25 s left < 30 s skew
+        tokio::time::advance(Duration::from_secs(15)).await; // 20 s left < 24..30 s window
         let res = svc.clone().oneshot(get()).await.unwrap();
         assert_eq!(
             *seen.lock().unwrap(),

@@ -12,8 +12,15 @@
 //! `ScopedRedirect` wraps any policy (by default tower-http's `Standard`): once a hop leaves the
 //! credential's origins, it strips the credential headers from every later hop and marks them
 //! so the refresh layer does not add them back.
+//!
+//! Inside the refresh layer it also tells the layer whether the last hop still carried the
+//! credential: a 401 to a hop without it says nothing about the credential, so it is returned
+//! as it is instead of refreshing a good token and replaying the whole chain. Without
+//! `ScopedRedirect`, a 401 that came from another URI than the one the layer sent (a redirect
+//! followed inside it) is never taken as a verdict on the credential either.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use http::Request;
 use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
@@ -27,6 +34,32 @@ use crate::credential::Origin;
 #[derive(Debug, Clone, Copy)]
 pub struct LeftCredentialScope;
 
+/// Request extension set by the refresh layer when a [`ScopedRedirect`] may follow the
+/// request's redirects: the policy notes in it whether the last hop still carried the
+/// credential.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CredentialTrail(Arc<AtomicU8>);
+
+const NO_HOP: u8 = 0;
+const CARRIED: u8 = 1;
+const STRIPPED: u8 = 2;
+
+impl CredentialTrail {
+    fn hop(&self, carried: bool) {
+        let v = if carried { CARRIED } else { STRIPPED };
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    /// `Some(carried)` for the last request a `ScopedRedirect` saw (the original or a hop);
+    /// `None` when none saw it (no such policy inside the layer).
+    pub(crate) fn last_hop_carried(&self) -> Option<bool> {
+        match self.0.load(Ordering::Relaxed) {
+            NO_HOP => None,
+            v => Some(v == CARRIED),
+        }
+    }
+}
+
 /// A redirect policy that keeps the refresh layer's credential inside its origins; get one from
 /// [`RefreshLayer::redirect_policy`](crate::RefreshLayer::redirect_policy).
 #[derive(Clone)]
@@ -35,6 +68,10 @@ pub struct ScopedRedirect<P = Standard> {
     scope: Arc<[Origin]>,
     cell: Arc<Cell>,
     left: bool,
+    /// The trail of the request this policy follows (`FollowRedirect` clones the policy per
+    /// request and shows it the original request first).
+    trail: Option<CredentialTrail>,
+    seen_first: bool,
 }
 
 impl<P> ScopedRedirect<P> {
@@ -44,6 +81,8 @@ impl<P> ScopedRedirect<P> {
             scope,
             cell,
             left: false,
+            trail: None,
+            seen_first: false,
         }
     }
 
@@ -54,6 +93,8 @@ impl<P> ScopedRedirect<P> {
             scope: self.scope,
             cell: self.cell,
             left: false,
+            trail: None,
+            seen_first: false,
         }
     }
 }
@@ -81,6 +122,11 @@ where
 
     fn on_request(&mut self, request: &mut Request<B>) {
         self.inner.on_request(request);
+        if !self.seen_first {
+            // The original request, with the refresh layer's extensions.
+            self.seen_first = true;
+            self.trail = request.extensions().get::<CredentialTrail>().cloned();
+        }
         if self.left {
             let headers = request.headers_mut();
             for h in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
@@ -90,6 +136,16 @@ where
                 headers.remove(name);
             }
             request.extensions_mut().insert(LeftCredentialScope);
+        }
+        if let Some(trail) = &self.trail {
+            // Whether this hop (the last one, if the chain ends here) carries the credential,
+            // after the inner policy and this one had their say.
+            let carried = !self.left
+                && self
+                    .cell
+                    .header_name()
+                    .is_none_or(|name| request.headers().contains_key(name));
+            trail.hop(carried);
         }
     }
 

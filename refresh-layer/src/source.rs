@@ -36,6 +36,17 @@ pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Credential, RefreshErr
 pub trait CredentialSource: Send + Sync + 'static {
     /// Obtain a fresh credential.
     fn fetch(&self) -> FetchFuture;
+
+    /// Start over from `refresh_token` (a new sign-in): later fetches use it, and a fetch
+    /// under way does not overwrite it with the token it rotated. Returns `false` when the
+    /// source keeps no refresh token (the default).
+    fn set_refresh_token(&self, refresh_token: &str) -> bool {
+        let _ = refresh_token;
+        false
+    }
+
+    /// Forget any refresh token (a sign-out). The default has nothing to forget.
+    fn forget(&self) {}
 }
 
 /// A fixed credential is its own source (refreshing returns it again).
@@ -49,6 +60,14 @@ impl CredentialSource for Credential {
 impl<S: CredentialSource + ?Sized> CredentialSource for Arc<S> {
     fn fetch(&self) -> FetchFuture {
         (**self).fetch()
+    }
+
+    fn set_refresh_token(&self, refresh_token: &str) -> bool {
+        (**self).set_refresh_token(refresh_token)
+    }
+
+    fn forget(&self) {
+        (**self).forget()
     }
 }
 
@@ -81,7 +100,7 @@ where
 pub struct TokenSet {
     /// The access token.
     pub access_token: String,
-    /// Its lifetime, when the server said.
+    /// Its lifetime, when the server said (at most [`MAX_LIFETIME`](crate::MAX_LIFETIME)).
     pub expires_in: Option<Duration>,
     /// A new refresh token, when the server rotated it.
     pub refresh_token: Option<String>,
@@ -169,7 +188,7 @@ pub fn parse_token_response(status: StatusCode, body: &[u8]) -> Result<TokenSet,
                 .ok_or_else(|| invalid("expires_in is not a non-negative integer"))?,
         ),
     }
-    .map(Duration::from_secs);
+    .map(|secs| Duration::from_secs(secs).min(crate::credential::MAX_LIFETIME));
     Ok(TokenSet {
         access_token: raw.access_token,
         expires_in,
@@ -197,8 +216,22 @@ const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 
 enum Grant {
     ClientCredentials,
-    /// The current refresh token; replaced when the server rotates it.
-    RefreshToken(tokio::sync::Mutex<String>),
+    RefreshToken(RefreshGrant),
+}
+
+/// The refresh token of a `refresh_token` grant.
+struct RefreshGrant {
+    /// Held across each exchange, so no two exchanges ever send the same refresh token.
+    exchange: tokio::sync::Mutex<()>,
+    /// The token, and the sign-in it belongs to (bumped when a new one is set or it is
+    /// forgotten): an exchange that started before stores no rotated token over a new one.
+    token: std::sync::Mutex<(Option<String>, u64)>,
+}
+
+impl RefreshGrant {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<String>, u64)> {
+        self.token.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// OAuth2 token endpoint source: `client_credentials` or `refresh_token` grant.
@@ -349,7 +382,10 @@ impl OAuth2 {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let grant = Grant::RefreshToken(tokio::sync::Mutex::new(refresh_token.to_owned()));
+        let grant = Grant::RefreshToken(RefreshGrant {
+            exchange: tokio::sync::Mutex::new(()),
+            token: std::sync::Mutex::new((Some(refresh_token.to_owned()), 0)),
+        });
         OAuth2::new(endpoint, client_id, client_secret, grant, erase(http))
     }
 
@@ -430,14 +466,18 @@ impl OAuth2 {
     async fn fetch_now(self) -> Result<Credential, RefreshError> {
         let tokens = match &self.inner.grant {
             Grant::ClientCredentials => self.post(&[("grant_type", "client_credentials")]).await?,
-            Grant::RefreshToken(current) => {
-                // Held across the call so no two refreshes ever send the same refresh token.
-                let mut rt = current.lock().await;
+            Grant::RefreshToken(grant) => {
+                let _exchange = grant.exchange.lock().await;
+                let (rt, signed_in) = grant.lock().clone();
+                let rt = rt.ok_or(RefreshError::SignedOut)?;
                 let tokens = self
                     .post(&[("grant_type", "refresh_token"), ("refresh_token", &rt)])
                     .await?;
                 if let Some(next) = &tokens.refresh_token {
-                    *rt = next.clone();
+                    let mut current = grant.lock();
+                    if current.1 == signed_in {
+                        current.0 = Some(next.clone());
+                    }
                 }
                 tokens
             }
@@ -454,6 +494,24 @@ impl OAuth2 {
 impl CredentialSource for OAuth2 {
     fn fetch(&self) -> FetchFuture {
         Box::pin(self.clone().fetch_now())
+    }
+
+    fn set_refresh_token(&self, refresh_token: &str) -> bool {
+        match &self.inner.grant {
+            Grant::RefreshToken(grant) => {
+                let mut current = grant.lock();
+                *current = (Some(refresh_token.to_owned()), current.1 + 1);
+                true
+            }
+            Grant::ClientCredentials => false,
+        }
+    }
+
+    fn forget(&self) {
+        if let Grant::RefreshToken(grant) = &self.inner.grant {
+            let mut current = grant.lock();
+            *current = (None, current.1 + 1);
+        }
     }
 }
 
@@ -485,6 +543,13 @@ mod tests {
             ok(r#"{"access_token":"a","token_type":"bearer","expires_in":-5}"#),
             Err(RefreshError::InvalidResponse(_))
         ));
+        // A lifetime the clock cannot hold is clamped, never an overflow.
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"bearer","expires_in":18446744073709551615}"#)
+                .unwrap()
+                .expires_in,
+            Some(crate::credential::MAX_LIFETIME)
+        );
         assert!(matches!(
             ok("<html>"),
             Err(RefreshError::InvalidResponse(_))

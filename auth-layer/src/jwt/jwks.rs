@@ -604,7 +604,7 @@ impl Inner {
                 if st.keys.is_some() {
                     tracing::warn!(target: "portcullis::jwks", uri = %self.uri, error = %e, "key set refresh failed; keeping the cached keys");
                     // Try again no sooner than the refetch interval.
-                    st.refresh_at = Some(Instant::now() + self.config.refetch_interval);
+                    st.refresh_at = Instant::now().checked_add(self.config.refetch_interval);
                 } else {
                     tracing::warn!(target: "portcullis::jwks", uri = %self.uri, error = %e, "key set fetch failed");
                 }
