@@ -33,6 +33,9 @@ pub enum Mode {
     InvalidGrant,
     /// Answer normally, after a delay.
     Delay(Duration),
+    /// Do the work at once (a refresh token is rotated and the old one spent), then send the
+    /// answer after a delay: a slow network after the server has committed.
+    AnswerLate(Duration),
 }
 
 struct Family {
@@ -246,8 +249,21 @@ impl TokenEndpoint {
     }
 
     async fn token(self, headers: HeaderMap, form: HashMap<String, String>) -> Response {
-        self.state.calls.fetch_add(1, Ordering::SeqCst);
         let mode = *self.state.mode.lock().expect("not poisoned");
+        let res = self.answer(mode, headers, form).await;
+        if let Mode::AnswerLate(d) = mode {
+            tokio::time::sleep(d).await;
+        }
+        res
+    }
+
+    async fn answer(
+        &self,
+        mode: Mode,
+        headers: HeaderMap,
+        form: HashMap<String, String>,
+    ) -> Response {
+        self.state.calls.fetch_add(1, Ordering::SeqCst);
         match mode {
             Mode::Fail500 => {
                 return (StatusCode::INTERNAL_SERVER_ERROR, "token endpoint failure")
@@ -261,7 +277,7 @@ impl TokenEndpoint {
                 );
             }
             Mode::Delay(d) => tokio::time::sleep(d).await,
-            Mode::Normal => {}
+            Mode::Normal | Mode::AnswerLate(_) => {}
         }
         if !self.client_ok(&headers, &form) {
             return oauth_error(
