@@ -20,7 +20,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::client::{Credential, Error, OAuth2, RefreshError, RefreshLayer, from_fn};
+use portcullis::client::{
+    Credential, CredentialSource, Error, OAuth2, RefreshError, RefreshLayer, RefreshService,
+    from_fn,
+};
 use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::{AuthLayer, Principal};
 use portcullis::testkit::{Mode, TestIssuer, TokenEndpoint};
@@ -70,6 +73,26 @@ async fn api(issuer: &TestIssuer) -> Api {
     }
 }
 
+/// A client whose credentials come from `source` and go to `api` only.
+fn client_for(source: impl CredentialSource, api: SocketAddr) -> RefreshService<Http> {
+    ServiceBuilder::new()
+        .layer(
+            RefreshLayer::builder(source)
+                .allow_origin(format!("http://{api}"))
+                .build()
+                .unwrap(),
+        )
+        .service(http())
+}
+
+/// `n` requests, each answered 200.
+async fn burst(svc: &RefreshService<Http>, api: SocketAddr, n: usize) {
+    for _ in 0..n {
+        let res = svc.clone().oneshot(get_req(api, "/me")).await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+}
+
 fn get_req(addr: SocketAddr, path: &str) -> Request<Full<Bytes>> {
     Request::get(format!("http://{addr}{path}"))
         .body(Full::default())
@@ -116,18 +139,7 @@ async fn a_lifetime_beyond_the_clock_from_the_token_endpoint_is_clamped() {
     .await;
     let source =
         OAuth2::client_credentials(&format!("http://{endpoint}/token"), "c", "s", http()).unwrap();
-    let svc = ServiceBuilder::new()
-        .layer(
-            RefreshLayer::builder(source)
-                .allow_origin(format!("http://{}", a.addr))
-                .build()
-                .unwrap(),
-        )
-        .service(http());
-    for _ in 0..5 {
-        let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
-        assert_eq!(res.status(), 200);
-    }
+    burst(&client_for(source, a.addr), a.addr, 5).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
@@ -318,18 +330,7 @@ async fn short_lived_tokens_are_not_refreshed_before_every_request() {
         http(),
     )
     .unwrap();
-    let svc = ServiceBuilder::new()
-        .layer(
-            RefreshLayer::builder(source)
-                .allow_origin(format!("http://{}", a.addr))
-                .build()
-                .unwrap(),
-        )
-        .service(http());
-    for _ in 0..10 {
-        let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
-        assert_eq!(res.status(), 200);
-    }
+    burst(&client_for(source, a.addr), a.addr, 10).await;
     assert_eq!(endpoint.calls(), 1);
 }
 
