@@ -1,0 +1,280 @@
+//! [`AuthLayer`] and its builder: configuration only, validated when the layer is built.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::HeaderName;
+use tower::Layer;
+
+use crate::authenticator::Authenticator;
+use crate::credentials::Sources;
+use crate::csrf::{Csrf, CsrfCheck};
+use crate::error::ConfigError;
+use crate::metrics::AuthMetrics;
+use crate::resource_metadata::ProtectedResource;
+use crate::response::{ProblemRenderer, Responder, ResponderConfig};
+use crate::service::AuthService;
+
+/// Lets route policies and extractors answer with the layer's realm and renderer, and count
+/// their refusals in the layer's metrics. One extension (not two): each insert costs.
+#[derive(Clone)]
+pub(crate) struct LayerContext {
+    pub(crate) responder: Arc<Responder>,
+    pub(crate) metrics: Arc<AuthMetrics>,
+}
+
+/// What every service of one layer shares: the configuration, checked and compiled once.
+pub(crate) struct Shared {
+    pub(crate) sources: Sources,
+    pub(crate) bearer: Option<Arc<dyn Authenticator>>,
+    pub(crate) cookie: Option<Arc<dyn Authenticator>>,
+    pub(crate) api_key: Option<Arc<dyn Authenticator>>,
+    pub(crate) optional: bool,
+    pub(crate) pass_preflights: bool,
+    pub(crate) csrf: Option<CsrfCheck>,
+    pub(crate) responder: Arc<Responder>,
+    pub(crate) metrics: Arc<AuthMetrics>,
+    pub(crate) metadata: Option<(String, Bytes)>,
+}
+
+/// Authenticates every request of the wrapped service; see the [crate docs](crate).
+///
+/// Holds only configuration (behind an `Arc`): cloning it and applying it to many services is
+/// cheap, and all of them share one set of [`AuthMetrics`].
+#[derive(Clone)]
+pub struct AuthLayer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("sources", &self.shared.sources)
+            .field("optional", &self.shared.optional)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthLayer {
+    /// Start configuring a layer.
+    pub fn builder() -> AuthLayerBuilder {
+        AuthLayerBuilder::default()
+    }
+
+    /// A layer that accepts `Authorization: Bearer` tokens checked by `authenticator`, with the
+    /// default realm `api`.
+    pub fn bearer(authenticator: impl Authenticator) -> Result<Self, ConfigError> {
+        AuthLayer::builder().bearer(authenticator).build()
+    }
+
+    /// The layer's decision counters.
+    pub fn metrics(&self) -> Arc<AuthMetrics> {
+        self.shared.metrics.clone()
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService::new(inner, self.shared.clone())
+    }
+}
+
+/// Configures an [`AuthLayer`]; see [`AuthLayer::builder`].
+pub struct AuthLayerBuilder {
+    realm: String,
+    bearer: Option<Arc<dyn Authenticator>>,
+    cookie: Option<(String, Arc<dyn Authenticator>)>,
+    api_key: Option<(String, Arc<dyn Authenticator>)>,
+    api_key_scheme: String,
+    csrf: Option<Csrf>,
+    optional: bool,
+    pass_preflights: bool,
+    allow_multiple: bool,
+    type_base: Option<String>,
+    renderer: Option<Arc<dyn ProblemRenderer>>,
+    resource: Option<ProtectedResource>,
+}
+
+impl Default for AuthLayerBuilder {
+    fn default() -> Self {
+        AuthLayerBuilder {
+            realm: "api".into(),
+            bearer: None,
+            cookie: None,
+            api_key: None,
+            api_key_scheme: "ApiKey".into(),
+            csrf: Some(Csrf::default()),
+            optional: false,
+            pass_preflights: false,
+            allow_multiple: false,
+            type_base: None,
+            renderer: None,
+            resource: None,
+        }
+    }
+}
+
+impl AuthLayerBuilder {
+    /// The `realm` of every challenge (default `api`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Accept `Authorization: Bearer <token>`, checked by `authenticator`.
+    pub fn bearer(mut self, authenticator: impl Authenticator) -> Self {
+        self.bearer = Some(Arc::new(authenticator));
+        self
+    }
+
+    /// Accept a token in the cookie `name`, checked by `authenticator`.
+    pub fn cookie(mut self, name: impl Into<String>, authenticator: impl Authenticator) -> Self {
+        self.cookie = Some((name.into(), Arc::new(authenticator)));
+        self
+    }
+
+    /// How cookie-authenticated unsafe requests prove they come from our pages (default:
+    /// double submit, cookie `csrf_token` = header `x-csrf-token`, and the request must come
+    /// from the API's own origin; see [`Csrf`] to trust your app's origin). `None` turns the
+    /// check off — only do that when the cookie is `SameSite=Strict` and nothing else can
+    /// send it.
+    pub fn csrf(mut self, csrf: Option<Csrf>) -> Self {
+        self.csrf = csrf;
+        self
+    }
+
+    /// Accept an API key in the header `header`, checked by `authenticator` (usually
+    /// [`ApiKeys`](crate::ApiKeys)). Failures name the scheme set with [`api_key_scheme`](Self::api_key_scheme).
+    pub fn api_key(mut self, header: impl Into<String>, authenticator: impl Authenticator) -> Self {
+        self.api_key = Some((header.into(), Arc::new(authenticator)));
+        self
+    }
+
+    /// The challenge scheme for API keys (default `ApiKey`).
+    pub fn api_key_scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.api_key_scheme = scheme.into();
+        self
+    }
+
+    /// Let requests without any credential through, anonymously (no [`Principal`](crate::Principal) in their
+    /// extensions). Bad credentials are still refused. Pair with route policies, which
+    /// answer 401 for anonymous requests.
+    pub fn optional(mut self, optional: bool) -> Self {
+        self.optional = optional;
+        self
+    }
+
+    /// Let preflight-shaped requests (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) reach the inner service unauthenticated (default
+    /// `false`: the layer answers them `204` itself). Turn it on only when the inner service
+    /// answers preflights without running a handler, e.g. a CORS layer placed inside this one.
+    pub fn pass_preflights(mut self, pass: bool) -> Self {
+        self.pass_preflights = pass;
+        self
+    }
+
+    /// Accept a request with credentials in several places, using the first by precedence
+    /// (Authorization header, API-key header, cookie). Off by default: RFC 6750 §2 forbids
+    /// more than one method per request and the layer answers 400.
+    pub fn allow_multiple_credentials(mut self, allow: bool) -> Self {
+        self.allow_multiple = allow;
+        self
+    }
+
+    /// The base of each problem `type` URI; the code is appended
+    /// (default `urn:portcullis:error:`).
+    pub fn problem_type_base(mut self, base: impl Into<String>) -> Self {
+        self.type_base = Some(base.into());
+        self
+    }
+
+    /// Render problem bodies with your own renderer.
+    pub fn renderer(mut self, renderer: impl ProblemRenderer) -> Self {
+        self.renderer = Some(Arc::new(renderer));
+        self
+    }
+
+    /// Serve RFC 9728 metadata and advertise it in Bearer challenges.
+    pub fn resource_metadata(mut self, resource: ProtectedResource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// Check the configuration and build the layer.
+    pub fn build(self) -> Result<AuthLayer, ConfigError> {
+        if self.bearer.is_none() && self.cookie.is_none() && self.api_key.is_none() {
+            return Err(ConfigError::Incomplete(
+                "accept at least one of: bearer, cookie, api_key",
+            ));
+        }
+        if let Some((name, _)) = &self.cookie
+            && (name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
+        {
+            return Err(ConfigError::InvalidValue {
+                what: "cookie name",
+                why: "a cookie name is an RFC 6265 token",
+            });
+        }
+        let api_key_header = match &self.api_key {
+            Some((h, _)) => Some(HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                ConfigError::InvalidValue {
+                    what: "API key header",
+                    why: "not a valid header name",
+                }
+            })?),
+            None => None,
+        };
+        let (metadata_url, metadata) = match &self.resource {
+            Some(r) => {
+                let url = r.metadata_url().ok_or(ConfigError::InvalidValue {
+                    what: "protected resource",
+                    why: "the resource must be an absolute URL",
+                })?;
+                let json = serde_json::to_vec(r).map_err(|_| ConfigError::InvalidValue {
+                    what: "protected resource",
+                    why: "cannot be serialised",
+                })?;
+                (Some(url), Some((r.metadata_path(), Bytes::from(json))))
+            }
+            None => (None, None),
+        };
+        let defaults = ResponderConfig::default();
+        let responder = Responder::new(ResponderConfig {
+            realm: self.realm,
+            bearer: self.bearer.is_some() || self.cookie.is_some(),
+            api_key_scheme: self.api_key.as_ref().map(|_| self.api_key_scheme.clone()),
+            resource_metadata: metadata_url,
+            type_base: self.type_base.unwrap_or(defaults.type_base),
+            renderer: self.renderer.unwrap_or(defaults.renderer),
+        })?;
+        let csrf = match (&self.cookie, self.csrf) {
+            (Some(_), Some(c)) => Some(c.compile()?),
+            _ => None,
+        };
+        Ok(AuthLayer {
+            shared: Arc::new(Shared {
+                sources: Sources {
+                    bearer: self.bearer.is_some(),
+                    cookie: self.cookie.as_ref().map(|(n, _)| n.clone()),
+                    api_key: api_key_header,
+                    allow_multiple: self.allow_multiple,
+                },
+                bearer: self.bearer,
+                cookie: self.cookie.map(|(_, a)| a),
+                api_key: self.api_key.map(|(_, a)| a),
+                optional: self.optional,
+                pass_preflights: self.pass_preflights,
+                csrf,
+                responder: Arc::new(responder),
+                metrics: Arc::default(),
+                metadata,
+            }),
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! [`AuthService`]: finds the credential, authenticates it, and either calls the inner service
+//! with the [`Principal`] in the request's extensions or answers the failure.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use tower::Service;
+
+use crate::authenticator::{Authentication, Authenticator, CredentialKind, Principal};
+use crate::body::AuthBody;
+use crate::error::{AuthError, ErrorCode};
+use crate::future::ResponseFuture;
+use crate::layer::{LayerContext, Shared};
+
+/// The service of an [`AuthLayer`](crate::AuthLayer).
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> AuthService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        AuthService { inner, shared }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_preflight<B>(req: &Request<B>) -> bool {
+    req.method() == Method::OPTIONS
+        && req.headers().contains_key(http::header::ORIGIN)
+        && req
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+impl Shared {
+    fn authenticator(&self, kind: CredentialKind) -> Option<&Arc<dyn Authenticator>> {
+        match kind {
+            CredentialKind::Bearer => self.bearer.as_ref(),
+            CredentialKind::Cookie => self.cookie.as_ref(),
+            CredentialKind::ApiKey => self.api_key.as_ref(),
+        }
+    }
+
+    fn handles<B>(&self, req: &mut Request<B>) {
+        req.extensions_mut().insert(LayerContext {
+            responder: self.responder.clone(),
+            metrics: self.metrics.clone(),
+        });
+    }
+
+    /// Cookie-authenticated unsafe requests need their CSRF proof. Decided by where the
+    /// credential was found, not by what the authenticator put in the principal: a browser
+    /// sends the cookie on its own, whatever principal it maps to.
+    fn csrf<B>(&self, req: &Request<B>, found_in: CredentialKind) -> Result<(), AuthError> {
+        match &self.csrf {
+            Some(check) if found_in == CredentialKind::Cookie => check.check(req),
+            _ => Ok(()),
+        }
+    }
+
+    /// A preflight that reached the layer: no CORS layer outside answered it. Answered here
+    /// so that no handler runs unauthenticated; without CORS headers the browser refuses the
+    /// cross-origin request, as it should when no CORS policy allows it.
+    fn preflight_answer<B>(&self) -> Response<AuthBody<B>> {
+        tracing::debug!(target: "portcullis::auth", decision = "preflight", "preflight answered by the auth layer: put a CORS layer outside it to answer preflights");
+        let mut res = Response::new(AuthBody::problem(Bytes::new()));
+        *res.status_mut() = StatusCode::NO_CONTENT;
+        res
+    }
+
+    fn accept<B>(&self, req: &mut Request<B>, principal: Principal) {
+        self.metrics.record_accept();
+        tracing::debug!(
+            target: "portcullis::auth",
+            decision = "accept",
+            credential = principal.kind().as_str(),
+            subject = principal.subject(),
+            kid = principal.key_id(),
+            iss = principal.issuer(),
+            "request authenticated"
+        );
+        self.handles(req);
+        req.extensions_mut().insert(principal);
+    }
+
+    fn reject<B>(&self, err: &AuthError, kind: Option<CredentialKind>) -> Response<AuthBody<B>> {
+        self.metrics.record_reject(err.code());
+        let credential = kind.map_or("none", CredentialKind::as_str);
+        if err.status().is_server_error() {
+            tracing::warn!(target: "portcullis::auth", decision = "unavailable", code = err.code().as_str(), credential, "cannot authenticate: {}", err.detail());
+        } else {
+            tracing::debug!(target: "portcullis::auth", decision = "reject", code = err.code().as_str(), credential, "authentication failed: {}", err.detail());
+        }
+        self.responder.respond(err).map(AuthBody::problem)
+    }
+
+    /// Credentials are secrets: make sure nothing downstream (a trace layer, a proxy) prints
+    /// them.
+    fn mark_sensitive<B>(&self, req: &mut Request<B>) {
+        let headers = req.headers_mut();
+        if let Some(v) = headers.get_mut(AUTHORIZATION) {
+            v.set_sensitive(true);
+        }
+        if let Some(name) = &self.sources.api_key
+            && let http::header::Entry::Occupied(mut e) = headers.entry(name)
+        {
+            e.iter_mut().for_each(|v| v.set_sensitive(true));
+        }
+        if self.sources.cookie.is_some()
+            && let http::header::Entry::Occupied(mut e) = headers.entry(COOKIE)
+        {
+            e.iter_mut().for_each(|v| v.set_sensitive(true));
+        }
+    }
+
+    fn metadata_response<B>(json: &Bytes) -> Response<AuthBody<B>> {
+        let mut res = Response::new(AuthBody::problem(json.clone()));
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        res.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=3600"),
+        );
+        *res.status_mut() = StatusCode::OK;
+        res
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for AuthService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqB: Send + 'static,
+    ResB: Send + 'static,
+{
+    type Response = Response<AuthBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResB, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        let shared = &self.shared;
+        if is_preflight(&req) {
+            if shared.pass_preflights {
+                return ResponseFuture::inner(self.inner.call(req));
+            }
+            return ResponseFuture::ready(shared.preflight_answer());
+        }
+        if let Some((path, json)) = &shared.metadata
+            && req.uri().path() == path
+            && matches!(*req.method(), Method::GET | Method::HEAD)
+        {
+            return ResponseFuture::ready(Shared::metadata_response(json));
+        }
+        let credential = match shared.sources.extract(req.headers()) {
+            Ok(Some(c)) => c,
+            Ok(None) if shared.optional => {
+                shared.metrics.record_anonymous();
+                shared.handles(&mut req);
+                return ResponseFuture::inner(self.inner.call(req));
+            }
+            Ok(None) => {
+                return ResponseFuture::ready(
+                    shared.reject(&AuthError::new(ErrorCode::MissingCredentials), None),
+                );
+            }
+            Err(e) => return ResponseFuture::ready(shared.reject(&e, None)),
+        };
+        shared.mark_sensitive(&mut req);
+        let kind = credential.kind();
+        let Some(authenticator) = shared.authenticator(kind) else {
+            // Unreachable by construction: a source is only searched when it has an authenticator.
+            return ResponseFuture::ready(
+                shared.reject(&AuthError::new(ErrorCode::MissingCredentials), None),
+            );
+        };
+        let authentication = match authenticator.recall(&credential) {
+            Some(verdict) => Authentication::Ready(verdict),
+            None if authenticator.checks_bearer_syntax() => authenticator.authenticate(&credential),
+            None => match credential.check_syntax() {
+                Ok(()) => authenticator.authenticate(&credential),
+                Err(e) => Authentication::Ready(Err(e)),
+            },
+        };
+        match authentication {
+            Authentication::Ready(Ok(principal)) => {
+                if let Err(e) = shared.csrf(&req, kind) {
+                    return ResponseFuture::ready(shared.reject(&e, Some(kind)));
+                }
+                shared.accept(&mut req, principal);
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Authentication::Ready(Err(e)) => ResponseFuture::ready(shared.reject(&e, Some(kind))),
+            Authentication::Pending(fut) => {
+                // The ready service goes into the future; a fresh clone stays behind and will
+                // be driven to readiness by the next `poll_ready`.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let shared = self.shared.clone();
+                ResponseFuture::boxed(async move {
+                    match fut.await.and_then(|p| shared.csrf(&req, kind).map(|()| p)) {
+                        Ok(principal) => {
+                            shared.accept(&mut req, principal);
+                            inner.call(req).await.map(|r| r.map(AuthBody::inner))
+                        }
+                        Err(e) => Ok(shared.reject(&e, Some(kind))),
+                    }
+                })
+            }
+        }
+    }
+}
