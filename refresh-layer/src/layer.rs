@@ -1,0 +1,235 @@
+//! [`RefreshLayer`] and its builder: configuration only, validated when the layer is built.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, Method, StatusCode};
+use tower::Layer;
+
+use crate::credential::{Credential, InvalidOrigin, Origin};
+use crate::credential_cell::{Cell, Timing};
+use crate::handle::CredentialHandle;
+use crate::redirect::ScopedRedirect;
+use crate::retry::{RefreshPredicate, refresh_on_401};
+use crate::service::RefreshService;
+use crate::source::CredentialSource;
+
+/// A configuration mistake found when the layer is built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An origin could not be parsed.
+    #[error(transparent)]
+    Origin(#[from] InvalidOrigin),
+    /// No origin was allowed: the credential would never be sent.
+    #[error(
+        "allow at least one origin: a credential is only ever sent to the origins it belongs to"
+    )]
+    NoOrigin,
+}
+
+/// What every service of one layer shares.
+pub(crate) struct Shared {
+    pub(crate) cell: Arc<Cell>,
+    pub(crate) scope: Arc<[Origin]>,
+    pub(crate) keep_existing: bool,
+    pub(crate) max_replay: usize,
+    pub(crate) predicate: RefreshPredicate,
+    /// `None`: every method is retried.
+    pub(crate) retry_methods: Option<Arc<[Method]>>,
+    pub(crate) report: bool,
+}
+
+/// Injects, refreshes and retries; see the [crate docs](crate).
+///
+/// Clones (and every service made from them) share one credential cell.
+#[derive(Clone)]
+pub struct RefreshLayer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RefreshLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshLayer")
+            .field("scope", &self.shared.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshLayer {
+    /// Start configuring a layer whose credentials come from `source`.
+    pub fn builder(source: impl CredentialSource) -> RefreshLayerBuilder {
+        RefreshLayerBuilder {
+            source: Arc::new(source),
+            initial: None,
+            origins: Vec::new(),
+            timing: Timing {
+                skew: Duration::from_secs(30),
+                timeout: Duration::from_secs(30),
+                exchange_limit: Duration::from_secs(120),
+                backoff_initial: Duration::from_millis(500),
+                backoff_max: Duration::from_secs(30),
+            },
+            keep_existing: true,
+            max_replay: 64 * 1024,
+            predicate: Arc::new(refresh_on_401),
+            retry_methods: None,
+            report: true,
+        }
+    }
+
+    /// A handle on the shared credential cell.
+    pub fn handle(&self) -> CredentialHandle {
+        CredentialHandle {
+            cell: self.shared.cell.clone(),
+        }
+    }
+
+    /// A `tower_http::follow_redirect` policy that keeps this layer's credential inside its
+    /// origins (see [`ScopedRedirect`]). Inside the layer it also tells the layer whether a
+    /// redirect's last hop still carried the credential, so a 401 there refreshes only when it
+    /// did.
+    pub fn redirect_policy(&self) -> ScopedRedirect {
+        self.shared
+            .cell
+            .tracks_redirects
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        ScopedRedirect::new(
+            Default::default(),
+            self.shared.scope.clone(),
+            self.shared.cell.clone(),
+        )
+    }
+}
+
+/// Configures a [`RefreshLayer`]; see [`RefreshLayer::builder`].
+pub struct RefreshLayerBuilder {
+    source: Arc<dyn CredentialSource>,
+    initial: Option<Credential>,
+    origins: Vec<String>,
+    timing: Timing,
+    keep_existing: bool,
+    max_replay: usize,
+    predicate: RefreshPredicate,
+    retry_methods: Option<Arc<[Method]>>,
+    report: bool,
+}
+
+impl RefreshLayerBuilder {
+    /// Send the credential to this origin (`scheme://host[:port]`); may be given several times.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origins.push(origin.into());
+        self
+    }
+
+    /// Start with this credential instead of fetching one on the first request.
+    pub fn initial_credential(mut self, credential: Credential) -> Self {
+        self.initial = Some(credential);
+        self
+    }
+
+    /// Refresh a credential this long before it expires (default 30 s), but never earlier
+    /// than half its lifetime: a token valid for 10 s is refreshed 4–5 s before it expires, not
+    /// before every request. Up to a fifth of the window is taken off at random per
+    /// credential, so replicas do not refresh in step.
+    pub fn skew(mut self, skew: Duration) -> Self {
+        self.timing.skew = skew;
+        self
+    }
+
+    /// How long a request waits for a refresh before it fails with
+    /// [`RefreshError::Timeout`](crate::RefreshError::Timeout) (default 30 s). The token request itself goes on: the server
+    /// may have rotated the refresh token already, and its answer is stored when it comes.
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.timing.timeout = timeout;
+        self
+    }
+
+    /// How long the token request itself may take before it is abandoned (default 120 s).
+    /// Abandoning it may lose a refresh token the server rotated meanwhile, so keep this well
+    /// above the token endpoint's slowest answers.
+    pub fn refresh_exchange_limit(mut self, limit: Duration) -> Self {
+        self.timing.exchange_limit = limit;
+        self
+    }
+
+    /// After a failed refresh wait `initial`, doubling per further failure up to `max`
+    /// (defaults 0.5 s and 30 s).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.timing.backoff_initial = initial;
+        self.timing.backoff_max = max;
+        self
+    }
+
+    /// Buffer request bodies up to this size so they can be sent again (default 64 KiB).
+    /// Larger or streaming bodies are sent once; their 401 is returned as it is.
+    pub fn max_replay_body(mut self, bytes: usize) -> Self {
+        self.max_replay = bytes;
+        self
+    }
+
+    /// Replace a credential the request already carries (default: leave such requests alone).
+    pub fn replace_existing(mut self, replace: bool) -> Self {
+        self.keep_existing = !replace;
+        self
+    }
+
+    /// Retry after a refreshable 401 only requests with these methods (default: every method;
+    /// see [the crate docs](crate#which-requests-are-retried)). A refreshable 401 to another
+    /// method is returned as it is, and the credential is refreshed in the background for
+    /// the requests that follow.
+    pub fn retry_only(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.retry_methods = Some(methods.into_iter().collect());
+        self
+    }
+
+    /// Decide yourself which responses refresh (default [`refresh_on_401`]).
+    pub fn refresh_if(
+        mut self,
+        predicate: impl Fn(StatusCode, &HeaderMap) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.predicate = Arc::new(predicate);
+        self
+    }
+
+    /// Put a [`RefreshOutcome`](crate::RefreshOutcome) into every response (default `true`). It costs an allocation
+    /// per response (the response's extension map); turn it off where that matters and the
+    /// `portcullis::client` tracing events are enough. [`AuthFailure`](crate::AuthFailure) on 401/403 responses
+    /// and [`RetriedAfter`](crate::RetriedAfter) on retried ones are added either way.
+    pub fn report_outcome(mut self, report: bool) -> Self {
+        self.report = report;
+        self
+    }
+
+    /// Check the configuration and build.
+    pub fn build(self) -> Result<RefreshLayer, ConfigError> {
+        if self.origins.is_empty() {
+            return Err(ConfigError::NoOrigin);
+        }
+        let scope = self
+            .origins
+            .iter()
+            .map(|o| Origin::parse(o))
+            .collect::<Result<Arc<[Origin]>, _>>()?;
+        Ok(RefreshLayer {
+            shared: Arc::new(Shared {
+                cell: Arc::new(Cell::new(self.source, self.timing, self.initial)),
+                scope,
+                keep_existing: self.keep_existing,
+                max_replay: self.max_replay,
+                predicate: self.predicate,
+                retry_methods: self.retry_methods,
+                report: self.report,
+            }),
+        })
+    }
+}
+
+impl<S> Layer<S> for RefreshLayer {
+    type Service = RefreshService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RefreshService::new(inner, self.shared.clone())
+    }
+}
