@@ -81,8 +81,9 @@ impl BearerError {
 }
 
 impl ErrorCode {
-    /// Every code, in a fixed order (the index used by metrics).
-    pub const ALL: [ErrorCode; 19] = [
+    /// Every code, in a fixed order (the index used by metrics). A slice, not an array: its
+    /// type does not change when a code is added.
+    pub const ALL: &'static [ErrorCode] = &[
         ErrorCode::MissingCredentials,
         ErrorCode::UnsupportedScheme,
         ErrorCode::InvalidRequest,

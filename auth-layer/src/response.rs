@@ -401,7 +401,7 @@ mod tests {
     #[test]
     fn prebuilt_and_fresh_renderings_agree() {
         let r = responder(Some("ApiKey"));
-        for code in ErrorCode::ALL {
+        for &code in ErrorCode::ALL {
             let canonical = r.respond(&AuthError::new(code));
             let fresh_err = AuthError::with_detail(code, code.default_detail().to_owned());
             let fresh = r.respond(&fresh_err);
