@@ -254,13 +254,16 @@ pub struct OAuth2 {
     inner: Arc<OAuth2Inner>,
 }
 
+/// The configuration is cloned when a setter is called on a shared source; the grant (and a
+/// refresh token it holds) stays shared.
+#[derive(Clone)]
 struct OAuth2Inner {
     endpoint: http::Uri,
     client_id: String,
     client_secret: Option<String>,
     client_auth: ClientAuth,
     scope: Option<String>,
-    grant: Grant,
+    grant: Arc<Grant>,
     http: TokenHttp,
 }
 
@@ -336,7 +339,7 @@ impl OAuth2 {
                 client_secret: client_secret.map(str::to_owned),
                 client_auth: ClientAuth::Basic,
                 scope: None,
-                grant,
+                grant: Arc::new(grant),
                 http,
             }),
         })
@@ -390,7 +393,7 @@ impl OAuth2 {
     }
 
     fn inner_mut(&mut self) -> &mut OAuth2Inner {
-        Arc::get_mut(&mut self.inner).expect("configured before first use")
+        Arc::make_mut(&mut self.inner)
     }
 
     /// The scope to request.
@@ -464,7 +467,7 @@ impl OAuth2 {
     }
 
     async fn fetch_now(self) -> Result<Credential, RefreshError> {
-        let tokens = match &self.inner.grant {
+        let tokens = match &*self.inner.grant {
             Grant::ClientCredentials => self.post(&[("grant_type", "client_credentials")]).await?,
             Grant::RefreshToken(grant) => {
                 let _exchange = grant.exchange.lock().await;
@@ -497,7 +500,7 @@ impl CredentialSource for OAuth2 {
     }
 
     fn set_refresh_token(&self, refresh_token: &str) -> bool {
-        match &self.inner.grant {
+        match &*self.inner.grant {
             Grant::RefreshToken(grant) => {
                 let mut current = grant.lock();
                 *current = (Some(refresh_token.to_owned()), current.1 + 1);
@@ -508,7 +511,7 @@ impl CredentialSource for OAuth2 {
     }
 
     fn forget(&self) {
-        if let Grant::RefreshToken(grant) = &self.inner.grant {
+        if let Grant::RefreshToken(grant) = &*self.inner.grant {
             let mut current = grant.lock();
             *current = (None, current.1 + 1);
         }
@@ -577,6 +580,29 @@ mod tests {
         .unwrap();
         let d = format!("{t:?}");
         assert!(!d.contains("SECRET"), "{d}");
+    }
+
+    /// Setters on a source that was already cloned configure that copy; they never panic, and
+    /// the copies keep sharing the refresh token.
+    #[tokio::test]
+    async fn setters_on_a_shared_source_do_not_panic() {
+        use http_body_util::BodyExt;
+        let http = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+        });
+        let a = OAuth2::refresh_token("https://id.test/token", "c", None, "rt", http).unwrap();
+        let b = a.clone().scope("read").client_auth(ClientAuth::Post);
+        let body = |s: &OAuth2| {
+            let req = s.request(&[]);
+            async move { req.into_body().collect().await.unwrap().to_bytes() }
+        };
+        assert_eq!(body(&a).await, "client_id=c");
+        assert_eq!(body(&b).await, "scope=read&client_id=c");
+        assert!(b.set_refresh_token("rt2"));
+        let Grant::RefreshToken(g) = &*a.inner.grant else {
+            panic!("a refresh-token grant")
+        };
+        assert_eq!(g.lock().0.as_deref(), Some("rt2"), "the grant is shared");
     }
 
     #[test]
