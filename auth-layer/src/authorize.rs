@@ -96,6 +96,7 @@ where
 
 /// Applies a [`Policy`] to every request of the wrapped service.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct PolicyLayer<P> {
     policy: P,
 }
@@ -187,6 +188,23 @@ impl<S, P: Clone> Layer<S> for PolicyLayer<P> {
 pub struct PolicyService<S, P> {
     inner: S,
     policy: P,
+}
+
+impl<S, P> PolicyService<S, P> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S, P, ReqB, ResB> Service<Request<ReqB>> for PolicyService<S, P>

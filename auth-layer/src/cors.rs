@@ -42,6 +42,7 @@ type OriginPredicate = Arc<dyn Fn(&HeaderValue, &Parts) -> bool + Send + Sync>;
 /// in `Access-Control-Allow-Headers` (`*` does not cover it), `WWW-Authenticate` and
 /// `Retry-After` exposed, and `Vary: Origin`. A wildcard origin is refused when built.
 #[derive(Clone, Default)]
+#[must_use]
 pub struct CorsPreset {
     origins: Vec<String>,
     predicate: Option<OriginPredicate>,

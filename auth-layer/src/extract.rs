@@ -90,28 +90,47 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
 #[derive(Debug, Clone)]
 pub struct Claims<T>(pub T);
 
+/// Why the [`Claims<T>`] extractor refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClaimsRejection {
+    /// The request is anonymous: 401 `missing_credentials`, answered like the layer would.
+    Unauthenticated(AuthRejection),
+    /// The principal carries no claims of this type: the authenticator was configured with
+    /// another claims type (`JwtAuthenticatorBuilder::claims`). A server bug, so 500.
+    WrongClaimsType,
+}
+
+impl IntoResponse for ClaimsRejection {
+    fn into_response(self) -> Response {
+        match self {
+            ClaimsRejection::Unauthenticated(r) => r.into_response(),
+            ClaimsRejection::WrongClaimsType => (
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "the authenticator does not produce the claims type this handler asks for",
+            )
+                .into_response(),
+        }
+    }
+}
+
 impl<S, T> FromRequestParts<S> for Claims<T>
 where
     S: Send + Sync,
     T: Clone + Send + Sync + 'static,
 {
-    type Rejection = Response;
+    type Rejection = ClaimsRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let Some(principal) = parts.extensions.get::<Principal>() else {
-            return Err(
-                rejection(parts, AuthError::new(ErrorCode::MissingCredentials)).into_response(),
-            );
+            return Err(ClaimsRejection::Unauthenticated(rejection(
+                parts,
+                AuthError::new(ErrorCode::MissingCredentials),
+            )));
         };
-        match principal.claims::<T>() {
-            Some(c) => Ok(Claims(c.clone())),
-            // The authenticator was configured with another claims type: a server bug, not
-            // the client's fault.
-            None => Err((
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "the authenticator does not produce the claims type this handler asks for",
-            )
-                .into_response()),
-        }
+        principal
+            .claims::<T>()
+            .map(|c| Claims(c.clone()))
+            .ok_or(ClaimsRejection::WrongClaimsType)
     }
 }

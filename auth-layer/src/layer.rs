@@ -43,6 +43,7 @@ pub(crate) struct Shared {
 /// Holds only configuration (behind an `Arc`): cloning it and applying it to many services is
 /// cheap, and all of them share one set of [`AuthMetrics`].
 #[derive(Clone)]
+#[must_use]
 pub struct AuthLayer {
     shared: Arc<Shared>,
 }
@@ -83,6 +84,7 @@ impl<S> Layer<S> for AuthLayer {
 }
 
 /// Configures an [`AuthLayer`]; see [`AuthLayer::builder`].
+#[must_use]
 pub struct AuthLayerBuilder {
     realm: String,
     bearer: Option<Arc<dyn Authenticator>>,
@@ -96,6 +98,21 @@ pub struct AuthLayerBuilder {
     type_base: Option<String>,
     renderer: Option<Arc<dyn ProblemRenderer>>,
     resource: Option<ProtectedResource>,
+}
+
+impl fmt::Debug for AuthLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayerBuilder")
+            .field("realm", &self.realm)
+            .field("bearer", &self.bearer.is_some())
+            .field("cookie", &self.cookie.as_ref().map(|(name, _)| name))
+            .field("api_key", &self.api_key.as_ref().map(|(header, _)| header))
+            .field("csrf", &self.csrf)
+            .field("optional", &self.optional)
+            .field("pass_preflights", &self.pass_preflights)
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AuthLayerBuilder {

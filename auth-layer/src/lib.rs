@@ -79,7 +79,7 @@ pub use credentials::Credential;
 pub use csrf::Csrf;
 pub use error::{AuthError, ConfigError, ErrorCode};
 #[cfg(feature = "axum")]
-pub use extract::{AuthRejection, Claims};
+pub use extract::{AuthRejection, Claims, ClaimsRejection};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use metrics::AuthMetrics;
 pub use resource_metadata::ProtectedResource;

@@ -45,6 +45,7 @@ pub(crate) struct Shared {
 ///
 /// Clones (and every service made from them) share one credential cell.
 #[derive(Clone)]
+#[must_use]
 pub struct RefreshLayer {
     shared: Arc<Shared>,
 }
@@ -104,6 +105,7 @@ impl RefreshLayer {
 }
 
 /// Configures a [`RefreshLayer`]; see [`RefreshLayer::builder`].
+#[must_use]
 pub struct RefreshLayerBuilder {
     source: Arc<dyn CredentialSource>,
     initial: Option<Credential>,
@@ -114,6 +116,19 @@ pub struct RefreshLayerBuilder {
     predicate: RefreshPredicate,
     retry_methods: Option<Arc<[Method]>>,
     report: bool,
+}
+
+impl fmt::Debug for RefreshLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshLayerBuilder")
+            .field("origins", &self.origins)
+            .field("initial", &self.initial)
+            .field("timing", &self.timing)
+            .field("keep_existing", &self.keep_existing)
+            .field("max_replay", &self.max_replay)
+            .field("retry_methods", &self.retry_methods)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RefreshLayerBuilder {

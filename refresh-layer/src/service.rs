@@ -30,6 +30,21 @@ impl<S> RefreshService<S> {
     pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
         RefreshService { inner, shared }
     }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for RefreshService<S> {

@@ -250,6 +250,7 @@ impl RefreshGrant {
 /// # }
 /// ```
 #[derive(Clone)]
+#[must_use]
 pub struct OAuth2 {
     inner: Arc<OAuth2Inner>,
 }

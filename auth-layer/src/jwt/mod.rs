@@ -100,6 +100,7 @@ struct Inner {
 }
 
 /// Configures a [`JwtAuthenticator`]; see [`JwtAuthenticator::builder`].
+#[must_use]
 pub struct JwtAuthenticatorBuilder<C = ()> {
     keys: Vec<JwtKey>,
     source: Option<Arc<dyn KeySource>>,
@@ -113,6 +114,22 @@ pub struct JwtAuthenticatorBuilder<C = ()> {
     cache_capacity: usize,
     cache_bytes: usize,
     _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> fmt::Debug for JwtAuthenticatorBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthenticatorBuilder")
+            .field("keys", &self.keys)
+            .field("key_source", &self.source.is_some())
+            .field("issuers", &self.issuers)
+            .field("audiences", &self.audiences)
+            .field("any_audience", &self.any_audience)
+            .field("leeway", &self.leeway)
+            .field("required", &self.required)
+            .field("token_type", &self.token_type)
+            .field("cache_capacity", &self.cache_capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JwtAuthenticator<()> {
