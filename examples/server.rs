@@ -136,11 +136,8 @@ async fn main() {
     let demo = match (&args.jwks_url, &args.issuer, &args.audience) {
         (Some(url), Some(iss), Some(aud)) => match JwksKeySource::with_config(
             url,
-            JwksConfig {
-                // Plain http only for a provider on this machine (tests, local setups).
-                allow_http: is_loopback(url),
-                ..JwksConfig::default()
-            },
+            // Plain http only for a provider on this machine (tests, local setups).
+            JwksConfig::default().allow_http(is_loopback(url)),
         ) {
             Ok(keys) => DemoApi::with_keys(config, keys, iss, aud),
             Err(e) => {

@@ -138,14 +138,12 @@ fn config(refetch_ms: u64) -> JwksConfig {
 }
 
 fn with_min_ttl(refetch_ms: u64, min_ttl_secs: u64) -> JwksConfig {
-    JwksConfig {
-        min_ttl: Duration::from_secs(min_ttl_secs),
-        refetch_interval: Duration::from_millis(refetch_ms),
-        timeout: Duration::from_secs(2),
+    JwksConfig::default()
+        .min_ttl(Duration::from_secs(min_ttl_secs))
+        .refetch_interval(Duration::from_millis(refetch_ms))
+        .timeout(Duration::from_secs(2))
         // The provider is a plain-http server on loopback.
-        allow_http: true,
-        ..JwksConfig::default()
-    }
+        .allow_http(true)
 }
 
 async fn api(source: JwksKeySource) -> std::net::SocketAddr {

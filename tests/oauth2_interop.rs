@@ -237,12 +237,10 @@ async fn bearer(addr: std::net::SocketAddr, token: &str) -> support::Reply {
 async fn jwks_discovery_rotation_and_outage_against_oauth2_mock_server() {
     use portcullis::server::jwt::{JwksConfig, JwksKeySource};
     let mut mock = start_mock().await;
-    let config = JwksConfig {
-        refetch_interval: Duration::from_millis(0),
-        // oauth2-mock-server serves plain http on loopback.
-        allow_http: true,
-        ..JwksConfig::default()
-    };
+    // oauth2-mock-server serves plain http on loopback.
+    let config = JwksConfig::default()
+        .refetch_interval(Duration::from_millis(0))
+        .allow_http(true);
     let keys = JwksKeySource::discover_with_config(&mock.started.issuer, config)
         .await
         .unwrap();

@@ -98,8 +98,18 @@ pub enum JwksError {
     InvalidConfig(&'static str),
 }
 
-/// Cache and fetch settings of a [`JwksKeySource`].
+/// Cache and fetch settings of a [`JwksKeySource`]: start from `JwksConfig::default()` and
+/// change what you need (`#[non_exhaustive]`: new settings are not a breaking change).
+///
+/// ```
+/// use auth_layer::jwt::JwksConfig;
+/// use std::time::Duration;
+/// let config = JwksConfig::default().refetch_interval(Duration::from_secs(30));
+/// assert!(config.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+#[must_use]
 pub struct JwksConfig {
     /// Lower bound of the cache lifetime (a provider's `max-age=0` is raised to it).
     pub min_ttl: Duration,
@@ -122,6 +132,54 @@ pub struct JwksConfig {
 }
 
 impl JwksConfig {
+    /// Lower bound of the cache lifetime.
+    pub fn min_ttl(mut self, min_ttl: Duration) -> Self {
+        self.min_ttl = min_ttl;
+        self
+    }
+
+    /// Upper bound of the cache lifetime.
+    pub fn max_ttl(mut self, max_ttl: Duration) -> Self {
+        self.max_ttl = max_ttl;
+        self
+    }
+
+    /// Lifetime when the response has no `max-age`.
+    pub fn default_ttl(mut self, default_ttl: Duration) -> Self {
+        self.default_ttl = default_ttl;
+        self
+    }
+
+    /// At most one refetch per this interval because of unknown `kid`s or failures.
+    pub fn refetch_interval(mut self, refetch_interval: Duration) -> Self {
+        self.refetch_interval = refetch_interval;
+        self
+    }
+
+    /// Whole-fetch timeout (connect, headers, body).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Largest accepted response body.
+    pub fn max_body(mut self, max_body: usize) -> Self {
+        self.max_body = max_body;
+        self
+    }
+
+    /// Algorithms an RSA JWK without `alg` may verify.
+    pub fn rsa_default_algorithms(mut self, rsa_default_algorithms: &'static [Algorithm]) -> Self {
+        self.rsa_default_algorithms = rsa_default_algorithms;
+        self
+    }
+
+    /// Also fetch over plain `http`: for tests and loopback only.
+    pub fn allow_http(mut self, allow_http: bool) -> Self {
+        self.allow_http = allow_http;
+        self
+    }
+
     /// Refuse settings that contradict each other (checked when a source is built).
     pub fn validate(&self) -> Result<(), JwksError> {
         let bad = |why| Err(JwksError::InvalidConfig(why));
