@@ -230,7 +230,9 @@ async fn keys_of_every_family_verify_and_a_rotation_is_picked_up_without_restart
 async fn a_thousand_concurrent_requests_with_a_new_kid_cause_exactly_one_fetch() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
-    let source = JwksKeySource::with_config(&p.url(), config(60_000)).unwrap();
+    // A long minimum lifetime: the provider's `max-age=1` must not start a background refresh
+    // while the thousand requests run on a slow machine; only the new kid may cause a fetch.
+    let source = JwksKeySource::with_config(&p.url(), with_min_ttl(60_000, 3600)).unwrap();
     source.refresh().await.unwrap();
     let addr = api(source).await;
     let b = TestIssuer::new("https://id.test");
