@@ -111,6 +111,24 @@ fn bearer(issuer: &TestIssuer, sub: &str, ttl: i64) -> Credential {
     .unwrap()
 }
 
+/// A source that mints alice's tokens (after `delay`), and how many it minted.
+fn counting_source(
+    issuer: &Arc<TestIssuer>,
+    delay: Duration,
+) -> (impl CredentialSource + use<>, Arc<AtomicU64>) {
+    let fetches = Arc::new(AtomicU64::new(0));
+    let (i, f) = (issuer.clone(), fetches.clone());
+    let source = from_fn(move || {
+        f.fetch_add(1, Ordering::SeqCst);
+        let i = i.clone();
+        async move {
+            tokio::time::sleep(delay).await;
+            Ok(bearer(&i, "alice", 300))
+        }
+    });
+    (source, fetches)
+}
+
 /// `"expires_in": 18446744073709551615` used to overflow `Instant + Duration` inside the refresh
 /// task: the task died before storing anything, and every later request fetched (and would have
 /// rotated) a new token. Now the lifetime is clamped: one fetch serves every request.
@@ -199,16 +217,7 @@ async fn a_late_token_answer_after_rotation_is_kept() {
 async fn an_account_switch_during_a_refresh_is_not_overwritten() {
     let issuer = Arc::new(TestIssuer::new("https://id.test"));
     let a = api(&issuer).await;
-    let fetches = Arc::new(AtomicU64::new(0));
-    let (i, f) = (issuer.clone(), fetches.clone());
-    let source = from_fn(move || {
-        let (i, f) = (i.clone(), f.clone());
-        async move {
-            f.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            Ok(bearer(&i, "alice", 300))
-        }
-    });
+    let (source, fetches) = counting_source(&issuer, Duration::from_millis(300));
     let layer = RefreshLayer::builder(source)
         .allow_origin(format!("http://{}", a.addr))
         .build()
@@ -388,13 +397,7 @@ async fn a_401_to_a_redirect_hop_without_the_credential_does_not_refresh() {
     let s = bounce(&issuer).await;
     for scoped in [true, false] {
         s.b_visits.store(0, Ordering::SeqCst);
-        let fetches = Arc::new(AtomicU64::new(0));
-        let (i, f) = (issuer.clone(), fetches.clone());
-        let source = from_fn(move || {
-            f.fetch_add(1, Ordering::SeqCst);
-            let c = bearer(&i, "alice", 300);
-            async move { Ok(c) }
-        });
+        let (source, fetches) = counting_source(&issuer, Duration::ZERO);
         let layer = RefreshLayer::builder(source)
             .allow_origin(format!("http://{}", s.a))
             .initial_credential(bearer(&issuer, "alice", 300))
@@ -428,18 +431,12 @@ async fn a_401_to_a_redirect_hop_without_the_credential_does_not_refresh() {
         );
         if scoped {
             // Same origin: the credential travels, and an expired one is refreshed once.
-            let expired = RefreshLayer::builder(from_fn({
-                let (i, f) = (issuer.clone(), fetches.clone());
-                move || {
-                    f.fetch_add(1, Ordering::SeqCst);
-                    let c = bearer(&i, "alice", 300);
-                    async move { Ok(c) }
-                }
-            }))
-            .allow_origin(format!("http://{}", s.a))
-            .initial_credential(Credential::bearer("not-a-valid-token").unwrap())
-            .build()
-            .unwrap();
+            let (source, fetches) = counting_source(&issuer, Duration::ZERO);
+            let expired = RefreshLayer::builder(source)
+                .allow_origin(format!("http://{}", s.a))
+                .initial_credential(Credential::bearer("not-a-valid-token").unwrap())
+                .build()
+                .unwrap();
             let policy = expired.redirect_policy();
             let mut svc = ServiceBuilder::new()
                 .layer(expired)
@@ -465,13 +462,7 @@ async fn a_401_to_a_redirect_hop_without_the_credential_does_not_refresh() {
 async fn retry_only_keeps_other_methods_from_being_sent_twice() {
     let issuer = Arc::new(TestIssuer::new("https://id.test"));
     let a = api(&issuer).await;
-    let fetches = Arc::new(AtomicU64::new(0));
-    let (i, f) = (issuer.clone(), fetches.clone());
-    let source = from_fn(move || {
-        f.fetch_add(1, Ordering::SeqCst);
-        let c = bearer(&i, "alice", 300);
-        async move { Ok(c) }
-    });
+    let (source, fetches) = counting_source(&issuer, Duration::ZERO);
     let svc = ServiceBuilder::new()
         .layer(
             RefreshLayer::builder(source)

@@ -191,20 +191,7 @@ pub struct PolicyService<S, P> {
 }
 
 impl<S, P> PolicyService<S, P> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, P, ReqB, ResB> Service<Request<ReqB>> for PolicyService<S, P>
