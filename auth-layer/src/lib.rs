@@ -46,6 +46,7 @@
 //! [`pass_preflights`](AuthLayerBuilder::pass_preflights).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// `get_ref`, `get_mut` and `into_inner` for a service whose wrapped service is `self.inner`.
 macro_rules! inner_service_accessors {
@@ -99,6 +100,7 @@ pub use credentials::Credential;
 pub use csrf::Csrf;
 pub use error::{AuthError, ConfigError, ErrorCode};
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{AuthRejection, Claims, ClaimsRejection};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use metrics::AuthMetrics;

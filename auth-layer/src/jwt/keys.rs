@@ -218,6 +218,7 @@ impl JwtKey {
     }
 
     /// An HMAC key: a shared secret, never to be taken from a published key set.
+    #[cfg(feature = "jwks")]
     pub(crate) fn is_symmetric(&self) -> bool {
         self.family == AlgorithmFamily::Hmac
     }

@@ -46,6 +46,7 @@ use serde::de::DeserializeOwned;
 pub use cache::CacheStats;
 pub use claims::CHECKABLE_CLAIMS;
 #[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use jwks::{JwksConfig, JwksError, JwksHttp, JwksKeySource, http_client};
 pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource, StaticKeys};
 
