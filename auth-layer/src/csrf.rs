@@ -199,11 +199,8 @@ impl CsrfCheck {
 /// The headers the cross-origin check reads; the rest (cookies included) are not copied.
 fn copy_origin_headers(headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(3);
-    for name in [
-        http::header::ORIGIN,
-        http::header::HOST,
-        HeaderName::from_static("sec-fetch-site"),
-    ] {
+    const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+    for name in [http::header::ORIGIN, http::header::HOST, SEC_FETCH_SITE] {
         for v in headers.get_all(&name) {
             out.append(name.clone(), v.clone());
         }

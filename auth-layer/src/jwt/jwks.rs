@@ -226,7 +226,9 @@ struct KeySet {
     /// Every key with the JWK it came from. A key that is in the next fetch unchanged keeps
     /// its `Arc`, so tokens it verified stay in the verified-token cache; a key that left
     /// the set is dropped, and with it every cached verdict it gave.
-    all: Vec<(serde_json::Value, Arc<JwtKey>)>,
+    /// Keyed by the JWK's JSON as `serde_json` writes it (members sorted), so a provider that
+    /// reorders members does not look like a rotation.
+    all: Vec<(String, Arc<JwtKey>)>,
 }
 
 impl KeySet {
@@ -397,6 +399,10 @@ fn max_age(res: &Response<Bytes>) -> Option<Duration> {
     })
 }
 
+/// The most JWKs read from one document. Providers publish a handful; a document with more
+/// would cost a key parse each (and an O(n²) duplicate check per `kid`) on every fetch.
+const MAX_KEYS: usize = 256;
+
 /// Parse a JWK Set, keeping every public key usable for signature verification and skipping
 /// the rest. Keys unchanged since `previous` keep their identity.
 fn parse_key_set(
@@ -410,12 +416,18 @@ fn parse_key_set(
     }
     let doc: Doc =
         serde_json::from_slice(body).map_err(|e| JwksError::InvalidDocument(e.to_string()))?;
+    if doc.keys.len() > MAX_KEYS {
+        tracing::warn!(target: "portcullis::jwks", keys = doc.keys.len(), "the key set has more JWKs than are read; the first {MAX_KEYS} are used");
+    }
+    let kept: HashMap<&str, &Arc<JwtKey>> = previous
+        .map(|p| p.all.iter().map(|(j, k)| (j.as_str(), k)).collect())
+        .unwrap_or_default();
     let mut by_kid: HashMap<String, Vec<Arc<JwtKey>>> = HashMap::new();
-    let mut all: Vec<(serde_json::Value, Arc<JwtKey>)> = Vec::new();
-    for value in doc.keys {
-        let kept = previous.and_then(|p| p.all.iter().find(|(v, _)| *v == value));
-        let key = match kept {
-            Some((_, key)) => key.clone(),
+    let mut all: Vec<(String, Arc<JwtKey>)> = Vec::new();
+    for value in doc.keys.into_iter().take(MAX_KEYS) {
+        let json = value.to_string();
+        let key = match kept.get(json.as_str()) {
+            Some(key) => Arc::clone(key),
             None => match parse_public_jwk(&value, config) {
                 Some(key) => Arc::new(key),
                 None => continue,
@@ -432,7 +444,7 @@ fn parse_key_set(
             }
             same_kid.push(key.clone());
         }
-        all.push((value, key));
+        all.push((json, key));
     }
     if all.is_empty() {
         return Err(JwksError::NoUsableKeys);
@@ -818,8 +830,21 @@ mod tests {
         );
     }
 
-    /// A key that is in the next fetch unchanged keeps its identity (its cached verdicts stay);
-    /// a changed key is a new one.
+    /// A document of thousands of keys reads only the first `MAX_KEYS`.
+    #[test]
+    fn a_huge_key_set_is_read_up_to_the_bound() {
+        let key =
+            format!(r#"{{"kty":"RSA","alg":"RS256","n":"{RSA_N}","e":"AQAB","kid":"k{{}}"}}"#);
+        let keys: Vec<String> = (0..1000)
+            .map(|i| key.replace("{}", &i.to_string()))
+            .collect();
+        let doc = format!(r#"{{"keys":[{}]}}"#, keys.join(","));
+        let set = parse_key_set(doc.as_bytes(), &JwksConfig::default(), None).unwrap();
+        assert_eq!(set.len(), MAX_KEYS);
+    }
+
+    /// A key that is in the next fetch unchanged (members reordered or not) keeps its identity
+    /// (its cached verdicts stay); a changed key is a new one.
     #[test]
     fn unchanged_keys_keep_their_identity_across_fetches() {
         let cfg = JwksConfig::default();
@@ -827,7 +852,7 @@ mod tests {
             r#"{{"keys":[{{"kty":"RSA","kid":"a","alg":"RS256","n":"{RSA_N}","e":"AQAB"}}]}}"#
         );
         let v2 = format!(
-            r#"{{"keys":[{{"kty":"RSA","kid":"a","alg":"RS256","n":"{RSA_N}","e":"AQAB"}},{{"kty":"RSA","kid":"b","alg":"RS256","n":"{RSA_N}","e":"AQAB"}}]}}"#
+            r#"{{"keys":[{{"e":"AQAB","n":"{RSA_N}","alg":"RS256","kid":"a","kty":"RSA"}},{{"kty":"RSA","kid":"b","alg":"RS256","n":"{RSA_N}","e":"AQAB"}}]}}"#
         );
         let first = parse_key_set(v1.as_bytes(), &cfg, None).unwrap();
         let second = parse_key_set(v2.as_bytes(), &cfg, Some(&first)).unwrap();
