@@ -125,7 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|f| {
             (
                 f.status.as_u16().to_string(),
-                f.code().unwrap_or("-").to_owned(),
+                f.code().map_or("-", |c| c.as_str()).to_owned(),
             )
         })
         .unwrap_or(("-".into(), "-".into()));
@@ -158,7 +158,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let first = res
                     .extensions()
                     .get::<RetriedAfter>()
-                    .and_then(|r| r.0.code().map(str::to_owned));
+                    .and_then(|r| r.0.code().map(|c| c.as_str().to_owned()));
                 Ok::<_, String>((res.status().as_u16(), first))
             })
         })

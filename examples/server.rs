@@ -134,11 +134,11 @@ async fn main() {
         secure_cookies: true,
     };
     let demo = match (&args.jwks_url, &args.issuer, &args.audience) {
-        (Some(url), Some(iss), Some(aud)) => match JwksKeySource::with_config(
-            url,
+        (Some(url), Some(iss), Some(aud)) => match JwksKeySource::builder()
             // Plain http only for a provider on this machine (tests, local setups).
-            JwksConfig::default().allow_http(is_loopback(url)),
-        ) {
+            .config(JwksConfig::default().allow_http(is_loopback(url)))
+            .build(url)
+        {
             Ok(keys) => DemoApi::with_keys(config, keys, iss, aud),
             Err(e) => {
                 eprintln!("invalid --jwks-url: {e}");

@@ -6,9 +6,13 @@
 //! - [`client`] (feature `client`, the `refresh-layer` crate): a Tower layer for HTTP clients
 //!   that injects credentials per origin, refreshes once for any number of concurrent 401s and
 //!   retries exactly once.
+//! - [`wire`] (the `portcullis-wire` crate, always): the contract both speak — challenge
+//!   grammar, [`ErrorCode`](wire::ErrorCode), the problem body.
 //! - `testkit` (feature `testkit`): an in-process identity provider for examples and for your
 //!   own integration tests.
 #![deny(missing_docs)]
+
+pub use portcullis_wire as wire;
 
 #[cfg(feature = "server")]
 pub use auth_layer as server;

@@ -197,7 +197,10 @@ async fn call(addr: std::net::SocketAddr, token: &str) -> Reply {
 async fn keys_of_every_family_verify_and_a_rotation_is_picked_up_without_restart() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
-    let source = JwksKeySource::with_config(&p.url(), config(0)).unwrap();
+    let source = JwksKeySource::builder()
+        .config(config(0))
+        .build(&p.url())
+        .unwrap();
     let addr = api(source.clone()).await;
     for (alg, kid) in [
         (Algorithm::RS256, "rsa"),
@@ -232,7 +235,10 @@ async fn a_thousand_concurrent_requests_with_a_new_kid_cause_exactly_one_fetch()
     let p = provider(a.jwks()).await;
     // A long minimum lifetime: the provider's `max-age=1` must not start a background refresh
     // while the thousand requests run on a slow machine; only the new kid may cause a fetch.
-    let source = JwksKeySource::with_config(&p.url(), with_min_ttl(60_000, 3600)).unwrap();
+    let source = JwksKeySource::builder()
+        .config(with_min_ttl(60_000, 3600))
+        .build(&p.url())
+        .unwrap();
     source.refresh().await.unwrap();
     let addr = api(source).await;
     let b = TestIssuer::new("https://id.test");
@@ -280,7 +286,10 @@ async fn a_thousand_concurrent_requests_with_a_new_kid_cause_exactly_one_fetch()
 async fn provider_gone_cached_keys_keep_working_and_a_new_kid_is_503() {
     let a = TestIssuer::new("https://id.test");
     let mut p = provider(a.jwks()).await;
-    let source = JwksKeySource::with_config(&p.url(), config(0)).unwrap();
+    let source = JwksKeySource::builder()
+        .config(config(0))
+        .build(&p.url())
+        .unwrap();
     let addr = api(source).await;
     assert_eq!(
         call(addr, &token(&a, Algorithm::RS256, "rsa")).await.status,
@@ -315,7 +324,10 @@ async fn a_provider_that_never_answered_gives_503_not_401() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let source = JwksKeySource::with_config(&format!("http://{dead}/jwks"), config(0)).unwrap();
+    let source = JwksKeySource::builder()
+        .config(config(0))
+        .build(&format!("http://{dead}/jwks"))
+        .unwrap();
     let addr = api(source).await;
     let a = TestIssuer::new("https://id.test");
     call(addr, &token(&a, Algorithm::RS256, "rsa"))
@@ -328,7 +340,10 @@ async fn garbage_from_the_provider_never_replaces_the_good_set() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
     // A long lifetime, so only the refetches this test causes happen.
-    let source = JwksKeySource::with_config(&p.url(), with_min_ttl(0, 3600)).unwrap();
+    let source = JwksKeySource::builder()
+        .config(with_min_ttl(0, 3600))
+        .build(&p.url())
+        .unwrap();
     let addr = api(source.clone()).await;
     let good = token(&a, Algorithm::ES256, "p256");
     assert_eq!(call(addr, &good).await.status, 200);
@@ -370,7 +385,10 @@ async fn garbage_from_the_provider_never_replaces_the_good_set() {
 async fn max_age_drives_a_background_refresh() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
-    let source = JwksKeySource::with_config(&p.url(), config(0)).unwrap();
+    let source = JwksKeySource::builder()
+        .config(config(0))
+        .build(&p.url())
+        .unwrap();
     let addr = api(source).await;
     let t = token(&a, Algorithm::RS256, "rsa");
     assert_eq!(call(addr, &t).await.status, 200);
@@ -392,7 +410,9 @@ async fn oidc_discovery_checks_the_issuer() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
     let issuer = format!("http://{}", p.addr);
-    let source = JwksKeySource::discover_with_config(&issuer, config(0))
+    let source = JwksKeySource::builder()
+        .config(config(0))
+        .discover(&issuer)
         .await
         .unwrap();
     assert_eq!(source.fetches(), 1, "keys fetched at discovery");
@@ -402,7 +422,11 @@ async fn oidc_discovery_checks_the_issuer() {
         200
     );
     let wrong = format!("http://localhost:{}", p.addr.port());
-    match JwksKeySource::discover_with_config(&wrong, config(0)).await {
+    match JwksKeySource::builder()
+        .config(config(0))
+        .discover(&wrong)
+        .await
+    {
         Err(JwksError::IssuerMismatch { found, .. }) => assert_eq!(found, issuer),
         other => panic!("{other:?}"),
     }
@@ -442,7 +466,11 @@ async fn a_symmetric_key_published_in_a_jwks_cannot_mint_tokens() {
     .unwrap();
     set.keys.insert(0, oct);
     let p = provider(set).await;
-    let addr = api(JwksKeySource::with_config(&p.url(), config(0)).unwrap()).await;
+    let addr = api(JwksKeySource::builder()
+        .config(config(0))
+        .build(&p.url())
+        .unwrap())
+    .await;
     let mut h = Header::new(Algorithm::HS256);
     h.kid = Some("hs".into());
     let forged = jsonwebtoken::encode(
@@ -473,7 +501,11 @@ async fn keys_sharing_a_kid_are_picked_by_the_tokens_algorithm() {
     ec.common.key_id = Some("rsa".into());
     set.keys.push(ec);
     let p = provider(set).await;
-    let addr = api(JwksKeySource::with_config(&p.url(), config(0)).unwrap()).await;
+    let addr = api(JwksKeySource::builder()
+        .config(config(0))
+        .build(&p.url())
+        .unwrap())
+    .await;
     assert_eq!(
         call(addr, &token(&a, Algorithm::RS256, "rsa")).await.status,
         200
@@ -493,7 +525,10 @@ async fn keys_sharing_a_kid_are_picked_by_the_tokens_algorithm() {
 async fn a_cached_verdict_ends_when_its_key_leaves_the_key_set() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
-    let source = JwksKeySource::with_config(&p.url(), config(0)).unwrap();
+    let source = JwksKeySource::builder()
+        .config(config(0))
+        .build(&p.url())
+        .unwrap();
     let addr = api_with_cache(source.clone(), 10_000).await;
     let t = token(&a, Algorithm::RS256, "rsa");
     assert_eq!(call(addr, &t).await.status, 200);

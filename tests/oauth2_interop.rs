@@ -241,7 +241,9 @@ async fn jwks_discovery_rotation_and_outage_against_oauth2_mock_server() {
     let config = JwksConfig::default()
         .refetch_interval(Duration::from_millis(0))
         .allow_http(true);
-    let keys = JwksKeySource::discover_with_config(&mock.started.issuer, config)
+    let keys = JwksKeySource::builder()
+        .config(config)
+        .discover(&mock.started.issuer)
         .await
         .unwrap();
     let jwt = JwtAuthenticator::builder()

@@ -12,6 +12,8 @@ use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub use crate::authenticator::CredentialKind;
+use portcullis_wire::grammar::{is_b64token, is_cookie_octet, is_tchar, is_visible_ascii};
+
 use crate::error::{AuthError, ErrorCode};
 
 /// A credential as found in a request: its kind and its secret.
@@ -174,37 +176,6 @@ fn invalid(detail: &'static str) -> AuthError {
     AuthError::with_detail(ErrorCode::InvalidRequest, detail)
 }
 
-/// RFC 9110 `tchar`: what an auth-scheme is made of.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// Bytes allowed before the padding of an RFC 6750 `b64token`: one table lookup per byte (a
-/// branch-free scan; it runs over whole tokens).
-const B64TOKEN: [u8; 256] = {
-    let mut t = [0; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = (c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
-            as u8;
-        b += 1;
-    }
-    t
-};
-
-/// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-pub(crate) fn is_b64token(token: &[u8]) -> bool {
-    let body = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
-    // No early exit: a branch-free AND over the bytes unrolls, and valid tokens (the common
-    // case) are read to the end anyway.
-    body > 0
-        && token[..body]
-            .iter()
-            .fold(1u8, |ok, &b| ok & B64TOKEN[usize::from(b)])
-            == 1
-}
-
 /// Parse one `Authorization` value as `Bearer 1*SP token`; the `b64token` grammar of the token
 /// is checked later, by [`Credential::check_syntax`].
 pub(crate) fn parse_authorization(
@@ -237,10 +208,6 @@ pub(crate) fn parse_authorization(
     })
 }
 
-fn is_visible_secret(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && bytes.iter().all(|&b| b.is_ascii_graphic())
-}
-
 fn api_key(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Credential>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
@@ -252,7 +219,7 @@ fn api_key(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Credential>,
     if value.as_bytes().is_empty() {
         return Err(invalid("the API key header is empty"));
     }
-    if !is_visible_secret(value.as_bytes()) {
+    if !is_visible_ascii(value.as_bytes()) {
         return Err(invalid(
             "the API key contains spaces or characters that are not visible ASCII",
         ));
@@ -262,11 +229,6 @@ fn api_key(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Credential>,
         value,
         0..value.len(),
     )))
-}
-
-/// RFC 6265 `cookie-octet`.
-fn is_cookie_octet(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
 }
 
 /// Find cookie `name` in every `Cookie` header (`name=value; name2=value2`).
@@ -456,14 +418,5 @@ mod tests {
     #[test]
     fn nothing_found_is_none() {
         assert!(sources().extract(&HeaderMap::new()).unwrap().is_none());
-    }
-
-    #[test]
-    fn b64token_grammar() {
-        assert!(is_b64token(b"a"));
-        assert!(is_b64token(b"a=="));
-        assert!(!is_b64token(b"="));
-        assert!(!is_b64token(b"a=b"));
-        assert!(!is_b64token(b""));
     }
 }

@@ -31,7 +31,7 @@ impl AuthMetrics {
     }
 
     pub(crate) fn record_reject(&self, code: ErrorCode) {
-        self.rejected[code.index()].fetch_add(1, Ordering::Relaxed);
+        self.rejected[code.position()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Requests that were authenticated.
@@ -46,7 +46,7 @@ impl AuthMetrics {
 
     /// Requests refused with `code`.
     pub fn rejected(&self, code: ErrorCode) -> u64 {
-        self.rejected[code.index()].load(Ordering::Relaxed)
+        self.rejected[code.position()].load(Ordering::Relaxed)
     }
 
     /// Every code with its count, in [`ErrorCode::ALL`] order.

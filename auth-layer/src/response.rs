@@ -10,29 +10,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use serde::Serialize;
+use portcullis_wire::grammar::{is_quotable, is_token};
+use portcullis_wire::{ChallengeBuilder, PROBLEM_JSON};
 
-use crate::error::{AuthError, BearerError, ConfigError, ErrorCode};
+pub use portcullis_wire::Problem;
 
-/// What a renderer gets to describe one failure.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct Problem<'a> {
-    /// The stable code.
-    pub code: ErrorCode,
-    /// The HTTP status (fixed by the code).
-    pub status: StatusCode,
-    /// The RFC 9457 `type` URI for this code.
-    pub type_uri: &'a str,
-    /// A short, code-specific title.
-    pub title: &'static str,
-    /// The human-readable detail (never contains the credential).
-    pub detail: &'a str,
-    /// The RFC 6750 `error` value, when one applies.
-    pub bearer_error: Option<&'static str>,
-    /// Scopes the request would have needed (`insufficient_scope` only).
-    pub required_scopes: &'a [String],
-}
+use crate::error::{AuthError, ConfigError, ErrorCode};
 
 /// A rendered body and its media type.
 #[derive(Debug, Clone)]
@@ -74,52 +57,17 @@ pub trait ProblemRenderer: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProblemJson;
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
-    #[serde(rename = "type")]
-    type_uri: &'a str,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    required_scopes: &'a [String],
-}
-
 impl ProblemRenderer for ProblemJson {
     fn render(&self, p: &Problem<'_>) -> RenderedProblem {
-        let body = ProblemBody {
-            type_uri: p.type_uri,
-            title: p.title,
-            status: p.status.as_u16(),
-            detail: p.detail,
-            code: p.code.as_str(),
-            error: p.bearer_error,
-            scope: (!p.required_scopes.is_empty()).then(|| p.required_scopes.join(" ")),
-            required_scopes: p.required_scopes,
-        };
         RenderedProblem {
-            content_type: HeaderValue::from_static("application/problem+json"),
-            // Serialising borrowed strings into a Vec cannot fail.
-            body: serde_json::to_vec(&body).unwrap_or_default().into(),
+            content_type: HeaderValue::from_static(PROBLEM_JSON),
+            body: p.to_json().into(),
         }
     }
 }
 
-/// Keep only what RFC 6750 allows in `error_description` and `scope`
-/// (%x20-21 / %x23-5B / %x5D-7E): disallowed characters are removed, not escaped.
-pub(crate) fn sanitize(s: &str) -> String {
-    s.chars()
-        .filter(|&c| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E'))
-        .collect()
-}
-
 fn check_quotable(what: &'static str, s: &str) -> Result<(), ConfigError> {
-    if sanitize(s) != s {
+    if !s.bytes().all(is_quotable) {
         return Err(ConfigError::InvalidValue {
             what,
             why: "only printable ASCII without '\"' and '\\' is allowed",
@@ -129,11 +77,7 @@ fn check_quotable(what: &'static str, s: &str) -> Result<(), ConfigError> {
 }
 
 fn check_scheme(s: &str) -> Result<(), ConfigError> {
-    if s.is_empty()
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+!#$%&'*^`|".contains(&b))
-    {
+    if !is_token(s) {
         return Err(ConfigError::InvalidValue {
             what: "authentication scheme",
             why: "a scheme is an RFC 9110 token",
@@ -218,25 +162,24 @@ impl Responder {
     fn render_body(&self, err: &AuthError) -> RenderedProblem {
         let code = err.code();
         let type_uri = format!("{}{}", self.config.type_base, code.as_str());
-        self.config.renderer.render(&Problem {
+        self.config.renderer.render(&Problem::new(
             code,
-            status: code.status(),
-            type_uri: &type_uri,
-            title: code.title(),
-            detail: err.detail(),
-            bearer_error: code.bearer_error().map(BearerError::as_str),
-            required_scopes: err.required_scopes(),
-        })
+            &type_uri,
+            err.detail(),
+            err.required_scopes(),
+        ))
     }
 
-    fn plain(&self, scheme: &str) -> String {
-        let mut c = format!("{scheme} realm=\"{}\"", self.config.realm);
-        if scheme == "Bearer"
-            && let Some(url) = &self.config.resource_metadata
-        {
-            c.push_str(&format!(", resource_metadata=\"{url}\""));
-        }
-        c
+    /// `scheme realm="…"`, and on Bearer the RFC 9728 `resource_metadata`. The scheme and the
+    /// values were checked when the responder was built.
+    fn plain(&self, scheme: &str) -> Option<ChallengeBuilder> {
+        let c = ChallengeBuilder::new(scheme)
+            .ok()?
+            .param("realm", &self.config.realm);
+        Some(match &self.config.resource_metadata {
+            Some(url) if scheme == "Bearer" => c.param("resource_metadata", url),
+            _ => c,
+        })
     }
 
     /// One challenge per accepted scheme; the failing scheme's challenge carries the error.
@@ -251,46 +194,37 @@ impl Responder {
         let api_scheme = self.config.api_key_scheme.as_deref();
         // A 401 always carries at least one challenge: Bearer unless only API keys are accepted.
         let bearer = self.config.bearer || api_scheme.is_none();
-        let mut out = Vec::with_capacity(2);
-        let mut bearer_challenge = self.plain("Bearer");
-        match code.bearer_error() {
-            Some(error) if bearer => {
-                bearer_challenge.push_str(&format!(
-                    ", error=\"{}\", error_description=\"{}\"",
-                    error.as_str(),
-                    sanitize(err.detail())
-                ));
+        let bearer_challenge = self.plain("Bearer").map(|mut c| {
+            if let Some(error) = code.bearer_error().filter(|_| bearer) {
+                c = c
+                    .param("error", error)
+                    .param("error_description", err.detail());
                 if !err.required_scopes().is_empty() {
-                    let scope = err.required_scopes().join(" ");
-                    bearer_challenge.push_str(&format!(", scope=\"{}\"", sanitize(&scope)));
+                    c = c.param("scope", &err.required_scopes().join(" "));
                 }
             }
-            _ => {}
-        }
-        if code == ErrorCode::InvalidApiKey {
-            if let Some(s) = api_scheme {
-                out.push(self.plain(s));
-            }
-            if self.config.bearer {
-                out.push(bearer_challenge);
-            }
+            c
+        });
+        let api_key_challenge = api_scheme.and_then(|s| self.plain(s));
+        let (first, second) = if code == ErrorCode::InvalidApiKey {
+            (
+                api_key_challenge,
+                bearer_challenge.filter(|_| self.config.bearer),
+            )
         } else {
-            if bearer {
-                out.push(bearer_challenge);
-            }
-            if let Some(s) = api_scheme {
-                out.push(self.plain(s));
-            }
-        }
-        out.into_iter()
-            .filter_map(|c| HeaderValue::from_str(&c).ok())
+            (bearer_challenge.filter(|_| bearer), api_key_challenge)
+        };
+        [first, second]
+            .into_iter()
+            .flatten()
+            .filter_map(|c| HeaderValue::from_str(&c.finish()).ok())
             .collect()
     }
 
     /// The complete failure response.
     pub(crate) fn respond(&self, err: &AuthError) -> Response<Bytes> {
         let (headers, body) = if err.is_canonical() {
-            let p = &self.prebuilt[err.code().index()];
+            let p = &self.prebuilt[err.code().position()];
             (p.headers.clone(), p.body.clone())
         } else {
             self.build(err)

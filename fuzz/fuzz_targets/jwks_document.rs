@@ -3,7 +3,7 @@
 //! public keys may come out of it.
 #![no_main]
 
-use auth_layer::jwt::{JwksConfig, JwksKeySource, KeyLookup, KeySource, http_client};
+use auth_layer::jwt::{JwksKeySource, KeyLookup, KeySource};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Empty, Full};
@@ -22,16 +22,14 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 fuzz_target!(|data: &[u8]| {
     let body = Bytes::copy_from_slice(data);
-    let http = http_client(
-        tower::service_fn(move |_req: Request<Empty<Bytes>>| {
-            let body = body.clone();
-            async move { Ok::<_, std::convert::Infallible>(Response::new(Full::new(body))) }
-        }),
-        64 * 1024,
-    );
-    let source =
-        JwksKeySource::with_http("https://keys.invalid/jwks", JwksConfig::default(), http)
-            .unwrap();
+    let http = tower::service_fn(move |_req: Request<Empty<Bytes>>| {
+        let body = body.clone();
+        async move { Ok::<_, std::convert::Infallible>(Response::new(Full::new(body))) }
+    });
+    let source = JwksKeySource::builder()
+        .http_client(http)
+        .build("https://keys.invalid/jwks")
+        .unwrap();
     runtime().block_on(async {
         if source.refresh().await.is_err() {
             return;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderName, HeaderValue, Request, Uri};
+use portcullis_wire::grammar::{is_b64token, is_cookie_octet, is_token, percent_encode};
 use tokio::time::Instant;
 
 /// A credential value could not be built (it is not a valid header value, say).
@@ -65,31 +66,10 @@ fn sensitive(v: &str) -> Result<HeaderValue, InvalidCredential> {
     Ok(v)
 }
 
-fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 impl Credential {
     /// `Authorization: Bearer <token>`. The token must be an RFC 6750 b64token.
     pub fn bearer(token: &str) -> Result<Self, InvalidCredential> {
-        let body = token.trim_end_matches('=');
-        if body.is_empty()
-            || !body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
-        {
+        if !is_b64token(token.as_bytes()) {
             return Err(InvalidCredential("a bearer token is an RFC 6750 b64token"));
         }
         Ok(Credential {
@@ -143,13 +123,10 @@ impl Credential {
 
     /// A cookie `name=value`, merged into the request's `Cookie` header.
     pub fn cookie(name: &str, value: &str) -> Result<Self, InvalidCredential> {
-        if name.is_empty() || !name.bytes().all(is_token_char) {
+        if !is_token(name) {
             return Err(InvalidCredential("a cookie name is an RFC 6265 token"));
         }
-        let ok = value
-            .bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E));
-        if value.is_empty() || !ok {
+        if value.is_empty() || !value.bytes().all(is_cookie_octet) {
             return Err(InvalidCredential(
                 "a cookie value is RFC 6265 cookie-octets",
             ));

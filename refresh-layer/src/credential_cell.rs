@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use portcullis_wire::single_flight::{Leader, SingleFlight, Waiter};
 use tokio::time::Instant;
 
 use crate::credential::Credential;
@@ -57,7 +57,8 @@ struct Failure {
 struct State {
     current: Option<Arc<Current>>,
     next_generation: u64,
-    inflight: Option<watch::Receiver<Option<Outcome>>>,
+    /// The refresh under way, which every request that needs a credential joins.
+    inflight: SingleFlight<Outcome>,
     failure: Option<Failure>,
     /// Bumped by every credential set by hand (`set`, `clear`, a new refresh token): a
     /// refresh started under an older epoch does not store its result.
@@ -170,7 +171,7 @@ impl Cell {
     /// A new epoch: whatever refresh is under way no longer speaks for the cell.
     fn new_epoch(st: &mut State) {
         st.epoch += 1;
-        st.inflight = None;
+        st.inflight.forget();
         st.failure = None;
     }
 
@@ -259,28 +260,21 @@ impl Cell {
     }
 
     /// Wait for a refresh, at most the refresh timeout (the refresh itself goes on).
-    async fn wait(&self, mut rx: watch::Receiver<Option<Outcome>>) -> Outcome {
-        let answer = tokio::time::timeout(self.timing.timeout, rx.wait_for(Option::is_some));
-        match answer.await {
-            Ok(Ok(v)) => v.clone().unwrap_or(Err(RefreshError::Aborted)),
-            Ok(Err(_)) => Err(RefreshError::Aborted),
+    async fn wait(&self, waiter: Waiter<Outcome>) -> Outcome {
+        match tokio::time::timeout(self.timing.timeout, waiter.wait()).await {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => Err(RefreshError::Aborted),
             Err(_) => Err(RefreshError::Timeout(self.timing.timeout)),
         }
     }
 
-    fn start_or_join(
-        self: &Arc<Self>,
-        st: &mut State,
-    ) -> Result<watch::Receiver<Option<Outcome>>, RefreshError> {
+    fn start_or_join(self: &Arc<Self>, st: &mut State) -> Result<Waiter<Outcome>, RefreshError> {
         if st.signed_out {
             return Err(RefreshError::SignedOut);
         }
-        if let Some(rx) = &st.inflight {
-            // A refresh task that ended without clearing its marker: start a new one.
-            if rx.has_changed().is_ok() {
-                return Ok(rx.clone());
-            }
-            st.inflight = None;
+        // (A refresh task that ended without clearing its slot is not joined: a new one starts.)
+        if let Some(waiter) = st.inflight.join() {
+            return Ok(waiter);
         }
         if let Some(f) = &st.failure {
             let now = Instant::now();
@@ -295,23 +289,27 @@ impl Cell {
                 Some(_) => {}
             }
         }
-        let (tx, rx) = watch::channel(None);
-        st.inflight = Some(rx.clone());
+        let (leader, waiter) = st.inflight.start();
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         let task = RefreshTask {
             cell: self.clone(),
             epoch: st.epoch,
-            tx: Some(tx),
+            leader: Some(leader),
             started: Instant::now(),
         };
         // Spawned, so that dropping the request that started it does not cancel it for the
         // others (or lose a rotated refresh token).
         tokio::spawn(task.run());
-        Ok(rx)
+        Ok(waiter)
     }
 
     /// Record the result of a refresh started in `epoch`.
-    fn finish(&self, epoch: u64, result: Result<Credential, RefreshError>) -> Outcome {
+    fn finish(
+        &self,
+        epoch: u64,
+        leader: &Leader<Outcome>,
+        result: Result<Credential, RefreshError>,
+    ) -> Outcome {
         let mut st = self.lock();
         if st.epoch != epoch {
             // A credential was set by hand while this refresh ran: it wins, and this result
@@ -323,7 +321,7 @@ impl Cell {
                 (None, false) => Err(RefreshError::Superseded),
             };
         }
-        st.inflight = None;
+        st.inflight.end(leader);
         match result {
             Ok(credential) => Ok(self.store(&mut st, credential)),
             Err(error) => {
@@ -358,7 +356,7 @@ impl Cell {
 struct RefreshTask {
     cell: Arc<Cell>,
     epoch: u64,
-    tx: Option<watch::Sender<Option<Outcome>>>,
+    leader: Option<Leader<Outcome>>,
     started: Instant,
 }
 
@@ -374,8 +372,10 @@ impl RefreshTask {
     }
 
     fn complete(&mut self, result: Result<Credential, RefreshError>) {
-        let Some(tx) = self.tx.take() else { return };
-        let outcome = self.cell.finish(self.epoch, result);
+        let Some(leader) = self.leader.take() else {
+            return;
+        };
+        let outcome = self.cell.finish(self.epoch, &leader, result);
         let elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &outcome {
             Ok(c) => {
@@ -385,7 +385,7 @@ impl RefreshTask {
                 tracing::warn!(target: "portcullis::client", error = %e, elapsed_ms, "credential refresh failed")
             }
         }
-        let _ = tx.send(Some(outcome));
+        leader.land(outcome);
     }
 }
 
@@ -570,7 +570,7 @@ mod tests {
         // The exchange is abandoned at its own limit: then refreshing starts over.
         tokio::time::advance(Duration::from_secs(121)).await;
         tokio::task::yield_now().await;
-        assert!(cell.lock().inflight.is_none());
+        assert!(!cell.lock().inflight.is_running());
     }
 
     /// The caller stops waiting at the timeout; the exchange goes on, and what it brings back
@@ -606,7 +606,7 @@ mod tests {
         });
         let cell = Arc::new(Cell::new(Arc::new(src), timing(), None));
         assert!(matches!(cell.current().await, Err(RefreshError::Aborted)));
-        assert!(cell.lock().inflight.is_none());
+        assert!(!cell.lock().inflight.is_running());
         assert!(matches!(
             cell.current().await,
             Err(RefreshError::BackingOff { .. })

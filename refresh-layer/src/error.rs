@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 /// A boxed error, at the edges only.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use portcullis_wire::buffered_client::BoxError;
 
 /// Why a credential could not be obtained. `Clone`, because one refresh answers every request
 /// that waited for it. Never contains a token.

@@ -69,14 +69,17 @@ mod source;
 
 pub use credential::{Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin};
 pub use error::{BoxError, Error, RefreshError};
-pub use failure::{AuthFailure, Challenge, ChallengeParseError, ProblemDetails, parse_challenges};
+pub use failure::AuthFailure;
 pub use handle::CredentialHandle;
 pub use layer::{ConfigError, RefreshLayer, RefreshLayerBuilder};
 pub use outcome::{RefreshOutcome, RetriedAfter, SkipCredential};
+pub use portcullis_wire::{
+    Challenge, ChallengeParseError, ErrorCode, ProblemDetails, parse_challenges,
+};
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
 pub use retry::{RefreshPredicate, refresh_on_401};
 pub use service::RefreshService;
 pub use source::{
-    ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, TokenHttp, TokenSet, from_fn,
+    ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, TokenSet, from_fn,
     parse_token_response,
 };

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
+use portcullis_wire::buffered_client::{BufferedClient, buffered};
 use serde::Deserialize;
-use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
 use crate::credential::Credential;
@@ -209,7 +209,7 @@ pub enum ClientAuth {
 }
 
 /// The HTTP service the OAuth2 source posts to, type-erased.
-pub type TokenHttp = BoxCloneSyncService<Request<Full<Bytes>>, Response<Bytes>, BoxError>;
+pub(crate) type TokenHttp = BufferedClient<Full<Bytes>>;
 
 /// The largest token response read.
 const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
@@ -285,17 +285,7 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    BoxCloneSyncService::new(
-        http.map_err(Into::into)
-            .and_then(|res: Response<B>| async move {
-                let (parts, body) = res.into_parts();
-                let bytes = Limited::new(body, MAX_TOKEN_RESPONSE)
-                    .collect()
-                    .await?
-                    .to_bytes();
-                Ok(Response::from_parts(parts, bytes))
-            }),
-    )
+    buffered(http, MAX_TOKEN_RESPONSE)
 }
 
 fn form_encode(pairs: &[(&str, &str)]) -> String {

@@ -39,21 +39,19 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CACHE_CONTROL};
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::Empty;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
-use tokio::sync::watch;
+use portcullis_wire::buffered_client::{BoxError, BufferedClient, buffered};
+use portcullis_wire::single_flight::{Leader, SingleFlight, Waiter};
 use tokio::time::Instant;
-use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
 use super::keys::{JwtKey, KeyLookup, KeySource};
 use crate::error::{AuthError, ErrorCode};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The HTTP client a key source fetches with, type-erased.
-pub type JwksHttp = BoxCloneSyncService<Request<Empty<Bytes>>, Response<Bytes>, BoxError>;
+/// The HTTP client a key source fetches with, type-erased, bodies read whole up to the limit.
+type JwksHttp = BufferedClient<Empty<Bytes>>;
 
 /// Why keys could not be fetched. Never replaces a good cached key set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -263,7 +261,8 @@ struct State {
     /// When an unknown `kid` last caused a refetch (the rate limit for unknown kids; scheduled
     /// and startup fetches do not count, or a rotation right after startup would be refused).
     last_kid_refetch: Option<Instant>,
-    inflight: Option<watch::Receiver<Option<FetchOutcome>>>,
+    /// The fetch under way, which every lookup that needs keys joins.
+    inflight: SingleFlight<FetchOutcome>,
 }
 
 struct Inner {
@@ -310,28 +309,9 @@ fn default_http(config: &JwksConfig) -> Result<JwksHttp, JwksError> {
     }
     .enable_http1()
     .wrap_connector(http);
-    Ok(http_client(
+    Ok(buffered(
         Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(https),
         config.max_body,
-    ))
-}
-
-/// Wrap any HTTP client service for [`JwksKeySource::with_http`]; bodies over `max_body` bytes
-/// are refused while they are read, never buffered whole.
-pub fn http_client<S, B>(http: S, max_body: usize) -> JwksHttp
-where
-    S: Service<Request<Empty<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    BoxCloneSyncService::new(http.map_err(Into::into).and_then(
-        move |res: Response<B>| async move {
-            let (parts, body) = res.into_parts();
-            let bytes = Limited::new(body, max_body).collect().await?.to_bytes();
-            Ok(Response::from_parts(parts, bytes))
-        },
     ))
 }
 
@@ -345,6 +325,103 @@ fn parse_url(url: &str, allow_http: bool) -> Result<Uri, JwksError> {
         Some("http") if allow_http => Ok(uri),
         Some("http") => Err(JwksError::InsecureUrl(url.to_owned())),
         _ => Err(JwksError::InvalidUrl(url.to_owned())),
+    }
+}
+
+/// Builds a [`JwksKeySource`]: settings, your own HTTP client, then a URL or an issuer.
+///
+/// # Example
+/// ```
+/// use auth_layer::jwt::{JwksConfig, JwksKeySource};
+/// use std::time::Duration;
+///
+/// let keys = JwksKeySource::builder()
+///     .config(JwksConfig::default().timeout(Duration::from_secs(2)))
+///     .build("https://login.example.com/.well-known/jwks.json")
+///     .unwrap();
+/// # drop(keys);
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct JwksBuilder {
+    config: JwksConfig,
+    http: Option<Box<dyn FnOnce(usize) -> JwksHttp + Send>>,
+}
+
+impl fmt::Debug for JwksBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksBuilder")
+            .field("config", &self.config)
+            .field("custom_http", &self.http.is_some())
+            .finish()
+    }
+}
+
+impl JwksBuilder {
+    /// Timeouts, limits, cache lifetimes and the `http` allowance.
+    pub fn config(mut self, config: JwksConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Fetch through your own HTTP client (a proxy-aware one, say) instead of hyper-util with
+    /// rustls. Response bodies over [`JwksConfig::max_body`] are refused while they are read.
+    pub fn http_client<S, B>(mut self, http: S) -> Self
+    where
+        S: Service<Request<Empty<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.http = Some(Box::new(move |max_body| buffered(http, max_body)));
+        self
+    }
+
+    fn into_parts(self) -> Result<(JwksConfig, JwksHttp), JwksError> {
+        self.config.validate()?;
+        let http = match self.http {
+            Some(make) => make(self.config.max_body),
+            None => default_http(&self.config)?,
+        };
+        Ok((self.config, http))
+    }
+
+    /// A source for the JWK Set at `url`, fetched on first use.
+    pub fn build(self, url: &str) -> Result<JwksKeySource, JwksError> {
+        let (config, http) = self.into_parts()?;
+        JwksKeySource::from_parts(url, config, http)
+    }
+
+    /// OpenID Connect discovery, as [`JwksKeySource::discover`].
+    pub async fn discover(self, issuer: &str) -> Result<JwksKeySource, JwksError> {
+        #[derive(serde::Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let (config, http) = self.into_parts()?;
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let discovery_uri = parse_url(&url, config.allow_http)?;
+        let res = get(&http, &discovery_uri, &config).await?;
+        let doc: Discovery = serde_json::from_slice(res.body())
+            .map_err(|e| JwksError::InvalidDocument(e.to_string()))?;
+        if doc.issuer != issuer {
+            return Err(JwksError::IssuerMismatch {
+                expected: issuer.to_owned(),
+                found: doc.issuer,
+            });
+        }
+        // Never downgrade: keys for an https issuer come over https.
+        if discovery_uri.scheme_str() == Some("https") && !doc.jwks_uri.starts_with("https://") {
+            return Err(JwksError::InsecureUrl(doc.jwks_uri));
+        }
+        let source = JwksKeySource::from_parts(&doc.jwks_uri, config, http)?;
+        source.refresh().await?;
+        Ok(source)
     }
 }
 
@@ -372,14 +449,12 @@ async fn get(
         if !res.status().is_success() {
             return Err(JwksError::Status(res.status()));
         }
-        // Enforced again here so a custom client cannot bypass it.
-        let (parts, body) = res.into_parts();
-        let bytes = Limited::new(http_body_util::Full::new(body), limit)
-            .collect()
-            .await
-            .map_err(|_| JwksError::TooLarge(limit))?
-            .to_bytes();
-        Ok(Response::from_parts(parts, bytes))
+        // Every client, custom ones included, is wrapped by `buffered` with this limit; the
+        // check states the invariant the parser relies on.
+        if res.body().len() > limit {
+            return Err(JwksError::TooLarge(limit));
+        }
+        Ok(res)
     };
     tokio::time::timeout(config.timeout, fetch)
         .await
@@ -495,18 +570,15 @@ fn parse_public_jwk(value: &serde_json::Value, config: &JwksConfig) -> Option<Jw
 impl JwksKeySource {
     /// A source for the JWK Set at `url`, fetched on first use with hyper-util and rustls.
     pub fn new(url: &str) -> Result<Self, JwksError> {
-        JwksKeySource::with_config(url, JwksConfig::default())
+        JwksKeySource::builder().build(url)
     }
 
-    /// As [`new`](Self::new), with settings.
-    pub fn with_config(url: &str, config: JwksConfig) -> Result<Self, JwksError> {
-        let http = default_http(&config)?;
-        JwksKeySource::with_http(url, config, http)
+    /// A source with settings, a custom HTTP client, or OpenID Connect discovery.
+    pub fn builder() -> JwksBuilder {
+        JwksBuilder::default()
     }
 
-    /// As [`with_config`](Self::with_config), fetching through your own HTTP service (a
-    /// proxy-aware client, say).
-    pub fn with_http(url: &str, config: JwksConfig, http: JwksHttp) -> Result<Self, JwksError> {
+    fn from_parts(url: &str, config: JwksConfig, http: JwksHttp) -> Result<Self, JwksError> {
         config.validate()?;
         Ok(JwksKeySource {
             inner: Arc::new(Inner {
@@ -527,39 +599,7 @@ impl JwksKeySource {
     /// The issuer and the `jwks_uri` must be `https` (see [`JwksConfig::allow_http`]); an
     /// `https` issuer naming an `http` `jwks_uri` is refused whatever the settings say.
     pub async fn discover(issuer: &str) -> Result<Self, JwksError> {
-        JwksKeySource::discover_with_config(issuer, JwksConfig::default()).await
-    }
-
-    /// As [`discover`](Self::discover), with settings.
-    pub async fn discover_with_config(issuer: &str, config: JwksConfig) -> Result<Self, JwksError> {
-        #[derive(serde::Deserialize)]
-        struct Discovery {
-            issuer: String,
-            jwks_uri: String,
-        }
-        config.validate()?;
-        let http = default_http(&config)?;
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let discovery_uri = parse_url(&url, config.allow_http)?;
-        let res = get(&http, &discovery_uri, &config).await?;
-        let doc: Discovery = serde_json::from_slice(res.body())
-            .map_err(|e| JwksError::InvalidDocument(e.to_string()))?;
-        if doc.issuer != issuer {
-            return Err(JwksError::IssuerMismatch {
-                expected: issuer.to_owned(),
-                found: doc.issuer,
-            });
-        }
-        // Never downgrade: keys for an https issuer come over https.
-        if discovery_uri.scheme_str() == Some("https") && !doc.jwks_uri.starts_with("https://") {
-            return Err(JwksError::InsecureUrl(doc.jwks_uri));
-        }
-        let source = JwksKeySource::with_http(&doc.jwks_uri, config, http)?;
-        source.refresh().await?;
-        Ok(source)
+        JwksKeySource::builder().discover(issuer).await
     }
 
     /// Fetch the key set now (at startup, say), waiting for the result.
@@ -581,27 +621,20 @@ impl JwksKeySource {
         self.inner.failures.load(Ordering::Relaxed)
     }
 
-    fn start_or_join(&self, st: &mut State) -> watch::Receiver<Option<FetchOutcome>> {
-        if let Some(rx) = &st.inflight
-            && rx.has_changed().is_ok()
-        {
-            return rx.clone();
+    fn start_or_join(&self, st: &mut State) -> Waiter<FetchOutcome> {
+        if let Some(waiter) = st.inflight.join() {
+            return waiter;
         }
-        let (tx, rx) = watch::channel(None);
-        st.inflight = Some(rx.clone());
+        let (leader, waiter) = st.inflight.start();
         st.last_attempt = Some(Instant::now());
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
-        let guard = InflightGuard {
+        let task = FetchTask {
             inner: self.inner.clone(),
-            rx: rx.clone(),
+            leader: Some(leader),
         };
         // Its own task: a request that gives up waiting does not cancel it for the others.
-        tokio::spawn(async move {
-            let outcome = guard.inner.fetch().await;
-            let _ = tx.send(Some(outcome));
-            drop(guard);
-        });
-        rx
+        tokio::spawn(task.run());
+        waiter
     }
 
     fn retry_after(&self, st: &State) -> Duration {
@@ -615,27 +648,31 @@ impl JwksKeySource {
     }
 }
 
-/// Clears the in-flight marker of the fetch it belongs to on every way out of the fetch task,
-/// a panic or a dropped runtime included. A marker left behind would make every later lookup
+/// One fetch, in its own task. If the task ends without finishing (a panic, a dropped
+/// runtime), `Drop` frees the in-flight slot: a slot left behind would make every later lookup
 /// join a fetch nobody runs, or start one past the unknown-kid rate limit.
-struct InflightGuard {
+struct FetchTask {
     inner: Arc<Inner>,
-    rx: watch::Receiver<Option<FetchOutcome>>,
+    leader: Option<Leader<FetchOutcome>>,
 }
 
-impl Drop for InflightGuard {
+impl FetchTask {
+    async fn run(mut self) {
+        let Some(leader) = &self.leader else { return };
+        let outcome = self.inner.fetch(leader).await;
+        if let Some(leader) = self.leader.take() {
+            leader.land(outcome);
+        }
+    }
+}
+
+impl Drop for FetchTask {
     fn drop(&mut self) {
-        let mut st = self.inner.lock();
-        if st
-            .inflight
-            .as_ref()
-            .is_some_and(|r| r.same_channel(&self.rx))
+        if let Some(leader) = self.leader.take()
+            && self.inner.lock().inflight.end(&leader)
         {
-            st.inflight = None;
-            if self.rx.borrow().is_none() {
-                // Ended without an outcome: count it as the failure it is.
-                self.inner.failures.fetch_add(1, Ordering::Relaxed);
-            }
+            // Ended without an outcome: count it as the failure it is.
+            self.inner.failures.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -645,7 +682,7 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn fetch(&self) -> FetchOutcome {
+    async fn fetch(&self, leader: &Leader<FetchOutcome>) -> FetchOutcome {
         let previous = self.lock().keys.clone();
         let result = async {
             let res = get(&self.http, &self.uri, &self.config).await?;
@@ -660,7 +697,7 @@ impl Inner {
         }
         .await;
         let mut st = self.lock();
-        st.inflight = None;
+        st.inflight.end(leader);
         match result {
             Ok((set, ttl)) => {
                 tracing::debug!(target: "portcullis::jwks", uri = %self.uri, keys = set.len(), ttl_secs = ttl.as_secs(), "key set fetched");
@@ -684,13 +721,11 @@ impl Inner {
     }
 }
 
-async fn wait(mut rx: watch::Receiver<Option<FetchOutcome>>) -> FetchOutcome {
-    match rx.wait_for(Option::is_some).await {
-        Ok(v) => v
-            .clone()
-            .unwrap_or(Err(JwksError::Network("fetch task ended".into()))),
-        Err(_) => Err(JwksError::Network("fetch task ended".into())),
-    }
+async fn wait(waiter: Waiter<FetchOutcome>) -> FetchOutcome {
+    waiter
+        .wait()
+        .await
+        .unwrap_or_else(|| Err(JwksError::Network("fetch task ended".into())))
 }
 
 impl KeySource for JwksKeySource {
@@ -699,7 +734,7 @@ impl KeySource for JwksKeySource {
         let now = Instant::now();
         if let Some(keys) = &st.keys {
             if let Some(key) = keys.get(kid, alg) {
-                if st.refresh_at.is_some_and(|t| now >= t) && st.inflight.is_none() {
+                if st.refresh_at.is_some_and(|t| now >= t) && !st.inflight.is_running() {
                     // Stale soon: refresh in the background; this request does not wait.
                     drop(self.start_or_join(&mut st));
                 }
@@ -709,13 +744,13 @@ impl KeySource for JwksKeySource {
             let recent = st
                 .last_kid_refetch
                 .is_some_and(|t| now.duration_since(t) < self.inner.config.refetch_interval);
-            if st.inflight.is_none() {
+            if !st.inflight.is_running() {
                 if recent {
                     return KeyLookup::Unknown;
                 }
                 st.last_kid_refetch = Some(now);
             }
-        } else if st.inflight.is_none()
+        } else if !st.inflight.is_running()
             && st
                 .last_attempt
                 .is_some_and(|t| now.duration_since(t) < self.inner.config.refetch_interval)
@@ -862,13 +897,12 @@ mod tests {
 
     #[test]
     fn contradictory_settings_and_plain_http_are_refused_when_built() {
-        let http = || {
-            http_client(
-                tower::service_fn(|_req: Request<Empty<Bytes>>| async {
+        let http = |config: JwksConfig| {
+            JwksKeySource::builder()
+                .config(config)
+                .http_client(tower::service_fn(|_req: Request<Empty<Bytes>>| async {
                     Ok::<_, std::convert::Infallible>(Response::new(Empty::<Bytes>::new()))
-                }),
-                1024,
-            )
+                }))
         };
         let bad = JwksConfig {
             min_ttl: Duration::from_secs(600),
@@ -876,20 +910,22 @@ mod tests {
             ..JwksConfig::default()
         };
         assert!(matches!(
-            JwksKeySource::with_http("https://id.test/jwks", bad, http()),
+            http(bad).build("https://id.test/jwks"),
             Err(JwksError::InvalidConfig(_))
         ));
         assert!(matches!(
-            JwksKeySource::with_http("http://id.test/jwks", JwksConfig::default(), http()),
+            http(JwksConfig::default()).build("http://id.test/jwks"),
             Err(JwksError::InsecureUrl(_))
         ));
         let loopback = JwksConfig {
             allow_http: true,
             ..JwksConfig::default()
         };
-        assert!(JwksKeySource::with_http("http://127.0.0.1:1/jwks", loopback, http()).is_ok());
+        assert!(http(loopback).build("http://127.0.0.1:1/jwks").is_ok());
         assert!(
-            JwksKeySource::with_http("https://id.test/jwks", JwksConfig::default(), http()).is_ok()
+            http(JwksConfig::default())
+                .build("https://id.test/jwks")
+                .is_ok()
         );
     }
 
@@ -897,20 +933,21 @@ mod tests {
     /// behind, or every lookup would start another fetch past the rate limit.
     #[tokio::test]
     async fn a_fetch_task_that_panics_still_clears_its_marker_and_keeps_the_rate_limit() {
-        let http = http_client(
-            tower::service_fn(|_req: Request<Empty<Bytes>>| async {
-                if true {
-                    panic!("HTTP client bug");
-                }
-                Ok::<_, std::convert::Infallible>(Response::new(Empty::<Bytes>::new()))
-            }),
-            1024,
-        );
+        let http = tower::service_fn(|_req: Request<Empty<Bytes>>| async {
+            if true {
+                panic!("HTTP client bug");
+            }
+            Ok::<_, std::convert::Infallible>(Response::new(Empty::<Bytes>::new()))
+        });
         let cfg = JwksConfig {
             refetch_interval: Duration::from_secs(60),
             ..JwksConfig::default()
         };
-        let source = JwksKeySource::with_http("https://id.test/jwks", cfg, http).unwrap();
+        let source = JwksKeySource::builder()
+            .config(cfg)
+            .http_client(http)
+            .build("https://id.test/jwks")
+            .unwrap();
         assert!(source.refresh().await.is_err());
         for _ in 0..20 {
             match source.lookup(Some("k"), Algorithm::RS256) {
@@ -927,7 +964,7 @@ mod tests {
             "the dead fetch is not restarted per lookup"
         );
         assert_eq!(source.failures(), 1);
-        assert!(source.inner.lock().inflight.is_none());
+        assert!(!source.inner.lock().inflight.is_running());
     }
 
     #[test]

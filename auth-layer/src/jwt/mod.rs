@@ -47,7 +47,7 @@ pub use cache::CacheStats;
 pub use claims::CHECKABLE_CLAIMS;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-pub use jwks::{JwksConfig, JwksError, JwksHttp, JwksKeySource, http_client};
+pub use jwks::{JwksBuilder, JwksConfig, JwksError, JwksKeySource};
 pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource, StaticKeys};
 
 use crate::authenticator::{Authentication, Authenticator, Principal};

@@ -1,0 +1,47 @@
+//! The HTTP authentication wire contract that both Portcullis layers speak, in one place.
+//!
+//! - [`grammar`]: the character classes of RFC 9110, RFC 6750, RFC 6265 and RFC 3986.
+//! - [`challenge`]: `WWW-Authenticate` parsing ([`parse_challenges`]) and rendering
+//!   ([`ChallengeBuilder`]).
+//! - [`ErrorCode`]: the stable codes of the problem body, with their statuses.
+//! - [`problem`]: the RFC 9457 problem body, written ([`Problem`]) and read
+//!   ([`ProblemDetails`]).
+//! - [`single_flight`] (feature `single-flight`): one task works, the others wait.
+//! - [`buffered_client`] (feature `buffered-client`): an HTTP client with bounded, whole
+//!   response bodies.
+//!
+//! The server (`auth-layer`) and the client (`refresh-layer`) depend on this crate and on no
+//! other part of each other, so what one writes the other reads with the same code.
+//!
+//! # Example
+//! ```
+//! use portcullis_wire::{ChallengeBuilder, ErrorCode, parse_challenges};
+//!
+//! let code = ErrorCode::TokenExpired;
+//! let sent = ChallengeBuilder::new("Bearer")
+//!     .unwrap()
+//!     .param("realm", "api")
+//!     .param("error", code.bearer_error().unwrap())
+//!     .finish();
+//! let read = parse_challenges(&sent).unwrap();
+//! assert_eq!(read[0].param("error"), Some("invalid_token"));
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "buffered-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "buffered-client")))]
+pub mod buffered_client;
+pub mod challenge;
+mod error_code;
+pub mod grammar;
+pub mod problem;
+#[cfg(feature = "single-flight")]
+#[cfg_attr(docsrs, doc(cfg(feature = "single-flight")))]
+pub mod single_flight;
+
+pub use challenge::{
+    Challenge, ChallengeBuilder, ChallengeParseError, InvalidScheme, parse_challenges,
+};
+pub use error_code::ErrorCode;
+pub use problem::{PROBLEM_JSON, Problem, ProblemDetails};
