@@ -6,9 +6,10 @@ use std::fmt;
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
 
-use crate::authenticator::{Authentication, Authenticator, Principal};
-use crate::credentials::Credential;
+use crate::authenticator::{Authentication, Authenticator};
+use crate::credential::Credential;
 use crate::error::{AuthError, ErrorCode};
+use crate::principal::Principal;
 
 type Digest = [u8; 32];
 
@@ -95,7 +96,7 @@ impl Authenticator for ApiKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authenticator::CredentialKind;
+    use crate::credential::CredentialKind;
 
     #[test]
     fn known_key_maps_to_its_principal_and_unknown_is_invalid() {

@@ -1,13 +1,13 @@
-//! The [`Authenticator`] trait and the [`Principal`] it produces.
+//! The [`Authenticator`] trait: the one extension point of the server layer.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::credentials::Credential;
+use crate::credential::Credential;
 use crate::error::AuthError;
+use crate::principal::Principal;
 
 /// Turns a credential found in a request into a [`Principal`], or refuses it.
 ///
@@ -38,22 +38,12 @@ pub trait Authenticator: Send + Sync + 'static {
     /// keys, caches) and [`Authentication::pending`] when it needs I/O.
     fn authenticate(&self, credential: &Credential) -> Authentication;
 
-    /// The verdict on exactly this credential if it is already known (a cache hit), without
-    /// verifying anything. The layer asks this first and, on `None`, checks the credential's
-    /// syntax (400 `invalid_request`) and calls [`authenticate`](Self::authenticate); so a
-    /// credential recalled here skips the syntax check, and an implementation must only recall
-    /// credentials it has itself accepted or refused before. The default recalls nothing.
-    fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>> {
-        let _ = credential;
+    /// Not part of the protocol: lets the layer's own authenticators answer a repeated
+    /// credential from their cache before any other work. It cannot be implemented outside
+    /// this crate (its argument cannot be named there).
+    #[doc(hidden)]
+    fn __fast_path(&self, _: fast_path::Seal) -> Option<&dyn fast_path::FastPath> {
         None
-    }
-
-    /// Whether this authenticator refuses every bearer token outside the RFC 6750 `b64token`
-    /// grammar itself, with the error of [`Credential::check_syntax`] (400 `invalid_request`),
-    /// so that the layer need not scan each token before calling it. The default is `false`:
-    /// the layer checks first.
-    fn checks_bearer_syntax(&self) -> bool {
-        false
     }
 }
 
@@ -62,269 +52,89 @@ impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
         (**self).authenticate(credential)
     }
 
-    fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>> {
-        (**self).recall(credential)
-    }
-
-    fn checks_bearer_syntax(&self) -> bool {
-        (**self).checks_bearer_syntax()
+    fn __fast_path(&self, seal: fast_path::Seal) -> Option<&dyn fast_path::FastPath> {
+        (**self).__fast_path(seal)
     }
 }
 
-/// A boxed, sendable future of an authentication result.
-pub type BoxAuthFuture = Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send>>;
+/// What the crate's own authenticators do beyond [`Authenticator::authenticate`]. Public items
+/// in a private module: nameable here, unnameable (so unimplementable) by users.
+pub(crate) mod fast_path {
+    use super::*;
 
-/// The outcome of [`Authenticator::authenticate`]: known now, or after some I/O.
+    /// Proof that the caller is this crate.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Seal(pub(crate) ());
+
+    /// An authenticator that recalls verdicts and checks the bearer grammar itself.
+    pub trait FastPath: Send + Sync {
+        /// The verdict on exactly this credential if already known (a cache hit), without
+        /// verifying anything; only credentials this authenticator accepted or refused before.
+        fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>>;
+    }
+
+    /// How the layer authenticates: the fast path first when there is one; otherwise the
+    /// deferred bearer grammar check, then [`Authenticator::authenticate`]. An authenticator
+    /// with a fast path refuses malformed bearer tokens itself, with the same 400.
+    pub(crate) fn authenticate(
+        authenticator: &dyn Authenticator,
+        credential: &Credential,
+    ) -> Authentication {
+        match authenticator.__fast_path(Seal(())) {
+            Some(fast) => match fast.recall(credential) {
+                Some(verdict) => Authentication::ready(verdict),
+                None => authenticator.authenticate(credential),
+            },
+            None => match credential.check_syntax() {
+                Ok(()) => authenticator.authenticate(credential),
+                Err(e) => Authentication::ready(Err(e)),
+            },
+        }
+    }
+}
+
+type BoxAuthFuture = Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send>>;
+
+/// The outcome of [`Authenticator::authenticate`]: known now ([`ready`](Self::ready)), or
+/// after some I/O ([`pending`](Self::pending)).
 ///
 /// The ready case costs no allocation, which keeps the hot path of JWT verification with
 /// static keys free of boxing.
-pub enum Authentication {
-    /// The answer is known.
+pub struct Authentication(pub(crate) Outcome);
+
+pub(crate) enum Outcome {
     Ready(Result<Principal, AuthError>),
-    /// The answer needs I/O (a key fetch, an introspection call).
     Pending(BoxAuthFuture),
 }
 
 impl Authentication {
     /// An answer known now.
     pub fn ready(result: Result<Principal, AuthError>) -> Self {
-        Authentication::Ready(result)
+        Authentication(Outcome::Ready(result))
     }
 
-    /// An answer that needs to wait for `future`.
+    /// An answer that needs to wait for `future` (a key fetch, an introspection call).
     pub fn pending<F>(future: F) -> Self
     where
         F: Future<Output = Result<Principal, AuthError>> + Send + 'static,
     {
-        Authentication::Pending(Box::pin(future))
+        Authentication(Outcome::Pending(Box::pin(future)))
     }
 
     /// Wait for the answer, whichever kind it is.
     pub async fn resolve(self) -> Result<Principal, AuthError> {
-        match self {
-            Authentication::Ready(r) => r,
-            Authentication::Pending(f) => f.await,
+        match self.0 {
+            Outcome::Ready(r) => r,
+            Outcome::Pending(f) => f.await,
         }
     }
 }
 
 impl fmt::Debug for Authentication {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Authentication::Ready(r) => f.debug_tuple("Ready").field(r).finish(),
-            Authentication::Pending(_) => f.write_str("Pending(..)"),
-        }
-    }
-}
-
-/// How a request's credential was presented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CredentialKind {
-    /// `Authorization: Bearer …`
-    Bearer,
-    /// A named cookie.
-    Cookie,
-    /// A named API-key header.
-    ApiKey,
-}
-
-impl CredentialKind {
-    /// A short lowercase name, used in tracing events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialKind::Bearer => "bearer",
-            CredentialKind::Cookie => "cookie",
-            CredentialKind::ApiKey => "api_key",
-        }
-    }
-}
-
-/// Who made a request, as established by an [`Authenticator`].
-///
-/// Cheap to clone (one `Arc`). It is inserted into the request extensions, where route
-/// policies and handlers (see the `axum` extractors) read it. Typed claims, when the
-/// authenticator produced them, are available through [`Principal::claims`].
-#[derive(Clone)]
-pub struct Principal {
-    inner: Arc<PrincipalInner>,
-}
-
-struct PrincipalInner {
-    kind: CredentialKind,
-    subject: Option<String>,
-    issuer: Option<String>,
-    key_id: Option<String>,
-    token_id: Option<String>,
-    expires_at: Option<u64>,
-    scopes: Vec<String>,
-    roles: Vec<String>,
-    claims: Option<Box<dyn Any + Send + Sync>>,
-}
-
-impl Principal {
-    /// Start building a principal authenticated by a credential of `kind`.
-    ///
-    /// ```
-    /// use auth_layer::{CredentialKind, Principal};
-    /// let p = Principal::builder(CredentialKind::ApiKey)
-    ///     .subject("build-bot")
-    ///     .scopes(["deploy"])
-    ///     .build();
-    /// assert!(p.has_scope("deploy"));
-    /// ```
-    pub fn builder(kind: CredentialKind) -> PrincipalBuilder {
-        PrincipalBuilder {
-            inner: PrincipalInner {
-                kind,
-                subject: None,
-                issuer: None,
-                key_id: None,
-                token_id: None,
-                expires_at: None,
-                scopes: Vec::new(),
-                roles: Vec::new(),
-                claims: None,
-            },
-        }
-    }
-
-    /// How the credential was presented.
-    pub fn kind(&self) -> CredentialKind {
-        self.inner.kind
-    }
-
-    /// The subject (`sub`), when known.
-    pub fn subject(&self) -> Option<&str> {
-        self.inner.subject.as_deref()
-    }
-
-    /// The issuer (`iss`), when known.
-    pub fn issuer(&self) -> Option<&str> {
-        self.inner.issuer.as_deref()
-    }
-
-    /// The signing key id (`kid`), when known.
-    pub fn key_id(&self) -> Option<&str> {
-        self.inner.key_id.as_deref()
-    }
-
-    /// The token id (`jti`), when known.
-    pub fn token_id(&self) -> Option<&str> {
-        self.inner.token_id.as_deref()
-    }
-
-    /// When the credential expires, in seconds since the Unix epoch.
-    pub fn expires_at(&self) -> Option<u64> {
-        self.inner.expires_at
-    }
-
-    /// Granted scopes (from `scope` or `scp`).
-    pub fn scopes(&self) -> &[String] {
-        &self.inner.scopes
-    }
-
-    /// Granted roles.
-    pub fn roles(&self) -> &[String] {
-        &self.inner.roles
-    }
-
-    /// True when `scope` was granted.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.inner.scopes.iter().any(|s| s == scope)
-    }
-
-    /// True when `role` was granted.
-    pub fn has_role(&self, role: &str) -> bool {
-        self.inner.roles.iter().any(|r| r == role)
-    }
-
-    /// The typed claims the authenticator attached, if they are of type `T`.
-    pub fn claims<T: 'static>(&self) -> Option<&T> {
-        self.inner.claims.as_ref()?.downcast_ref::<T>()
-    }
-}
-
-impl fmt::Debug for Principal {
-    // Claims may hold personal data; Debug shows only what tracing may show.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Principal")
-            .field("kind", &self.inner.kind)
-            .field("subject", &self.inner.subject)
-            .field("issuer", &self.inner.issuer)
-            .field("key_id", &self.inner.key_id)
-            .field("scopes", &self.inner.scopes)
-            .field("roles", &self.inner.roles)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`Principal`]; see [`Principal::builder`].
-pub struct PrincipalBuilder {
-    inner: PrincipalInner,
-}
-
-impl PrincipalBuilder {
-    /// Set the subject.
-    pub fn subject(mut self, subject: impl Into<String>) -> Self {
-        self.inner.subject = Some(subject.into());
-        self
-    }
-
-    /// Set the issuer.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.inner.issuer = Some(issuer.into());
-        self
-    }
-
-    /// Set the key id.
-    pub fn key_id(mut self, kid: impl Into<String>) -> Self {
-        self.inner.key_id = Some(kid.into());
-        self
-    }
-
-    /// Set the token id.
-    pub fn token_id(mut self, jti: impl Into<String>) -> Self {
-        self.inner.token_id = Some(jti.into());
-        self
-    }
-
-    /// Set the expiry (seconds since the Unix epoch).
-    pub fn expires_at(mut self, exp: u64) -> Self {
-        self.inner.expires_at = Some(exp);
-        self
-    }
-
-    /// Set the granted scopes.
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.inner.scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Set the granted roles.
-    pub fn roles<I, S>(mut self, roles: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.inner.roles = roles.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Attach typed claims, readable with [`Principal::claims`].
-    pub fn claims<T: Send + Sync + 'static>(mut self, claims: T) -> Self {
-        self.inner.claims = Some(Box::new(claims));
-        self
-    }
-
-    /// Finish.
-    pub fn build(self) -> Principal {
-        Principal {
-            inner: Arc::new(self.inner),
+        match &self.0 {
+            Outcome::Ready(r) => f.debug_tuple("Ready").field(r).finish(),
+            Outcome::Pending(_) => f.write_str("Pending(..)"),
         }
     }
 }

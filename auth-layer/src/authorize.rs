@@ -23,12 +23,12 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower::{Layer, Service};
 
-use crate::LayerContext;
-use crate::authenticator::Principal;
 use crate::body::AuthBody;
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
-use crate::response::Responder;
+use crate::principal::Principal;
+use crate::problem::Responder;
+use crate::shared::LayerContext;
 
 /// A rule a principal must satisfy.
 pub trait Policy: Clone + Send + Sync + 'static {

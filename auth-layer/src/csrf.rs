@@ -26,8 +26,8 @@ use http::{HeaderMap, HeaderName, Method, Request, Response};
 use tower::{Layer, Service};
 use tower_http::csrf::{CsrfLayer, ProtectionError, ProtectionErrorKind};
 
-use crate::credentials;
 use crate::error::{AuthError, ConfigError, ErrorCode};
+use crate::sources;
 
 /// How cookie-authenticated unsafe requests prove they come from our own pages.
 ///
@@ -151,7 +151,7 @@ impl CsrfCheck {
         self.check_origin(req)?;
         let headers = req.headers();
         if let Some((cookie, header)) = &self.double_submit {
-            let expected = credentials::cookie(headers, cookie).ok().flatten();
+            let expected = sources::cookie(headers, cookie).ok().flatten();
             let mut sent = headers.get_all(header).iter();
             let (Some(expected), Some(sent), None) = (expected, sent.next(), sent.next()) else {
                 return Err(failed(

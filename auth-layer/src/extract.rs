@@ -4,10 +4,10 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::LayerContext;
-use crate::authenticator::Principal;
 use crate::error::{AuthError, ErrorCode};
-use crate::response::Responder;
+use crate::principal::Principal;
+use crate::problem::Responder;
+use crate::shared::LayerContext;
 
 /// Why an extractor refused: answered like any other failure of the layer.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use crate::body::AuthBody;
 use crate::error::AuthError;
-use crate::response::Responder;
+use crate::problem::Responder;
 
 type BoxResponseFuture<B, E> =
     Pin<Box<dyn Future<Output = Result<Response<AuthBody<B>>, E>> + Send>>;

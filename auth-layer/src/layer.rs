@@ -8,35 +8,15 @@ use http::HeaderName;
 use tower::Layer;
 
 use crate::authenticator::Authenticator;
-use crate::credentials::Sources;
-use crate::csrf::{Csrf, CsrfCheck};
+use crate::challenge::Challenges;
+use crate::csrf::Csrf;
 use crate::error::ConfigError;
 use crate::metrics::AuthMetrics;
+use crate::problem::{ProblemRenderer, Responder, ResponderConfig};
 use crate::resource_metadata::ProtectedResource;
-use crate::response::{ProblemRenderer, Responder, ResponderConfig};
 use crate::service::AuthService;
-
-/// Lets route policies and extractors answer with the layer's realm and renderer, and count
-/// their refusals in the layer's metrics. One extension (not two): each insert costs.
-#[derive(Clone)]
-pub(crate) struct LayerContext {
-    pub(crate) responder: Arc<Responder>,
-    pub(crate) metrics: Arc<AuthMetrics>,
-}
-
-/// What every service of one layer shares: the configuration, checked and compiled once.
-pub(crate) struct Shared {
-    pub(crate) sources: Sources,
-    pub(crate) bearer: Option<Arc<dyn Authenticator>>,
-    pub(crate) cookie: Option<Arc<dyn Authenticator>>,
-    pub(crate) api_key: Option<Arc<dyn Authenticator>>,
-    pub(crate) optional: bool,
-    pub(crate) pass_preflights: bool,
-    pub(crate) csrf: Option<CsrfCheck>,
-    pub(crate) responder: Arc<Responder>,
-    pub(crate) metrics: Arc<AuthMetrics>,
-    pub(crate) metadata: Option<(String, Bytes)>,
-}
+use crate::shared::Shared;
+use crate::sources::Sources;
 
 /// Authenticates every request of the wrapped service; see the [crate docs](crate).
 ///
@@ -262,14 +242,17 @@ impl AuthLayerBuilder {
             None => (None, None),
         };
         let defaults = ResponderConfig::default();
+        let challenges = Challenges::new(
+            self.realm,
+            self.bearer.is_some() || self.cookie.is_some(),
+            self.api_key.as_ref().map(|_| self.api_key_scheme.clone()),
+            metadata_url,
+        )?;
         let responder = Responder::new(ResponderConfig {
-            realm: self.realm,
-            bearer: self.bearer.is_some() || self.cookie.is_some(),
-            api_key_scheme: self.api_key.as_ref().map(|_| self.api_key_scheme.clone()),
-            resource_metadata: metadata_url,
+            challenges,
             type_base: self.type_base.unwrap_or(defaults.type_base),
             renderer: self.renderer.unwrap_or(defaults.renderer),
-        })?;
+        });
         let csrf = match (&self.cookie, self.csrf) {
             (Some(_), Some(c)) => Some(c.compile()?),
             _ => None,

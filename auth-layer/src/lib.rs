@@ -72,8 +72,9 @@ mod apikey;
 mod authenticator;
 mod authorize;
 mod body;
+mod challenge;
 pub mod cors;
-mod credentials;
+mod credential;
 mod csrf;
 mod error;
 #[cfg(feature = "axum")]
@@ -82,21 +83,22 @@ pub mod future;
 pub mod jwt;
 mod layer;
 mod metrics;
+mod principal;
+mod problem;
 mod resource_metadata;
-mod response;
 mod revocation;
 mod service;
+mod shared;
+mod sources;
 
 pub use apikey::ApiKeys;
-pub use authenticator::{
-    Authentication, Authenticator, BoxAuthFuture, CredentialKind, Principal, PrincipalBuilder,
-};
+pub use authenticator::{Authentication, Authenticator};
 pub use authorize::{
     FnPolicy, Policy, PolicyLayer, PolicyService, RequirePolicy, RequireRole, RequireScope,
     RolePolicy, ScopePolicy,
 };
 pub use body::AuthBody;
-pub use credentials::Credential;
+pub use credential::{Credential, CredentialKind};
 pub use csrf::Csrf;
 pub use error::{AuthError, ConfigError, ErrorCode};
 #[cfg(feature = "axum")]
@@ -104,9 +106,8 @@ pub use error::{AuthError, ConfigError, ErrorCode};
 pub use extract::{AuthRejection, Claims, ClaimsRejection};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use metrics::AuthMetrics;
+pub use principal::{Principal, PrincipalBuilder};
+pub use problem::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
 pub use resource_metadata::ProtectedResource;
-pub use response::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
 pub use revocation::{Denylist, Revocation};
 pub use service::AuthService;
-
-pub(crate) use layer::LayerContext;

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::RwLock;
 
-use crate::authenticator::Principal;
+use crate::principal::Principal;
 
 /// Decides whether an otherwise valid principal has been revoked.
 ///

@@ -10,11 +10,13 @@ use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tower::Service;
 
-use crate::authenticator::{Authentication, Authenticator, CredentialKind, Principal};
+use crate::authenticator::{Authenticator, Outcome, fast_path};
 use crate::body::AuthBody;
+use crate::credential::CredentialKind;
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
-use crate::layer::{LayerContext, Shared};
+use crate::principal::Principal;
+use crate::shared::{LayerContext, Shared};
 
 /// The service of an [`AuthLayer`](crate::AuthLayer).
 #[derive(Clone)]
@@ -195,24 +197,17 @@ where
                 shared.reject(&AuthError::new(ErrorCode::MissingCredentials), None),
             );
         };
-        let authentication = match authenticator.recall(&credential) {
-            Some(verdict) => Authentication::Ready(verdict),
-            None if authenticator.checks_bearer_syntax() => authenticator.authenticate(&credential),
-            None => match credential.check_syntax() {
-                Ok(()) => authenticator.authenticate(&credential),
-                Err(e) => Authentication::Ready(Err(e)),
-            },
-        };
-        match authentication {
-            Authentication::Ready(Ok(principal)) => {
+        let authentication = fast_path::authenticate(&**authenticator, &credential);
+        match authentication.0 {
+            Outcome::Ready(Ok(principal)) => {
                 if let Err(e) = shared.csrf(&req, kind) {
                     return ResponseFuture::ready(shared.reject(&e, Some(kind)));
                 }
                 shared.accept(&mut req, principal);
                 ResponseFuture::inner(self.inner.call(req))
             }
-            Authentication::Ready(Err(e)) => ResponseFuture::ready(shared.reject(&e, Some(kind))),
-            Authentication::Pending(fut) => {
+            Outcome::Ready(Err(e)) => ResponseFuture::ready(shared.reject(&e, Some(kind))),
+            Outcome::Pending(fut) => {
                 // The ready service goes into the future; a fresh clone stays behind and will
                 // be driven to readiness by the next `poll_ready`.
                 let clone = self.inner.clone();

@@ -10,9 +10,10 @@ use tower::Layer;
 use crate::credential::{Credential, InvalidOrigin, Origin};
 use crate::credential_cell::{Cell, Timing};
 use crate::handle::CredentialHandle;
+use crate::predicate::{RefreshPredicate, refresh_on_401};
 use crate::redirect::ScopedRedirect;
-use crate::retry::{RefreshPredicate, refresh_on_401};
 use crate::service::RefreshService;
+use crate::shared::Shared;
 use crate::source::CredentialSource;
 
 /// A configuration mistake found when the layer is built.
@@ -27,18 +28,6 @@ pub enum ConfigError {
         "allow at least one origin: a credential is only ever sent to the origins it belongs to"
     )]
     NoOrigin,
-}
-
-/// What every service of one layer shares.
-pub(crate) struct Shared {
-    pub(crate) cell: Arc<Cell>,
-    pub(crate) scope: Arc<[Origin]>,
-    pub(crate) keep_existing: bool,
-    pub(crate) max_replay: usize,
-    pub(crate) predicate: RefreshPredicate,
-    /// `None`: every method is retried.
-    pub(crate) retry_methods: Option<Arc<[Method]>>,
-    pub(crate) report: bool,
 }
 
 /// Injects, refreshes and retries; see the [crate docs](crate).

@@ -61,10 +61,12 @@ pub mod future;
 mod handle;
 mod layer;
 mod outcome;
+mod predicate;
 mod redirect;
 mod replay;
 mod retry;
 mod service;
+mod shared;
 mod source;
 
 pub use credential::{Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin};
@@ -76,8 +78,8 @@ pub use outcome::{RefreshOutcome, RetriedAfter, SkipCredential};
 pub use portcullis_wire::{
     Challenge, ChallengeParseError, ErrorCode, ProblemDetails, parse_challenges,
 };
+pub use predicate::refresh_on_401;
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
-pub use retry::{RefreshPredicate, refresh_on_401};
 pub use service::RefreshService;
 pub use source::{
     ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, TokenSet, from_fn,

@@ -13,11 +13,11 @@ use tower::Service;
 use crate::credential::Credential;
 use crate::error::{BoxError, Error};
 use crate::future::ResponseFuture;
-use crate::layer::Shared;
 use crate::outcome::{SkipCredential, UNTOUCHED, annotate, sent, untouched};
 use crate::redirect::{CredentialTrail, LeftCredentialScope};
 use crate::replay;
 use crate::retry::Retry;
+use crate::shared::Shared;
 
 /// The service of a [`RefreshLayer`](crate::RefreshLayer).
 #[derive(Clone)]

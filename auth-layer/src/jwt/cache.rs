@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::keys::JwtKey;
-use crate::authenticator::{CredentialKind, Principal};
+use crate::credential::CredentialKind;
+use crate::principal::Principal;
 
 /// Hit and miss counts of a verified-token cache.
 #[derive(Debug, Default)]

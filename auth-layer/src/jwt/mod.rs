@@ -50,9 +50,11 @@ pub use claims::CHECKABLE_CLAIMS;
 pub use jwks::{JwksBuilder, JwksConfig, JwksError, JwksKeySource};
 pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource, StaticKeys};
 
-use crate::authenticator::{Authentication, Authenticator, Principal};
-use crate::credentials::Credential;
+use crate::authenticator::fast_path::{FastPath, Seal};
+use crate::authenticator::{Authentication, Authenticator};
+use crate::credential::Credential;
 use crate::error::{AuthError, ConfigError, ErrorCode};
+use crate::principal::Principal;
 use crate::revocation::Revocation;
 use cache::VerifiedCache;
 use claims::Registered;
@@ -640,10 +642,15 @@ where
         self.verify_now(credential)
     }
 
-    fn checks_bearer_syntax(&self) -> bool {
-        true
+    fn __fast_path(&self, _: Seal) -> Option<&dyn FastPath> {
+        Some(self)
     }
+}
 
+impl<C> FastPath for JwtAuthenticator<C>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+{
     /// A cache hit: this exact token, presented the same way, was verified before and has not
     /// expired; revocation is still asked.
     fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>> {

@@ -1,5 +1,6 @@
-//! Rendering failures: `WWW-Authenticate` challenges (RFC 6750 §3, RFC 9110 §11) and the
-//! RFC 9457 problem body. This is the only place that turns an [`AuthError`] into bytes.
+//! What a failure looks like: its status, its challenges (chosen in `challenge.rs`), its
+//! RFC 9457 problem body and its other headers. This is the only place that turns an
+//! [`AuthError`] into a response.
 //!
 //! Responses that do not depend on the request (every code with its default detail) are
 //! rendered once, when the layer is built, and reused: a rejection costs a few refcount
@@ -9,13 +10,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use portcullis_wire::grammar::{is_quotable, is_token};
-use portcullis_wire::{ChallengeBuilder, PROBLEM_JSON};
+use http::{HeaderMap, HeaderValue, Response};
+use portcullis_wire::PROBLEM_JSON;
 
 pub use portcullis_wire::Problem;
 
-use crate::error::{AuthError, ConfigError, ErrorCode};
+use crate::challenge::Challenges;
+use crate::error::AuthError;
+use portcullis_wire::ErrorCode;
 
 /// A rendered body and its media type.
 #[derive(Debug, Clone)]
@@ -66,33 +68,10 @@ impl ProblemRenderer for ProblemJson {
     }
 }
 
-fn check_quotable(what: &'static str, s: &str) -> Result<(), ConfigError> {
-    if !s.bytes().all(is_quotable) {
-        return Err(ConfigError::InvalidValue {
-            what,
-            why: "only printable ASCII without '\"' and '\\' is allowed",
-        });
-    }
-    Ok(())
-}
-
-fn check_scheme(s: &str) -> Result<(), ConfigError> {
-    if !is_token(s) {
-        return Err(ConfigError::InvalidValue {
-            what: "authentication scheme",
-            why: "a scheme is an RFC 9110 token",
-        });
-    }
-    Ok(())
-}
-
 /// What the responder needs to know about the layer's configuration.
 #[derive(Clone)]
 pub(crate) struct ResponderConfig {
-    pub(crate) realm: String,
-    pub(crate) bearer: bool,
-    pub(crate) api_key_scheme: Option<String>,
-    pub(crate) resource_metadata: Option<String>,
+    pub(crate) challenges: Challenges,
     pub(crate) type_base: String,
     pub(crate) renderer: Arc<dyn ProblemRenderer>,
 }
@@ -100,10 +79,7 @@ pub(crate) struct ResponderConfig {
 impl Default for ResponderConfig {
     fn default() -> Self {
         ResponderConfig {
-            realm: "api".into(),
-            bearer: true,
-            api_key_scheme: None,
-            resource_metadata: None,
+            challenges: Challenges::default(),
             type_base: "urn:portcullis:error:".into(),
             renderer: Arc::new(ProblemJson),
         }
@@ -125,14 +101,7 @@ pub(crate) struct Responder {
 }
 
 impl Responder {
-    pub(crate) fn new(config: ResponderConfig) -> Result<Self, ConfigError> {
-        check_quotable("realm", &config.realm)?;
-        if let Some(s) = &config.api_key_scheme {
-            check_scheme(s)?;
-        }
-        if let Some(url) = &config.resource_metadata {
-            check_quotable("resource metadata URL", url)?;
-        }
+    pub(crate) fn new(config: ResponderConfig) -> Self {
         let mut responder = Responder {
             config,
             prebuilt: Vec::new(),
@@ -144,18 +113,14 @@ impl Responder {
                 Prebuilt { headers, body }
             })
             .collect();
-        Ok(responder)
+        responder
     }
 
     /// The responder used where no layer configured one (an extractor or policy used alone).
     pub(crate) fn fallback() -> Arc<Responder> {
         static FALLBACK: std::sync::OnceLock<Arc<Responder>> = std::sync::OnceLock::new();
         FALLBACK
-            .get_or_init(|| {
-                Arc::new(
-                    Responder::new(ResponderConfig::default()).expect("default config is valid"),
-                )
-            })
+            .get_or_init(|| Arc::new(Responder::new(ResponderConfig::default())))
             .clone()
     }
 
@@ -168,57 +133,6 @@ impl Responder {
             err.detail(),
             err.required_scopes(),
         ))
-    }
-
-    /// `scheme realm="…"`, and on Bearer the RFC 9728 `resource_metadata`. The scheme and the
-    /// values were checked when the responder was built.
-    fn plain(&self, scheme: &str) -> Option<ChallengeBuilder> {
-        let c = ChallengeBuilder::new(scheme)
-            .ok()?
-            .param("realm", &self.config.realm);
-        Some(match &self.config.resource_metadata {
-            Some(url) if scheme == "Bearer" => c.param("resource_metadata", url),
-            _ => c,
-        })
-    }
-
-    /// One challenge per accepted scheme; the failing scheme's challenge carries the error.
-    pub(crate) fn challenges(&self, err: &AuthError) -> Vec<HeaderValue> {
-        let code = err.code();
-        if code.status() != StatusCode::UNAUTHORIZED
-            && code != ErrorCode::InsufficientScope
-            && code != ErrorCode::InvalidRequest
-        {
-            return Vec::new();
-        }
-        let api_scheme = self.config.api_key_scheme.as_deref();
-        // A 401 always carries at least one challenge: Bearer unless only API keys are accepted.
-        let bearer = self.config.bearer || api_scheme.is_none();
-        let bearer_challenge = self.plain("Bearer").map(|mut c| {
-            if let Some(error) = code.bearer_error().filter(|_| bearer) {
-                c = c
-                    .param("error", error)
-                    .param("error_description", err.detail());
-                if !err.required_scopes().is_empty() {
-                    c = c.param("scope", &err.required_scopes().join(" "));
-                }
-            }
-            c
-        });
-        let api_key_challenge = api_scheme.and_then(|s| self.plain(s));
-        let (first, second) = if code == ErrorCode::InvalidApiKey {
-            (
-                api_key_challenge,
-                bearer_challenge.filter(|_| self.config.bearer),
-            )
-        } else {
-            (bearer_challenge.filter(|_| bearer), api_key_challenge)
-        };
-        [first, second]
-            .into_iter()
-            .flatten()
-            .filter_map(|c| HeaderValue::from_str(&c.finish()).ok())
-            .collect()
     }
 
     /// The complete failure response.
@@ -239,7 +153,7 @@ impl Responder {
     /// servers (axum, hyper) would otherwise add it to every failure one by one.
     fn build(&self, err: &AuthError) -> (HeaderMap, Bytes) {
         let rendered = self.render_body(err);
-        let challenges = self.challenges(err);
+        let challenges = self.config.challenges.for_error(err);
         let mut h = HeaderMap::with_capacity(4 + challenges.len());
         h.insert(CONTENT_TYPE, rendered.content_type);
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -260,13 +174,13 @@ impl Responder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     fn responder(api_key: Option<&str>) -> Responder {
         Responder::new(ResponderConfig {
-            api_key_scheme: api_key.map(Into::into),
+            challenges: Challenges::new("api".into(), true, api_key.map(Into::into), None).unwrap(),
             ..ResponderConfig::default()
         })
-        .unwrap()
     }
 
     fn challenge_strings(r: &Responder, err: &AuthError) -> Vec<String> {
@@ -325,10 +239,7 @@ mod tests {
 
     #[test]
     fn realm_with_quote_is_a_config_error() {
-        let err = Responder::new(ResponderConfig {
-            realm: "a\"b".into(),
-            ..ResponderConfig::default()
-        });
+        let err = Challenges::new("a\"b".into(), true, None, None);
         assert!(err.is_err());
     }
 

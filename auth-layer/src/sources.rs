@@ -5,122 +5,13 @@
 //! malformed credential is reported precisely (400 `invalid_request`) rather than treated as
 //! missing, so a client bug surfaces as a clear error instead of a confusing 401.
 
-use std::fmt;
-use std::ops::Range;
-
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-pub use crate::authenticator::CredentialKind;
-use portcullis_wire::grammar::{is_b64token, is_cookie_octet, is_tchar, is_visible_ascii};
+use portcullis_wire::grammar::{is_cookie_octet, is_tchar, is_visible_ascii};
 
+use crate::credential::{Credential, CredentialKind};
 use crate::error::{AuthError, ErrorCode};
-
-/// A credential as found in a request: its kind and its secret.
-///
-/// The secret is a slice of the request's own header value (no copy). `Debug` never shows it.
-#[derive(Clone)]
-pub struct Credential {
-    kind: CredentialKind,
-    value: HeaderValue,
-    range: Range<usize>,
-    /// The RFC 6750 `b64token` grammar of a bearer token is checked after extraction (see
-    /// [`Credential::check_syntax`]), and only where it can change the answer: not for a token
-    /// the authenticator recalls (it passed the check when first verified), and not before an
-    /// authenticator whose own parsing refuses the same characters. Scanning ≈ 1,000 bytes
-    /// was most of the cost of a cache hit.
-    unchecked_bearer: bool,
-}
-
-impl Credential {
-    /// A credential from a string, as if it had been found in a request (for tests and for
-    /// authenticators that are called outside the layer).
-    ///
-    /// ```
-    /// use auth_layer::{Credential, CredentialKind};
-    /// let c = Credential::new(CredentialKind::ApiKey, "k-123").unwrap();
-    /// assert!(c.secret_eq("k-123"));
-    /// assert_eq!(format!("{c:?}"), "Credential { kind: ApiKey, secret: \"<redacted>\" }");
-    /// ```
-    pub fn new(kind: CredentialKind, secret: &str) -> Option<Self> {
-        let value = HeaderValue::from_str(secret).ok()?;
-        let len = value.len();
-        Some(Credential {
-            kind,
-            value,
-            range: 0..len,
-            unchecked_bearer: kind == CredentialKind::Bearer,
-        })
-    }
-
-    fn slice(kind: CredentialKind, value: &HeaderValue, range: Range<usize>) -> Self {
-        Credential {
-            kind,
-            value: value.clone(),
-            range,
-            unchecked_bearer: false,
-        }
-    }
-
-    /// The grammar check deferred at extraction: a 400 `invalid_request` error for a bearer
-    /// token outside RFC 6750 `b64token` (other credentials were checked when found). The
-    /// layer runs this before [`Authenticator::authenticate`](crate::Authenticator::authenticate)
-    /// unless the authenticator [checks it itself](crate::Authenticator::checks_bearer_syntax).
-    ///
-    /// ```
-    /// use auth_layer::{Credential, CredentialKind};
-    /// let ok = Credential::new(CredentialKind::Bearer, "a.b-c_d").unwrap();
-    /// assert!(ok.check_syntax().is_ok());
-    /// let bad = Credential::new(CredentialKind::Bearer, "a,b").unwrap();
-    /// assert_eq!(bad.check_syntax().unwrap_err().status(), 400);
-    /// ```
-    pub fn check_syntax(&self) -> Result<(), AuthError> {
-        let token = self.secret_bytes();
-        if !self.unchecked_bearer || is_b64token(token) {
-            return Ok(());
-        }
-        Err(invalid(if token.contains(&b' ') {
-            "the bearer token contains a space; send exactly one token after the scheme"
-        } else {
-            "the bearer token contains characters outside RFC 6750 b64token"
-        }))
-    }
-
-    /// How the credential was presented.
-    pub fn kind(&self) -> CredentialKind {
-        self.kind
-    }
-
-    /// The secret itself. Named so that every use is easy to find in review: never log it,
-    /// never put it in an error.
-    pub fn expose_secret(&self) -> &str {
-        // Every constructor checked that the range holds visible ASCII.
-        std::str::from_utf8(&self.value.as_bytes()[self.range.clone()]).unwrap_or_default()
-    }
-
-    /// The secret's bytes, for lookups that must not pay for a UTF-8 check.
-    pub(crate) fn secret_bytes(&self) -> &[u8] {
-        &self.value.as_bytes()[self.range.clone()]
-    }
-
-    /// Compare the secret with `expected` in constant time.
-    pub fn secret_eq(&self, expected: &str) -> bool {
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            self.expose_secret().as_bytes(),
-            expected.as_bytes(),
-        )
-        .is_ok()
-    }
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credential")
-            .field("kind", &self.kind)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
-}
 
 /// Where the layer looks for credentials.
 #[derive(Debug, Clone)]
@@ -202,10 +93,11 @@ pub(crate) fn parse_authorization(
     if token.is_empty() {
         return Err(invalid("the Bearer scheme is not followed by a token"));
     }
-    Ok(Credential {
-        unchecked_bearer: true,
-        ..Credential::slice(CredentialKind::Bearer, value, start..bytes.len())
-    })
+    Ok(Credential::slice(
+        CredentialKind::Bearer,
+        value,
+        start..bytes.len(),
+    ))
 }
 
 fn api_key(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Credential>, AuthError> {

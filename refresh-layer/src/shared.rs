@@ -1,0 +1,21 @@
+//! What one layer's services share at run time, built once by the layer's builder.
+
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::credential::Origin;
+use crate::credential_cell::Cell;
+use crate::predicate::RefreshPredicate;
+
+/// What every service of one layer shares.
+pub(crate) struct Shared {
+    pub(crate) cell: Arc<Cell>,
+    pub(crate) scope: Arc<[Origin]>,
+    pub(crate) keep_existing: bool,
+    pub(crate) max_replay: usize,
+    pub(crate) predicate: RefreshPredicate,
+    /// `None`: every method is retried.
+    pub(crate) retry_methods: Option<Arc<[Method]>>,
+    pub(crate) report: bool,
+}
