@@ -61,8 +61,10 @@ async fn world() -> World {
     let api_addr = serve(api).await;
     let http = support::client();
     let token_url = format!("http://{token_addr}/oauth/token");
-    let source =
-        OAuth2::client_credentials(&token_url, "demo", "demo-secret", http.clone()).unwrap();
+    let source = OAuth2::builder(&token_url, "demo")
+        .client_secret("demo-secret")
+        .client_credentials(http.clone())
+        .unwrap();
     let layer = RefreshLayer::builder(source)
         .allow_origin(format!("http://{api_addr}"))
         .build()
@@ -125,8 +127,10 @@ fn storm(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     g.bench_function("request", |b| b.to_async(&rt).iter(|| w.call()));
-    let source =
-        OAuth2::client_credentials(&w.token_url, "demo", "demo-secret", w.http.clone()).unwrap();
+    let source = OAuth2::builder(&w.token_url, "demo")
+        .client_secret("demo-secret")
+        .client_credentials(w.http.clone())
+        .unwrap();
     g.bench_function("refresh", |b| {
         b.to_async(&rt)
             .iter(|| async { source.fetch().await.unwrap() })

@@ -32,13 +32,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let source = OAuth2::client_credentials(
-        &format!("{base}/oauth/token"),
-        "demo",
-        "demo-secret",
-        http.clone(),
-    )?
-    .scope("read");
+    let source = OAuth2::builder(&format!("{base}/oauth/token"), "demo")
+        .client_secret("demo-secret")
+        .scope("read")
+        .client_credentials(http.clone())?;
     let layer = RefreshLayer::builder(source)
         .allow_origin(base.clone())
         .build()?;

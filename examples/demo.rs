@@ -97,13 +97,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let refreshing = |subject: &str| -> Result<RefreshLayer, Box<dyn std::error::Error>> {
         let refresh_token = demo.tokens.issue_refresh_token(subject, "read");
         let expired = Credential::bearer(&demo.tokens.access_token(subject, "read", -120))?;
-        let source = OAuth2::refresh_token(
-            &token_url,
-            CLIENT_ID,
-            Some(CLIENT_SECRET),
-            &refresh_token,
-            http.clone(),
-        )?;
+        let source = OAuth2::builder(&token_url, CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .refresh_token(&refresh_token, http.clone())?;
         Ok(RefreshLayer::builder(source)
             .allow_origin(base.clone())
             .initial_credential(expired)

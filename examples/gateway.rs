@@ -85,13 +85,10 @@ fn gateway(
     for k in upstream_demo.issuer.verification_keys() {
         jwt = jwt.key(k);
     }
-    let source = OAuth2::client_credentials(
-        &format!("{base}/oauth/token"),
-        CLIENT_ID,
-        CLIENT_SECRET,
-        http.clone(),
-    )?
-    .scope("read write");
+    let source = OAuth2::builder(&format!("{base}/oauth/token"), CLIENT_ID)
+        .client_secret(CLIENT_SECRET)
+        .scope("read write")
+        .client_credentials(http.clone())?;
     let upstream = tower::Layer::layer(
         &RefreshLayer::builder(source).allow_origin(base).build()?,
         http,

@@ -155,8 +155,10 @@ async fn a_lifetime_beyond_the_clock_from_the_token_endpoint_is_clamped() {
         }),
     ))
     .await;
-    let source =
-        OAuth2::client_credentials(&format!("http://{endpoint}/token"), "c", "s", http()).unwrap();
+    let source = OAuth2::builder(&format!("http://{endpoint}/token"), "c")
+        .client_secret("s")
+        .client_credentials(http())
+        .unwrap();
     burst(&client_for(source, a.addr), a.addr, 5).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
@@ -171,14 +173,10 @@ async fn a_late_token_answer_after_rotation_is_kept() {
     let endpoint = TokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
     let token_addr = serve(endpoint.router()).await;
     let rt = endpoint.issue_refresh_token("alice", "read");
-    let source = OAuth2::refresh_token(
-        &format!("http://{token_addr}/oauth/token"),
-        "demo",
-        Some("demo-secret"),
-        &rt,
-        http(),
-    )
-    .unwrap();
+    let source = OAuth2::builder(&format!("http://{token_addr}/oauth/token"), "demo")
+        .client_secret("demo-secret")
+        .refresh_token(&rt, http())
+        .unwrap();
     let layer = RefreshLayer::builder(source)
         .allow_origin(format!("http://{}", a.addr))
         .initial_credential(bearer(&issuer, "alice", -120))
@@ -263,14 +261,10 @@ async fn a_new_refresh_token_replaces_the_previous_sign_in() {
     let a = api(&issuer).await;
     let endpoint = TokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
     let token_addr = serve(endpoint.router()).await;
-    let source = OAuth2::refresh_token(
-        &format!("http://{token_addr}/oauth/token"),
-        "demo",
-        Some("demo-secret"),
-        &endpoint.issue_refresh_token("alice", "read"),
-        http(),
-    )
-    .unwrap();
+    let source = OAuth2::builder(&format!("http://{token_addr}/oauth/token"), "demo")
+        .client_secret("demo-secret")
+        .refresh_token(&endpoint.issue_refresh_token("alice", "read"), http())
+        .unwrap();
     let layer = RefreshLayer::builder(source)
         .allow_origin(format!("http://{}", a.addr))
         .build()
@@ -332,13 +326,10 @@ async fn short_lived_tokens_are_not_refreshed_before_every_request() {
     let endpoint = TokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
     endpoint.set_access_ttl(Duration::from_secs(10));
     let token_addr = serve(endpoint.router()).await;
-    let source = OAuth2::client_credentials(
-        &format!("http://{token_addr}/oauth/token"),
-        "demo",
-        "demo-secret",
-        http(),
-    )
-    .unwrap();
+    let source = OAuth2::builder(&format!("http://{token_addr}/oauth/token"), "demo")
+        .client_secret("demo-secret")
+        .client_credentials(http())
+        .unwrap();
     burst(&client_for(source, a.addr), a.addr, 10).await;
     assert_eq!(endpoint.calls(), 1);
 }

@@ -125,7 +125,10 @@ impl World {
 
     fn refresh_source(&self) -> OAuth2 {
         let rt = self.endpoint.issue_refresh_token("alice", "read");
-        OAuth2::refresh_token(&self.token_url(), "demo", Some("demo-secret"), &rt, http()).unwrap()
+        OAuth2::builder(&self.token_url(), "demo")
+            .client_secret("demo-secret")
+            .refresh_token(&rt, http())
+            .unwrap()
     }
 
     fn expired(&self) -> Credential {
@@ -248,14 +251,9 @@ async fn token_endpoint_down_fails_every_request_fast_with_a_typed_error() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let source = OAuth2::refresh_token(
-        &format!("http://{dead}/oauth/token"),
-        "demo",
-        None,
-        "rt",
-        http(),
-    )
-    .unwrap();
+    let source = OAuth2::builder(&format!("http://{dead}/oauth/token"), "demo")
+        .refresh_token("rt", http())
+        .unwrap();
     let layer = RefreshLayer::builder(source)
         .allow_origin(format!("http://{}", w.api.addr))
         .initial_credential(w.expired())
@@ -487,10 +485,12 @@ async fn client_credentials_source_fetches_on_first_use_with_basic_and_post_auth
         portcullis::client::ClientAuth::Basic,
         portcullis::client::ClientAuth::Post,
     ] {
-        let source = OAuth2::client_credentials(&w.token_url(), "demo", "demo-secret", http())
-            .unwrap()
+        let source = OAuth2::builder(&w.token_url(), "demo")
+            .client_secret("demo-secret")
             .scope("read")
-            .client_auth(auth);
+            .client_auth(auth)
+            .client_credentials(http())
+            .unwrap();
         let layer = RefreshLayer::builder(source)
             .allow_origin(format!("http://{}", w.api.addr))
             .build()
@@ -501,7 +501,10 @@ async fn client_credentials_source_fetches_on_first_use_with_basic_and_post_auth
         assert_eq!(status, 200, "{auth:?}");
         assert!(String::from_utf8_lossy(&body).contains("\"demo\""));
     }
-    let bad = OAuth2::client_credentials(&w.token_url(), "demo", "wrong", http()).unwrap();
+    let bad = OAuth2::builder(&w.token_url(), "demo")
+        .client_secret("wrong")
+        .client_credentials(http())
+        .unwrap();
     let layer = RefreshLayer::builder(bad)
         .allow_origin(format!("http://{}", w.api.addr))
         .build()

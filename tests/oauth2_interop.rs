@@ -167,10 +167,11 @@ where
 async fn client_credentials_against_oauth2_mock_server() {
     let mock = start_mock().await;
     let addr = api_for(&mock).await;
-    let source =
-        OAuth2::client_credentials(&mock.started.token_endpoint, "demo", "demo-secret", http())
-            .unwrap()
-            .scope("read");
+    let source = OAuth2::builder(&mock.started.token_endpoint, "demo")
+        .client_secret("demo-secret")
+        .scope("read")
+        .client_credentials(http())
+        .unwrap();
     let layer = RefreshLayer::builder(source)
         .allow_origin(format!("http://{addr}"))
         .build()
@@ -189,14 +190,9 @@ async fn client_credentials_against_oauth2_mock_server() {
 async fn refresh_token_grant_rotates_against_oauth2_mock_server() {
     let mock = start_mock().await;
     let addr = api_for(&mock).await;
-    let source = OAuth2::refresh_token(
-        &mock.started.token_endpoint,
-        "demo",
-        None,
-        "initial-refresh-token",
-        http(),
-    )
-    .unwrap();
+    let source = OAuth2::builder(&mock.started.token_endpoint, "demo")
+        .refresh_token("initial-refresh-token", http())
+        .unwrap();
     let layer = RefreshLayer::builder(source)
         .allow_origin(format!("http://{addr}"))
         .initial_credential(Credential::bearer("not.a-valid.token").unwrap())

@@ -13,7 +13,7 @@ use http::Request;
 use jsonwebtoken::{Algorithm, Header};
 use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
 use portcullis::server::{
-    AuthLayer, Authentication, Authenticator, Credential, CredentialKind, Csrf, Principal,
+    AuthLayer, Authentication, Authenticator, CredentialKind, Csrf, PresentedCredential, Principal,
 };
 use portcullis::testkit::TestIssuer;
 use support::*;
@@ -156,7 +156,7 @@ async fn preflight_shaped_requests_never_run_a_handler_unauthenticated() {
 struct PrebuiltSessions;
 
 impl Authenticator for PrebuiltSessions {
-    fn authenticate(&self, credential: &Credential) -> Authentication {
+    fn authenticate(&self, credential: &PresentedCredential) -> Authentication {
         if credential.secret_eq("s3ss10n") {
             Authentication::ready(Ok(Principal::builder(CredentialKind::Bearer)
                 .subject("alice")

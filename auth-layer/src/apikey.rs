@@ -7,7 +7,7 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
 
 use crate::authenticator::{Authentication, Authenticator};
-use crate::credential::Credential;
+use crate::credential::PresentedCredential;
 use crate::error::{AuthError, ErrorCode};
 use crate::principal::Principal;
 
@@ -88,7 +88,7 @@ impl ApiKeys {
 }
 
 impl Authenticator for ApiKeys {
-    fn authenticate(&self, credential: &Credential) -> Authentication {
+    fn authenticate(&self, credential: &PresentedCredential) -> Authentication {
         Authentication::ready(self.find(credential.expose_secret()))
     }
 }
@@ -106,8 +106,8 @@ mod tests {
                 .subject("svc")
                 .build(),
         );
-        let ok = Credential::new(CredentialKind::ApiKey, "secret-1").unwrap();
-        let bad = Credential::new(CredentialKind::ApiKey, "secret-2").unwrap();
+        let ok = PresentedCredential::new(CredentialKind::ApiKey, "secret-1").unwrap();
+        let bad = PresentedCredential::new(CredentialKind::ApiKey, "secret-2").unwrap();
         assert_eq!(
             keys.find(ok.expose_secret()).unwrap().subject(),
             Some("svc")

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::credential::Credential;
+use crate::credential::PresentedCredential;
 use crate::error::AuthError;
 use crate::principal::Principal;
 
@@ -16,13 +16,13 @@ use crate::principal::Principal;
 ///
 /// # Example
 /// ```
-/// use auth_layer::{Authentication, Authenticator, Credential, ErrorCode, Principal};
+/// use auth_layer::{Authentication, Authenticator, PresentedCredential, ErrorCode, Principal};
 ///
 /// /// Accepts exactly one hard-coded session id (for illustration only).
 /// struct Sessions;
 ///
 /// impl Authenticator for Sessions {
-///     fn authenticate(&self, credential: &Credential) -> Authentication {
+///     fn authenticate(&self, credential: &PresentedCredential) -> Authentication {
 ///         if credential.secret_eq("s3ss10n") {
 ///             Authentication::ready(Ok(Principal::builder(credential.kind()).subject("alice").build()))
 ///         } else {
@@ -36,7 +36,7 @@ pub trait Authenticator: Send + Sync + 'static {
     ///
     /// Return [`Authentication::ready`] when the answer is known without waiting (static
     /// keys, caches) and [`Authentication::pending`] when it needs I/O.
-    fn authenticate(&self, credential: &Credential) -> Authentication;
+    fn authenticate(&self, credential: &PresentedCredential) -> Authentication;
 
     /// Not part of the protocol: lets the layer's own authenticators answer a repeated
     /// credential from their cache before any other work. It cannot be implemented outside
@@ -48,7 +48,7 @@ pub trait Authenticator: Send + Sync + 'static {
 }
 
 impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
-    fn authenticate(&self, credential: &Credential) -> Authentication {
+    fn authenticate(&self, credential: &PresentedCredential) -> Authentication {
         (**self).authenticate(credential)
     }
 
@@ -70,7 +70,7 @@ pub(crate) mod fast_path {
     pub trait FastPath: Send + Sync {
         /// The verdict on exactly this credential if already known (a cache hit), without
         /// verifying anything; only credentials this authenticator accepted or refused before.
-        fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>>;
+        fn recall(&self, credential: &PresentedCredential) -> Option<Result<Principal, AuthError>>;
     }
 
     /// How the layer authenticates: the fast path first when there is one; otherwise the
@@ -78,7 +78,7 @@ pub(crate) mod fast_path {
     /// with a fast path refuses malformed bearer tokens itself, with the same 400.
     pub(crate) fn authenticate(
         authenticator: &dyn Authenticator,
-        credential: &Credential,
+        credential: &PresentedCredential,
     ) -> Authentication {
         match authenticator.__fast_path(Seal(())) {
             Some(fast) => match fast.recall(credential) {

@@ -30,8 +30,9 @@ use crate::principal::Principal;
 use crate::problem::Responder;
 use crate::shared::LayerContext;
 
-/// A rule a principal must satisfy.
-pub trait Policy: Clone + Send + Sync + 'static {
+/// A rule a principal must satisfy. Closures `Fn(&Principal) -> bool` are rules too, refusing
+/// with 403 `forbidden`.
+pub trait AccessPolicy: Clone + Send + Sync + 'static {
     /// `Ok` to let the request through; the error decides the answer (usually 403).
     fn check(&self, principal: &Principal) -> Result<(), AuthError>;
 }
@@ -43,7 +44,7 @@ pub struct ScopePolicy {
     any: bool,
 }
 
-impl Policy for ScopePolicy {
+impl AccessPolicy for ScopePolicy {
     fn check(&self, p: &Principal) -> Result<(), AuthError> {
         let ok = if self.any {
             self.scopes.iter().any(|s| p.has_scope(s))
@@ -64,7 +65,7 @@ pub struct RolePolicy {
     roles: Arc<[String]>,
 }
 
-impl Policy for RolePolicy {
+impl AccessPolicy for RolePolicy {
     fn check(&self, p: &Principal) -> Result<(), AuthError> {
         if self.roles.iter().any(|r| p.has_role(r)) {
             Ok(())
@@ -78,15 +79,12 @@ impl Policy for RolePolicy {
 }
 
 /// A predicate over the principal; refuses with 403 `forbidden`.
-#[derive(Clone)]
-pub struct FnPolicy<F>(F);
-
-impl<F> Policy for FnPolicy<F>
+impl<F> AccessPolicy for F
 where
     F: Fn(&Principal) -> bool + Clone + Send + Sync + 'static,
 {
     fn check(&self, p: &Principal) -> Result<(), AuthError> {
-        if (self.0)(p) {
+        if self(p) {
             Ok(())
         } else {
             Err(AuthError::new(ErrorCode::Forbidden))
@@ -94,7 +92,7 @@ where
     }
 }
 
-/// Applies a [`Policy`] to every request of the wrapped service.
+/// Applies an [`AccessPolicy`] to every request of the wrapped service.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct PolicyLayer<P> {
@@ -106,7 +104,7 @@ pub type RequireScope = PolicyLayer<ScopePolicy>;
 /// Requires one of some roles: `RequireRole::any(["admin"])`.
 pub type RequireRole = PolicyLayer<RolePolicy>;
 /// Requires a predicate: `RequirePolicy::new(|p: &Principal| ...)`.
-pub type RequirePolicy<F> = PolicyLayer<FnPolicy<F>>;
+pub type RequirePolicy<F> = PolicyLayer<F>;
 
 fn strings<I, S>(items: I) -> Arc<[String]>
 where
@@ -123,7 +121,7 @@ impl PolicyLayer<ScopePolicy> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        PolicyLayer::policy(ScopePolicy {
+        PolicyLayer::new(ScopePolicy {
             scopes: strings(scopes),
             any: false,
         })
@@ -135,7 +133,7 @@ impl PolicyLayer<ScopePolicy> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        PolicyLayer::policy(ScopePolicy {
+        PolicyLayer::new(ScopePolicy {
             scopes: strings(scopes),
             any: true,
         })
@@ -149,25 +147,15 @@ impl PolicyLayer<RolePolicy> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        PolicyLayer::policy(RolePolicy {
+        PolicyLayer::new(RolePolicy {
             roles: strings(roles),
         })
     }
 }
 
-impl<F> PolicyLayer<FnPolicy<F>>
-where
-    F: Fn(&Principal) -> bool + Clone + Send + Sync + 'static,
-{
-    /// The predicate must hold.
-    pub fn new(predicate: F) -> Self {
-        PolicyLayer::policy(FnPolicy(predicate))
-    }
-}
-
-impl<P: Policy> PolicyLayer<P> {
-    /// Any [`Policy`].
-    pub fn policy(policy: P) -> Self {
+impl<P: AccessPolicy> PolicyLayer<P> {
+    /// Any [`AccessPolicy`], a closure `|p: &Principal| -> bool` included.
+    pub fn new(policy: P) -> Self {
         PolicyLayer { policy }
     }
 }
@@ -197,7 +185,7 @@ impl<S, P> PolicyService<S, P> {
 impl<S, P, ReqB, ResB> Service<Request<ReqB>> for PolicyService<S, P>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
-    P: Policy,
+    P: AccessPolicy,
 {
     type Response = Response<AuthBody<ResB>>;
     type Error = S::Error;

@@ -35,12 +35,14 @@ impl Challenges {
         api_key_scheme: Option<String>,
         resource_metadata: Option<String>,
     ) -> Result<Self, ConfigError> {
-        check_quotable("realm", &realm)?;
-        if let Some(s) = &api_key_scheme {
-            check_scheme(s)?;
+        if !quotable(&realm) {
+            return Err(ConfigError::InvalidRealm);
         }
-        if let Some(url) = &resource_metadata {
-            check_quotable("resource metadata URL", url)?;
+        if let Some(s) = api_key_scheme.as_ref().filter(|s| !is_token(s)) {
+            return Err(ConfigError::InvalidScheme(s.clone()));
+        }
+        if let Some(url) = resource_metadata.as_ref().filter(|u| !quotable(u)) {
+            return Err(ConfigError::InvalidResource(url.clone()));
         }
         Ok(Challenges {
             realm,
@@ -99,22 +101,6 @@ impl Challenges {
     }
 }
 
-fn check_quotable(what: &'static str, s: &str) -> Result<(), ConfigError> {
-    if !s.bytes().all(is_quotable) {
-        return Err(ConfigError::InvalidValue {
-            what,
-            why: "only printable ASCII without '\"' and '\\' is allowed",
-        });
-    }
-    Ok(())
-}
-
-fn check_scheme(s: &str) -> Result<(), ConfigError> {
-    if !is_token(s) {
-        return Err(ConfigError::InvalidValue {
-            what: "authentication scheme",
-            why: "a scheme is an RFC 9110 token",
-        });
-    }
-    Ok(())
+fn quotable(s: &str) -> bool {
+    s.bytes().all(is_quotable)
 }

@@ -95,19 +95,16 @@ impl CorsPreset {
 
     /// Check the configuration and build the layer.
     pub fn build(self) -> Result<CorsLayer, ConfigError> {
-        let bad = |why| ConfigError::InvalidValue {
-            what: "CORS origin",
-            why,
-        };
         if self.origins.is_empty() && self.predicate.is_none() {
-            return Err(bad("allow at least one origin"));
+            return Err(ConfigError::NoOrigin);
         }
         let mut list = Vec::with_capacity(self.origins.len());
         for o in &self.origins {
             if o.trim() == "*" {
-                return Err(bad("a wildcard origin cannot be combined with credentials"));
+                return Err(ConfigError::WildcardOrigin);
             }
-            let uri: http::Uri = o.parse().map_err(|_| bad("not an origin"))?;
+            let bad = || ConfigError::InvalidOrigin(o.clone());
+            let uri: http::Uri = o.parse().map_err(|_| bad())?;
             let plain = uri.scheme().is_some()
                 && uri.authority().is_some()
                 && uri
@@ -115,20 +112,16 @@ impl CorsPreset {
                     .is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty())
                 && !o.ends_with('/');
             if !plain {
-                return Err(bad(
-                    "an origin is scheme://host[:port], without a path or trailing slash",
-                ));
+                return Err(bad());
             }
-            list.push(HeaderValue::from_str(o).map_err(|_| bad("not a header value"))?);
+            list.push(HeaderValue::from_str(o).map_err(|_| bad())?);
         }
         let mut headers = vec![AUTHORIZATION, CONTENT_TYPE];
         for h in &self.headers {
-            headers.push(HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
-                ConfigError::InvalidValue {
-                    what: "CORS header",
-                    why: "not a header name",
-                }
-            })?);
+            headers.push(
+                HeaderName::from_bytes(h.as_bytes())
+                    .map_err(|_| ConfigError::InvalidHeaderName(h.clone()))?,
+            );
         }
         let allow_origin = match self.predicate {
             None => AllowOrigin::list(list),
@@ -159,16 +152,23 @@ mod tests {
 
     #[test]
     fn wildcard_and_malformed_origins_are_config_errors() {
+        assert_eq!(
+            CorsPreset::new().allow_origin("*").build().err(),
+            Some(ConfigError::WildcardOrigin)
+        );
         for o in [
-            "*",
             "https://a.example/",
             "https://a.example/path",
             "a.example",
             "",
         ] {
-            assert!(CorsPreset::new().allow_origin(o).build().is_err(), "{o:?}");
+            assert_eq!(
+                CorsPreset::new().allow_origin(o).build().err(),
+                Some(ConfigError::InvalidOrigin(o.into())),
+                "{o:?}"
+            );
         }
-        assert!(CorsPreset::new().build().is_err());
+        assert_eq!(CorsPreset::new().build().err(), Some(ConfigError::NoOrigin));
         assert!(
             CorsPreset::new()
                 .allow_origin("http://localhost:3000")

@@ -1,4 +1,4 @@
-//! [`Credential`]: a secret as a request presented it, and [`CredentialKind`], where.
+//! [`PresentedCredential`]: a secret as a request presented it, and [`CredentialKind`], where.
 
 use std::fmt;
 use std::ops::Range;
@@ -35,26 +35,26 @@ impl CredentialKind {
 ///
 /// The secret is a slice of the request's own header value (no copy). `Debug` never shows it.
 #[derive(Clone)]
-pub struct Credential {
+pub struct PresentedCredential {
     kind: CredentialKind,
     value: HeaderValue,
     range: Range<usize>,
 }
 
-impl Credential {
+impl PresentedCredential {
     /// A credential from a string, as if it had been found in a request (for tests and for
     /// authenticators that are called outside the layer).
     ///
     /// ```
-    /// use auth_layer::{Credential, CredentialKind};
-    /// let c = Credential::new(CredentialKind::ApiKey, "k-123").unwrap();
+    /// use auth_layer::{PresentedCredential, CredentialKind};
+    /// let c = PresentedCredential::new(CredentialKind::ApiKey, "k-123").unwrap();
     /// assert!(c.secret_eq("k-123"));
-    /// assert_eq!(format!("{c:?}"), "Credential { kind: ApiKey, secret: \"<redacted>\" }");
+    /// assert_eq!(format!("{c:?}"), "PresentedCredential { kind: ApiKey, secret: \"<redacted>\" }");
     /// ```
     pub fn new(kind: CredentialKind, secret: &str) -> Option<Self> {
         let value = HeaderValue::from_str(secret).ok()?;
         let len = value.len();
-        Some(Credential {
+        Some(PresentedCredential {
             kind,
             value,
             range: 0..len,
@@ -64,7 +64,7 @@ impl Credential {
     /// The credential at `range` of a header value, whose grammar the caller checked (all but
     /// the `b64token` grammar of a bearer token, see [`check_syntax`](Self::check_syntax)).
     pub(crate) fn slice(kind: CredentialKind, value: &HeaderValue, range: Range<usize>) -> Self {
-        Credential {
+        PresentedCredential {
             kind,
             value: value.clone(),
             range,
@@ -79,10 +79,10 @@ impl Credential {
     /// refuses the same characters.
     ///
     /// ```
-    /// use auth_layer::{Credential, CredentialKind};
-    /// let ok = Credential::new(CredentialKind::Bearer, "a.b-c_d").unwrap();
+    /// use auth_layer::{PresentedCredential, CredentialKind};
+    /// let ok = PresentedCredential::new(CredentialKind::Bearer, "a.b-c_d").unwrap();
     /// assert!(ok.check_syntax().is_ok());
-    /// let bad = Credential::new(CredentialKind::Bearer, "a,b").unwrap();
+    /// let bad = PresentedCredential::new(CredentialKind::Bearer, "a,b").unwrap();
     /// assert_eq!(bad.check_syntax().unwrap_err().status(), 400);
     /// ```
     pub fn check_syntax(&self) -> Result<(), AuthError> {
@@ -127,9 +127,9 @@ impl Credential {
     }
 }
 
-impl fmt::Debug for Credential {
+impl fmt::Debug for PresentedCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credential")
+        f.debug_struct("PresentedCredential")
             .field("kind", &self.kind)
             .field("secret", &"<redacted>")
             .finish()

@@ -81,12 +81,8 @@ impl Csrf {
     pub(crate) fn compile(self) -> Result<CsrfCheck, ConfigError> {
         let double_submit = match self.double_submit {
             Some((cookie, header)) => {
-                let header = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
-                    ConfigError::InvalidValue {
-                        what: "CSRF header",
-                        why: "not a header name",
-                    }
-                })?;
+                let header = HeaderName::from_bytes(header.as_bytes())
+                    .map_err(|_| ConfigError::InvalidHeaderName(header.clone()))?;
                 Some((cookie, header))
             }
             None => None,
@@ -95,10 +91,7 @@ impl Csrf {
         for origin in &self.origins {
             layer = layer
                 .add_trusted_origin(origin)
-                .map_err(|_| ConfigError::InvalidValue {
-                    what: "CSRF trusted origin",
-                    why: "an origin is scheme://host[:port], as browsers send it",
-                })?;
+                .map_err(|_| ConfigError::InvalidOrigin(origin.clone()))?;
         }
         Ok(CsrfCheck {
             double_submit,

@@ -130,24 +130,143 @@ impl From<ErrorCode> for AuthError {
     }
 }
 
-/// A configuration mistake found when a layer or key is built.
-#[derive(Debug, thiserror::Error)]
+/// A configuration mistake found when a layer, an authenticator, a key or a key source is
+/// built. Each variant names what was wrong; none holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A value that must go into a quoted-string or header (realm, scheme, URL) is not allowed there.
-    #[error("invalid {what}: {why}")]
-    InvalidValue {
-        /// Which setting.
-        what: &'static str,
-        /// Why it is refused.
-        why: &'static str,
-    },
-    /// A key cannot be used with the algorithms it was given.
+    /// The realm holds characters a challenge cannot carry (only printable ASCII without `"`
+    /// and `\`).
+    #[error("invalid realm: only printable ASCII without '\"' and '\\' is allowed")]
+    InvalidRealm,
+    /// The API-key scheme named in challenges is not an RFC 9110 token.
+    #[error("invalid authentication scheme {0:?}: a scheme is an RFC 9110 token")]
+    InvalidScheme(String),
+    /// The cookie name is not an RFC 6265 token.
+    #[error("invalid cookie name {0:?}: a cookie name is an RFC 6265 token")]
+    InvalidCookieName(String),
+    /// A header name (API key, CSRF) is not a valid HTTP header name.
+    #[error("invalid header name {0:?}")]
+    InvalidHeaderName(String),
+    /// The protected resource (RFC 9728) is not an absolute URL a challenge can carry.
+    #[error("invalid protected resource {0:?}: it must be an absolute URL of printable ASCII")]
+    InvalidResource(String),
+    /// An origin (CORS, CSRF) is not `scheme://host[:port]` as browsers send it.
+    #[error(
+        "invalid origin {0:?}: an origin is scheme://host[:port], without a path or trailing slash"
+    )]
+    InvalidOrigin(String),
+    /// A CORS setup with credentials named no origin.
+    #[error("allow at least one origin")]
+    NoOrigin,
+    /// A wildcard origin cannot be combined with credentials (browsers refuse it).
+    #[error("a wildcard origin cannot be combined with credentials")]
+    WildcardOrigin,
+    /// The layer accepts no credential at all.
+    #[error("accept at least one of: bearer, cookie, api_key")]
+    NoCredentialSource,
+    /// The JWT authenticator was given no verification key.
+    #[error("no verification key was given")]
+    NoKey,
+    /// The JWT authenticator was given both static keys and a key source.
+    #[error("give either static keys or a key source, not both")]
+    KeysAndKeySource,
+    /// The JWT authenticator was not told which audience tokens must be for.
+    #[error(
+        "name the audience tokens must be for (.audience(\"…\")), or call .any_audience() to accept tokens minted for any API"
+    )]
+    NoAudience,
+    /// A required claim is not one the authenticator can check.
+    #[error(
+        "claim {0:?} cannot be required: only registered claims can; check custom claims in your claims type"
+    )]
+    UncheckableClaim(String),
+    /// A key cannot be used as given.
     #[error("key cannot be used: {0}")]
-    Key(String),
-    /// No credential source or no authenticator was configured.
+    Key(#[from] KeyError),
+    /// Key-set (JWKS) settings that contradict each other.
+    #[error("invalid key set settings: {0}")]
+    KeySet(KeySetProblem),
+}
+
+/// Why a key cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// No algorithm was allowed for the key.
+    #[error("a key needs at least one algorithm")]
+    NoAlgorithm,
+    /// An algorithm of another family than the key's (HS with an RSA key, say).
+    #[error("{algorithm:?} cannot be verified with a {family:?} key")]
+    WrongFamily {
+        /// The algorithm asked for.
+        algorithm: jsonwebtoken::Algorithm,
+        /// The key's family.
+        family: jsonwebtoken::AlgorithmFamily,
+    },
+    /// An HMAC secret shorter than its algorithm's output (RFC 7518 §3.2).
+    #[error("{algorithm:?} needs a secret of at least {min} bytes (RFC 7518 §3.2), got {got}")]
+    ShortSecret {
+        /// The algorithm.
+        algorithm: jsonwebtoken::Algorithm,
+        /// Bytes required.
+        min: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// A JWK whose `use` is not `sig`.
+    #[error("the JWK is not for signatures (use)")]
+    NotForSignatures,
+    /// A JWK whose `key_ops` do not include `verify`.
+    #[error("the JWK's key_ops do not include verify")]
+    NotForVerification,
+    /// A JWK without `alg` whose algorithm cannot be inferred.
+    #[error("the JWK has no alg; give one")]
+    NoAlg,
+    /// A JWK `alg` that is not a signature algorithm.
+    #[error("the JWK's alg is not a signature algorithm")]
+    NotSignatureAlg,
+    /// An elliptic curve this crate does not verify with.
+    #[error("unsupported EC curve")]
+    UnsupportedCurve,
+    /// A JWK whose curve does not match its `alg`.
+    #[error("the JWK's curve does not match its alg")]
+    CurveMismatch,
+    /// The key material cannot be used with the algorithm.
+    #[error("the {algorithm:?} key is not usable: {reason}")]
+    Unusable {
+        /// The algorithm.
+        algorithm: jsonwebtoken::Algorithm,
+        /// What the crypto library said.
+        reason: String,
+    },
+    /// The key could not be read.
     #[error("{0}")]
-    Incomplete(&'static str),
+    Invalid(String),
+    /// Two keys of one static set share a `kid`.
+    #[error("two keys share the kid {0:?}")]
+    DuplicateKid(String),
+    /// More than one key of one static set has no `kid`.
+    #[error("more than one key without kid")]
+    SeveralUnnamed,
+}
+
+/// Key-set settings that contradict each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeySetProblem {
+    /// `min_ttl` is longer than `max_ttl`.
+    #[error("min_ttl is longer than max_ttl")]
+    TtlRange,
+    /// A zero timeout: no fetch could ever finish.
+    #[error("timeout is zero: no fetch could ever finish")]
+    ZeroTimeout,
+    /// A zero body limit: no key set fits.
+    #[error("max_body is zero: no key set fits")]
+    ZeroMaxBody,
+    /// `rsa_default_algorithms` names an algorithm that is not RS* or PS*.
+    #[error("rsa_default_algorithms may only name RS* and PS* algorithms")]
+    NotRsaAlgorithm,
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use crate::resource_metadata::ProtectedResource;
 use crate::service::AuthService;
 use crate::shared::Shared;
 use crate::sources::Sources;
+use portcullis_wire::grammar::is_token;
 
 /// Authenticates every request of the wrapped service; see the [crate docs](crate).
 ///
@@ -203,40 +204,25 @@ impl AuthLayerBuilder {
     /// Check the configuration and build the layer.
     pub fn build(self) -> Result<AuthLayer, ConfigError> {
         if self.bearer.is_none() && self.cookie.is_none() && self.api_key.is_none() {
-            return Err(ConfigError::Incomplete(
-                "accept at least one of: bearer, cookie, api_key",
-            ));
+            return Err(ConfigError::NoCredentialSource);
         }
         if let Some((name, _)) = &self.cookie
-            && (name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
+            && !is_token(name)
         {
-            return Err(ConfigError::InvalidValue {
-                what: "cookie name",
-                why: "a cookie name is an RFC 6265 token",
-            });
+            return Err(ConfigError::InvalidCookieName(name.clone()));
         }
         let api_key_header = match &self.api_key {
-            Some((h, _)) => Some(HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
-                ConfigError::InvalidValue {
-                    what: "API key header",
-                    why: "not a valid header name",
-                }
-            })?),
+            Some((h, _)) => Some(
+                HeaderName::from_bytes(h.as_bytes())
+                    .map_err(|_| ConfigError::InvalidHeaderName(h.clone()))?,
+            ),
             None => None,
         };
         let (metadata_url, metadata) = match &self.resource {
             Some(r) => {
-                let url = r.metadata_url().ok_or(ConfigError::InvalidValue {
-                    what: "protected resource",
-                    why: "the resource must be an absolute URL",
-                })?;
-                let json = serde_json::to_vec(r).map_err(|_| ConfigError::InvalidValue {
-                    what: "protected resource",
-                    why: "cannot be serialised",
-                })?;
+                let invalid = || ConfigError::InvalidResource(r.resource().to_owned());
+                let url = r.metadata_url().ok_or_else(invalid)?;
+                let json = serde_json::to_vec(r).map_err(|_| invalid())?;
                 (Some(url), Some((r.metadata_path(), Bytes::from(json))))
             }
             None => (None, None),
@@ -276,5 +262,53 @@ impl AuthLayerBuilder {
                 metadata,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ApiKeys, ProtectedResource};
+
+    /// Each mistake is named by its own variant, carrying the value that was refused.
+    #[test]
+    fn configuration_mistakes_are_typed() {
+        let keys = ApiKeys::new;
+        assert_eq!(
+            AuthLayer::builder().build().err(),
+            Some(ConfigError::NoCredentialSource)
+        );
+        assert_eq!(
+            AuthLayer::builder().cookie("a b", keys()).build().err(),
+            Some(ConfigError::InvalidCookieName("a b".into()))
+        );
+        assert_eq!(
+            AuthLayer::builder().api_key("x:y", keys()).build().err(),
+            Some(ConfigError::InvalidHeaderName("x:y".into()))
+        );
+        assert_eq!(
+            AuthLayer::builder()
+                .api_key("x-api-key", keys())
+                .api_key_scheme("Api Key")
+                .build()
+                .err(),
+            Some(ConfigError::InvalidScheme("Api Key".into()))
+        );
+        assert_eq!(
+            AuthLayer::builder()
+                .bearer(keys())
+                .realm("a\"b")
+                .build()
+                .err(),
+            Some(ConfigError::InvalidRealm)
+        );
+        assert_eq!(
+            AuthLayer::builder()
+                .bearer(keys())
+                .resource_metadata(ProtectedResource::new("/relative"))
+                .build()
+                .err(),
+            Some(ConfigError::InvalidResource("/relative".into()))
+        );
     }
 }

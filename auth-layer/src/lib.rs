@@ -94,13 +94,13 @@ mod sources;
 pub use apikey::ApiKeys;
 pub use authenticator::{Authentication, Authenticator};
 pub use authorize::{
-    FnPolicy, Policy, PolicyLayer, PolicyService, RequirePolicy, RequireRole, RequireScope,
-    RolePolicy, ScopePolicy,
+    AccessPolicy, PolicyLayer, PolicyService, RequirePolicy, RequireRole, RequireScope, RolePolicy,
+    ScopePolicy,
 };
 pub use body::AuthBody;
-pub use credential::{Credential, CredentialKind};
+pub use credential::{CredentialKind, PresentedCredential};
 pub use csrf::Csrf;
-pub use error::{AuthError, ConfigError, ErrorCode};
+pub use error::{AuthError, ConfigError, ErrorCode, KeyError, KeySetProblem};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{AuthRejection, Claims, ClaimsRejection};

@@ -57,6 +57,11 @@ impl ProtectedResource {
         self
     }
 
+    /// The resource identifier.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
     pub(crate) fn uri(&self) -> Option<http::Uri> {
         let uri: http::Uri = self.resource.parse().ok()?;
         (uri.scheme().is_some() && uri.authority().is_some()).then_some(uri)

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use portcullis_wire::grammar::{is_cookie_octet, is_tchar, is_visible_ascii};
 
-use crate::credential::{Credential, CredentialKind};
+use crate::credential::{CredentialKind, PresentedCredential};
 use crate::error::{AuthError, ErrorCode};
 
 /// Where the layer looks for credentials.
@@ -29,7 +29,10 @@ const TWO_PLACES: &str =
 
 impl Sources {
     /// Find the one credential of the request, or `Ok(None)` when there is none.
-    pub(crate) fn extract(&self, headers: &HeaderMap) -> Result<Option<Credential>, AuthError> {
+    pub(crate) fn extract(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<PresentedCredential>, AuthError> {
         let bearer = self.authorization(headers)?;
         let api_key = match &self.api_key {
             Some(name) => api_key(headers, name)?,
@@ -49,7 +52,7 @@ impl Sources {
         Ok(bearer.or(api_key).or(cookie))
     }
 
-    fn authorization(&self, headers: &HeaderMap) -> Result<Option<Credential>, AuthError> {
+    fn authorization(&self, headers: &HeaderMap) -> Result<Option<PresentedCredential>, AuthError> {
         let mut values = headers.get_all(AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             return Ok(None);
@@ -68,11 +71,11 @@ fn invalid(detail: &'static str) -> AuthError {
 }
 
 /// Parse one `Authorization` value as `Bearer 1*SP token`; the `b64token` grammar of the token
-/// is checked later, by [`Credential::check_syntax`].
+/// is checked later, by [`PresentedCredential::check_syntax`].
 pub(crate) fn parse_authorization(
     value: &HeaderValue,
     bearer_accepted: bool,
-) -> Result<Credential, AuthError> {
+) -> Result<PresentedCredential, AuthError> {
     let bytes = value.as_bytes();
     let scheme_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
     let scheme = &bytes[..scheme_end];
@@ -93,14 +96,17 @@ pub(crate) fn parse_authorization(
     if token.is_empty() {
         return Err(invalid("the Bearer scheme is not followed by a token"));
     }
-    Ok(Credential::slice(
+    Ok(PresentedCredential::slice(
         CredentialKind::Bearer,
         value,
         start..bytes.len(),
     ))
 }
 
-fn api_key(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Credential>, AuthError> {
+fn api_key(
+    headers: &HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<PresentedCredential>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -116,7 +122,7 @@ fn api_key(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Credential>,
             "the API key contains spaces or characters that are not visible ASCII",
         ));
     }
-    Ok(Some(Credential::slice(
+    Ok(Some(PresentedCredential::slice(
         CredentialKind::ApiKey,
         value,
         0..value.len(),
@@ -124,7 +130,10 @@ fn api_key(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Credential>,
 }
 
 /// Find cookie `name` in every `Cookie` header (`name=value; name2=value2`).
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<Credential>, AuthError> {
+pub(crate) fn cookie(
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<Option<PresentedCredential>, AuthError> {
     let mut found = None;
     for value in headers.get_all(COOKIE) {
         let bytes = value.as_bytes();
@@ -162,7 +171,11 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<Credentia
                     "the credential cookie contains characters outside RFC 6265 cookie-octet",
                 ));
             }
-            found = Some(Credential::slice(CredentialKind::Cookie, value, start..end));
+            found = Some(PresentedCredential::slice(
+                CredentialKind::Cookie,
+                value,
+                start..end,
+            ));
         }
     }
     Ok(found)

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 pub struct InvalidCredential(&'static str);
 
 #[derive(Clone)]
-enum Placement {
+enum Slot {
     /// `Authorization: Bearer …` or `Authorization: Basic …`.
     Authorization(HeaderValue),
     /// A named header.
@@ -27,6 +27,22 @@ enum Placement {
     Cookie { name: String, pair: String },
 }
 
+/// Where a client [`Credential`] goes in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Placement {
+    /// `Authorization: Bearer …`
+    Bearer,
+    /// `Authorization: Basic …`
+    Basic,
+    /// An API key in a named header.
+    ApiKeyHeader,
+    /// An API key in a query parameter.
+    ApiKeyQuery,
+    /// A cookie.
+    Cookie,
+}
+
 /// A credential and where it goes in a request. Header values are built once, marked
 /// sensitive, and never shown by `Debug`.
 ///
@@ -35,11 +51,12 @@ enum Placement {
 /// use refresh_layer::Credential;
 /// use std::time::Duration;
 /// let c = Credential::bearer("eyJhbGciOi.x.y").unwrap().expires_in(Duration::from_secs(300));
-/// assert_eq!(format!("{c:?}"), "Credential { kind: \"bearer\", expires: true }");
+/// assert_eq!(c.placement(), refresh_layer::Placement::Bearer);
+/// assert_eq!(format!("{c:?}"), "Credential { placement: Bearer, expires: true }");
 /// ```
 #[derive(Clone)]
 pub struct Credential {
-    placement: Placement,
+    placement: Slot,
     expires_at: Option<Instant>,
     /// How long it was valid for when it was made: bounds how early it is refreshed.
     lifetime: Option<Duration>,
@@ -53,7 +70,7 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credential")
-            .field("kind", &self.kind())
+            .field("placement", &self.placement())
             .field("expires", &self.expires_at.is_some())
             .finish()
     }
@@ -73,7 +90,7 @@ impl Credential {
             return Err(InvalidCredential("a bearer token is an RFC 6750 b64token"));
         }
         Ok(Credential {
-            placement: Placement::Authorization(sensitive(&format!("Bearer {token}"))?),
+            placement: Slot::Authorization(sensitive(&format!("Bearer {token}"))?),
             expires_at: None,
             lifetime: None,
         })
@@ -87,7 +104,7 @@ impl Credential {
         let encoded =
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         Ok(Credential {
-            placement: Placement::Authorization(sensitive(&format!("Basic {encoded}"))?),
+            placement: Slot::Authorization(sensitive(&format!("Basic {encoded}"))?),
             expires_at: None,
             lifetime: None,
         })
@@ -98,7 +115,7 @@ impl Credential {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| InvalidCredential("not a valid header name"))?;
         Ok(Credential {
-            placement: Placement::Header(name, sensitive(key)?),
+            placement: Slot::Header(name, sensitive(key)?),
             expires_at: None,
             lifetime: None,
         })
@@ -111,11 +128,7 @@ impl Credential {
             return Err(InvalidCredential("empty query parameter name"));
         }
         Ok(Credential {
-            placement: Placement::Query(format!(
-                "{}={}",
-                percent_encode(name),
-                percent_encode(key)
-            )),
+            placement: Slot::Query(format!("{}={}", percent_encode(name), percent_encode(key))),
             expires_at: None,
             lifetime: None,
         })
@@ -132,7 +145,7 @@ impl Credential {
             ));
         }
         Ok(Credential {
-            placement: Placement::Cookie {
+            placement: Slot::Cookie {
                 name: name.to_owned(),
                 pair: format!("{name}={value}"),
             },
@@ -162,13 +175,14 @@ impl Credential {
         self.expires_at
     }
 
-    /// `bearer`, `basic`, `api_key` or `cookie`.
-    pub fn kind(&self) -> &'static str {
+    /// Where the credential goes in a request.
+    pub fn placement(&self) -> Placement {
         match &self.placement {
-            Placement::Authorization(v) if v.as_bytes().starts_with(b"Basic") => "basic",
-            Placement::Authorization(_) => "bearer",
-            Placement::Header(..) | Placement::Query(_) => "api_key",
-            Placement::Cookie { .. } => "cookie",
+            Slot::Authorization(v) if v.as_bytes().starts_with(b"Basic") => Placement::Basic,
+            Slot::Authorization(_) => Placement::Bearer,
+            Slot::Header(..) => Placement::ApiKeyHeader,
+            Slot::Query(_) => Placement::ApiKeyQuery,
+            Slot::Cookie { .. } => Placement::Cookie,
         }
     }
 
@@ -193,25 +207,25 @@ impl Credential {
     /// The header this credential is sent in, for callers that must strip it (redirects).
     pub(crate) fn header_name(&self) -> Option<HeaderName> {
         match &self.placement {
-            Placement::Authorization(_) => Some(AUTHORIZATION),
-            Placement::Header(n, _) => Some(n.clone()),
-            Placement::Cookie { .. } => Some(COOKIE),
-            Placement::Query(_) => None,
+            Slot::Authorization(_) => Some(AUTHORIZATION),
+            Slot::Header(n, _) => Some(n.clone()),
+            Slot::Cookie { .. } => Some(COOKIE),
+            Slot::Query(_) => None,
         }
     }
 
     /// True when the request already carries a credential where this one would go.
     pub(crate) fn already_present<B>(&self, req: &Request<B>) -> bool {
         match &self.placement {
-            Placement::Authorization(_) => req.headers().contains_key(AUTHORIZATION),
-            Placement::Header(n, _) => req.headers().contains_key(n),
-            Placement::Query(pair) => {
+            Slot::Authorization(_) => req.headers().contains_key(AUTHORIZATION),
+            Slot::Header(n, _) => req.headers().contains_key(n),
+            Slot::Query(pair) => {
                 let name = pair.split('=').next().unwrap_or_default();
                 req.uri()
                     .query()
                     .is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some(name)))
             }
-            Placement::Cookie { name, .. } => req.headers().get_all(COOKIE).iter().any(|v| {
+            Slot::Cookie { name, .. } => req.headers().get_all(COOKIE).iter().any(|v| {
                 v.to_str().is_ok_and(|s| {
                     s.split(';')
                         .any(|p| p.trim_start().split('=').next() == Some(name))
@@ -223,13 +237,13 @@ impl Credential {
     /// Put the credential into the request.
     pub(crate) fn inject<B>(&self, req: &mut Request<B>) {
         match &self.placement {
-            Placement::Authorization(v) => {
+            Slot::Authorization(v) => {
                 req.headers_mut().insert(AUTHORIZATION, v.clone());
             }
-            Placement::Header(n, v) => {
+            Slot::Header(n, v) => {
                 req.headers_mut().insert(n.clone(), v.clone());
             }
-            Placement::Query(pair) => {
+            Slot::Query(pair) => {
                 let uri = req.uri();
                 let pq = match uri.query() {
                     Some(q) if !q.is_empty() => format!("{}?{q}&{pair}", uri.path()),
@@ -243,7 +257,7 @@ impl Credential {
                     }
                 }
             }
-            Placement::Cookie { name, pair } => {
+            Slot::Cookie { name, pair } => {
                 // RFC 6265 §5.4: one Cookie header. Keep the request's other cookies, drop
                 // any of ours it already had (a second cookie of the same name would leave
                 // the server to pick one), and add ours.
@@ -288,12 +302,6 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid origin {0:?}: expected scheme://host[:port]")]
 pub struct InvalidOrigin(String);
-
-impl InvalidOrigin {
-    pub(crate) fn new(s: &str) -> Self {
-        InvalidOrigin(s.to_owned())
-    }
-}
 
 impl Origin {
     /// Parse `scheme://host[:port]` (a path is ignored).

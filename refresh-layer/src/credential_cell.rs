@@ -625,7 +625,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         cell.set(Credential::bearer("bob").unwrap());
         let got = waiter.await.unwrap().unwrap();
-        assert_eq!(got.credential.kind(), "bearer");
+        assert_eq!(got.credential.placement(), crate::Placement::Bearer);
         let now = cell.peek().unwrap();
         assert!(
             Arc::ptr_eq(&got, &now),

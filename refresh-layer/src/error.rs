@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::credential::InvalidOrigin;
+
 /// A boxed error, at the edges only.
 pub use portcullis_wire::buffered_client::BoxError;
 
@@ -74,6 +76,27 @@ impl RefreshError {
             _ => false,
         }
     }
+}
+
+/// A configuration mistake found when a [`RefreshLayer`](crate::RefreshLayer) or an
+/// [`OAuth2`](crate::OAuth2) source is built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// An allowed origin could not be parsed.
+    #[error(transparent)]
+    InvalidOrigin(#[from] InvalidOrigin),
+    /// No origin was allowed: the credential would never be sent.
+    #[error(
+        "allow at least one origin: a credential is only ever sent to the origins it belongs to"
+    )]
+    NoOrigin,
+    /// The token endpoint is not an absolute `http` or `https` URL.
+    #[error("the token endpoint {0:?} is not an absolute http(s) URL")]
+    InvalidTokenEndpoint(String),
+    /// The `client_credentials` grant was asked for without a client secret.
+    #[error("the client_credentials grant needs a client secret")]
+    MissingClientSecret,
 }
 
 /// The error of a [`RefreshService`](crate::RefreshService).

@@ -7,28 +7,15 @@ use std::time::Duration;
 use http::{HeaderMap, Method, StatusCode};
 use tower::Layer;
 
-use crate::credential::{Credential, InvalidOrigin, Origin};
+use crate::credential::{Credential, Origin};
 use crate::credential_cell::{Cell, Timing};
+use crate::error::BuildError;
 use crate::handle::CredentialHandle;
 use crate::predicate::{RefreshPredicate, refresh_on_401};
 use crate::redirect::ScopedRedirect;
 use crate::service::RefreshService;
 use crate::shared::Shared;
 use crate::source::CredentialSource;
-
-/// A configuration mistake found when the layer is built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// An origin could not be parsed.
-    #[error(transparent)]
-    Origin(#[from] InvalidOrigin),
-    /// No origin was allowed: the credential would never be sent.
-    #[error(
-        "allow at least one origin: a credential is only ever sent to the origins it belongs to"
-    )]
-    NoOrigin,
-}
 
 /// Injects, refreshes and retries; see the [crate docs](crate).
 ///
@@ -207,9 +194,9 @@ impl RefreshLayerBuilder {
     }
 
     /// Check the configuration and build.
-    pub fn build(self) -> Result<RefreshLayer, ConfigError> {
+    pub fn build(self) -> Result<RefreshLayer, BuildError> {
         if self.origins.is_empty() {
-            return Err(ConfigError::NoOrigin);
+            return Err(BuildError::NoOrigin);
         }
         let scope = self
             .origins

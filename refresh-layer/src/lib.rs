@@ -36,9 +36,9 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
 //! // The token endpoint is called through the plain client, never through the layer.
-//! let source = OAuth2::client_credentials(
-//!     "http://127.0.0.1:8080/oauth/token", "demo", "demo-secret", http.clone(),
-//! )?;
+//! let source = OAuth2::builder("http://127.0.0.1:8080/oauth/token", "demo")
+//!     .client_secret("demo-secret")
+//!     .client_credentials(http.clone())?;
 //! let layer = RefreshLayer::builder(source)
 //!     .allow_origin("http://127.0.0.1:8080")
 //!     .build()?;
@@ -69,11 +69,13 @@ mod service;
 mod shared;
 mod source;
 
-pub use credential::{Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin};
-pub use error::{BoxError, Error, RefreshError};
+pub use credential::{
+    Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
+};
+pub use error::{BoxError, BuildError, Error, RefreshError};
 pub use failure::AuthFailure;
 pub use handle::CredentialHandle;
-pub use layer::{ConfigError, RefreshLayer, RefreshLayerBuilder};
+pub use layer::{RefreshLayer, RefreshLayerBuilder};
 pub use outcome::{RefreshOutcome, RetriedAfter, SkipCredential};
 pub use portcullis_wire::{
     Challenge, ChallengeParseError, ErrorCode, ProblemDetails, parse_challenges,
@@ -82,6 +84,6 @@ pub use predicate::refresh_on_401;
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
 pub use service::RefreshService;
 pub use source::{
-    ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, TokenSet, from_fn,
+    ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, TokenSet, from_fn,
     parse_token_response,
 };

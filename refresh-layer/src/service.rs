@@ -195,7 +195,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AuthFailure, ConfigError, RefreshLayer, RefreshOutcome, RetriedAfter, from_fn};
+    use crate::{AuthFailure, BuildError, RefreshLayer, RefreshOutcome, RetriedAfter, from_fn};
     use http::StatusCode;
     use http_body_util::Full;
     use std::sync::Mutex;
@@ -301,7 +301,7 @@ mod tests {
         let c = Credential::bearer("t").unwrap();
         assert!(matches!(
             RefreshLayer::builder(c.clone()).build(),
-            Err(ConfigError::NoOrigin)
+            Err(BuildError::NoOrigin)
         ));
         assert!(
             RefreshLayer::builder(c)

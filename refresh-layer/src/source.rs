@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tower::{Service, ServiceExt};
 
 use crate::credential::Credential;
-use crate::error::{BoxError, RefreshError};
+use crate::error::{BoxError, BuildError, RefreshError};
 
 /// The future of [`CredentialSource::fetch`].
 pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Credential, RefreshError>> + Send>>;
@@ -243,9 +243,11 @@ impl RefreshGrant {
 /// use hyper_util::rt::TokioExecutor;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let http = Client::builder(TokioExecutor::new()).build_http();
-/// let source = OAuth2::client_credentials("http://127.0.0.1:9/oauth/token", "demo", "demo-secret", http)
-///     .unwrap()
-///     .scope("read write");
+/// let source = OAuth2::builder("http://127.0.0.1:9/oauth/token", "demo")
+///     .client_secret("demo-secret")
+///     .scope("read write")
+///     .client_credentials(http)
+///     .unwrap();
 /// # let _ = source;
 /// # }
 /// ```
@@ -255,16 +257,14 @@ pub struct OAuth2 {
     inner: Arc<OAuth2Inner>,
 }
 
-/// The configuration is cloned when a setter is called on a shared source; the grant (and a
-/// refresh token it holds) stays shared.
-#[derive(Clone)]
+/// Shared by every clone of a source: one grant, so one refresh token, whoever refreshes.
 struct OAuth2Inner {
     endpoint: http::Uri,
     client_id: String,
     client_secret: Option<String>,
     client_auth: ClientAuth,
     scope: Option<String>,
-    grant: Arc<Grant>,
+    grant: Grant,
     http: TokenHttp,
 }
 
@@ -311,38 +311,52 @@ fn form_component(s: &str) -> String {
     out
 }
 
-impl OAuth2 {
-    fn new(
-        endpoint: &str,
-        client_id: &str,
-        client_secret: Option<&str>,
-        grant: Grant,
-        http: TokenHttp,
-    ) -> Result<Self, crate::InvalidOrigin> {
-        let uri: http::Uri = endpoint
-            .parse()
-            .map_err(|_| crate::InvalidOrigin::new(endpoint))?;
-        crate::Origin::of(&uri).ok_or_else(|| crate::InvalidOrigin::new(endpoint))?;
-        Ok(OAuth2 {
-            inner: Arc::new(OAuth2Inner {
-                endpoint: uri,
-                client_id: client_id.to_owned(),
-                client_secret: client_secret.map(str::to_owned),
-                client_auth: ClientAuth::Basic,
-                scope: None,
-                grant: Arc::new(grant),
-                http,
-            }),
-        })
+/// Configures an [`OAuth2`] source; see [`OAuth2::builder`].
+#[must_use]
+pub struct OAuth2Builder {
+    endpoint: String,
+    client_id: String,
+    client_secret: Option<String>,
+    client_auth: ClientAuth,
+    scope: Option<String>,
+}
+
+impl fmt::Debug for OAuth2Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth2Builder")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("client_auth", &self.client_auth)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl OAuth2Builder {
+    /// The client secret (confidential clients; required by `client_credentials`).
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
     }
 
-    /// The `client_credentials` grant (RFC 6749 §4.4).
-    pub fn client_credentials<S, B>(
-        endpoint: &str,
-        client_id: &str,
-        client_secret: &str,
-        http: S,
-    ) -> Result<Self, crate::InvalidOrigin>
+    /// The scope to request.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// How to authenticate the client (default: HTTP Basic).
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = auth;
+        self
+    }
+
+    /// The `client_credentials` grant (RFC 6749 §4.4), posting through `http`.
+    pub fn client_credentials<S, B>(self, http: S) -> Result<OAuth2, BuildError>
     where
         S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
@@ -350,25 +364,16 @@ impl OAuth2 {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        OAuth2::new(
-            endpoint,
-            client_id,
-            Some(client_secret),
-            Grant::ClientCredentials,
-            erase(http),
-        )
+        if self.client_secret.is_none() {
+            return Err(BuildError::MissingClientSecret);
+        }
+        self.finish(Grant::ClientCredentials, erase(http))
     }
 
-    /// The `refresh_token` grant (RFC 6749 §6), starting from `refresh_token`. When the server
-    /// rotates refresh tokens, the new one is stored before the refresh completes, and the old
-    /// one is never sent again.
-    pub fn refresh_token<S, B>(
-        endpoint: &str,
-        client_id: &str,
-        client_secret: Option<&str>,
-        refresh_token: &str,
-        http: S,
-    ) -> Result<Self, crate::InvalidOrigin>
+    /// The `refresh_token` grant (RFC 6749 §6), starting from `refresh_token`, posting through
+    /// `http`. When the server rotates refresh tokens, the new one is stored before the refresh
+    /// completes, and the old one is never sent again.
+    pub fn refresh_token<S, B>(self, refresh_token: &str, http: S) -> Result<OAuth2, BuildError>
     where
         S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
@@ -380,23 +385,38 @@ impl OAuth2 {
             exchange: tokio::sync::Mutex::new(()),
             token: std::sync::Mutex::new((Some(refresh_token.to_owned()), 0)),
         });
-        OAuth2::new(endpoint, client_id, client_secret, grant, erase(http))
+        self.finish(grant, erase(http))
     }
 
-    fn inner_mut(&mut self) -> &mut OAuth2Inner {
-        Arc::make_mut(&mut self.inner)
+    fn finish(self, grant: Grant, http: TokenHttp) -> Result<OAuth2, BuildError> {
+        let invalid = || BuildError::InvalidTokenEndpoint(self.endpoint.clone());
+        let endpoint: http::Uri = self.endpoint.parse().map_err(|_| invalid())?;
+        crate::Origin::of(&endpoint).ok_or_else(invalid)?;
+        Ok(OAuth2 {
+            inner: Arc::new(OAuth2Inner {
+                endpoint,
+                client_id: self.client_id,
+                client_secret: self.client_secret,
+                client_auth: self.client_auth,
+                scope: self.scope,
+                grant,
+                http,
+            }),
+        })
     }
+}
 
-    /// The scope to request.
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.inner_mut().scope = Some(scope.into());
-        self
-    }
-
-    /// How to authenticate the client (default: HTTP Basic).
-    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
-        self.inner_mut().client_auth = auth;
-        self
+impl OAuth2 {
+    /// Start configuring a client of the token endpoint at `endpoint` (an absolute `http` or
+    /// `https` URL) as `client_id`; finish with a grant.
+    pub fn builder(endpoint: &str, client_id: &str) -> OAuth2Builder {
+        OAuth2Builder {
+            endpoint: endpoint.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: None,
+            client_auth: ClientAuth::Basic,
+            scope: None,
+        }
     }
 
     fn request(&self, params: &[(&str, &str)]) -> Request<Full<Bytes>> {
@@ -458,7 +478,7 @@ impl OAuth2 {
     }
 
     async fn fetch_now(self) -> Result<Credential, RefreshError> {
-        let tokens = match &*self.inner.grant {
+        let tokens = match &self.inner.grant {
             Grant::ClientCredentials => self.post(&[("grant_type", "client_credentials")]).await?,
             Grant::RefreshToken(grant) => {
                 let _exchange = grant.exchange.lock().await;
@@ -491,7 +511,7 @@ impl CredentialSource for OAuth2 {
     }
 
     fn set_refresh_token(&self, refresh_token: &str) -> bool {
-        match &*self.inner.grant {
+        match &self.inner.grant {
             Grant::RefreshToken(grant) => {
                 let mut current = grant.lock();
                 *current = (Some(refresh_token.to_owned()), current.1 + 1);
@@ -502,7 +522,7 @@ impl CredentialSource for OAuth2 {
     }
 
     fn forget(&self) {
-        if let Grant::RefreshToken(grant) = &*self.inner.grant {
+        if let Grant::RefreshToken(grant) = &self.inner.grant {
             let mut current = grant.lock();
             *current = (None, current.1 + 1);
         }
@@ -573,27 +593,42 @@ mod tests {
         assert!(!d.contains("SECRET"), "{d}");
     }
 
-    /// Setters on a source that was already cloned configure that copy; they never panic, and
-    /// the copies keep sharing the refresh token.
+    /// What the builder was given goes into the token request; what it needs and lacks is a
+    /// typed error, not a panic.
     #[tokio::test]
-    async fn setters_on_a_shared_source_do_not_panic() {
+    async fn the_builder_configures_the_token_request_and_refuses_what_cannot_work() {
         use http_body_util::BodyExt;
         let http = tower::service_fn(|_req: Request<Full<Bytes>>| async {
             Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
         });
-        let a = OAuth2::refresh_token("https://id.test/token", "c", None, "rt", http).unwrap();
-        let b = a.clone().scope("read").client_auth(ClientAuth::Post);
         let body = |s: &OAuth2| {
             let req = s.request(&[]);
             async move { req.into_body().collect().await.unwrap().to_bytes() }
         };
-        assert_eq!(body(&a).await, "client_id=c");
-        assert_eq!(body(&b).await, "scope=read&client_id=c");
-        assert!(b.set_refresh_token("rt2"));
-        let Grant::RefreshToken(g) = &*a.inner.grant else {
-            panic!("a refresh-token grant")
-        };
-        assert_eq!(g.lock().0.as_deref(), Some("rt2"), "the grant is shared");
+        let plain = OAuth2::builder("https://id.test/token", "c")
+            .refresh_token("rt", http)
+            .unwrap();
+        assert_eq!(body(&plain).await, "client_id=c");
+        let post = OAuth2::builder("https://id.test/token", "c")
+            .client_secret("s")
+            .scope("read")
+            .client_auth(ClientAuth::Post)
+            .client_credentials(http)
+            .unwrap();
+        assert_eq!(body(&post).await, "scope=read&client_id=c&client_secret=s");
+        assert!(matches!(
+            OAuth2::builder("https://id.test/token", "c").client_credentials(http),
+            Err(BuildError::MissingClientSecret)
+        ));
+        for bad in ["not a url", "/token", "ftp://id.test/token"] {
+            assert!(
+                matches!(
+                    OAuth2::builder(bad, "c").refresh_token("rt", http),
+                    Err(BuildError::InvalidTokenEndpoint(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

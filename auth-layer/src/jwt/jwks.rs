@@ -48,7 +48,7 @@ use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use super::keys::{JwtKey, KeyLookup, KeySource};
-use crate::error::{AuthError, ErrorCode};
+use crate::error::{AuthError, ConfigError, ErrorCode, KeySetProblem};
 
 /// The HTTP client a key source fetches with, type-erased, bodies read whole up to the limit.
 type JwksHttp = BufferedClient<Empty<Bytes>>;
@@ -91,9 +91,9 @@ pub enum JwksError {
         "keys are fetched over https only, not from {0} (set JwksConfig::allow_http for tests on loopback)"
     )]
     InsecureUrl(String),
-    /// The settings contradict each other.
-    #[error("invalid key set settings: {0}")]
-    InvalidConfig(&'static str),
+    /// The settings are refused ([`ConfigError::KeySet`]) or a key cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Cache and fetch settings of a [`JwksKeySource`]: start from `JwksConfig::default()` and
@@ -179,23 +179,23 @@ impl JwksConfig {
     }
 
     /// Refuse settings that contradict each other (checked when a source is built).
-    pub fn validate(&self) -> Result<(), JwksError> {
-        let bad = |why| Err(JwksError::InvalidConfig(why));
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |problem| Err(ConfigError::KeySet(problem));
         if self.min_ttl > self.max_ttl {
-            return bad("min_ttl is longer than max_ttl");
+            return bad(KeySetProblem::TtlRange);
         }
         if self.timeout.is_zero() {
-            return bad("timeout is zero: no fetch could ever finish");
+            return bad(KeySetProblem::ZeroTimeout);
         }
         if self.max_body == 0 {
-            return bad("max_body is zero: no key set fits");
+            return bad(KeySetProblem::ZeroMaxBody);
         }
         if self
             .rsa_default_algorithms
             .iter()
             .any(|a| !matches!(a.family(), jsonwebtoken::AlgorithmFamily::Rsa))
         {
-            return bad("rsa_default_algorithms may only name RS* and PS* algorithms");
+            return bad(KeySetProblem::NotRsaAlgorithm);
         }
         Ok(())
     }
@@ -911,7 +911,9 @@ mod tests {
         };
         assert!(matches!(
             http(bad).build("https://id.test/jwks"),
-            Err(JwksError::InvalidConfig(_))
+            Err(JwksError::Config(ConfigError::KeySet(
+                KeySetProblem::TtlRange
+            )))
         ));
         assert!(matches!(
             http(JwksConfig::default()).build("http://id.test/jwks"),

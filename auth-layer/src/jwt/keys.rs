@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
-use crate::error::{AuthError, ConfigError};
+use crate::error::{AuthError, ConfigError, KeyError};
 
 /// The shortest HMAC secret accepted for `alg` (RFC 7518 §3.2: at least the size of the
 /// hash output, 32, 48 and 64 bytes for HS256, HS384 and HS512).
@@ -67,22 +67,21 @@ impl fmt::Debug for JwtKey {
 }
 
 fn key_err(e: impl fmt::Display) -> ConfigError {
-    ConfigError::Key(e.to_string())
+    ConfigError::Key(KeyError::Invalid(e.to_string()))
 }
 
 impl JwtKey {
     /// A key from a `jsonwebtoken` [`DecodingKey`], allowed to verify `algorithms` only.
     pub fn new(key: DecodingKey, algorithms: &[Algorithm]) -> Result<Self, ConfigError> {
         if algorithms.is_empty() {
-            return Err(ConfigError::Key(
-                "a key needs at least one algorithm".into(),
-            ));
+            return Err(KeyError::NoAlgorithm.into());
         }
         if let Some(alg) = algorithms.iter().find(|a| a.family() != key.family()) {
-            return Err(ConfigError::Key(format!(
-                "{alg:?} cannot be verified with a {:?} key",
-                key.family()
-            )));
+            return Err(KeyError::WrongFamily {
+                algorithm: *alg,
+                family: key.family(),
+            }
+            .into());
         }
         let mut hmac = Vec::new();
         if key.family() == AlgorithmFamily::Hmac {
@@ -90,10 +89,12 @@ impl JwtKey {
             for &alg in algorithms {
                 let min = min_hmac_secret(alg);
                 if secret.len() < min {
-                    return Err(ConfigError::Key(format!(
-                        "{alg:?} needs a secret of at least {min} bytes (RFC 7518 §3.2), got {}",
-                        secret.len()
-                    )));
+                    return Err(KeyError::ShortSecret {
+                        algorithm: alg,
+                        min,
+                        got: secret.len(),
+                    }
+                    .into());
                 }
                 let a = match alg {
                     Algorithm::HS384 => hmac::HMAC_SHA384,
@@ -153,30 +154,26 @@ impl JwtKey {
         if let Some(u) = &common.public_key_use
             && *u != PublicKeyUse::Signature
         {
-            return Err(ConfigError::Key(
-                "the JWK is not for signatures (use)".into(),
-            ));
+            return Err(KeyError::NotForSignatures.into());
         }
         if let Some(ops) = &common.key_operations
             && !ops
                 .iter()
                 .any(|o| matches!(o, jsonwebtoken::jwk::KeyOperations::Verify))
         {
-            return Err(ConfigError::Key(
-                "the JWK's key_ops do not include verify".into(),
-            ));
+            return Err(KeyError::NotForVerification.into());
         }
         let alg = match (common.key_algorithm, &jwk.algorithm) {
             (Some(a), _) => key_algorithm(a)?,
             (None, AlgorithmParameters::EllipticCurve(p)) => match p.curve {
                 EllipticCurve::P256 => Algorithm::ES256,
                 EllipticCurve::P384 => Algorithm::ES384,
-                _ => return Err(ConfigError::Key("unsupported EC curve".into())),
+                _ => return Err(KeyError::UnsupportedCurve.into()),
             },
             (None, AlgorithmParameters::OctetKeyPair(p)) if p.curve == EllipticCurve::Ed25519 => {
                 Algorithm::EdDSA
             }
-            _ => return Err(ConfigError::Key("the JWK has no alg; give one".into())),
+            _ => return Err(KeyError::NoAlg.into()),
         };
         // An EC key's curve must agree with its algorithm, or ES384 could be asked of a
         // P-256 key.
@@ -186,9 +183,7 @@ impl JwtKey {
                 (Algorithm::ES256, EllipticCurve::P256) | (Algorithm::ES384, EllipticCurve::P384)
             );
             if !ok {
-                return Err(ConfigError::Key(
-                    "the JWK's curve does not match its alg".into(),
-                ));
+                return Err(KeyError::CurveMismatch.into());
             }
         }
         let key = DecodingKey::from_jwk(jwk).map_err(key_err)?;
@@ -268,18 +263,30 @@ fn parse_public(key: &DecodingKey, alg: Algorithm) -> Result<ParsedPublicKey, Co
                 Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
                 Algorithm::EdDSA => &sig::ED25519,
                 _ => {
-                    return Err(ConfigError::Key(format!(
-                        "{alg:?} is not a public-key algorithm"
-                    )));
+                    return Err(KeyError::WrongFamily {
+                        algorithm: alg,
+                        family: AlgorithmFamily::Hmac,
+                    }
+                    .into());
                 }
             };
             ParsedPublicKey::new(algorithm, bytes)
         }
         (DecodingKeyKind::RsaModulusExponent { .. }, None) => {
-            return Err(ConfigError::Key(format!("{alg:?} cannot use an RSA key")));
+            return Err(KeyError::WrongFamily {
+                algorithm: alg,
+                family: AlgorithmFamily::Rsa,
+            }
+            .into());
         }
     };
-    parsed.map_err(|e| ConfigError::Key(format!("the {alg:?} public key is not usable: {e}")))
+    parsed.map_err(|e| {
+        KeyError::Unusable {
+            algorithm: alg,
+            reason: e.to_string(),
+        }
+        .into()
+    })
 }
 
 fn key_algorithm(a: KeyAlgorithm) -> Result<Algorithm, ConfigError> {
@@ -297,9 +304,7 @@ fn key_algorithm(a: KeyAlgorithm) -> Result<Algorithm, ConfigError> {
         KeyAlgorithm::PS512 => Algorithm::PS512,
         KeyAlgorithm::EdDSA => Algorithm::EdDSA,
         _ => {
-            return Err(ConfigError::Key(
-                "the JWK's alg is not a signature algorithm".into(),
-            ));
+            return Err(KeyError::NotSignatureAlg.into());
         }
     })
 }
@@ -354,13 +359,13 @@ impl StaticKeys {
             let key = Arc::new(key);
             match key.kid.clone() {
                 Some(kid) => {
-                    if set.by_kid.insert(kid, key).is_some() {
-                        return Err(ConfigError::Key("two keys share one kid".into()));
+                    if set.by_kid.insert(kid.clone(), key).is_some() {
+                        return Err(KeyError::DuplicateKid(kid).into());
                     }
                 }
                 None => {
                     if set.unnamed.replace(key).is_some() {
-                        return Err(ConfigError::Key("more than one key without kid".into()));
+                        return Err(KeyError::SeveralUnnamed.into());
                     }
                 }
             }

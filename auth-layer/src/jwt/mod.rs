@@ -52,7 +52,7 @@ pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource, StaticKeys};
 
 use crate::authenticator::fast_path::{FastPath, Seal};
 use crate::authenticator::{Authentication, Authenticator};
-use crate::credential::Credential;
+use crate::credential::PresentedCredential;
 use crate::error::{AuthError, ConfigError, ErrorCode};
 use crate::principal::Principal;
 use crate::revocation::Revocation;
@@ -266,28 +266,21 @@ impl<C> JwtAuthenticatorBuilder<C> {
     pub fn build(self) -> Result<JwtAuthenticator<C>, ConfigError> {
         let keys: Arc<dyn KeySource> = match (self.source, self.keys.is_empty()) {
             (Some(_), false) => {
-                return Err(ConfigError::Incomplete(
-                    "give either static keys or a key source, not both",
-                ));
+                return Err(ConfigError::KeysAndKeySource);
             }
             (Some(source), true) => source,
             (None, false) => Arc::new(StaticKeys::new(self.keys)?),
-            (None, true) => return Err(ConfigError::Incomplete("no verification key was given")),
+            (None, true) => return Err(ConfigError::NoKey),
         };
         if self.audiences.is_empty() && !self.any_audience {
-            return Err(ConfigError::Incomplete(
-                "name the audience tokens must be for (.audience(\"…\")), or call .any_audience() to accept tokens minted for any API",
-            ));
+            return Err(ConfigError::NoAudience);
         }
         let mut required = Vec::new();
         for name in &self.required {
             match CHECKABLE_CLAIMS.iter().find(|c| **c == name.as_str()) {
                 Some(c) => required.push(*c),
                 None => {
-                    return Err(ConfigError::InvalidValue {
-                        what: "required claim",
-                        why: "only registered claims can be required; check custom claims in your claims type",
-                    });
+                    return Err(ConfigError::UncheckableClaim(name.clone()));
                 }
             }
         }
@@ -528,7 +521,7 @@ impl Inner {
 /// A refused bearer token outside RFC 6750 `b64token` is a malformed request (400), whatever
 /// else was wrong with it. Checked only on refusal: a token that verifies decoded as base64url
 /// in all three parts, so it cannot be outside the grammar.
-fn syntax_first(credential: &Credential, e: AuthError) -> AuthError {
+fn syntax_first(credential: &PresentedCredential, e: AuthError) -> AuthError {
     credential.check_syntax().err().unwrap_or(e)
 }
 
@@ -549,7 +542,7 @@ where
     fn finish(
         &self,
         token: &[u8],
-        credential: &Credential,
+        credential: &PresentedCredential,
         parsed: Parsed<'_>,
         key: &Arc<JwtKey>,
         now: u64,
@@ -594,7 +587,7 @@ where
         Ok(principal)
     }
 
-    fn verify_now(&self, credential: &Credential) -> Authentication {
+    fn verify_now(&self, credential: &PresentedCredential) -> Authentication {
         let inner = &*self.inner;
         // Called directly (outside the layer) the cache still answers first; inside the layer
         // `recall` already missed, and this second lookup costs only on the first sight of a
@@ -638,7 +631,7 @@ impl<C> Authenticator for JwtAuthenticator<C>
 where
     C: DeserializeOwned + Send + Sync + 'static,
 {
-    fn authenticate(&self, credential: &Credential) -> Authentication {
+    fn authenticate(&self, credential: &PresentedCredential) -> Authentication {
         self.verify_now(credential)
     }
 
@@ -653,7 +646,7 @@ where
 {
     /// A cache hit: this exact token, presented the same way, was verified before and has not
     /// expired; revocation is still asked.
-    fn recall(&self, credential: &Credential) -> Option<Result<Principal, AuthError>> {
+    fn recall(&self, credential: &PresentedCredential) -> Option<Result<Principal, AuthError>> {
         let inner = &*self.inner;
         let p =
             inner
