@@ -28,14 +28,14 @@ pin_project! {
 
 impl<B> AuthBody<B> {
     /// Wrap the inner service's body.
-    pub fn inner(body: B) -> Self {
+    pub(crate) fn inner(body: B) -> Self {
         AuthBody {
             kind: Kind::Inner { body },
         }
     }
 
     /// A complete body of `bytes`.
-    pub fn problem(bytes: Bytes) -> Self {
+    pub(crate) fn problem(bytes: Bytes) -> Self {
         AuthBody {
             kind: Kind::Problem {
                 bytes: (!bytes.is_empty()).then_some(bytes),

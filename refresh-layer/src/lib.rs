@@ -84,6 +84,8 @@ pub use predicate::refresh_on_401;
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
 pub use service::RefreshService;
 pub use source::{
-    ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, TokenSet, from_fn,
-    parse_token_response,
+    ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn,
 };
+/// The token-response parser, public for the fuzz targets only: not part of the API.
+#[doc(hidden)]
+pub use source::{TokenSet, parse_token_response};
