@@ -9,6 +9,9 @@
 //! It starts the demo API (the upstream, with its identity provider) on a free port itself and
 //! prints both addresses; call the gateway with a token from the upstream's provider.
 
+#[path = "support/demo_app.rs"]
+mod demo_app;
+
 use std::time::Duration;
 
 use axum::Router;
@@ -16,6 +19,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use demo_app::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, DemoApi, DemoConfig};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -23,7 +27,6 @@ use hyper_util::rt::TokioExecutor;
 use portcullis::client::{OAuth2, RefreshLayer, RefreshService};
 use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::{AuthLayer, Principal};
-use portcullis::testkit::demo::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, DemoApi, DemoConfig};
 use tower::ServiceExt;
 
 type Upstream = RefreshService<Client<HttpConnector, Full<Bytes>>>;

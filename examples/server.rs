@@ -11,10 +11,13 @@
 //! The first line on stdout is `listening on http://ADDR` with the real port, so
 //! `--listen 127.0.0.1:0` works. Ctrl-C or SIGTERM stops it gracefully.
 
+#[path = "support/demo_app.rs"]
+mod demo_app;
+
 use std::time::Duration;
 
+use demo_app::{DemoApi, DemoConfig};
 use portcullis::server::jwt::{JwksConfig, JwksKeySource};
-use portcullis::testkit::demo::{DemoApi, DemoConfig};
 
 struct Args {
     listen: String,

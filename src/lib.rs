@@ -8,8 +8,8 @@
 //!   retries exactly once.
 //! - [`wire`] (the `portcullis-wire` crate, always): the contract both speak — challenge
 //!   grammar, [`ErrorCode`](wire::ErrorCode), the problem body.
-//! - `testkit` (feature `testkit`): an in-process identity provider for examples and for your
-//!   own integration tests.
+//! - `testkit` (feature `testkit`, the `portcullis-testkit` crate): an in-process identity
+//!   provider, a token endpoint and loopback HTTP helpers for your integration tests.
 #![deny(missing_docs)]
 
 pub use portcullis_wire as wire;
@@ -20,7 +20,7 @@ pub use auth_layer as server;
 pub use refresh_layer as client;
 
 #[cfg(feature = "testkit")]
-pub mod testkit;
+pub use portcullis_testkit as testkit;
 
 /// The README's examples compile (they are run as doctests).
 #[cfg(doctest)]

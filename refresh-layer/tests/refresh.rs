@@ -2,14 +2,14 @@
 //! protected by the auth layer, and a token endpoint that counts calls and rotates refresh
 //! tokens (reuse revokes the family).
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use auth_layer::jwt::JwtAuthenticator;
+use auth_layer::{AuthLayer, Principal, RequireScope};
 use axum::Router;
 use axum::extract::Request as AxumRequest;
 use axum::middleware::{self, Next};
@@ -20,14 +20,12 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::client::{
+use portcullis_testkit::http::serve;
+use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
+use refresh_layer::{
     Credential, Error, OAuth2, RefreshError, RefreshLayer, RefreshOutcome, RefreshService,
 };
-use portcullis::server::jwt::JwtAuthenticator;
-use portcullis::server::{AuthLayer, Principal, RequireScope};
-use portcullis::testkit::{Mode, TestIssuer, TokenEndpoint};
 use serde_json::json;
-use support::serve;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 type Http = Client<HttpConnector, Full<Bytes>>;
@@ -401,7 +399,7 @@ async fn forbidden_is_never_refreshed_and_a_second_401_is_returned() {
     assert!(res.extensions().get::<RefreshOutcome>().unwrap().retried);
     let failure = res
         .extensions()
-        .get::<portcullis::client::AuthFailure>()
+        .get::<refresh_layer::AuthFailure>()
         .unwrap();
     assert_eq!(failure.bearer_error(), Some("invalid_token"));
     assert_eq!(w.endpoint.calls(), 1);
@@ -482,8 +480,8 @@ async fn dropping_the_request_that_started_a_refresh_lets_the_others_finish() {
 async fn client_credentials_source_fetches_on_first_use_with_basic_and_post_auth() {
     let w = world().await;
     for auth in [
-        portcullis::client::ClientAuth::Basic,
-        portcullis::client::ClientAuth::Post,
+        refresh_layer::ClientAuth::Basic,
+        refresh_layer::ClientAuth::Post,
     ] {
         let source = OAuth2::builder(&w.token_url(), "demo")
             .client_secret("demo-secret")

@@ -3,13 +3,13 @@
 //! duplicated cookies, short-lived tokens, 401s to requests that did not carry the credential,
 //! and which methods are retried.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use auth_layer::jwt::JwtAuthenticator;
+use auth_layer::{AuthLayer, Principal};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::Redirect;
@@ -20,14 +20,12 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::client::{
+use portcullis_testkit::http::serve;
+use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
+use refresh_layer::{
     Credential, CredentialSource, Error, OAuth2, RefreshError, RefreshLayer, RefreshService,
     from_fn,
 };
-use portcullis::server::jwt::JwtAuthenticator;
-use portcullis::server::{AuthLayer, Principal};
-use portcullis::testkit::{Mode, TestIssuer, TokenEndpoint};
-use support::serve;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
 

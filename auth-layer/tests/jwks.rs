@@ -1,12 +1,12 @@
 //! JWKS key sources over real HTTP: an in-process provider whose key set can rotate, break,
 //! grow huge, or go away, and which counts every fetch.
 
-mod support;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use auth_layer::jwt::{JwksConfig, JwksError, JwksKeySource, JwtAuthenticator};
+use auth_layer::{AuthLayer, Principal};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -14,11 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Header};
-use portcullis::server::jwt::{JwksConfig, JwksError, JwksKeySource, JwtAuthenticator};
-use portcullis::server::{AuthLayer, Principal};
-use portcullis::testkit::TestIssuer;
+use portcullis_testkit::TestIssuer;
+use portcullis_testkit::http::*;
 use serde_json::json;
-use support::*;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Serve {

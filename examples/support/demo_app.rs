@@ -1,4 +1,6 @@
-//! The demo API with its embedded identity provider, shared by the examples and tests.
+//! The demo application with its embedded identity provider, shared by the examples (included
+//! with `#[path]`; each example uses part of it).
+#![allow(dead_code)]
 //!
 //! - Provider: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
 //!   `POST /oauth/token` (`client_credentials` for `demo`/`demo-secret`, scopes `read` and
@@ -11,18 +13,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_layer::cors::CorsPreset;
-use auth_layer::jwt::{JwtAuthenticator, KeySource};
-use auth_layer::{AuthLayer, AuthMetrics, ConfigError, Csrf, Principal, RequireScope};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header::SET_COOKIE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use portcullis::server::cors::CorsPreset;
+use portcullis::server::jwt::{JwtAuthenticator, KeySource};
+use portcullis::server::{AuthLayer, AuthMetrics, ConfigError, Csrf, Principal, RequireScope};
 use serde_json::json;
 
-use super::{TestIssuer, TokenEndpoint};
+use portcullis::testkit::{TestIssuer, TokenEndpoint};
 
 /// The OAuth2 client the demo provider knows.
 pub const CLIENT_ID: &str = "demo";
@@ -89,7 +91,7 @@ async fn login(
     }
     let ttl = tokens.access_ttl().as_secs();
     let token = tokens.access_token(&l.username, &scope, ttl as i64);
-    let csrf = super::random_hex(16);
+    let csrf = portcullis::testkit::random_hex(16);
     let secure = if secure { "; Secure" } else { "" };
     let mut res =
         Json(json!({"sub": l.username, "scope": scope, "csrf_token": csrf})).into_response();

@@ -2,21 +2,19 @@
 //! on a JOSE header, preflight-shaped requests reaching handlers, CSRF decided by the wrong
 //! thing or by a planted pair, and insecure defaults of the JWT builder.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use auth_layer::jwt::{JwtAuthenticator, JwtKey};
+use auth_layer::{
+    AuthLayer, Authentication, Authenticator, CredentialKind, Csrf, PresentedCredential, Principal,
+};
 use axum::Router;
 use axum::routing::{any, get, post};
 use http::Request;
 use jsonwebtoken::{Algorithm, Header};
-use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
-use portcullis::server::{
-    AuthLayer, Authentication, Authenticator, CredentialKind, Csrf, PresentedCredential, Principal,
-};
-use portcullis::testkit::TestIssuer;
-use support::*;
+use portcullis_testkit::TestIssuer;
+use portcullis_testkit::http::*;
 
 const ISS: &str = "https://id.test";
 const AUD: &str = "api";
@@ -162,7 +160,7 @@ impl Authenticator for PrebuiltSessions {
                 .subject("alice")
                 .build()))
         } else {
-            Authentication::ready(Err(portcullis::server::ErrorCode::TokenRevoked.into()))
+            Authentication::ready(Err(auth_layer::ErrorCode::TokenRevoked.into()))
         }
     }
 }

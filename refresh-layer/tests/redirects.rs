@@ -2,8 +2,6 @@
 //! outside or inside the refresh layer, over real HTTP. Server B records every credential
 //! header it ever receives and must see none.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -18,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::client::{Credential, RefreshLayer};
+use refresh_layer::{Credential, RefreshLayer};
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;

@@ -1,16 +1,24 @@
-//! An in-process identity provider: fresh signing keys of every JWS family (generated at
-//! start, never committed), token minting with chosen claims, and the matching verification
-//! keys and JWKS.
+//! The Portcullis test kit, for your integration tests (add it as a dev-dependency):
+//!
+//! - [`TestIssuer`]: an in-process identity provider with fresh signing keys of every JWS
+//!   family (generated at start, never committed), token minting with chosen claims, and the
+//!   matching verification keys and JWKS.
+//! - [`TokenEndpoint`]: an RFC 6749 token endpoint (`client_credentials`, `refresh_token` with
+//!   rotation and reuse detection) to serve on loopback, with failure modes to test clients.
+//! - [`http`]: serve a router on `127.0.0.1:0`, call it, and check answers against the wire
+//!   contract.
 //!
 //! ```
-//! use portcullis::testkit::TestIssuer;
+//! use portcullis_testkit::TestIssuer;
 //! use jsonwebtoken::Algorithm;
 //! let issuer = TestIssuer::new("https://id.test");
 //! let token = issuer.mint(Algorithm::ES256, serde_json::json!({"sub": "alice", "exp": 4102444800u64}));
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
-pub mod demo;
+#![deny(missing_docs)]
+
+pub mod http;
 mod provider;
 
 pub use provider::{Mode, TokenEndpoint};
@@ -223,7 +231,8 @@ fn pkcs8_pem(der: &[u8]) -> String {
 }
 
 /// `bytes` random bytes, hex-encoded.
-pub(crate) fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes from the system generator, as lowercase hex (secrets, CSRF tokens).
+pub fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     aws_lc_rs::rand::fill(&mut b).expect("system randomness");
     b.iter().map(|x| format!("{x:02x}")).collect()
