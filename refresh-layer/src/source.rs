@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Body;
+use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::Full;
-use portcullis_wire::buffered_client::{BufferedClient, buffered};
+use portcullis_wire::buffered_client::{BufferedClient, HttpClient, buffered};
 use serde::Deserialize;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 use crate::credential::Credential;
-use crate::error::{BoxError, BuildError, RefreshError};
+use crate::error::{BuildError, RefreshError};
 
 /// The future of [`CredentialSource::fetch`].
 pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Credential, RefreshError>> + Send>>;
@@ -277,14 +276,7 @@ impl fmt::Debug for OAuth2 {
     }
 }
 
-fn erase<S, B>(http: S) -> TokenHttp
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+fn erase(http: impl HttpClient<Full<Bytes>>) -> TokenHttp {
     buffered(http, MAX_TOKEN_RESPONSE)
 }
 
@@ -356,14 +348,10 @@ impl OAuth2Builder {
     }
 
     /// The `client_credentials` grant (RFC 6749 §4.4), posting through `http`.
-    pub fn client_credentials<S, B>(self, http: S) -> Result<OAuth2, BuildError>
-    where
-        S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
+    pub fn client_credentials(
+        self,
+        http: impl HttpClient<Full<Bytes>>,
+    ) -> Result<OAuth2, BuildError> {
         if self.client_secret.is_none() {
             return Err(BuildError::MissingClientSecret);
         }
@@ -373,14 +361,11 @@ impl OAuth2Builder {
     /// The `refresh_token` grant (RFC 6749 §6), starting from `refresh_token`, posting through
     /// `http`. When the server rotates refresh tokens, the new one is stored before the refresh
     /// completes, and the old one is never sent again.
-    pub fn refresh_token<S, B>(self, refresh_token: &str, http: S) -> Result<OAuth2, BuildError>
-    where
-        S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
+    pub fn refresh_token(
+        self,
+        refresh_token: &str,
+        http: impl HttpClient<Full<Bytes>>,
+    ) -> Result<OAuth2, BuildError> {
         let grant = Grant::RefreshToken(RefreshGrant {
             exchange: tokio::sync::Mutex::new(()),
             token: std::sync::Mutex::new((Some(refresh_token.to_owned()), 0)),
@@ -599,7 +584,7 @@ mod tests {
     async fn the_builder_configures_the_token_request_and_refuses_what_cannot_work() {
         use http_body_util::BodyExt;
         let http = tower::service_fn(|_req: Request<Full<Bytes>>| async {
-            Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::<Bytes>::default()))
         });
         let body = |s: &OAuth2| {
             let req = s.request(&[]);

@@ -15,6 +15,31 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A cloneable HTTP client service sending `Request<B>` and answering with the whole body.
 pub type BufferedClient<B> = BoxCloneSyncService<Request<B>, Response<Bytes>, BoxError>;
 
+/// Any HTTP client service that can be shared between tasks: hyper-util's legacy client, a
+/// `tower::service_fn`, a tower stack. Implemented for every such service; it names the bounds
+/// once for every function that takes a client.
+pub trait HttpClient<B>:
+    Service<Request<B>, Response = Response<Self::Body>, Error: Into<BoxError>, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The response body type.
+    type Body: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B, R> HttpClient<B> for S
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    R: Body<Data = Bytes> + Send + 'static,
+    R::Error: Into<BoxError>,
+{
+    type Body = R;
+}
+
 /// Wrap any HTTP client service (hyper-util's, a test's `service_fn`, a tower stack) so that
 /// its answers come back with bodies of at most `max_body` bytes, read whole.
 ///
@@ -37,17 +62,13 @@ pub type BufferedClient<B> = BoxCloneSyncService<Request<B>, Response<Bytes>, Bo
 /// assert_eq!(res.body().len(), 100);
 /// # }
 /// ```
-pub fn buffered<S, B, R>(http: S, max_body: usize) -> BufferedClient<B>
+pub fn buffered<S, B>(http: S, max_body: usize) -> BufferedClient<B>
 where
-    S: Service<Request<B>, Response = Response<R>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
+    S: HttpClient<B>,
     B: 'static,
-    R: Body<Data = Bytes> + Send + 'static,
-    R::Error: Into<BoxError>,
 {
     BoxCloneSyncService::new(http.map_err(Into::into).and_then(
-        move |res: Response<R>| async move {
+        move |res: Response<S::Body>| async move {
             let (parts, body) = res.into_parts();
             let bytes = Limited::new(body, max_body).collect().await?.to_bytes();
             Ok(Response::from_parts(parts, bytes))

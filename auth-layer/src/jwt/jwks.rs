@@ -38,14 +38,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{ACCEPT, CACHE_CONTROL};
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
-use http_body::Body;
 use http_body_util::Empty;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
-use portcullis_wire::buffered_client::{BoxError, BufferedClient, buffered};
+use portcullis_wire::buffered_client::{BufferedClient, HttpClient, buffered};
 use portcullis_wire::single_flight::{Leader, SingleFlight, Waiter};
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 use super::keys::{JwtKey, KeyLookup, KeySource};
 use crate::error::{AuthError, ConfigError, ErrorCode, KeySetProblem};
@@ -366,14 +365,7 @@ impl JwksBuilder {
 
     /// Fetch through your own HTTP client (a proxy-aware one, say) instead of hyper-util with
     /// rustls. Response bodies over [`JwksConfig::max_body`] are refused while they are read.
-    pub fn http_client<S, B>(mut self, http: S) -> Self
-    where
-        S: Service<Request<Empty<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
+    pub fn http_client(mut self, http: impl HttpClient<Empty<Bytes>>) -> Self {
         self.http = Some(Box::new(move |max_body| buffered(http, max_body)));
         self
     }
