@@ -19,10 +19,10 @@ use portcullis::testkit::{TestIssuer, now};
 use serde_json::json;
 use tower::Service;
 
-mod peers;
+pub mod peers;
 
-const ISSUER: &str = "https://id.bench";
-const AUDIENCE: &str = "bench-api";
+pub const ISSUER: &str = "https://id.bench";
+pub const AUDIENCE: &str = "bench-api";
 
 /// The tokens every verifier gets: per algorithm a valid one and one with a flipped signature
 /// byte, plus an expired HS256 token.
@@ -39,7 +39,7 @@ pub fn ready<F: Future>(f: F) -> F::Output {
 }
 
 /// The claims of the performance notes: 338 bytes of JSON.
-fn claims(exp: u64) -> serde_json::Value {
+pub fn claims(exp: u64) -> serde_json::Value {
     json!({
         "iss": ISSUER, "sub": "user-4711", "aud": AUDIENCE, "exp": exp,
         "iat": now(), "jti": "4f1c7a3e-9b2d-4e8f-a1c6-2d7e9f0b3a51", "scope": "read write profile",
@@ -61,7 +61,7 @@ fn request<B: Default>(auth: Option<&str>) -> Request<B> {
     r.body(B::default()).unwrap()
 }
 
-fn jwt(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator {
+pub fn jwt(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator {
     issuer
         .verification_keys()
         .into_iter()

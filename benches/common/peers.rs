@@ -90,13 +90,14 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-pub fn jwt_authorizer(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
+/// jwt-authorizer's router for `alg` (axum 0.7).
+pub fn jwt_authorizer_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum07::Router> {
     use axum07::Router;
     use jwt_authorizer::{IntoLayer, JwtAuthorizer, RegisteredClaims, Validation};
 
     type Builder = JwtAuthorizer<RegisteredClaims>;
 
-    let layer_for = |alg: Algorithm| {
+    {
         let builder = match alg {
             Algorithm::HS256 => {
                 Builder::from_secret(std::str::from_utf8(issuer.hmac_secret()).unwrap())
@@ -112,8 +113,13 @@ pub fn jwt_authorizer(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
         let router: Router = Router::new()
             .route("/", axum07::routing::get(|| async { "ok" }))
             .layer(authorizer.into_layer());
-        Some(router.into_service::<axum07::body::Body>())
-    };
+        Some(router)
+    }
+}
+
+pub(super) fn jwt_authorizer(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
+    let layer_for =
+        |alg| jwt_authorizer_router(issuer, alg).map(|r| r.into_service::<axum07::body::Body>());
     peer_cases(
         "jwt-authorizer",
         tokens,
@@ -132,13 +138,14 @@ struct BenchClaims {
     exp: u64,
 }
 
-pub fn axum_jwt_auth(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
+/// axum-jwt-auth's router for `alg` (its extractor in the handler).
+pub fn axum_jwt_auth_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum::Router> {
     use axum::Router;
     use axum_jwt_auth::{Claims, Decoder, LocalDecoder};
     use jsonwebtoken10 as jwt10;
     use std::sync::Arc;
 
-    let layer_for = |alg: Algorithm| {
+    {
         let (key, alg10) = match alg {
             Algorithm::HS256 => (
                 jwt10::DecodingKey::from_secret(issuer.hmac_secret()),
@@ -170,11 +177,16 @@ pub fn axum_jwt_auth(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
             )
             .with_state(decoder);
         Some(router)
-    };
+    }
+}
+
+pub(super) fn axum_jwt_auth(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
+    let layer_for = |alg| axum_jwt_auth_router(issuer, alg);
     peer_cases("axum-jwt-auth", tokens, layer_for, request::<Body>, 401)
 }
 
-pub fn aliri_tower(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
+/// aliri_tower's router for `alg` (HS256 and RS256 only, see above).
+pub fn aliri_tower_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum::Router> {
     use aliri::jwa;
     use aliri::jwt::{Audience, CoreValidator, Issuer};
     use aliri_oauth2::Authority;
@@ -182,7 +194,7 @@ pub fn aliri_tower(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
     use aliri_tower::Oauth2Authorizer;
     use axum::Router;
 
-    let layer_for = |alg: Algorithm| {
+    {
         let (jwk, alg) = match alg {
             Algorithm::HS256 => (hmac_jwk(issuer), jwa::Algorithm::HS256),
             Algorithm::RS256 => (
@@ -206,6 +218,10 @@ pub fn aliri_tower(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
             .route("/", axum::routing::get(|| async { "ok" }))
             .layer(authorizer.jwt_layer(Authority::new(jwks, validator)));
         Some(router)
-    };
+    }
+}
+
+pub(super) fn aliri_tower(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
+    let layer_for = |alg| aliri_tower_router(issuer, alg);
     peer_cases("aliri_tower", tokens, layer_for, request::<Body>, 401)
 }

@@ -19,8 +19,12 @@ pub type BufferedClient<B> = BoxCloneSyncService<Request<B>, Response<Bytes>, Bo
 /// `tower::service_fn`, a tower stack. Implemented for every such service; it names the bounds
 /// once for every function that takes a client.
 pub trait HttpClient<B>:
-    Service<Request<B>, Response = Response<Self::Body>, Error: Into<BoxError>, Future: Send + 'static>
-    + Clone
+    Service<
+        Request<B>,
+        Response = Response<Self::Body>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Clone
     + Send
     + Sync
     + 'static
