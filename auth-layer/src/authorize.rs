@@ -179,7 +179,7 @@ pub struct PolicyService<S, P> {
 }
 
 impl<S, P> PolicyService<S, P> {
-    inner_service_accessors!();
+    portcullis_wire::inner_service_accessors!();
 }
 
 impl<S, P, ReqB, ResB> Service<Request<ReqB>> for PolicyService<S, P>

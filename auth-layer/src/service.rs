@@ -30,7 +30,7 @@ impl<S> AuthService<S> {
         AuthService { inner, shared }
     }
 
-    inner_service_accessors!();
+    portcullis_wire::inner_service_accessors!();
 }
 
 impl<S: fmt::Debug> fmt::Debug for AuthService<S> {

@@ -31,20 +31,7 @@ impl<S> RefreshService<S> {
         RefreshService { inner, shared }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    portcullis_wire::inner_service_accessors!();
 }
 
 impl<S: fmt::Debug> fmt::Debug for RefreshService<S> {
