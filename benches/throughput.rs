@@ -68,10 +68,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // The peers are built outside the runtime: jwt-authorizer's builder is async and is
+    // driven to completion by a runtime of its own.
+    let hs = Algorithm::HS256;
+    let jwt_authorizer = common::peers::jwt_authorizer_router(&issuer, hs).unwrap();
+    let axum_jwt_auth = common::peers::axum_jwt_auth_router(&issuer, hs).unwrap();
+    let aliri_tower = common::peers::aliri_tower_router(&issuer, hs).unwrap();
     rt.block_on(async {
         let plain = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
-        let hs = Algorithm::HS256;
-        let mut servers = vec![
+        let servers = [
             ("no-auth", serve(plain.clone()).await),
             (
                 "hs256-cache-off",
@@ -86,19 +91,10 @@ fn main() {
                 "hs256-cache-on",
                 serve(plain.layer(AuthLayer::bearer(common::jwt(&issuer, 10_000)).unwrap())).await,
             ),
+            ("jwt-authorizer", serve(jwt_authorizer).await),
+            ("axum-jwt-auth", serve(axum_jwt_auth).await),
+            ("aliri_tower", serve(aliri_tower).await),
         ];
-        servers.push((
-            "jwt-authorizer",
-            serve(common::peers::jwt_authorizer_router(&issuer, hs).unwrap()).await,
-        ));
-        servers.push((
-            "axum-jwt-auth",
-            serve(common::peers::axum_jwt_auth_router(&issuer, hs).unwrap()).await,
-        ));
-        servers.push((
-            "aliri_tower",
-            serve(common::peers::aliri_tower_router(&issuer, hs).unwrap()).await,
-        ));
         for (name, addr) in servers {
             println!("{addr} {name}");
         }

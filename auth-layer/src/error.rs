@@ -184,9 +184,21 @@ pub enum ConfigError {
     /// A key cannot be used as given.
     #[error("key cannot be used: {0}")]
     Key(#[from] KeyError),
-    /// Key-set (JWKS) settings that contradict each other.
-    #[error("invalid key set settings: {0}")]
-    KeySet(KeySetProblem),
+    /// Key-set (JWKS) settings: `min_ttl` is longer than `max_ttl`.
+    #[error("invalid key set settings: min_ttl is longer than max_ttl")]
+    KeySetTtlRange,
+    /// Key-set (JWKS) settings: a zero timeout, so no fetch could ever finish.
+    #[error("invalid key set settings: timeout is zero, no fetch could ever finish")]
+    KeySetZeroTimeout,
+    /// Key-set (JWKS) settings: a zero body limit, so no key set fits.
+    #[error("invalid key set settings: max_body is zero, no key set fits")]
+    KeySetZeroMaxBody,
+    /// Key-set (JWKS) settings: `rsa_default_algorithms` names an algorithm that is not RS* or
+    /// PS*.
+    #[error(
+        "invalid key set settings: rsa_default_algorithms may only name RS* and PS* algorithms"
+    )]
+    KeySetNotRsaAlgorithm,
 }
 
 /// Why a key cannot be used.
@@ -249,24 +261,6 @@ pub enum KeyError {
     /// More than one key of one static set has no `kid`.
     #[error("more than one key without kid")]
     SeveralUnnamed,
-}
-
-/// Key-set settings that contradict each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeySetProblem {
-    /// `min_ttl` is longer than `max_ttl`.
-    #[error("min_ttl is longer than max_ttl")]
-    TtlRange,
-    /// A zero timeout: no fetch could ever finish.
-    #[error("timeout is zero: no fetch could ever finish")]
-    ZeroTimeout,
-    /// A zero body limit: no key set fits.
-    #[error("max_body is zero: no key set fits")]
-    ZeroMaxBody,
-    /// `rsa_default_algorithms` names an algorithm that is not RS* or PS*.
-    #[error("rsa_default_algorithms may only name RS* and PS* algorithms")]
-    NotRsaAlgorithm,
 }
 
 #[cfg(test)]

@@ -80,7 +80,7 @@ pub use authorize::{
 pub use body::AuthBody;
 pub use credential::{CredentialKind, PresentedCredential};
 pub use csrf::Csrf;
-pub use error::{AuthError, ConfigError, ErrorCode, KeyError, KeySetProblem};
+pub use error::{AuthError, ConfigError, ErrorCode, KeyError};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{AuthRejection, Claims, ClaimsRejection};

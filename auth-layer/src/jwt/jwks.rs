@@ -47,7 +47,7 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use super::keys::{JwtKey, KeyLookup, KeySource};
-use crate::error::{AuthError, ConfigError, ErrorCode, KeySetProblem};
+use crate::error::{AuthError, ConfigError, ErrorCode};
 
 /// The HTTP client a key source fetches with, type-erased, bodies read whole up to the limit.
 type JwksHttp = BufferedClient<Empty<Bytes>>;
@@ -90,7 +90,7 @@ pub enum JwksError {
         "keys are fetched over https only, not from {0} (set JwksConfig::allow_http for tests on loopback)"
     )]
     InsecureUrl(String),
-    /// The settings are refused ([`ConfigError::KeySet`]) or a key cannot be used.
+    /// The settings are refused (the `ConfigError::KeySet…` variants) or a key cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
 }
@@ -179,22 +179,21 @@ impl JwksConfig {
 
     /// Refuse settings that contradict each other (checked when a source is built).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |problem| Err(ConfigError::KeySet(problem));
         if self.min_ttl > self.max_ttl {
-            return bad(KeySetProblem::TtlRange);
+            return Err(ConfigError::KeySetTtlRange);
         }
         if self.timeout.is_zero() {
-            return bad(KeySetProblem::ZeroTimeout);
+            return Err(ConfigError::KeySetZeroTimeout);
         }
         if self.max_body == 0 {
-            return bad(KeySetProblem::ZeroMaxBody);
+            return Err(ConfigError::KeySetZeroMaxBody);
         }
         if self
             .rsa_default_algorithms
             .iter()
             .any(|a| !matches!(a.family(), jsonwebtoken::AlgorithmFamily::Rsa))
         {
-            return bad(KeySetProblem::NotRsaAlgorithm);
+            return Err(ConfigError::KeySetNotRsaAlgorithm);
         }
         Ok(())
     }
@@ -903,9 +902,7 @@ mod tests {
         };
         assert!(matches!(
             http(bad).build("https://id.test/jwks"),
-            Err(JwksError::Config(ConfigError::KeySet(
-                KeySetProblem::TtlRange
-            )))
+            Err(JwksError::Config(ConfigError::KeySetTtlRange))
         ));
         assert!(matches!(
             http(JwksConfig::default()).build("http://id.test/jwks"),

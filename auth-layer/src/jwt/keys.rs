@@ -334,26 +334,15 @@ pub trait KeySource: Send + Sync + 'static {
 ///
 /// A token without `kid` is verified with the key that has no `kid`, or with the only key
 /// when there is exactly one.
-///
-/// # Example
-/// ```
-/// use auth_layer::jwt::{JwtKey, StaticKeys};
-/// use jsonwebtoken::Algorithm;
-/// let keys = StaticKeys::new([
-///     JwtKey::hmac(&[7u8; 32], &[Algorithm::HS256]).unwrap().with_kid("a"),
-///     JwtKey::hmac(&[8u8; 32], &[Algorithm::HS256]).unwrap().with_kid("b"),
-/// ]).unwrap();
-/// assert_eq!(keys.len(), 2);
-/// ```
 #[derive(Debug, Clone, Default)]
-pub struct StaticKeys {
+pub(crate) struct StaticKeys {
     by_kid: HashMap<String, Arc<JwtKey>>,
     unnamed: Option<Arc<JwtKey>>,
 }
 
 impl StaticKeys {
     /// A key set; two keys with the same `kid`, or two without one, are a configuration error.
-    pub fn new(keys: impl IntoIterator<Item = JwtKey>) -> Result<Self, ConfigError> {
+    pub(crate) fn new(keys: impl IntoIterator<Item = JwtKey>) -> Result<Self, ConfigError> {
         let mut set = StaticKeys::default();
         for key in keys {
             let key = Arc::new(key);
@@ -371,16 +360,6 @@ impl StaticKeys {
             }
         }
         Ok(set)
-    }
-
-    /// How many keys the set holds.
-    pub fn len(&self) -> usize {
-        self.by_kid.len() + usize::from(self.unnamed.is_some())
-    }
-
-    /// True when the set holds no key.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     pub(crate) fn get(&self, kid: Option<&str>) -> Option<&Arc<JwtKey>> {

@@ -48,7 +48,8 @@ pub use claims::CHECKABLE_CLAIMS;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use jwks::{JwksBuilder, JwksConfig, JwksError, JwksKeySource};
-pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource, StaticKeys};
+use keys::StaticKeys;
+pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource};
 
 use crate::authenticator::fast_path::{FastPath, Seal};
 use crate::authenticator::{Authentication, Authenticator};
