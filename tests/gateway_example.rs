@@ -63,14 +63,7 @@ async fn gateway_authenticates_callers_and_calls_upstream_with_its_own_credentia
     send(&c, req_to(gateway, "/api/me").body(empty()).unwrap())
         .await
         .assert_problem(401, "missing_credentials");
-    let r = send(
-        &c,
-        req_to(gateway, "/api/me")
-            .header("authorization", format!("Bearer {token}"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&c, bearer_req(gateway, "/api/me", &token)).await;
     assert_eq!(r.status, 200);
     // The upstream saw the gateway's client_credentials token (subject "demo"), not alice's.
     assert_eq!(r.json()["sub"], "demo");

@@ -112,14 +112,7 @@ async fn jwks_url_verifies_another_providers_tokens() {
     claims.as_object_mut().unwrap().remove("scope");
     claims["scp"] = serde_json::json!(["admin"]);
     let t = outside.mint(Algorithm::RS256, claims);
-    let r = send(
-        &client(),
-        req_to(a, "/api/admin")
-            .header("authorization", format!("Bearer {t}"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&client(), bearer_req(a, "/api/admin", &t)).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.json()["sub"], "zoe");
     // The embedded provider's own tokens are not accepted in this mode.
@@ -127,14 +120,7 @@ async fn jwks_url_verifies_another_providers_tokens() {
         Algorithm::RS256,
         outside.access_claims("zoe", "demo-api", "", 60),
     );
-    let r = send(
-        &client(),
-        req_to(a, "/api/me")
-            .header("authorization", format!("Bearer {wrong_aud}"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&client(), bearer_req(a, "/api/me", &wrong_aud)).await;
     r.assert_problem(401, "invalid_audience");
 }
 

@@ -131,14 +131,7 @@ async fn auth_layer_works_as_a_route_layer() {
         .await
         .assert_problem(401, "missing_credentials");
     let t = issuer().mint(Algorithm::HS256, issuer().access_claims("x", AUD, "", 60));
-    let r = send(
-        &c,
-        req_to(addr, "/private")
-            .header("authorization", format!("Bearer {t}"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&c, bearer_req(addr, "/private", &t)).await;
     assert_eq!(r.status, 200);
 }
 
@@ -150,11 +143,7 @@ async fn works_around_a_plain_hyper_service() {
     use tower::ServiceBuilder;
 
     let issuer = issuer();
-    let jwt = JwtAuthenticator::builder()
-        .any_audience()
-        .key(issuer.verification_keys().remove(0))
-        .build()
-        .unwrap();
+    let jwt = any_audience_jwt(0);
     let svc = ServiceBuilder::new()
         .layer(AuthLayer::bearer(jwt).unwrap())
         .service_fn(|req: Request<hyper::body::Incoming>| async move {
@@ -180,13 +169,6 @@ async fn works_around_a_plain_hyper_service() {
         .await
         .assert_problem(401, "missing_credentials");
     let t = issuer.mint(Algorithm::HS512, issuer.access_claims("carol", AUD, "", 60));
-    let r = send(
-        &c,
-        req_to(addr, "/")
-            .header("authorization", format!("Bearer {t}"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&c, bearer_req(addr, "/", &t)).await;
     assert_eq!(&r.body[..], b"carol");
 }

@@ -251,11 +251,7 @@ async fn revoked_subject_is_401_token_revoked_even_when_cached() {
 #[tokio::test]
 async fn verified_token_cache_serves_repeats_and_counts() {
     let issuer = issuer();
-    let jwt = JwtAuthenticator::builder()
-        .any_audience()
-        .key(issuer.verification_keys().remove(1))
-        .build()
-        .unwrap();
+    let jwt = any_audience_jwt(1);
     let stats_handle = jwt.clone();
     let app = Router::new()
         .route("/", get(|| async { "ok" }))
@@ -264,28 +260,14 @@ async fn verified_token_cache_serves_repeats_and_counts() {
     let t = issuer.mint(Algorithm::RS256, issuer.access_claims("dave", AUD, "", 60));
     let c = client();
     for _ in 0..5 {
-        let r = send(
-            &c,
-            req_to(addr, "/")
-                .header("authorization", format!("Bearer {t}"))
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let r = send(&c, bearer_req(addr, "/", &t)).await;
         assert_eq!(r.status, 200);
     }
     let stats = stats_handle.cache_stats().unwrap();
     assert_eq!((stats.misses(), stats.hits()), (1, 4));
     // A token differing only in its signature is not served from the cache.
     let forged = format!("{}x", &t[..t.len() - 1]);
-    let r = send(
-        &c,
-        req_to(addr, "/")
-            .header("authorization", format!("Bearer {forged}"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&c, bearer_req(addr, "/", &forged)).await;
     assert_eq!(r.status, 401);
 }
 
@@ -314,25 +296,11 @@ async fn typed_claims_reach_handlers_through_the_extractor() {
     let mut claims = issuer.access_claims("erin", AUD, "", 60);
     claims["org_id"] = json!("org-42");
     let t = issuer.mint(Algorithm::ES256, claims.clone());
-    let r = send(
-        &client(),
-        req_to(addr, "/org")
-            .header("authorization", format!("Bearer {t}"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&client(), bearer_req(addr, "/org", &t)).await;
     assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"org-42"[..]));
     // A token whose claims do not fit the type is malformed, not a 500.
     claims["org_id"] = json!(42);
     let t = issuer.mint(Algorithm::ES256, claims);
-    let r = send(
-        &client(),
-        req_to(addr, "/org")
-            .header("authorization", format!("Bearer {t}"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send(&client(), bearer_req(addr, "/org", &t)).await;
     r.assert_problem(401, "token_malformed");
 }

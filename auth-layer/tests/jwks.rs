@@ -181,14 +181,7 @@ fn renamed(issuer: &TestIssuer, suffix: &str) -> JwkSet {
 }
 
 async fn call(addr: std::net::SocketAddr, token: &str) -> Reply {
-    send(
-        &client(),
-        req_to(addr, "/")
-            .header("authorization", format!("Bearer {token}"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await
+    send(&client(), bearer_req(addr, "/", token)).await
 }
 
 #[tokio::test]
@@ -246,17 +239,7 @@ async fn a_thousand_concurrent_requests_with_a_new_kid_cause_exactly_one_fetch()
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let (c, t) = (c.clone(), t.clone());
-            tokio::spawn(async move {
-                send(
-                    &c,
-                    req_to(addr, "/")
-                        .header("authorization", format!("Bearer {t}"))
-                        .body(empty())
-                        .unwrap(),
-                )
-                .await
-                .status
-            })
+            tokio::spawn(async move { send(&c, bearer_req(addr, "/", &t)).await.status })
         })
         .collect();
     for task in tasks {

@@ -149,6 +149,14 @@ pub fn req_to(addr: SocketAddr, path: &str) -> http::request::Builder {
     Request::get(format!("http://{addr}{path}"))
 }
 
+/// A GET request for `path` on `addr` carrying `Authorization: Bearer <token>`.
+pub fn bearer_req(addr: SocketAddr, path: &str, token: &str) -> Request<Full<Bytes>> {
+    req_to(addr, path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(empty())
+        .expect("a valid request")
+}
+
 /// An empty request body.
 pub fn empty() -> Full<Bytes> {
     Full::new(Bytes::new())

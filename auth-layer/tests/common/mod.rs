@@ -30,6 +30,15 @@ pub struct Fixture {
     pub metrics: Arc<AuthMetrics>,
 }
 
+/// A JWT authenticator for any audience with the shared issuer's `n`th verification key.
+pub fn any_audience_jwt(n: usize) -> JwtAuthenticator {
+    JwtAuthenticator::builder()
+        .any_audience()
+        .key(issuer().verification_keys().remove(n))
+        .build()
+        .unwrap()
+}
+
 pub fn issuer() -> &'static TestIssuer {
     static I: OnceLock<TestIssuer> = OnceLock::new();
     I.get_or_init(|| TestIssuer::new(ISS))
