@@ -44,6 +44,21 @@ struct Servers {
 
 /// A: `/to-b` redirects to B, `/echo` shows what credentials arrived. B: `/landing` redirects
 /// back to A's `/echo`, `/plain` answers; B logs every credential header.
+impl Servers {
+    /// No credential of A reached B.
+    fn assert_b_saw_nothing(&self) {
+        let saw = self.b_saw.lock().unwrap();
+        assert!(saw.is_empty(), "B received {saw:?}");
+    }
+}
+
+/// `GET http://{addr}{path}` with an empty body.
+fn get_req(addr: SocketAddr, path: &str) -> Request<Full<Bytes>> {
+    Request::get(format!("http://{addr}{path}"))
+        .body(Full::default())
+        .unwrap()
+}
+
 async fn servers() -> Servers {
     let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -117,25 +132,10 @@ async fn follow_redirect_outside_with_scoped_policy_never_carries_or_re_adds_cre
             .layer(layer)
             .service(http());
         // Without redirects the credential arrives at A.
-        let res = svc
-            .clone()
-            .oneshot(
-                Request::get(format!("http://{}/echo", s.a))
-                    .body(Full::default())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let res = svc.clone().oneshot(get_req(s.a, "/echo")).await.unwrap();
         assert_eq!(body_json(res).await.as_array().unwrap().len(), 1, "{kind}");
         // A -> B -> A: nothing at B, nothing re-added at A.
-        let res = svc
-            .oneshot(
-                Request::get(format!("http://{}/to-b", s.a))
-                    .body(Full::default())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let res = svc.oneshot(get_req(s.a, "/to-b")).await.unwrap();
         assert_eq!(res.status(), 200);
         assert_eq!(
             body_json(res).await,
@@ -143,11 +143,7 @@ async fn follow_redirect_outside_with_scoped_policy_never_carries_or_re_adds_cre
             "{kind}: re-added after leaving the origin"
         );
     }
-    assert!(
-        s.b_saw.lock().unwrap().is_empty(),
-        "B received {:?}",
-        s.b_saw.lock().unwrap()
-    );
+    s.assert_b_saw_nothing();
 }
 
 #[tokio::test]
@@ -159,21 +155,10 @@ async fn follow_redirect_inside_with_scoped_policy_strips_every_credential_heade
             .layer(layer)
             .layer(FollowRedirectLayer::with_policy(policy))
             .service(http());
-        let res = svc
-            .oneshot(
-                Request::get(format!("http://{}/to-b", s.a))
-                    .body(Full::default())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let res = svc.oneshot(get_req(s.a, "/to-b")).await.unwrap();
         assert_eq!(body_json(res).await, json!([]), "{kind}");
     }
-    assert!(
-        s.b_saw.lock().unwrap().is_empty(),
-        "B received {:?}",
-        s.b_saw.lock().unwrap()
-    );
+    s.assert_b_saw_nothing();
 }
 
 #[tokio::test]
@@ -184,21 +169,10 @@ async fn follow_redirect_outside_with_the_standard_policy_still_sends_nothing_to
             .layer(FollowRedirectLayer::new())
             .layer(layer)
             .service(http());
-        let res = svc
-            .oneshot(
-                Request::get(format!("http://{}/to-b", s.a))
-                    .body(Full::default())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let res = svc.oneshot(get_req(s.a, "/to-b")).await.unwrap();
         assert_eq!(res.status(), 200);
     }
-    assert!(
-        s.b_saw.lock().unwrap().is_empty(),
-        "B received {:?}",
-        s.b_saw.lock().unwrap()
-    );
+    s.assert_b_saw_nothing();
 }
 
 /// Why `redirect_policy()` exists: tower-http's own filter strips `Authorization` and `Cookie`
@@ -211,13 +185,7 @@ async fn standard_policy_inside_would_leak_an_api_key_header() {
         .layer(layer)
         .layer(FollowRedirectLayer::new())
         .service(http());
-    svc.oneshot(
-        Request::get(format!("http://{}/to-b", s.a))
-            .body(Full::default())
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    svc.oneshot(get_req(s.a, "/to-b")).await.unwrap();
     assert_eq!(*s.b_saw.lock().unwrap(), ["x-api-key: key-a"]);
 }
 
@@ -226,20 +194,9 @@ async fn requests_to_another_origin_carry_no_credential() {
     let s = servers().await;
     for (_, layer) in layers(s.a) {
         let svc = ServiceBuilder::new().layer(layer).service(http());
-        let res = svc
-            .oneshot(
-                Request::get(format!("http://{}/plain", s.b))
-                    .body(Full::default())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let res = svc.oneshot(get_req(s.b, "/plain")).await.unwrap();
         assert_eq!(res.status(), 200);
     }
     // Same host, other port: another origin.
-    assert!(
-        s.b_saw.lock().unwrap().is_empty(),
-        "B received {:?}",
-        s.b_saw.lock().unwrap()
-    );
+    s.assert_b_saw_nothing();
 }
