@@ -24,8 +24,10 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 
 use crate::body::AuthBody;
+use crate::credential::CredentialKind;
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
+use crate::misconfiguration::no_auth_layer;
 use crate::principal::Principal;
 use crate::problem::Responder;
 use crate::shared::LayerContext;
@@ -78,6 +80,28 @@ impl AccessPolicy for RolePolicy {
     }
 }
 
+/// Requires the request to have been authenticated with one of some credential kinds (an API
+/// key only, say, on a machine-to-machine route); refuses with 403 `forbidden`, naming the
+/// kinds the route accepts.
+#[derive(Debug, Clone)]
+pub struct CredentialPolicy {
+    kinds: Arc<[CredentialKind]>,
+    detail: Arc<str>,
+}
+
+impl AccessPolicy for CredentialPolicy {
+    fn check(&self, p: &Principal) -> Result<(), AuthError> {
+        if self.kinds.contains(&p.kind()) {
+            Ok(())
+        } else {
+            Err(AuthError::with_detail(
+                ErrorCode::Forbidden,
+                self.detail.to_string(),
+            ))
+        }
+    }
+}
+
 /// A predicate over the principal; refuses with 403 `forbidden`.
 impl<F> AccessPolicy for F
 where
@@ -103,6 +127,8 @@ pub struct PolicyLayer<P> {
 pub type RequireScope = PolicyLayer<ScopePolicy>;
 /// Requires one of some roles: `RequireRole::any(["admin"])`.
 pub type RequireRole = PolicyLayer<RolePolicy>;
+/// Requires a credential kind: `RequireCredential::any_of([CredentialKind::ApiKey])`.
+pub type RequireCredential = PolicyLayer<CredentialPolicy>;
 /// Requires a predicate: `RequirePolicy::new(|p: &Principal| ...)`.
 pub type RequirePolicy<F> = PolicyLayer<F>;
 
@@ -153,6 +179,30 @@ impl PolicyLayer<RolePolicy> {
     }
 }
 
+impl PolicyLayer<CredentialPolicy> {
+    /// The request must have been authenticated with one of `kinds`.
+    ///
+    /// ```
+    /// use auth_layer::{CredentialKind, RequireCredential};
+    /// use axum::{Router, routing::post};
+    /// // Machine clients only: a browser session cookie or a user's token is refused here.
+    /// let app: Router = Router::new()
+    ///     .route("/deploy", post(|| async { "ok" }).route_layer(RequireCredential::any_of([CredentialKind::ApiKey])));
+    /// ```
+    pub fn any_of(kinds: impl IntoIterator<Item = CredentialKind>) -> Self {
+        let kinds: Arc<[CredentialKind]> = kinds.into_iter().collect();
+        let names: Vec<_> = kinds.iter().map(|k| k.as_str()).collect();
+        PolicyLayer::new(CredentialPolicy {
+            detail: format!(
+                "this resource accepts only these credentials: {}",
+                names.join(", ")
+            )
+            .into(),
+            kinds,
+        })
+    }
+}
+
 impl<P: AccessPolicy> PolicyLayer<P> {
     /// Any [`AccessPolicy`], a closure `|p: &Principal| -> bool` included.
     pub fn new(policy: P) -> Self {
@@ -198,8 +248,16 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let verdict = match req.extensions().get::<Principal>() {
             Some(p) => self.policy.check(p),
-            // Anonymous (optional mode) or no auth layer at all: authentication is required.
-            None => Err(AuthError::new(ErrorCode::MissingCredentials)),
+            // Anonymous (optional mode): authentication is required.
+            None if req.extensions().get::<LayerContext>().is_some() => {
+                Err(AuthError::new(ErrorCode::MissingCredentials))
+            }
+            // No auth layer at all: a server misconfiguration, not the client's mistake.
+            None => {
+                return ResponseFuture::ready(
+                    no_auth_layer::<bytes::Bytes>("route policy").map(AuthBody::problem),
+                );
+            }
         };
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),

@@ -5,15 +5,25 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::error::{AuthError, ErrorCode};
+use crate::misconfiguration::no_auth_layer;
 use crate::principal::Principal;
 use crate::problem::Responder;
 use crate::shared::LayerContext;
 
-/// Why an extractor refused: answered like any other failure of the layer.
+/// Why an extractor refused: answered like any other failure of the layer, or with 500 when
+/// the route is not behind an [`AuthLayer`](crate::AuthLayer) at all.
 #[derive(Debug)]
 pub struct AuthRejection {
-    error: AuthError,
-    realm_source: Option<LayerContext>,
+    kind: RejectionKind,
+}
+
+#[derive(Debug)]
+enum RejectionKind {
+    Refused {
+        error: AuthError,
+        context: Option<LayerContext>,
+    },
+    NoAuthLayer,
 }
 
 impl std::fmt::Debug for LayerContext {
@@ -23,26 +33,44 @@ impl std::fmt::Debug for LayerContext {
 }
 
 impl AuthRejection {
-    /// The failure.
-    pub fn error(&self) -> &AuthError {
-        &self.error
+    /// The authentication failure; `None` when the route is not behind an auth layer (a
+    /// server misconfiguration, answered with 500).
+    pub fn error(&self) -> Option<&AuthError> {
+        match &self.kind {
+            RejectionKind::Refused { error, .. } => Some(error),
+            RejectionKind::NoAuthLayer => None,
+        }
+    }
+
+    /// True when the extractor ran on a route that no `AuthLayer` wraps.
+    pub fn is_missing_auth_layer(&self) -> bool {
+        matches!(self.kind, RejectionKind::NoAuthLayer)
     }
 }
 
-fn rejection(parts: &Parts, error: AuthError) -> AuthRejection {
-    AuthRejection {
-        error,
-        realm_source: parts.extensions.get::<LayerContext>().cloned(),
-    }
+/// Anonymous behind a layer (401 as the layer answers), or no layer at all (500).
+fn unauthenticated(parts: &Parts) -> AuthRejection {
+    let kind = match parts.extensions.get::<LayerContext>() {
+        Some(context) => RejectionKind::Refused {
+            error: AuthError::new(ErrorCode::MissingCredentials),
+            context: Some(context.clone()),
+        },
+        None => RejectionKind::NoAuthLayer,
+    };
+    AuthRejection { kind }
 }
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        let responder = self
-            .realm_source
-            .map(|c| c.responder)
-            .unwrap_or_else(Responder::fallback);
-        responder.respond(&self.error).map(axum::body::Body::from)
+        match self.kind {
+            RejectionKind::Refused { error, context } => {
+                let responder = context
+                    .map(|c| c.responder)
+                    .unwrap_or_else(Responder::fallback);
+                responder.respond(&error).map(axum::body::Body::from)
+            }
+            RejectionKind::NoAuthLayer => no_auth_layer("Principal"),
+        }
     }
 }
 
@@ -56,7 +84,8 @@ impl IntoResponse for AuthError {
     }
 }
 
-/// The authenticated principal; 401 `missing_credentials` when the request is anonymous.
+/// The authenticated principal; 401 `missing_credentials` when the request is anonymous, 500
+/// when the route is not behind an auth layer.
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = AuthRejection;
 
@@ -65,16 +94,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             .extensions
             .get::<Principal>()
             .cloned()
-            .ok_or_else(|| rejection(parts, AuthError::new(ErrorCode::MissingCredentials)))
+            .ok_or_else(|| unauthenticated(parts))
     }
 }
 
-/// `Option<Principal>`: `None` for anonymous requests (see `AuthLayerBuilder::optional`).
+/// `Option<Principal>`: `None` for anonymous requests (see `AuthLayerBuilder::optional`); 500
+/// when the route is not behind an auth layer (every request would look anonymous).
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
-    type Rejection = std::convert::Infallible;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Principal>().cloned())
+        match parts.extensions.get::<Principal>() {
+            Some(p) => Ok(Some(p.clone())),
+            None if parts.extensions.get::<LayerContext>().is_some() => Ok(None),
+            None => Err(AuthRejection {
+                kind: RejectionKind::NoAuthLayer,
+            }),
+        }
     }
 }
 
@@ -94,7 +130,8 @@ pub struct Claims<T>(pub T);
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClaimsRejection {
-    /// The request is anonymous: 401 `missing_credentials`, answered like the layer would.
+    /// The request is anonymous (401 `missing_credentials`, answered like the layer would), or
+    /// the route is not behind an auth layer (500).
     Unauthenticated(AuthRejection),
     /// The principal carries no claims of this type: the authenticator was configured with
     /// another claims type (`JwtAuthenticatorBuilder::claims`). A server bug, so 500.
@@ -123,10 +160,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let Some(principal) = parts.extensions.get::<Principal>() else {
-            return Err(ClaimsRejection::Unauthenticated(rejection(
-                parts,
-                AuthError::new(ErrorCode::MissingCredentials),
-            )));
+            return Err(ClaimsRejection::Unauthenticated(unauthenticated(parts)));
         };
         principal
             .claims::<T>()

@@ -63,6 +63,7 @@ pub mod future;
 pub mod jwt;
 mod layer;
 mod metrics;
+mod misconfiguration;
 mod principal;
 mod problem;
 mod resource_metadata;
@@ -74,8 +75,8 @@ mod sources;
 pub use apikey::ApiKeys;
 pub use authenticator::{Authentication, Authenticator};
 pub use authorize::{
-    AccessPolicy, PolicyLayer, PolicyService, RequirePolicy, RequireRole, RequireScope, RolePolicy,
-    ScopePolicy,
+    AccessPolicy, CredentialPolicy, PolicyLayer, PolicyService, RequireCredential, RequirePolicy,
+    RequireRole, RequireScope, RolePolicy, ScopePolicy,
 };
 pub use body::AuthBody;
 pub use credential::{CredentialKind, PresentedCredential};

@@ -172,3 +172,112 @@ async fn works_around_a_plain_hyper_service() {
     let r = send(&c, bearer_req(addr, "/", &t)).await;
     assert_eq!(&r.body[..], b"carol");
 }
+
+/// A route added after `.layer(AuthLayer)` is not behind the layer. Extracting a principal
+/// there, or putting a scope on it, is a server misconfiguration: 500 saying so, not a 401
+/// telling a client with a valid token that it sent no credentials. A public route beside them
+/// answers as usual.
+#[tokio::test]
+async fn a_route_outside_the_layer_that_needs_a_principal_is_a_500_naming_the_mistake() {
+    use auth_layer::Claims;
+    #[derive(Clone, serde::Deserialize)]
+    struct Org {
+        #[allow(dead_code)]
+        org_id: String,
+    }
+    let app = Router::new()
+        .route("/inside", get(me))
+        .layer(AuthLayer::bearer(any_audience_jwt(0)).unwrap())
+        .route("/public", get(|| async { "hello" }))
+        .route("/principal", get(me))
+        .route(
+            "/maybe",
+            get(|p: Option<Principal>| async move { format!("{}", p.is_some()) }),
+        )
+        .route("/claims", get(|Claims(_): Claims<Org>| async { "claims" }))
+        .route(
+            "/scoped",
+            get(|| async { "scoped" }).route_layer(RequireScope::all(["read"])),
+        );
+    let addr = serve(app).await;
+    let token = issuer().mint(
+        Algorithm::HS256,
+        issuer().access_claims("alice", AUD, "read", 60),
+    );
+    let c = client();
+    assert_eq!(
+        send(&c, bearer_req(addr, "/inside", &token)).await.status,
+        200
+    );
+    let public = send(&c, bearer_req(addr, "/public", &token)).await;
+    assert_eq!(
+        (public.status.as_u16(), &public.body[..]),
+        (200, &b"hello"[..])
+    );
+    for path in ["/principal", "/maybe", "/claims", "/scoped"] {
+        let r = send(&c, bearer_req(addr, path, &token)).await;
+        assert_eq!(r.status, 500, "{path}");
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(body.contains("no AuthLayer wraps"), "{path}: {body}");
+        assert!(
+            r.challenges.is_empty(),
+            "{path}: no challenge for a server mistake"
+        );
+    }
+}
+
+/// One layer accepts a bearer token and an API key; one route takes the API key only, the next
+/// route both. No second layer, no `Router::merge`.
+#[tokio::test]
+async fn a_route_can_accept_only_some_credential_kinds() {
+    use auth_layer::RequireCredential;
+    let keys = ApiKeys::new().with_key(
+        "key-for-build-bot",
+        Principal::builder(CredentialKind::ApiKey)
+            .subject("build-bot")
+            .build(),
+    );
+    let layer = AuthLayer::builder()
+        .bearer(any_audience_jwt(0))
+        .api_key("x-api-key", keys)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/deploy",
+            get(me).route_layer(RequireCredential::any_of([CredentialKind::ApiKey])),
+        )
+        .route("/me", get(me))
+        .layer(layer);
+    let addr = serve(app).await;
+    let c = client();
+    let token = issuer().mint(
+        Algorithm::HS256,
+        issuer().access_claims("alice", AUD, "read", 60),
+    );
+    let with_key = |path: &str| {
+        req_to(addr, path)
+            .header("x-api-key", "key-for-build-bot")
+            .body(empty())
+            .unwrap()
+    };
+    let r = send(&c, with_key("/deploy")).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["sub"].as_str()),
+        (200, Some("build-bot"))
+    );
+    let r = send(&c, bearer_req(addr, "/deploy", &token)).await;
+    r.assert_problem(403, "forbidden");
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("api_key"),
+        "{}",
+        r.json()
+    );
+    assert!(
+        r.challenges.is_empty(),
+        "a forbidden answer has no challenge"
+    );
+    for req in [with_key("/me"), bearer_req(addr, "/me", &token)] {
+        assert_eq!(send(&c, req).await.status, 200);
+    }
+}
