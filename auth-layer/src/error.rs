@@ -148,6 +148,9 @@ pub enum ConfigError {
     /// A header name (API key, CSRF) is not a valid HTTP header name.
     #[error("invalid header name {0:?}")]
     InvalidHeaderName(String),
+    /// An API key header that another source reads (`Authorization`, `Cookie`).
+    #[error("the API key cannot use the {0:?} header: the bearer and cookie sources read it; pick a header of its own, such as x-api-key")]
+    ReservedHeader(String),
     /// The protected resource (RFC 9728) is not an absolute URL a challenge can carry.
     #[error("invalid protected resource {0:?}: it must be an absolute URL of printable ASCII")]
     InvalidResource(String),
@@ -255,6 +258,12 @@ pub enum KeyError {
     /// The key could not be read.
     #[error("{0}")]
     Invalid(String),
+    /// A PEM private key was given where the public key belongs.
+    #[error("this PEM holds a private key: pass the public key (-----BEGIN PUBLIC KEY-----); a verifier never needs the private one")]
+    PrivateKeyPem,
+    /// The PEM text is not a public key of the expected type.
+    #[error("not a PEM public key of this type (-----BEGIN PUBLIC KEY-----): {0}")]
+    NotPublicKeyPem(String),
     /// Two keys of one static set share a `kid`.
     #[error("two keys share the kid {0:?}")]
     DuplicateKid(String),

@@ -212,10 +212,16 @@ impl AuthLayerBuilder {
             return Err(ConfigError::InvalidCookieName(name.clone()));
         }
         let api_key_header = match &self.api_key {
-            Some((h, _)) => Some(
-                HeaderName::from_bytes(h.as_bytes())
-                    .map_err(|_| ConfigError::InvalidHeaderName(h.clone()))?,
-            ),
+            Some((h, _)) => {
+                let name = HeaderName::from_bytes(h.as_bytes())
+                    .map_err(|_| ConfigError::InvalidHeaderName(h.clone()))?;
+                // The bearer and cookie sources read these; an API key there would be read
+                // twice, as two credentials.
+                if name == http::header::AUTHORIZATION || name == http::header::COOKIE {
+                    return Err(ConfigError::ReservedHeader(h.clone()));
+                }
+                Some(name)
+            }
             None => None,
         };
         let (metadata_url, metadata) = match &self.resource {
@@ -286,6 +292,12 @@ mod tests {
             AuthLayer::builder().api_key("x:y", keys()).build().err(),
             Some(ConfigError::InvalidHeaderName("x:y".into()))
         );
+        for reserved in ["authorization", "Cookie"] {
+            assert_eq!(
+                AuthLayer::builder().api_key(reserved, keys()).build().err(),
+                Some(ConfigError::ReservedHeader(reserved.into()))
+            );
+        }
         assert_eq!(
             AuthLayer::builder()
                 .api_key("x-api-key", keys())

@@ -300,14 +300,23 @@ pub struct Origin {
 
 /// An origin string could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid origin {0:?}: expected scheme://host[:port]")]
+#[error("invalid origin {0:?}: write it as scheme://host[:port], without a path (a credential is scoped to a whole origin)")]
 pub struct InvalidOrigin(String);
 
 impl Origin {
-    /// Parse `scheme://host[:port]` (a path is ignored).
+    /// Parse `scheme://host[:port]`, as browsers write an origin. A path, query or
+    /// fragment is refused rather than dropped: a credential is scoped to a whole origin, and
+    /// `https://h/api` would silently cover `https://h/admin` too.
     pub fn parse(s: &str) -> Result<Self, InvalidOrigin> {
-        let uri: Uri = s.parse().map_err(|_| InvalidOrigin(s.to_owned()))?;
-        Origin::of(&uri).ok_or_else(|| InvalidOrigin(s.to_owned()))
+        let invalid = || InvalidOrigin(s.to_owned());
+        let uri: Uri = s.parse().map_err(|_| invalid())?;
+        if uri
+            .path_and_query()
+            .is_some_and(|p| !matches!(p.as_str(), "" | "/"))
+        {
+            return Err(invalid());
+        }
+        Origin::of(&uri).ok_or_else(invalid)
     }
 
     /// The origin of an absolute URI; `None` for a relative one.
@@ -471,6 +480,11 @@ mod tests {
         assert!(Credential::api_key_header("bad header", "v").is_err());
         assert!(Origin::parse("/relative").is_err());
         assert!(Origin::parse("ftp://x").is_err());
+        // A path would be dropped, widening the scope to the whole origin: refused.
+        for with_path in ["http://h/api", "http://h:8080/api/", "http://h/?q=1"] {
+            assert!(Origin::parse(with_path).is_err(), "{with_path}");
+        }
+        assert!(Origin::parse("http://h/").is_ok());
     }
 
     #[test]

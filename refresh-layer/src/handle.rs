@@ -22,7 +22,9 @@ impl fmt::Debug for CredentialHandle {
 }
 
 impl CredentialHandle {
-    /// How many refreshes were started.
+    /// How many token requests were started: the first fetch of a credential counts too (a
+    /// layer built without an initial credential fetches one on the first request), so after
+    /// one fetch and one refresh this is 2.
     pub fn refreshes(&self) -> u64 {
         self.cell.refreshes()
     }

@@ -276,6 +276,22 @@ impl fmt::Debug for OAuth2 {
     }
 }
 
+/// An error and all its sources, `outer: inner: innermost`: hyper-util's "client error
+/// (Connect)" alone does not say that the URL was https and the connector plain http.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 fn erase(http: impl HttpClient<Full<Bytes>>) -> TokenHttp {
     buffered(http, MAX_TOKEN_RESPONSE)
 }
@@ -458,7 +474,7 @@ impl OAuth2 {
             .clone()
             .oneshot(req)
             .await
-            .map_err(|e| RefreshError::Network(e.to_string().into()))?;
+            .map_err(|e| RefreshError::Network(error_chain(&*e).into()))?;
         parse_token_response(res.status(), res.body())
     }
 
@@ -614,6 +630,23 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// A token request that cannot connect says why, with every cause in the chain: the
+    /// README's https endpoint with a plain-http client used to fail as "client error (Connect)".
+    #[tokio::test]
+    async fn network_errors_keep_their_causes() {
+        use hyper_util::client::legacy::Client;
+        use hyper_util::rt::TokioExecutor;
+        let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let source = OAuth2::builder("https://127.0.0.1:9/oauth/token", "c")
+            .client_secret("s")
+            .client_credentials(http)
+            .unwrap();
+        let err = source.fetch().await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, RefreshError::Network(_)), "{err:?}");
+        assert!(text.contains("scheme is not http"), "{text}");
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub use provider::{Mode, TokenEndpoint};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use auth_layer::jwt::JwtKey;
-use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+use aws_lc_rs::signature::KeyPair;
 use aws_lc_rs::rsa::{KeySize, PrivateDecryptingKey};
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
@@ -48,6 +49,8 @@ struct SigningKey {
     algorithms: &'static [Algorithm],
     encoding: EncodingKey,
     jwk: Option<Jwk>,
+    /// The public key as an X.509 SubjectPublicKeyInfo (none for the HMAC secret).
+    public_der: Option<Vec<u8>>,
 }
 
 impl SigningKey {
@@ -56,12 +59,14 @@ impl SigningKey {
         kid: &'static str,
         algorithms: &'static [Algorithm],
         encoding: EncodingKey,
+        public_der: Vec<u8>,
     ) -> Self {
         SigningKey {
             kid,
             algorithms,
             jwk: Some(jwk(&encoding, algorithms[0], kid)),
             encoding,
+            public_der: Some(public_der),
         }
     }
 }
@@ -127,11 +132,12 @@ impl TestIssuer {
                 algorithms: HMAC_ALGS,
                 encoding: EncodingKey::from_secret(&hmac_secret),
                 jwk: None,
+                public_der: None,
             },
-            SigningKey::published("rsa", RSA_ALGS, rsa_enc),
-            SigningKey::published("p256", &[Algorithm::ES256], p256_enc),
-            SigningKey::published("p384", &[Algorithm::ES384], p384_enc),
-            SigningKey::published("ed", &[Algorithm::EdDSA], ed_enc),
+            SigningKey::published("rsa", RSA_ALGS, rsa_enc, spki(&rsa.public_key())),
+            SigningKey::published("p256", &[Algorithm::ES256], p256_enc, spki(p256.public_key())),
+            SigningKey::published("p384", &[Algorithm::ES384], p384_enc, spki(p384.public_key())),
+            SigningKey::published("ed", &[Algorithm::EdDSA], ed_enc, spki(ed.public_key())),
         ];
         TestIssuer {
             issuer: issuer.into(),
@@ -209,6 +215,37 @@ impl TestIssuer {
             .collect()
     }
 
+    /// The verification key for `alg` alone, with its `kid`: what a server that accepts one
+    /// algorithm configures (`JwtAuthenticator::builder().key(issuer.verification_key(RS256))`).
+    pub fn verification_key(&self, alg: Algorithm) -> JwtKey {
+        let k = self.key_for(alg);
+        let key = match &k.jwk {
+            Some(jwk) => JwtKey::new(
+                jsonwebtoken::DecodingKey::from_jwk(jwk).expect("generated JWKs are valid"),
+                &[alg],
+            ),
+            None => JwtKey::hmac(&self.hmac_secret, &[alg]),
+        };
+        key.expect("the key's own algorithm").with_kid(k.kid)
+    }
+
+    /// The public key that verifies `alg` as PEM (`-----BEGIN PUBLIC KEY-----`, X.509
+    /// SubjectPublicKeyInfo), as a server's configuration file would hold it; `None` for the
+    /// HMAC algorithms, whose secret is not public.
+    ///
+    /// ```
+    /// use auth_layer::jwt::JwtKey;
+    /// use jsonwebtoken::Algorithm;
+    /// let issuer = portcullis_testkit::TestIssuer::new("https://id.test");
+    /// let pem = issuer.public_pem(Algorithm::RS256).unwrap();
+    /// assert!(JwtKey::rsa_pem(pem.as_bytes(), &[Algorithm::RS256]).is_ok());
+    /// assert!(issuer.public_pem(Algorithm::HS256).is_none());
+    /// ```
+    pub fn public_pem(&self, alg: Algorithm) -> Option<String> {
+        let der = self.key_for(alg).public_der.as_ref()?;
+        Some(pem("PUBLIC KEY", der))
+    }
+
     /// The public keys as a JWKS (HMAC keys are never published).
     pub fn jwks(&self) -> JwkSet {
         JwkSet {
@@ -219,18 +256,27 @@ impl TestIssuer {
 
 /// jsonwebtoken signs RSA with a PKCS#1 key; its PEM reader unwraps PKCS#8 for us.
 fn pkcs8_pem(der: &[u8]) -> String {
+    pem("PRIVATE KEY", der)
+}
+
+/// RFC 7468 text encoding of `der` under `label`.
+fn pem(label: &str, der: &[u8]) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    let mut pem = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {
         pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
         pem.push('\n');
     }
-    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem.push_str(&format!("-----END {label}-----\n"));
     pem
 }
 
-/// `bytes` random bytes, hex-encoded.
+/// The X.509 SubjectPublicKeyInfo DER of a public key.
+fn spki<K: AsDer<PublicKeyX509Der<'static>>>(key: &K) -> Vec<u8> {
+    key.as_der().expect("public keys encode").as_ref().to_vec()
+}
+
 /// `bytes` random bytes from the system generator, as lowercase hex (secrets, CSRF tokens).
 pub fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];

@@ -47,7 +47,9 @@ struct Family {
 struct State_ {
     issuer: Arc<TestIssuer>,
     audience: String,
-    alg: Algorithm,
+    alg: Mutex<Algorithm>,
+    /// Claims added to every access token issued from now on.
+    extra_claims: Mutex<serde_json::Map<String, serde_json::Value>>,
     access_ttl: Mutex<Duration>,
     client_id: String,
     client_secret: String,
@@ -81,7 +83,8 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 impl TokenEndpoint {
-    /// A token endpoint issuing ES256 access tokens for `audience`, to the one client
+    /// A token endpoint issuing access tokens for `audience` (ES256 unless
+    /// [`set_algorithm`](Self::set_algorithm) says otherwise), to the one client
     /// `client_id`/`client_secret` (HTTP Basic or form parameters), registered for the scopes
     /// `read` and `write` (see [`set_client_scopes`](Self::set_client_scopes)).
     pub fn new(
@@ -94,7 +97,8 @@ impl TokenEndpoint {
             state: Arc::new(State_ {
                 issuer,
                 audience: audience.to_owned(),
-                alg: Algorithm::ES256,
+                alg: Mutex::new(Algorithm::ES256),
+                extra_claims: Mutex::new(serde_json::Map::new()),
                 access_ttl: Mutex::new(Duration::from_secs(60)),
                 client_id: client_id.to_owned(),
                 client_secret: client_secret.to_owned(),
@@ -129,6 +133,50 @@ impl TokenEndpoint {
             .split(' ')
             .filter(|s| !s.is_empty())
             .all(|s| allowed.iter().any(|a| a == s))
+    }
+
+    /// Start a token endpoint on a fresh loopback port, for the client `client_id` /
+    /// `client_secret`, issuing tokens for `audience` signed by a new [`TestIssuer`] named
+    /// `http://127.0.0.1:PORT`. Returns the endpoint and its token URL; the issuer is
+    /// [`issuer`](Self::issuer), its keys at `/.well-known/jwks.json` of the same origin.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use portcullis_testkit::TokenEndpoint;
+    /// let (endpoint, token_url) = TokenEndpoint::start("orders-api", "my-client", "my-secret").await;
+    /// assert!(token_url.ends_with("/oauth/token"));
+    /// assert!(token_url.starts_with(endpoint.issuer().issuer()));
+    /// # }
+    /// ```
+    pub async fn start(audience: &str, client_id: &str, client_secret: &str) -> (Self, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let origin = format!("http://{}", listener.local_addr().expect("bound"));
+        let issuer = Arc::new(TestIssuer::new(origin.clone()));
+        let endpoint = TokenEndpoint::new(issuer, audience, client_id, client_secret);
+        let app = endpoint.router();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (endpoint, format!("{origin}/oauth/token"))
+    }
+
+    /// The issuer that signs this endpoint's tokens.
+    pub fn issuer(&self) -> &TestIssuer {
+        &self.state.issuer
+    }
+
+    /// Sign the access tokens issued from now on with `alg` (any of [`ALGORITHMS`](crate::ALGORITHMS)).
+    pub fn set_algorithm(&self, alg: Algorithm) {
+        *self.state.alg.lock().expect("not poisoned") = alg;
+    }
+
+    /// Add `claims` (a JSON object: a typed `tenant`, roles, …) to every access token issued
+    /// from now on; they are added after the standard claims and replace any of the same name.
+    pub fn set_extra_claims(&self, claims: serde_json::Value) {
+        let serde_json::Value::Object(map) = claims else {
+            panic!("extra claims are a JSON object, got {claims}");
+        };
+        *self.state.extra_claims.lock().expect("not poisoned") = map;
     }
 
     /// Lifetime of the access tokens issued from now on.
@@ -189,6 +237,13 @@ impl TokenEndpoint {
         rt
     }
 
+    /// An access token for `subject` with `scope` that expired ten minutes ago: older than
+    /// any default leeway (60 s) or refresh skew (30 s), so a server refuses it with 401
+    /// `token_expired` and a refresh layer given it refreshes on that 401.
+    pub fn expired_access_token(&self, subject: &str, scope: &str) -> String {
+        self.access_token(subject, scope, -600)
+    }
+
     /// An access token for `subject` with `scope`, valid for `ttl_secs` (negative: expired).
     pub fn access_token(&self, subject: &str, scope: &str, ttl_secs: i64) -> String {
         let s = &self.state;
@@ -197,7 +252,11 @@ impl TokenEndpoint {
             .access_claims(subject, &s.audience, scope, ttl_secs);
         claims["jti"] = json!(format!("at-{}", self.next_id()));
         claims["client_id"] = json!(s.client_id);
-        s.issuer.mint(s.alg, claims)
+        for (k, v) in s.extra_claims.lock().expect("not poisoned").iter() {
+            claims[k] = v.clone();
+        }
+        let alg = *s.alg.lock().expect("not poisoned");
+        s.issuer.mint(alg, claims)
     }
 
     fn token_response(

@@ -66,6 +66,18 @@ impl fmt::Debug for JwtKey {
     }
 }
 
+/// Read a public key from PEM. A private key is the likeliest mistake (the issuer's key file
+/// copied whole) and gets a message of its own; a verifier never needs the private half.
+fn from_pem(
+    pem: &[u8],
+    parse: fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>,
+) -> Result<DecodingKey, ConfigError> {
+    if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+        return Err(KeyError::PrivateKeyPem.into());
+    }
+    parse(pem).map_err(|e| KeyError::NotPublicKeyPem(e.to_string()).into())
+}
+
 fn key_err(e: impl fmt::Display) -> ConfigError {
     ConfigError::Key(KeyError::Invalid(e.to_string()))
 }
@@ -128,19 +140,30 @@ impl JwtKey {
     }
 
     /// An RSA public key in PEM (RS* and PS* algorithms).
+    ///
+    /// ```
+    /// use auth_layer::jwt::JwtKey;
+    /// use auth_layer::{ConfigError, KeyError};
+    /// use jsonwebtoken::Algorithm;
+    /// let private = b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
+    /// assert_eq!(
+    ///     JwtKey::rsa_pem(private, &[Algorithm::RS256]).unwrap_err(),
+    ///     ConfigError::Key(KeyError::PrivateKeyPem)
+    /// );
+    /// ```
     pub fn rsa_pem(pem: &[u8], algorithms: &[Algorithm]) -> Result<Self, ConfigError> {
-        JwtKey::new(DecodingKey::from_rsa_pem(pem).map_err(key_err)?, algorithms)
+        JwtKey::new(from_pem(pem, DecodingKey::from_rsa_pem)?, algorithms)
     }
 
     /// An EC public key in PEM (ES256 for P-256, ES384 for P-384).
     pub fn ec_pem(pem: &[u8], algorithms: &[Algorithm]) -> Result<Self, ConfigError> {
-        JwtKey::new(DecodingKey::from_ec_pem(pem).map_err(key_err)?, algorithms)
+        JwtKey::new(from_pem(pem, DecodingKey::from_ec_pem)?, algorithms)
     }
 
     /// An Ed25519 public key in PEM (EdDSA).
     pub fn ed_pem(pem: &[u8]) -> Result<Self, ConfigError> {
         JwtKey::new(
-            DecodingKey::from_ed_pem(pem).map_err(key_err)?,
+            from_pem(pem, DecodingKey::from_ed_pem)?,
             &[Algorithm::EdDSA],
         )
     }

@@ -50,6 +50,9 @@ pub use claims::CHECKABLE_CLAIMS;
 pub use jwks::{JwksBuilder, JwksConfig, JwksError, JwksKeySource};
 use keys::StaticKeys;
 pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource};
+/// The JWS algorithms (re-exported from `jsonwebtoken`, so naming one needs no other
+/// dependency).
+pub use jsonwebtoken::Algorithm;
 
 use crate::authenticator::fast_path::{FastPath, Seal};
 use crate::authenticator::{Authentication, Authenticator};
