@@ -149,7 +149,9 @@ pub enum ConfigError {
     #[error("invalid header name {0:?}")]
     InvalidHeaderName(String),
     /// An API key header that another source reads (`Authorization`, `Cookie`).
-    #[error("the API key cannot use the {0:?} header: the bearer and cookie sources read it; pick a header of its own, such as x-api-key")]
+    #[error(
+        "the API key cannot use the {0:?} header: the bearer and cookie sources read it; pick a header of its own, such as x-api-key"
+    )]
     ReservedHeader(String),
     /// The protected resource (RFC 9728) is not an absolute URL a challenge can carry.
     #[error("invalid protected resource {0:?}: it must be an absolute URL of printable ASCII")]
@@ -259,7 +261,9 @@ pub enum KeyError {
     #[error("{0}")]
     Invalid(String),
     /// A PEM private key was given where the public key belongs.
-    #[error("this PEM holds a private key: pass the public key (-----BEGIN PUBLIC KEY-----); a verifier never needs the private one")]
+    #[error(
+        "this PEM holds a private key: pass the public key (-----BEGIN PUBLIC KEY-----); a verifier never needs the private one"
+    )]
     PrivateKeyPem,
     /// The PEM text is not a public key of the expected type.
     #[error("not a PEM public key of this type (-----BEGIN PUBLIC KEY-----): {0}")]

@@ -300,7 +300,9 @@ pub struct Origin {
 
 /// An origin string could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid origin {0:?}: write it as scheme://host[:port], without a path (a credential is scoped to a whole origin)")]
+#[error(
+    "invalid origin {0:?}: write it as scheme://host[:port], without a path (a credential is scoped to a whole origin)"
+)]
 pub struct InvalidOrigin(String);
 
 impl Origin {

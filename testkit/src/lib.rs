@@ -27,8 +27,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use auth_layer::jwt::JwtKey;
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
-use aws_lc_rs::signature::KeyPair;
 use aws_lc_rs::rsa::{KeySize, PrivateDecryptingKey};
+use aws_lc_rs::signature::KeyPair;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
 };
@@ -135,8 +135,18 @@ impl TestIssuer {
                 public_der: None,
             },
             SigningKey::published("rsa", RSA_ALGS, rsa_enc, spki(&rsa.public_key())),
-            SigningKey::published("p256", &[Algorithm::ES256], p256_enc, spki(p256.public_key())),
-            SigningKey::published("p384", &[Algorithm::ES384], p384_enc, spki(p384.public_key())),
+            SigningKey::published(
+                "p256",
+                &[Algorithm::ES256],
+                p256_enc,
+                spki(p256.public_key()),
+            ),
+            SigningKey::published(
+                "p384",
+                &[Algorithm::ES384],
+                p384_enc,
+                spki(p384.public_key()),
+            ),
             SigningKey::published("ed", &[Algorithm::EdDSA], ed_enc, spki(ed.public_key())),
         ];
         TestIssuer {

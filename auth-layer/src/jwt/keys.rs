@@ -356,7 +356,10 @@ pub trait KeySource: Send + Sync + 'static {
 /// A fixed set of keys, selected by `kid`.
 ///
 /// A token without `kid` is verified with the key that has no `kid`, or with the only key
-/// when there is exactly one.
+/// when there is exactly one. A token whose `kid` names no key is verified with the key that
+/// has no `kid`, if there is one: a key configured without a name (from a PEM file, say) is
+/// the default key, and issuers put a `kid` in every token whether or not the server knows
+/// it. The signature still has to verify with that key.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StaticKeys {
     by_kid: HashMap<String, Arc<JwtKey>>,
@@ -387,7 +390,7 @@ impl StaticKeys {
 
     pub(crate) fn get(&self, kid: Option<&str>) -> Option<&Arc<JwtKey>> {
         match kid {
-            Some(kid) => self.by_kid.get(kid),
+            Some(kid) => self.by_kid.get(kid).or(self.unnamed.as_ref()),
             None => self.unnamed.as_ref().or_else(|| {
                 (self.by_kid.len() == 1)
                     .then(|| self.by_kid.values().next())
@@ -408,6 +411,23 @@ impl KeySource for StaticKeys {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unnamed_key_is_the_default_for_unknown_kids() {
+        let key = |b: u8| JwtKey::hmac(&[b; 32], &[Algorithm::HS256]).unwrap();
+        let with_default = StaticKeys::new([key(1), key(2).with_kid("a")]).unwrap();
+        let default = with_default.get(Some("zzz")).unwrap();
+        assert!(
+            default.kid().is_none(),
+            "an unknown kid falls back to the unnamed key"
+        );
+        assert_eq!(with_default.get(Some("a")).unwrap().kid(), Some("a"));
+        let named_only = StaticKeys::new([key(1).with_kid("a"), key(2).with_kid("b")]).unwrap();
+        assert!(
+            named_only.get(Some("zzz")).is_none(),
+            "no default: unknown kid"
+        );
+    }
+
     use super::*;
     use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::rand::SystemRandom;

@@ -44,14 +44,14 @@ use serde::de::DeserializeOwned;
 
 pub use cache::CacheStats;
 pub use claims::CHECKABLE_CLAIMS;
+/// The JWS algorithms (re-exported from `jsonwebtoken`, so naming one needs no other
+/// dependency).
+pub use jsonwebtoken::Algorithm;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use jwks::{JwksBuilder, JwksConfig, JwksError, JwksKeySource};
 use keys::StaticKeys;
 pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource};
-/// The JWS algorithms (re-exported from `jsonwebtoken`, so naming one needs no other
-/// dependency).
-pub use jsonwebtoken::Algorithm;
 
 use crate::authenticator::fast_path::{FastPath, Seal};
 use crate::authenticator::{Authentication, Authenticator};
