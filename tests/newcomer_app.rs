@@ -3,86 +3,44 @@
 //! claim, a scope per route, a public route, CORS with credentials, an API key on one route for
 //! machine clients; and a hyper-util client with the `client_credentials` refresh layer, whose
 //! 401 → refresh → retry path is tested with an already-expired token. All over real HTTP.
+//! The server is the one of `examples/orders_api/app.rs`, the example users copy.
+
+#[path = "../examples/orders_api/app.rs"]
+#[allow(dead_code)]
+mod app;
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use portcullis::client::{Credential, OAuth2, RefreshLayer};
-use portcullis::server::cors::CorsPreset;
-use portcullis::server::jwt::{Algorithm, JwtAuthenticator, JwtKey};
-use portcullis::server::{
-    ApiKeys, AuthLayer, Claims, CredentialKind, Principal, RequireCredential, RequireScope,
-};
+use portcullis::server::jwt::Algorithm;
 use portcullis::testkit::TokenEndpoint;
 use portcullis::testkit::http::serve;
-use serde::Deserialize;
 use tower::{ServiceBuilder, ServiceExt};
 
 const AUDIENCE: &str = "orders-api";
 const APP: &str = "https://app.example.com";
 
-#[derive(Clone, Deserialize)]
-struct OrderClaims {
-    tenant: String,
-}
-
-async fn orders(Claims(c): Claims<OrderClaims>) -> String {
-    format!("orders of {}", c.tenant)
-}
-
-/// The server of the README, with its keys from a token endpoint on loopback.
+/// The app of `examples/orders_api/app.rs`, with its keys from a token endpoint on loopback.
 async fn api(tokens: &TokenEndpoint) -> std::net::SocketAddr {
-    let pem = tokens.issuer().public_pem(Algorithm::RS256).unwrap();
-    let jwt = JwtAuthenticator::builder()
-        .key(JwtKey::rsa_pem(pem.as_bytes(), &[Algorithm::RS256]).unwrap())
-        .issuer(tokens.issuer().issuer())
-        .audience(AUDIENCE)
+    let app = app::router(app::Config {
+        issuer: tokens.issuer().issuer().to_owned(),
+        audience: AUDIENCE.into(),
+        public_pem: tokens
+            .issuer()
+            .public_pem(Algorithm::RS256)
+            .unwrap()
+            .into_bytes(),
+        api_keys: vec![("deploy-key-1".into(), "ci".into())],
+        allow_origin: APP.into(),
         // Tests of expiry: no leeway, so a token that expired is refused at once.
-        .leeway(Duration::ZERO)
-        .claims::<OrderClaims>()
-        .build()
-        .unwrap();
-    let machines = ApiKeys::new().with_key(
-        "deploy-key-1",
-        Principal::builder(CredentialKind::ApiKey)
-            .subject("ci")
-            .build(),
-    );
-    let app = Router::new()
-        .route(
-            "/orders",
-            get(orders)
-                .route_layer(RequireScope::all(["read"]))
-                .merge(post(|| async { "created" }).route_layer(RequireScope::all(["write"]))),
-        )
-        .route(
-            "/deploy",
-            post(|p: Principal| async move { format!("deployed by {}", p.subject().unwrap()) })
-                .route_layer(RequireCredential::any_of([CredentialKind::ApiKey])),
-        )
-        .layer(
-            AuthLayer::builder()
-                .realm("orders")
-                .bearer(jwt)
-                .api_key("x-api-key", machines)
-                .build()
-                .unwrap(),
-        )
-        // After the auth layer: public.
-        .route("/health", get(|| async { "ok" }))
-        .layer(
-            CorsPreset::new()
-                .allow_origin(APP)
-                .allow_header("x-api-key")
-                .build()
-                .unwrap(),
-        );
+        leeway: Duration::ZERO,
+    })
+    .unwrap();
     serve(app).await
 }
 
@@ -175,4 +133,48 @@ async fn the_readme_app_works_end_to_end() {
             .to_ascii_lowercase()
             .contains("www-authenticate")
     );
+}
+
+/// The example runs as is: its first line names the API, which answers on its public route
+/// and refuses an anonymous call to a protected one.
+#[tokio::test]
+async fn the_orders_example_starts_and_serves() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let exe = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("orders_api");
+    let mut child = tokio::process::Command::new(exe)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the orders_api example is built by cargo test");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let api = first
+        .strip_prefix("listening on ")
+        .expect("first line names the API");
+    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let get = |path: &str| {
+        Request::get(format!("{api}{path}"))
+            .body(Full::default())
+            .unwrap()
+    };
+    assert_eq!(
+        http.request(get("/health")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        http.request(get("/orders")).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    child.kill().await.unwrap();
 }
