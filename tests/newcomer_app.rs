@@ -5,6 +5,8 @@
 //! 401 → refresh → retry path is tested with an already-expired token. All over real HTTP.
 //! The server is the one of `examples/orders_api/app.rs`, the example users copy.
 
+mod support;
+
 #[path = "../examples/orders_api/app.rs"]
 #[allow(dead_code)]
 mod app;
@@ -139,29 +141,7 @@ async fn the_readme_app_works_end_to_end() {
 /// and refuses an anonymous call to a protected one.
 #[tokio::test]
 async fn the_orders_example_starts_and_serves() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let exe = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("orders_api");
-    let mut child = tokio::process::Command::new(exe)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the orders_api example is built by cargo test");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let api = first
-        .strip_prefix("listening on ")
-        .expect("first line names the API");
+    let (mut child, api) = support::start_example("orders_api", &[]).await;
     let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let get = |path: &str| {
         Request::get(format!("{api}{path}"))

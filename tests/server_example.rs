@@ -13,35 +13,12 @@ use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-fn exe() -> std::path::PathBuf {
-    let here = std::env::current_exe().unwrap();
-    here.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("server")
-}
-
 async fn start(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(exe())
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the server example is built by cargo test");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line}"))
-        .to_owned();
-    (child, url)
+    let args: Vec<&str> = ["--listen", "127.0.0.1:0"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    start_example("server", &args).await
 }
 
 fn addr(url: &str) -> std::net::SocketAddr {
@@ -141,7 +118,7 @@ async fn bad_arguments_exit_2_with_usage() {
         ],
         &["--allow-origin", "*"],
     ] {
-        let out = std::process::Command::new(exe())
+        let out = std::process::Command::new(example_bin("server"))
             .args(args)
             .output()
             .unwrap();
@@ -240,7 +217,7 @@ async fn the_example_provider_wants_the_secret_and_grants_registered_scopes_only
 async fn a_non_loopback_listen_address_prints_a_warning() {
     // The first stderr line once the address is printed (the warning comes before it).
     async fn warning(listen: &str) -> String {
-        let mut child = Command::new(exe())
+        let mut child = Command::new(example_bin("server"))
             .args(["--listen", listen])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -15,3 +15,28 @@ pub fn example_bin(name: &str) -> std::path::PathBuf {
         .join("examples")
         .join(name)
 }
+
+/// Start the compiled example `name` with `args`; returns the process (killed when dropped)
+/// and the URL its first stdout line names (`listening on URL`).
+pub async fn start_example(name: &str, args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(example_bin(name))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("the {name} example is built by cargo test: {e}"));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line}"))
+        .to_owned();
+    // Keep reading: a closed pipe would make the example's next print fail.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
