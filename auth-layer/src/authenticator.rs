@@ -42,7 +42,7 @@ pub trait Authenticator: Send + Sync + 'static {
     /// credential from their cache before any other work. It cannot be implemented outside
     /// this crate (its argument cannot be named there).
     #[doc(hidden)]
-    fn __fast_path(&self, _: fast_path::Seal) -> Option<&dyn fast_path::FastPath> {
+    fn __fast_path(self: Arc<Self>, _: fast_path::Seal) -> Option<Arc<dyn fast_path::FastPath>> {
         None
     }
 }
@@ -52,8 +52,8 @@ impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
         (**self).authenticate(credential)
     }
 
-    fn __fast_path(&self, seal: fast_path::Seal) -> Option<&dyn fast_path::FastPath> {
-        (**self).__fast_path(seal)
+    fn __fast_path(self: Arc<Self>, seal: fast_path::Seal) -> Option<Arc<dyn fast_path::FastPath>> {
+        A::__fast_path(Arc::clone(&*self), seal)
     }
 }
 
@@ -73,22 +73,40 @@ pub(crate) mod fast_path {
         fn recall(&self, credential: &PresentedCredential) -> Option<Result<Principal, AuthError>>;
     }
 
-    /// How the layer authenticates: the fast path first when there is one; otherwise the
-    /// deferred bearer grammar check, then [`Authenticator::authenticate`]. An authenticator
-    /// with a fast path refuses malformed bearer tokens itself, with the same 400.
-    pub(crate) fn authenticate(
-        authenticator: &dyn Authenticator,
-        credential: &PresentedCredential,
-    ) -> Authentication {
-        match authenticator.__fast_path(Seal(())) {
-            Some(fast) => match fast.recall(credential) {
-                Some(verdict) => Authentication::ready(verdict),
-                None => authenticator.authenticate(credential),
-            },
-            None => match credential.check_syntax() {
-                Ok(()) => authenticator.authenticate(credential),
-                Err(e) => Authentication::ready(Err(e)),
-            },
+    /// An authenticator as the layer runs it, its fast path looked up once when the layer is
+    /// built rather than per request.
+    pub(crate) struct Engine {
+        authenticator: Arc<dyn Authenticator>,
+        fast: Option<Arc<dyn FastPath>>,
+    }
+
+    impl Engine {
+        pub(crate) fn new(authenticator: Arc<dyn Authenticator>) -> Self {
+            Engine {
+                fast: authenticator.clone().__fast_path(Seal(())),
+                authenticator,
+            }
+        }
+
+        #[cfg(test)]
+        pub(crate) fn has_fast_path(&self) -> bool {
+            self.fast.is_some()
+        }
+
+        /// The fast path first when there is one; otherwise the deferred bearer grammar
+        /// check, then [`Authenticator::authenticate`]. An authenticator with a fast path
+        /// refuses malformed bearer tokens itself, with the same 400.
+        pub(crate) fn authenticate(&self, credential: &PresentedCredential) -> Authentication {
+            match &self.fast {
+                Some(fast) => match fast.recall(credential) {
+                    Some(verdict) => Authentication::ready(verdict),
+                    None => self.authenticator.authenticate(credential),
+                },
+                None => match credential.check_syntax() {
+                    Ok(()) => self.authenticator.authenticate(credential),
+                    Err(e) => Authentication::ready(Err(e)),
+                },
+            }
         }
     }
 }
@@ -136,5 +154,26 @@ impl fmt::Debug for Authentication {
             Outcome::Ready(r) => f.debug_tuple("Ready").field(r).finish(),
             Outcome::Pending(_) => f.write_str("Pending(..)"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fast_path::Engine;
+    use super::*;
+    use crate::jwt::{Algorithm, JwtAuthenticator, JwtKey};
+
+    /// The JWT authenticator's cache is found once, when the layer is built, also through an
+    /// `Arc` around it; an authenticator of another crate has no fast path.
+    #[test]
+    fn the_fast_path_is_found_once_and_only_for_the_crates_own_authenticators() {
+        let jwt = JwtAuthenticator::builder()
+            .key(JwtKey::hmac(&[7; 32], &[Algorithm::HS256]).unwrap())
+            .any_audience()
+            .build()
+            .unwrap();
+        assert!(Engine::new(Arc::new(jwt.clone())).has_fast_path());
+        assert!(Engine::new(Arc::new(Arc::new(jwt))).has_fast_path());
+        assert!(!Engine::new(Arc::new(crate::ApiKeys::new())).has_fast_path());
     }
 }

@@ -8,6 +8,7 @@ use http::HeaderName;
 use tower::Layer;
 
 use crate::authenticator::Authenticator;
+use crate::authenticator::fast_path::Engine;
 use crate::challenge::Challenges;
 use crate::csrf::Csrf;
 use crate::error::ConfigError;
@@ -257,9 +258,9 @@ impl AuthLayerBuilder {
                     api_key: api_key_header,
                     allow_multiple: self.allow_multiple,
                 },
-                bearer: self.bearer,
-                cookie: self.cookie.map(|(_, a)| a),
-                api_key: self.api_key.map(|(_, a)| a),
+                bearer: self.bearer.map(Engine::new),
+                cookie: self.cookie.map(|(_, a)| Engine::new(a)),
+                api_key: self.api_key.map(|(_, a)| Engine::new(a)),
                 optional: self.optional,
                 pass_preflights: self.pass_preflights,
                 csrf,

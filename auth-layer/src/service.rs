@@ -10,7 +10,8 @@ use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tower::Service;
 
-use crate::authenticator::{Authenticator, Outcome, fast_path};
+use crate::authenticator::Outcome;
+use crate::authenticator::fast_path::Engine;
 use crate::body::AuthBody;
 use crate::credential::CredentialKind;
 use crate::error::{AuthError, ErrorCode};
@@ -50,7 +51,7 @@ fn is_preflight<B>(req: &Request<B>) -> bool {
 }
 
 impl Shared {
-    fn authenticator(&self, kind: CredentialKind) -> Option<&Arc<dyn Authenticator>> {
+    fn authenticator(&self, kind: CredentialKind) -> Option<&Engine> {
         match kind {
             CredentialKind::Bearer => self.bearer.as_ref(),
             CredentialKind::Cookie => self.cookie.as_ref(),
@@ -197,7 +198,7 @@ where
                 shared.reject(&AuthError::new(ErrorCode::MissingCredentials), None),
             );
         };
-        let authentication = fast_path::authenticate(&**authenticator, &credential);
+        let authentication = authenticator.authenticate(&credential);
         match authentication.0 {
             Outcome::Ready(Ok(principal)) => {
                 if let Err(e) = shared.csrf(&req, kind) {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::authenticator::Authenticator;
+use crate::authenticator::fast_path::Engine;
 use crate::csrf::CsrfCheck;
 use crate::metrics::AuthMetrics;
 use crate::problem::Responder;
@@ -21,9 +21,9 @@ pub(crate) struct LayerContext {
 /// What every service of one layer shares: the configuration, checked and compiled once.
 pub(crate) struct Shared {
     pub(crate) sources: Sources,
-    pub(crate) bearer: Option<Arc<dyn Authenticator>>,
-    pub(crate) cookie: Option<Arc<dyn Authenticator>>,
-    pub(crate) api_key: Option<Arc<dyn Authenticator>>,
+    pub(crate) bearer: Option<Engine>,
+    pub(crate) cookie: Option<Engine>,
+    pub(crate) api_key: Option<Engine>,
     pub(crate) optional: bool,
     pub(crate) pass_preflights: bool,
     pub(crate) csrf: Option<CsrfCheck>,

@@ -638,7 +638,7 @@ where
         self.verify_now(credential)
     }
 
-    fn __fast_path(&self, _: Seal) -> Option<&dyn FastPath> {
+    fn __fast_path(self: Arc<Self>, _: Seal) -> Option<Arc<dyn FastPath>> {
         Some(self)
     }
 }
