@@ -8,7 +8,7 @@ use common::*;
 #[tokio::test]
 async fn every_algorithm_family_verifies() {
     let f = fixture().await;
-    for alg in ALGORITHMS {
+    for &alg in ALGORITHMS {
         let r = f.bearer("/me", &f.token(alg, f.claims("read write"))).await;
         assert_eq!(r.status, 200, "{alg:?}: {:?}", r.body);
         assert_eq!(r.json()["sub"], "alice");

@@ -78,18 +78,9 @@ pub struct TestIssuer {
     keys: Vec<SigningKey>,
 }
 
-const RSA_ALGS: &[Algorithm] = &[
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-];
-const HMAC_ALGS: &[Algorithm] = &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
-
-/// Every JWS algorithm the issuer can sign with (each has a key).
-pub const ALGORITHMS: [Algorithm; 12] = [
+/// Every JWS algorithm the issuer can sign with (each has a key). A slice, so that its type
+/// does not change when an algorithm is added.
+pub const ALGORITHMS: &[Algorithm] = &[
     Algorithm::HS256,
     Algorithm::HS384,
     Algorithm::HS512,
@@ -103,6 +94,9 @@ pub const ALGORITHMS: [Algorithm; 12] = [
     Algorithm::ES384,
     Algorithm::EdDSA,
 ];
+// The HMAC and RSA families are runs of `ALGORITHMS`, in its order.
+const HMAC_ALGS: &[Algorithm] = ALGORITHMS.split_at(3).0;
+const RSA_ALGS: &[Algorithm] = ALGORITHMS.split_at(3).1.split_at(6).0;
 
 fn jwk(encoding: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
     let mut jwk = Jwk::from_encoding_key(encoding, alg).expect("a freshly generated key has a JWK");
@@ -298,4 +292,23 @@ fn rand_u32() -> u32 {
     let mut b = [0u8; 4];
     aws_lc_rs::rand::fill(&mut b).expect("system randomness");
     u32::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_family_runs_of_algorithms_are_the_families() {
+        assert_eq!(
+            HMAC_ALGS,
+            [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
+        );
+        assert_eq!(RSA_ALGS.len(), 6);
+        assert!(
+            RSA_ALGS
+                .iter()
+                .all(|a| a.family() == jsonwebtoken::AlgorithmFamily::Rsa)
+        );
+    }
 }
