@@ -3,29 +3,27 @@
 
 use http::{HeaderValue, StatusCode};
 use portcullis_wire::ChallengeBuilder;
-use portcullis_wire::grammar::{is_quotable, is_token};
+use portcullis_wire::grammar::is_quotable;
 
 use crate::error::{AuthError, ConfigError, ErrorCode};
 
 impl Default for Challenges {
     /// `Bearer realm="api"`: where no layer configured challenges (a policy used alone).
     fn default() -> Self {
-        Challenges {
-            realm: "api".into(),
-            bearer: true,
-            api_key_scheme: None,
-            resource_metadata: None,
-        }
+        Challenges::new("api".into(), true, None, None).expect("the default realm is valid")
     }
 }
 
-/// The challenge settings of one layer, checked when it is built so that rendering never fails.
+/// The challenge settings of one layer, checked and rendered up to their first parameters
+/// when it is built: a failure only appends its own parameters.
 #[derive(Debug, Clone)]
 pub(crate) struct Challenges {
-    realm: String,
+    /// Whether bearer tokens (header or cookie) are accepted.
     bearer: bool,
-    api_key_scheme: Option<String>,
-    resource_metadata: Option<String>,
+    /// `Bearer realm="…"[, resource_metadata="…"]`.
+    bearer_plain: ChallengeBuilder,
+    /// `<scheme> realm="…"` for API keys, when they are accepted.
+    api_key_plain: Option<ChallengeBuilder>,
 }
 
 impl Challenges {
@@ -38,29 +36,22 @@ impl Challenges {
         if !quotable(&realm) {
             return Err(ConfigError::InvalidRealm);
         }
-        if let Some(s) = api_key_scheme.as_ref().filter(|s| !is_token(s)) {
-            return Err(ConfigError::InvalidScheme(s.clone()));
-        }
         if let Some(url) = resource_metadata.as_ref().filter(|u| !quotable(u)) {
             return Err(ConfigError::InvalidResource(url.clone()));
         }
+        let plain = |scheme: &str| {
+            ChallengeBuilder::new(scheme)
+                .map(|c| c.param("realm", &realm))
+                .map_err(|_| ConfigError::InvalidScheme(scheme.to_owned()))
+        };
+        let mut bearer_plain = plain("Bearer")?;
+        if let Some(url) = &resource_metadata {
+            bearer_plain = bearer_plain.param("resource_metadata", url);
+        }
         Ok(Challenges {
-            realm,
             bearer,
-            api_key_scheme,
-            resource_metadata,
-        })
-    }
-
-    /// `scheme realm="…"`, and on Bearer the RFC 9728 `resource_metadata`. The scheme and the
-    /// values were checked when the responder was built.
-    fn plain(&self, scheme: &str) -> Option<ChallengeBuilder> {
-        let c = ChallengeBuilder::new(scheme)
-            .ok()?
-            .param("realm", &self.realm);
-        Some(match &self.resource_metadata {
-            Some(url) if scheme == "Bearer" => c.param("resource_metadata", url),
-            _ => c,
+            bearer_plain,
+            api_key_plain: api_key_scheme.as_deref().map(plain).transpose()?,
         })
     }
 
@@ -73,21 +64,20 @@ impl Challenges {
         {
             return Vec::new();
         }
-        let api_scheme = self.api_key_scheme.as_deref();
         // A 401 always carries at least one challenge: Bearer unless only API keys are accepted.
-        let bearer = self.bearer || api_scheme.is_none();
-        let bearer_challenge = self.plain("Bearer").map(|mut c| {
-            if let Some(error) = code.bearer_error().filter(|_| bearer) {
-                c = c
-                    .param("error", error)
-                    .param("error_description", err.detail());
-                if !err.required_scopes().is_empty() {
-                    c = c.param("scope", &err.required_scopes().join(" "));
-                }
+        let bearer = self.bearer || self.api_key_plain.is_none();
+        let mut bearer_challenge = self.bearer_plain.clone();
+        if let Some(error) = code.bearer_error().filter(|_| bearer) {
+            bearer_challenge = bearer_challenge
+                .param("error", error)
+                .param("error_description", err.detail());
+            if !err.required_scopes().is_empty() {
+                bearer_challenge =
+                    bearer_challenge.param("scope", &err.required_scopes().join(" "));
             }
-            c
-        });
-        let api_key_challenge = api_scheme.and_then(|s| self.plain(s));
+        }
+        let bearer_challenge = Some(bearer_challenge);
+        let api_key_challenge = self.api_key_plain.clone();
         let (first, second) = if code == ErrorCode::InvalidApiKey {
             (api_key_challenge, bearer_challenge.filter(|_| self.bearer))
         } else {
