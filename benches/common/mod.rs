@@ -16,6 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use portcullis::server::AuthLayer;
 use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::testkit::{TestIssuer, now};
+use serde::Deserialize;
 use serde_json::json;
 use tower::Service;
 
@@ -48,6 +49,27 @@ pub fn claims(exp: u64) -> serde_json::Value {
     })
 }
 
+/// The user's own claims, as an API that reads its tokens declares them: every member of
+/// [`claims`], once. Every verifier that deserializes user claims (Portcullis with
+/// `.claims::<UserClaims>()`, each peer, the `jsonwebtoken::decode` yardstick and the floor)
+/// builds this same struct from the same 338 bytes, so their counts compare the same work.
+#[derive(Clone, Deserialize)]
+#[allow(dead_code)]
+pub struct UserClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub jti: String,
+    pub scope: String,
+    pub azp: String,
+    pub email: String,
+    pub name: String,
+    pub org_id: String,
+    pub roles: Vec<String>,
+}
+
 fn router() -> Router {
     Router::new().route("/", get(|| async { "ok" }))
 }
@@ -61,7 +83,9 @@ fn request<B: Default>(auth: Option<&str>) -> Request<B> {
     r.body(B::default()).unwrap()
 }
 
-pub fn jwt(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator {
+/// Portcullis with every test key, parsing the payload into `C` as well (`()`: registered
+/// claims only).
+pub fn jwt<C>(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator<C> {
     issuer
         .verification_keys()
         .into_iter()
@@ -69,6 +93,7 @@ pub fn jwt(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator {
         .issuer(ISSUER)
         .audience(AUDIENCE)
         .cache_capacity(cache)
+        .claims::<C>()
         .build()
         .unwrap()
 }
@@ -157,17 +182,21 @@ pub fn cases() -> Vec<Case> {
     ));
     for cache in [0, 10_000] {
         let label = if cache == 0 { "cache-off" } else { "cache-on" };
-        let app = router().layer(AuthLayer::bearer(jwt(&issuer, cache)).unwrap());
+        // `()`: the registered claims only; `/claims`: the user's struct too, as most APIs do.
+        let bare = router().layer(AuthLayer::bearer(jwt::<()>(&issuer, cache)).unwrap());
+        let typed = router().layer(AuthLayer::bearer(jwt::<UserClaims>(&issuer, cache)).unwrap());
         for (alg, token, _) in &tokens.valid {
-            out.push(router_case(
-                format!("portcullis/{alg:?}/accept/{label}"),
-                app.clone(),
-                Some(format!("Bearer {token}")),
-                200,
-            ));
+            for (app, suffix) in [(&bare, ""), (&typed, "/claims")] {
+                out.push(router_case(
+                    format!("portcullis/{alg:?}/accept/{label}{suffix}"),
+                    app.clone(),
+                    Some(format!("Bearer {token}")),
+                    200,
+                ));
+            }
         }
     }
-    let app = router().layer(AuthLayer::bearer(jwt(&issuer, 0)).unwrap());
+    let app = router().layer(AuthLayer::bearer(jwt::<()>(&issuer, 0)).unwrap());
     out.push(router_case(
         "portcullis/reject/missing".into(),
         app.clone(),
@@ -191,7 +220,8 @@ pub fn cases() -> Vec<Case> {
     out.extend(peers::jwt_authorizer(&issuer, &tokens));
     out.extend(peers::axum_jwt_auth(&issuer, &tokens));
     out.extend(peers::aliri_tower(&issuer, &tokens));
-    // The yardstick: jsonwebtoken 11's own decode of the same tokens (no router).
+    // The yardstick: jsonwebtoken 11's own decode of the same tokens into the same struct (no
+    // router); `decode-value` is the old basis, a `serde_json::Value` map, dearer than a struct.
     let keys = issuer.jwks();
     for (alg, token, _) in tokens.valid {
         let key = match alg {
@@ -201,10 +231,17 @@ pub fn cases() -> Vec<Case> {
         let mut v = Validation::new(alg);
         v.set_issuer(&[ISSUER]);
         v.set_audience(&[AUDIENCE]);
-        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &key, &v).is_ok());
-        let t = token.clone();
+        assert!(jsonwebtoken::decode::<UserClaims>(&token, &key, &v).is_ok());
+        let (t, k, val) = (token.clone(), key.clone(), v.clone());
         out.push((
             format!("jsonwebtoken/decode/{alg:?}"),
+            Box::new(move || {
+                black_box(jsonwebtoken::decode::<UserClaims>(black_box(&t), &k, &val).is_ok());
+            }),
+        ));
+        let t = token.clone();
+        out.push((
+            format!("jsonwebtoken/decode-value/{alg:?}"),
             Box::new(move || {
                 black_box(
                     jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &key, &v).is_ok(),
@@ -212,20 +249,36 @@ pub fn cases() -> Vec<Case> {
             }),
         ));
         if alg == Algorithm::HS256 {
-            out.push((
-                "jsonwebtoken/insecure_decode/HS256".into(),
-                Box::new(move || {
-                    black_box(
-                        jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(black_box(
-                            &token,
-                        ))
-                        .is_ok(),
-                    );
-                }),
-            ));
+            out.push(floor_hs256(issuer.hmac_secret(), token));
         }
     }
     out
+}
+
+/// The least any HS256 verifier with user claims can do, with no checks at all: split the
+/// token, verify the HMAC with a key set up once, base64-decode the payload and parse it into
+/// the user's struct once. What a layer adds over its router baseline is compared with this.
+fn floor_hs256(secret: &[u8], token: String) -> Case {
+    use aws_lc_rs::hmac;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let floor = move |token: &str| -> Option<UserClaims> {
+        let (input, sig) = token.rsplit_once('.')?;
+        let (_, payload) = input.split_once('.')?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+        hmac::verify(&key, input.as_bytes(), &sig).ok()?;
+        let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        serde_json::from_slice(&json).ok()
+    };
+    assert!(floor(&token).is_some(), "the floor accepts the token");
+    (
+        "floor/HS256/verify+parse".into(),
+        Box::new(move || {
+            black_box(floor(black_box(&token)).is_some());
+        }),
+    )
 }
 
 /// Client side: one request through a service that answers at once, bare, with tower-http's

@@ -1,6 +1,8 @@
 //! The same requests through the crates users compare us with, each configured the way its
 //! documentation shows for static keys (no network), verifying the same tokens with the same
-//! `iss`/`aud` requirements, one key per layer (the friendliest setup for them: no key lookup).
+//! `iss`/`aud` requirements, one key per layer (the friendliest setup for them: no key lookup),
+//! and each deserializing the same user claims ([`UserClaims`], or for aliri the same members
+//! with aliri's types where its traits need them) once per request.
 //!
 //! - `jwt-authorizer` 0.15 (axum 0.7, jsonwebtoken 9 with ring): a tower layer.
 //! - `axum-jwt-auth` 0.7 (jsonwebtoken 10 with `rust_crypto`): an extractor in the handler.
@@ -16,7 +18,7 @@ use portcullis::testkit::TestIssuer;
 use serde::Deserialize;
 use tower::Service;
 
-use super::{AUDIENCE, Case, ISSUER, Tokens, case, request};
+use super::{AUDIENCE, Case, ISSUER, Tokens, UserClaims, case, request};
 
 /// The public key of `alg` as a one-key JWKS document.
 fn jwks_text(issuer: &TestIssuer, alg: Algorithm) -> String {
@@ -93,9 +95,9 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// jwt-authorizer's router for `alg` (axum 0.7).
 pub fn jwt_authorizer_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum07::Router> {
     use axum07::Router;
-    use jwt_authorizer::{IntoLayer, JwtAuthorizer, RegisteredClaims, Validation};
+    use jwt_authorizer::{IntoLayer, JwtAuthorizer, Validation};
 
-    type Builder = JwtAuthorizer<RegisteredClaims>;
+    type Builder = JwtAuthorizer<UserClaims>;
 
     {
         let builder = match alg {
@@ -129,15 +131,6 @@ pub(super) fn jwt_authorizer(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> 
     )
 }
 
-/// The claims axum-jwt-auth's extractor deserializes (it needs a concrete type).
-#[derive(Clone, Deserialize)]
-#[allow(dead_code)]
-struct BenchClaims {
-    sub: String,
-    scope: String,
-    exp: u64,
-}
-
 /// axum-jwt-auth's router for `alg` (its extractor in the handler).
 pub fn axum_jwt_auth_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum::Router> {
     use axum::Router;
@@ -163,7 +156,7 @@ pub fn axum_jwt_auth_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum:
         let mut v = jwt10::Validation::new(alg10);
         v.set_issuer(&[ISSUER]);
         v.set_audience(&[AUDIENCE]);
-        let decoder: Decoder<BenchClaims> = Arc::new(
+        let decoder: Decoder<UserClaims> = Arc::new(
             LocalDecoder::builder()
                 .keys(vec![key])
                 .validation(v)
@@ -173,7 +166,7 @@ pub fn axum_jwt_auth_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum:
         let router = Router::new()
             .route(
                 "/",
-                axum::routing::get(|_: Claims<BenchClaims>| async { "ok" }),
+                axum::routing::get(|_: Claims<UserClaims>| async { "ok" }),
             )
             .with_state(decoder);
         Some(router)
@@ -185,12 +178,57 @@ pub(super) fn axum_jwt_auth(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
     peer_cases("axum-jwt-auth", tokens, layer_for, request::<Body>, 401)
 }
 
+/// [`UserClaims`] as aliri needs it: the same members, the registered ones in aliri's types
+/// (its validator reads them through `CoreClaims`, the scope through `HasScope`). One pass, no
+/// `#[serde(flatten)]` (aliri's own `BasicClaimsWithScope` flattens, which buffers).
+#[derive(Clone, Deserialize)]
+#[allow(dead_code)]
+struct AliriUserClaims {
+    iss: Option<aliri::jwt::Issuer>,
+    sub: Option<aliri::jwt::Subject>,
+    #[serde(default)]
+    aud: aliri::jwt::Audiences,
+    exp: Option<aliri_clock::UnixTime>,
+    nbf: Option<aliri_clock::UnixTime>,
+    iat: u64,
+    jti: String,
+    scope: aliri_oauth2::Scope,
+    azp: String,
+    email: String,
+    name: String,
+    org_id: String,
+    roles: Vec<String>,
+}
+
+impl aliri::jwt::CoreClaims for AliriUserClaims {
+    fn nbf(&self) -> Option<aliri_clock::UnixTime> {
+        self.nbf
+    }
+    fn exp(&self) -> Option<aliri_clock::UnixTime> {
+        self.exp
+    }
+    fn aud(&self) -> &aliri::jwt::Audiences {
+        &self.aud
+    }
+    fn iss(&self) -> Option<&aliri::jwt::IssuerRef> {
+        self.iss.as_deref()
+    }
+    fn sub(&self) -> Option<&aliri::jwt::SubjectRef> {
+        self.sub.as_deref()
+    }
+}
+
+impl aliri_oauth2::HasScope for AliriUserClaims {
+    fn scope(&self) -> &aliri_oauth2::Scope {
+        &self.scope
+    }
+}
+
 /// aliri_tower's router for `alg` (HS256 and RS256 only, see above).
 pub fn aliri_tower_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum::Router> {
     use aliri::jwa;
     use aliri::jwt::{Audience, CoreValidator, Issuer};
     use aliri_oauth2::Authority;
-    use aliri_oauth2::scope::BasicClaimsWithScope;
     use aliri_tower::Oauth2Authorizer;
     use axum::Router;
 
@@ -212,7 +250,7 @@ pub fn aliri_tower_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum::R
             .add_allowed_audience(Audience::from_static(AUDIENCE))
             .require_issuer(Issuer::from_static(ISSUER));
         let authorizer = Oauth2Authorizer::new()
-            .with_claims::<BasicClaimsWithScope>()
+            .with_claims::<AliriUserClaims>()
             .with_terse_error_handler::<Body>();
         let router = Router::new()
             .route("/", axum::routing::get(|| async { "ok" }))
