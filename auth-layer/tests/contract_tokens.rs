@@ -304,3 +304,113 @@ async fn typed_claims_reach_handlers_through_the_extractor() {
     let r = send(&client(), bearer_req(addr, "/org", &t)).await;
     r.assert_problem(401, "token_malformed");
 }
+
+#[derive(Clone, serde::Deserialize)]
+struct ScopedOrgClaims {
+    org_id: String,
+    // The user's type may read registered claims too; the layer still sees them.
+    scope: String,
+}
+
+/// Reading the API's own claims type in the same pass as the registered claims changes no
+/// answer: every refusal keeps its code and its order (a bad shape is reported last), and
+/// member names the layer checks are recognised however they are written.
+#[tokio::test]
+async fn typed_claims_keep_every_refusal_and_its_order() {
+    let issuer = issuer();
+    let jwt = JwtAuthenticator::builder()
+        .audience(AUD)
+        .key(issuer.verification_key(Algorithm::HS256))
+        .claims::<ScopedOrgClaims>()
+        .cache_capacity(0)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/org",
+            get(
+                |auth_layer::Claims(c): auth_layer::Claims<ScopedOrgClaims>| async move {
+                    format!("{} {}", c.org_id, c.scope)
+                },
+            )
+            .route_layer(RequireScope::all(["read"])),
+        )
+        .layer(AuthLayer::bearer(jwt).unwrap());
+    let addr = serve(app).await;
+    let c = client();
+    let header = b64(&json!({"alg": "HS256", "kid": "hs"}));
+    let sign = |payload: &str, secret: &[u8]| {
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let key = jsonwebtoken::EncodingKey::from_secret(secret);
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{input}.{sig}")
+    };
+    let good = issuer.hmac_secret();
+    let (past, future) = (now() - 3600, now() + 3600);
+    let cases: &[(String, &[u8], u16, &str)] = &[
+        (
+            format!(r#"{{"aud":"api","exp":{future},"org_id":"o-1","scope":"read"}}"#),
+            good,
+            200,
+            "",
+        ),
+        // The shape is wrong and so is something the layer checks: the layer's refusal wins.
+        (
+            format!(r#"{{"aud":"api","exp":{past},"org_id":42,"scope":"read"}}"#),
+            good,
+            401,
+            "token_expired",
+        ),
+        (
+            format!(r#"{{"aud":"web","exp":{future},"org_id":42,"scope":"read"}}"#),
+            good,
+            401,
+            "invalid_audience",
+        ),
+        (
+            format!(r#"{{"aud":"api","exp":{future},"org_id":42,"scope":"read"}}"#),
+            b"another-secret-of-thirty-two-bytes!",
+            401,
+            "invalid_signature",
+        ),
+        (
+            format!(r#"{{"aud":"api","exp":{future},"org_id":42,"scope":"read"}}"#),
+            good,
+            401,
+            "token_malformed",
+        ),
+        // `exp` spelled with an escape is `exp`.
+        (
+            format!(r#"{{"aud":"api","\u0065xp":{past},"org_id":"o-1","scope":"read"}}"#),
+            good,
+            401,
+            "token_expired",
+        ),
+        // A claim given twice has no single meaning.
+        (
+            format!(r#"{{"aud":"api","exp":{past},"exp":{future},"org_id":"o-1","scope":"read"}}"#),
+            good,
+            401,
+            "token_malformed",
+        ),
+        // The scope the user's type reads is the scope the layer authorizes with.
+        (
+            format!(r#"{{"aud":"api","exp":{future},"org_id":"o-1","scope":"write"}}"#),
+            good,
+            403,
+            "insufficient_scope",
+        ),
+    ];
+    for (payload, secret, status, code) in cases {
+        let r = send(&c, bearer_req(addr, "/org", &sign(payload, secret))).await;
+        if *status == 200 {
+            assert_eq!(
+                (r.status.as_u16(), &r.body[..]),
+                (200, &b"o-1 read"[..]),
+                "{payload}"
+            );
+        } else {
+            r.assert_problem(*status, code);
+        }
+    }
+}

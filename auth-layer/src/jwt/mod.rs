@@ -2,8 +2,8 @@
 //!
 //! The token is split once, only `alg`/`kid`/`typ` are read from the header, the signature is
 //! verified with `jsonwebtoken::crypto` (HMAC keys are set up once, not per token), and the
-//! claims are parsed once into the registered claims the layer checks — plus, only if you ask
-//! for them, once more into your own type.
+//! claims are parsed once: into the registered claims the layer checks and, if you ask for
+//! them, into your own type in the same pass.
 //!
 //! # Example
 //! ```
@@ -415,35 +415,39 @@ impl Inner {
         })
     }
 
-    /// Decode and parse the registered claims; refuse an expired token.
-    fn claims(&self, parsed: &Parsed<'_>, now: u64) -> Result<(Vec<u8>, Registered), AuthError> {
+    /// Decode the payload, read the registered claims (and `C`, in the same pass); refuse an
+    /// expired token.
+    fn claims<C: DeserializeOwned + 'static>(
+        &self,
+        parsed: &Parsed<'_>,
+        now: u64,
+    ) -> Result<(Registered, UserClaims<C>), AuthError> {
         let payload = URL_SAFE_NO_PAD
             .decode(parsed.payload)
             .map_err(|_| malformed("the JWT payload is not base64url"))?;
-        let c: Registered = serde_json::from_slice(&payload)
-            .map_err(|_| malformed("the JWT claims are not a JSON object of the expected types"))?;
+        let (c, user) = read_claims::<C>(&payload)?;
         if let Some(exp) = c.exp
             && now >= exp.saturating_add(self.leeway)
         {
             return Err(AuthError::new(ErrorCode::TokenExpired));
         }
-        Ok((payload, c))
+        Ok((c, user))
     }
 
-    /// Verify the signature and check the claims. Returns the decoded payload (for the
-    /// user's claims type) and the registered claims.
+    /// Verify the signature and check the claims. Returns the registered claims and the
+    /// user's claims (whose refusal, if any, comes after every other check).
     ///
     /// Which comes first follows the cost: an HMAC is cheaper than parsing the claims, so an
     /// HMAC token's claims are read only once its signature holds (a forged token costs no
     /// JSON parsing); an RSA/EC/EdDSA signature costs 30–65 times as much as the claims, so those claims
     /// are read first and an expired token is refused without the signature check (reading
     /// `exp` early can only refuse a token, never accept a forged one).
-    fn check(
+    fn check<C: DeserializeOwned + 'static>(
         &self,
         parsed: &Parsed<'_>,
         key: &JwtKey,
         now: u64,
-    ) -> Result<(Vec<u8>, Registered), AuthError> {
+    ) -> Result<(Registered, UserClaims<C>), AuthError> {
         if !key.allows(parsed.alg) {
             return Err(AuthError::with_detail(
                 ErrorCode::AlgorithmNotAllowed,
@@ -457,14 +461,14 @@ impl Inner {
         let early = if hmac {
             None
         } else {
-            Some(self.claims(parsed, now)?)
+            Some(self.claims::<C>(parsed, now)?)
         };
         if !key.verify(parsed.alg, parsed.signing_input, parsed.signature) {
             return Err(AuthError::new(ErrorCode::InvalidSignature));
         }
-        let (payload, c) = match early {
+        let (c, user) = match early {
             Some(read) => read,
-            None => self.claims(parsed, now)?,
+            None => self.claims::<C>(parsed, now)?,
         };
         let future = |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(self.leeway));
         if future(c.nbf) {
@@ -510,7 +514,7 @@ impl Inner {
                 format!("the token lacks the required claim {name}"),
             ));
         }
-        Ok((payload, c))
+        Ok((c, user))
     }
 
     fn revoked(&self, p: &Principal) -> Result<(), AuthError> {
@@ -528,14 +532,34 @@ fn syntax_first(credential: &PresentedCredential, e: AuthError) -> AuthError {
     credential.check_syntax().err().unwrap_or(e)
 }
 
-/// Parse the user's claims type, skipping the work entirely for `()`.
-fn custom_claims<C: DeserializeOwned + 'static>(payload: &[u8]) -> Result<Option<C>, AuthError> {
+/// The user's claims as read alongside the registered ones: `None` for `C = ()`; a refusal is
+/// held back until every other check has passed, so that which refusal a token gets does not
+/// depend on whether the API reads its own claims.
+type UserClaims<C> = Result<Option<C>, AuthError>;
+
+/// Read the registered claims, and `C` in the same pass unless `C` is `()`.
+fn read_claims<C: DeserializeOwned + 'static>(
+    payload: &[u8],
+) -> Result<(Registered, UserClaims<C>), AuthError> {
+    let unreadable = || malformed("the JWT claims are not a JSON object of the expected types");
     if TypeId::of::<C>() == TypeId::of::<()>() {
-        return Ok(None);
+        let c = claims::read(payload).map_err(|_| unreadable())?;
+        return Ok((c, Ok(None)));
     }
-    serde_json::from_slice(payload)
-        .map(Some)
-        .map_err(|_| malformed("the JWT claims do not have the shape this API expects"))
+    match claims::read_with::<C>(payload) {
+        Ok((c, user)) => Ok((c, Ok(Some(user)))),
+        // One pass cannot tell whose reading failed; on this refusal path only, the
+        // registered claims are read again on their own to give the refusal they always got.
+        Err(_) => {
+            let c = claims::read(payload).map_err(|_| unreadable())?;
+            Ok((
+                c,
+                Err(malformed(
+                    "the JWT claims do not have the shape this API expects",
+                )),
+            ))
+        }
+    }
 }
 
 impl<C> JwtAuthenticator<C>
@@ -551,8 +575,8 @@ where
         now: u64,
     ) -> Result<Principal, AuthError> {
         let inner = &*self.inner;
-        let (payload, c) = inner.check(&parsed, key, now)?;
-        let custom = custom_claims::<C>(&payload)?;
+        let (c, user) = inner.check::<C>(&parsed, key, now)?;
+        let custom = user?;
         let mut scopes = c.scope;
         scopes.extend(c.scp);
         let mut b = Principal::builder(credential.kind())
