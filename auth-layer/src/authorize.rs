@@ -24,13 +24,14 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 
 use crate::body::AuthBody;
+use crate::context::LayerContext;
 use crate::credential::CredentialKind;
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
 use crate::misconfiguration::no_auth_layer;
 use crate::principal::Principal;
 use crate::problem::Responder;
-use crate::shared::LayerContext;
+use crate::shared::layer_context;
 
 /// A rule a principal must satisfy. Closures `Fn(&Principal) -> bool` are rules too, refusing
 /// with 403 `forbidden`.
@@ -262,12 +263,12 @@ where
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
             Err(err) => {
-                let context = req.extensions().get::<LayerContext>();
+                let context = layer_context(req.extensions());
                 let responder = context
-                    .map(|c| c.responder.clone())
+                    .map(|c| c.responder().clone())
                     .unwrap_or_else(Responder::fallback);
                 if let Some(c) = context {
-                    c.metrics.record_reject(err.code());
+                    c.metrics().record_reject(err.code());
                 }
                 tracing::debug!(
                     target: "portcullis::auth",

@@ -4,11 +4,11 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
+use crate::context::LayerContext;
 use crate::error::{AuthError, ErrorCode};
 use crate::misconfiguration::no_auth_layer;
 use crate::principal::Principal;
 use crate::problem::Responder;
-use crate::shared::LayerContext;
 
 /// Why an extractor refused: answered like any other failure of the layer, or with 500 when
 /// the route is not behind an [`AuthLayer`](crate::AuthLayer) at all.
@@ -24,12 +24,6 @@ enum RejectionKind {
         context: Option<LayerContext>,
     },
     NoAuthLayer,
-}
-
-impl std::fmt::Debug for LayerContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LayerContext")
-    }
 }
 
 impl AuthRejection {
@@ -65,7 +59,7 @@ impl IntoResponse for AuthRejection {
         match self.kind {
             RejectionKind::Refused { error, context } => {
                 let responder = context
-                    .map(|c| c.responder)
+                    .map(|c| c.responder().clone())
                     .unwrap_or_else(Responder::fallback);
                 responder.respond(&error).map(axum::body::Body::from)
             }

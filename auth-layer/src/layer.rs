@@ -10,6 +10,7 @@ use tower::Layer;
 use crate::authenticator::Authenticator;
 use crate::authenticator::fast_path::Engine;
 use crate::challenge::Challenges;
+use crate::context::LayerContext;
 use crate::csrf::Csrf;
 use crate::error::ConfigError;
 use crate::metrics::AuthMetrics;
@@ -250,6 +251,8 @@ impl AuthLayerBuilder {
             (Some(_), Some(c)) => Some(c.compile()?),
             _ => None,
         };
+        let responder = Arc::new(responder);
+        let metrics = Arc::<AuthMetrics>::default();
         Ok(AuthLayer {
             shared: Arc::new(Shared {
                 sources: Sources {
@@ -264,8 +267,9 @@ impl AuthLayerBuilder {
                 optional: self.optional,
                 pass_preflights: self.pass_preflights,
                 csrf,
-                responder: Arc::new(responder),
-                metrics: Arc::default(),
+                context: LayerContext::new(responder.clone(), metrics.clone()),
+                responder,
+                metrics,
                 metadata,
             }),
         })

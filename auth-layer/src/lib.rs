@@ -53,6 +53,7 @@ mod authenticator;
 mod authorize;
 mod body;
 mod challenge;
+mod context;
 pub mod cors;
 mod credential;
 mod csrf;

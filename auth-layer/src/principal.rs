@@ -4,6 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::context::LayerContext;
 use crate::credential::CredentialKind;
 
 /// Who made a request, as established by an [`Authenticator`](crate::Authenticator).
@@ -14,6 +15,9 @@ use crate::credential::CredentialKind;
 #[derive(Clone)]
 pub struct Principal {
     inner: Arc<PrincipalInner>,
+    /// The layer that authenticated this request (set as the layer hands the principal to
+    /// the request; a cached principal is shared by many requests, so it is not in `inner`).
+    context: Option<LayerContext>,
 }
 
 struct PrincipalInner {
@@ -109,6 +113,17 @@ impl Principal {
     pub fn claims<T: 'static>(&self) -> Option<&T> {
         self.inner.claims.as_ref()?.downcast_ref::<T>()
     }
+
+    pub(crate) fn with_context(self, context: LayerContext) -> Self {
+        Principal {
+            inner: self.inner,
+            context: Some(context),
+        }
+    }
+
+    pub(crate) fn context(&self) -> Option<&LayerContext> {
+        self.context.as_ref()
+    }
 }
 
 impl fmt::Debug for Principal {
@@ -191,6 +206,7 @@ impl PrincipalBuilder {
     pub fn build(self) -> Principal {
         Principal {
             inner: Arc::new(self.inner),
+            context: None,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::credential::CredentialKind;
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
 use crate::principal::Principal;
-use crate::shared::{LayerContext, Shared};
+use crate::shared::Shared;
 
 /// The service of an [`AuthLayer`](crate::AuthLayer).
 #[derive(Clone)]
@@ -59,11 +59,9 @@ impl Shared {
         }
     }
 
+    /// An anonymous request (optional mode) still names the layer that let it through.
     fn handles<B>(&self, req: &mut Request<B>) {
-        req.extensions_mut().insert(LayerContext {
-            responder: self.responder.clone(),
-            metrics: self.metrics.clone(),
-        });
+        req.extensions_mut().insert(self.context.clone());
     }
 
     /// Cookie-authenticated unsafe requests need their CSRF proof. Decided by where the
@@ -97,8 +95,8 @@ impl Shared {
             iss = principal.issuer(),
             "request authenticated"
         );
-        self.handles(req);
-        req.extensions_mut().insert(principal);
+        req.extensions_mut()
+            .insert(principal.with_context(self.context.clone()));
     }
 
     fn reject<B>(&self, err: &AuthError, kind: Option<CredentialKind>) -> Response<AuthBody<B>> {

@@ -4,19 +4,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use http::Extensions;
+
 use crate::authenticator::fast_path::Engine;
+use crate::context::LayerContext;
 use crate::csrf::CsrfCheck;
 use crate::metrics::AuthMetrics;
+use crate::principal::Principal;
 use crate::problem::Responder;
 use crate::sources::Sources;
-
-/// Lets route policies and extractors answer with the layer's realm and renderer, and count
-/// their refusals in the layer's metrics. One extension (not two): each insert costs.
-#[derive(Clone)]
-pub(crate) struct LayerContext {
-    pub(crate) responder: Arc<Responder>,
-    pub(crate) metrics: Arc<AuthMetrics>,
-}
 
 /// What every service of one layer shares: the configuration, checked and compiled once.
 pub(crate) struct Shared {
@@ -29,5 +25,16 @@ pub(crate) struct Shared {
     pub(crate) csrf: Option<CsrfCheck>,
     pub(crate) responder: Arc<Responder>,
     pub(crate) metrics: Arc<AuthMetrics>,
+    /// `responder` and `metrics` again, behind one `Arc`, for the requests.
+    pub(crate) context: LayerContext,
     pub(crate) metadata: Option<(String, Bytes)>,
+}
+
+/// The context of the layer that handled a request: in its principal when it authenticated,
+/// else (anonymous, optional mode) in an extension of its own; `None` when no layer did.
+pub(crate) fn layer_context(extensions: &Extensions) -> Option<&LayerContext> {
+    match extensions.get::<Principal>() {
+        Some(p) => p.context().or_else(|| extensions.get::<LayerContext>()),
+        None => extensions.get::<LayerContext>(),
+    }
 }
