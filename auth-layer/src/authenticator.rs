@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::credential::PresentedCredential;
+use crate::credential::{CredentialKind, Found, PresentedCredential};
 use crate::error::AuthError;
 use crate::principal::Principal;
 
@@ -70,7 +70,11 @@ pub(crate) mod fast_path {
     pub trait FastPath: Send + Sync {
         /// The verdict on exactly this credential if already known (a cache hit), without
         /// verifying anything; only credentials this authenticator accepted or refused before.
-        fn recall(&self, credential: &PresentedCredential) -> Option<Result<Principal, AuthError>>;
+        fn recall(
+            &self,
+            secret: &[u8],
+            kind: CredentialKind,
+        ) -> Option<Result<Principal, AuthError>>;
     }
 
     /// An authenticator as the layer runs it, its fast path looked up once when the layer is
@@ -96,16 +100,17 @@ pub(crate) mod fast_path {
         /// The fast path first when there is one; otherwise the deferred bearer grammar
         /// check, then [`Authenticator::authenticate`]. An authenticator with a fast path
         /// refuses malformed bearer tokens itself, with the same 400.
-        pub(crate) fn authenticate(&self, credential: &PresentedCredential) -> Authentication {
-            match &self.fast {
-                Some(fast) => match fast.recall(credential) {
-                    Some(verdict) => Authentication::ready(verdict),
-                    None => self.authenticator.authenticate(credential),
-                },
-                None => match credential.check_syntax() {
-                    Ok(()) => self.authenticator.authenticate(credential),
-                    Err(e) => Authentication::ready(Err(e)),
-                },
+        pub(crate) fn authenticate(&self, found: &Found<'_>) -> Authentication {
+            if let Some(fast) = &self.fast {
+                if let Some(verdict) = fast.recall(found.secret_bytes(), found.kind()) {
+                    return Authentication::ready(verdict);
+                }
+                return self.authenticator.authenticate(&found.to_owned());
+            }
+            let credential = found.to_owned();
+            match credential.check_syntax() {
+                Ok(()) => self.authenticator.authenticate(&credential),
+                Err(e) => Authentication::ready(Err(e)),
             }
         }
     }

@@ -31,6 +31,49 @@ impl CredentialKind {
     }
 }
 
+/// A credential where the layer found it, borrowed from the request's headers: enough to
+/// recall a verdict on it (a verified-token cache hit) without taking a reference to the
+/// header's buffer; [`to_owned`](Self::to_owned) only when an authenticator has to run.
+pub(crate) struct Found<'h> {
+    kind: CredentialKind,
+    value: &'h HeaderValue,
+    range: Range<usize>,
+}
+
+impl fmt::Debug for Found<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Found")
+            .field("kind", &self.kind)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl<'h> Found<'h> {
+    /// The credential at `range` of a header value, whose grammar the caller checked (all but
+    /// the `b64token` grammar of a bearer token, see [`PresentedCredential::check_syntax`]).
+    pub(crate) fn new(kind: CredentialKind, value: &'h HeaderValue, range: Range<usize>) -> Self {
+        Found { kind, value, range }
+    }
+
+    pub(crate) fn kind(&self) -> CredentialKind {
+        self.kind
+    }
+
+    pub(crate) fn secret_bytes(&self) -> &'h [u8] {
+        &self.value.as_bytes()[self.range.clone()]
+    }
+
+    /// The credential as authenticators take it (shares the header's buffer).
+    pub(crate) fn to_owned(&self) -> PresentedCredential {
+        PresentedCredential {
+            kind: self.kind,
+            value: self.value.clone(),
+            range: self.range.clone(),
+        }
+    }
+}
+
 /// A credential as found in a request: its kind and its secret.
 ///
 /// The secret is a slice of the request's own header value (no copy). `Debug` never shows it.
@@ -59,16 +102,6 @@ impl PresentedCredential {
             value,
             range: 0..len,
         })
-    }
-
-    /// The credential at `range` of a header value, whose grammar the caller checked (all but
-    /// the `b64token` grammar of a bearer token, see [`check_syntax`](Self::check_syntax)).
-    pub(crate) fn slice(kind: CredentialKind, value: &HeaderValue, range: Range<usize>) -> Self {
-        PresentedCredential {
-            kind,
-            value: value.clone(),
-            range,
-        }
     }
 
     /// The grammar check deferred at extraction: a 400 `invalid_request` error for a bearer

@@ -144,7 +144,10 @@ impl CsrfCheck {
         self.check_origin(req)?;
         let headers = req.headers();
         if let Some((cookie, header)) = &self.double_submit {
-            let expected = sources::cookie(headers, cookie).ok().flatten();
+            let expected = sources::cookie(headers, cookie)
+                .ok()
+                .flatten()
+                .map(|c| c.to_owned());
             let mut sent = headers.get_all(header).iter();
             let (Some(expected), Some(sent), None) = (expected, sent.next(), sent.next()) else {
                 return Err(failed(

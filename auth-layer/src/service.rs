@@ -174,8 +174,8 @@ where
         {
             return ResponseFuture::ready(Shared::metadata_response(json));
         }
-        let credential = match shared.sources.extract(req.headers()) {
-            Ok(Some(c)) => c,
+        let found = match shared.sources.extract(req.headers()) {
+            Ok(Some(found)) => found,
             Ok(None) if shared.optional => {
                 shared.metrics.record_anonymous();
                 shared.handles(&mut req);
@@ -188,15 +188,17 @@ where
             }
             Err(e) => return ResponseFuture::ready(shared.reject(&e, None)),
         };
-        shared.mark_sensitive(&mut req);
-        let kind = credential.kind();
+        let kind = found.kind();
         let Some(authenticator) = shared.authenticator(kind) else {
             // Unreachable by construction: a source is only searched when it has an authenticator.
             return ResponseFuture::ready(
                 shared.reject(&AuthError::new(ErrorCode::MissingCredentials), None),
             );
         };
-        let authentication = authenticator.authenticate(&credential);
+        // Authenticated while the credential is still borrowed from the headers: a cache hit
+        // never copies it (the borrow ends here, before the headers are marked).
+        let authentication = authenticator.authenticate(&found);
+        shared.mark_sensitive(&mut req);
         match authentication.0 {
             Outcome::Ready(Ok(principal)) => {
                 if let Err(e) = shared.csrf(&req, kind) {

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use portcullis_wire::grammar::{is_cookie_octet, is_tchar, is_visible_ascii};
 
-use crate::credential::{CredentialKind, PresentedCredential};
+use crate::credential::{CredentialKind, Found};
 use crate::error::{AuthError, ErrorCode};
 
 /// Where the layer looks for credentials.
@@ -29,10 +29,10 @@ const TWO_PLACES: &str =
 
 impl Sources {
     /// Find the one credential of the request, or `Ok(None)` when there is none.
-    pub(crate) fn extract(
+    pub(crate) fn extract<'h>(
         &self,
-        headers: &HeaderMap,
-    ) -> Result<Option<PresentedCredential>, AuthError> {
+        headers: &'h HeaderMap,
+    ) -> Result<Option<Found<'h>>, AuthError> {
         let bearer = self.authorization(headers)?;
         let api_key = match &self.api_key {
             Some(name) => api_key(headers, name)?,
@@ -52,7 +52,7 @@ impl Sources {
         Ok(bearer.or(api_key).or(cookie))
     }
 
-    fn authorization(&self, headers: &HeaderMap) -> Result<Option<PresentedCredential>, AuthError> {
+    fn authorization<'h>(&self, headers: &'h HeaderMap) -> Result<Option<Found<'h>>, AuthError> {
         let mut values = headers.get_all(AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             return Ok(None);
@@ -71,11 +71,11 @@ fn invalid(detail: &'static str) -> AuthError {
 }
 
 /// Parse one `Authorization` value as `Bearer 1*SP token`; the `b64token` grammar of the token
-/// is checked later, by [`PresentedCredential::check_syntax`].
+/// is checked later, by [`PresentedCredential::check_syntax`](crate::PresentedCredential::check_syntax).
 pub(crate) fn parse_authorization(
     value: &HeaderValue,
     bearer_accepted: bool,
-) -> Result<PresentedCredential, AuthError> {
+) -> Result<Found<'_>, AuthError> {
     let bytes = value.as_bytes();
     let scheme_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
     let scheme = &bytes[..scheme_end];
@@ -96,17 +96,14 @@ pub(crate) fn parse_authorization(
     if token.is_empty() {
         return Err(invalid("the Bearer scheme is not followed by a token"));
     }
-    Ok(PresentedCredential::slice(
+    Ok(Found::new(
         CredentialKind::Bearer,
         value,
         start..bytes.len(),
     ))
 }
 
-fn api_key(
-    headers: &HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<PresentedCredential>, AuthError> {
+fn api_key<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<Found<'h>>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -122,7 +119,7 @@ fn api_key(
             "the API key contains spaces or characters that are not visible ASCII",
         ));
     }
-    Ok(Some(PresentedCredential::slice(
+    Ok(Some(Found::new(
         CredentialKind::ApiKey,
         value,
         0..value.len(),
@@ -130,10 +127,10 @@ fn api_key(
 }
 
 /// Find cookie `name` in every `Cookie` header (`name=value; name2=value2`).
-pub(crate) fn cookie(
-    headers: &HeaderMap,
+pub(crate) fn cookie<'h>(
+    headers: &'h HeaderMap,
     name: &str,
-) -> Result<Option<PresentedCredential>, AuthError> {
+) -> Result<Option<Found<'h>>, AuthError> {
     let mut found = None;
     for value in headers.get_all(COOKIE) {
         let bytes = value.as_bytes();
@@ -171,11 +168,7 @@ pub(crate) fn cookie(
                     "the credential cookie contains characters outside RFC 6265 cookie-octet",
                 ));
             }
-            found = Some(PresentedCredential::slice(
-                CredentialKind::Cookie,
-                value,
-                start..end,
-            ));
+            found = Some(Found::new(CredentialKind::Cookie, value, start..end));
         }
     }
     Ok(found)
@@ -210,8 +203,9 @@ mod tests {
     }
 
     fn secret(pairs: &[(&str, &str)]) -> (CredentialKind, String) {
-        let c = sources().extract(&headers(pairs)).unwrap().unwrap();
-        (c.kind(), c.expose_secret().to_owned())
+        let h = headers(pairs);
+        let c = sources().extract(&h).unwrap().unwrap();
+        (c.kind(), c.to_owned().expose_secret().to_owned())
     }
 
     #[test]
@@ -237,7 +231,7 @@ mod tests {
             // What the layer does: extract, then the deferred grammar check.
             let err = sources()
                 .extract(&h)
-                .and_then(|c| c.map_or(Ok(()), |c| c.check_syntax()))
+                .and_then(|c| c.map_or(Ok(()), |c| c.to_owned().check_syntax()))
                 .unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidRequest, "{v:?}");
             let token = v.trim_start_matches("Bearer").trim();

@@ -55,7 +55,7 @@ pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource};
 
 use crate::authenticator::fast_path::{FastPath, Seal};
 use crate::authenticator::{Authentication, Authenticator};
-use crate::credential::PresentedCredential;
+use crate::credential::{CredentialKind, PresentedCredential};
 use crate::error::{AuthError, ConfigError, ErrorCode};
 use crate::principal::Principal;
 use crate::revocation::Revocation;
@@ -619,7 +619,7 @@ where
         // Called directly (outside the layer) the cache still answers first; inside the layer
         // `recall` already missed, and this second lookup costs only on the first sight of a
         // token.
-        if let Some(verdict) = self.recall(credential) {
+        if let Some(verdict) = self.recall(credential.secret_bytes(), credential.kind()) {
             return Authentication::ready(verdict);
         }
         if let Some(cache) = &inner.cache {
@@ -673,13 +673,9 @@ where
 {
     /// A cache hit: this exact token, presented the same way, was verified before and has not
     /// expired; revocation is still asked.
-    fn recall(&self, credential: &PresentedCredential) -> Option<Result<Principal, AuthError>> {
+    fn recall(&self, secret: &[u8], kind: CredentialKind) -> Option<Result<Principal, AuthError>> {
         let inner = &*self.inner;
-        let p =
-            inner
-                .cache
-                .as_ref()?
-                .get(credential.secret_bytes(), credential.kind(), unix_now())?;
+        let p = inner.cache.as_ref()?.get(secret, kind, unix_now())?;
         Some(inner.revoked(&p).map(|()| p))
     }
 }
