@@ -80,16 +80,17 @@ fn main() {
             ("no-auth", serve(plain.clone()).await),
             (
                 "hs256-cache-off",
-                serve(
-                    plain
-                        .clone()
-                        .layer(AuthLayer::bearer(common::jwt(&issuer, 0)).unwrap()),
-                )
+                serve(plain.clone().layer(
+                    AuthLayer::bearer(common::jwt::<common::UserClaims>(&issuer, 0)).unwrap(),
+                ))
                 .await,
             ),
             (
                 "hs256-cache-on",
-                serve(plain.layer(AuthLayer::bearer(common::jwt(&issuer, 10_000)).unwrap())).await,
+                serve(plain.layer(
+                    AuthLayer::bearer(common::jwt::<common::UserClaims>(&issuer, 10_000)).unwrap(),
+                ))
+                .await,
             ),
             ("jwt-authorizer", serve(jwt_authorizer).await),
             ("axum-jwt-auth", serve(axum_jwt_auth).await),
