@@ -414,3 +414,42 @@ async fn typed_claims_keep_every_refusal_and_its_order() {
         }
     }
 }
+
+/// Two layers with different `typ` rules in one server: a header one of them accepted (and
+/// the server's threads remembered) is still refused by the other, every time.
+#[tokio::test(flavor = "current_thread")]
+async fn a_header_accepted_by_one_layer_is_judged_afresh_by_another() {
+    let issuer = issuer();
+    let jwt = |typ: Option<&str>| {
+        let b = JwtAuthenticator::builder()
+            .audience(AUD)
+            .key(issuer.verification_key(Algorithm::HS256))
+            .cache_capacity(0);
+        match typ {
+            Some(t) => b.token_type(t),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let app = Router::new()
+        .route("/lax", get(|| async { "ok" }))
+        .layer(AuthLayer::bearer(jwt(None)).unwrap())
+        .merge(
+            Router::new()
+                .route("/strict", get(|| async { "ok" }))
+                .layer(AuthLayer::bearer(jwt(Some("at+jwt"))).unwrap()),
+        );
+    // One runtime thread serves both layers, so they share its header memo.
+    let addr = serve(app).await;
+    let c = client();
+    let mut h = Header::new(Algorithm::HS256);
+    h.kid = Some("hs".into()); // typ "JWT"
+    let t = issuer.mint_with_header(h, issuer.access_claims("ann", AUD, "", 60));
+    for _ in 0..2 {
+        assert_eq!(send(&c, bearer_req(addr, "/lax", &t)).await.status, 200);
+        send(&c, bearer_req(addr, "/strict", &t))
+            .await
+            .assert_problem(401, "invalid_token_type");
+    }
+}

@@ -25,21 +25,19 @@
 
 mod cache;
 mod claims;
+mod header;
 #[cfg(feature = "jwks")]
 mod jwks;
 mod keys;
 
 use std::any::TypeId;
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 pub use cache::CacheStats;
@@ -101,6 +99,8 @@ struct Inner {
     leeway: u64,
     required: Vec<&'static str>,
     token_type: Option<String>,
+    /// This authenticator's key in the per-thread header memo (`token_type` is its rule).
+    reader: u64,
     revocation: Option<Arc<dyn Revocation>>,
     cache: Option<VerifiedCache>,
 }
@@ -294,7 +294,10 @@ impl<C> JwtAuthenticatorBuilder<C> {
                 audiences: self.audiences,
                 leeway: self.leeway.as_secs(),
                 required,
-                token_type: self.token_type.map(|t| normalize_typ(&t).to_owned()),
+                token_type: self
+                    .token_type
+                    .map(|t| header::normalize_typ(&t).to_owned()),
+                reader: header::next_reader_id(),
                 revocation: self.revocation,
                 cache: (self.cache_capacity > 0 && self.cache_bytes > 0)
                     .then(|| VerifiedCache::new(self.cache_capacity, self.cache_bytes)),
@@ -311,17 +314,6 @@ impl<C> JwtAuthenticator<C> {
     }
 }
 
-/// `typ` without an `application/` prefix (RFC 7515 §4.1.9). Compared as bytes: the header
-/// is attacker-chosen, and slicing a `str` at a byte offset panics inside a multi-byte
-/// character (`"applicationé/…"`).
-fn normalize_typ(t: &str) -> &str {
-    const PREFIX: &[u8] = b"application/";
-    match t.as_bytes().split_at_checked(PREFIX.len()) {
-        Some((head, _)) if head.eq_ignore_ascii_case(PREFIX) => &t[PREFIX.len()..],
-        _ => t,
-    }
-}
-
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -333,22 +325,11 @@ fn malformed(detail: &'static str) -> AuthError {
     AuthError::with_detail(ErrorCode::TokenMalformed, detail)
 }
 
-#[derive(Deserialize)]
-struct Header<'a> {
-    #[serde(borrow)]
-    alg: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    typ: Option<Cow<'a, str>>,
-    crit: Option<serde::de::IgnoredAny>,
-}
-
 /// A token taken apart, before its signature is known to be good: only the JOSE header has
 /// been read; the claims stay encoded until [`Inner::check`].
 struct Parsed<'t> {
     alg: Algorithm,
-    kid: Option<String>,
+    kid: Option<Arc<str>>,
     signing_input: &'t [u8],
     payload: &'t [u8],
     signature: &'t [u8],
@@ -377,38 +358,10 @@ impl Inner {
         if h_end == s_start || token[h_end + 1..s_start].contains(&b'.') {
             return Err(malformed(THREE_PARTS));
         }
-        let h = &token[..h_end];
-        let header_json = URL_SAFE_NO_PAD
-            .decode(h)
-            .map_err(|_| malformed("the JOSE header is not base64url"))?;
-        let header: Header<'_> = serde_json::from_slice(&header_json)
-            .map_err(|_| malformed("the JOSE header is not a JSON object"))?;
-        let alg_name = header
-            .alg
-            .ok_or_else(|| malformed("the JOSE header has no alg"))?;
-        let alg = Algorithm::from_str(&alg_name).map_err(|_| {
-            AuthError::with_detail(
-                ErrorCode::AlgorithmNotAllowed,
-                "the token algorithm is not a supported signature algorithm",
-            )
-        })?;
-        if header.crit.is_some() {
-            return Err(malformed(
-                "the JOSE header has critical extensions this server does not understand",
-            ));
-        }
-        if let Some(want) = &self.token_type {
-            let ok = header
-                .typ
-                .as_deref()
-                .is_some_and(|t| normalize_typ(t).eq_ignore_ascii_case(want));
-            if !ok {
-                return Err(AuthError::new(ErrorCode::InvalidTokenType));
-            }
-        }
+        let header = header::read(self.reader, &token[..h_end], self.token_type.as_deref())?;
         Ok(Parsed {
-            alg,
-            kid: header.kid.map(Cow::into_owned),
+            alg: header.alg,
+            kid: header.kid,
             signing_input: &token[..s_start],
             payload: &token[h_end + 1..s_start],
             signature: &token[s_start + 1..],
@@ -591,7 +544,7 @@ where
         if let Some(v) = c.jti {
             b = b.token_id(v);
         }
-        if let Some(v) = parsed.kid.or_else(|| key.kid().map(str::to_owned)) {
+        if let Some(v) = parsed.kid.as_deref().or_else(|| key.kid()) {
             b = b.key_id(v);
         }
         if let Some(v) = c.exp {
