@@ -119,7 +119,7 @@ pub struct DemoApi {
 }
 
 async fn me(p: Principal) -> Json<serde_json::Value> {
-    Json(json!({"sub": p.subject(), "scopes": p.scopes()}))
+    Json(json!({"sub": p.subject(), "scopes": p.scopes().collect::<Vec<_>>()}))
 }
 
 impl DemoApi {

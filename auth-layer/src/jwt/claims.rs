@@ -23,29 +23,44 @@ use serde::de::{
 };
 use serde_json::value::RawValue;
 
+use crate::principal::{List, Span, Text};
+
 /// The claims the layer itself checks or exposes on the [`Principal`](crate::Principal).
 /// Unknown members are skipped without being buffered; a registered claim given twice makes
 /// the payload unreadable (two readers of one token must not see different values).
+///
+/// The strings are copied once, into the [`Text`] the principal will keep: no allocation per
+/// claim, per scope or per role.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Registered {
-    pub(crate) iss: Option<String>,
-    pub(crate) sub: Option<String>,
-    pub(crate) aud: Vec<String>,
+    pub(crate) text: Text,
+    pub(crate) iss: Option<Span>,
+    pub(crate) sub: Option<Span>,
+    pub(crate) aud: List,
     pub(crate) exp: Option<u64>,
     pub(crate) nbf: Option<u64>,
     pub(crate) iat: Option<u64>,
-    pub(crate) jti: Option<String>,
+    pub(crate) jti: Option<Span>,
     /// RFC 8693 / RFC 9068: space-separated.
-    pub(crate) scope: Vec<String>,
+    pub(crate) scope: List,
     /// Azure AD and others: an array (some send a space-separated string).
-    pub(crate) scp: Vec<String>,
-    pub(crate) roles: Vec<String>,
+    pub(crate) scp: List,
+    pub(crate) roles: List,
     // Only their presence matters (`required_claims`): skipped, not copied.
     pub(crate) client_id: bool,
     pub(crate) azp: bool,
 }
 
 impl Registered {
+    /// Room for the strings of a payload of `len` bytes: registered claims are usually under
+    /// half of it, and the buffer is kept by the principal (and the cache) as long as it lives.
+    fn for_payload(len: usize) -> Self {
+        Registered {
+            text: Text::with_capacity(len / 2 + 16),
+            ..Registered::default()
+        }
+    }
+
     /// Whether a claim named in the validation's required list is present.
     pub(crate) fn has(&self, name: &str) -> bool {
         match name {
@@ -61,6 +76,19 @@ impl Registered {
             "azp" => self.azp,
             _ => false,
         }
+    }
+
+    pub(crate) fn str(&self, span: Option<Span>) -> Option<&str> {
+        span.map(|s| self.text.get(s))
+    }
+
+    pub(crate) fn audiences(&self) -> impl Iterator<Item = &str> + '_ {
+        self.text.list(&self.aud)
+    }
+
+    #[cfg(test)]
+    fn strings(&self, list: &List) -> Vec<&str> {
+        self.text.list(list).collect()
     }
 }
 
@@ -81,34 +109,62 @@ enum Field {
     Azp,
 }
 
+/// A three-letter member name as one integer, so that nine names are told apart by one match.
+const fn tag(name: &[u8; 3]) -> u32 {
+    u32::from_le_bytes([name[0], name[1], name[2], 0])
+}
+
+const ISS: u32 = tag(b"iss");
+const SUB: u32 = tag(b"sub");
+const AUD: u32 = tag(b"aud");
+const EXP: u32 = tag(b"exp");
+const NBF: u32 = tag(b"nbf");
+const IAT: u32 = tag(b"iat");
+const JTI: u32 = tag(b"jti");
+const SCP: u32 = tag(b"scp");
+const AZP: u32 = tag(b"azp");
+
 impl Field {
+    /// Called for every member of every payload, most of them not registered claims.
     fn from_name(name: &str) -> Option<Field> {
-        Some(match name {
-            "iss" => Field::Iss,
-            "sub" => Field::Sub,
-            "aud" => Field::Aud,
-            "exp" => Field::Exp,
-            "nbf" => Field::Nbf,
-            "iat" => Field::Iat,
-            "jti" => Field::Jti,
-            "scope" => Field::Scope,
-            "scp" => Field::Scp,
-            "roles" => Field::Roles,
-            "client_id" => Field::ClientId,
-            "azp" => Field::Azp,
-            _ => return None,
-        })
+        let b = name.as_bytes();
+        match *b {
+            [x, y, z] => Some(match tag(&[x, y, z]) {
+                ISS => Field::Iss,
+                SUB => Field::Sub,
+                AUD => Field::Aud,
+                EXP => Field::Exp,
+                NBF => Field::Nbf,
+                IAT => Field::Iat,
+                JTI => Field::Jti,
+                SCP => Field::Scp,
+                AZP => Field::Azp,
+                _ => return None,
+            }),
+            _ => match b {
+                b"scope" => Some(Field::Scope),
+                b"roles" => Some(Field::Roles),
+                b"client_id" => Some(Field::ClientId),
+                _ => None,
+            },
+        }
     }
 }
 
 /// [`Registered`] being filled member by member, remembering which members were seen.
-#[derive(Default)]
 struct Collector {
     claims: Registered,
     seen: u16,
 }
 
 impl Collector {
+    fn new(payload_len: usize) -> Self {
+        Collector {
+            claims: Registered::for_payload(payload_len),
+            seen: 0,
+        }
+    }
+
     /// The seed that reads `field`'s value into the claims.
     fn slot(&mut self, field: Field) -> Slot<'_> {
         Slot {
@@ -135,13 +191,13 @@ impl<'de> DeserializeSeed<'de> for Slot<'_> {
         self.collector.seen |= bit;
         let c = &mut self.collector.claims;
         match self.field {
-            Field::Iss => c.iss = Option::deserialize(d)?,
-            Field::Sub => c.sub = Option::deserialize(d)?,
-            Field::Jti => c.jti = Option::deserialize(d)?,
-            Field::Aud => c.aud = string_or_seq(d)?,
-            Field::Roles => c.roles = string_or_seq(d)?,
-            Field::Scope => c.scope = space_separated_or_seq(d)?,
-            Field::Scp => c.scp = space_separated_or_seq(d)?,
+            Field::Iss => c.iss = d.deserialize_option(OptionalString(&mut c.text))?,
+            Field::Sub => c.sub = d.deserialize_option(OptionalString(&mut c.text))?,
+            Field::Jti => c.jti = d.deserialize_option(OptionalString(&mut c.text))?,
+            Field::Aud => c.aud = d.deserialize_any(Strings::new(&mut c.text, false))?,
+            Field::Roles => c.roles = d.deserialize_any(Strings::new(&mut c.text, false))?,
+            Field::Scope => c.scope = d.deserialize_any(Strings::new(&mut c.text, true))?,
+            Field::Scp => c.scp = d.deserialize_any(Strings::new(&mut c.text, true))?,
             Field::Exp => c.exp = numeric_date(d)?,
             Field::Nbf => c.nbf = numeric_date(d)?,
             Field::Iat => c.iat = numeric_date(d)?,
@@ -209,8 +265,9 @@ impl<'de> Deserialize<'de> for FieldKey {
     }
 }
 
-/// Reads the registered claims from a JSON object, skipping every other member unbuffered.
-struct RegisteredVisitor;
+/// Reads the registered claims from a JSON object (of so many bytes), skipping every other
+/// member unbuffered.
+struct RegisteredVisitor(usize);
 
 impl<'de> Visitor<'de> for RegisteredVisitor {
     type Value = Registered;
@@ -220,7 +277,7 @@ impl<'de> Visitor<'de> for RegisteredVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Registered, A::Error> {
-        let mut c = Collector::default();
+        let mut c = Collector::new(self.0);
         while let Some(FieldKey(field)) = map.next_key()? {
             match field {
                 Some(f) => map.next_value_seed(c.slot(f))?,
@@ -233,15 +290,12 @@ impl<'de> Visitor<'de> for RegisteredVisitor {
     }
 }
 
-impl<'de> Deserialize<'de> for Registered {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(RegisteredVisitor)
-    }
-}
-
 /// The registered claims alone.
 pub(crate) fn read(payload: &[u8]) -> serde_json::Result<Registered> {
-    serde_json::from_slice(payload)
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let claims = de.deserialize_map(RegisteredVisitor(payload.len()))?;
+    de.end()?;
+    Ok(claims)
 }
 
 /// The registered claims and the user's `C`, from one pass over `payload`.
@@ -253,7 +307,7 @@ pub(crate) fn read_with<C: DeserializeOwned>(
     payload: &[u8],
 ) -> serde_json::Result<(Registered, C)> {
     let mut de = serde_json::Deserializer::from_slice(payload);
-    let mut collector = Collector::default();
+    let mut collector = Collector::new(payload.len());
     let user = C::deserialize(Tee {
         de: &mut de,
         collector: &mut collector,
@@ -621,49 +675,102 @@ fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error
     }
 }
 
-struct Strings {
-    split_spaces: bool,
+/// `iss`, `sub`, `jti`: a string or null, copied into the text.
+struct OptionalString<'t>(&'t mut Text);
+
+impl<'de> Visitor<'de> for OptionalString<'_> {
+    type Value = Option<Span>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(self.0.push(v)))
+    }
 }
 
-impl<'de> Visitor<'de> for Strings {
-    type Value = Vec<String>;
+/// A string or an array of strings (or null: none), as list members of the text; with
+/// `split_spaces`, a string is a space-separated list (RFC 6749 §3.3 scopes).
+struct Strings<'t> {
+    text: &'t mut Text,
+    split_spaces: bool,
+    start: u32,
+}
+
+impl<'t> Strings<'t> {
+    fn new(text: &'t mut Text, split_spaces: bool) -> Self {
+        let start = text.list_start();
+        Strings {
+            text,
+            split_spaces,
+            start,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Strings<'_> {
+    type Value = List;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string or an array of strings")
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(if self.split_spaces {
-            v.split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
+        if self.split_spaces {
+            for s in v.split(' ').filter(|s| !s.is_empty()) {
+                self.text.push_item(s);
+            }
         } else {
-            vec![v.to_owned()]
-        })
+            self.text.push_item(v);
+        }
+        Ok(self.text.list_end(self.start))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+        Ok(self.text.list_end(self.start))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(s) = seq.next_element::<String>()? {
-            out.push(s);
-        }
-        Ok(out)
+        while seq.next_element_seed(Item(&mut *self.text))?.is_some() {}
+        Ok(self.text.list_end(self.start))
     }
 }
 
-fn string_or_seq<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    d.deserialize_any(Strings {
-        split_spaces: false,
-    })
+/// One member of an array of strings.
+struct Item<'t>(&'t mut Text);
+
+impl<'de> DeserializeSeed<'de> for Item<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
 }
 
-fn space_separated_or_seq<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    d.deserialize_any(Strings { split_spaces: true })
+impl<'de> Visitor<'de> for Item<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.push_item(v);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -672,22 +779,50 @@ mod tests {
 
     #[test]
     fn audience_and_scopes_accept_both_shapes() {
-        let r: Registered = serde_json::from_str(
-            r#"{"aud":"api","scope":"a  b","scp":["c"],"roles":"admin","exp":1.5e9,"x":{"y":[1]}}"#,
+        let r = read(
+            br#"{"aud":"api","scope":"a  b","scp":["c"],"roles":"admin","exp":1.5e9,"x":{"y":[1]}}"#,
         )
         .unwrap();
-        assert_eq!(r.aud, ["api"]);
-        assert_eq!(r.scope, ["a", "b"]);
-        assert_eq!(r.scp, ["c"]);
-        assert_eq!(r.roles, ["admin"]);
+        assert_eq!(r.strings(&r.aud), ["api"]);
+        assert_eq!(r.strings(&r.scope), ["a", "b"]);
+        assert_eq!(r.strings(&r.scp), ["c"]);
+        assert_eq!(r.strings(&r.roles), ["admin"]);
         assert_eq!(r.exp, Some(1_500_000_000));
     }
 
     #[test]
+    fn every_registered_name_and_only_those_are_recognised() {
+        let names = [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "nbf",
+            "iat",
+            "jti",
+            "scope",
+            "scp",
+            "roles",
+            "client_id",
+            "azp",
+        ];
+        for n in names {
+            assert!(Field::from_name(n).is_some(), "{n}");
+        }
+        for n in [
+            "", "is", "isss", "Iss", "ex\0", "email", "scopes", "role", "client", "azp ",
+        ] {
+            assert!(Field::from_name(n).is_none(), "{n:?}");
+        }
+    }
+
+    #[test]
     fn bad_dates_are_errors() {
-        assert!(serde_json::from_str::<Registered>(r#"{"exp":-1}"#).is_err());
-        assert!(serde_json::from_str::<Registered>(r#"{"exp":"soon"}"#).is_err());
-        assert!(serde_json::from_str::<Registered>(r#"{"aud":[1]}"#).is_err());
+        assert!(read(br#"{"exp":-1}"#).is_err());
+        assert!(read(br#"{"exp":"soon"}"#).is_err());
+        assert!(read(br#"{"aud":[1]}"#).is_err());
+        assert!(read(br#"{"sub":7}"#).is_err());
+        assert!(read(br#"{"roles":[["x"]]}"#).is_err());
     }
 
     #[derive(Debug, PartialEq, serde::Deserialize)]
@@ -706,11 +841,13 @@ mod tests {
         let (r, mine) = read_with::<Mine>(PAYLOAD.as_bytes()).unwrap();
         assert_eq!(r, read(PAYLOAD.as_bytes()).unwrap());
         assert_eq!(r.exp, Some(2_000_000_000));
-        assert_eq!(r.aud, ["api", "x"]);
+        assert_eq!(r.strings(&r.aud), ["api", "x"]);
         assert!(r.azp && !r.client_id);
         assert_eq!(mine, serde_json::from_str::<Mine>(PAYLOAD).unwrap());
         // Members nested in other values are not registered claims.
-        assert_eq!(r.scope, ["a", "b"]);
+        assert_eq!(r.strings(&r.scope), ["a", "b"]);
+        assert_eq!(r.str(r.iss), Some("https://id"));
+        assert_eq!(r.strings(&r.roles), ["admin"]);
     }
 
     #[test]
@@ -748,7 +885,7 @@ mod tests {
         struct Wrapped(Mine);
         let (r, w) = read_with::<Wrapped>(PAYLOAD.as_bytes()).unwrap();
         assert_eq!(w.0.org_id, "o-1");
-        assert_eq!(r.sub.as_deref(), Some("u1"));
+        assert_eq!(r.str(r.sub), Some("u1"));
     }
 
     /// A member name written with escapes is the same name: `"\u0065xp"` is `exp`, and must
@@ -757,7 +894,7 @@ mod tests {
     fn escaped_member_names_are_recognised() {
         let p = br#"{"exp":5,"sub":"u1","org_id":"o","exp2":1}"#;
         let r = read(p).unwrap();
-        assert_eq!((r.exp, r.sub.as_deref()), (Some(5), Some("u1")));
+        assert_eq!((r.exp, r.str(r.sub)), (Some(5), Some("u1")));
         #[derive(serde::Deserialize)]
         struct T {
             exp: u64,
@@ -803,10 +940,7 @@ mod tests {
         let p = br#"{"org_id":"o","exp":7,"aud":"api"}"#;
         let (r, first) = read_with::<First>(p).unwrap();
         assert_eq!(first.0, "org_id");
-        assert_eq!(
-            (r.exp, r.aud.as_slice()),
-            (Some(7), &["api".to_owned()][..])
-        );
+        assert_eq!((r.exp, r.strings(&r.aud)), (Some(7), vec!["api"]));
         // Stopping between a registered name and its value is covered too.
         struct NameOnly;
         impl<'de> Deserialize<'de> for NameOnly {

@@ -45,7 +45,9 @@ pub fn issuer() -> &'static TestIssuer {
 }
 
 pub async fn me(p: Principal) -> axum::Json<Value> {
-    axum::Json(json!({"sub": p.subject(), "scopes": p.scopes(), "kind": format!("{:?}", p.kind())}))
+    axum::Json(
+        json!({"sub": p.subject(), "scopes": p.scopes().collect::<Vec<_>>(), "kind": format!("{:?}", p.kind())}),
+    )
 }
 
 /// The handler sees the credential header marked sensitive.
