@@ -75,6 +75,16 @@ pub(crate) mod fast_path {
             secret: &[u8],
             kind: CredentialKind,
         ) -> Option<Result<Principal, AuthError>>;
+
+        /// [`Authenticator::authenticate`] for a credential `recall` did not know, read where
+        /// it lies in the headers; `owned` copies it out, only if the answer has to wait for
+        /// I/O.
+        fn verify(
+            &self,
+            secret: &[u8],
+            kind: CredentialKind,
+            owned: &dyn Fn() -> PresentedCredential,
+        ) -> Authentication;
     }
 
     /// An authenticator as the layer runs it, its fast path looked up once when the layer is
@@ -105,7 +115,7 @@ pub(crate) mod fast_path {
                 if let Some(verdict) = fast.recall(found.secret_bytes(), found.kind()) {
                     return Authentication::ready(verdict);
                 }
-                return self.authenticator.authenticate(&found.to_owned());
+                return fast.verify(found.secret_bytes(), found.kind(), &|| found.to_owned());
             }
             let credential = found.to_owned();
             match credential.check_syntax() {

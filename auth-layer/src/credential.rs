@@ -74,6 +74,21 @@ impl<'h> Found<'h> {
     }
 }
 
+/// See [`PresentedCredential::check_syntax`].
+pub(crate) fn check_syntax(kind: CredentialKind, token: &[u8]) -> Result<(), AuthError> {
+    if kind != CredentialKind::Bearer || is_b64token(token) {
+        return Ok(());
+    }
+    Err(AuthError::with_detail(
+        ErrorCode::InvalidRequest,
+        if token.contains(&b' ') {
+            "the bearer token contains a space; send exactly one token after the scheme"
+        } else {
+            "the bearer token contains characters outside RFC 6750 b64token"
+        },
+    ))
+}
+
 /// A credential as found in a request: its kind and its secret.
 ///
 /// The secret is a slice of the request's own header value (no copy). `Debug` never shows it.
@@ -119,18 +134,7 @@ impl PresentedCredential {
     /// assert_eq!(bad.check_syntax().unwrap_err().status(), 400);
     /// ```
     pub fn check_syntax(&self) -> Result<(), AuthError> {
-        let token = self.secret_bytes();
-        if self.kind != CredentialKind::Bearer || is_b64token(token) {
-            return Ok(());
-        }
-        Err(AuthError::with_detail(
-            ErrorCode::InvalidRequest,
-            if token.contains(&b' ') {
-                "the bearer token contains a space; send exactly one token after the scheme"
-            } else {
-                "the bearer token contains characters outside RFC 6750 b64token"
-            },
-        ))
+        check_syntax(self.kind, self.secret_bytes())
     }
 
     /// How the credential was presented.

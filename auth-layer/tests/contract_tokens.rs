@@ -453,3 +453,30 @@ async fn a_header_accepted_by_one_layer_is_judged_afresh_by_another() {
             .assert_problem(401, "invalid_token_type");
     }
 }
+
+/// A third dot anywhere in the middle makes a token malformed with the same detail however
+/// else it would be judged (signature, key id, claims).
+#[tokio::test]
+async fn tokens_of_more_than_three_parts_are_malformed_whatever_else_they_are() {
+    let f = fixture().await;
+    let good = f.token(Algorithm::HS256, f.claims("read"));
+    let rs = f.token(Algorithm::RS256, f.claims("read"));
+    let (h, rest) = good.split_once('.').unwrap();
+    let (p, sig) = rest.split_once('.').unwrap();
+    let unknown_kid = b64(&json!({"alg": "HS256", "kid": "nobody", "typ": "at+jwt"}));
+    // Refused for its type too, had it three parts.
+    let id_token = b64(&json!({"alg": "HS256", "kid": "hs"}));
+    for t in [
+        format!("{h}.{p}.{p}.{sig}"),
+        format!("{h}.{p}.{sig}.{sig}"),
+        format!("{good}.x"),
+        format!("{unknown_kid}.{p}.x.{sig}"),
+        format!("{id_token}.{p}.x.{sig}"),
+        format!("{rs}.{sig}"),
+    ] {
+        let r = f.bearer("/me", &t).await;
+        r.assert_problem(401, "token_malformed");
+        let detail = r.json()["detail"].as_str().unwrap_or_default().to_owned();
+        assert!(detail.contains("three"), "{t}: {detail}");
+    }
+}

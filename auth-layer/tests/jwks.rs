@@ -520,3 +520,33 @@ async fn a_cached_verdict_ends_when_its_key_leaves_the_key_set() {
     source.refresh().await.unwrap();
     call(addr, &t).await.assert_problem(401, "unknown_key");
 }
+
+/// A token of more than three parts is refused as such, and never makes the layer fetch keys
+/// for the key id its header names.
+#[tokio::test]
+async fn a_token_of_five_parts_is_malformed_and_fetches_nothing() {
+    let a = TestIssuer::new("https://id.test");
+    let p = provider(a.jwks()).await;
+    let source = JwksKeySource::builder()
+        .config(config(0))
+        .build(&p.url())
+        .unwrap();
+    let addr = api(source).await;
+    assert_eq!(
+        call(addr, &token(&a, Algorithm::RS256, "rsa")).await.status,
+        200
+    );
+    let fetched = p.fetches();
+    // A header naming a key id the set does not have, in a JWE-shaped token.
+    let t = token(&a, Algorithm::RS256, "never-seen");
+    let (head, rest) = t.split_once('.').unwrap();
+    let five = format!("{head}.e30.{rest}.x");
+    let r = call(addr, &five).await;
+    r.assert_problem(401, "token_malformed");
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("three"),
+        "{:?}",
+        r.json()
+    );
+    assert_eq!(p.fetches(), fetched, "no key fetch for a malformed token");
+}

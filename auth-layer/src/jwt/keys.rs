@@ -4,7 +4,6 @@
 //! impossible by construction: an RSA key never verifies an HS256 token (the classic attack
 //! that uses the RSA public key as an HMAC secret), and `none` is not an algorithm at all.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -351,6 +350,13 @@ pub trait KeySource: Send + Sync + 'static {
     /// keys share a `kid`, answer the one that allows `alg`; the verifier still refuses an
     /// algorithm the key answered does not allow.
     fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup;
+
+    /// Whether [`lookup`](Self::lookup) may start I/O (a key-set fetch) for a key it does not
+    /// have. When it may, the verifier finishes its cheap checks of the token's shape before
+    /// asking, so that a token that can never verify causes no fetch. Default: `true`.
+    fn may_fetch(&self) -> bool {
+        true
+    }
 }
 
 /// A fixed set of keys, selected by `kid`.
@@ -362,7 +368,9 @@ pub trait KeySource: Send + Sync + 'static {
 /// it. The signature still has to verify with that key.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StaticKeys {
-    by_kid: HashMap<String, Arc<JwtKey>>,
+    /// Sorted by `kid`: a static set is a handful of keys, and a binary search over them
+    /// costs less than hashing the `kid` of every token.
+    by_kid: Vec<(String, Arc<JwtKey>)>,
     unnamed: Option<Arc<JwtKey>>,
 }
 
@@ -373,11 +381,10 @@ impl StaticKeys {
         for key in keys {
             let key = Arc::new(key);
             match key.kid.clone() {
-                Some(kid) => {
-                    if set.by_kid.insert(kid.clone(), key).is_some() {
-                        return Err(KeyError::DuplicateKid(kid).into());
-                    }
-                }
+                Some(kid) => match set.by_kid.binary_search_by(|(k, _)| k.cmp(&kid)) {
+                    Ok(_) => return Err(KeyError::DuplicateKid(kid).into()),
+                    Err(at) => set.by_kid.insert(at, (kid, key)),
+                },
                 None => {
                     if set.unnamed.replace(key).is_some() {
                         return Err(KeyError::SeveralUnnamed.into());
@@ -390,17 +397,25 @@ impl StaticKeys {
 
     pub(crate) fn get(&self, kid: Option<&str>) -> Option<&Arc<JwtKey>> {
         match kid {
-            Some(kid) => self.by_kid.get(kid).or(self.unnamed.as_ref()),
-            None => self.unnamed.as_ref().or_else(|| {
-                (self.by_kid.len() == 1)
-                    .then(|| self.by_kid.values().next())
-                    .flatten()
+            Some(kid) => self
+                .by_kid
+                .binary_search_by(|(k, _)| k.as_str().cmp(kid))
+                .ok()
+                .map(|at| &self.by_kid[at].1)
+                .or(self.unnamed.as_ref()),
+            None => self.unnamed.as_ref().or(match self.by_kid.as_slice() {
+                [(_, only)] => Some(only),
+                _ => None,
             }),
         }
     }
 }
 
 impl KeySource for StaticKeys {
+    fn may_fetch(&self) -> bool {
+        false
+    }
+
     fn lookup(&self, kid: Option<&str>, _alg: Algorithm) -> KeyLookup {
         match self.get(kid) {
             Some(k) => KeyLookup::Found(k.clone()),

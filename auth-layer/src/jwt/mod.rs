@@ -53,9 +53,9 @@ pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource};
 
 use crate::authenticator::fast_path::{FastPath, Seal};
 use crate::authenticator::{Authentication, Authenticator};
-use crate::credential::{CredentialKind, PresentedCredential};
+use crate::credential::{CredentialKind, PresentedCredential, check_syntax};
 use crate::error::{AuthError, ConfigError, ErrorCode};
-use crate::principal::Principal;
+use crate::principal::{Fields, Principal};
 use crate::revocation::Revocation;
 use cache::VerifiedCache;
 use claims::Registered;
@@ -347,15 +347,14 @@ impl Inner {
         if token.len() > MAX_TOKEN_LEN {
             return Err(malformed("the token is longer than 16 KiB"));
         }
-        // The header and the signature are short: find their dots from either end, and make
-        // sure the long middle holds no third dot.
-        let (Some(h_end), Some(s_start)) = (
-            token.iter().position(|&b| b == b'.'),
-            token.iter().rposition(|&b| b == b'.'),
-        ) else {
+        // The header and the signature are short: find their dots from either end. A third
+        // dot in the long middle is looked for only once the token is refused (or before a
+        // key fetch, see `three_parts`): the payload's base64url decoding refuses a dot, so
+        // such a token is never accepted, and the scan costs as much as the header.
+        let (Some(h_end), Some(s_start)) = (first_dot(token), last_dot(token)) else {
             return Err(malformed(THREE_PARTS));
         };
-        if h_end == s_start || token[h_end + 1..s_start].contains(&b'.') {
+        if h_end == s_start {
             return Err(malformed(THREE_PARTS));
         }
         let header = header::read(self.reader, &token[..h_end], self.token_type.as_deref())?;
@@ -437,14 +436,14 @@ impl Inner {
             ));
         }
         if !self.issuers.is_empty() {
-            match &c.iss {
+            match c.str(c.iss) {
                 None => {
                     return Err(AuthError::with_detail(
                         ErrorCode::MissingClaim,
                         "the token has no iss claim",
                     ));
                 }
-                Some(iss) if !self.issuers.contains(iss) => {
+                Some(iss) if !self.issuers.iter().any(|i| i == iss) => {
                     return Err(AuthError::new(ErrorCode::InvalidIssuer));
                 }
                 Some(_) => {}
@@ -457,7 +456,10 @@ impl Inner {
                     "the token has no aud claim",
                 ));
             }
-            if !c.aud.iter().any(|a| self.audiences.contains(a)) {
+            if !c
+                .audiences()
+                .any(|a| self.audiences.iter().any(|ours| ours == a))
+            {
                 return Err(AuthError::new(ErrorCode::InvalidAudience));
             }
         }
@@ -481,8 +483,69 @@ impl Inner {
 /// A refused bearer token outside RFC 6750 `b64token` is a malformed request (400), whatever
 /// else was wrong with it. Checked only on refusal: a token that verifies decoded as base64url
 /// in all three parts, so it cannot be outside the grammar.
-fn syntax_first(credential: &PresentedCredential, e: AuthError) -> AuthError {
-    credential.check_syntax().err().unwrap_or(e)
+fn syntax_first(kind: CredentialKind, token: &[u8], e: AuthError) -> AuthError {
+    check_syntax(kind, token).err().unwrap_or(e)
+}
+
+const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// 0x80 in exactly the bytes of `w` that are '.' (no borrow crosses bytes, so no false
+/// positives next to a real one): eight bytes per step where a byte loop takes one.
+fn dot_mask(w: u64) -> u64 {
+    let x = w ^ DOTS;
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    u64::from_le_bytes(w)
+}
+
+fn first_dot(b: &[u8]) -> Option<usize> {
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let m = dot_mask(word(c));
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == b'.')
+        .map(|i| base + i)
+}
+
+fn last_dot(b: &[u8]) -> Option<usize> {
+    let mut chunks = b.rchunks_exact(8);
+    let mut end = b.len();
+    for c in &mut chunks {
+        end -= 8;
+        let m = dot_mask(word(c));
+        if m != 0 {
+            return Some(end + 7 - (m.leading_zeros() / 8) as usize);
+        }
+    }
+    chunks.remainder().iter().rposition(|&x| x == b'.')
+}
+
+/// A token of more than three parts (a JWE has five) is refused as such, before anything
+/// else is said about it; [`Inner::parse`] leaves this to the refusal path.
+fn three_parts(token: &[u8]) -> Result<(), AuthError> {
+    let first = token.iter().position(|&b| b == b'.');
+    let last = token.iter().rposition(|&b| b == b'.');
+    match (first, last) {
+        (Some(f), Some(l)) if f < l && !token[f + 1..l].contains(&b'.') => Ok(()),
+        _ => Err(malformed(THREE_PARTS)),
+    }
+}
+
+fn parts_first(token: &[u8], e: AuthError) -> AuthError {
+    three_parts(token).err().unwrap_or(e)
 }
 
 /// The user's claims as read alongside the registered ones: `None` for `C = ()`; a refusal is
@@ -522,7 +585,7 @@ where
     fn finish(
         &self,
         token: &[u8],
-        credential: &PresentedCredential,
+        kind: CredentialKind,
         parsed: Parsed<'_>,
         key: &Arc<JwtKey>,
         now: u64,
@@ -530,30 +593,24 @@ where
         let inner = &*self.inner;
         let (c, user) = inner.check::<C>(&parsed, key, now)?;
         let custom = user?;
-        let mut scopes = c.scope;
-        scopes.extend(c.scp);
-        let mut b = Principal::builder(credential.kind())
-            .scopes(scopes)
-            .roles(c.roles);
-        if let Some(v) = c.sub {
-            b = b.subject(v);
-        }
-        if let Some(v) = c.iss {
-            b = b.issuer(v);
-        }
-        if let Some(v) = c.jti {
-            b = b.token_id(v);
-        }
-        if let Some(v) = parsed.kid.as_deref().or_else(|| key.kid()) {
-            b = b.key_id(v);
-        }
-        if let Some(v) = c.exp {
-            b = b.expires_at(v);
-        }
-        if let Some(custom) = custom {
-            b = b.claims(custom);
-        }
-        let principal = b.build();
+        let mut text = c.text;
+        let key_id = parsed
+            .kid
+            .as_deref()
+            .or_else(|| key.kid())
+            .map(|kid| text.push(kid));
+        let fields = Fields {
+            kind,
+            expires_at: c.exp,
+            text,
+            subject: c.sub,
+            issuer: c.iss,
+            key_id,
+            token_id: c.jti,
+            scopes: [c.scope, c.scp],
+            roles: c.roles,
+        };
+        let principal = fields.into_principal(custom);
         inner.revoked(&principal)?;
         if let (Some(cache), Some(exp)) = (&inner.cache, c.exp) {
             cache.insert(
@@ -568,39 +625,61 @@ where
     }
 
     fn verify_now(&self, credential: &PresentedCredential) -> Authentication {
-        let inner = &*self.inner;
         // Called directly (outside the layer) the cache still answers first; inside the layer
-        // `recall` already missed, and this second lookup costs only on the first sight of a
-        // token.
-        if let Some(verdict) = self.recall(credential.secret_bytes(), credential.kind()) {
+        // the engine asked `recall` already and calls `verify_found`.
+        let (token, kind) = (credential.secret_bytes(), credential.kind());
+        if let Some(verdict) = self.recall(token, kind) {
             return Authentication::ready(verdict);
         }
+        self.verify_found(token, kind, || credential.clone())
+    }
+
+    /// Verify a token the cache does not know; `owned` copies the credential out, for the
+    /// case where the answer waits for a key fetch.
+    fn verify_found(
+        &self,
+        token: &[u8],
+        kind: CredentialKind,
+        owned: impl FnOnce() -> PresentedCredential,
+    ) -> Authentication {
+        let inner = &*self.inner;
         if let Some(cache) = &inner.cache {
             cache.count_miss();
         }
         let ready = |r: Result<Principal, AuthError>| {
-            Authentication::ready(r.map_err(|e| syntax_first(credential, e)))
+            Authentication::ready(r.map_err(|e| syntax_first(kind, token, e)))
         };
-        let token = credential.secret_bytes();
         let now = unix_now();
         let parsed = match inner.parse(token) {
             Ok(p) => p,
-            Err(e) => return ready(Err(e)),
+            Err(e) => return ready(Err(parts_first(token, e))),
         };
+        // A key source that may fetch is not asked about a token that can never verify.
+        if inner.keys.may_fetch()
+            && let Err(e) = three_parts(token)
+        {
+            return ready(Err(e));
+        }
         match inner.keys.lookup(parsed.kid.as_deref(), parsed.alg) {
-            KeyLookup::Found(key) => ready(self.finish(token, credential, parsed, &key, now)),
-            KeyLookup::Unknown => ready(Err(AuthError::new(ErrorCode::UnknownKey))),
+            KeyLookup::Found(key) => ready(
+                self.finish(token, kind, parsed, &key, now)
+                    .map_err(|e| parts_first(token, e)),
+            ),
+            KeyLookup::Unknown => ready(Err(parts_first(
+                token,
+                AuthError::new(ErrorCode::UnknownKey),
+            ))),
             KeyLookup::Pending(key) => {
                 let this = self.clone();
-                let credential = credential.clone();
+                let credential = owned();
                 Authentication::pending(async move {
+                    let token = credential.secret_bytes();
                     let verified = async {
                         let key = key.await?;
-                        let token = credential.secret_bytes();
                         let parsed = this.inner.parse(token)?;
-                        this.finish(token, &credential, parsed, &key, unix_now())
+                        this.finish(token, kind, parsed, &key, unix_now())
                     };
-                    verified.await.map_err(|e| syntax_first(&credential, e))
+                    verified.await.map_err(|e| syntax_first(kind, token, e))
                 })
             }
         }
@@ -630,5 +709,32 @@ where
         let inner = &*self.inner;
         let p = inner.cache.as_ref()?.get(secret, kind, unix_now())?;
         Some(inner.revoked(&p).map(|()| p))
+    }
+
+    fn verify(
+        &self,
+        secret: &[u8],
+        kind: CredentialKind,
+        owned: &dyn Fn() -> PresentedCredential,
+    ) -> Authentication {
+        self.verify_found(secret, kind, owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The word-at-a-time searches find what a byte loop finds, wherever the dots are
+        /// and whatever bytes surround them (0x2d, 0x2f and 0xae sit next to '.').
+        #[test]
+        fn dots_are_found_where_a_byte_loop_finds_them(
+            bytes in proptest::collection::vec(proptest::sample::select(
+                vec![b'.', b'-', b'/', 0xae, 0x00, 0xff, b'a', 0x2e ^ 0x80]), 0..40)
+        ) {
+            proptest::prop_assert_eq!(first_dot(&bytes), bytes.iter().position(|&b| b == b'.'));
+            proptest::prop_assert_eq!(last_dot(&bytes), bytes.iter().rposition(|&b| b == b'.'));
+        }
     }
 }
