@@ -180,6 +180,33 @@ pub fn cases() -> Vec<Case> {
         Some("Bearer static-token".into()),
         200,
     ));
+    // The same compare, plus what any layer that tells the handler who called must do: put
+    // one value (an `Arc`, as a cached principal is) into the request's extensions. In this
+    // router that is the fourth extension, which makes axum's map grow.
+    let who = std::sync::Arc::new(String::from("static-caller"));
+    let static_bearer_ext = router().layer(
+        tower_http::validate_request::ValidateRequestHeaderLayer::custom(
+            move |req: &mut Request<Body>| -> Result<(), http::Response<Body>> {
+                let ok = req
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .is_some_and(|v| v.as_bytes() == b"Bearer static-token");
+                if !ok {
+                    let mut res = http::Response::new(Body::empty());
+                    *res.status_mut() = http::StatusCode::UNAUTHORIZED;
+                    return Err(res);
+                }
+                req.extensions_mut().insert(who.clone());
+                Ok(())
+            },
+        ),
+    );
+    out.push(router_case(
+        "tower-http/static-bearer+extension/accept".into(),
+        static_bearer_ext,
+        Some("Bearer static-token".into()),
+        200,
+    ));
     for cache in [0, 10_000] {
         let label = if cache == 0 { "cache-off" } else { "cache-on" };
         // `()`: the registered claims only; `/claims`: the user's struct too, as most APIs do.
