@@ -83,6 +83,26 @@ fn request<B: Default>(auth: Option<&str>) -> Request<B> {
     r.body(B::default()).unwrap()
 }
 
+/// tower-http's static compare, and on success one `Arc` into the extensions.
+#[allow(clippy::result_large_err)] // `ValidateRequest` fixes the closure's signature.
+fn static_with_extension(
+    who: std::sync::Arc<String>,
+) -> impl FnMut(&mut Request<Body>) -> Result<(), http::Response<Body>> + Clone {
+    move |req| {
+        let ok = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes() == b"Bearer static-token");
+        if !ok {
+            let mut res = http::Response::new(Body::empty());
+            *res.status_mut() = http::StatusCode::UNAUTHORIZED;
+            return Err(res);
+        }
+        req.extensions_mut().insert(who.clone());
+        Ok(())
+    }
+}
+
 /// Portcullis with every test key, parsing the payload into `C` as well (`()`: registered
 /// claims only).
 pub fn jwt<C>(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator<C> {
@@ -183,23 +203,10 @@ pub fn cases() -> Vec<Case> {
     // The same compare, plus what any layer that tells the handler who called must do: put
     // one value (an `Arc`, as a cached principal is) into the request's extensions. In this
     // router that is the fourth extension, which makes axum's map grow.
-    let who = std::sync::Arc::new(String::from("static-caller"));
     let static_bearer_ext = router().layer(
-        tower_http::validate_request::ValidateRequestHeaderLayer::custom(
-            move |req: &mut Request<Body>| -> Result<(), http::Response<Body>> {
-                let ok = req
-                    .headers()
-                    .get(http::header::AUTHORIZATION)
-                    .is_some_and(|v| v.as_bytes() == b"Bearer static-token");
-                if !ok {
-                    let mut res = http::Response::new(Body::empty());
-                    *res.status_mut() = http::StatusCode::UNAUTHORIZED;
-                    return Err(res);
-                }
-                req.extensions_mut().insert(who.clone());
-                Ok(())
-            },
-        ),
+        tower_http::validate_request::ValidateRequestHeaderLayer::custom(static_with_extension(
+            std::sync::Arc::new(String::from("static-caller")),
+        )),
     );
     out.push(router_case(
         "tower-http/static-bearer+extension/accept".into(),
