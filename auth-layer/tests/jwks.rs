@@ -144,6 +144,14 @@ fn with_min_ttl(refetch_ms: u64, min_ttl_secs: u64) -> JwksConfig {
         .allow_http(true)
 }
 
+/// A key source over `p`'s key set, refetching at once when asked.
+fn source_for(p: &Provider) -> JwksKeySource {
+    JwksKeySource::builder()
+        .config(config(0))
+        .build(&p.url())
+        .unwrap()
+}
+
 async fn api(source: JwksKeySource) -> std::net::SocketAddr {
     api_with_cache(source, 0).await
 }
@@ -188,10 +196,7 @@ async fn call(addr: std::net::SocketAddr, token: &str) -> Reply {
 async fn keys_of_every_family_verify_and_a_rotation_is_picked_up_without_restart() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
-    let source = JwksKeySource::builder()
-        .config(config(0))
-        .build(&p.url())
-        .unwrap();
+    let source = source_for(&p);
     let addr = api(source.clone()).await;
     for (alg, kid) in [
         (Algorithm::RS256, "rsa"),
@@ -267,10 +272,7 @@ async fn a_thousand_concurrent_requests_with_a_new_kid_cause_exactly_one_fetch()
 async fn provider_gone_cached_keys_keep_working_and_a_new_kid_is_503() {
     let a = TestIssuer::new("https://id.test");
     let mut p = provider(a.jwks()).await;
-    let source = JwksKeySource::builder()
-        .config(config(0))
-        .build(&p.url())
-        .unwrap();
+    let source = source_for(&p);
     let addr = api(source).await;
     assert_eq!(
         call(addr, &token(&a, Algorithm::RS256, "rsa")).await.status,
@@ -366,10 +368,7 @@ async fn garbage_from_the_provider_never_replaces_the_good_set() {
 async fn max_age_drives_a_background_refresh() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
-    let source = JwksKeySource::builder()
-        .config(config(0))
-        .build(&p.url())
-        .unwrap();
+    let source = source_for(&p);
     let addr = api(source).await;
     let t = token(&a, Algorithm::RS256, "rsa");
     assert_eq!(call(addr, &t).await.status, 200);
@@ -447,11 +446,7 @@ async fn a_symmetric_key_published_in_a_jwks_cannot_mint_tokens() {
     .unwrap();
     set.keys.insert(0, oct);
     let p = provider(set).await;
-    let addr = api(JwksKeySource::builder()
-        .config(config(0))
-        .build(&p.url())
-        .unwrap())
-    .await;
+    let addr = api(source_for(&p)).await;
     let mut h = Header::new(Algorithm::HS256);
     h.kid = Some("hs".into());
     let forged = jsonwebtoken::encode(
@@ -482,11 +477,7 @@ async fn keys_sharing_a_kid_are_picked_by_the_tokens_algorithm() {
     ec.common.key_id = Some("rsa".into());
     set.keys.push(ec);
     let p = provider(set).await;
-    let addr = api(JwksKeySource::builder()
-        .config(config(0))
-        .build(&p.url())
-        .unwrap())
-    .await;
+    let addr = api(source_for(&p)).await;
     assert_eq!(
         call(addr, &token(&a, Algorithm::RS256, "rsa")).await.status,
         200
@@ -506,10 +497,7 @@ async fn keys_sharing_a_kid_are_picked_by_the_tokens_algorithm() {
 async fn a_cached_verdict_ends_when_its_key_leaves_the_key_set() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
-    let source = JwksKeySource::builder()
-        .config(config(0))
-        .build(&p.url())
-        .unwrap();
+    let source = source_for(&p);
     let addr = api_with_cache(source.clone(), 10_000).await;
     let t = token(&a, Algorithm::RS256, "rsa");
     assert_eq!(call(addr, &t).await.status, 200);
@@ -527,10 +515,7 @@ async fn a_cached_verdict_ends_when_its_key_leaves_the_key_set() {
 async fn a_token_of_five_parts_is_malformed_and_fetches_nothing() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
-    let source = JwksKeySource::builder()
-        .config(config(0))
-        .build(&p.url())
-        .unwrap();
+    let source = source_for(&p);
     let addr = api(source).await;
     assert_eq!(
         call(addr, &token(&a, Algorithm::RS256, "rsa")).await.status,

@@ -460,7 +460,8 @@ enum Claim<'de> {
     I64(i64),
     F64(f64),
     Str(Cow<'de, str>),
-    Strs(Vec<Cow<'de, str>>),
+    /// Only `Str` members.
+    Strs(Vec<Claim<'de>>),
 }
 
 /// A string borrowed from the payload unless it had escapes.
@@ -514,7 +515,7 @@ impl<'de> Deserialize<'de> for Claim<'de> {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Claim<'de>, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
                 while let Some(CowStr(s)) = seq.next_element()? {
-                    out.push(s);
+                    out.push(Claim::Str(s));
                 }
                 Ok(Claim::Strs(out))
             }
@@ -547,10 +548,9 @@ impl<'de, E: de::Error> Deserializer<'de> for Replay<'_, '_, E> {
             Claim::U64(v) => visitor.visit_u64(*v),
             Claim::I64(v) => visitor.visit_i64(*v),
             Claim::F64(v) => visitor.visit_f64(*v),
-            Claim::Str(s) => StrReplay::<E>::new(s).deserialize_any(visitor),
+            Claim::Str(s) => visitor.visit_str(s),
             Claim::Strs(items) => {
-                let mut seq =
-                    de::value::SeqDeserializer::new(items.iter().map(|s| StrReplay::new(s)));
+                let mut seq = de::value::SeqDeserializer::new(items.iter().map(Claim::replay));
                 let value = visitor.visit_seq(&mut seq)?;
                 seq.end()?;
                 Ok(value)
@@ -575,12 +575,13 @@ impl<'de, E: de::Error> Deserializer<'de> for Replay<'_, '_, E> {
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        name: &'static str,
-        variants: &'static [&'static str],
+        _name: &'static str,
+        _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, E> {
         match self.claim {
-            Claim::Str(s) => StrReplay::<E>::new(s).deserialize_enum(name, variants, visitor),
+            // A unit variant named by the string, as serde_json reads one.
+            Claim::Str(s) => visitor.visit_enum(de::value::StrDeserializer::new(s)),
             _ => self.deserialize_any(visitor),
         }
     }
@@ -592,62 +593,11 @@ impl<'de, E: de::Error> Deserializer<'de> for Replay<'_, '_, E> {
     }
 }
 
-/// A JSON string presented again: as serde_json does, `Option`s see `Some`, newtypes their
-/// inner value, and enums a unit variant by name.
-struct StrReplay<'c, E> {
-    text: &'c str,
-    error: PhantomData<E>,
-}
-
-impl<'c, E> StrReplay<'c, E> {
-    fn new(text: &'c str) -> Self {
-        StrReplay {
-            text,
-            error: PhantomData,
-        }
-    }
-}
-
-impl<'de, E: de::Error> de::IntoDeserializer<'de, E> for StrReplay<'_, E> {
+impl<'d, E: de::Error> de::IntoDeserializer<'d, E> for Replay<'_, '_, E> {
     type Deserializer = Self;
 
     fn into_deserializer(self) -> Self {
         self
-    }
-}
-
-impl<'de, E: de::Error> Deserializer<'de> for StrReplay<'_, E> {
-    type Error = E;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        visitor.visit_str(self.text)
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        visitor.visit_some(self)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, E> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, E> {
-        visitor.visit_enum(de::value::StrDeserializer::new(self.text))
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
-        identifier ignored_any
     }
 }
 
