@@ -209,43 +209,6 @@ impl<'de> DeserializeSeed<'de> for Slot<'_> {
     }
 }
 
-/// A member name: borrowed from the payload unless it had escapes.
-enum Key<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl Key<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Key::Borrowed(s) => s,
-            Key::Owned(s) => s,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key::Borrowed(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key::Owned(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key::Owned(v))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
 /// A member name, read only as far as which registered claim it is (no copy).
 struct FieldKey(Option<Field>);
 
@@ -414,14 +377,15 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, A> {
         if self.done {
             return Ok(None);
         }
-        let Some(key) = self.inner.next_key::<Key<'de>>()? else {
+        // The name is borrowed from the payload unless it had escapes.
+        let Some(CowStr(key)) = self.inner.next_key::<CowStr<'de>>()? else {
             self.done = true;
             return Ok(None);
         };
-        self.pending = Field::from_name(key.as_str());
+        self.pending = Field::from_name(&key);
         match key {
-            Key::Borrowed(k) => seed.deserialize(BorrowedStrDeserializer::new(k)),
-            Key::Owned(k) => seed.deserialize(StringDeserializer::new(k)),
+            Cow::Borrowed(k) => seed.deserialize(BorrowedStrDeserializer::new(k)),
+            Cow::Owned(k) => seed.deserialize(StringDeserializer::new(k)),
         }
         .map(Some)
     }
@@ -742,20 +706,8 @@ mod tests {
 
     #[test]
     fn every_registered_name_and_only_those_are_recognised() {
-        let names = [
-            "iss",
-            "sub",
-            "aud",
-            "exp",
-            "nbf",
-            "iat",
-            "jti",
-            "scope",
-            "scp",
-            "roles",
-            "client_id",
-            "azp",
-        ];
+        // Every claim `required_claims` can name, and the two it cannot (they are lists).
+        let names = CHECKABLE_CLAIMS.iter().copied().chain(["scp", "roles"]);
         for n in names {
             assert!(Field::from_name(n).is_some(), "{n}");
         }
@@ -866,50 +818,40 @@ mod tests {
         }
     }
 
-    /// A hand-written `Deserialize` may stop after the members it wants; the rest are still
-    /// read, so an `exp` after them is not missed.
+    /// A hand-written `Deserialize` that reads the first member's name (with `VALUE`, its value
+    /// too) and stops.
+    struct Stops<const VALUE: bool>(String);
+
+    impl<'de, const VALUE: bool> Deserialize<'de> for Stops<VALUE> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<const VALUE: bool>;
+            impl<'de, const VALUE: bool> Visitor<'de> for V<VALUE> {
+                type Value = Stops<VALUE>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                    let name: String = m.next_key()?.unwrap_or_default();
+                    if VALUE {
+                        m.next_value::<IgnoredAny>()?;
+                    }
+                    Ok(Stops(name))
+                }
+            }
+            d.deserialize_map(V::<VALUE>)
+        }
+    }
+
+    /// A user's type may stop after the members it wants; the rest are still read, so an
+    /// `exp` after them is not missed.
     #[test]
     fn members_left_unread_by_the_users_type_are_still_checked() {
-        struct First(String);
-        impl<'de> Deserialize<'de> for First {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = First;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("an object")
-                    }
-                    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<First, A::Error> {
-                        let (k, _): (String, IgnoredAny) = m.next_entry()?.unwrap();
-                        Ok(First(k))
-                    }
-                }
-                d.deserialize_map(V)
-            }
-        }
         let p = br#"{"org_id":"o","exp":7,"aud":"api"}"#;
-        let (r, first) = read_with::<First>(p).unwrap();
+        let (r, first) = read_with::<Stops<true>>(p).unwrap();
         assert_eq!(first.0, "org_id");
         assert_eq!((r.exp, r.strings(&r.aud)), (Some(7), vec!["api"]));
         // Stopping between a registered name and its value is covered too.
-        struct NameOnly;
-        impl<'de> Deserialize<'de> for NameOnly {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = NameOnly;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("an object")
-                    }
-                    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<NameOnly, A::Error> {
-                        m.next_key::<String>()?;
-                        Ok(NameOnly)
-                    }
-                }
-                d.deserialize_map(V)
-            }
-        }
-        let (r, _) = read_with::<NameOnly>(br#"{"exp":9,"x":[1,{"exp":1}]}"#).unwrap();
+        let (r, _) = read_with::<Stops<false>>(br#"{"exp":9,"x":[1,{"exp":1}]}"#).unwrap();
         assert_eq!(r.exp, Some(9));
     }
 
