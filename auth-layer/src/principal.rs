@@ -298,7 +298,7 @@ impl Fields {
 /// Builds a [`Principal`]; see [`Principal::builder`].
 pub struct PrincipalBuilder {
     fields: Fields,
-    claims: Option<Box<dyn FnOnce(Fields) -> Principal + Send>>,
+    claims: Option<Box<dyn FnOnce(Fields) -> Principal + Send + Sync>>,
 }
 
 impl PrincipalBuilder {
@@ -430,6 +430,13 @@ mod tests {
         assert_eq!(p.roles().collect::<Vec<_>>(), ["r0", "r1", "r2"]);
         assert!(p.has_scope("s19") && !p.has_scope("s20"));
         assert_eq!(p.subject(), Some("after"));
+    }
+
+    #[test]
+    fn principals_and_their_builders_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Principal>();
+        send_sync::<PrincipalBuilder>();
     }
 
     #[test]
