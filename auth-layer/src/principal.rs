@@ -115,16 +115,7 @@ impl Text {
 }
 
 struct PrincipalInner<C: ?Sized> {
-    kind: CredentialKind,
-    expires_at: Option<u64>,
-    text: Text,
-    subject: Option<Span>,
-    issuer: Option<Span>,
-    key_id: Option<Span>,
-    token_id: Option<Span>,
-    /// Scopes may come from two claims (`scope` and `scp`).
-    scopes: [List; 2],
-    roles: List,
+    fields: Fields,
     has_claims: bool,
     claims: C,
 }
@@ -159,36 +150,36 @@ impl Principal {
 
     /// How the credential was presented.
     pub fn kind(&self) -> CredentialKind {
-        self.inner.kind
+        self.inner.fields.kind
     }
 
     fn string(&self, span: Option<Span>) -> Option<&str> {
-        span.map(|s| self.inner.text.get(s))
+        span.map(|s| self.inner.fields.text.get(s))
     }
 
     /// The subject (`sub`), when known.
     pub fn subject(&self) -> Option<&str> {
-        self.string(self.inner.subject)
+        self.string(self.inner.fields.subject)
     }
 
     /// The issuer (`iss`), when known.
     pub fn issuer(&self) -> Option<&str> {
-        self.string(self.inner.issuer)
+        self.string(self.inner.fields.issuer)
     }
 
     /// The signing key id (`kid`), when known.
     pub fn key_id(&self) -> Option<&str> {
-        self.string(self.inner.key_id)
+        self.string(self.inner.fields.key_id)
     }
 
     /// The token id (`jti`), when known.
     pub fn token_id(&self) -> Option<&str> {
-        self.string(self.inner.token_id)
+        self.string(self.inner.fields.token_id)
     }
 
     /// When the credential expires, in seconds since the Unix epoch.
     pub fn expires_at(&self) -> Option<u64> {
-        self.inner.expires_at
+        self.inner.fields.expires_at
     }
 
     /// Granted scopes (from `scope` and `scp`), in the order the credential lists them.
@@ -199,13 +190,17 @@ impl Principal {
     /// assert_eq!(p.scopes().collect::<Vec<_>>(), ["read", "write"]);
     /// ```
     pub fn scopes(&self) -> impl Iterator<Item = &str> + '_ {
-        let [a, b] = &self.inner.scopes;
-        self.inner.text.list(a).chain(self.inner.text.list(b))
+        let [a, b] = &self.inner.fields.scopes;
+        self.inner
+            .fields
+            .text
+            .list(a)
+            .chain(self.inner.fields.text.list(b))
     }
 
     /// Granted roles.
     pub fn roles(&self) -> impl Iterator<Item = &str> + '_ {
-        self.inner.text.list(&self.inner.roles)
+        self.inner.fields.text.list(&self.inner.fields.roles)
     }
 
     /// True when `scope` was granted.
@@ -243,7 +238,7 @@ impl fmt::Debug for Principal {
     // Claims may hold personal data; Debug shows only what tracing may show.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Principal")
-            .field("kind", &self.inner.kind)
+            .field("kind", &self.inner.fields.kind)
             .field("subject", &self.subject())
             .field("issuer", &self.issuer())
             .field("key_id", &self.key_id())
@@ -269,24 +264,17 @@ pub(crate) struct Fields {
 impl Fields {
     /// The principal, with `claims` in the same allocation when there are some.
     pub(crate) fn into_principal<C: Send + Sync + 'static>(self, claims: Option<C>) -> Principal {
-        fn inner<C>(f: Fields, has_claims: bool, claims: C) -> PrincipalInner<C> {
-            PrincipalInner {
-                kind: f.kind,
-                expires_at: f.expires_at,
-                text: f.text,
-                subject: f.subject,
-                issuer: f.issuer,
-                key_id: f.key_id,
-                token_id: f.token_id,
-                scopes: f.scopes,
-                roles: f.roles,
-                has_claims,
-                claims,
-            }
-        }
         let inner: Arc<PrincipalInner<dyn Any + Send + Sync>> = match claims {
-            Some(c) => Arc::new(inner(self, true, c)),
-            None => Arc::new(inner(self, false, ())),
+            Some(claims) => Arc::new(PrincipalInner {
+                fields: self,
+                has_claims: true,
+                claims,
+            }),
+            None => Arc::new(PrincipalInner {
+                fields: self,
+                has_claims: false,
+                claims: (),
+            }),
         };
         Principal {
             inner,
