@@ -1,0 +1,879 @@
+//! `portcullis doctor`: send the request as given, read what the server says (status,
+//! challenges, problem body, clock), read the token, ask the resource's and the issuer's
+//! metadata, and name the causes in the order to fix them.
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::Full;
+use portcullis_wire::grammar::is_b64token;
+use portcullis_wire::{Challenge, ErrorCode, ProblemDetails, parse_challenges};
+use serde_json::{Value, json};
+
+use crate::cors::{self, PageRequest};
+use crate::http::Http;
+use crate::keys::{self, KeyVerdict};
+use crate::report::{CauseId, Outcome, Report};
+use crate::token::{self, Decoded, date, relative};
+
+/// Differences between the two clocks smaller than this are the `Date` header's one-second
+/// resolution and the round trip, not drift.
+const CLOCK_TOLERANCE: i64 = 5;
+
+/// What to send, and what to compare the token with.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The request's URL.
+    pub url: Uri,
+    /// Its method.
+    pub method: Method,
+    /// A bearer token, sent as `Authorization: Bearer`.
+    pub token: Option<String>,
+    /// `name=value` cookies, sent in one `Cookie` header.
+    pub cookies: Vec<String>,
+    /// Other headers, as given.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The browser origin to judge CORS for.
+    pub origin: Option<String>,
+    /// The issuer the API trusts.
+    pub issuer: Option<String>,
+    /// The audience the API expects.
+    pub audience: Option<String>,
+}
+
+/// Why no diagnosis could be made.
+#[derive(Debug)]
+pub enum Failure {
+    /// The arguments do not make a request.
+    Usage(String),
+    /// The server could not be reached.
+    Unreachable(String),
+}
+
+/// What the `Authorization` header as sent looks like, and the token in it.
+#[derive(Debug, Default, PartialEq)]
+struct SentHeader {
+    problem: Option<(CauseId, String)>,
+    token: Option<String>,
+}
+
+const BEARER_FIX: &str =
+    "send exactly `Authorization: Bearer <token>`: the scheme, one space, the token alone";
+
+/// Read an `Authorization` value the way a strict RFC 6750 server does.
+fn inspect_authorization(value: &str) -> SentHeader {
+    let looks_like_jwt = |t: &str| token::decode(t).is_ok();
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        let detail = if looks_like_jwt(value) {
+            "the Authorization header holds the token alone: the `Bearer ` scheme is missing"
+                .to_owned()
+        } else if value.is_empty() {
+            return SentHeader {
+                problem: Some((
+                    CauseId::MalformedHeader,
+                    "the Authorization header is empty".into(),
+                )),
+                token: None,
+            };
+        } else {
+            "the Authorization header has no scheme".to_owned()
+        };
+        return SentHeader {
+            problem: Some((CauseId::WrongScheme, detail)),
+            token: looks_like_jwt(value).then(|| value.to_owned()),
+        };
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        let inner = rest.trim();
+        return SentHeader {
+            problem: Some((
+                CauseId::WrongScheme,
+                format!("the Authorization scheme is {scheme:?}; the API expects Bearer"),
+            )),
+            token: looks_like_jwt(inner).then(|| inner.to_owned()),
+        };
+    }
+    // RFC 6750 §2.1: `Bearer 1*SP b64token`; a field value's trailing whitespace is not part
+    // of it (RFC 9110 §5.5).
+    let rest = rest.trim_start_matches(' ').trim_end();
+    let last = rest.split_ascii_whitespace().last().unwrap_or("");
+    let token = Some(last.trim_matches('"').to_owned()).filter(|t| !t.is_empty());
+    let problem = if rest.is_empty() {
+        Some("`Bearer` is followed by no token".to_owned())
+    } else if rest.len() > 7 && rest[..7].eq_ignore_ascii_case("bearer ") {
+        Some(
+            "the scheme is written twice (`Bearer Bearer …`): the token was stored with its prefix"
+                .to_owned(),
+        )
+    } else if rest.contains(char::is_whitespace) {
+        Some("the token contains whitespace".to_owned())
+    } else if rest.starts_with('"') {
+        Some("the token is in quotes".to_owned())
+    } else if !is_b64token(rest.as_bytes()) {
+        Some("the token has characters RFC 6750 does not allow in a bearer token".to_owned())
+    } else {
+        None
+    };
+    SentHeader {
+        problem: problem.map(|p| (CauseId::MalformedHeader, p)),
+        token,
+    }
+}
+
+/// The cause a server's own words name: the problem body's `code`, else the challenge's
+/// `error` (and, for `invalid_token`, what its description says).
+fn stated(code: Option<ErrorCode>, error: Option<&str>, description: &str) -> Option<CauseId> {
+    use ErrorCode as E;
+    if let Some(code) = code {
+        return Some(match code {
+            E::MissingCredentials => CauseId::MissingCredentials,
+            E::UnsupportedScheme => CauseId::WrongScheme,
+            E::InvalidRequest | E::TokenMalformed => CauseId::MalformedHeader,
+            E::InvalidSignature => CauseId::BadSignature,
+            E::AlgorithmNotAllowed => CauseId::AlgorithmNotAllowed,
+            E::UnknownKey | E::InvalidApiKey => CauseId::UnknownKey,
+            E::TokenExpired => CauseId::TokenExpired,
+            E::TokenNotYetValid => CauseId::TokenNotYetValid,
+            E::InvalidIssuer => CauseId::WrongIssuer,
+            // A token of the wrong type or without a claim the API needs was made for another
+            // purpose (an ID token sent to an API is the usual one).
+            E::InvalidAudience | E::InvalidTokenType | E::MissingClaim => CauseId::WrongAudience,
+            E::TokenRevoked => CauseId::TokenRevoked,
+            E::InsufficientScope => CauseId::InsufficientScope,
+            E::Forbidden | E::CsrfFailed => CauseId::Forbidden,
+            E::KeySetUnavailable => CauseId::KeySetUnavailable,
+            _ => return None,
+        });
+    }
+    match error? {
+        "invalid_request" => Some(CauseId::MalformedHeader),
+        "insufficient_scope" => Some(CauseId::InsufficientScope),
+        "invalid_token" => {
+            let d = description.to_ascii_lowercase();
+            let says = |words: &[&str]| words.iter().any(|w| d.contains(w));
+            if says(&["expired"]) {
+                Some(CauseId::TokenExpired)
+            } else if says(&["not yet valid", "not valid yet", "nbf"]) {
+                Some(CauseId::TokenNotYetValid)
+            } else if says(&["revoked"]) {
+                Some(CauseId::TokenRevoked)
+            } else if says(&["audience"]) {
+                Some(CauseId::WrongAudience)
+            } else if says(&["issuer"]) {
+                Some(CauseId::WrongIssuer)
+            } else if says(&["signature"]) {
+                Some(CauseId::BadSignature)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The fix for each cause, where the detail already says what was seen.
+fn fix(id: CauseId) -> &'static str {
+    use CauseId::*;
+    match id {
+        MissingCredentials => {
+            "send the token as `Authorization: Bearer <token>` (or the session cookie the API reads, under its exact name)"
+        }
+        WrongScheme | MalformedHeader => BEARER_FIX,
+        ClockSkew => {
+            "synchronise the clocks (NTP) of the server and the identity provider; a server leeway of a minute absorbs small drift"
+        }
+        TokenExpired => {
+            "get a new access token (refresh it) and refresh shortly before `exp` from now on"
+        }
+        TokenNotYetValid => {
+            "wait until the token's `nbf`, or fix the identity provider's clock if `iat`/`nbf` lie in the future"
+        }
+        WrongIssuer => {
+            "get the token from the issuer the API trusts, or add this issuer to the API's configuration"
+        }
+        WrongAudience => {
+            "request a token for this API (the `audience` or `resource` parameter at the token endpoint), or make the API accept this audience"
+        }
+        UnknownKey => {
+            "get a new token (the key that signed it is no longer published), or let the server refetch its key set"
+        }
+        AlgorithmNotAllowed => {
+            "sign with the algorithm the key is published for; servers allow a fixed list (never `none`, never HS with a public key)"
+        }
+        BadSignature => {
+            "the token was altered or signed with another key: get a fresh token from the issuer"
+        }
+        TokenRevoked => {
+            "sign in again or get a new token; the old one was revoked (logout, password change, admin action)"
+        }
+        InsufficientScope => {
+            "request a token with the missing scopes (and allow them for the client at the identity provider)"
+        }
+        Forbidden => {
+            "this identity is not allowed here: ask for the role or permission, or use another account"
+        }
+        KeySetUnavailable => "make the key set (jwks_uri) reachable from the server, then retry",
+        ServerError => "look at the server's logs: this is not a credentials problem",
+        PreflightRejected
+        | CorsOriginNotAllowed
+        | CorsCredentialsNotAllowed
+        | CorsChallengeNotExposed => "fix the server's CORS configuration",
+    }
+}
+
+fn seconds(d: i64) -> String {
+    relative(d, 0).trim_start_matches("in ").to_owned()
+}
+
+/// Everything the doctor knows while it judges.
+struct Facts<'a> {
+    status: StatusCode,
+    local_now: i64,
+    server_now: Option<i64>,
+    token: Option<&'a Decoded>,
+    expected_issuers: Vec<String>,
+    expected_audience: Option<String>,
+    keys: Option<KeyVerdict>,
+    required_scopes: Vec<String>,
+    stated: Option<CauseId>,
+    description: String,
+    credentials_sent: bool,
+}
+
+/// Send the request as given and diagnose the answer.
+pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
+    if spec.url.scheme().is_none() || spec.url.authority().is_none() {
+        return Err(Failure::Usage(format!(
+            "{} is not an absolute http(s) URL",
+            spec.url
+        )));
+    }
+    let mut headers = HeaderMap::new();
+    for (n, v) in &spec.headers {
+        headers.append(n.clone(), v.clone());
+    }
+    if let Some(t) = &spec.token {
+        if headers.contains_key(AUTHORIZATION) {
+            return Err(Failure::Usage(
+                "give the token with --token* or as an Authorization --header, not both".into(),
+            ));
+        }
+        let mut v = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+            Failure::Usage("the token holds characters an HTTP header cannot carry".into())
+        })?;
+        v.set_sensitive(true);
+        headers.insert(AUTHORIZATION, v);
+    }
+    if let Some(v) = headers.get_mut(AUTHORIZATION) {
+        v.set_sensitive(true);
+    }
+    // What the page sets (the browser adds Origin and Cookie itself).
+    let page_headers = headers.clone();
+    if !spec.cookies.is_empty() {
+        let mut v = HeaderValue::from_str(&spec.cookies.join("; "))
+            .map_err(|_| Failure::Usage("a --cookie is not a valid header value".into()))?;
+        v.set_sensitive(true);
+        headers.insert(COOKIE, v);
+    }
+    if let Some(o) = &spec.origin {
+        let v = HeaderValue::from_str(o)
+            .map_err(|_| Failure::Usage("--origin is not a valid header value".into()))?;
+        headers.insert(ORIGIN, v);
+    }
+    let mut req = Request::builder()
+        .method(spec.method.clone())
+        .uri(spec.url.clone())
+        .body(Full::<Bytes>::default())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    *req.headers_mut() = headers;
+    let answer = http
+        .send(req)
+        .await
+        .map_err(|e| Failure::Unreachable(format!("{}: {e}", spec.url)))?;
+
+    let mut report = Report {
+        status: Some(answer.status.as_u16()),
+        ..Report::default()
+    };
+    let local_now = token::unix_now();
+    let server_now = answer
+        .first("date")
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64);
+    match server_now {
+        Some(s) if (s - local_now).abs() > CLOCK_TOLERANCE => report.check(
+            "server_clock",
+            Outcome::Warn,
+            format!(
+                "the server's clock ({}) is {} {} this machine's",
+                date(s),
+                seconds((s - local_now).abs()),
+                if s > local_now { "ahead of" } else { "behind" }
+            ),
+        ),
+        Some(_) => report.check(
+            "server_clock",
+            Outcome::Pass,
+            "agrees with this machine's clock",
+        ),
+        None => report.check(
+            "server_clock",
+            Outcome::Skip,
+            "the answer has no Date header",
+        ),
+    }
+
+    // What the server says.
+    let mut challenges: Vec<Challenge> = Vec::new();
+    for value in answer.all("www-authenticate") {
+        match parse_challenges(value) {
+            Ok(c) => challenges.extend(c),
+            Err(e) => report.check(
+                "challenge",
+                Outcome::Warn,
+                format!("unreadable WWW-Authenticate: {e}"),
+            ),
+        }
+    }
+    let bearer = challenges.iter().find(|c| c.is("Bearer"));
+    if challenges.is_empty() {
+        report.check(
+            "challenge",
+            Outcome::Skip,
+            "the answer has no WWW-Authenticate challenge",
+        );
+    } else {
+        let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
+        let error = bearer.and_then(|b| b.param("error")).unwrap_or("none");
+        report.check(
+            "challenge",
+            Outcome::Pass,
+            format!("schemes {schemes:?}, Bearer error {error}"),
+        );
+    }
+    let is_json = answer
+        .first(CONTENT_TYPE.as_str())
+        .is_some_and(|ct| ct.contains("json"));
+    let problem = is_json
+        .then(|| ProblemDetails::from_json(&answer.body))
+        .flatten()
+        .filter(|p| p.code.is_some() || p.status.is_some());
+    if let Some(p) = &problem {
+        report.check(
+            "problem",
+            Outcome::Pass,
+            format!(
+                "code {:?}, detail {:?}",
+                p.code.as_deref().unwrap_or(""),
+                p.detail.as_deref().unwrap_or("")
+            ),
+        );
+    }
+    let error = bearer.and_then(|b| b.param("error"));
+    let description = bearer
+        .and_then(|b| b.param("error_description"))
+        .or(problem.as_ref().and_then(|p| p.detail.as_deref()))
+        .unwrap_or("")
+        .to_owned();
+    let stated = stated(
+        problem.as_ref().and_then(ProblemDetails::error_code),
+        error,
+        &description,
+    );
+    let mut required_scopes: Vec<String> = problem
+        .as_ref()
+        .map(|p| p.required_scopes.clone())
+        .unwrap_or_default();
+    if required_scopes.is_empty() {
+        let scope = bearer
+            .and_then(|b| b.param("scope"))
+            .or(problem.as_ref().and_then(|p| p.scope.as_deref()))
+            .unwrap_or("");
+        required_scopes = scope.split_ascii_whitespace().map(str::to_owned).collect();
+    }
+
+    // What was sent.
+    let auth_sent = page_headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let sent = auth_sent.map(inspect_authorization).unwrap_or_default();
+    let cookie_token = spec
+        .cookies
+        .iter()
+        .filter_map(|c| c.split_once('=').map(|(_, v)| v.trim()))
+        .find(|v| token::decode(v).is_ok());
+    let token_text = sent.token.as_deref().or(cookie_token);
+    let decoded = token_text.map(token::decode);
+    report.token = match &decoded {
+        Some(Ok(t)) => Some(token::annotated(t, local_now)),
+        Some(Err(why)) => Some(json!({ "not_a_jwt": why.to_string() })),
+        None => None,
+    };
+    let jwt = decoded.as_ref().and_then(|d| d.as_ref().ok());
+
+    // What the resource and the issuer publish.
+    let metadata = resource_metadata(http, &spec.url, bearer, &mut report).await;
+    let mut expected_issuers: Vec<String> = spec.issuer.iter().cloned().collect();
+    let mut expected_audience = spec.audience.clone();
+    if let Some(m) = &metadata {
+        if expected_issuers.is_empty()
+            && let Some(Value::Array(servers)) = m.get("authorization_servers")
+        {
+            expected_issuers = servers
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+        }
+        if expected_audience.is_none() {
+            expected_audience = m.get("resource").and_then(Value::as_str).map(str::to_owned);
+        }
+    }
+    let keys = match jwt {
+        Some(t) => {
+            let iss = t.iss().unwrap_or("");
+            // The issuer given on the command line, else the token's own when the resource's
+            // metadata does not rule it out.
+            let from = spec.issuer.clone().or_else(|| {
+                let plausible = expected_issuers.is_empty()
+                    || expected_issuers.iter().any(|e| same_url(e, iss));
+                (plausible && (iss.starts_with("https://") || iss.starts_with("http://")))
+                    .then(|| iss.to_owned())
+            });
+            match from {
+                Some(issuer) => Some(keys::judge(http, &issuer, t, &mut report.checks).await),
+                None => {
+                    report.check("issuer_metadata", Outcome::Skip, "the token's iss is not a URL: pass --issuer to check its key and signature");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+
+    let facts = Facts {
+        status: answer.status,
+        local_now,
+        server_now,
+        token: jwt,
+        expected_issuers,
+        expected_audience,
+        keys,
+        required_scopes,
+        stated,
+        description,
+        credentials_sent: auth_sent.is_some() || !spec.cookies.is_empty(),
+    };
+    diagnose(&facts, &sent, decoded.as_ref(), &mut report);
+
+    if let Some(origin) = &spec.origin {
+        let page = PageRequest {
+            origin,
+            uri: &spec.url,
+            method: &spec.method,
+            headers: &page_headers,
+            credentials: !spec.cookies.is_empty(),
+        };
+        cors::preflight(http, &page, &mut report).await;
+        cors::answer(&answer, &page, &mut report);
+    }
+
+    // The browser's blocks first, then the server's own reason, then the rest in fix order.
+    let server_said = facts.stated;
+    report
+        .causes
+        .sort_by_key(|c| (!c.id.blocks_the_page(), Some(c.id) != server_said, c.id));
+    Ok(report)
+}
+
+fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+/// RFC 9728: the URL the challenge names, else the well-known locations for the resource.
+async fn resource_metadata(
+    http: &Http,
+    url: &Uri,
+    bearer: Option<&Challenge>,
+    report: &mut Report,
+) -> Option<Value> {
+    let mut urls: Vec<String> = bearer
+        .and_then(|b| b.param("resource_metadata"))
+        .map(|u| vec![u.to_owned()])
+        .unwrap_or_default();
+    if urls.is_empty()
+        && let (Some(scheme), Some(authority)) = (url.scheme_str(), url.authority())
+    {
+        let path = url.path().trim_end_matches('/');
+        let root = format!("{scheme}://{authority}/.well-known/oauth-protected-resource");
+        if !path.is_empty() {
+            urls.push(format!("{root}{path}"));
+        }
+        urls.push(root);
+    }
+    let mut tried = Vec::new();
+    for u in urls {
+        match http.get_json(&u).await {
+            Ok(doc) => {
+                report.check("resource_metadata", Outcome::Pass, format!("read {u}"));
+                return Some(doc);
+            }
+            Err(e) => tried.push(format!("{u} {e}")),
+        }
+    }
+    report.check(
+        "resource_metadata",
+        Outcome::Skip,
+        format!("none published ({})", tried.join("; ")),
+    );
+    None
+}
+
+/// Name the causes from the facts.
+fn diagnose(
+    f: &Facts<'_>,
+    sent: &SentHeader,
+    decoded: Option<&Result<Decoded, token::NotAJwt>>,
+    report: &mut Report,
+) {
+    let status = f.status;
+    let refused = matches!(status.as_u16(), 400 | 401 | 403);
+    if status.is_server_error() {
+        if f.stated == Some(CauseId::KeySetUnavailable) {
+            let here = match &f.keys {
+                Some(KeyVerdict::Unavailable(why)) => format!("; from here too: {why}"),
+                _ => String::new(),
+            };
+            report.cause(
+                CauseId::KeySetUnavailable,
+                format!(
+                    "the server cannot fetch the keys that verify tokens ({status}: {}){here}",
+                    f.description
+                ),
+                fix(CauseId::KeySetUnavailable),
+            );
+        } else {
+            report.cause(
+                CauseId::ServerError,
+                format!("the server failed with {status}"),
+                fix(CauseId::ServerError),
+            );
+        }
+    } else if !refused && !status.is_success() && !status.is_redirection() {
+        report.cause(
+            CauseId::ServerError,
+            format!("the server answered {status}, which is not about credentials"),
+            "check the URL and the method: this is not a credentials problem",
+        );
+    }
+
+    // Local findings are judged on every answer; they become causes only when the server
+    // refused the request (the server has the last word on what it accepts).
+    let mut found: Vec<(CauseId, String)> = Vec::new();
+    if !f.credentials_sent {
+        found.push((
+            CauseId::MissingCredentials,
+            "the request carries no credentials (no Authorization header, no cookie)".into(),
+        ));
+    } else if f.stated == Some(CauseId::MissingCredentials) {
+        found.push((CauseId::MissingCredentials, "the server saw no credentials although the request carried some: the API reads another cookie or header, or something on the way strips it".into()));
+    }
+    if let Some((id, detail)) = &sent.problem {
+        found.push((*id, detail.clone()));
+    }
+    if let Some(Err(why)) = decoded
+        && f.stated == Some(CauseId::MalformedHeader)
+        && sent.problem.is_none()
+    {
+        found.push((
+            CauseId::MalformedHeader,
+            format!("the bearer token is not a JWT: {why}"),
+        ));
+    }
+    if let Some(t) = f.token {
+        token_findings(f, t, &mut found, report);
+    }
+    if f.status == StatusCode::FORBIDDEN || f.stated == Some(CauseId::InsufficientScope) {
+        scope_findings(f, &mut found);
+    }
+
+    if !refused {
+        for (id, detail) in found {
+            if id != CauseId::MissingCredentials {
+                report.check(
+                    "token",
+                    Outcome::Warn,
+                    format!(
+                        "{}: {detail} (the server accepted the request anyway)",
+                        id.as_str()
+                    ),
+                );
+            }
+        }
+        return;
+    }
+
+    // The server's own reason first, with what was seen here when it agrees.
+    if let Some(id) = f.stated {
+        let time_claim_disagrees = matches!(id, CauseId::TokenExpired | CauseId::TokenNotYetValid)
+            && f.token.is_some()
+            && !found.iter().any(|(i, _)| *i == id);
+        if time_claim_disagrees {
+            let local = match (id, f.token) {
+                (CauseId::TokenExpired, Some(t)) => t.time("exp").map(|e| {
+                    format!(
+                        "it expires {} by this machine's clock",
+                        relative(e, f.local_now)
+                    )
+                }),
+                (_, Some(t)) => t.time("nbf").or(t.time("iat")).map(|n| {
+                    format!(
+                        "it is valid from {} by this machine's clock",
+                        relative(n, f.local_now)
+                    )
+                }),
+                _ => None,
+            };
+            report.cause(
+                CauseId::ClockSkew,
+                format!(
+                    "the server says {} but {}: the server's clock is off{}",
+                    id.as_str(),
+                    local.unwrap_or_else(|| "this machine's clock disagrees".into()),
+                    f.server_now
+                        .map(|s| format!(" (its Date is {})", date(s)))
+                        .unwrap_or_default()
+                ),
+                fix(CauseId::ClockSkew),
+            );
+        } else if let Some((_, detail)) = found.iter().find(|(i, _)| *i == id) {
+            report.cause(id, detail.clone(), fix(id));
+        } else {
+            let said = if f.description.is_empty() {
+                id.as_str().to_owned()
+            } else {
+                f.description.clone()
+            };
+            let seen = match (id, f.token) {
+                (CauseId::WrongAudience, Some(t)) => format!("; the token's aud is {:?}", t.aud()),
+                (CauseId::WrongIssuer, Some(t)) => {
+                    format!("; the token's iss is {:?}", t.iss().unwrap_or(""))
+                }
+                _ => String::new(),
+            };
+            report.cause(id, format!("the server says: {said}{seen}"), fix(id));
+        }
+    }
+    for (id, detail) in &found {
+        report.cause(*id, detail.clone(), fix(*id));
+    }
+    if report.causes.iter().all(|c| c.id.blocks_the_page()) {
+        // Nothing named: say the most likely reason, and that it is a deduction.
+        let (id, detail) = if status == StatusCode::FORBIDDEN {
+            (
+                CauseId::Forbidden,
+                "the server knows who this is and refuses: it names no missing scope".to_owned(),
+            )
+        } else if status == StatusCode::BAD_REQUEST {
+            (
+                CauseId::MalformedHeader,
+                "the server answered 400 without saying why; check how the credentials are written"
+                    .to_owned(),
+            )
+        } else if f.keys == Some(KeyVerdict::Verified) {
+            (CauseId::TokenRevoked, "the token is well formed, in date, from the expected issuer and signed by a published key, yet refused: most likely revoked (or a policy of the server)".to_owned())
+        } else {
+            (CauseId::BadSignature, "the server refuses the token and nothing checked here explains it; its signature could not be checked here (pass --issuer)".to_owned())
+        };
+        report.cause(id, detail, fix(id));
+    }
+}
+
+fn token_findings(
+    f: &Facts<'_>,
+    t: &Decoded,
+    found: &mut Vec<(CauseId, String)>,
+    report: &mut Report,
+) {
+    let local = f.local_now;
+    if let Some(exp) = t.time("exp") {
+        let here = exp <= local;
+        let there = f.server_now.map(|s| exp <= s);
+        match (here, there) {
+            (true, Some(true) | None) => found.push((CauseId::TokenExpired, format!("the token expired {} (at {})", relative(exp, local), date(exp)))),
+            (false, Some(true)) => found.push((CauseId::ClockSkew, format!(
+                "the token expires {} by this machine's clock, but the server's clock reads {}, {} ahead and past the token's exp ({})",
+                relative(exp, local),
+                date(f.server_now.unwrap_or(local)),
+                seconds(f.server_now.unwrap_or(local) - local),
+                date(exp)
+            ))),
+            (true, Some(false)) => report.check("exp", Outcome::Warn, format!("expired by this machine's clock ({}), not by the server's", relative(exp, local))),
+            (false, _) => report.check("exp", Outcome::Pass, format!("expires {} ({})", relative(exp, local), date(exp))),
+        }
+    } else {
+        report.check(
+            "exp",
+            Outcome::Warn,
+            "the token has no exp: it never expires",
+        );
+    }
+    for name in ["nbf", "iat"] {
+        let Some(at) = t.time(name) else { continue };
+        let here = at > local + CLOCK_TOLERANCE;
+        let there = f.server_now.map(|s| at > s + CLOCK_TOLERANCE);
+        match (here, there) {
+            (true, Some(true) | None) => found.push((CauseId::TokenNotYetValid, format!(
+                "the token's {name} is {} ({}): the identity provider's clock is ahead, or the token is used too early",
+                relative(at, local),
+                date(at)
+            ))),
+            (false, Some(true)) => found.push((CauseId::ClockSkew, format!(
+                "the token's {name} has passed by this machine's clock, but the server's clock ({}) is behind it",
+                date(f.server_now.unwrap_or(local))
+            ))),
+            _ => report.check(name, Outcome::Pass, format!("{} ({})", relative(at, local), date(at))),
+        }
+    }
+    let iss = t.iss().unwrap_or("");
+    if !f.expected_issuers.is_empty() {
+        if f.expected_issuers.iter().any(|e| same_url(e, iss)) {
+            report.check("iss", Outcome::Pass, format!("{iss:?} is trusted"));
+        } else {
+            found.push((
+                CauseId::WrongIssuer,
+                format!(
+                    "the token's iss is {iss:?}; the API trusts {:?}",
+                    f.expected_issuers
+                ),
+            ));
+        }
+    }
+    let aud = t.aud();
+    if let Some(expected) = &f.expected_audience {
+        if aud.iter().any(|a| same_url(a, expected)) {
+            report.check("aud", Outcome::Pass, format!("names {expected:?}"));
+        } else {
+            found.push((
+                CauseId::WrongAudience,
+                format!("the token's aud is {aud:?}; the API is {expected:?}"),
+            ));
+        }
+    }
+    match &f.keys {
+        Some(KeyVerdict::UnknownKey { kid, known }) => found.push((CauseId::UnknownKey, format!(
+            "the token's kid {kid:?} is not in the issuer's key set (it has {known:?}): the key was rotated away or the token comes from elsewhere"
+        ))),
+        Some(KeyVerdict::AlgorithmNotAllowed(why)) => found.push((CauseId::AlgorithmNotAllowed, why.clone())),
+        Some(KeyVerdict::BadSignature) => found.push((CauseId::BadSignature, "the signature does not verify with the key the token names".into())),
+        Some(KeyVerdict::Unavailable(why)) if f.stated == Some(CauseId::KeySetUnavailable) => {
+            found.push((CauseId::KeySetUnavailable, why.clone()));
+        }
+        _ => {}
+    }
+}
+
+fn scope_findings(f: &Facts<'_>, found: &mut Vec<(CauseId, String)>) {
+    if f.required_scopes.is_empty() {
+        return;
+    }
+    let has: Vec<&str> = f.token.map(Decoded::scopes).unwrap_or_default();
+    let missing: Vec<&str> = f
+        .required_scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !has.contains(s))
+        .collect();
+    let detail = if missing.is_empty() || f.token.is_none() {
+        format!(
+            "the endpoint needs the scope(s) {}",
+            f.required_scopes.join(" ")
+        )
+    } else {
+        format!(
+            "the token lacks the scope(s) {} (it has {})",
+            missing.join(" "),
+            if has.is_empty() {
+                "none".to_owned()
+            } else {
+                has.join(" ")
+            }
+        )
+    };
+    found.push((CauseId::InsufficientScope, detail));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.e30.c2ln";
+
+    fn problem(value: &str) -> Option<CauseId> {
+        inspect_authorization(value).problem.map(|(id, _)| id)
+    }
+
+    #[test]
+    fn authorization_values_are_read_like_a_strict_server() {
+        assert_eq!(problem(&format!("Bearer {JWT}")), None);
+        assert_eq!(problem(&format!("bearer {JWT}")), None);
+        assert_eq!(problem(JWT), Some(CauseId::WrongScheme));
+        assert_eq!(problem(&format!("Token {JWT}")), Some(CauseId::WrongScheme));
+        // One or more spaces (RFC 6750 `1*SP`), not a tab.
+        assert_eq!(problem(&format!("Bearer  {JWT}")), None);
+        assert_eq!(
+            problem(&format!("Bearer \t{JWT}")),
+            Some(CauseId::MalformedHeader)
+        );
+        assert_eq!(
+            problem(&format!("Bearer {JWT} {JWT}")),
+            Some(CauseId::MalformedHeader)
+        );
+        assert_eq!(
+            problem(&format!("Bearer Bearer {JWT}")),
+            Some(CauseId::MalformedHeader)
+        );
+        assert_eq!(
+            problem(&format!("Bearer \"{JWT}\"")),
+            Some(CauseId::MalformedHeader)
+        );
+        assert_eq!(problem("Bearer "), Some(CauseId::MalformedHeader));
+        assert_eq!(problem(""), Some(CauseId::MalformedHeader));
+        // The token is still found, so it can be read.
+        assert_eq!(
+            inspect_authorization(&format!("Bearer Bearer {JWT}"))
+                .token
+                .as_deref(),
+            Some(JWT)
+        );
+        assert_eq!(
+            inspect_authorization(&format!("JWT {JWT}"))
+                .token
+                .as_deref(),
+            Some(JWT)
+        );
+    }
+
+    #[test]
+    fn a_server_s_words_name_the_cause() {
+        assert_eq!(
+            stated(Some(ErrorCode::InvalidAudience), None, ""),
+            Some(CauseId::WrongAudience)
+        );
+        assert_eq!(
+            stated(None, Some("invalid_token"), "The access token expired"),
+            Some(CauseId::TokenExpired)
+        );
+        assert_eq!(
+            stated(None, Some("invalid_token"), "token revoked"),
+            Some(CauseId::TokenRevoked)
+        );
+        assert_eq!(stated(None, Some("invalid_token"), ""), None);
+        assert_eq!(
+            stated(None, Some("insufficient_scope"), ""),
+            Some(CauseId::InsufficientScope)
+        );
+        assert_eq!(stated(None, None, "expired"), None);
+    }
+}
