@@ -104,8 +104,9 @@ fn allows_origin(answer: &Answer, page: &PageRequest<'_>, on: &str, report: &mut
     true
 }
 
-/// Send the preflight the request needs, if any, and judge it.
-pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report) {
+/// Send the preflight the request needs, if any, and judge it: `None` when none is needed,
+/// else whether the browser would go on to send the request.
+pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report) -> Option<bool> {
     let simple_method = matches!(page.method.as_str(), "GET" | "HEAD" | "POST");
     let mut asked: Vec<String> = page
         .headers
@@ -121,7 +122,7 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
             Outcome::Skip,
             "a simple request: browsers send no preflight",
         );
-        return;
+        return None;
     }
     let mut req = Request::builder()
         .method(Method::OPTIONS)
@@ -137,7 +138,7 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
             Outcome::Skip,
             "the origin is not a valid header value",
         );
-        return;
+        return Some(false);
     };
     let answer = match http.send(req).await {
         Ok(a) => a,
@@ -147,7 +148,7 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
                 format!("the preflight (OPTIONS) got no answer: {e}"),
                 "answer OPTIONS preflights with 204 and the CORS headers",
             );
-            return;
+            return Some(false);
         }
     };
     if !answer.status.is_success() {
@@ -165,10 +166,10 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
             detail,
             "answer preflights before authentication (put the CORS layer outside the auth layer) with 204 and the CORS headers",
         );
-        return;
+        return Some(false);
     }
     if !allows_origin(&answer, page, "preflight answer", report) {
-        return;
+        return Some(false);
     }
     let wildcard_ok = !page.credentials;
     let methods = list(answer.first(ACCESS_CONTROL_ALLOW_METHODS.as_str()));
@@ -185,7 +186,7 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
             ),
             format!("add {} to Access-Control-Allow-Methods", page.method),
         );
-        return;
+        return Some(false);
     }
     let allowed = list(answer.first(ACCESS_CONTROL_ALLOW_HEADERS.as_str()));
     // `*` never covers `Authorization` (Fetch), and covers nothing with credentials.
@@ -212,17 +213,40 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
                     .join(", ")
             ),
         );
-        return;
+        return Some(false);
     }
     report.check(
         "preflight",
         Outcome::Pass,
         format!("OPTIONS answered {} and allows the request", answer.status),
     );
+    Some(true)
 }
 
 /// Judge the real answer: readable by the page, and its challenge exposed.
-pub fn answer(main: &Answer, page: &PageRequest<'_>, report: &mut Report) {
+pub fn answer(
+    main: &Answer,
+    page: &PageRequest<'_>,
+    preflight_passed: Option<bool>,
+    report: &mut Report,
+) {
+    let refused = !main.status.is_success() && !main.status.is_redirection();
+    if refused
+        && preflight_passed == Some(true)
+        && main.first(ACCESS_CONTROL_ALLOW_ORIGIN.as_str()).is_none()
+    {
+        // The classic: CORS headers on successes only, because the refusal is written before
+        // the CORS layer runs. The page gets a network error instead of the status.
+        report.cause(
+            CauseId::CorsOriginNotAllowed,
+            format!(
+                "the {} answer carries no Access-Control-Allow-Origin although the origin is allowed: the page at {} gets a network error (axios: \"Network Error\"), not the {}",
+                main.status, page.origin, main.status.as_u16()
+            ),
+            "give refusals the CORS headers too: put the CORS layer outside (before) the authentication layer",
+        );
+        return;
+    }
     if !allows_origin(main, page, "answer", report) {
         return;
     }

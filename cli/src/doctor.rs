@@ -238,6 +238,8 @@ struct Facts<'a> {
     stated: Option<CauseId>,
     description: String,
     credentials_sent: bool,
+    /// The schemes the server's challenges ask for.
+    schemes: Vec<String>,
 }
 
 /// Send the request as given and diagnose the answer.
@@ -346,10 +348,14 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
     } else {
         let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
         let error = bearer.and_then(|b| b.param("error")).unwrap_or("none");
+        let said = bearer
+            .and_then(|b| b.param("error_description"))
+            .map(|d| format!(", description {d:?}"))
+            .unwrap_or_default();
         report.check(
             "challenge",
             Outcome::Pass,
-            format!("schemes {schemes:?}, Bearer error {error}"),
+            format!("schemes {schemes:?}, Bearer error {error}{said}"),
         );
     }
     let is_json = answer
@@ -464,6 +470,7 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
         stated,
         description,
         credentials_sent: auth_sent.is_some() || !spec.cookies.is_empty(),
+        schemes: challenges.iter().map(|c| c.scheme.clone()).collect(),
     };
     diagnose(&facts, &sent, decoded.as_ref(), &mut report);
 
@@ -475,9 +482,26 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
             headers: &page_headers,
             credentials: !spec.cookies.is_empty(),
         };
-        cors::preflight(http, &page, &mut report).await;
-        cors::answer(&answer, &page, &mut report);
+        let passed = cors::preflight(http, &page, &mut report).await;
+        cors::answer(&answer, &page, passed, &mut report);
     }
+
+    // A server may echo what it was sent; none of it is repeated here.
+    let mut secrets: Vec<&str> = spec
+        .cookies
+        .iter()
+        .filter_map(|c| c.split_once('='))
+        .map(|(_, v)| v.trim())
+        .collect();
+    secrets.extend(spec.token.as_deref());
+    secrets.extend(sent.token.as_deref());
+    secrets.extend(
+        spec.headers
+            .iter()
+            .filter(|(n, _)| is_secret_header(n.as_str()))
+            .filter_map(|(_, v)| v.to_str().ok()),
+    );
+    redact(&mut report, &secrets);
 
     // The browser's blocks first, then the server's own reason, then the rest in fix order.
     let server_said = facts.stated;
@@ -485,6 +509,34 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
         .causes
         .sort_by_key(|c| (!c.id.blocks_the_page(), Some(c.id) != server_said, c.id));
     Ok(report)
+}
+
+/// Headers that carry credentials by name or by convention (`X-API-Key`, `X-Auth-Token`).
+fn is_secret_header(name: &str) -> bool {
+    matches!(name, "authorization" | "proxy-authorization" | "cookie")
+        || ["key", "token", "secret", "auth"]
+            .iter()
+            .any(|w| name.contains(w))
+}
+
+/// Replace every secret (and every token's signature) in what will be printed.
+fn redact(report: &mut Report, secrets: &[&str]) {
+    let mut pieces: Vec<&str> = Vec::new();
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
+        pieces.push(s);
+        if let Some((_, sig)) = s.rsplit_once('.').filter(|(_, sig)| sig.len() >= 8) {
+            pieces.push(sig);
+        }
+    }
+    let clean = |text: &mut String| {
+        for p in &pieces {
+            if text.contains(p) {
+                *text = text.replace(p, "[redacted]");
+            }
+        }
+    };
+    report.causes.iter_mut().for_each(|c| clean(&mut c.detail));
+    report.checks.iter_mut().for_each(|c| clean(&mut c.detail));
 }
 
 fn same_url(a: &str, b: &str) -> bool {
@@ -581,6 +633,17 @@ fn diagnose(
     }
     if let Some((id, detail)) = &sent.problem {
         found.push((*id, detail.clone()));
+    } else if sent.token.is_some()
+        && !f.schemes.is_empty()
+        && !f.schemes.iter().any(|s| s.eq_ignore_ascii_case("bearer"))
+    {
+        found.push((
+            CauseId::WrongScheme,
+            format!(
+                "the server asks for {:?}, not Bearer: it does not take bearer tokens here",
+                f.schemes
+            ),
+        ));
     }
     if let Some(Err(why)) = decoded
         && f.stated == Some(CauseId::MalformedHeader)

@@ -198,6 +198,33 @@ async fn legacy() -> (
                 }
             }),
         )
+        // Only Basic is asked for.
+        .route("/basic-only", any(|| async { reply(401, &[("www-authenticate", r#"Basic realm="legacy""#.into())]) }))
+        // CORS headers on successes only: the refusal is written before CORS runs.
+        .route(
+            "/cors-on-success-only",
+            any(|method: Method, headers: HeaderMap| async move {
+                let cors = [
+                    ("access-control-allow-origin", APP.to_owned()),
+                    ("access-control-allow-headers", "authorization".to_owned()),
+                ];
+                if method == Method::OPTIONS {
+                    return reply(204, &cors);
+                }
+                match exp_of(&headers) {
+                    Some(exp) if exp > now() as i64 => reply(200, &cors),
+                    _ => reply(401, &[("www-authenticate", r#"Bearer error="invalid_token""#.into())]),
+                }
+            }),
+        )
+        // A careless server that repeats the credential it was sent.
+        .route(
+            "/echo",
+            any(|headers: HeaderMap| async move {
+                let sent = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                reply(401, &[("www-authenticate", format!(r#"Bearer error="invalid_token", error_description="bad token {sent}""#))])
+            }),
+        )
         // Any origin, with credentials: browsers refuse the combination.
         .route(
             "/star",
@@ -235,6 +262,8 @@ struct Case {
     causes: &'static [&'static str],
     /// Words a cause's detail must contain (the missing scope, a kid, …).
     detail_has: &'static [&'static str],
+    /// Words the whole output must contain.
+    output_has: &'static [&'static str],
 }
 
 fn case(
@@ -249,12 +278,18 @@ fn case(
         verdict,
         causes,
         detail_has: &[],
+        output_has: &[],
     }
 }
 
 impl Case {
     fn detail_has(mut self, words: &'static [&'static str]) -> Self {
         self.detail_has = words;
+        self
+    }
+
+    fn output_has(mut self, words: &'static [&'static str]) -> Self {
+        self.output_has = words;
         self
     }
 }
@@ -534,6 +569,33 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
             &[&url(l, "/star"), "--cookie", "session=abc", "--origin", APP],
         ),
         case(
+            "the server asks for Basic only",
+            "wrong_scheme",
+            &["wrong_scheme"],
+            &[&url(l, "/basic-only"), "--token", &legacy_valid],
+        )
+        .detail_has(&["Basic"]),
+        case(
+            "CORS headers on successes only",
+            "cors_origin_not_allowed",
+            &["cors_origin_not_allowed", "token_expired"],
+            &[
+                &url(l, "/cors-on-success-only"),
+                "--token",
+                &legacy_expired,
+                "--origin",
+                APP,
+            ],
+        )
+        .detail_has(&["Network Error", "outside (before) the authentication layer"]),
+        case(
+            "a server that echoes the token",
+            "token_revoked",
+            &["token_revoked"],
+            &[&url(l, "/echo"), "--token", &legacy_valid],
+        )
+        .output_has(&["description \\\"bad token Bearer [redacted]\\\""]),
+        case(
             "server error",
             "server_error",
             &["server_error"],
@@ -617,6 +679,11 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
             wrong.push(format!(
                 "{}: the causes do not say {w:?}: {details}",
                 c.name
+            ));
+        } else if let Some(w) = c.output_has.iter().find(|w| !r.stdout.contains(*w)) {
+            wrong.push(format!(
+                "{}: the output does not say {w:?}: {}",
+                c.name, r.stdout
             ));
         }
         for s in secrets {
