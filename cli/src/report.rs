@@ -220,7 +220,12 @@ impl Report {
                 if let Some(Value::Object(m)) = token.get(part) {
                     out.push_str(&format!("  {part}:\n"));
                     for (k, v) in m {
-                        out.push_str(&format!("    {k}: {v}\n"));
+                        out.push_str(&format!("    {k}: {v}"));
+                        if let Some(Value::String(when)) = token.get("times").and_then(|t| t.get(k))
+                        {
+                            out.push_str(&format!("  ({when})"));
+                        }
+                        out.push('\n');
                     }
                 }
             }

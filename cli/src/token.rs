@@ -152,19 +152,22 @@ pub fn relative(at: i64, now: i64) -> String {
 /// The registered time claims, in the order they are shown.
 pub const TIME_CLAIMS: [&str; 3] = ["iat", "nbf", "exp"];
 
-/// Header and claims as JSON, each time claim joined by its date and how far it is from `now`
-/// (`"exp_readable": "Tue, … GMT (in 4 min)"`).
+/// Header and claims as JSON, untouched, and beside them each time claim as a date and how far
+/// it is from `now` (`"times": {"exp": "Tue, … GMT, in 4 min"}`).
 pub fn annotated(token: &Decoded, now: i64) -> Value {
-    let mut claims = token.claims.clone();
-    for name in TIME_CLAIMS {
-        if let Some(t) = token.time(name) {
-            claims.insert(
-                format!("{name}_readable"),
-                Value::String(format!("{} ({})", date(t), relative(t, now))),
-            );
-        }
-    }
-    serde_json::json!({ "header": token.header, "claims": claims })
+    let times: Map<String, Value> = TIME_CLAIMS
+        .iter()
+        .filter_map(|name| {
+            let t = token.time(name)?;
+            Some((name.to_string(), Value::String(readable(t, now))))
+        })
+        .collect();
+    serde_json::json!({ "header": token.header, "claims": token.claims, "times": times })
+}
+
+/// `Tue, 01 Dec 2026 07:10:00 GMT, in 4 min`.
+pub fn readable(t: i64, now: i64) -> String {
+    format!("{}, {}", date(t), relative(t, now))
 }
 
 /// The header and claims as text, with readable times; never the signature.
@@ -179,7 +182,7 @@ pub fn render(token: &Decoded, now: i64) -> String {
         if TIME_CLAIMS.contains(&k.as_str())
             && let Some(t) = token.time(k)
         {
-            out.push_str(&format!("  ({}, {})", date(t), relative(t, now)));
+            out.push_str(&format!("  ({})", readable(t, now)));
         }
         out.push('\n');
     }
@@ -256,8 +259,9 @@ mod tests {
         assert!(!text.contains("c2ln"), "{text}");
         let json = annotated(&t, 60);
         assert_eq!(
-            json["claims"]["exp_readable"],
-            "Thu, 01 Jan 1970 00:00:00 GMT (60 s ago)"
+            json["times"]["exp"],
+            "Thu, 01 Jan 1970 00:00:00 GMT, 60 s ago"
         );
+        assert_eq!(json["claims"]["exp"], 0);
     }
 }

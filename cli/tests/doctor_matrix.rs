@@ -763,7 +763,7 @@ async fn people_read_the_cause_and_its_fix() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("exp_readable"), "{}", r.stdout);
+    assert!(r.stdout.contains("GMT, 5 min ago)"), "{}", r.stdout);
     assert!(!r.stdout.contains(&expired), "{}", r.stdout);
 
     let valid = api.tokens.access_token("alice", "read", 300);
