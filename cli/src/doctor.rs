@@ -474,7 +474,17 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
     };
     diagnose(&facts, &sent, decoded.as_ref(), &mut report);
 
-    if let Some(origin) = &spec.origin {
+    if let Some(origin) = spec.origin.as_deref().filter(|o| {
+        let same = same_origin(o, &spec.url);
+        if same {
+            report.check(
+                "cors",
+                Outcome::Skip,
+                format!("{o} is the API's own origin: browsers apply no CORS"),
+            );
+        }
+        !same
+    }) {
         let page = PageRequest {
             origin,
             uri: &spec.url,
@@ -537,6 +547,26 @@ fn redact(report: &mut Report, secrets: &[&str]) {
     };
     report.causes.iter_mut().for_each(|c| clean(&mut c.detail));
     report.checks.iter_mut().for_each(|c| clean(&mut c.detail));
+}
+
+/// Whether a page at `origin` calling `url` makes a same-origin request (scheme, host and port
+/// equal, default ports implied).
+fn same_origin(origin: &str, url: &Uri) -> bool {
+    let Ok(o) = origin.parse::<Uri>() else {
+        return false;
+    };
+    let port = |u: &Uri| {
+        u.port_u16().or(match u.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        })
+    };
+    o.scheme_str().is_some()
+        && o.scheme_str().map(str::to_ascii_lowercase)
+            == url.scheme_str().map(str::to_ascii_lowercase)
+        && o.host().map(str::to_ascii_lowercase) == url.host().map(str::to_ascii_lowercase)
+        && port(&o) == port(url)
 }
 
 fn same_url(a: &str, b: &str) -> bool {
@@ -744,6 +774,8 @@ fn diagnose(
                 "the server answered 400 without saying why; check how the credentials are written"
                     .to_owned(),
             )
+        } else if let Some(Err(_)) = decoded {
+            (CauseId::TokenRevoked, "the server refuses an opaque token (not a JWT, so nothing in it can be read here): it is expired, revoked or from another server; ask the issuer's introspection endpoint whether it is active".to_owned())
         } else if f.keys == Some(KeyVerdict::Verified) {
             (CauseId::TokenRevoked, "the token is well formed, in date, from the expected issuer and signed by a published key, yet refused: most likely revoked (or a policy of the server)".to_owned())
         } else {
@@ -916,6 +948,17 @@ mod tests {
                 .as_deref(),
             Some(JWT)
         );
+    }
+
+    #[test]
+    fn same_origin_is_scheme_host_and_port() {
+        let url: Uri = "http://API.test/v1/me".parse().unwrap();
+        assert!(same_origin("http://api.test", &url));
+        assert!(same_origin("http://api.test:80", &url));
+        assert!(!same_origin("https://api.test", &url));
+        assert!(!same_origin("http://api.test:8080", &url));
+        assert!(!same_origin("http://app.test", &url));
+        assert!(!same_origin("null", &url));
     }
 
     #[test]

@@ -596,6 +596,20 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
         )
         .output_has(&["description \\\"bad token Bearer [redacted]\\\""]),
         case(
+            "an opaque token refused without a word",
+            "token_revoked",
+            &["token_revoked"],
+            &[&url(l, "/plain"), "--token", "opaque-0123456789abcdef"],
+        )
+        .detail_has(&["opaque", "introspection"]),
+        case(
+            "the page is on the API's own origin",
+            "ok",
+            &[],
+            &[&me, "--token", &valid, "--origin", &format!("http://{d}")],
+        )
+        .output_has(&["browsers apply no CORS"]),
+        case(
             "server error",
             "server_error",
             &["server_error"],
