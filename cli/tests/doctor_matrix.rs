@@ -668,6 +668,31 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
     for c in &cases {
         let mut args = vec!["doctor".to_owned()];
         args.extend(c.args.iter().cloned());
+        // For people: the verdict first, then every cause by id with a fix, in the same order.
+        let text = run(&args).await;
+        let mut expected_lines = vec![format!("verdict: {}", c.verdict)];
+        for (i, id) in c.causes.iter().enumerate() {
+            expected_lines.push(format!("{}. {id}: ", i + 1));
+        }
+        let mut at = 0;
+        for line in &expected_lines {
+            match text.stdout[at..].find(line.as_str()) {
+                Some(i) => at += i + line.len(),
+                None => {
+                    wrong.push(format!(
+                        "{}: the text lacks {line:?} in order:\n{}",
+                        c.name, text.stdout
+                    ));
+                    break;
+                }
+            }
+        }
+        if text.stdout.matches("   fix: ").count() != c.causes.len() {
+            wrong.push(format!(
+                "{}: not one fix per cause:\n{}",
+                c.name, text.stdout
+            ));
+        }
         args.push("--json".into());
         let r = run(&args).await;
         let Ok(v) = serde_json::from_str::<Value>(&r.stdout) else {
@@ -702,7 +727,10 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
         }
         for s in secrets {
             let sig = s.rsplit_once('.').unwrap().1;
-            if r.stdout.contains(sig) || r.stderr.contains(sig) {
+            if [&r.stdout, &r.stderr, &text.stdout, &text.stderr]
+                .iter()
+                .any(|o| o.contains(sig))
+            {
                 wrong.push(format!("{}: the output holds a token", c.name));
             }
         }
