@@ -1,24 +1,23 @@
 //! `portcullis doctor`: send the request as given, read what the server says (status,
 //! challenges, problem body, clock), read the token, ask the resource's and the issuer's
-//! metadata, and name the causes in the order to fix them.
+//! metadata, hand it all to [`diagnose`](crate::diagnose), judge CORS for a page, and put the
+//! causes in the order to fix them.
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
-use portcullis_wire::grammar::is_b64token;
-use portcullis_wire::{Challenge, ErrorCode, ProblemDetails, parse_challenges};
+use portcullis_wire::{Challenge, ProblemDetails, parse_challenges};
 use serde_json::{Value, json};
 
 use crate::cors::{self, PageRequest};
-use crate::http::Http;
+use crate::diagnose::{
+    CLOCK_TOLERANCE, Facts, diagnose, inspect_authorization, same_url, seconds, stated,
+};
+use crate::http::{Answer, Http};
 use crate::keys::{self, KeyVerdict};
 use crate::report::{CauseId, Outcome, Report};
-use crate::token::{self, Decoded, date, relative};
-
-/// Differences between the two clocks smaller than this are the `Date` header's one-second
-/// resolution and the round trip, not drift.
-const CLOCK_TOLERANCE: i64 = 5;
+use crate::token::{self, Decoded, date};
 
 /// What to send, and what to compare the token with.
 #[derive(Debug, Clone)]
@@ -50,200 +49,111 @@ pub enum Failure {
     Unreachable(String),
 }
 
-/// What the `Authorization` header as sent looks like, and the token in it.
-#[derive(Debug, Default, PartialEq)]
-struct SentHeader {
-    problem: Option<(CauseId, String)>,
-    token: Option<String>,
-}
-
-const BEARER_FIX: &str =
-    "send exactly `Authorization: Bearer <token>`: the scheme, one space, the token alone";
-
-/// Read an `Authorization` value the way a strict RFC 6750 server does.
-fn inspect_authorization(value: &str) -> SentHeader {
-    let looks_like_jwt = |t: &str| token::decode(t).is_ok();
-    let Some((scheme, rest)) = value.split_once(' ') else {
-        let detail = if looks_like_jwt(value) {
-            "the Authorization header holds the token alone: the `Bearer ` scheme is missing"
-                .to_owned()
-        } else if value.is_empty() {
-            return SentHeader {
-                problem: Some((
-                    CauseId::MalformedHeader,
-                    "the Authorization header is empty".into(),
-                )),
-                token: None,
-            };
-        } else {
-            "the Authorization header has no scheme".to_owned()
-        };
-        return SentHeader {
-            problem: Some((CauseId::WrongScheme, detail)),
-            token: looks_like_jwt(value).then(|| value.to_owned()),
-        };
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        let inner = rest.trim();
-        return SentHeader {
-            problem: Some((
-                CauseId::WrongScheme,
-                format!("the Authorization scheme is {scheme:?}; the API expects Bearer"),
-            )),
-            token: looks_like_jwt(inner).then(|| inner.to_owned()),
-        };
-    }
-    // RFC 6750 §2.1: `Bearer 1*SP b64token`; a field value's trailing whitespace is not part
-    // of it (RFC 9110 §5.5).
-    let rest = rest.trim_start_matches(' ').trim_end();
-    let last = rest.split_ascii_whitespace().last().unwrap_or("");
-    let token = Some(last.trim_matches('"').to_owned()).filter(|t| !t.is_empty());
-    let problem = if rest.is_empty() {
-        Some("`Bearer` is followed by no token".to_owned())
-    } else if rest.len() > 7 && rest[..7].eq_ignore_ascii_case("bearer ") {
-        Some(
-            "the scheme is written twice (`Bearer Bearer …`): the token was stored with its prefix"
-                .to_owned(),
-        )
-    } else if rest.contains(char::is_whitespace) {
-        Some("the token contains whitespace".to_owned())
-    } else if rest.starts_with('"') {
-        Some("the token is in quotes".to_owned())
-    } else if !is_b64token(rest.as_bytes()) {
-        Some("the token has characters RFC 6750 does not allow in a bearer token".to_owned())
-    } else {
-        None
-    };
-    SentHeader {
-        problem: problem.map(|p| (CauseId::MalformedHeader, p)),
-        token,
-    }
-}
-
-/// The cause a server's own words name: the problem body's `code`, else the challenge's
-/// `error` (and, for `invalid_token`, what its description says).
-fn stated(code: Option<ErrorCode>, error: Option<&str>, description: &str) -> Option<CauseId> {
-    use ErrorCode as E;
-    if let Some(code) = code {
-        return Some(match code {
-            E::MissingCredentials => CauseId::MissingCredentials,
-            E::UnsupportedScheme => CauseId::WrongScheme,
-            E::InvalidRequest | E::TokenMalformed => CauseId::MalformedHeader,
-            E::InvalidSignature => CauseId::BadSignature,
-            E::AlgorithmNotAllowed => CauseId::AlgorithmNotAllowed,
-            E::UnknownKey | E::InvalidApiKey => CauseId::UnknownKey,
-            E::TokenExpired => CauseId::TokenExpired,
-            E::TokenNotYetValid => CauseId::TokenNotYetValid,
-            E::InvalidIssuer => CauseId::WrongIssuer,
-            // A token of the wrong type or without a claim the API needs was made for another
-            // purpose (an ID token sent to an API is the usual one).
-            E::InvalidAudience | E::InvalidTokenType | E::MissingClaim => CauseId::WrongAudience,
-            E::TokenRevoked => CauseId::TokenRevoked,
-            E::InsufficientScope => CauseId::InsufficientScope,
-            E::Forbidden | E::CsrfFailed => CauseId::Forbidden,
-            E::KeySetUnavailable => CauseId::KeySetUnavailable,
-            _ => return None,
-        });
-    }
-    match error? {
-        "invalid_request" => Some(CauseId::MalformedHeader),
-        "insufficient_scope" => Some(CauseId::InsufficientScope),
-        "invalid_token" => {
-            let d = description.to_ascii_lowercase();
-            let says = |words: &[&str]| words.iter().any(|w| d.contains(w));
-            if says(&["expired"]) {
-                Some(CauseId::TokenExpired)
-            } else if says(&["not yet valid", "not valid yet", "nbf"]) {
-                Some(CauseId::TokenNotYetValid)
-            } else if says(&["revoked"]) {
-                Some(CauseId::TokenRevoked)
-            } else if says(&["audience"]) {
-                Some(CauseId::WrongAudience)
-            } else if says(&["issuer"]) {
-                Some(CauseId::WrongIssuer)
-            } else if says(&["signature"]) {
-                Some(CauseId::BadSignature)
-            } else {
-                None
-            }
-        }
-        _ => None,
-    }
-}
-
-/// The fix for each cause, where the detail already says what was seen.
-fn fix(id: CauseId) -> &'static str {
-    use CauseId::*;
-    match id {
-        MissingCredentials => {
-            "send the token as `Authorization: Bearer <token>` (or the session cookie the API reads, under its exact name)"
-        }
-        WrongScheme | MalformedHeader => BEARER_FIX,
-        ClockSkew => {
-            "synchronise the clocks (NTP) of the server and the identity provider; a server leeway of a minute absorbs small drift"
-        }
-        TokenExpired => {
-            "get a new access token (refresh it) and refresh shortly before `exp` from now on"
-        }
-        TokenNotYetValid => {
-            "wait until the token's `nbf`, or fix the identity provider's clock if `iat`/`nbf` lie in the future"
-        }
-        WrongIssuer => {
-            "get the token from the issuer the API trusts, or add this issuer to the API's configuration"
-        }
-        WrongAudience => {
-            "request a token for this API (the `audience` or `resource` parameter at the token endpoint), or make the API accept this audience"
-        }
-        UnknownKey => {
-            "get a new token (the key that signed it is no longer published), or let the server refetch its key set"
-        }
-        AlgorithmNotAllowed => {
-            "sign with the algorithm the key is published for; servers allow a fixed list (never `none`, never HS with a public key)"
-        }
-        BadSignature => {
-            "the token was altered or signed with another key: get a fresh token from the issuer"
-        }
-        TokenRevoked => {
-            "sign in again or get a new token; the old one was revoked (logout, password change, admin action)"
-        }
-        InsufficientScope => {
-            "request a token with the missing scopes (and allow them for the client at the identity provider)"
-        }
-        Forbidden => {
-            "this identity is not allowed here: ask for the role or permission, or use another account"
-        }
-        KeySetUnavailable => "make the key set (jwks_uri) reachable from the server, then retry",
-        ServerError => "look at the server's logs: this is not a credentials problem",
-        PreflightRejected
-        | CorsOriginNotAllowed
-        | CorsCredentialsNotAllowed
-        | CorsChallengeNotExposed => "fix the server's CORS configuration",
-    }
-}
-
-fn seconds(d: i64) -> String {
-    relative(d, 0).trim_start_matches("in ").to_owned()
-}
-
-/// Everything the doctor knows while it judges.
-struct Facts<'a> {
-    status: StatusCode,
-    local_now: i64,
-    server_now: Option<i64>,
-    token: Option<&'a Decoded>,
-    expected_issuers: Vec<String>,
-    expected_audience: Option<String>,
-    keys: Option<KeyVerdict>,
-    required_scopes: Vec<String>,
-    stated: Option<CauseId>,
-    description: String,
-    credentials_sent: bool,
-    /// The schemes the server's challenges ask for.
-    schemes: Vec<String>,
-}
-
 /// Send the request as given and diagnose the answer.
 pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
+    let (req, page_headers) = build_request(spec)?;
+    let answer = http
+        .send(req)
+        .await
+        .map_err(|e| Failure::Unreachable(format!("{}: {e}", spec.url)))?;
+    let mut report = Report {
+        status: Some(answer.status.as_u16()),
+        ..Report::default()
+    };
+    let local_now = token::unix_now();
+    let server_now = server_clock(&answer, local_now, &mut report);
+    let words = ServerWords::read(&answer, &mut report);
+
+    // What was sent, and the token in it (or in a cookie).
+    let auth_sent = page_headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let sent = auth_sent.map(inspect_authorization).unwrap_or_default();
+    let cookie_token = spec
+        .cookies
+        .iter()
+        .filter_map(|c| c.split_once('=').map(|(_, v)| v.trim()))
+        .find(|v| token::decode(v).is_ok());
+    let decoded = sent.token.as_deref().or(cookie_token).map(token::decode);
+    report.token = match &decoded {
+        Some(Ok(t)) => Some(token::annotated(t, local_now)),
+        Some(Err(why)) => Some(json!({ "not_a_jwt": why.to_string() })),
+        None => None,
+    };
+    let jwt = decoded.as_ref().and_then(|d| d.as_ref().ok());
+
+    // What the resource and the issuer publish.
+    let metadata = resource_metadata(http, &spec.url, words.bearer(), &mut report).await;
+    let (expected_issuers, expected_audience) = expectations(spec, metadata.as_ref());
+    let keys = match jwt {
+        Some(t) => judge_keys(http, spec, t, &expected_issuers, &mut report).await,
+        None => None,
+    };
+
+    let facts = Facts {
+        status: answer.status,
+        local_now,
+        server_now,
+        token: jwt,
+        expected_issuers,
+        expected_audience,
+        keys,
+        required_scopes: words.required_scopes,
+        stated: words.stated,
+        description: words.description,
+        credentials_sent: auth_sent.is_some() || !spec.cookies.is_empty(),
+        schemes: words.challenges.iter().map(|c| c.scheme.clone()).collect(),
+    };
+    diagnose(&facts, &sent, decoded.as_ref(), &mut report);
+
+    if let Some(origin) = &spec.origin {
+        if same_origin(origin, &spec.url) {
+            report.check(
+                "cors",
+                Outcome::Skip,
+                format!("{origin} is the API's own origin: browsers apply no CORS"),
+            );
+        } else {
+            let page = PageRequest {
+                origin,
+                uri: &spec.url,
+                method: &spec.method,
+                headers: &page_headers,
+                credentials: !spec.cookies.is_empty(),
+            };
+            let passed = cors::preflight(http, &page, &mut report).await;
+            cors::answer(&answer, &page, passed, &mut report);
+        }
+    }
+
+    // A server may echo what it was sent; none of it is repeated here.
+    let mut secrets: Vec<&str> = spec
+        .cookies
+        .iter()
+        .filter_map(|c| c.split_once('='))
+        .map(|(_, v)| v.trim())
+        .collect();
+    secrets.extend(spec.token.as_deref());
+    secrets.extend(sent.token.as_deref());
+    secrets.extend(
+        spec.headers
+            .iter()
+            .filter(|(n, _)| is_secret_header(n.as_str()))
+            .filter_map(|(_, v)| v.to_str().ok()),
+    );
+    redact(&mut report, &secrets);
+
+    // The browser's blocks first, then the server's own reason, then the rest in fix order.
+    let server_said = facts.stated;
+    report
+        .causes
+        .sort_by_key(|c| (!c.id.blocks_the_page(), Some(c.id) != server_said, c.id));
+    Ok(report)
+}
+
+/// The request as the user gave it, and the headers a page would set (the browser adds
+/// `Origin` and `Cookie` itself). Every credential is marked sensitive.
+fn build_request(spec: &Spec) -> Result<(Request<Full<Bytes>>, HeaderMap), Failure> {
     if spec.url.scheme().is_none() || spec.url.authority().is_none() {
         return Err(Failure::Usage(format!(
             "{} is not an absolute http(s) URL",
@@ -260,16 +170,14 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
                 "give the token with --token* or as an Authorization --header, not both".into(),
             ));
         }
-        let mut v = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+        let v = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
             Failure::Usage("the token holds characters an HTTP header cannot carry".into())
         })?;
-        v.set_sensitive(true);
         headers.insert(AUTHORIZATION, v);
     }
     if let Some(v) = headers.get_mut(AUTHORIZATION) {
         v.set_sensitive(true);
     }
-    // What the page sets (the browser adds Origin and Cookie itself).
     let page_headers = headers.clone();
     if !spec.cookies.is_empty() {
         let mut v = HeaderValue::from_str(&spec.cookies.join("; "))
@@ -288,16 +196,11 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
         .body(Full::<Bytes>::default())
         .map_err(|e| Failure::Usage(e.to_string()))?;
     *req.headers_mut() = headers;
-    let answer = http
-        .send(req)
-        .await
-        .map_err(|e| Failure::Unreachable(format!("{}: {e}", spec.url)))?;
+    Ok((req, page_headers))
+}
 
-    let mut report = Report {
-        status: Some(answer.status.as_u16()),
-        ..Report::default()
-    };
-    let local_now = token::unix_now();
+/// The server's clock from its `Date` header, compared with this machine's.
+fn server_clock(answer: &Answer, local_now: i64, report: &mut Report) -> Option<i64> {
     let server_now = answer
         .first("date")
         .and_then(|d| httpdate::parse_http_date(d).ok())
@@ -325,200 +228,150 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
             "the answer has no Date header",
         ),
     }
+    server_now
+}
 
-    // What the server says.
-    let mut challenges: Vec<Challenge> = Vec::new();
-    for value in answer.all("www-authenticate") {
-        match parse_challenges(value) {
-            Ok(c) => challenges.extend(c),
-            Err(e) => report.check(
+/// What the server says of the failure: its challenges and its problem body.
+struct ServerWords {
+    challenges: Vec<Challenge>,
+    stated: Option<CauseId>,
+    description: String,
+    required_scopes: Vec<String>,
+}
+
+impl ServerWords {
+    fn read(answer: &Answer, report: &mut Report) -> Self {
+        let mut challenges: Vec<Challenge> = Vec::new();
+        for value in answer.all("www-authenticate") {
+            match parse_challenges(value) {
+                Ok(c) => challenges.extend(c),
+                Err(e) => report.check(
+                    "challenge",
+                    Outcome::Warn,
+                    format!("unreadable WWW-Authenticate: {e}"),
+                ),
+            }
+        }
+        let bearer = challenges.iter().find(|c| c.is("Bearer"));
+        let param = |name: &str| bearer.and_then(|b| b.param(name));
+        if challenges.is_empty() {
+            report.check(
                 "challenge",
-                Outcome::Warn,
-                format!("unreadable WWW-Authenticate: {e}"),
-            ),
+                Outcome::Skip,
+                "the answer has no WWW-Authenticate challenge",
+            );
+        } else {
+            let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
+            let said = param("error_description")
+                .map(|d| format!(", description {d:?}"))
+                .unwrap_or_default();
+            report.check(
+                "challenge",
+                Outcome::Pass,
+                format!(
+                    "schemes {schemes:?}, Bearer error {}{said}",
+                    param("error").unwrap_or("none")
+                ),
+            );
+        }
+        let is_json = answer
+            .first(CONTENT_TYPE.as_str())
+            .is_some_and(|ct| ct.contains("json"));
+        let problem = is_json
+            .then(|| ProblemDetails::from_json(&answer.body))
+            .flatten()
+            .filter(|p| p.code.is_some() || p.status.is_some());
+        if let Some(p) = &problem {
+            report.check(
+                "problem",
+                Outcome::Pass,
+                format!(
+                    "code {:?}, detail {:?}",
+                    p.code.as_deref().unwrap_or(""),
+                    p.detail.as_deref().unwrap_or("")
+                ),
+            );
+        }
+        let description = param("error_description")
+            .or(problem.as_ref().and_then(|p| p.detail.as_deref()))
+            .unwrap_or("")
+            .to_owned();
+        let stated = stated(
+            problem.as_ref().and_then(ProblemDetails::error_code),
+            param("error"),
+            &description,
+        );
+        let mut required_scopes: Vec<String> = problem
+            .as_ref()
+            .map(|p| p.required_scopes.clone())
+            .unwrap_or_default();
+        if required_scopes.is_empty() {
+            let scope = param("scope")
+                .or(problem.as_ref().and_then(|p| p.scope.as_deref()))
+                .unwrap_or("");
+            required_scopes = scope.split_ascii_whitespace().map(str::to_owned).collect();
+        }
+        ServerWords {
+            challenges,
+            stated,
+            description,
+            required_scopes,
         }
     }
-    let bearer = challenges.iter().find(|c| c.is("Bearer"));
-    if challenges.is_empty() {
-        report.check(
-            "challenge",
-            Outcome::Skip,
-            "the answer has no WWW-Authenticate challenge",
-        );
-    } else {
-        let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
-        let error = bearer.and_then(|b| b.param("error")).unwrap_or("none");
-        let said = bearer
-            .and_then(|b| b.param("error_description"))
-            .map(|d| format!(", description {d:?}"))
-            .unwrap_or_default();
-        report.check(
-            "challenge",
-            Outcome::Pass,
-            format!("schemes {schemes:?}, Bearer error {error}{said}"),
-        );
-    }
-    let is_json = answer
-        .first(CONTENT_TYPE.as_str())
-        .is_some_and(|ct| ct.contains("json"));
-    let problem = is_json
-        .then(|| ProblemDetails::from_json(&answer.body))
-        .flatten()
-        .filter(|p| p.code.is_some() || p.status.is_some());
-    if let Some(p) = &problem {
-        report.check(
-            "problem",
-            Outcome::Pass,
-            format!(
-                "code {:?}, detail {:?}",
-                p.code.as_deref().unwrap_or(""),
-                p.detail.as_deref().unwrap_or("")
-            ),
-        );
-    }
-    let error = bearer.and_then(|b| b.param("error"));
-    let description = bearer
-        .and_then(|b| b.param("error_description"))
-        .or(problem.as_ref().and_then(|p| p.detail.as_deref()))
-        .unwrap_or("")
-        .to_owned();
-    let stated = stated(
-        problem.as_ref().and_then(ProblemDetails::error_code),
-        error,
-        &description,
-    );
-    let mut required_scopes: Vec<String> = problem
-        .as_ref()
-        .map(|p| p.required_scopes.clone())
-        .unwrap_or_default();
-    if required_scopes.is_empty() {
-        let scope = bearer
-            .and_then(|b| b.param("scope"))
-            .or(problem.as_ref().and_then(|p| p.scope.as_deref()))
-            .unwrap_or("");
-        required_scopes = scope.split_ascii_whitespace().map(str::to_owned).collect();
-    }
 
-    // What was sent.
-    let auth_sent = page_headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let sent = auth_sent.map(inspect_authorization).unwrap_or_default();
-    let cookie_token = spec
-        .cookies
-        .iter()
-        .filter_map(|c| c.split_once('=').map(|(_, v)| v.trim()))
-        .find(|v| token::decode(v).is_ok());
-    let token_text = sent.token.as_deref().or(cookie_token);
-    let decoded = token_text.map(token::decode);
-    report.token = match &decoded {
-        Some(Ok(t)) => Some(token::annotated(t, local_now)),
-        Some(Err(why)) => Some(json!({ "not_a_jwt": why.to_string() })),
-        None => None,
-    };
-    let jwt = decoded.as_ref().and_then(|d| d.as_ref().ok());
+    fn bearer(&self) -> Option<&Challenge> {
+        self.challenges.iter().find(|c| c.is("Bearer"))
+    }
+}
 
-    // What the resource and the issuer publish.
-    let metadata = resource_metadata(http, &spec.url, bearer, &mut report).await;
-    let mut expected_issuers: Vec<String> = spec.issuer.iter().cloned().collect();
-    let mut expected_audience = spec.audience.clone();
-    if let Some(m) = &metadata {
-        if expected_issuers.is_empty()
+/// The issuers and the audience the API expects: as given, else from its RFC 9728 metadata.
+fn expectations(spec: &Spec, metadata: Option<&Value>) -> (Vec<String>, Option<String>) {
+    let mut issuers: Vec<String> = spec.issuer.iter().cloned().collect();
+    let mut audience = spec.audience.clone();
+    if let Some(m) = metadata {
+        if issuers.is_empty()
             && let Some(Value::Array(servers)) = m.get("authorization_servers")
         {
-            expected_issuers = servers
+            issuers = servers
                 .iter()
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect();
         }
-        if expected_audience.is_none() {
-            expected_audience = m.get("resource").and_then(Value::as_str).map(str::to_owned);
+        if audience.is_none() {
+            audience = m.get("resource").and_then(Value::as_str).map(str::to_owned);
         }
     }
-    let keys = match jwt {
-        Some(t) => {
-            let iss = t.iss().unwrap_or("");
-            // The issuer given on the command line, else the token's own when the resource's
-            // metadata does not rule it out.
-            let from = spec.issuer.clone().or_else(|| {
-                let plausible = expected_issuers.is_empty()
-                    || expected_issuers.iter().any(|e| same_url(e, iss));
-                (plausible && (iss.starts_with("https://") || iss.starts_with("http://")))
-                    .then(|| iss.to_owned())
-            });
-            match from {
-                Some(issuer) => Some(keys::judge(http, &issuer, t, &mut report.checks).await),
-                None => {
-                    report.check("issuer_metadata", Outcome::Skip, "the token's iss is not a URL: pass --issuer to check its key and signature");
-                    None
-                }
-            }
-        }
-        None => None,
-    };
+    (issuers, audience)
+}
 
-    let facts = Facts {
-        status: answer.status,
-        local_now,
-        server_now,
-        token: jwt,
-        expected_issuers,
-        expected_audience,
-        keys,
-        required_scopes,
-        stated,
-        description,
-        credentials_sent: auth_sent.is_some() || !spec.cookies.is_empty(),
-        schemes: challenges.iter().map(|c| c.scheme.clone()).collect(),
-    };
-    diagnose(&facts, &sent, decoded.as_ref(), &mut report);
-
-    if let Some(origin) = spec.origin.as_deref().filter(|o| {
-        let same = same_origin(o, &spec.url);
-        if same {
+/// Judge the token's key, algorithm and signature against the issuer given on the command
+/// line, else the token's own issuer when the resource's metadata does not rule it out.
+async fn judge_keys(
+    http: &Http,
+    spec: &Spec,
+    t: &Decoded,
+    expected_issuers: &[String],
+    report: &mut Report,
+) -> Option<KeyVerdict> {
+    let iss = t.iss().unwrap_or("");
+    let from = spec.issuer.clone().or_else(|| {
+        let plausible =
+            expected_issuers.is_empty() || expected_issuers.iter().any(|e| same_url(e, iss));
+        (plausible && (iss.starts_with("https://") || iss.starts_with("http://")))
+            .then(|| iss.to_owned())
+    });
+    match from {
+        Some(issuer) => Some(keys::judge(http, &issuer, t, &mut report.checks).await),
+        None => {
             report.check(
-                "cors",
+                "issuer_metadata",
                 Outcome::Skip,
-                format!("{o} is the API's own origin: browsers apply no CORS"),
+                "the token's iss is not a URL the API trusts: pass --issuer to check its key and signature",
             );
+            None
         }
-        !same
-    }) {
-        let page = PageRequest {
-            origin,
-            uri: &spec.url,
-            method: &spec.method,
-            headers: &page_headers,
-            credentials: !spec.cookies.is_empty(),
-        };
-        let passed = cors::preflight(http, &page, &mut report).await;
-        cors::answer(&answer, &page, passed, &mut report);
     }
-
-    // A server may echo what it was sent; none of it is repeated here.
-    let mut secrets: Vec<&str> = spec
-        .cookies
-        .iter()
-        .filter_map(|c| c.split_once('='))
-        .map(|(_, v)| v.trim())
-        .collect();
-    secrets.extend(spec.token.as_deref());
-    secrets.extend(sent.token.as_deref());
-    secrets.extend(
-        spec.headers
-            .iter()
-            .filter(|(n, _)| is_secret_header(n.as_str()))
-            .filter_map(|(_, v)| v.to_str().ok()),
-    );
-    redact(&mut report, &secrets);
-
-    // The browser's blocks first, then the server's own reason, then the rest in fix order.
-    let server_said = facts.stated;
-    report
-        .causes
-        .sort_by_key(|c| (!c.id.blocks_the_page(), Some(c.id) != server_said, c.id));
-    Ok(report)
 }
 
 /// Headers that carry credentials by name or by convention (`X-API-Key`, `X-Auth-Token`).
@@ -569,10 +422,6 @@ fn same_origin(origin: &str, url: &Uri) -> bool {
         && port(&o) == port(url)
 }
 
-fn same_url(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/') == b.trim_end_matches('/')
-}
-
 /// RFC 9728: the URL the challenge names, else the well-known locations for the resource.
 async fn resource_metadata(
     http: &Http,
@@ -612,343 +461,9 @@ async fn resource_metadata(
     None
 }
 
-/// Name the causes from the facts.
-fn diagnose(
-    f: &Facts<'_>,
-    sent: &SentHeader,
-    decoded: Option<&Result<Decoded, token::NotAJwt>>,
-    report: &mut Report,
-) {
-    let status = f.status;
-    let refused = matches!(status.as_u16(), 400 | 401 | 403);
-    if status.is_server_error() {
-        if f.stated == Some(CauseId::KeySetUnavailable) {
-            let here = match &f.keys {
-                Some(KeyVerdict::Unavailable(why)) => format!("; from here too: {why}"),
-                _ => String::new(),
-            };
-            report.cause(
-                CauseId::KeySetUnavailable,
-                format!(
-                    "the server cannot fetch the keys that verify tokens ({status}: {}){here}",
-                    f.description
-                ),
-                fix(CauseId::KeySetUnavailable),
-            );
-        } else {
-            report.cause(
-                CauseId::ServerError,
-                format!("the server failed with {status}"),
-                fix(CauseId::ServerError),
-            );
-        }
-    } else if !refused && !status.is_success() && !status.is_redirection() {
-        report.cause(
-            CauseId::ServerError,
-            format!("the server answered {status}, which is not about credentials"),
-            "check the URL and the method: this is not a credentials problem",
-        );
-    }
-
-    // Local findings are judged on every answer; they become causes only when the server
-    // refused the request (the server has the last word on what it accepts).
-    let mut found: Vec<(CauseId, String)> = Vec::new();
-    if !f.credentials_sent {
-        found.push((
-            CauseId::MissingCredentials,
-            "the request carries no credentials (no Authorization header, no cookie)".into(),
-        ));
-    } else if f.stated == Some(CauseId::MissingCredentials) {
-        found.push((CauseId::MissingCredentials, "the server saw no credentials although the request carried some: the API reads another cookie or header, or something on the way strips it".into()));
-    }
-    if let Some((id, detail)) = &sent.problem {
-        found.push((*id, detail.clone()));
-    } else if sent.token.is_some()
-        && !f.schemes.is_empty()
-        && !f.schemes.iter().any(|s| s.eq_ignore_ascii_case("bearer"))
-    {
-        found.push((
-            CauseId::WrongScheme,
-            format!(
-                "the server asks for {:?}, not Bearer: it does not take bearer tokens here",
-                f.schemes
-            ),
-        ));
-    }
-    if let Some(Err(why)) = decoded
-        && f.stated == Some(CauseId::MalformedHeader)
-        && sent.problem.is_none()
-    {
-        found.push((
-            CauseId::MalformedHeader,
-            format!("the bearer token is not a JWT: {why}"),
-        ));
-    }
-    if let Some(t) = f.token {
-        token_findings(f, t, &mut found, report);
-    }
-    if f.status == StatusCode::FORBIDDEN || f.stated == Some(CauseId::InsufficientScope) {
-        scope_findings(f, &mut found);
-    }
-
-    if !refused {
-        for (id, detail) in found {
-            if id != CauseId::MissingCredentials {
-                report.check(
-                    "token",
-                    Outcome::Warn,
-                    format!(
-                        "{}: {detail} (the server accepted the request anyway)",
-                        id.as_str()
-                    ),
-                );
-            }
-        }
-        return;
-    }
-
-    // The server's own reason first, with what was seen here when it agrees.
-    if let Some(id) = f.stated {
-        let time_claim_disagrees = matches!(id, CauseId::TokenExpired | CauseId::TokenNotYetValid)
-            && f.token.is_some()
-            && !found.iter().any(|(i, _)| *i == id);
-        if time_claim_disagrees {
-            let local = match (id, f.token) {
-                (CauseId::TokenExpired, Some(t)) => t.time("exp").map(|e| {
-                    format!(
-                        "it expires {} by this machine's clock",
-                        relative(e, f.local_now)
-                    )
-                }),
-                (_, Some(t)) => t.time("nbf").or(t.time("iat")).map(|n| {
-                    format!(
-                        "it is valid from {} by this machine's clock",
-                        relative(n, f.local_now)
-                    )
-                }),
-                _ => None,
-            };
-            report.cause(
-                CauseId::ClockSkew,
-                format!(
-                    "the server says {} but {}: the server's clock is off{}",
-                    id.as_str(),
-                    local.unwrap_or_else(|| "this machine's clock disagrees".into()),
-                    f.server_now
-                        .map(|s| format!(" (its Date is {})", date(s)))
-                        .unwrap_or_default()
-                ),
-                fix(CauseId::ClockSkew),
-            );
-        } else if let Some((_, detail)) = found.iter().find(|(i, _)| *i == id) {
-            report.cause(id, detail.clone(), fix(id));
-        } else {
-            let said = if f.description.is_empty() {
-                id.as_str().to_owned()
-            } else {
-                f.description.clone()
-            };
-            let seen = match (id, f.token) {
-                (CauseId::WrongAudience, Some(t)) => format!("; the token's aud is {:?}", t.aud()),
-                (CauseId::WrongIssuer, Some(t)) => {
-                    format!("; the token's iss is {:?}", t.iss().unwrap_or(""))
-                }
-                _ => String::new(),
-            };
-            report.cause(id, format!("the server says: {said}{seen}"), fix(id));
-        }
-    }
-    for (id, detail) in &found {
-        report.cause(*id, detail.clone(), fix(*id));
-    }
-    if report.causes.iter().all(|c| c.id.blocks_the_page()) {
-        // Nothing named: say the most likely reason, and that it is a deduction.
-        let (id, detail) = if status == StatusCode::FORBIDDEN {
-            (
-                CauseId::Forbidden,
-                "the server knows who this is and refuses: it names no missing scope".to_owned(),
-            )
-        } else if status == StatusCode::BAD_REQUEST {
-            (
-                CauseId::MalformedHeader,
-                "the server answered 400 without saying why; check how the credentials are written"
-                    .to_owned(),
-            )
-        } else if let Some(Err(_)) = decoded {
-            (CauseId::TokenRevoked, "the server refuses an opaque token (not a JWT, so nothing in it can be read here): it is expired, revoked or from another server; ask the issuer's introspection endpoint whether it is active".to_owned())
-        } else if f.keys == Some(KeyVerdict::Verified) {
-            (CauseId::TokenRevoked, "the token is well formed, in date, from the expected issuer and signed by a published key, yet refused: most likely revoked (or a policy of the server)".to_owned())
-        } else {
-            (CauseId::BadSignature, "the server refuses the token and nothing checked here explains it; its signature could not be checked here (pass --issuer)".to_owned())
-        };
-        report.cause(id, detail, fix(id));
-    }
-}
-
-fn token_findings(
-    f: &Facts<'_>,
-    t: &Decoded,
-    found: &mut Vec<(CauseId, String)>,
-    report: &mut Report,
-) {
-    let local = f.local_now;
-    if let Some(exp) = t.time("exp") {
-        let here = exp <= local;
-        let there = f.server_now.map(|s| exp <= s);
-        match (here, there) {
-            (true, Some(true) | None) => found.push((CauseId::TokenExpired, format!("the token expired {} (at {})", relative(exp, local), date(exp)))),
-            (false, Some(true)) => found.push((CauseId::ClockSkew, format!(
-                "the token expires {} by this machine's clock, but the server's clock reads {}, {} ahead and past the token's exp ({})",
-                relative(exp, local),
-                date(f.server_now.unwrap_or(local)),
-                seconds(f.server_now.unwrap_or(local) - local),
-                date(exp)
-            ))),
-            (true, Some(false)) => report.check("exp", Outcome::Warn, format!("expired by this machine's clock ({}), not by the server's", relative(exp, local))),
-            (false, _) => report.check("exp", Outcome::Pass, format!("expires {} ({})", relative(exp, local), date(exp))),
-        }
-    } else {
-        report.check(
-            "exp",
-            Outcome::Warn,
-            "the token has no exp: it never expires",
-        );
-    }
-    for name in ["nbf", "iat"] {
-        let Some(at) = t.time(name) else { continue };
-        let here = at > local + CLOCK_TOLERANCE;
-        let there = f.server_now.map(|s| at > s + CLOCK_TOLERANCE);
-        match (here, there) {
-            (true, Some(true) | None) => found.push((CauseId::TokenNotYetValid, format!(
-                "the token's {name} is {} ({}): the identity provider's clock is ahead, or the token is used too early",
-                relative(at, local),
-                date(at)
-            ))),
-            (false, Some(true)) => found.push((CauseId::ClockSkew, format!(
-                "the token's {name} has passed by this machine's clock, but the server's clock ({}) is behind it",
-                date(f.server_now.unwrap_or(local))
-            ))),
-            _ => report.check(name, Outcome::Pass, format!("{} ({})", relative(at, local), date(at))),
-        }
-    }
-    let iss = t.iss().unwrap_or("");
-    if !f.expected_issuers.is_empty() {
-        if f.expected_issuers.iter().any(|e| same_url(e, iss)) {
-            report.check("iss", Outcome::Pass, format!("{iss:?} is trusted"));
-        } else {
-            found.push((
-                CauseId::WrongIssuer,
-                format!(
-                    "the token's iss is {iss:?}; the API trusts {:?}",
-                    f.expected_issuers
-                ),
-            ));
-        }
-    }
-    let aud = t.aud();
-    if let Some(expected) = &f.expected_audience {
-        if aud.iter().any(|a| same_url(a, expected)) {
-            report.check("aud", Outcome::Pass, format!("names {expected:?}"));
-        } else {
-            found.push((
-                CauseId::WrongAudience,
-                format!("the token's aud is {aud:?}; the API is {expected:?}"),
-            ));
-        }
-    }
-    match &f.keys {
-        Some(KeyVerdict::UnknownKey { kid, known }) => found.push((CauseId::UnknownKey, format!(
-            "the token's kid {kid:?} is not in the issuer's key set (it has {known:?}): the key was rotated away or the token comes from elsewhere"
-        ))),
-        Some(KeyVerdict::AlgorithmNotAllowed(why)) => found.push((CauseId::AlgorithmNotAllowed, why.clone())),
-        Some(KeyVerdict::BadSignature) => found.push((CauseId::BadSignature, "the signature does not verify with the key the token names".into())),
-        Some(KeyVerdict::Unavailable(why)) if f.stated == Some(CauseId::KeySetUnavailable) => {
-            found.push((CauseId::KeySetUnavailable, why.clone()));
-        }
-        _ => {}
-    }
-}
-
-fn scope_findings(f: &Facts<'_>, found: &mut Vec<(CauseId, String)>) {
-    if f.required_scopes.is_empty() {
-        return;
-    }
-    let has: Vec<&str> = f.token.map(Decoded::scopes).unwrap_or_default();
-    let missing: Vec<&str> = f
-        .required_scopes
-        .iter()
-        .map(String::as_str)
-        .filter(|s| !has.contains(s))
-        .collect();
-    let detail = if missing.is_empty() || f.token.is_none() {
-        format!(
-            "the endpoint needs the scope(s) {}",
-            f.required_scopes.join(" ")
-        )
-    } else {
-        format!(
-            "the token lacks the scope(s) {} (it has {})",
-            missing.join(" "),
-            if has.is_empty() {
-                "none".to_owned()
-            } else {
-                has.join(" ")
-            }
-        )
-    };
-    found.push((CauseId::InsufficientScope, detail));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.e30.c2ln";
-
-    fn problem(value: &str) -> Option<CauseId> {
-        inspect_authorization(value).problem.map(|(id, _)| id)
-    }
-
-    #[test]
-    fn authorization_values_are_read_like_a_strict_server() {
-        assert_eq!(problem(&format!("Bearer {JWT}")), None);
-        assert_eq!(problem(&format!("bearer {JWT}")), None);
-        assert_eq!(problem(JWT), Some(CauseId::WrongScheme));
-        assert_eq!(problem(&format!("Token {JWT}")), Some(CauseId::WrongScheme));
-        // One or more spaces (RFC 6750 `1*SP`), not a tab.
-        assert_eq!(problem(&format!("Bearer  {JWT}")), None);
-        assert_eq!(
-            problem(&format!("Bearer \t{JWT}")),
-            Some(CauseId::MalformedHeader)
-        );
-        assert_eq!(
-            problem(&format!("Bearer {JWT} {JWT}")),
-            Some(CauseId::MalformedHeader)
-        );
-        assert_eq!(
-            problem(&format!("Bearer Bearer {JWT}")),
-            Some(CauseId::MalformedHeader)
-        );
-        assert_eq!(
-            problem(&format!("Bearer \"{JWT}\"")),
-            Some(CauseId::MalformedHeader)
-        );
-        assert_eq!(problem("Bearer "), Some(CauseId::MalformedHeader));
-        assert_eq!(problem(""), Some(CauseId::MalformedHeader));
-        // The token is still found, so it can be read.
-        assert_eq!(
-            inspect_authorization(&format!("Bearer Bearer {JWT}"))
-                .token
-                .as_deref(),
-            Some(JWT)
-        );
-        assert_eq!(
-            inspect_authorization(&format!("JWT {JWT}"))
-                .token
-                .as_deref(),
-            Some(JWT)
-        );
-    }
 
     #[test]
     fn same_origin_is_scheme_host_and_port() {
@@ -959,27 +474,5 @@ mod tests {
         assert!(!same_origin("http://api.test:8080", &url));
         assert!(!same_origin("http://app.test", &url));
         assert!(!same_origin("null", &url));
-    }
-
-    #[test]
-    fn a_server_s_words_name_the_cause() {
-        assert_eq!(
-            stated(Some(ErrorCode::InvalidAudience), None, ""),
-            Some(CauseId::WrongAudience)
-        );
-        assert_eq!(
-            stated(None, Some("invalid_token"), "The access token expired"),
-            Some(CauseId::TokenExpired)
-        );
-        assert_eq!(
-            stated(None, Some("invalid_token"), "token revoked"),
-            Some(CauseId::TokenRevoked)
-        );
-        assert_eq!(stated(None, Some("invalid_token"), ""), None);
-        assert_eq!(
-            stated(None, Some("insufficient_scope"), ""),
-            Some(CauseId::InsufficientScope)
-        );
-        assert_eq!(stated(None, None, "expired"), None);
     }
 }

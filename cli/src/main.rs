@@ -11,6 +11,7 @@
 //! reached. The token is never printed, only its decoded header and claims.
 
 mod cors;
+mod diagnose;
 mod doctor;
 mod http;
 mod keys;
