@@ -67,7 +67,11 @@ pub fn inspect_authorization(value: &str) -> SentHeader {
     let token = Some(last.trim_matches('"').to_owned()).filter(|t| !t.is_empty());
     let problem = if rest.is_empty() {
         Some("`Bearer` is followed by no token".to_owned())
-    } else if rest.len() > 7 && rest[..7].eq_ignore_ascii_case("bearer ") {
+    } else if rest.len() > 7
+        && rest
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
+    {
         Some(
             "the scheme is written twice (`Bearer Bearer …`): the token was stored with its prefix"
                 .to_owned(),
@@ -584,5 +588,20 @@ mod tests {
             Some(CauseId::InsufficientScope)
         );
         assert_eq!(stated(None, None, "expired"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_value_is_judged_without_panicking(v in "\\PC{0,40}") {
+            let _ = inspect_authorization(&v);
+            let _ = token::decode(&v);
+        }
+
+        #[test]
+        fn a_well_formed_bearer_header_is_never_faulted(t in "[A-Za-z0-9._~+/-]{1,40}=*") {
+            let read = inspect_authorization(&format!("Bearer {t}"));
+            proptest::prop_assert_eq!(read.problem, None);
+            proptest::prop_assert_eq!(read.token.as_deref(), Some(t.as_str()));
+        }
     }
 }
