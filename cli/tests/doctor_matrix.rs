@@ -19,7 +19,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use demo_app::{AUDIENCE, DemoApi, DemoConfig};
 use jsonwebtoken::{Algorithm, Header};
-use portcullis::server::jwt::{JwksConfig, JwksKeySource};
+use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
+use portcullis::server::{AuthLayer, ProtectedResource};
 use portcullis::testkit::{TestIssuer, now};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -66,6 +67,37 @@ async fn demo_with_jwks(jwks_url: &str, issuer: &str) -> SocketAddr {
         .unwrap();
     let api = DemoApi::with_keys(config(addr), keys, issuer, AUDIENCE).unwrap();
     spawn(l, api.router());
+    addr
+}
+
+/// A Portcullis resource server that publishes RFC 9728 metadata (resource `/mcp`, issuer the
+/// demo's provider) and takes only tokens whose audience is that resource.
+async fn resource_server(issuer: &TestIssuer) -> SocketAddr {
+    let (l, addr) = bind().await;
+    let resource = format!("http://{addr}/mcp");
+    let jwt = issuer
+        .verification_keys()
+        .into_iter()
+        .fold(
+            JwtAuthenticator::builder()
+                .issuer(issuer.issuer())
+                .audience(resource.clone()),
+            |b, k| b.key(k),
+        )
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder()
+        .realm("mcp")
+        .bearer(jwt)
+        .resource_metadata(ProtectedResource::new(resource).authorization_server(issuer.issuer()))
+        .build()
+        .unwrap();
+    spawn(
+        l,
+        Router::new()
+            .route("/mcp", any(|| async { "ok" }))
+            .layer(layer),
+    );
     addr
 }
 
@@ -262,7 +294,7 @@ struct Case {
     causes: &'static [&'static str],
     /// Words a cause's detail must contain (the missing scope, a kid, …).
     detail_has: &'static [&'static str],
-    /// Words the whole output must contain.
+    /// Words the text output (for people) must contain.
     output_has: &'static [&'static str],
 }
 
@@ -330,6 +362,8 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
     let rotated_api = demo_with_jwks(&format!("{}/jwks", old.issuer()), old.issuer()).await;
     let down_api = demo_with_jwks(&format!("{}/jwks", down.issuer()), down.issuer()).await;
 
+    let rs = resource_server(&api.issuer).await;
+    let url = |addr: SocketAddr, path: &str| format!("http://{addr}{path}");
     let t = &api.tokens;
     let valid = t.access_token("alice", "read write", 300);
     let read_only = t.access_token("alice", "read", 300);
@@ -365,6 +399,11 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
         iss.access_claims("alice", AUDIENCE, "read", 300),
     );
     let forged = tampered(&valid, &read_only);
+    let mcp = url(rs, "/mcp");
+    let for_mcp = iss.mint(
+        Algorithm::ES256,
+        iss.access_claims("alice", &mcp, "read", 300),
+    );
     let legacy_valid = idp.mint(
         Algorithm::RS256,
         idp.access_claims("bob", "legacy", "read", 1_800),
@@ -386,7 +425,6 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
         down.access_claims("bob", AUDIENCE, "read", 600),
     );
 
-    let url = |addr: SocketAddr, path: &str| format!("http://{addr}{path}");
     let me = url(d, "/api/me");
 
     let cases = vec![
@@ -594,7 +632,7 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
             &["token_revoked"],
             &[&url(l, "/echo"), "--token", &legacy_valid],
         )
-        .output_has(&["description \\\"bad token Bearer [redacted]\\\""]),
+        .output_has(&["description \"bad token Bearer [redacted]\""]),
         case(
             "an opaque token refused without a word",
             "token_revoked",
@@ -609,6 +647,20 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
             &[&me, "--token", &valid, "--origin", &format!("http://{d}")],
         )
         .output_has(&["browsers apply no CORS"]),
+        case(
+            "Portcullis with RFC 9728 metadata, a token for it",
+            "ok",
+            &[],
+            &[&mcp, "--token", &for_mcp],
+        )
+        .output_has(&["[ok  ] aud: names", "[ok  ] iss: "]),
+        case(
+            "Portcullis with RFC 9728 metadata, a token for another API",
+            "wrong_audience",
+            &["wrong_audience"],
+            &[&mcp, "--token", &valid],
+        )
+        .detail_has(&["demo-api", "/mcp"]),
         case(
             "server error",
             "server_error",
@@ -719,10 +771,10 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
                 "{}: the causes do not say {w:?}: {details}",
                 c.name
             ));
-        } else if let Some(w) = c.output_has.iter().find(|w| !r.stdout.contains(*w)) {
+        } else if let Some(w) = c.output_has.iter().find(|w| !text.stdout.contains(*w)) {
             wrong.push(format!(
                 "{}: the output does not say {w:?}: {}",
-                c.name, r.stdout
+                c.name, text.stdout
             ));
         }
         for s in secrets {
