@@ -310,15 +310,17 @@ pub fn diagnose(
     }
 
     if !refused {
+        let why = if status.is_success() || status.is_redirection() {
+            "the server accepted the request anyway"
+        } else {
+            "not the reason for this answer"
+        };
         for (id, detail) in found {
             if id != CauseId::MissingCredentials {
                 report.check(
                     "token",
                     Outcome::Warn,
-                    format!(
-                        "{}: {detail} (the server accepted the request anyway)",
-                        id.as_str()
-                    ),
+                    format!("{}: {detail} ({why})", id.as_str()),
                 );
             }
         }
@@ -394,6 +396,8 @@ pub fn diagnose(
             )
         } else if let Some(Err(_)) = decoded {
             (CauseId::TokenRevoked, "the server refuses an opaque token (not a JWT, so nothing in it can be read here): it is expired, revoked or from another server; ask the issuer's introspection endpoint whether it is active".to_owned())
+        } else if f.keys == Some(KeyVerdict::NotChecked) {
+            (CauseId::BadSignature, "the server refuses a token signed with a shared secret, which nobody but the server and the issuer can check: a secret from another environment is the usual reason".to_owned())
         } else if f.keys == Some(KeyVerdict::Verified) {
             (CauseId::TokenRevoked, "the token is well formed, in date, from the expected issuer and signed by a published key, yet refused: most likely revoked (or a policy of the server)".to_owned())
         } else {

@@ -408,6 +408,10 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
         Algorithm::RS256,
         idp.access_claims("bob", "legacy", "read", 1_800),
     );
+    let legacy_hs = idp.mint(
+        Algorithm::HS256,
+        idp.access_claims("bob", "legacy", "read", 600),
+    );
     let legacy_expired = idp.mint(
         Algorithm::RS256,
         idp.access_claims("bob", "legacy", "read", -600),
@@ -662,6 +666,13 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
         )
         .detail_has(&["demo-api", "/mcp"]),
         case(
+            "plain 401, an HS256 token",
+            "bad_signature",
+            &["bad_signature"],
+            &[&url(l, "/plain"), "--token", &legacy_hs],
+        )
+        .detail_has(&["shared secret"]),
+        case(
             "server error",
             "server_error",
             &["server_error"],
@@ -711,11 +722,21 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
     let mut wrong = Vec::new();
     let secrets = [
         &valid,
+        &read_only,
         &expired,
+        &future,
+        &other_aud,
+        &other_iss,
+        &gone_kid,
+        &confused,
         &forged,
         &legacy_valid,
+        &legacy_hs,
         &legacy_expired,
+        &legacy_other_aud,
         &from_old,
+        &from_down,
+        &for_mcp,
     ];
     for c in &cases {
         let mut args = vec!["doctor".to_owned()];
