@@ -116,30 +116,49 @@ pub fn stated(code: Option<ErrorCode>, error: Option<&str>, description: &str) -
             _ => return None,
         });
     }
-    match error? {
-        "invalid_request" => Some(CauseId::MalformedHeader),
-        "insufficient_scope" => Some(CauseId::InsufficientScope),
-        "invalid_token" => {
-            let d = description.to_ascii_lowercase();
-            let says = |words: &[&str]| words.iter().any(|w| d.contains(w));
-            if says(&["expired"]) {
-                Some(CauseId::TokenExpired)
-            } else if says(&["not yet valid", "not valid yet", "nbf"]) {
-                Some(CauseId::TokenNotYetValid)
-            } else if says(&["revoked"]) {
-                Some(CauseId::TokenRevoked)
-            } else if says(&["audience"]) {
-                Some(CauseId::WrongAudience)
-            } else if says(&["issuer"]) {
-                Some(CauseId::WrongIssuer)
-            } else if says(&["signature"]) {
-                Some(CauseId::BadSignature)
-            } else {
-                None
-            }
-        }
-        _ => None,
+    match error {
+        Some("invalid_request") => Some(CauseId::MalformedHeader),
+        Some("insufficient_scope") => Some(CauseId::InsufficientScope),
+        Some("invalid_token") | None => described(description),
+        Some(_) => None,
     }
+}
+
+/// What the usual servers' descriptions of an `invalid_token` say (jsonwebtoken-based and
+/// express-jwt APIs, Spring Security, ASP.NET Core, Keycloak adapters): the words they use,
+/// most specific first.
+fn described(description: &str) -> Option<CauseId> {
+    let d = description.to_ascii_lowercase();
+    let says = |words: &[&str]| words.iter().any(|w| d.contains(w));
+    Some(if says(&["expired"]) {
+        CauseId::TokenExpired
+    } else if says(&["not yet valid", "not valid yet", "nbf", "before"]) {
+        CauseId::TokenNotYetValid
+    } else if says(&["revoked", "not active", "inactive"]) {
+        CauseId::TokenRevoked
+    } else if says(&["audience"]) {
+        CauseId::WrongAudience
+    } else if says(&["issuer"]) {
+        CauseId::WrongIssuer
+    } else if says(&["matching key", "key was not found", "unknown key", "kid"]) {
+        CauseId::UnknownKey
+    } else if says(&["algorithm"]) {
+        CauseId::AlgorithmNotAllowed
+    } else if says(&["signature"]) {
+        CauseId::BadSignature
+    } else if says(&["malformed", "decode"]) {
+        CauseId::MalformedHeader
+    } else if says(&[
+        "no authorization token",
+        "no token",
+        "token missing",
+        "missing token",
+        "no credentials",
+    ]) {
+        CauseId::MissingCredentials
+    } else {
+        return None;
+    })
 }
 
 /// The fix for each cause, where the detail already says what was seen.
@@ -228,6 +247,26 @@ pub struct Facts<'a> {
     pub credentials_sent: bool,
     /// The schemes the server's challenges ask for.
     pub schemes: Vec<String>,
+    /// Where a redirect points (`Location`).
+    pub location: Option<String>,
+}
+
+/// Whether a redirect goes to a sign-in page (oauth2-proxy, Spring Security, session
+/// middlewares): an authentication failure that an API client sees as a redirect, not a 401.
+fn to_sign_in(location: &str) -> bool {
+    let l = location.to_ascii_lowercase();
+    [
+        "login",
+        "signin",
+        "sign-in",
+        "sign_in",
+        "/oauth2/start",
+        "authorize",
+        "/auth",
+        "sso",
+    ]
+    .iter()
+    .any(|w| l.contains(w))
 }
 
 /// Name the causes from the facts.
@@ -238,7 +277,11 @@ pub fn diagnose(
     report: &mut Report,
 ) {
     let status = f.status;
-    let refused = matches!(status.as_u16(), 400 | 401 | 403);
+    let sign_in = f
+        .location
+        .as_deref()
+        .filter(|l| status.is_redirection() && to_sign_in(l));
+    let refused = matches!(status.as_u16(), 400 | 401 | 403) || sign_in.is_some();
     if status.is_server_error() {
         if f.stated == Some(CauseId::KeySetUnavailable) {
             let here = match &f.keys {
@@ -383,7 +426,23 @@ pub fn diagnose(
     }
     if report.causes.iter().all(|c| c.id.blocks_the_page()) {
         // Nothing named: say the most likely reason, and that it is a deduction.
-        let (id, detail) = if status == StatusCode::FORBIDDEN {
+        let (id, detail) = if let Some(to) = sign_in {
+            if sent.token.is_some() {
+                (
+                    CauseId::WrongScheme,
+                    format!(
+                        "the server answers the bearer token with a redirect to its sign-in page ({to}): this route takes a browser session (a cookie), not bearer tokens"
+                    ),
+                )
+            } else {
+                (
+                    CauseId::MissingCredentials,
+                    format!(
+                        "the session sent was not accepted: the server redirects to sign in ({to}); the cookie expired, or the API reads another one"
+                    ),
+                )
+            }
+        } else if status == StatusCode::FORBIDDEN {
             (
                 CauseId::Forbidden,
                 "the server knows who this is and refuses: it names no missing scope".to_owned(),
@@ -404,6 +463,14 @@ pub fn diagnose(
             (CauseId::BadSignature, "the server refuses the token and nothing checked here explains it; its signature could not be checked here (pass --issuer)".to_owned())
         };
         report.cause(id, detail, fix(id));
+    }
+    if let Some(to) = sign_in
+        && let Some(c) = report.causes.iter_mut().find(|c| !c.id.blocks_the_page())
+        && !c.detail.contains(to)
+    {
+        c.detail.push_str(&format!(
+            "; the server answers with a redirect to its sign-in page ({to}) instead of a 401, which API clients follow into an HTML page"
+        ));
     }
 }
 
@@ -591,7 +658,57 @@ mod tests {
             stated(None, Some("insufficient_scope"), ""),
             Some(CauseId::InsufficientScope)
         );
-        assert_eq!(stated(None, None, "expired"), None);
+        assert_eq!(stated(None, None, ""), None);
+        assert_eq!(stated(None, Some("invalid_client"), "expired"), None);
+    }
+
+    #[test]
+    fn the_usual_servers_descriptions_are_understood() {
+        let cases = [
+            // express-jwt / jsonwebtoken (Node)
+            ("jwt expired", CauseId::TokenExpired),
+            (
+                "jwt audience invalid. expected: orders",
+                CauseId::WrongAudience,
+            ),
+            (
+                "jwt issuer invalid. expected: https://id",
+                CauseId::WrongIssuer,
+            ),
+            ("invalid signature", CauseId::BadSignature),
+            ("jwt malformed", CauseId::MalformedHeader),
+            (
+                "No authorization token was found",
+                CauseId::MissingCredentials,
+            ),
+            // Spring Security
+            ("Jwt expired at 2026-12-01T07:00:00Z", CauseId::TokenExpired),
+            (
+                "An error occurred while attempting to decode the Jwt: Signed JWT rejected: Another algorithm expected, or no matching key(s) found",
+                CauseId::UnknownKey,
+            ),
+            // ASP.NET Core
+            (
+                "The token expired at '12/01/2026 07:00:00'",
+                CauseId::TokenExpired,
+            ),
+            ("The signature key was not found", CauseId::UnknownKey),
+            ("The signature is invalid", CauseId::BadSignature),
+            ("The audience 'api://x' is invalid", CauseId::WrongAudience),
+            (
+                "The token is not valid before '12/01/2026 08:00:00'",
+                CauseId::TokenNotYetValid,
+            ),
+            // RFC 7662 introspection-based servers
+            ("token is not active", CauseId::TokenRevoked),
+        ];
+        for (description, id) in cases {
+            assert_eq!(
+                stated(None, Some("invalid_token"), description),
+                Some(id),
+                "{description}"
+            );
+        }
     }
 
     proptest::proptest! {

@@ -103,6 +103,7 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
         description: words.description,
         credentials_sent: auth_sent.is_some() || !spec.cookies.is_empty(),
         schemes: words.challenges.iter().map(|c| c.scheme.clone()).collect(),
+        location: answer.first("location").map(str::to_owned),
     };
     diagnose(&facts, &sent, decoded.as_ref(), &mut report);
 

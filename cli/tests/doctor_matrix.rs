@@ -230,6 +230,11 @@ async fn legacy() -> (
                 }
             }),
         )
+        // Sign-in redirects instead of 401 (oauth2-proxy, session middlewares).
+        .route(
+            "/behind-proxy",
+            any(|| async { reply(302, &[("location", "/oauth2/start?rd=%2Fbehind-proxy".into())]) }),
+        )
         // Only Basic is asked for.
         .route("/basic-only", any(|| async { reply(401, &[("www-authenticate", r#"Basic realm="legacy""#.into())]) }))
         // CORS headers on successes only: the refusal is written before CORS runs.
@@ -672,6 +677,20 @@ async fn the_doctor_names_the_right_cause_in_every_situation() {
             &[&url(l, "/plain"), "--token", &legacy_hs],
         )
         .detail_has(&["shared secret"]),
+        case(
+            "a sign-in redirect, no credentials",
+            "missing_credentials",
+            &["missing_credentials"],
+            &[&url(l, "/behind-proxy")],
+        )
+        .detail_has(&["/oauth2/start", "instead of a 401"]),
+        case(
+            "a sign-in redirect for a bearer token",
+            "wrong_scheme",
+            &["wrong_scheme"],
+            &[&url(l, "/behind-proxy"), "--token", &legacy_valid],
+        )
+        .detail_has(&["not bearer tokens"]),
         case(
             "server error",
             "server_error",
