@@ -54,6 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         access_ttl: Duration::from_secs(60),
         allow_origins: vec![PAGE_ORIGIN.into()],
         secure_cookies: true,
+        shared_revocations: None,
     })?;
     let app = demo.router();
     tokio::spawn(async move { axum::serve(listener, app).await });

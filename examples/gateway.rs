@@ -130,6 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         access_ttl: Duration::from_secs(60),
         allow_origins: vec![],
         secure_cookies: true,
+        shared_revocations: None,
     })?;
     let upstream_app = demo.router();
     tokio::spawn(async move { axum::serve(upstream_listener, upstream_app).await });

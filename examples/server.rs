@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! cargo run --example server -- [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS]
-//!                                [--jwks-url URL --issuer ISS --audience AUD]
+//!                                [--jwks-url URL --issuer ISS --audience AUD] [--redis URL]
 //! ```
 //!
 //! With `--jwks-url`, tokens from that provider (its `iss` and `aud` as given, scopes from
-//! `scope` or `scp`) are verified instead of the embedded provider's.
+//! `scope` or `scp`) are verified instead of the embedded provider's. With `--redis`, every
+//! server started against the same Redis shares one revocation list: `POST /api/logout` on one
+//! of them is refused by all within milliseconds.
 //!
 //! The first line on stdout is `listening on http://ADDR` with the real port, so
 //! `--listen 127.0.0.1:0` works. Ctrl-C or SIGTERM stops it gracefully.
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 use demo_app::{DemoApi, DemoConfig};
 use portcullis::server::jwt::{JwksConfig, JwksKeySource};
+use portcullis::server::{SharedRevocationConfig, SharedRevocationError, SharedRevocations};
 
 struct Args {
     listen: String,
@@ -26,9 +29,10 @@ struct Args {
     jwks_url: Option<String>,
     issuer: Option<String>,
     audience: Option<String>,
+    redis: Option<String>,
 }
 
-const USAGE: &str = "usage: server [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS] [--jwks-url URL --issuer ISS --audience AUD]";
+const USAGE: &str = "usage: server [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS] [--jwks-url URL --issuer ISS --audience AUD] [--redis URL]";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut out = Args {
@@ -38,6 +42,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         jwks_url: None,
         issuer: None,
         audience: None,
+        redis: None,
     };
     while let Some(flag) = args.next() {
         let mut value = || {
@@ -55,6 +60,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--jwks-url" => out.jwks_url = Some(value()?),
             "--issuer" => out.issuer = Some(value()?),
             "--audience" => out.audience = Some(value()?),
+            "--redis" => out.redis = Some(value()?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -129,12 +135,28 @@ async fn main() {
              provider is a demo (known client secret, plain http): do not expose it."
         );
     }
+    let shared_revocations = match &args.redis {
+        None => None,
+        Some(url) => match SharedRevocations::connect(url, SharedRevocationConfig::default()).await
+        {
+            Ok(list) => Some(list),
+            Err(e @ SharedRevocationError::InvalidUrl) => {
+                eprintln!("invalid --redis: {e}");
+                std::process::exit(2);
+            }
+            Err(e) => {
+                eprintln!("cannot use --redis: {e}");
+                std::process::exit(1);
+            }
+        },
+    };
     let issuer = format!("http://{addr}");
     let config = DemoConfig {
         issuer: issuer.clone(),
         access_ttl: Duration::from_secs(args.access_ttl),
         allow_origins: args.allow_origins,
         secure_cookies: true,
+        shared_revocations,
     };
     let demo = match (&args.jwks_url, &args.issuer, &args.audience) {
         (Some(url), Some(iss), Some(aud)) => match JwksKeySource::builder()

@@ -44,6 +44,11 @@
 //! a proxy) would run unauthenticated for anyone who adds two headers. If your service
 //! answers preflights itself, opt in with
 //! [`pass_preflights`](AuthLayerBuilder::pass_preflights).
+//!
+//! Revocation is a hook ([`Revocation`]), asked on every request including verified-cache
+//! hits: an in-memory [`Denylist`], a closure over your store, or (feature `redis`)
+//! `SharedRevocations`, one list for every replica, followed over Redis pub/sub and answered
+//! from memory.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -71,6 +76,9 @@ mod resource_metadata;
 mod revocation;
 mod service;
 mod shared;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod shared_revocation;
 mod sources;
 
 pub use apikey::ApiKeys;
@@ -93,3 +101,6 @@ pub use problem::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
 pub use resource_metadata::ProtectedResource;
 pub use revocation::{Denylist, Revocation};
 pub use service::AuthService;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use shared_revocation::{SharedRevocationConfig, SharedRevocationError, SharedRevocations};

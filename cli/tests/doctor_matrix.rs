@@ -55,6 +55,7 @@ fn config(addr: SocketAddr) -> DemoConfig {
         access_ttl: Duration::from_secs(300),
         allow_origins: vec![APP.to_owned()],
         secure_cookies: false,
+        shared_revocations: None,
     }
 }
 

@@ -8,7 +8,8 @@
 //!   browsers: `username` and the password `demo`, scopes `read` and `write` only), `POST /dev/expired-token` (an already-expired access token, so clients
 //!   can watch a refresh happen; a demo provider only).
 //! - API: `GET /public`, `GET /api/me` (any valid token), `GET /api/admin` (scope `admin`),
-//!   `POST /api/echo` (scope `write`).
+//!   `POST /api/echo` (scope `write`), `POST /api/logout` (revokes the token it is called with,
+//!   on every replica when they share a Redis revocation list).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use portcullis::server::cors::CorsPreset;
 use portcullis::server::jwt::{JwtAuthenticator, KeySource};
-use portcullis::server::{AuthLayer, AuthMetrics, ConfigError, Csrf, Principal, RequireScope};
+use portcullis::server::{
+    AuthLayer, AuthMetrics, ConfigError, Csrf, Denylist, Principal, RequireScope, Revocation,
+    SharedRevocations,
+};
 use serde_json::json;
 
 use portcullis::testkit::{TestIssuer, TokenEndpoint};
@@ -44,6 +48,56 @@ pub struct DemoConfig {
     pub allow_origins: Vec<String>,
     /// Mark session cookies `Secure` (browsers accept them on `http://localhost`).
     pub secure_cookies: bool,
+    /// A revocation list shared with other replicas; `None` keeps one in this process.
+    pub shared_revocations: Option<SharedRevocations>,
+}
+
+/// Where `POST /api/logout` records a revoked token.
+#[derive(Clone)]
+enum Revoker {
+    Local(Arc<Denylist>),
+    Shared(SharedRevocations),
+}
+
+impl Revoker {
+    fn for_config(config: &DemoConfig) -> Self {
+        match &config.shared_revocations {
+            Some(shared) => Revoker::Shared(shared.clone()),
+            None => Revoker::Local(Arc::default()),
+        }
+    }
+
+    fn hook(&self) -> Arc<dyn Revocation> {
+        match self {
+            Revoker::Local(list) => list.clone(),
+            Revoker::Shared(list) => Arc::new(list.clone()),
+        }
+    }
+}
+
+/// Revoke the token this request was made with, until it would have expired anyway.
+async fn logout(State(revoker): State<Revoker>, p: Principal) -> Response {
+    let (Some(jti), Some(exp)) = (p.token_id(), p.expires_at()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "only a token with a jti and an exp can be revoked"})),
+        )
+            .into_response();
+    };
+    match revoker {
+        Revoker::Local(list) => list.revoke_token_id(jti),
+        Revoker::Shared(list) => {
+            if let Err(e) = list.revoke_token_id(jti, exp).await {
+                // Revoked here; the other replicas learn of it once Redis is back.
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "revoked on this replica only", "detail": e.to_string()})),
+                )
+                    .into_response();
+            }
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// The session cookie holding the access token (`HttpOnly`).
@@ -128,13 +182,15 @@ impl DemoApi {
         let issuer = Arc::new(TestIssuer::new(config.issuer.clone()));
         let tokens = TokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
         tokens.set_access_ttl(config.access_ttl);
+        let revoker = Revoker::for_config(&config);
         let mut jwt = JwtAuthenticator::builder()
             .issuer(config.issuer.clone())
-            .audience(AUDIENCE);
+            .audience(AUDIENCE)
+            .revocation(revoker.hook());
         for key in issuer.verification_keys() {
             jwt = jwt.key(key);
         }
-        DemoApi::assemble(issuer, tokens, jwt.build()?, &config)
+        DemoApi::assemble(issuer, tokens, jwt.build()?, revoker, &config)
     }
 
     /// Build the demo verifying tokens from another provider's keys (`--jwks-url`); the
@@ -148,18 +204,21 @@ impl DemoApi {
         let issuer = Arc::new(TestIssuer::new(config.issuer.clone()));
         let tokens = TokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
         tokens.set_access_ttl(config.access_ttl);
+        let revoker = Revoker::for_config(&config);
         let jwt = JwtAuthenticator::builder()
             .key_source(keys)
             .issuer(issuer_url)
             .audience(audience)
+            .revocation(revoker.hook())
             .build()?;
-        DemoApi::assemble(issuer, tokens, jwt, &config)
+        DemoApi::assemble(issuer, tokens, jwt, revoker, &config)
     }
 
     fn assemble(
         issuer: Arc<TestIssuer>,
         tokens: TokenEndpoint,
         jwt: JwtAuthenticator,
+        revoker: Revoker,
         config: &DemoConfig,
     ) -> Result<Self, ConfigError> {
         let auth = AuthLayer::builder()
@@ -182,6 +241,7 @@ impl DemoApi {
                 "/api/echo",
                 post(|body: Bytes| async move { body }).route_layer(RequireScope::all(["write"])),
             )
+            .route("/api/logout", post(logout).with_state(revoker))
             .layer(auth);
         let iss = config.issuer.clone();
         let discovery = json!({

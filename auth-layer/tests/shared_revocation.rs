@@ -1,0 +1,411 @@
+//! The revocation list shared through a real `redis-server` (started here on a free loopback
+//! port, in a temporary directory, without persistence), by replicas that each serve real HTTP
+//! on loopback. Needs the `redis` feature and `redis-server` on the PATH (or in
+//! `PORTCULLIS_REDIS_SERVER`); `.ci/run` installs Debian's and runs this suite.
+#![cfg(feature = "redis")]
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use auth_layer::jwt::JwtAuthenticator;
+use auth_layer::{
+    AuthLayer, Principal, Revocation, SharedRevocationConfig, SharedRevocationError,
+    SharedRevocations,
+};
+use axum::Router;
+use axum::routing::get;
+use jsonwebtoken::Algorithm;
+use portcullis_testkit::http::*;
+use portcullis_testkit::{TestIssuer, now};
+use serde_json::{Value, json};
+
+const ISS: &str = "https://id.test";
+const AUD: &str = "api";
+
+/// A `redis-server` of this test's own; stopped when dropped.
+struct Redis {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("portcullis-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Redis {
+            port,
+            dir,
+            child: None,
+        };
+        r.run();
+        r
+    }
+
+    fn run(&mut self) {
+        let bin =
+            std::env::var("PORTCULLIS_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(&bin)
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} (install Debian's redis-server): {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn list(redis: &Redis) -> SharedRevocations {
+    SharedRevocations::connect(
+        &redis.url(),
+        SharedRevocationConfig::default().timeout(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap()
+}
+
+/// One replica: its own connection to the list, its own verifier and cache, its own port.
+async fn replica(issuer: &TestIssuer, revoked: SharedRevocations) -> SocketAddr {
+    let jwt = issuer
+        .verification_keys()
+        .into_iter()
+        .fold(
+            JwtAuthenticator::builder()
+                .issuer(ISS)
+                .audience(AUD)
+                .revocation(revoked),
+            |b, k| b.key(k),
+        )
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder().bearer(jwt).build().unwrap();
+    serve(
+        Router::new()
+            .route(
+                "/me",
+                get(|p: Principal| async move { p.subject().unwrap_or("").to_owned() }),
+            )
+            .layer(layer),
+    )
+    .await
+}
+
+fn token(issuer: &TestIssuer, sub: &str, jti: &str) -> (String, u64) {
+    let mut claims = issuer.access_claims(sub, AUD, "read", 300);
+    claims["jti"] = json!(jti);
+    let exp = claims["exp"].as_u64().unwrap();
+    (issuer.mint(Algorithm::ES256, claims), exp)
+}
+
+async fn status(client: &HttpClient, addr: SocketAddr, token: &str) -> (u16, String) {
+    let r = send(client, bearer_req(addr, "/me", token)).await;
+    let code = if r.status == 200 {
+        String::new()
+    } else {
+        serde_json::from_slice::<Value>(&r.body).map_or(String::new(), |v| {
+            v["code"].as_str().unwrap_or("").to_owned()
+        })
+    };
+    (r.status.as_u16(), code)
+}
+
+/// Poll until `addr` refuses `token` as revoked; how long that took.
+async fn refused_within(
+    client: &HttpClient,
+    addr: SocketAddr,
+    token: &str,
+    limit: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let (s, code) = status(client, addr, token).await;
+        if s == 401 {
+            assert_eq!(code, "token_revoked");
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "still accepted after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Redis's own count of the commands it has processed.
+async fn commands_processed(redis: &Redis) -> u64 {
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO stats has total_commands_processed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_replica_is_refused_by_every_other_within_a_second() {
+    let redis = Redis::start();
+    let issuer = TestIssuer::new(ISS);
+    let lists = [list(&redis).await, list(&redis).await, list(&redis).await];
+    let mut replicas = Vec::new();
+    for l in &lists {
+        replicas.push(replica(&issuer, l.clone()).await);
+    }
+    let client = client();
+    let (t1, exp1) = token(&issuer, "alice", "jti-1");
+    let (t2, _) = token(&issuer, "alice", "jti-2");
+    let (t3, exp3) = token(&issuer, "bob", "jti-3");
+    // Accepted everywhere, twice: the second answer comes from each replica's verified cache.
+    for &addr in &replicas {
+        for t in [&t1, &t2, &t3] {
+            assert_eq!(status(&client, addr, t).await.0, 200);
+            assert_eq!(status(&client, addr, t).await.0, 200);
+        }
+    }
+
+    // Requests cost Redis nothing: 300 of them, and the only command Redis sees in between is
+    // the first of the two INFO calls that measure it.
+    let before = commands_processed(&redis).await;
+    for i in 0..300 {
+        let t = [&t1, &t2, &t3][i % 3];
+        assert_eq!(status(&client, replicas[i % 3], t).await.0, 200);
+    }
+    assert_eq!(commands_processed(&redis).await - before, 1);
+
+    lists[0].revoke_token_id("jti-1", exp1).await.unwrap();
+    assert_eq!(
+        status(&client, replicas[0], &t1).await,
+        (401, "token_revoked".into())
+    );
+    for &addr in &replicas[1..] {
+        let took = refused_within(&client, addr, &t1, Duration::from_secs(1)).await;
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        eprintln!("revocation seen by {addr} after {took:?}");
+    }
+    // Only that token: the subject's other token is still good.
+    for &addr in &replicas {
+        assert_eq!(status(&client, addr, &t2).await.0, 200);
+    }
+
+    // A subject, revoked on the last replica.
+    lists[2].revoke_subject("bob", exp3).await.unwrap();
+    for &addr in &replicas {
+        refused_within(&client, addr, &t3, Duration::from_secs(1)).await;
+    }
+
+    // A replica that starts now loads the list before it answers anything.
+    let late = list(&redis).await;
+    let probe = |sub: &str, jti: &str| {
+        Principal::builder(auth_layer::CredentialKind::Bearer)
+            .subject(sub)
+            .token_id(jti)
+            .build()
+    };
+    assert!(late.is_revoked(&probe("alice", "jti-1")));
+    assert!(late.is_revoked(&probe("bob", "anything")));
+    assert!(!late.is_revoked(&probe("alice", "jti-2")));
+    let late_addr = replica(&issuer, late).await;
+    assert_eq!(
+        status(&client, late_addr, &t1).await,
+        (401, "token_revoked".into())
+    );
+    assert_eq!(status(&client, late_addr, &t2).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_are_forgotten_with_the_token_in_every_process_and_in_redis() {
+    let redis = Redis::start();
+    let a = list(&redis).await;
+    let b = list(&redis).await;
+    let soon = now() + 2;
+    a.revoke_token_id("short-lived", soon).await.unwrap();
+    let p = Principal::builder(auth_layer::CredentialKind::Bearer)
+        .token_id("short-lived")
+        .build();
+    let start = Instant::now();
+    while !b.is_revoked(&p) {
+        assert!(start.elapsed() < Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    assert!(!a.is_revoked(&p) && !b.is_revoked(&p));
+    // The next write clears what has passed its time from Redis too; a late replica loads
+    // only the live entry.
+    a.revoke_token_id("long-lived", now() + 600).await.unwrap();
+    let late = list(&redis).await;
+    assert_eq!(late.len(), 1);
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg("portcullis:revoked:jti")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(members, ["long-lived"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_each_replica_keeps_what_it_knew_and_catches_up_after() {
+    let mut redis = Redis::start();
+    let issuer = TestIssuer::new(ISS);
+    let (a, b) = (list(&redis).await, list(&redis).await);
+    let (ra, rb) = (
+        replica(&issuer, a.clone()).await,
+        replica(&issuer, b.clone()).await,
+    );
+    let client = client();
+    let (t1, exp1) = token(&issuer, "alice", "down-1");
+    let (t2, exp2) = token(&issuer, "alice", "down-2");
+    let (t3, exp3) = token(&issuer, "alice", "down-3");
+    a.revoke_token_id("down-1", exp1).await.unwrap();
+    refused_within(&client, rb, &t1, Duration::from_secs(1)).await;
+
+    redis.stop();
+    // The list held in memory keeps serving: no request waits for Redis.
+    let start = Instant::now();
+    assert_eq!(
+        status(&client, rb, &t1).await,
+        (401, "token_revoked".into())
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        start.elapsed()
+    );
+    // A revocation made now is applied where it was made and reported as not shared.
+    let err = a.revoke_token_id("down-2", exp2).await.unwrap_err();
+    assert!(
+        matches!(err, SharedRevocationError::Unavailable(_)),
+        "{err:?}"
+    );
+    assert_eq!(
+        status(&client, ra, &t2).await,
+        (401, "token_revoked".into())
+    );
+    assert_eq!(
+        status(&client, rb, &t2).await.0,
+        200,
+        "documented: not shared while Redis is down"
+    );
+
+    // Redis comes back (empty: no persistence here). The followers subscribe again.
+    redis.run();
+    let start = Instant::now();
+    loop {
+        if a.revoke_token_id("down-3", exp3).await.is_ok() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "no reconnection");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Once B's follower is back, what is revoked reaches it again. Its subscription may come
+    // back a moment after A's connection: publish again until it does (bounded).
+    let start = Instant::now();
+    loop {
+        if status(&client, rb, &t3).await.0 == 401 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "B never caught up"
+        );
+        let _ = a.revoke_token_id("down-3", exp3 + 1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And nothing either replica held was lost with Redis's memory.
+    assert_eq!(status(&client, rb, &t1).await.0, 401);
+    assert_eq!(status(&client, ra, &t2).await.0, 401);
+    assert!(b.last_sync().is_some());
+}
+
+#[tokio::test]
+async fn a_bad_url_or_an_absent_server_is_a_typed_error() {
+    assert_eq!(
+        SharedRevocations::connect("not a url", SharedRevocationConfig::default())
+            .await
+            .unwrap_err(),
+        SharedRevocationError::InvalidUrl
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = SharedRevocations::connect(
+        &format!("redis://127.0.0.1:{port}/"),
+        SharedRevocationConfig::default().timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, SharedRevocationError::Unavailable(_)),
+        "{err:?}"
+    );
+
+    // A server that takes the connection and never answers: a typed error, in bounded time.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let start = Instant::now();
+    let err = SharedRevocations::connect(
+        &format!("redis://{}/", silent.local_addr().unwrap()),
+        SharedRevocationConfig::default().timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, SharedRevocationError::Unavailable(_)),
+        "{err:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}
