@@ -5,65 +5,15 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
+use portcullis::testkit::redis::RedisServer;
 use portcullis::testkit::{TestIssuer, TokenEndpoint};
 use support::*;
 
 const REPLICAS: usize = 8;
-
-/// A `redis-server` of this test's own, without persistence; stopped when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("portcullis-replicas-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let bin =
-            std::env::var("PORTCULLIS_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&bin)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--dir"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin} (install Debian's redis-server): {e}"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis { child, port, dir }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn addr(url: &str) -> std::net::SocketAddr {
     url.trim_start_matches("http://").parse().unwrap()
@@ -71,8 +21,8 @@ fn addr(url: &str) -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_one_replica_is_refused_by_the_seven_others_within_a_second() {
-    let redis = Redis::start();
-    let redis_url = format!("redis://127.0.0.1:{}/", redis.port);
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
     // One identity provider for all replicas; they verify its tokens through its JWKS.
     let idp = Arc::new(TestIssuer::new("https://id.replicas.test"));
     let provider = TokenEndpoint::new(idp.clone(), "orders", "x", "y");

@@ -5,7 +5,6 @@
 #![cfg(feature = "redis")]
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use auth_layer::jwt::JwtAuthenticator;
@@ -17,82 +16,12 @@ use axum::Router;
 use axum::routing::get;
 use jsonwebtoken::Algorithm;
 use portcullis_testkit::http::*;
+use portcullis_testkit::redis::RedisServer as Redis;
 use portcullis_testkit::{TestIssuer, now};
 use serde_json::{Value, json};
 
 const ISS: &str = "https://id.test";
 const AUD: &str = "api";
-
-/// A `redis-server` of this test's own; stopped when dropped.
-struct Redis {
-    port: u16,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir =
-            std::env::temp_dir().join(format!("portcullis-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut r = Redis {
-            port,
-            dir,
-            child: None,
-        };
-        r.run();
-        r
-    }
-
-    fn run(&mut self) {
-        let bin =
-            std::env::var("PORTCULLIS_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&bin)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--dir"])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin} (install Debian's redis-server): {e}"));
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 async fn list(redis: &Redis) -> SharedRevocations {
     SharedRevocations::connect(
@@ -337,7 +266,7 @@ async fn while_redis_is_down_each_replica_keeps_what_it_knew_and_catches_up_afte
     );
 
     // Redis comes back (empty: no persistence here). The followers subscribe again.
-    redis.run();
+    redis.restart();
     let start = Instant::now();
     loop {
         if a.revoke_token_id("down-3", exp3).await.is_ok() {

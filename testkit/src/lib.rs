@@ -7,6 +7,7 @@
 //!   rotation and reuse detection) to serve on loopback, with failure modes to test clients.
 //! - [`http`]: serve a router on `127.0.0.1:0`, call it, and check answers against the wire
 //!   contract.
+//! - [`redis`]: a `redis-server` of the test's own, for suites that share state through Redis.
 //!
 //! ```
 //! use portcullis_testkit::TestIssuer;
@@ -20,6 +21,7 @@
 
 pub mod http;
 mod provider;
+pub mod redis;
 
 pub use provider::{Mode, TokenEndpoint};
 
