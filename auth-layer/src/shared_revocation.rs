@@ -104,8 +104,12 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// A member of a sorted set: an identifier and the time its revocation may be forgotten.
-type Entry = (String, u64);
+/// A member of a sorted set: an identifier and the time its revocation may be forgotten, as
+/// the double Redis keeps (read as such, so no score can make a reload fail).
+type Entry = (String, f64);
+
+/// The latest time a revocation is kept until: the year 9999.
+const MAX_UNTIL: u64 = 253_402_300_799;
 
 /// What a replica knows: identifier → the time its revocation may be forgotten.
 #[derive(Debug, Default)]
@@ -324,6 +328,10 @@ impl Inner {
     }
 
     async fn revoke(&self, kind: Kind, id: &str, until: u64) -> Result<(), SharedRevocationError> {
+        // A score Redis writes back as an integer (doubles are exact below 2^53; Redis prints
+        // large ones in exponent form), so every replica reads the list back whatever `exp`
+        // a token carried.
+        let until = until.min(MAX_UNTIL);
         self.apply(kind, id, until);
         let now = now();
         if until <= now {
@@ -379,11 +387,12 @@ impl Inner {
             let max = self.config.max_entries;
             let mut l = self.local.write().unwrap_or_else(|e| e.into_inner());
             // A union, not a replacement: what this replica revoked while Redis was away stays.
+            // `as` saturates: NaN and negatives are 0 (forgotten), the huge are kept longest.
             for (id, until) in jtis {
-                l.insert(Kind::TokenId, &id, until, max, now);
+                l.insert(Kind::TokenId, &id, until as u64, max, now);
             }
             for (id, until) in subs {
-                l.insert(Kind::Subject, &id, until, max, now);
+                l.insert(Kind::Subject, &id, until as u64, max, now);
             }
             l.token_ids.retain(|_, t| *t > now);
             l.subjects.retain(|_, t| *t > now);
@@ -407,7 +416,7 @@ impl Inner {
         else {
             return;
         };
-        self.apply(kind, id, until);
+        self.apply(kind, id, until.min(MAX_UNTIL));
     }
 }
 

@@ -338,3 +338,21 @@ async fn a_bad_url_or_an_absent_server_is_a_typed_error() {
         start.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_for_ever_is_still_read_back_by_every_replica() {
+    let redis = Redis::start();
+    let a = list(&redis).await;
+    // Whatever `exp` a token carries, the list stays readable: a later replica loads it.
+    a.revoke_subject("forever", u64::MAX).await.unwrap();
+    a.revoke_token_id("far", i64::MAX as u64).await.unwrap();
+    let late = list(&redis).await;
+    let p = Principal::builder(auth_layer::CredentialKind::Bearer)
+        .subject("forever")
+        .build();
+    assert!(late.is_revoked(&p));
+    let q = Principal::builder(auth_layer::CredentialKind::Bearer)
+        .token_id("far")
+        .build();
+    assert!(late.is_revoked(&q));
+}

@@ -126,14 +126,21 @@ pub fn unix_now() -> i64 {
 /// A NumericDate as HTTP writes dates (`Tue, 01 Dec 2026 07:10:00 GMT`).
 pub fn date(secs: i64) -> String {
     match u64::try_from(secs) {
-        Ok(s) => httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(s)),
+        // A token says what it likes: past year 9999 neither SystemTime nor HTTP dates go.
+        Ok(s) if s <= LAST_HTTP_DATE => {
+            httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(s))
+        }
+        Ok(_) => format!("{secs} (after the year 9999)"),
         Err(_) => format!("{secs} (before 1970)"),
     }
 }
 
+/// `Fri, 31 Dec 9999 23:59:59 GMT`, the last date HTTP can write.
+const LAST_HTTP_DATE: u64 = 253_402_300_799;
+
 /// How far `at` is from `now`: `in 4 min`, `3 h ago`, `now`.
 pub fn relative(at: i64, now: i64) -> String {
-    let d = at - now;
+    let d = at.saturating_sub(now);
     let n = d.unsigned_abs();
     let amount = match n {
         0 => return "now".into(),
@@ -245,6 +252,26 @@ mod tests {
         assert_eq!(relative(1_000 + 3 * 86_400, 1_000), "in 3 days");
         assert_eq!(date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(date(1_764_573_000), "Mon, 01 Dec 2025 07:10:00 GMT");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_numeric_date_is_shown_without_panicking(t in proptest::num::i64::ANY, now in proptest::num::i64::ANY) {
+            let _ = readable(t, now);
+        }
+    }
+
+    #[test]
+    fn dates_beyond_http_are_said_plainly() {
+        assert_eq!(date(253_402_300_799), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(
+            date(i64::MAX),
+            format!("{} (after the year 9999)", i64::MAX)
+        );
+        assert_eq!(
+            relative(i64::MAX, i64::MIN),
+            format!("in {} days", u64::MAX / 2 / 86_400)
+        );
     }
 
     #[test]
