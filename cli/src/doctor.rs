@@ -300,7 +300,7 @@ impl ServerWords {
         let stated = stated(
             problem.as_ref().and_then(ProblemDetails::error_code),
             param("error"),
-            &description,
+            &without_credentials(&description),
         );
         let mut required_scopes: Vec<String> = problem
             .as_ref()
@@ -381,6 +381,22 @@ fn is_secret_header(name: &str) -> bool {
         || ["key", "token", "secret", "auth"]
             .iter()
             .any(|w| name.contains(w))
+}
+
+/// A description with every word that looks like a credential (a long run of token
+/// characters) left out. Servers that echo the token they refused would otherwise have its
+/// random characters read as their words: a JWT spells "nbf" or "expired" often enough.
+fn without_credentials(description: &str) -> String {
+    let is_credential = |w: &str| {
+        w.len() >= 20
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
+    };
+    description
+        .split_ascii_whitespace()
+        .filter(|w| !is_credential(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Replace every secret (and every token's signature) in what will be printed.
@@ -475,5 +491,24 @@ mod tests {
         assert!(!same_origin("http://api.test:8080", &url));
         assert!(!same_origin("http://app.test", &url));
         assert!(!same_origin("null", &url));
+    }
+
+    #[test]
+    fn an_echoed_token_is_not_read_as_the_servers_words() {
+        // A signature that happens to spell two of the words servers use.
+        let echoed = "bad token Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib2IifQ.xNbFqexpiredQw-_9";
+        assert_eq!(without_credentials(echoed), "bad token Bearer");
+        assert_eq!(
+            stated(None, Some("invalid_token"), &without_credentials(echoed)),
+            stated(None, Some("invalid_token"), "bad token Bearer")
+        );
+        assert_ne!(
+            stated(None, Some("invalid_token"), echoed),
+            stated(None, Some("invalid_token"), "bad token Bearer"),
+            "the echoed signature alone changes the reading"
+        );
+        // Words stay words, dates and quoted audiences included.
+        let said = "The token is not valid before '12/01/2026 08:00:00'";
+        assert_eq!(without_credentials(said), said);
     }
 }
