@@ -14,11 +14,10 @@
 //! ([`SharedRevocationError::Unavailable`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use portcullis_wire::redis_link::{Followed, Follower, RedisLink, RedisLinkError, redis};
 
 use crate::principal::Principal;
 use crate::revocation::Revocation;
@@ -81,21 +80,11 @@ impl SharedRevocationConfig {
     }
 }
 
-/// Why the shared list could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SharedRevocationError {
-    /// The Redis URL is not one the client understands.
-    #[error("the Redis URL is not valid")]
-    InvalidUrl,
-    /// Redis could not be reached or did not answer in time.
-    #[error("Redis is unavailable: {0}")]
-    Unavailable(String),
-}
+/// Why the shared list could not be used (the same errors as the client's shared store).
+pub type SharedRevocationError = RedisLinkError;
 
 fn unavailable(e: redis::RedisError) -> SharedRevocationError {
-    // The kind and category only: a RedisError can carry the server's words, never ours.
-    SharedRevocationError::Unavailable(format!("{:?} ({})", e.kind(), e.category()))
+    e.into()
 }
 
 fn now() -> u64 {
@@ -173,21 +162,14 @@ impl Local {
 
 struct Inner {
     local: RwLock<Local>,
-    conn: ConnectionManager,
+    link: RedisLink,
     jti_key: String,
     sub_key: String,
     channel: String,
     config: SharedRevocationConfig,
     last_sync: RwLock<Option<SystemTime>>,
-    follower: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(task) = self.follower.get_mut().ok().and_then(Option::take) {
-            task.abort();
-        }
-    }
+    /// Stops when the list is dropped.
+    follower: std::sync::OnceLock<Follower>,
 }
 
 /// A revocation list shared by every replica through Redis; give it to
@@ -235,30 +217,23 @@ impl SharedRevocations {
         url: &str,
         config: SharedRevocationConfig,
     ) -> Result<Self, SharedRevocationError> {
-        let client = redis::Client::open(url).map_err(|_| SharedRevocationError::InvalidUrl)?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(client.clone(), manager)
-            .await
-            .map_err(unavailable)?;
+        let link = RedisLink::connect(url, config.timeout).await?;
         let inner = Arc::new(Inner {
             local: RwLock::default(),
-            conn,
+            link: link.clone(),
             jti_key: format!("{}:jti", config.prefix),
             sub_key: format!("{}:sub", config.prefix),
             channel: format!("{}:events", config.prefix),
             config,
             last_sync: RwLock::default(),
-            follower: std::sync::Mutex::default(),
+            follower: std::sync::OnceLock::new(),
         });
         // Subscribed before the first load, so nothing published in between is missed.
-        let pubsub = subscribe(&client, &inner.channel, inner.config.timeout).await?;
+        let channels = vec![inner.channel.clone()];
+        let pubsub = link.subscribe(&channels, &[]).await?;
         inner.resync().await?;
-        let task = tokio::spawn(follow(client, pubsub, Arc::downgrade(&inner)));
-        *inner.follower.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        let follower = Follower::spawn(link, channels, vec![], pubsub, Arc::downgrade(&inner));
+        let _ = inner.follower.set(follower);
         Ok(SharedRevocations { inner })
     }
 
@@ -339,7 +314,7 @@ impl Inner {
         }
         // One transaction: the entry, the clean-up of entries past their time, and the news.
         let message = format!("{} {until} {id}", kind.tag());
-        let mut conn = self.conn.clone();
+        let mut conn = self.link.connection();
         redis::pipe()
             .atomic()
             // GT adds a new member, and moves an existing one only later.
@@ -366,7 +341,7 @@ impl Inner {
     /// Read the whole list (what has not passed its time) and add it to what is held.
     async fn resync(&self) -> Result<(), SharedRevocationError> {
         let now = now();
-        let mut conn = self.conn.clone();
+        let mut conn = self.link.connection();
         let (jtis, subs): (Vec<Entry>, Vec<Entry>) = redis::pipe()
             .cmd("ZRANGE")
             .arg(&self.jti_key)
@@ -420,74 +395,17 @@ impl Inner {
     }
 }
 
-/// A subscription to `channel`, within `timeout` (a server that accepts the connection and
-/// never answers must not hold up the start or the follower).
-async fn subscribe(
-    client: &redis::Client,
-    channel: &str,
-    timeout: Duration,
-) -> Result<redis::aio::PubSub, SharedRevocationError> {
-    let attempt = async {
-        let mut pubsub = client.get_async_pubsub().await.map_err(unavailable)?;
-        pubsub.subscribe(channel).await.map_err(unavailable)?;
-        Ok(pubsub)
-    };
-    tokio::time::timeout(timeout, attempt)
-        .await
-        .unwrap_or_else(|_| {
-            Err(SharedRevocationError::Unavailable(
-                "no answer in time".into(),
-            ))
-        })
-}
+impl Followed for Inner {
+    fn on_message(&self, _channel: &str, payload: &[u8]) {
+        self.apply_message(payload);
+    }
 
-/// Follow the channel; on a lost connection, subscribe again and reload, backing off up to
-/// 5 s between attempts. Stops when the list is dropped.
-async fn follow(client: redis::Client, first: redis::aio::PubSub, list: Weak<Inner>) {
-    let mut pubsub = Some(first);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let Some(every) = list.upgrade().map(|i| i.config.resync_every) else {
-            return;
-        };
-        if let Some(p) = pubsub.take() {
-            let mut messages = p.into_on_message();
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    msg = messages.next() => {
-                        let Some(msg) = msg else { break };
-                        let Some(inner) = list.upgrade() else { return };
-                        inner.apply_message(msg.get_payload_bytes());
-                    }
-                    _ = tick.tick() => {
-                        let Some(inner) = list.upgrade() else { return };
-                        if let Err(e) = inner.resync().await {
-                            tracing::warn!(error = %e, "revocation list: resync failed");
-                        }
-                    }
-                }
-            }
-            tracing::warn!("revocation list: lost the Redis subscription; reconnecting");
-        }
-        tokio::time::sleep(backoff).await;
-        let Some(inner) = list.upgrade() else {
-            return;
-        };
-        match subscribe(&client, &inner.channel, inner.config.timeout).await {
-            Ok(p) => {
-                // Subscribed again: reload what was published while away.
-                if inner.resync().await.is_ok() {
-                    backoff = Duration::from_millis(100);
-                }
-                pubsub = Some(p);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "revocation list: Redis unavailable");
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
+    fn resync(&self) -> impl std::future::Future<Output = Result<(), RedisLinkError>> + Send {
+        Inner::resync(self)
+    }
+
+    fn resync_every(&self) -> Duration {
+        self.config.resync_every
     }
 }
 

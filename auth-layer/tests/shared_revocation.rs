@@ -1,8 +1,8 @@
 //! The revocation list shared through a real `redis-server` (started here on a free loopback
 //! port, in a temporary directory, without persistence), by replicas that each serve real HTTP
-//! on loopback. Needs the `redis` feature and `redis-server` on the PATH (or in
+//! on loopback. Needs the `redis-tests` feature and `redis-server` on the PATH (or in
 //! `PORTCULLIS_REDIS_SERVER`); `.ci/run` installs Debian's and runs this suite.
-#![cfg(feature = "redis")]
+#![cfg(feature = "redis-tests")]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use jsonwebtoken::Algorithm;
 use portcullis_testkit::http::*;
 use portcullis_testkit::redis::RedisServer as Redis;
 use portcullis_testkit::{TestIssuer, now};
+use portcullis_wire::redis_link::redis;
 use serde_json::{Value, json};
 
 const ISS: &str = "https://id.test";
@@ -96,24 +97,6 @@ async fn refused_within(
     }
 }
 
-/// Redis's own count of the commands it has processed.
-async fn commands_processed(redis: &Redis) -> u64 {
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("INFO stats has total_commands_processed")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_on_one_replica_is_refused_by_every_other_within_a_second() {
     let redis = Redis::start();
@@ -137,12 +120,12 @@ async fn a_revocation_on_one_replica_is_refused_by_every_other_within_a_second()
 
     // Requests cost Redis nothing: 300 of them, and the only command Redis sees in between is
     // the first of the two INFO calls that measure it.
-    let before = commands_processed(&redis).await;
+    let before = redis.commands_processed();
     for i in 0..300 {
         let t = [&t1, &t2, &t3][i % 3];
         assert_eq!(status(&client, replicas[i % 3], t).await.0, 200);
     }
-    assert_eq!(commands_processed(&redis).await - before, 1);
+    assert_eq!(redis.commands_processed() - before, 1);
 
     lists[0].revoke_token_id("jti-1", exp1).await.unwrap();
     assert_eq!(

@@ -9,6 +9,8 @@
 //! - [`single_flight`] (feature `single-flight`): one task works, the others wait.
 //! - [`buffered_client`] (feature `buffered-client`): an HTTP client with bounded, whole
 //!   response bodies.
+//! - [`redis_link`] (feature `redis`): connecting to Redis and following channels, the same
+//!   way on both sides.
 //!
 //! The server (`auth-layer`) and the client (`refresh-layer`) depend on this crate and on no
 //! other part of each other, so what one writes the other reads with the same code.
@@ -37,6 +39,9 @@ mod error_code;
 pub mod grammar;
 mod macros;
 pub mod problem;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis_link;
 #[cfg(feature = "single-flight")]
 #[cfg_attr(docsrs, doc(cfg(feature = "single-flight")))]
 pub mod single_flight;
