@@ -170,6 +170,14 @@ impl Credential {
         self
     }
 
+    /// Expires `remaining` from now, having been issued for `lifetime` (a token obtained by
+    /// another process some time ago): the refresh window is bounded by the whole lifetime.
+    pub(crate) fn expires_in_of(mut self, remaining: Duration, lifetime: Duration) -> Self {
+        self = self.expires_in(remaining);
+        self.lifetime = Some(lifetime.max(remaining).min(MAX_LIFETIME));
+        self
+    }
+
     /// When it expires, if known.
     pub fn expiry(&self) -> Option<Instant> {
         self.expires_at

@@ -62,6 +62,12 @@ pub enum RefreshError {
     /// its result belonged to the previous sign-in and was dropped. Send the request again.
     #[error("the credential was replaced while this refresh ran")]
     Superseded,
+    /// The shared credential store could not be used, so no refresh was attempted: refreshing
+    /// without it could present a refresh token another replica has already rotated. (Opt
+    /// into a local refresh with
+    /// [`SharedGrantBuilder::local_fallback`](crate::SharedGrantBuilder::local_fallback).)
+    #[error("the shared credential store cannot be used: {0}")]
+    Store(crate::store::StoreError),
     /// A custom credential source failed.
     #[error("credential source failed: {0}")]
     Source(Arc<dyn std::error::Error + Send + Sync>),

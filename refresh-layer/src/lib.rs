@@ -63,11 +63,16 @@ mod layer;
 mod outcome;
 mod predicate;
 mod redirect;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis_store;
 mod replay;
 mod retry;
 mod service;
 mod shared;
+pub mod shared_grant;
 mod source;
+pub mod store;
 
 pub use credential::{
     Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
@@ -82,10 +87,16 @@ pub use portcullis_wire::{
 };
 pub use predicate::refresh_on_401;
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisStore, RedisStoreConfig, StoreKey};
 pub use service::RefreshService;
+pub use shared_grant::{SharedGrant, SharedGrantBuilder};
 pub use source::{
     ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn,
 };
 /// The token-response parser, public for the fuzz targets only: not part of the API.
 #[doc(hidden)]
 pub use source::{TokenSet, parse_token_response};
+pub use store::{
+    Commit, CredentialStore, Lease, MemoryStore, StoreError, StoreFuture, StoredTokens, Versioned,
+};

@@ -263,6 +263,7 @@ struct OAuth2Inner {
     client_secret: Option<String>,
     client_auth: ClientAuth,
     scope: Option<String>,
+    resource: Option<String>,
     grant: Grant,
     http: TokenHttp,
 }
@@ -327,6 +328,7 @@ pub struct OAuth2Builder {
     client_secret: Option<String>,
     client_auth: ClientAuth,
     scope: Option<String>,
+    resource: Option<String>,
 }
 
 impl fmt::Debug for OAuth2Builder {
@@ -340,6 +342,7 @@ impl fmt::Debug for OAuth2Builder {
             )
             .field("client_auth", &self.client_auth)
             .field("scope", &self.scope)
+            .field("resource", &self.resource)
             .finish()
     }
 }
@@ -354,6 +357,13 @@ impl OAuth2Builder {
     /// The scope to request.
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
+        self
+    }
+
+    /// The resource the tokens are for (RFC 8707 `resource`, an absolute URI), sent with every
+    /// token request.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
         self
     }
 
@@ -400,6 +410,7 @@ impl OAuth2Builder {
                 client_secret: self.client_secret,
                 client_auth: self.client_auth,
                 scope: self.scope,
+                resource: self.resource,
                 grant,
                 http,
             }),
@@ -417,6 +428,7 @@ impl OAuth2 {
             client_secret: None,
             client_auth: ClientAuth::Basic,
             scope: None,
+            resource: None,
         }
     }
 
@@ -425,6 +437,9 @@ impl OAuth2 {
         let mut params = params.to_vec();
         if let Some(scope) = &i.scope {
             params.push(("scope", scope));
+        }
+        if let Some(resource) = &i.resource {
+            params.push(("resource", resource));
         }
         let mut basic = None;
         match (&i.client_secret, i.client_auth) {
@@ -480,14 +495,12 @@ impl OAuth2 {
 
     async fn fetch_now(self) -> Result<Credential, RefreshError> {
         let tokens = match &self.inner.grant {
-            Grant::ClientCredentials => self.post(&[("grant_type", "client_credentials")]).await?,
+            Grant::ClientCredentials => self.exchange(None).await?,
             Grant::RefreshToken(grant) => {
                 let _exchange = grant.exchange.lock().await;
                 let (rt, signed_in) = grant.lock().clone();
                 let rt = rt.ok_or(RefreshError::SignedOut)?;
-                let tokens = self
-                    .post(&[("grant_type", "refresh_token"), ("refresh_token", &rt)])
-                    .await?;
+                let tokens = self.exchange(Some(&rt)).await?;
                 if let Some(next) = &tokens.refresh_token {
                     let mut current = grant.lock();
                     if current.1 == signed_in {
@@ -497,13 +510,74 @@ impl OAuth2 {
                 tokens
             }
         };
-        let mut c = Credential::bearer(&tokens.access_token)
-            .map_err(|_| invalid("access_token is not a valid bearer token"))?;
-        if let Some(ttl) = tokens.expires_in {
-            c = c.expires_in(ttl);
-        }
-        Ok(c)
+        bearer_of(&tokens.access_token, tokens.expires_in)
     }
+
+    /// One token request: `client_credentials`, or `refresh_token` with `refresh_token` (this
+    /// source's own refresh token is neither read nor changed).
+    pub(crate) async fn exchange(
+        &self,
+        refresh_token: Option<&str>,
+    ) -> Result<TokenSet, RefreshError> {
+        match (&self.inner.grant, refresh_token) {
+            (Grant::ClientCredentials, _) => {
+                self.post(&[("grant_type", "client_credentials")]).await
+            }
+            (Grant::RefreshToken(_), Some(rt)) => {
+                self.post(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
+                    .await
+            }
+            (Grant::RefreshToken(_), None) => Err(RefreshError::SignedOut),
+        }
+    }
+
+    /// What names this grant wherever tokens are shared: the token endpoint, the client, the
+    /// scope set (order and repeats do not matter) and the resource.
+    pub(crate) fn grant_name(&self) -> String {
+        let i = &self.inner;
+        let mut scopes: Vec<&str> = i
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split_ascii_whitespace()
+            .collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        let kind = match i.grant {
+            Grant::ClientCredentials => "client_credentials",
+            Grant::RefreshToken(_) => "refresh_token",
+        };
+        // JSON, so no value can be mistaken for a separator.
+        serde_json::json!([
+            kind,
+            i.endpoint.to_string(),
+            i.client_id,
+            scopes,
+            i.resource
+        ])
+        .to_string()
+    }
+
+    /// The refresh token this source holds now (`refresh_token` grants).
+    pub(crate) fn refresh_token_now(&self) -> Option<String> {
+        match &self.inner.grant {
+            Grant::RefreshToken(grant) => grant.lock().0.clone(),
+            Grant::ClientCredentials => None,
+        }
+    }
+}
+
+/// A bearer credential for `access_token`, expiring after `ttl` when known.
+pub(crate) fn bearer_of(
+    access_token: &str,
+    ttl: Option<Duration>,
+) -> Result<Credential, RefreshError> {
+    let mut c = Credential::bearer(access_token)
+        .map_err(|_| invalid("access_token is not a valid bearer token"))?;
+    if let Some(ttl) = ttl {
+        c = c.expires_in(ttl);
+    }
+    Ok(c)
 }
 
 impl CredentialSource for OAuth2 {

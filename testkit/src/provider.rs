@@ -58,6 +58,7 @@ struct State_ {
     mode: Mutex<Mode>,
     calls: AtomicU64,
     reuse_detected: AtomicU64,
+    refresh_grants: AtomicU64,
     next_id: AtomicU64,
     families: Mutex<Vec<Family>>,
     /// refresh token -> (family, times used)
@@ -106,6 +107,7 @@ impl TokenEndpoint {
                 mode: Mutex::new(Mode::Normal),
                 calls: AtomicU64::new(0),
                 reuse_detected: AtomicU64::new(0),
+                refresh_grants: AtomicU64::new(0),
                 next_id: AtomicU64::new(1),
                 families: Mutex::new(Vec::new()),
                 refresh_tokens: Mutex::new(HashMap::new()),
@@ -197,6 +199,11 @@ impl TokenEndpoint {
     /// Token requests received.
     pub fn calls(&self) -> u64 {
         self.state.calls.load(Ordering::SeqCst)
+    }
+
+    /// Token requests with the `refresh_token` grant received (answered or not).
+    pub fn refresh_grants(&self) -> u64 {
+        self.state.refresh_grants.load(Ordering::SeqCst)
     }
 
     /// Refresh tokens presented a second time (each revoked its family).
@@ -359,6 +366,7 @@ impl TokenEndpoint {
                 self.token_response(&subject, &scope, None)
             }
             Some("refresh_token") => {
+                self.state.refresh_grants.fetch_add(1, Ordering::SeqCst);
                 let Some(rt) = form.get("refresh_token") else {
                     return oauth_error(
                         StatusCode::BAD_REQUEST,

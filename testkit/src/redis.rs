@@ -72,6 +72,34 @@ impl RedisServer {
         }
     }
 
+    /// Redis's own count of the commands it has processed (`INFO stats`), read over a
+    /// connection of its own; the reading counts as one command.
+    pub fn commands_processed(&self) -> u64 {
+        use std::io::{Read, Write};
+        let mut conn =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("redis-server is up");
+        conn.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("a timeout");
+        conn.write_all(b"INFO stats\r\n").expect("INFO sent");
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        // A bulk reply: `$<len>\r\n<body>\r\n`; read until the counter's line is whole.
+        while !text.contains("total_commands_processed:")
+            || !text
+                .split("total_commands_processed:")
+                .nth(1)
+                .is_some_and(|rest| rest.contains("\r\n"))
+        {
+            let n = conn.read(&mut buf).expect("INFO answered");
+            assert!(n > 0, "redis-server closed the connection");
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        text.lines()
+            .find_map(|l| l.strip_prefix("total_commands_processed:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("INFO stats has total_commands_processed")
+    }
+
     /// `redis://127.0.0.1:PORT/`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)

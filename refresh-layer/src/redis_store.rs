@@ -1,0 +1,586 @@
+//! The [`CredentialStore`] every replica shares: Redis, with the token sets encrypted at rest.
+//!
+//! # Layout
+//! One grant (see [`SharedGrant`](crate::SharedGrant)) is `h`, the first 128 bits of the
+//! SHA-256 of its name (token endpoint, client id, scope set, resource), in hex. Its keys
+//! share the hash tag `{h}`, so a Redis Cluster keeps them on one slot:
+//!
+//! | key | what |
+//! |---|---|
+//! | `<prefix>:{h}:doc` | hash: `v` (version), `blob` (the encrypted token set) |
+//! | `<prefix>:{h}:lease` | the current lease's fencing value, expiring with the lease |
+//! | `<prefix>:{h}:fence` | the last fencing value given |
+//! | `<prefix>:{h}:events` | channel: `<version> <blob>` after every commit |
+//!
+//! Each step of the protocol is one Lua script, so it is atomic on the server.
+//!
+//! # Encryption
+//! A token set is JSON sealed with AES-256-GCM under the [`StoreKey`] you supply, a random
+//! 96-bit nonce per write, and the key name and version as associated data: a blob copied to
+//! another grant or replayed under another version does not open. A document that does not
+//! open is [`StoreError::Unreadable`], which says nothing about its contents.
+//!
+//! # When Redis loses its data
+//! Every process keeps the newest blob it has seen (from its reads, its commits and every
+//! publication) and writes it back when the stored one is missing or older, so a restart
+//! without persistence loses nothing a replica saw. A replica started after the loss that saw
+//! nothing seeds the store with the refresh token it was built with; if that one was spent
+//! long ago, the identity provider answers `invalid_grant`: turn Redis persistence on when
+//! replicas may start while it is empty.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use refresh_layer::{RedisStore, RedisStoreConfig, StoreKey};
+//! let key = StoreKey::from_base64(&std::env::var("TOKEN_STORE_KEY")?)?;
+//! let store = RedisStore::connect("redis://127.0.0.1:6379/", key, RedisStoreConfig::default()).await?;
+//! # let _ = Arc::new(store);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use portcullis_wire::redis_link::{Followed, Follower, RedisLink, RedisLinkError, redis};
+use tokio::sync::watch;
+
+use crate::store::{
+    Commit, CredentialStore, Lease, StoreError, StoreFuture, StoredTokens, Versioned,
+};
+
+/// The 256-bit key the token sets are encrypted with. `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct StoreKey(Arc<LessSafeKey>);
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoreKey(<redacted>)")
+    }
+}
+
+/// A store key that is not 32 bytes (or not base64).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a store key is 32 random bytes (44 characters of base64)")]
+pub struct InvalidStoreKey;
+
+impl StoreKey {
+    /// A key from 32 bytes.
+    ///
+    /// ```
+    /// let key = refresh_layer::StoreKey::from_bytes(&[7u8; 32]).unwrap();
+    /// assert_eq!(format!("{key:?}"), "StoreKey(<redacted>)");
+    /// assert!(refresh_layer::StoreKey::from_bytes(b"short").is_err());
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvalidStoreKey> {
+        if bytes.len() != 32 {
+            return Err(InvalidStoreKey);
+        }
+        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| InvalidStoreKey)?;
+        Ok(StoreKey(Arc::new(LessSafeKey::new(key))))
+    }
+
+    /// A key from its standard base64 form (`openssl rand -base64 32`).
+    pub fn from_base64(text: &str) -> Result<Self, InvalidStoreKey> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| InvalidStoreKey)?;
+        StoreKey::from_bytes(&bytes)
+    }
+
+    fn seal(&self, aad: &str, plain: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce)
+            .map_err(|_| StoreError::Unavailable("no randomness".into()))?;
+        let mut sealed = plain.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| StoreError::Unavailable("cannot encrypt".into()))?;
+        let mut blob = nonce.to_vec();
+        blob.extend_from_slice(&sealed);
+        Ok(blob)
+    }
+
+    fn open(&self, aad: &str, blob: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if blob.len() < NONCE_LEN {
+            return Err(StoreError::Unreadable);
+        }
+        let (nonce, sealed) = blob.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| StoreError::Unreadable)?;
+        let mut buf = sealed.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)
+            .map_err(|_| StoreError::Unreadable)?;
+        Ok(plain.to_vec())
+    }
+}
+
+/// How a [`RedisStore`] is kept.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = refresh_layer::RedisStoreConfig::default()
+///     .key_prefix("billing-gateway:tokens")
+///     .timeout(Duration::from_millis(500));
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisStoreConfig {
+    prefix: String,
+    timeout: Duration,
+}
+
+impl Default for RedisStoreConfig {
+    fn default() -> Self {
+        RedisStoreConfig {
+            prefix: "portcullis:grant".into(),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RedisStoreConfig {
+    /// The prefix of every key and channel (default `portcullis:grant`).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one Redis command may take (default 2 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl From<RedisLinkError> for StoreError {
+    fn from(e: RedisLinkError) -> Self {
+        match e {
+            RedisLinkError::InvalidUrl => StoreError::InvalidUrl,
+            RedisLinkError::Unavailable(why) => StoreError::Unavailable(why),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    RedisLinkError::from(e).into()
+}
+
+/// `KEYS[1]` lease, `KEYS[2]` fence counter; `ARGV[1]` time to live (ms). The new fencing
+/// value, or 0 while the lease is held.
+const ACQUIRE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], fence, 'PX', ARGV[1])
+return fence";
+
+/// `KEYS[1]` lease; `ARGV[1]` fencing value, `ARGV[2]` time to live (ms).
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0";
+
+/// `KEYS[1]` lease; `ARGV[1]` fencing value.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0";
+
+/// `KEYS[1]` doc, `KEYS[2]` lease; `ARGV[1]` expected version, `ARGV[2]` new version,
+/// `ARGV[3]` blob, `ARGV[4]` fencing value (0: none), `ARGV[5]` channel. The new version, or
+/// -1 when the stored one is not the expected one.
+const COMMIT: &str = r"
+local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if cur ~= 0 and cur ~= tonumber(ARGV[1]) then return -1 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'blob', ARGV[3])
+if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+redis.call('PUBLISH', ARGV[5], ARGV[2] .. ' ' .. ARGV[3])
+return tonumber(ARGV[2])";
+
+/// `KEYS[1]` doc; `ARGV[1]` version, `ARGV[2]` blob. Writes when nothing or an older version
+/// is stored; answers what is stored afterwards.
+const RESTORE: &str = r"
+local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if cur < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'v', ARGV[1], 'blob', ARGV[2]) end
+return redis.call('HMGET', KEYS[1], 'v', 'blob')";
+
+struct Scripts {
+    acquire: redis::Script,
+    renew: redis::Script,
+    release: redis::Script,
+    commit: redis::Script,
+    restore: redis::Script,
+}
+
+struct Keys {
+    doc: String,
+    lease: String,
+    fence: String,
+    channel: String,
+}
+
+struct Inner {
+    link: RedisLink,
+    key: StoreKey,
+    prefix: String,
+    scripts: Scripts,
+    /// The newest blob seen per grant hash: (version, blob).
+    seen: Mutex<HashMap<String, (u64, Vec<u8>)>>,
+    changes: watch::Sender<u64>,
+    follower: OnceLock<Follower>,
+}
+
+/// The Redis [`CredentialStore`]; see the [module docs](self). Cloning shares the connection
+/// and the subscription, which stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `s` with Redis's glob characters escaped.
+fn glob_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl RedisStore {
+    /// Connect to `url`, encrypting with `key`, and follow the commits of every grant under
+    /// the prefix. Fails when Redis cannot be reached now; later outages are ridden out.
+    pub async fn connect(
+        url: &str,
+        key: StoreKey,
+        config: RedisStoreConfig,
+    ) -> Result<Self, StoreError> {
+        let link = RedisLink::connect(url, config.timeout).await?;
+        let inner = Arc::new(Inner {
+            link: link.clone(),
+            key,
+            scripts: Scripts {
+                acquire: redis::Script::new(ACQUIRE),
+                renew: redis::Script::new(RENEW),
+                release: redis::Script::new(RELEASE),
+                commit: redis::Script::new(COMMIT),
+                restore: redis::Script::new(RESTORE),
+            },
+            seen: Mutex::default(),
+            changes: watch::channel(0).0,
+            follower: OnceLock::new(),
+            prefix: config.prefix,
+        });
+        let patterns = vec![format!("{}:*:events", glob_literal(&inner.prefix))];
+        let pubsub = link.subscribe(&[], &patterns).await?;
+        let follower = Follower::spawn(link, vec![], patterns, pubsub, Arc::downgrade(&inner));
+        let _ = inner.follower.set(follower);
+        Ok(RedisStore { inner })
+    }
+}
+
+impl Inner {
+    fn hash(grant: &str) -> String {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, grant.as_bytes());
+        hex(&d.as_ref()[..16])
+    }
+
+    fn keys(&self, h: &str) -> Keys {
+        let base = format!("{}:{{{h}}}", self.prefix);
+        Keys {
+            doc: format!("{base}:doc"),
+            lease: format!("{base}:lease"),
+            fence: format!("{base}:fence"),
+            channel: format!("{base}:events"),
+        }
+    }
+
+    fn aad(doc_key: &str, version: u64) -> String {
+        format!("{doc_key}|{version}")
+    }
+
+    fn seal(
+        &self,
+        doc_key: &str,
+        version: u64,
+        tokens: &StoredTokens,
+    ) -> Result<Vec<u8>, StoreError> {
+        let plain = serde_json::to_vec(tokens).map_err(|_| StoreError::Unreadable)?;
+        self.key.seal(&Inner::aad(doc_key, version), &plain)
+    }
+
+    fn open(&self, doc_key: &str, version: u64, blob: &[u8]) -> Result<Versioned, StoreError> {
+        let plain = self.key.open(&Inner::aad(doc_key, version), blob)?;
+        let tokens = serde_json::from_slice(&plain).map_err(|_| StoreError::Unreadable)?;
+        Ok(Versioned { version, tokens })
+    }
+
+    fn lock_seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Vec<u8>)>> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remember `blob` as `version` of grant `h` if it is the newest seen.
+    fn saw(&self, h: &str, version: u64, blob: &[u8]) {
+        let mut seen = self.lock_seen();
+        match seen.get(h) {
+            Some((v, _)) if *v >= version => {}
+            _ => {
+                seen.insert(h.to_owned(), (version, blob.to_vec()));
+            }
+        }
+    }
+
+    async fn restore_blob(
+        &self,
+        keys: &Keys,
+        version: u64,
+        blob: &[u8],
+    ) -> Result<(Option<u64>, Option<Vec<u8>>), StoreError> {
+        let mut conn = self.link.connection();
+        self.scripts
+            .restore
+            .key(&keys.doc)
+            .arg(version)
+            .arg(blob)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn load(&self, grant: &str) -> Result<Option<Versioned>, StoreError> {
+        let h = Inner::hash(grant);
+        let keys = self.keys(&h);
+        let mut conn = self.link.connection();
+        let (mut v, mut blob): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
+            .arg(&keys.doc)
+            .arg("v")
+            .arg("blob")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let newer = self
+            .lock_seen()
+            .get(&h)
+            .filter(|(seen, _)| v.is_none_or(|v| *seen > v))
+            .cloned();
+        if let Some((seen, seen_blob)) = newer {
+            // Redis lost (or never had) what this process saw: write it back.
+            tracing::warn!(target: "portcullis::client", version = seen, stored = ?v, "credential store behind what this process saw; restoring");
+            (v, blob) = self.restore_blob(&keys, seen, &seen_blob).await?;
+        }
+        match (v, blob) {
+            (Some(v), Some(blob)) => {
+                let doc = self.open(&keys.doc, v, &blob)?;
+                self.saw(&h, v, &blob);
+                Ok(Some(doc))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Followed for Inner {
+    fn on_message(&self, channel: &str, payload: &[u8]) {
+        // `<prefix>:{h}:events` carrying `<version> <blob>`.
+        let h = channel
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|c| c.strip_prefix(":{"))
+            .and_then(|c| c.strip_suffix("}:events"));
+        let Some(h) = h else { return };
+        let Some(space) = payload.iter().position(|b| *b == b' ') else {
+            return;
+        };
+        let version = std::str::from_utf8(&payload[..space])
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(version) = version {
+            self.saw(h, version, &payload[space + 1..]);
+        }
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn resync(&self) -> impl std::future::Future<Output = Result<(), RedisLinkError>> + Send {
+        // Commits missed while away: waiters read the store again.
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        std::future::ready(Ok(()))
+    }
+
+    fn resync_every(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+}
+
+impl CredentialStore for RedisStore {
+    fn load<'a>(&'a self, grant: &'a str) -> StoreFuture<'a, Option<Versioned>> {
+        Box::pin(self.inner.load(grant))
+    }
+
+    fn restore<'a>(&'a self, grant: &'a str, doc: &'a Versioned) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let i = &self.inner;
+            let h = Inner::hash(grant);
+            let keys = i.keys(&h);
+            let blob = i.seal(&keys.doc, doc.version, &doc.tokens)?;
+            let (v, stored) = i.restore_blob(&keys, doc.version, &blob).await?;
+            Ok(v == Some(doc.version) && stored.as_deref() == Some(&blob[..]))
+        })
+    }
+
+    fn acquire<'a>(&'a self, grant: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Lease>> {
+        Box::pin(async move {
+            let i = &self.inner;
+            let keys = i.keys(&Inner::hash(grant));
+            let mut conn = i.link.connection();
+            let fence: u64 = i
+                .scripts
+                .acquire
+                .key(&keys.lease)
+                .key(&keys.fence)
+                .arg(ttl.as_millis().max(1) as u64)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok((fence > 0).then_some(Lease { fence }))
+        })
+    }
+
+    fn renew<'a>(&'a self, grant: &'a str, lease: Lease, ttl: Duration) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let i = &self.inner;
+            let keys = i.keys(&Inner::hash(grant));
+            let mut conn = i.link.connection();
+            let renewed: u64 = i
+                .scripts
+                .renew
+                .key(&keys.lease)
+                .arg(lease.fence)
+                .arg(ttl.as_millis().max(1) as u64)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(renewed == 1)
+        })
+    }
+
+    fn release<'a>(&'a self, grant: &'a str, lease: Lease) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let i = &self.inner;
+            let keys = i.keys(&Inner::hash(grant));
+            let mut conn = i.link.connection();
+            let _: u64 = i
+                .scripts
+                .release
+                .key(&keys.lease)
+                .arg(lease.fence)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn commit<'a>(
+        &'a self,
+        grant: &'a str,
+        expected: u64,
+        lease: Option<Lease>,
+        tokens: &'a StoredTokens,
+    ) -> StoreFuture<'a, Commit> {
+        Box::pin(async move {
+            let i = &self.inner;
+            let h = Inner::hash(grant);
+            let keys = i.keys(&h);
+            let version = expected + 1;
+            let blob = i.seal(&keys.doc, version, tokens)?;
+            let mut conn = i.link.connection();
+            let written: i64 = i
+                .scripts
+                .commit
+                .key(&keys.doc)
+                .key(&keys.lease)
+                .arg(expected)
+                .arg(version)
+                .arg(&blob[..])
+                .arg(lease.map_or(0, |l| l.fence))
+                .arg(&keys.channel)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if written < 0 {
+                return Ok(Commit::Conflict);
+            }
+            i.saw(&h, version, &blob);
+            Ok(Commit::Committed(version))
+        })
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_token_sets_open_only_with_their_key_name_and_version() {
+        let key = StoreKey::from_bytes(&[1; 32]).unwrap();
+        let blob = key
+            .seal("p:{h}:doc|3", b"{\"refresh_token\":\"rt\"}")
+            .unwrap();
+        assert!(!blob.windows(2).any(|w| w == b"rt"), "not in the clear");
+        assert_eq!(
+            key.open("p:{h}:doc|3", &blob).unwrap(),
+            b"{\"refresh_token\":\"rt\"}"
+        );
+        assert_eq!(key.open("p:{h}:doc|4", &blob), Err(StoreError::Unreadable));
+        assert_eq!(key.open("p:{g}:doc|3", &blob), Err(StoreError::Unreadable));
+        let other = StoreKey::from_bytes(&[2; 32]).unwrap();
+        assert_eq!(
+            other.open("p:{h}:doc|3", &blob),
+            Err(StoreError::Unreadable)
+        );
+        assert_eq!(
+            key.open("p:{h}:doc|3", &blob[..5]),
+            Err(StoreError::Unreadable)
+        );
+        let mut flipped = blob.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            key.open("p:{h}:doc|3", &flipped),
+            Err(StoreError::Unreadable)
+        );
+    }
+
+    #[test]
+    fn keys_base64_and_globs() {
+        assert!(StoreKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_ok());
+        assert!(StoreKey::from_base64("not base64!").is_err());
+        assert!(StoreKey::from_base64("AAAA").is_err());
+        assert_eq!(glob_literal("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+        assert_eq!(Inner::hash("x").len(), 32);
+    }
+}
