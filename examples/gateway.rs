@@ -4,14 +4,29 @@
 //! caller.
 //!
 //! ```text
-//! cargo run --example gateway -- [--listen ADDR]
+//! cargo run --example gateway -- [--listen ADDR] [--upstream URL [--issuer ISS] [--audience AUD]]
+//!                                 [--refresh-token-env VAR]
+//!                                 [--redis URL --store-key-env VAR [--lease-ttl-ms MS]]
 //! ```
-//! It starts the demo API (the upstream, with its identity provider) on a free port itself and
-//! prints both addresses; call the gateway with a token from the upstream's provider.
+//! Without `--upstream` it starts the demo API (the upstream, with its identity provider) on a
+//! free port itself and prints both addresses; call the gateway with a token from the
+//! upstream's provider. With `--upstream URL` it forwards to an API already running there
+//! (`cargo run --example server`, say), whose provider serves `/oauth/token` and
+//! `/.well-known/jwks.json`; callers' tokens are verified through that JWKS.
+//!
+//! The gateway's own grant is `client_credentials` for the demo client, or `refresh_token`
+//! starting from the refresh token in the environment variable `--refresh-token-env` names
+//! (an environment variable, so it does not show in `ps`).
+//!
+//! With `--redis`, every gateway started against the same Redis shares one token set
+//! (encrypted with the base64 key in the variable `--store-key-env` names): at expiry one of
+//! them refreshes and all use the result, so a rotating refresh token is presented once.
+//! The first line on stdout is `listening on http://ADDR`.
 
 #[path = "support/demo_app.rs"]
 mod demo_app;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -24,8 +39,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::client::{OAuth2, RefreshLayer, RefreshService};
-use portcullis::server::jwt::JwtAuthenticator;
+use portcullis::client::{
+    CredentialSource, OAuth2, RedisStore, RedisStoreConfig, RefreshLayer, RefreshService,
+    SharedGrant, StoreError, StoreKey,
+};
+use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
 use portcullis::server::{AuthLayer, Principal};
 use tower::ServiceExt;
 
@@ -77,73 +95,201 @@ async fn forward(State(gw): State<Gateway>, principal: Principal, req: Request) 
     }
 }
 
-/// Build the gateway in front of the upstream at `base`, verifying callers' tokens with the
-/// upstream provider's keys (a shared identity provider).
-fn gateway(
-    upstream_demo: &DemoApi,
+struct Args {
+    listen: String,
+    upstream: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    refresh_token_env: Option<String>,
+    redis: Option<String>,
+    store_key_env: Option<String>,
+    lease_ttl: Duration,
+}
+
+const USAGE: &str = "usage: gateway [--listen ADDR] [--upstream URL [--issuer ISS] [--audience AUD]] [--refresh-token-env VAR] [--redis URL --store-key-env VAR [--lease-ttl-ms MS]]";
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut out = Args {
+        listen: "127.0.0.1:8081".into(),
+        upstream: None,
+        issuer: None,
+        audience: None,
+        refresh_token_env: None,
+        redis: None,
+        store_key_env: None,
+        lease_ttl: Duration::from_secs(10),
+    };
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--listen" => out.listen = value()?,
+            "--upstream" => out.upstream = Some(value()?.trim_end_matches('/').to_owned()),
+            "--issuer" => out.issuer = Some(value()?),
+            "--audience" => out.audience = Some(value()?),
+            "--refresh-token-env" => out.refresh_token_env = Some(value()?),
+            "--redis" => out.redis = Some(value()?),
+            "--store-key-env" => out.store_key_env = Some(value()?),
+            "--lease-ttl-ms" => {
+                let ms = value()?
+                    .parse()
+                    .map_err(|_| format!("--lease-ttl-ms takes milliseconds\n{USAGE}"))?;
+                out.lease_ttl = Duration::from_millis(ms);
+            }
+            _ => return Err(USAGE.into()),
+        }
+    }
+    if out.redis.is_some() != out.store_key_env.is_some() {
+        return Err(format!("--redis and --store-key-env go together\n{USAGE}"));
+    }
+    Ok(out)
+}
+
+/// The value of the environment variable `name`, or why not.
+fn env_var(name: &str, flag: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{flag}: the environment variable {name} is not set"))
+}
+
+/// The gateway's own credential source: the demo client's grant, shared through Redis when
+/// asked. Errors are for the user: (exit code, message).
+async fn source(
+    args: &Args,
     base: &str,
+    http: &Client<HttpConnector, Full<Bytes>>,
+) -> Result<Arc<dyn CredentialSource>, (i32, String)> {
+    let usage = |e: String| (2, e);
+    let oauth = OAuth2::builder(&format!("{base}/oauth/token"), CLIENT_ID)
+        .client_secret(CLIENT_SECRET)
+        .scope("read write");
+    let oauth = match &args.refresh_token_env {
+        Some(var) => oauth.refresh_token(
+            &env_var(var, "--refresh-token-env").map_err(usage)?,
+            http.clone(),
+        ),
+        None => oauth.client_credentials(http.clone()),
+    }
+    .map_err(|e| usage(e.to_string()))?;
+    let (Some(url), Some(key_var)) = (&args.redis, &args.store_key_env) else {
+        return Ok(Arc::new(oauth));
+    };
+    let key = StoreKey::from_base64(&env_var(key_var, "--store-key-env").map_err(usage)?)
+        .map_err(|e| usage(format!("--store-key-env: {e}")))?;
+    let store = RedisStore::connect(url, key, RedisStoreConfig::default())
+        .await
+        .map_err(|e| match e {
+            StoreError::InvalidUrl => (2, format!("invalid --redis: {e}")),
+            e => (1, format!("cannot use --redis: {e}")),
+        })?;
+    Ok(Arc::new(
+        SharedGrant::builder(oauth, Arc::new(store))
+            .lease_ttl(args.lease_ttl)
+            .poll_every(Duration::from_millis(250))
+            .build(),
+    ))
+}
+
+/// The gateway's router: callers verified with `jwt`, requests forwarded to `base` with the
+/// credential from `source`.
+fn gateway(
+    jwt: JwtAuthenticator,
+    base: &str,
+    source: Arc<dyn CredentialSource>,
     http: Client<HttpConnector, Full<Bytes>>,
 ) -> Result<Router, Box<dyn std::error::Error>> {
-    let mut jwt = JwtAuthenticator::builder().issuer(base).audience(AUDIENCE);
-    for k in upstream_demo.issuer.verification_keys() {
-        jwt = jwt.key(k);
-    }
-    let source = OAuth2::builder(&format!("{base}/oauth/token"), CLIENT_ID)
-        .client_secret(CLIENT_SECRET)
-        .scope("read write")
-        .client_credentials(http.clone())?;
     let upstream = tower::Layer::layer(
         &RefreshLayer::builder(source).allow_origin(base).build()?,
         http,
     );
     Ok(Router::new()
         .route("/api/{*rest}", axum::routing::any(forward))
-        .layer(
-            AuthLayer::builder()
-                .realm("gateway")
-                .bearer(jwt.build()?)
-                .build()?,
-        )
+        .layer(AuthLayer::builder().realm("gateway").bearer(jwt).build()?)
         .with_state(Gateway {
             upstream,
             base: base.to_owned(),
         }))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut listen = "127.0.0.1:8081".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match (flag.as_str(), args.next()) {
-            ("--listen", Some(v)) => listen = v,
-            _ => {
-                eprintln!("usage: gateway [--listen ADDR]");
-                std::process::exit(2);
-            }
-        }
-    }
-    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", upstream_listener.local_addr()?);
-    let demo = DemoApi::new(DemoConfig {
-        issuer: base.clone(),
-        access_ttl: Duration::from_secs(60),
-        allow_origins: vec![],
-        secure_cookies: true,
-        shared_revocations: None,
-    })?;
-    let upstream_app = demo.router();
-    tokio::spawn(async move { axum::serve(upstream_listener, upstream_app).await });
+/// True for a URL whose host is this machine.
+fn is_loopback(url: &str) -> bool {
+    url.parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_owned))
+        .is_some_and(|h| {
+            h == "localhost"
+                || h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
+}
 
+fn fail(code: i32, message: impl std::fmt::Display) -> ! {
+    eprintln!("{message}");
+    std::process::exit(code)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse(std::env::args().skip(1)).unwrap_or_else(|e| fail(2, e));
     let http = Client::builder(TokioExecutor::new()).build_http();
-    let app = gateway(&demo, &base, http)?;
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
-    println!("listening on http://{}", listener.local_addr()?);
+    // The upstream: given, or the demo API started here.
+    let (base, jwt) = match &args.upstream {
+        Some(base) => {
+            let keys = JwksKeySource::builder()
+                .config(JwksConfig::default().allow_http(is_loopback(base)))
+                .build(&format!("{base}/.well-known/jwks.json"))
+                .unwrap_or_else(|e| fail(2, format!("invalid --upstream: {e}")));
+            let jwt = JwtAuthenticator::builder()
+                .key_source(keys)
+                .issuer(args.issuer.as_deref().unwrap_or(base))
+                .audience(args.audience.as_deref().unwrap_or(AUDIENCE))
+                .build()
+                .unwrap_or_else(|e| fail(2, e));
+            (base.clone(), jwt)
+        }
+        None => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap_or_else(|e| fail(1, e));
+            let base = format!(
+                "http://{}",
+                listener.local_addr().unwrap_or_else(|e| fail(1, e))
+            );
+            let demo = DemoApi::new(DemoConfig {
+                issuer: base.clone(),
+                access_ttl: Duration::from_secs(60),
+                allow_origins: vec![],
+                secure_cookies: true,
+                shared_revocations: None,
+            })
+            .unwrap_or_else(|e| fail(2, e));
+            let mut jwt = JwtAuthenticator::builder().issuer(&base).audience(AUDIENCE);
+            for k in demo.issuer.verification_keys() {
+                jwt = jwt.key(k);
+            }
+            let app = demo.router();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (base, jwt.build().unwrap_or_else(|e| fail(2, e)))
+        }
+    };
+    let source = source(&args, &base, &http)
+        .await
+        .unwrap_or_else(|(code, e)| fail(code, e));
+    let app = gateway(jwt, &base, source, http).unwrap_or_else(|e| fail(2, e));
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .unwrap_or_else(|e| fail(1, format!("cannot listen on {}: {e}", args.listen)));
+    let addr = listener.local_addr().unwrap_or_else(|e| fail(1, e));
+    println!("listening on http://{addr}");
     println!("upstream (API and identity provider) on {base}");
-    axum::serve(listener, app)
+    if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
-        .await?;
-    Ok(())
+        .await
+    {
+        fail(1, format!("server error: {e}"));
+    }
 }

@@ -6,7 +6,9 @@
 //!   `POST /oauth/token` (`client_credentials` for `demo`/`demo-secret`, scopes `read` and
 //!   `write` only; rotating `refresh_token`), `POST /session/login` (cookie session for
 //!   browsers: `username` and the password `demo`, scopes `read` and `write` only), `POST /dev/expired-token` (an already-expired access token, so clients
-//!   can watch a refresh happen; a demo provider only).
+//!   can watch a refresh happen; a demo provider only), `POST /dev/refresh-token` (a new
+//!   refresh-token family for the client, as a sign-in would give) and `GET /dev/token-stats`
+//!   (token requests, `refresh_token` grants, reuse detections).
 //! - API: `GET /public`, `GET /api/me` (any valid token), `GET /api/admin` (scope `admin`),
 //!   `POST /api/echo` (scope `write`), `POST /api/logout` (revokes the token it is called with,
 //!   on every replica when they share a Redis revocation list).
@@ -273,6 +275,24 @@ impl DemoApi {
                     let r = body.map(|Json(r)| r).unwrap_or_default();
                     let sub = r.subject.unwrap_or_else(|| "alice".into());
                     Json(json!({"access_token": t.access_token(&sub, r.scope.as_deref().unwrap_or("read"), -300), "token_type": "Bearer"}))
+                })
+                .with_state(tokens.clone()),
+            )
+            .route(
+                "/dev/refresh-token",
+                post(|State(t): State<TokenEndpoint>| async move {
+                    Json(json!({"refresh_token": t.issue_refresh_token("gateway", "read write")}))
+                })
+                .with_state(tokens.clone()),
+            )
+            .route(
+                "/dev/token-stats",
+                get(|State(t): State<TokenEndpoint>| async move {
+                    Json(json!({
+                        "token_requests": t.calls(),
+                        "refresh_token_grants": t.refresh_grants(),
+                        "reuse_detected": t.reuse_detected(),
+                    }))
                 })
                 .with_state(tokens.clone()),
             )

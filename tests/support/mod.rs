@@ -19,9 +19,20 @@ pub fn example_bin(name: &str) -> std::path::PathBuf {
 /// Start the compiled example `name` with `args`; returns the process (killed when dropped)
 /// and the URL its first stdout line names (`listening on URL`).
 pub async fn start_example(name: &str, args: &[&str]) -> (tokio::process::Child, String) {
+    start_example_with_env(name, args, &[]).await
+}
+
+/// [`start_example`] with environment variables set for it (secrets, which `ps` would show
+/// on the command line).
+pub async fn start_example_with_env(
+    name: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut child = tokio::process::Command::new(example_bin(name))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
