@@ -25,6 +25,8 @@ enum Slot {
     Query(String),
     /// One cookie (`name=value`).
     Cookie { name: String, pair: String },
+    /// Nothing yet: the request goes as it is, and its 401 says where to get a credential.
+    Nothing,
 }
 
 /// Where a client [`Credential`] goes in a request.
@@ -41,6 +43,8 @@ pub enum Placement {
     ApiKeyQuery,
     /// A cookie.
     Cookie,
+    /// Nothing is sent ([`Credential::none`]).
+    None,
 }
 
 /// A credential and where it goes in a request. Header values are built once, marked
@@ -154,6 +158,23 @@ impl Credential {
         })
     }
 
+    /// No credential yet: requests go without one until the first `401` has told the source
+    /// what to fetch (a source that discovers its authorization server from the resource's
+    /// challenge, as MCP clients do, starts with this). The `401` is refreshed and retried
+    /// like any other, once.
+    ///
+    /// ```
+    /// let c = refresh_layer::Credential::none();
+    /// assert_eq!(c.placement(), refresh_layer::Placement::None);
+    /// ```
+    pub fn none() -> Self {
+        Credential {
+            placement: Slot::Nothing,
+            expires_at: None,
+            lifetime: None,
+        }
+    }
+
     /// The credential expires `ttl` from now (at most [`MAX_LIFETIME`]).
     pub fn expires_in(mut self, ttl: Duration) -> Self {
         let ttl = ttl.min(MAX_LIFETIME);
@@ -191,6 +212,7 @@ impl Credential {
             Slot::Header(..) => Placement::ApiKeyHeader,
             Slot::Query(_) => Placement::ApiKeyQuery,
             Slot::Cookie { .. } => Placement::Cookie,
+            Slot::Nothing => Placement::None,
         }
     }
 
@@ -218,7 +240,7 @@ impl Credential {
             Slot::Authorization(_) => Some(AUTHORIZATION),
             Slot::Header(n, _) => Some(n.clone()),
             Slot::Cookie { .. } => Some(COOKIE),
-            Slot::Query(_) => None,
+            Slot::Query(_) | Slot::Nothing => None,
         }
     }
 
@@ -239,6 +261,7 @@ impl Credential {
                         .any(|p| p.trim_start().split('=').next() == Some(name))
                 })
             }),
+            Slot::Nothing => false,
         }
     }
 
@@ -284,6 +307,7 @@ impl Credential {
                     req.headers_mut().insert(COOKIE, v);
                 }
             }
+            Slot::Nothing => {}
         }
     }
 }

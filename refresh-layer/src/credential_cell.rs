@@ -184,6 +184,11 @@ impl Cell {
         self.store(&mut st, credential);
     }
 
+    /// Tell the source what the server said before it is asked for a new credential.
+    pub(crate) fn refused(&self, failure: &crate::AuthFailure) {
+        self.source.refused(failure);
+    }
+
     /// Sign out: forget the credential (and the source's refresh token); requests fail with
     /// [`RefreshError::SignedOut`] until a credential or refresh token is set.
     pub(crate) fn clear(&self) {

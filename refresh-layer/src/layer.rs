@@ -53,6 +53,7 @@ impl RefreshLayer {
             predicate: Arc::new(refresh_on_401),
             retry_methods: None,
             report: true,
+            step_up: false,
         }
     }
 
@@ -92,6 +93,7 @@ pub struct RefreshLayerBuilder {
     predicate: RefreshPredicate,
     retry_methods: Option<Arc<[Method]>>,
     report: bool,
+    step_up: bool,
 }
 
 impl fmt::Debug for RefreshLayerBuilder {
@@ -193,6 +195,17 @@ impl RefreshLayerBuilder {
         self
     }
 
+    /// Step-up (default off): a `401` or `403` whose Bearer challenge says
+    /// `insufficient_scope` gets one new credential and the request one retry, like a
+    /// refreshable `401`. Useful with a source that reads the challenge's `scope` (see
+    /// [`CredentialSource::refused`](crate::CredentialSource::refused), as
+    /// [`Discovery`](crate::Discovery) does), so the new token carries the scope the server
+    /// asked for. The retry limit holds: a second refusal is the final answer.
+    pub fn step_up(mut self, enabled: bool) -> Self {
+        self.step_up = enabled;
+        self
+    }
+
     /// Check the configuration and build.
     pub fn build(self) -> Result<RefreshLayer, BuildError> {
         if self.origins.is_empty() {
@@ -212,6 +225,7 @@ impl RefreshLayerBuilder {
                 predicate: self.predicate,
                 retry_methods: self.retry_methods,
                 report: self.report,
+                step_up: self.step_up,
             }),
         })
     }

@@ -32,6 +32,15 @@ where
     AuthFailure::parse(parts.status, &parts.headers, &bytes)
 }
 
+/// A `401` or `403` whose Bearer challenge says `insufficient_scope` (RFC 6750 §3.1): a token
+/// with more scope may be granted (step-up).
+fn is_insufficient_scope(status: http::StatusCode, headers: &http::HeaderMap) -> bool {
+    matches!(status.as_u16(), 401 | 403)
+        && AuthFailure::challenges_of(headers)
+            .iter()
+            .any(|c| c.is("Bearer") && c.param("error") == Some("insufficient_scope"))
+}
+
 /// What the one retry needs: the service, the request's head and its buffered body (`None`
 /// when it could not be buffered), and the generation of the credential the first attempt
 /// carried.
@@ -51,7 +60,8 @@ impl<S, B> Retry<S, B> {
     /// retried (a body that was not buffered, a method not to retry) still refreshes the
     /// credential, in the background, for the requests that follow.
     pub(crate) fn should_retry<ResB>(&self, res: &Response<ResB>) -> bool {
-        if !(self.shared.predicate)(res.status(), res.headers()) {
+        let step_up = self.shared.step_up && is_insufficient_scope(res.status(), res.headers());
+        if !step_up && !(self.shared.predicate)(res.status(), res.headers()) {
             return false;
         }
         if !self.carried_credential(res) {
@@ -108,6 +118,7 @@ where
         // Read what the server said (a small problem body, bounded in size and time): it is
         // what the caller sees in `RetriedAfter`, and draining it lets the connection be reused.
         let first_failure = read_failure(res).await;
+        self.shared.cell.refused(&first_failure);
         let fresh = self
             .shared
             .cell

@@ -18,4 +18,6 @@ pub(crate) struct Shared {
     /// `None`: every method is retried.
     pub(crate) retry_methods: Option<Arc<[Method]>>,
     pub(crate) report: bool,
+    /// Whether an `insufficient_scope` refusal gets one new credential and one retry.
+    pub(crate) step_up: bool,
 }
