@@ -68,6 +68,10 @@ pub enum RefreshError {
     /// [`SharedGrantBuilder::local_fallback`](crate::SharedGrantBuilder::local_fallback).)
     #[error("the shared credential store cannot be used: {0}")]
     Store(crate::store::StoreError),
+    /// The resource's metadata or its authorization server's could not be found or used
+    /// ([`Discovery`](crate::Discovery)): nothing was sent to a token endpoint.
+    #[error("discovery failed: {0}")]
+    Discovery(crate::discovery::DiscoveryError),
     /// A custom credential source failed.
     #[error("credential source failed: {0}")]
     Source(Arc<dyn std::error::Error + Send + Sync>),
@@ -100,9 +104,15 @@ pub enum BuildError {
     /// The token endpoint is not an absolute `http` or `https` URL.
     #[error("the token endpoint {0:?} is not an absolute http(s) URL")]
     InvalidTokenEndpoint(String),
-    /// The `client_credentials` grant was asked for without a client secret.
-    #[error("the client_credentials grant needs a client secret")]
+    /// The `client_credentials` grant was asked for without a client secret or key.
+    #[error("the client_credentials grant needs a client secret or a private key")]
     MissingClientSecret,
+    /// A `private_key_jwt` key could not be read, or its algorithm is not an asymmetric one.
+    #[error("the client's private key cannot be used: {0}")]
+    InvalidClientKey(&'static str),
+    /// The resource to discover is not an absolute `http` or `https` URL.
+    #[error("the resource {0:?} is not an absolute http(s) URL")]
+    InvalidResource(String),
 }
 
 /// The error of a [`RefreshService`](crate::RefreshService).

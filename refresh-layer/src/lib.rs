@@ -55,6 +55,7 @@
 
 mod credential;
 mod credential_cell;
+pub mod discovery;
 mod error;
 mod failure;
 pub mod future;
@@ -77,9 +78,12 @@ pub mod store;
 pub use credential::{
     Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
 };
+pub use discovery::{Discovered, Discovery, DiscoveryBuilder, DiscoveryError};
 pub use error::{BoxError, BuildError, Error, RefreshError};
 pub use failure::AuthFailure;
 pub use handle::CredentialHandle;
+/// The signing algorithms of a [`ClientKey`].
+pub use jsonwebtoken::Algorithm;
 pub use layer::{RefreshLayer, RefreshLayerBuilder};
 pub use outcome::{RefreshOutcome, RetriedAfter, SkipCredential};
 pub use portcullis_wire::{
@@ -92,7 +96,7 @@ pub use redis_store::{RedisStore, RedisStoreConfig, StoreKey};
 pub use service::RefreshService;
 pub use shared_grant::{SharedGrant, SharedGrantBuilder};
 pub use source::{
-    ClientAuth, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn,
+    ClientAuth, ClientKey, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn,
 };
 /// The token-response parser, public for the fuzz targets only: not part of the API.
 #[doc(hidden)]

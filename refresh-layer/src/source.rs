@@ -46,6 +46,14 @@ pub trait CredentialSource: Send + Sync + 'static {
 
     /// Forget any refresh token (a sign-out). The default has nothing to forget.
     fn forget(&self) {}
+
+    /// What the server said when it refused the credential, just before the layer asks for a
+    /// new one: a source that reads the challenge (its `resource_metadata`, its `scope`)
+    /// learns it here. Called for every refusal the layer acts on, concurrently for
+    /// concurrent refusals; the default ignores it.
+    fn refused(&self, failure: &crate::AuthFailure) {
+        let _ = failure;
+    }
 }
 
 /// A fixed credential is its own source (refreshing returns it again).
@@ -67,6 +75,10 @@ impl<S: CredentialSource + ?Sized> CredentialSource for Arc<S> {
 
     fn forget(&self) {
         (**self).forget()
+    }
+
+    fn refused(&self, failure: &crate::AuthFailure) {
+        (**self).refused(failure)
     }
 }
 
@@ -205,6 +217,108 @@ pub enum ClientAuth {
     Basic,
     /// Form parameters (`client_secret_post`).
     Post,
+    /// A JWT signed with the client's private key (`private_key_jwt`, RFC 7523 §2.2); set
+    /// the key with [`OAuth2Builder::private_key_jwt`].
+    PrivateKeyJwt,
+}
+
+/// The private key of a `private_key_jwt` client: it signs a short-lived client assertion
+/// (RFC 7523) for every token request. `Debug` shows the algorithm only.
+///
+/// ```
+/// use refresh_layer::{Algorithm, ClientKey};
+/// let pem = b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
+/// assert!(ClientKey::from_pem(pem, Algorithm::ES256).is_err());
+/// assert!(ClientKey::from_pem(pem, Algorithm::HS256).is_err(), "HMAC is not a private key");
+/// ```
+#[derive(Clone)]
+pub struct ClientKey {
+    key: Arc<jsonwebtoken::EncodingKey>,
+    alg: jsonwebtoken::Algorithm,
+    kid: Option<String>,
+}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientKey {
+    /// A PEM private key (PKCS#8 for EC and Ed25519; PKCS#1 or PKCS#8 for RSA) that signs with
+    /// `alg` (RS*, PS*, ES256, ES384 or EdDSA; HMAC algorithms are refused, they are not
+    /// private keys).
+    pub fn from_pem(pem: &[u8], alg: jsonwebtoken::Algorithm) -> Result<Self, BuildError> {
+        use jsonwebtoken::{Algorithm as A, EncodingKey};
+        let key = match alg {
+            A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512 => {
+                EncodingKey::from_rsa_pem(pem)
+            }
+            A::ES256 | A::ES384 => EncodingKey::from_ec_pem(pem),
+            A::EdDSA => EncodingKey::from_ed_pem(pem),
+            _ => {
+                return Err(BuildError::InvalidClientKey(
+                    "private_key_jwt needs an asymmetric algorithm",
+                ));
+            }
+        }
+        .map_err(|_| BuildError::InvalidClientKey("not a PEM private key for this algorithm"))?;
+        Ok(ClientKey {
+            key: Arc::new(key),
+            alg,
+            kid: None,
+        })
+    }
+
+    /// The key id to put in the assertion's header (when the server holds several keys).
+    pub fn key_id(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// The algorithm it signs with.
+    pub fn algorithm(&self) -> jsonwebtoken::Algorithm {
+        self.alg
+    }
+
+    /// A client assertion for `client_id`, addressed to `audience`, valid for a minute.
+    fn assertion(&self, client_id: &str, audience: &str) -> Result<String, RefreshError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let claims = serde_json::json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "iat": now,
+            "exp": now + 60,
+            "jti": unique_id(),
+        });
+        let mut header = jsonwebtoken::Header::new(self.alg);
+        header.kid = self.kid.clone();
+        jsonwebtoken::encode(&header, &claims, &self.key)
+            .map_err(|_| invalid("the client assertion could not be signed"))
+    }
+}
+
+/// A value no other assertion of this process (or, with overwhelming likelihood, of any
+/// other) carries: RFC 7523 §3 lets the server refuse a replayed `jti`.
+fn unique_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // RandomState is seeded per process from the OS.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(nanos);
+    h.write_u64(n);
+    format!("{:016x}{:016x}{n:x}", h.finish(), nanos as u64)
 }
 
 /// The HTTP service the OAuth2 source posts to, type-erased.
@@ -262,6 +376,9 @@ struct OAuth2Inner {
     client_id: String,
     client_secret: Option<String>,
     client_auth: ClientAuth,
+    client_key: Option<ClientKey>,
+    /// The `aud` of client assertions: the token endpoint unless set.
+    assertion_audience: Option<String>,
     scope: Option<String>,
     resource: Option<String>,
     grant: Grant,
@@ -279,7 +396,7 @@ impl fmt::Debug for OAuth2 {
 
 /// An error and all its sources, `outer: inner: innermost`: hyper-util's "client error
 /// (Connect)" alone does not say that the URL was https and the connector plain http.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -293,7 +410,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-fn erase(http: impl HttpClient<Full<Bytes>>) -> TokenHttp {
+pub(crate) fn erase(http: impl HttpClient<Full<Bytes>>) -> TokenHttp {
     buffered(http, MAX_TOKEN_RESPONSE)
 }
 
@@ -327,6 +444,8 @@ pub struct OAuth2Builder {
     client_id: String,
     client_secret: Option<String>,
     client_auth: ClientAuth,
+    client_key: Option<ClientKey>,
+    assertion_audience: Option<String>,
     scope: Option<String>,
     resource: Option<String>,
 }
@@ -373,15 +492,40 @@ impl OAuth2Builder {
         self
     }
 
+    /// Authenticate with a client assertion signed by `key` (`private_key_jwt`, RFC 7523):
+    /// no secret is sent. The assertion's `aud` is the token endpoint unless
+    /// [`assertion_audience`](Self::assertion_audience) says otherwise.
+    pub fn private_key_jwt(mut self, key: ClientKey) -> Self {
+        self.client_key = Some(key);
+        self.client_auth = ClientAuth::PrivateKeyJwt;
+        self
+    }
+
+    /// The `aud` of client assertions (some servers want their issuer identifier rather than
+    /// the token endpoint URL).
+    pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
+        self.assertion_audience = Some(audience.into());
+        self
+    }
+
     /// The `client_credentials` grant (RFC 6749 §4.4), posting through `http`.
     pub fn client_credentials(
         self,
         http: impl HttpClient<Full<Bytes>>,
     ) -> Result<OAuth2, BuildError> {
-        if self.client_secret.is_none() {
+        if self.client_secret.is_none() && self.client_key.is_none() {
             return Err(BuildError::MissingClientSecret);
         }
         self.finish(Grant::ClientCredentials, erase(http))
+    }
+
+    /// `client_credentials` through a client already erased (discovery builds one source per
+    /// authorization server it finds, all posting through the same client).
+    pub(crate) fn client_credentials_via(self, http: TokenHttp) -> Result<OAuth2, BuildError> {
+        if self.client_secret.is_none() && self.client_key.is_none() {
+            return Err(BuildError::MissingClientSecret);
+        }
+        self.finish(Grant::ClientCredentials, http)
     }
 
     /// The `refresh_token` grant (RFC 6749 §6), starting from `refresh_token`, posting through
@@ -403,12 +547,19 @@ impl OAuth2Builder {
         let invalid = || BuildError::InvalidTokenEndpoint(self.endpoint.clone());
         let endpoint: http::Uri = self.endpoint.parse().map_err(|_| invalid())?;
         crate::Origin::of(&endpoint).ok_or_else(invalid)?;
+        if self.client_auth == ClientAuth::PrivateKeyJwt && self.client_key.is_none() {
+            return Err(BuildError::InvalidClientKey(
+                "private_key_jwt was chosen without a key",
+            ));
+        }
         Ok(OAuth2 {
             inner: Arc::new(OAuth2Inner {
                 endpoint,
                 client_id: self.client_id,
                 client_secret: self.client_secret,
                 client_auth: self.client_auth,
+                client_key: self.client_key,
+                assertion_audience: self.assertion_audience,
                 scope: self.scope,
                 resource: self.resource,
                 grant,
@@ -427,14 +578,17 @@ impl OAuth2 {
             client_id: client_id.to_owned(),
             client_secret: None,
             client_auth: ClientAuth::Basic,
+            client_key: None,
+            assertion_audience: None,
             scope: None,
             resource: None,
         }
     }
 
-    fn request(&self, params: &[(&str, &str)]) -> Request<Full<Bytes>> {
+    fn request(&self, params: &[(&str, &str)]) -> Result<Request<Full<Bytes>>, RefreshError> {
         let i = &self.inner;
         let mut params = params.to_vec();
+        let assertion;
         if let Some(scope) = &i.scope {
             params.push(("scope", scope));
         }
@@ -443,6 +597,22 @@ impl OAuth2 {
         }
         let mut basic = None;
         match (&i.client_secret, i.client_auth) {
+            (_, ClientAuth::PrivateKeyJwt) => {
+                let key = i.client_key.as_ref().ok_or(RefreshError::InvalidResponse(
+                    "private_key_jwt without a key".into(),
+                ))?;
+                let audience = i
+                    .assertion_audience
+                    .clone()
+                    .unwrap_or_else(|| i.endpoint.to_string());
+                assertion = key.assertion(&i.client_id, &audience)?;
+                params.push(("client_id", &i.client_id));
+                params.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ));
+                params.push(("client_assertion", &assertion));
+            }
             (Some(secret), ClientAuth::Basic) => {
                 use base64::Engine;
                 // RFC 6749 §2.3.1: form-encode id and secret before Basic.
@@ -478,11 +648,11 @@ impl OAuth2 {
             v.set_sensitive(true);
             h.insert(AUTHORIZATION, v);
         }
-        req
+        Ok(req)
     }
 
     async fn post(&self, params: &[(&str, &str)]) -> Result<TokenSet, RefreshError> {
-        let req = self.request(params);
+        let req = self.request(params)?;
         let res = self
             .inner
             .http
@@ -677,7 +847,7 @@ mod tests {
             Ok::<_, std::convert::Infallible>(http::Response::new(Full::<Bytes>::default()))
         });
         let body = |s: &OAuth2| {
-            let req = s.request(&[]);
+            let req = s.request(&[]).unwrap();
             async move { req.into_body().collect().await.unwrap().to_bytes() }
         };
         let plain = OAuth2::builder("https://id.test/token", "c")

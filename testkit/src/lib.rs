@@ -23,7 +23,7 @@ pub mod http;
 mod provider;
 pub mod redis;
 
-pub use provider::{Mode, TokenEndpoint};
+pub use provider::{Mode, SeenTokenRequest, TokenEndpoint};
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -261,6 +261,21 @@ impl TestIssuer {
 }
 
 /// jsonwebtoken signs RSA with a PKCS#1 key; its PEM reader unwraps PKCS#8 for us.
+/// A fresh P-256 key pair as PEM, `(private PKCS#8, public SubjectPublicKeyInfo)`: a client's
+/// `private_key_jwt` key, the public half registered at the [`TokenEndpoint`].
+///
+/// ```
+/// let (private, public) = portcullis_testkit::es256_key_pair();
+/// assert!(private.starts_with("-----BEGIN PRIVATE KEY-----"));
+/// assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
+/// ```
+pub fn es256_key_pair() -> (String, String) {
+    let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key");
+    let private = pkcs8_pem(key.to_pkcs8v1().expect("pkcs8").as_ref());
+    let public = pem("PUBLIC KEY", &spki(key.public_key()));
+    (private, public)
+}
+
 fn pkcs8_pem(der: &[u8]) -> String {
     pem("PRIVATE KEY", der)
 }

@@ -38,6 +38,21 @@ pub enum Mode {
     AnswerLate(Duration),
 }
 
+/// One token request as the endpoint saw it (secrets and assertions left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SeenTokenRequest {
+    /// `grant_type`.
+    pub grant_type: Option<String>,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// RFC 8707 `resource`.
+    pub resource: Option<String>,
+    /// How the client authenticated: `client_secret_basic`, `client_secret_post`,
+    /// `private_key_jwt`, or `none` (refused).
+    pub client_auth: &'static str,
+}
+
 struct Family {
     subject: String,
     scope: String,
@@ -56,6 +71,13 @@ struct State_ {
     /// The scopes the client may ask for.
     client_scopes: Mutex<Vec<String>>,
     mode: Mutex<Mode>,
+    /// What `/.well-known/oauth-authorization-server` lists as
+    /// `token_endpoint_auth_methods_supported`; `None` serves no such document (only the
+    /// OpenID Connect one).
+    auth_methods: Mutex<Option<Vec<String>>>,
+    /// The public key of a `private_key_jwt` client.
+    client_key: Mutex<Option<(jsonwebtoken::DecodingKey, Algorithm)>>,
+    seen: Mutex<Vec<SeenTokenRequest>>,
     calls: AtomicU64,
     reuse_detected: AtomicU64,
     refresh_grants: AtomicU64,
@@ -105,6 +127,12 @@ impl TokenEndpoint {
                 client_secret: client_secret.to_owned(),
                 client_scopes: Mutex::new(vec!["read".into(), "write".into()]),
                 mode: Mutex::new(Mode::Normal),
+                auth_methods: Mutex::new(Some(vec![
+                    "client_secret_basic".into(),
+                    "client_secret_post".into(),
+                ])),
+                client_key: Mutex::new(None),
+                seen: Mutex::new(Vec::new()),
                 calls: AtomicU64::new(0),
                 reuse_detected: AtomicU64::new(0),
                 refresh_grants: AtomicU64::new(0),
@@ -140,7 +168,8 @@ impl TokenEndpoint {
     /// Start a token endpoint on a fresh loopback port, for the client `client_id` /
     /// `client_secret`, issuing tokens for `audience` signed by a new [`TestIssuer`] named
     /// `http://127.0.0.1:PORT`. Returns the endpoint and its token URL; the issuer is
-    /// [`issuer`](Self::issuer), its keys at `/.well-known/jwks.json` of the same origin.
+    /// [`issuer`](Self::issuer), its keys at `/.well-known/jwks.json` and its
+    /// [discovery documents](Self::metadata_router) on the same origin.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -157,9 +186,61 @@ impl TokenEndpoint {
         let origin = format!("http://{}", listener.local_addr().expect("bound"));
         let issuer = Arc::new(TestIssuer::new(origin.clone()));
         let endpoint = TokenEndpoint::new(issuer, audience, client_id, client_secret);
-        let app = endpoint.router();
+        let app = endpoint.router().merge(endpoint.metadata_router());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (endpoint, format!("{origin}/oauth/token"))
+    }
+
+    /// The client authentication methods the RFC 8414 metadata lists (default
+    /// `client_secret_basic` and `client_secret_post`). `None`: no RFC 8414 document at all,
+    /// only the OpenID Connect one (which lists none, so RFC 8414's default applies).
+    pub fn set_auth_methods(&self, methods: Option<&[&str]>) {
+        *self.state.auth_methods.lock().expect("not poisoned") =
+            methods.map(|m| m.iter().map(|s| (*s).to_owned()).collect());
+    }
+
+    /// Accept client assertions (`private_key_jwt`, RFC 7523) signed by the key whose public
+    /// half is `public_pem`, with `alg`; their `aud` must be the issuer or the token URL.
+    pub fn accept_client_key(&self, public_pem: &[u8], alg: Algorithm) {
+        let key = match alg {
+            Algorithm::ES256 | Algorithm::ES384 => {
+                jsonwebtoken::DecodingKey::from_ec_pem(public_pem)
+            }
+            Algorithm::EdDSA => jsonwebtoken::DecodingKey::from_ed_pem(public_pem),
+            _ => jsonwebtoken::DecodingKey::from_rsa_pem(public_pem),
+        }
+        .expect("a public key PEM");
+        *self.state.client_key.lock().expect("not poisoned") = Some((key, alg));
+    }
+
+    /// Every token request so far, in order.
+    pub fn token_requests(&self) -> Vec<SeenTokenRequest> {
+        self.state.seen.lock().expect("not poisoned").clone()
+    }
+
+    /// The RFC 8414 / OpenID Connect metadata document.
+    fn metadata(&self, openid: bool) -> Response {
+        let methods = self
+            .state
+            .auth_methods
+            .lock()
+            .expect("not poisoned")
+            .clone();
+        if methods.is_none() && !openid {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        let issuer = self.state.issuer.issuer().to_owned();
+        let mut doc = json!({
+            "issuer": issuer,
+            "token_endpoint": format!("{issuer}/oauth/token"),
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "grant_types_supported": ["client_credentials", "refresh_token"],
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "EdDSA", "RS256"],
+        });
+        if let Some(m) = methods.filter(|_| !openid) {
+            doc["token_endpoint_auth_methods_supported"] = json!(m);
+        }
+        Json(doc).into_response()
     }
 
     /// The issuer that signs this endpoint's tokens.
@@ -292,6 +373,11 @@ impl TokenEndpoint {
     /// time). A request without one is refused, whatever grant it asks for.
     fn client_ok(&self, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
         let s = &self.state;
+        if form.get("client_assertion_type").map(String::as_str)
+            == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return self.assertion_ok(form);
+        }
         let same = |a: &str, b: &str| {
             aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
         };
@@ -314,7 +400,49 @@ impl TokenEndpoint {
         }
     }
 
+    /// RFC 7523 §3: signed by the registered key, `iss` and `sub` the client, `aud` this
+    /// server, not expired.
+    fn assertion_ok(&self, form: &HashMap<String, String>) -> bool {
+        let s = &self.state;
+        let key = s.client_key.lock().expect("not poisoned");
+        let (Some((key, alg)), Some(assertion)) = (key.as_ref(), form.get("client_assertion"))
+        else {
+            return false;
+        };
+        let issuer = s.issuer.issuer();
+        let mut v = jsonwebtoken::Validation::new(*alg);
+        v.set_audience(&[issuer.to_owned(), format!("{issuer}/oauth/token")]);
+        v.set_issuer(&[s.client_id.as_str()]);
+        v.sub = Some(s.client_id.clone());
+        v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        let ok = jsonwebtoken::decode::<serde_json::Value>(assertion, key, &v).is_ok();
+        ok && form.get("client_id").is_none_or(|id| *id == s.client_id)
+    }
+
+    fn record(&self, headers: &HeaderMap, form: &HashMap<String, String>) {
+        let client_auth = if form.contains_key("client_assertion") {
+            "private_key_jwt"
+        } else if headers.contains_key("authorization") {
+            "client_secret_basic"
+        } else if form.contains_key("client_secret") {
+            "client_secret_post"
+        } else {
+            "none"
+        };
+        self.state
+            .seen
+            .lock()
+            .expect("not poisoned")
+            .push(SeenTokenRequest {
+                grant_type: form.get("grant_type").cloned(),
+                scope: form.get("scope").cloned(),
+                resource: form.get("resource").cloned(),
+                client_auth,
+            });
+    }
+
     async fn token(self, headers: HeaderMap, form: HashMap<String, String>) -> Response {
+        self.record(&headers, &form);
         let mode = *self.state.mode.lock().expect("not poisoned");
         let res = self.answer(mode, headers, form).await;
         if let Mode::AnswerLate(d) = mode {
@@ -431,6 +559,23 @@ impl TokenEndpoint {
             .route(
                 "/.well-known/jwks.json",
                 get(|State(this): State<TokenEndpoint>| async move { Json(this.state.issuer.jwks()) }),
+            )
+            .with_state(self.clone())
+    }
+
+    /// The discovery documents: RFC 8414 at `/.well-known/oauth-authorization-server` and
+    /// OpenID Connect at `/.well-known/openid-configuration` (kept apart from
+    /// [`router`](Self::router) for apps that serve their own; [`start`](Self::start) serves
+    /// both).
+    pub fn metadata_router(&self) -> Router {
+        Router::new()
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(|State(this): State<TokenEndpoint>| async move { this.metadata(false) }),
+            )
+            .route(
+                "/.well-known/openid-configuration",
+                get(|State(this): State<TokenEndpoint>| async move { this.metadata(true) }),
             )
             .with_state(self.clone())
     }

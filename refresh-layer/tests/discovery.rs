@@ -1,0 +1,424 @@
+//! The discovery source over real HTTP: a resource behind `AuthLayer` (or a hand-written one
+//! where a case needs a server that misbehaves), the testkit token endpoint with its RFC 8414
+//! metadata, and hyper-util's client through the refresh layer.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use auth_layer::jwt::JwtAuthenticator;
+use auth_layer::{AuthLayer, Principal, ProtectedResource, RequireScope};
+use axum::Router;
+use axum::routing::get;
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use portcullis_testkit::{TokenEndpoint, es256_key_pair};
+use refresh_layer::{
+    Algorithm, ClientAuth, ClientKey, Discovery, DiscoveryError, Error, RefreshError, RefreshLayer,
+    RefreshService,
+};
+use serde_json::json;
+use tower::{Layer, ServiceExt};
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+fn http() -> Http {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// A loopback listener bound first, so the resource URL (with its port) is known before the
+/// token endpoint that issues tokens for it starts.
+async fn bind() -> (tokio::net::TcpListener, SocketAddr) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    (l, addr)
+}
+
+fn spawn(listener: tokio::net::TcpListener, app: Router) {
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+}
+
+/// An MCP-like resource at `http://ADDR/mcp` behind `AuthLayer`, verifying the endpoint's
+/// tokens for its own URL, advertising its metadata in every challenge. `/mcp/write` needs
+/// the scope `write`.
+async fn resource(scopes_supported: &[&str]) -> (String, TokenEndpoint, Arc<Mutex<Vec<bool>>>) {
+    let (listener, addr) = bind().await;
+    let resource = format!("http://{addr}/mcp");
+    let (endpoint, _token_url) = TokenEndpoint::start(&resource, "agent", "agent-secret").await;
+    let mut jwt = JwtAuthenticator::builder().audience(&resource);
+    for k in endpoint.issuer().verification_keys() {
+        jwt = jwt.key(k);
+    }
+    // Whether each request the resource received carried an Authorization header.
+    let carried: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let log = carried.clone();
+    let layer = AuthLayer::builder()
+        .bearer(jwt.build().unwrap())
+        .resource_metadata(
+            ProtectedResource::new(&resource)
+                .authorization_server(endpoint.issuer().issuer())
+                .scopes_supported(scopes_supported.iter().copied()),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/mcp",
+            get(|p: Principal| async move { axum::Json(json!({"sub": p.subject()})) }),
+        )
+        .route(
+            "/mcp/write",
+            get(|| async { "written" }).route_layer(RequireScope::all(["write"])),
+        )
+        .layer(layer)
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                log.lock()
+                    .unwrap()
+                    .push(req.headers().contains_key("authorization"));
+                next.run(req)
+            },
+        ));
+    spawn(listener, app);
+    (resource, endpoint, carried)
+}
+
+fn client(source: Discovery, resource: &str, step_up: bool) -> RefreshService<Http> {
+    let origin = resource.trim_end_matches("/mcp");
+    RefreshLayer::builder(source)
+        .allow_origin(origin)
+        .step_up(step_up)
+        .build()
+        .unwrap()
+        .layer(http())
+}
+
+async fn get_status(
+    svc: &RefreshService<Http>,
+    url: &str,
+) -> Result<StatusCode, Error<hyper_util::client::legacy::Error>> {
+    let req = Request::get(url).body(Full::default()).unwrap();
+    svc.clone().oneshot(req).await.map(|r| r.status())
+}
+
+#[tokio::test]
+async fn a_401_leads_to_the_authorization_server_a_token_for_the_resource_and_one_retry() {
+    let (resource, endpoint, carried) = resource(&["read", "write"]).await;
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source.clone(), &resource, false);
+    assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
+    // The first request went without a credential, its 401 drove discovery (the metadata,
+    // served by the same layer, fetched without the credential), the retry carried the token.
+    assert_eq!(*carried.lock().unwrap(), [false, false, true]);
+    let seen = endpoint.token_requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].grant_type.as_deref(), Some("client_credentials"));
+    assert_eq!(seen[0].resource.as_deref(), Some(resource.as_str()));
+    // No scope in the 401: the resource's scopes_supported.
+    assert_eq!(seen[0].scope.as_deref(), Some("read write"));
+    assert_eq!(seen[0].client_auth, "client_secret_basic");
+    let found = source.discovered().unwrap();
+    assert_eq!(found.issuer, endpoint.issuer().issuer());
+    assert_eq!(found.client_auth, ClientAuth::Basic);
+    assert!(
+        found
+            .metadata_url
+            .ends_with("/.well-known/oauth-protected-resource/mcp")
+    );
+    // Later requests use the token: no new token request, no 401.
+    assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
+    assert_eq!(endpoint.token_requests().len(), 1);
+    assert_eq!(*carried.lock().unwrap(), [false, false, true, true]);
+}
+
+#[tokio::test]
+async fn client_secret_post_is_used_when_it_is_all_the_server_supports() {
+    let (resource, endpoint, _) = resource(&["read"]).await;
+    endpoint.set_auth_methods(Some(&["client_secret_post"]));
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source, &resource, false);
+    assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
+    let seen = endpoint.token_requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].client_auth, "client_secret_post");
+}
+
+#[tokio::test]
+async fn private_key_jwt_signs_a_client_assertion_for_the_issuer() {
+    let (resource, endpoint, _) = resource(&["read"]).await;
+    let (private, public) = es256_key_pair();
+    endpoint.accept_client_key(public.as_bytes(), Algorithm::ES256);
+    endpoint.set_auth_methods(Some(&["private_key_jwt"]));
+    let key = ClientKey::from_pem(private.as_bytes(), Algorithm::ES256).unwrap();
+    let source = Discovery::builder(&resource, "agent")
+        .private_key_jwt(key)
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source.clone(), &resource, false);
+    assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
+    let seen = endpoint.token_requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].client_auth, "private_key_jwt");
+    assert_eq!(
+        source.discovered().unwrap().client_auth,
+        ClientAuth::PrivateKeyJwt
+    );
+
+    // A key the server does not know is refused by the token endpoint: a typed error, once.
+    let (other, _) = es256_key_pair();
+    let wrong = ClientKey::from_pem(other.as_bytes(), Algorithm::ES256).unwrap();
+    let source = Discovery::builder(&resource, "agent")
+        .private_key_jwt(wrong)
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source, &resource, false);
+    let err = get_status(&svc, &resource).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Refresh(RefreshError::TokenEndpoint { error: Some(e), .. }) if e == "invalid_client"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_supported_client_authentication_is_a_typed_error_before_any_token_request() {
+    let (resource, endpoint, _) = resource(&["read"]).await;
+    endpoint.set_auth_methods(Some(&["private_key_jwt"]));
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source, &resource, false);
+    let err = get_status(&svc, &resource).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Refresh(RefreshError::Discovery(
+                DiscoveryError::NoClientAuthMethod { .. }
+            ))
+        ),
+        "{err:?}"
+    );
+    assert!(endpoint.token_requests().is_empty());
+    assert!(!err.to_string().contains("agent-secret"));
+}
+
+#[tokio::test]
+async fn the_openid_configuration_is_the_fallback_for_rfc_8414_metadata() {
+    let (resource, endpoint, _) = resource(&["read"]).await;
+    // No RFC 8414 document: OpenID Connect discovery, whose default client authentication
+    // (no methods listed) is client_secret_basic.
+    endpoint.set_auth_methods(None);
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source, &resource, false);
+    assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
+    assert_eq!(
+        endpoint.token_requests()[0].client_auth,
+        "client_secret_basic"
+    );
+}
+
+/// A hand-written resource: its 401 says `scope="read"` and names no metadata; its metadata is
+/// at the root well-known URI only, naming `advertised` as the resource.
+async fn bare_resource(
+    endpoint_issuer: impl Fn(String) -> String,
+    advertise_other: bool,
+) -> (String, TokenEndpoint, Arc<Mutex<Vec<String>>>) {
+    let (listener, addr) = bind().await;
+    let resource = format!("http://{addr}/mcp");
+    let (endpoint, _) = TokenEndpoint::start(&resource, "agent", "agent-secret").await;
+    let issuer = endpoint_issuer(endpoint.issuer().issuer().to_owned());
+    let advertised = if advertise_other {
+        "https://evil.example/mcp".to_owned()
+    } else {
+        resource.clone()
+    };
+    let probes: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = probes.clone();
+    let mut jwt = JwtAuthenticator::builder().audience(&resource);
+    for k in endpoint.issuer().verification_keys() {
+        jwt = jwt.key(k);
+    }
+    let api = Router::new()
+        .route(
+            "/mcp",
+            get(|p: Principal| async move { p.scopes().collect::<Vec<_>>().join(" ") }),
+        )
+        .layer(
+            AuthLayer::builder()
+                .bearer(jwt.build().unwrap())
+                .build()
+                .unwrap(),
+        );
+    let app = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(move || {
+                let doc = json!({"resource": advertised, "authorization_servers": [issuer]});
+                async move { axum::Json(doc) }
+            }),
+        )
+        .merge(api)
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                log.lock().unwrap().push(req.uri().path().to_owned());
+                let fut = next.run(req);
+                async move {
+                    let mut res = fut.await;
+                    if res.status() == StatusCode::UNAUTHORIZED {
+                        // The challenge without resource_metadata, with a scope.
+                        res.headers_mut().insert(
+                            "www-authenticate",
+                            r#"Bearer realm="mcp", scope="read""#.parse().unwrap(),
+                        );
+                    }
+                    res
+                }
+            },
+        ));
+    spawn(listener, app);
+    (resource, endpoint, probes)
+}
+
+#[tokio::test]
+async fn without_resource_metadata_the_path_suffixed_then_the_root_uri_is_probed_and_the_challenge_scope_is_asked_for()
+ {
+    let (resource, endpoint, probes) = bare_resource(|i| i, false).await;
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source, &resource, false);
+    let res = svc
+        .clone()
+        .oneshot(Request::get(&resource).body(Full::default()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        *probes.lock().unwrap(),
+        [
+            "/mcp",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource",
+            "/mcp",
+        ]
+    );
+    let seen = endpoint.token_requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].scope.as_deref(),
+        Some("read"),
+        "the challenge's scope"
+    );
+    assert_eq!(seen[0].resource.as_deref(), Some(resource.as_str()));
+}
+
+#[tokio::test]
+async fn metadata_for_another_resource_is_refused_and_no_token_is_requested() {
+    let (resource, endpoint, _) = bare_resource(|i| i, true).await;
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source, &resource, false);
+    let err = get_status(&svc, &resource).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Refresh(RefreshError::Discovery(DiscoveryError::ResourceMismatch { advertised, .. }))
+                if advertised == "https://evil.example/mcp"
+        ),
+        "{err:?}"
+    );
+    assert!(endpoint.token_requests().is_empty());
+}
+
+#[tokio::test]
+async fn authorization_server_metadata_is_looked_for_where_rfc_8414_and_openid_connect_put_it() {
+    // The resource names the endpoint's origin with a path; the endpoint serves no metadata
+    // there (404 at every RFC 8414 / OpenID location): a typed error listing what was tried.
+    let (resource, endpoint, _) = bare_resource(|i| format!("{i}/tenant1"), false).await;
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source, &resource, false);
+    let err = get_status(&svc, &resource).await.unwrap_err();
+    match &err {
+        Error::Refresh(RefreshError::Discovery(DiscoveryError::NoServerMetadata { tried })) => {
+            assert_eq!(tried.len(), 3, "{tried:?}");
+            assert!(tried[0].contains("/.well-known/oauth-authorization-server/tenant1"));
+            assert!(tried[2].contains("/tenant1/.well-known/openid-configuration"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(endpoint.token_requests().is_empty());
+}
+
+#[tokio::test]
+async fn step_up_asks_once_for_the_scope_the_403_names() {
+    let (resource, endpoint, _) = resource(&["read"]).await;
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap();
+    let write = format!("{resource}/write");
+
+    // Without step-up the 403 is the answer.
+    let svc = client(source.clone(), &resource, false);
+    assert_eq!(get_status(&svc, &write).await.unwrap(), 403);
+    assert_eq!(endpoint.token_requests().len(), 1);
+
+    // With it: one new token carrying read and write, one retry.
+    let svc = client(source, &resource, true);
+    assert_eq!(get_status(&svc, &write).await.unwrap(), 200);
+    let scopes: Vec<_> = endpoint
+        .token_requests()
+        .into_iter()
+        .map(|r| r.scope.unwrap_or_default())
+        .collect();
+    assert_eq!(
+        scopes.last().map(String::as_str),
+        Some("read write"),
+        "{scopes:?}"
+    );
+}
+
+#[tokio::test]
+async fn step_up_never_loops_when_the_new_token_still_lacks_the_scope() {
+    let (resource, endpoint, carried) = resource(&["read"]).await;
+    // Every token says "read", whatever was asked for.
+    endpoint.set_extra_claims(json!({"scope": "read"}));
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source, &resource, true);
+    assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
+    let before = endpoint.token_requests().len();
+    let sent_before = carried.lock().unwrap().len();
+    assert_eq!(
+        get_status(&svc, &format!("{resource}/write"))
+            .await
+            .unwrap(),
+        403
+    );
+    assert_eq!(endpoint.token_requests().len(), before + 1, "one step-up");
+    assert_eq!(
+        carried.lock().unwrap().len(),
+        sent_before + 2,
+        "the request and its one retry"
+    );
+}
