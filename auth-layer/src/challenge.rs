@@ -24,6 +24,8 @@ pub(crate) struct Challenges {
     bearer_plain: ChallengeBuilder,
     /// `<scheme> realm="…"` for API keys, when they are accepted.
     api_key_plain: Option<ChallengeBuilder>,
+    /// The `scope` a 401's Bearer challenge names.
+    scope: Option<String>,
 }
 
 impl Challenges {
@@ -52,7 +54,17 @@ impl Challenges {
             bearer,
             bearer_plain,
             api_key_plain: api_key_scheme.as_deref().map(plain).transpose()?,
+            scope: None,
         })
+    }
+
+    /// Name `scope` in every 401's Bearer challenge.
+    pub(crate) fn with_scope(mut self, scope: Option<String>) -> Result<Self, ConfigError> {
+        if let Some(s) = scope.as_ref().filter(|s| !quotable(s)) {
+            return Err(ConfigError::InvalidScope(s.clone()));
+        }
+        self.scope = scope;
+        Ok(self)
     }
 
     /// One challenge per accepted scheme; the failing scheme's challenge carries the error.
@@ -75,6 +87,14 @@ impl Challenges {
                 bearer_challenge =
                     bearer_challenge.param("scope", &err.required_scopes().join(" "));
             }
+        }
+        if let Some(scope) = self
+            .scope
+            .as_ref()
+            .filter(|_| bearer && code.status() == StatusCode::UNAUTHORIZED)
+            .filter(|_| err.required_scopes().is_empty())
+        {
+            bearer_challenge = bearer_challenge.param("scope", scope);
         }
         let bearer_challenge = Some(bearer_challenge);
         let api_key_challenge = self.api_key_plain.clone();

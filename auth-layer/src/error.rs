@@ -156,6 +156,10 @@ pub enum ConfigError {
     /// The protected resource (RFC 9728) is not an absolute URL a challenge can carry.
     #[error("invalid protected resource {0:?}: it must be an absolute URL of printable ASCII")]
     InvalidResource(String),
+    /// A challenge scope ([`ProtectedResource::challenge_scope`](crate::ProtectedResource::challenge_scope))
+    /// that a quoted header parameter cannot carry.
+    #[error("invalid challenge scope {0:?}: it must be printable ASCII without quotes")]
+    InvalidScope(String),
     /// An origin (CORS, CSRF) is not `scheme://host[:port]` as browsers send it.
     #[error(
         "invalid origin {0:?}: an origin is scheme://host[:port], without a path or trailing slash"

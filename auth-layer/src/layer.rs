@@ -231,7 +231,7 @@ impl AuthLayerBuilder {
                 let invalid = || ConfigError::InvalidResource(r.resource().to_owned());
                 let url = r.metadata_url().ok_or_else(invalid)?;
                 let json = serde_json::to_vec(r).map_err(|_| invalid())?;
-                (Some(url), Some((r.metadata_path(), Bytes::from(json))))
+                (Some(url), Some((r.served_paths(), Bytes::from(json))))
             }
             None => (None, None),
         };
@@ -241,6 +241,12 @@ impl AuthLayerBuilder {
             self.bearer.is_some() || self.cookie.is_some(),
             self.api_key.as_ref().map(|_| self.api_key_scheme.clone()),
             metadata_url,
+        )?
+        .with_scope(
+            self.resource
+                .as_ref()
+                .and_then(|r| r.scope_of_challenge())
+                .map(str::to_owned),
         )?;
         let responder = Responder::new(ResponderConfig {
             challenges,

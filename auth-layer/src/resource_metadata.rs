@@ -21,6 +21,12 @@ pub struct ProtectedResource {
     bearer_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resource_name: Option<String>,
+    /// The `scope` a `401` challenge names (not part of the document).
+    #[serde(skip)]
+    challenge_scope: Option<String>,
+    /// Also served at the root well-known URI (not part of the document).
+    #[serde(skip)]
+    at_root: bool,
 }
 
 impl ProtectedResource {
@@ -32,6 +38,8 @@ impl ProtectedResource {
             scopes_supported: Vec::new(),
             bearer_methods_supported: vec!["header"],
             resource_name: None,
+            challenge_scope: None,
+            at_root: false,
         }
     }
 
@@ -55,6 +63,43 @@ impl ProtectedResource {
     pub fn resource_name(mut self, name: impl Into<String>) -> Self {
         self.resource_name = Some(name.into());
         self
+    }
+
+    /// The scope every `401` challenge names (`scope="…"`, RFC 6750 §3): what a client that
+    /// discovers its authorization server from the challenge, as MCP clients do, asks for
+    /// first. A `403 insufficient_scope` names the scopes that request lacked instead.
+    ///
+    /// ```
+    /// use auth_layer::ProtectedResource;
+    /// let meta = ProtectedResource::new("https://api.example.com/mcp").challenge_scope("mcp:read");
+    /// # let _ = meta;
+    /// ```
+    pub fn challenge_scope(mut self, scope: impl Into<String>) -> Self {
+        self.challenge_scope = Some(scope.into());
+        self
+    }
+
+    /// Serve the document at the root well-known URI too
+    /// (`/.well-known/oauth-protected-resource`), where clients look when the path-suffixed
+    /// one is missing. Only for a resource that is the origin's one protected resource: the
+    /// root URI speaks for the whole origin.
+    pub fn also_at_root(mut self, at_root: bool) -> Self {
+        self.at_root = at_root;
+        self
+    }
+
+    /// The paths the document is served at.
+    pub(crate) fn served_paths(&self) -> Vec<String> {
+        let mut paths = vec![self.metadata_path()];
+        let root = "/.well-known/oauth-protected-resource".to_owned();
+        if self.at_root && !paths.contains(&root) {
+            paths.push(root);
+        }
+        paths
+    }
+
+    pub(crate) fn scope_of_challenge(&self) -> Option<&str> {
+        self.challenge_scope.as_deref()
     }
 
     /// The resource identifier.

@@ -168,8 +168,8 @@ where
             }
             return ResponseFuture::ready(shared.preflight_answer());
         }
-        if let Some((path, json)) = &shared.metadata
-            && req.uri().path() == path
+        if let Some((paths, json)) = &shared.metadata
+            && paths.iter().any(|p| p == req.uri().path())
             && matches!(*req.method(), Method::GET | Method::HEAD)
         {
             return ResponseFuture::ready(Shared::metadata_response(json));

@@ -27,7 +27,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<AuthMetrics>,
     /// `responder` and `metrics` again, behind one `Arc`, for the requests.
     pub(crate) context: LayerContext,
-    pub(crate) metadata: Option<(String, Bytes)>,
+    pub(crate) metadata: Option<(Vec<String>, Bytes)>,
 }
 
 /// The context of the layer that handled a request: in its principal when it authenticated,

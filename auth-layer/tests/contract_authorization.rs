@@ -281,3 +281,93 @@ async fn a_route_can_accept_only_some_credential_kinds() {
         assert_eq!(send(&c, req).await.status, 200);
     }
 }
+
+/// What an MCP server needs of its challenges: the 401 names the metadata and the scope to ask
+/// for, the 403 names the missing scope (once: the challenge scope does not repeat it), and the
+/// document is at the path-suffixed URI and, when asked, at the root one.
+#[tokio::test]
+async fn a_challenge_scope_is_named_by_every_401_and_the_metadata_can_be_served_at_the_root() {
+    let jwt = JwtAuthenticator::builder()
+        .audience("http://mcp.test/mcp")
+        .key(issuer().verification_key(Algorithm::ES256))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder()
+        .bearer(jwt)
+        .resource_metadata(
+            ProtectedResource::new("http://mcp.test/mcp")
+                .authorization_server(ISS)
+                .scopes_supported(["mcp:read", "mcp:write"])
+                .challenge_scope("mcp:read")
+                .also_at_root(true),
+        )
+        .build()
+        .unwrap();
+    let addr = serve(
+        Router::new()
+            .route("/mcp", get(|| async { "ok" }))
+            .route(
+                "/mcp/write",
+                get(|| async { "written" }).route_layer(RequireScope::all(["mcp:write"])),
+            )
+            .layer(layer),
+    )
+    .await;
+    let c = client();
+    let get_with = |path: &str, token: Option<&str>| {
+        let mut r = req_to(addr, path);
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        r.body(empty()).unwrap()
+    };
+    let missing = send(&c, get_with("/mcp", None)).await;
+    missing.assert_problem(401, "missing_credentials");
+    let ch = missing.challenge("Bearer");
+    assert_eq!(ch.param("scope"), Some("mcp:read"));
+    assert_eq!(
+        ch.param("resource_metadata"),
+        Some("http://mcp.test/.well-known/oauth-protected-resource/mcp")
+    );
+    let now = now() as i64;
+    let claims = |aud: &str, scope: &str| json!({"iss": ISS, "sub": "agent", "aud": aud, "iat": now, "exp": now + 60, "scope": scope});
+    // A token for another resource: 401 invalid_audience, with the same challenge scope.
+    let other = issuer().mint(
+        Algorithm::ES256,
+        claims("http://other.test/mcp", "mcp:read"),
+    );
+    let wrong = send(&c, get_with("/mcp", Some(&other))).await;
+    wrong.assert_problem(401, "invalid_audience");
+    assert_eq!(wrong.challenge("Bearer").param("scope"), Some("mcp:read"));
+    // A token without mcp:write: 403 naming only what is missing.
+    let read = issuer().mint(Algorithm::ES256, claims("http://mcp.test/mcp", "mcp:read"));
+    assert_eq!(send(&c, get_with("/mcp", Some(&read))).await.status, 200);
+    let forbidden = send(&c, get_with("/mcp/write", Some(&read))).await;
+    forbidden.assert_problem(403, "insufficient_scope");
+    let raw = forbidden.headers["www-authenticate"].to_str().unwrap();
+    assert_eq!(raw.matches("scope=").count(), 1, "{raw}");
+    assert_eq!(
+        forbidden.challenge("Bearer").param("scope"),
+        Some("mcp:write")
+    );
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let r = send(&c, get_with(path, None)).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.json()["resource"], "http://mcp.test/mcp");
+        assert!(r.json().get("challenge_scope").is_none());
+    }
+    let bad = AuthLayer::builder()
+        .bearer(
+            JwtAuthenticator::builder()
+                .any_audience()
+                .key(issuer().verification_key(Algorithm::ES256))
+                .build()
+                .unwrap(),
+        )
+        .resource_metadata(ProtectedResource::new("http://mcp.test/mcp").challenge_scope("a\"b"))
+        .build();
+    assert!(matches!(bad, Err(auth_layer::ConfigError::InvalidScope(_))));
+}
