@@ -279,6 +279,22 @@ fn union(a: Option<&str>, b: &str) -> String {
     out.join(" ")
 }
 
+/// The longest scope string asked for. Step-up adds what each refusal names to what the token
+/// had, so a server naming new scopes in every refusal would otherwise grow it without end.
+const MAX_SCOPE: usize = 4096;
+
+/// The scope to ask for after a refusal naming `scope`: for a step-up, what the token `had`
+/// and what is missing; otherwise what the challenge names. `None` (keep the current one) when
+/// that would be longer than [`MAX_SCOPE`].
+fn next_scope(had: Option<&str>, scope: &str, step_up: bool) -> Option<String> {
+    let next = if step_up {
+        union(had, scope)
+    } else {
+        scope.to_owned()
+    };
+    (next.len() <= MAX_SCOPE).then_some(next)
+}
+
 /// Two identifiers of one resource or issuer: scheme and host compared without case, the
 /// default port the same as none, a trailing slash on the path ignored.
 fn same_identifier(a: &str, b: &str) -> bool {
@@ -573,13 +589,11 @@ impl CredentialSource for Discovery {
             st.hint = Some(url.to_owned());
         }
         if let Some(scope) = bearer.param("scope") {
-            st.scope = Some(if bearer.param("error") == Some("insufficient_scope") {
-                // Step-up: keep what the token had, add what the server asks for.
-                let had = st.requested.clone().or(st.scope.clone());
-                union(had.as_deref(), scope)
-            } else {
-                scope.to_owned()
-            });
+            let step_up = bearer.param("error") == Some("insufficient_scope");
+            let had = st.requested.as_deref().or(st.scope.as_deref());
+            if let Some(next) = next_scope(had, scope, step_up) {
+                st.scope = Some(next);
+            }
         }
     }
 }
@@ -639,5 +653,22 @@ mod tests {
     fn step_up_scopes_are_a_union() {
         assert_eq!(union(Some("read"), "write read"), "read write");
         assert_eq!(union(None, "a  b"), "a b");
+    }
+
+    /// A server naming new scopes in every refusal cannot grow what is asked for without end.
+    #[test]
+    fn the_scope_asked_for_is_bounded() {
+        let mut had = String::from("read");
+        for i in 0..10_000 {
+            match next_scope(Some(&had), &format!("s{i}"), true) {
+                Some(next) => had = next,
+                None => break,
+            }
+        }
+        assert!(had.len() <= MAX_SCOPE, "{}", had.len());
+        assert!(had.starts_with("read "));
+        let huge = "x".repeat(MAX_SCOPE + 1);
+        assert_eq!(next_scope(None, &huge, false), None);
+        assert_eq!(next_scope(Some("a"), "b", false).as_deref(), Some("b"));
     }
 }
