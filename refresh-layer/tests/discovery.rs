@@ -86,6 +86,14 @@ async fn resource(scopes_supported: &[&str]) -> (String, TokenEndpoint, Arc<Mute
     (resource, endpoint, carried)
 }
 
+/// The client `agent` with its secret, discovering from `resource`.
+fn with_secret(resource: &str) -> Discovery {
+    Discovery::builder(resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http())
+        .unwrap()
+}
+
 fn client(source: Discovery, resource: &str, step_up: bool) -> RefreshService<Http> {
     let origin = resource.trim_end_matches("/mcp");
     RefreshLayer::builder(source)
@@ -107,10 +115,7 @@ async fn get_status(
 #[tokio::test]
 async fn a_401_leads_to_the_authorization_server_a_token_for_the_resource_and_one_retry() {
     let (resource, endpoint, carried) = resource(&["read", "write"]).await;
-    let source = Discovery::builder(&resource, "agent")
-        .client_secret("agent-secret")
-        .client_credentials(http())
-        .unwrap();
+    let source = with_secret(&resource);
     let svc = client(source.clone(), &resource, false);
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     // The first request went without a credential, its 401 drove discovery (the metadata,
@@ -141,10 +146,7 @@ async fn a_401_leads_to_the_authorization_server_a_token_for_the_resource_and_on
 async fn client_secret_post_is_used_when_it_is_all_the_server_supports() {
     let (resource, endpoint, _) = resource(&["read"]).await;
     endpoint.set_auth_methods(Some(&["client_secret_post"]));
-    let source = Discovery::builder(&resource, "agent")
-        .client_secret("agent-secret")
-        .client_credentials(http())
-        .unwrap();
+    let source = with_secret(&resource);
     let svc = client(source, &resource, false);
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     let seen = endpoint.token_requests();
@@ -192,10 +194,7 @@ async fn private_key_jwt_signs_a_client_assertion_for_the_issuer() {
 async fn no_supported_client_authentication_is_a_typed_error_before_any_token_request() {
     let (resource, endpoint, _) = resource(&["read"]).await;
     endpoint.set_auth_methods(Some(&["private_key_jwt"]));
-    let source = Discovery::builder(&resource, "agent")
-        .client_secret("agent-secret")
-        .client_credentials(http())
-        .unwrap();
+    let source = with_secret(&resource);
     let svc = client(source, &resource, false);
     let err = get_status(&svc, &resource).await.unwrap_err();
     assert!(
@@ -217,10 +216,7 @@ async fn the_openid_configuration_is_the_fallback_for_rfc_8414_metadata() {
     // No RFC 8414 document: OpenID Connect discovery, whose default client authentication
     // (no methods listed) is client_secret_basic.
     endpoint.set_auth_methods(None);
-    let source = Discovery::builder(&resource, "agent")
-        .client_secret("agent-secret")
-        .client_credentials(http())
-        .unwrap();
+    let source = with_secret(&resource);
     let svc = client(source, &resource, false);
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     assert_eq!(
@@ -295,10 +291,7 @@ async fn bare_resource(
 async fn without_resource_metadata_the_path_suffixed_then_the_root_uri_is_probed_and_the_challenge_scope_is_asked_for()
  {
     let (resource, endpoint, probes) = bare_resource(|i| i, false).await;
-    let source = Discovery::builder(&resource, "agent")
-        .client_secret("agent-secret")
-        .client_credentials(http())
-        .unwrap();
+    let source = with_secret(&resource);
     let svc = client(source, &resource, false);
     let res = svc
         .clone()
@@ -328,10 +321,7 @@ async fn without_resource_metadata_the_path_suffixed_then_the_root_uri_is_probed
 #[tokio::test]
 async fn metadata_for_another_resource_is_refused_and_no_token_is_requested() {
     let (resource, endpoint, _) = bare_resource(|i| i, true).await;
-    let source = Discovery::builder(&resource, "agent")
-        .client_secret("agent-secret")
-        .client_credentials(http())
-        .unwrap();
+    let source = with_secret(&resource);
     let svc = client(source, &resource, false);
     let err = get_status(&svc, &resource).await.unwrap_err();
     assert!(
@@ -350,10 +340,7 @@ async fn authorization_server_metadata_is_looked_for_where_rfc_8414_and_openid_c
     // The resource names the endpoint's origin with a path; the endpoint serves no metadata
     // there (404 at every RFC 8414 / OpenID location): a typed error listing what was tried.
     let (resource, endpoint, _) = bare_resource(|i| format!("{i}/tenant1"), false).await;
-    let source = Discovery::builder(&resource, "agent")
-        .client_secret("agent-secret")
-        .client_credentials(http())
-        .unwrap();
+    let source = with_secret(&resource);
     let svc = client(source, &resource, false);
     let err = get_status(&svc, &resource).await.unwrap_err();
     match &err {
@@ -370,10 +357,7 @@ async fn authorization_server_metadata_is_looked_for_where_rfc_8414_and_openid_c
 #[tokio::test]
 async fn step_up_asks_once_for_the_scope_the_403_names() {
     let (resource, endpoint, _) = resource(&["read"]).await;
-    let source = Discovery::builder(&resource, "agent")
-        .client_secret("agent-secret")
-        .client_credentials(http())
-        .unwrap();
+    let source = with_secret(&resource);
     let write = format!("{resource}/write");
 
     // Without step-up the 403 is the answer.
@@ -401,10 +385,7 @@ async fn step_up_never_loops_when_the_new_token_still_lacks_the_scope() {
     let (resource, endpoint, carried) = resource(&["read"]).await;
     // Every token says "read", whatever was asked for.
     endpoint.set_extra_claims(json!({"scope": "read"}));
-    let source = Discovery::builder(&resource, "agent")
-        .client_secret("agent-secret")
-        .client_credentials(http())
-        .unwrap();
+    let source = with_secret(&resource);
     let svc = client(source, &resource, true);
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     let before = endpoint.token_requests().len();
