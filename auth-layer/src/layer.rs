@@ -77,6 +77,7 @@ pub struct AuthLayerBuilder {
     csrf: Option<Csrf>,
     optional: bool,
     pass_preflights: bool,
+    strip: bool,
     allow_multiple: bool,
     type_base: Option<String>,
     renderer: Option<Arc<dyn ProblemRenderer>>,
@@ -92,6 +93,7 @@ impl fmt::Debug for AuthLayerBuilder {
             .field("api_key", &self.api_key.as_ref().map(|(header, _)| header))
             .field("csrf", &self.csrf)
             .field("optional", &self.optional)
+            .field("strip_credentials", &self.strip)
             .field("pass_preflights", &self.pass_preflights)
             .field("resource", &self.resource)
             .finish_non_exhaustive()
@@ -109,6 +111,7 @@ impl Default for AuthLayerBuilder {
             csrf: Some(Csrf::default()),
             optional: false,
             pass_preflights: false,
+            strip: false,
             allow_multiple: false,
             type_base: None,
             renderer: None,
@@ -173,6 +176,28 @@ impl AuthLayerBuilder {
     /// answers preflights without running a handler, e.g. a CORS layer placed inside this one.
     pub fn pass_preflights(mut self, pass: bool) -> Self {
         self.pass_preflights = pass;
+        self
+    }
+
+    /// Remove the credential from every accepted request before the inner service sees it
+    /// (default `false`): the `Authorization` header, the API-key header and the credential
+    /// cookie (the request's other cookies stay). The [`Principal`](crate::Principal) is all
+    /// the service gets, so a handler that forwards headers upstream, logs them or hands them
+    /// to a framework (rmcp gives tool handlers the whole request head) cannot pass the
+    /// caller's token on: a resource server must never relay the token it was given
+    /// (MCP authorization, "token passthrough").
+    ///
+    /// ```
+    /// use auth_layer::{ApiKeys, AuthLayer};
+    /// let layer = AuthLayer::builder()
+    ///     .api_key("x-api-key", ApiKeys::new())
+    ///     .strip_credentials(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn strip_credentials(mut self, strip: bool) -> Self {
+        self.strip = strip;
         self
     }
 
@@ -272,6 +297,7 @@ impl AuthLayerBuilder {
                 api_key: self.api_key.map(|(_, a)| Engine::new(a)),
                 optional: self.optional,
                 pass_preflights: self.pass_preflights,
+                strip: self.strip,
                 csrf,
                 context: LayerContext::new(responder.clone(), metrics.clone()),
                 responder,

@@ -97,6 +97,24 @@ impl Shared {
         );
         req.extensions_mut()
             .insert(principal.with_context(self.context.clone()));
+        if self.strip {
+            self.strip_credentials(req.headers_mut());
+        }
+    }
+
+    /// Remove every place this layer reads a credential from (not only the one it used: with
+    /// `allow_multiple_credentials` the others were never checked, and must not travel on
+    /// either).
+    fn strip_credentials(&self, headers: &mut http::HeaderMap) {
+        if self.sources.bearer {
+            headers.remove(AUTHORIZATION);
+        }
+        if let Some(name) = &self.sources.api_key {
+            headers.remove(name);
+        }
+        if let Some(name) = &self.sources.cookie {
+            crate::sources::remove_cookie(headers, name);
+        }
     }
 
     fn reject<B>(&self, err: &AuthError, kind: Option<CredentialKind>) -> Response<AuthBody<B>> {

@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) api_key: Option<Engine>,
     pub(crate) optional: bool,
     pub(crate) pass_preflights: bool,
+    /// Remove the credential from an accepted request before the inner service sees it.
+    pub(crate) strip: bool,
     pub(crate) csrf: Option<CsrfCheck>,
     pub(crate) responder: Arc<Responder>,
     pub(crate) metrics: Arc<AuthMetrics>,

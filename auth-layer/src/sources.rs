@@ -174,6 +174,41 @@ pub(crate) fn cookie<'h>(
     Ok(found)
 }
 
+/// Remove cookie `name` from every `Cookie` header, keeping the other cookies (and their
+/// order); a header left empty is dropped.
+pub(crate) fn remove_cookie(headers: &mut HeaderMap, name: &str) {
+    let http::header::Entry::Occupied(entry) = headers.entry(COOKIE) else {
+        return;
+    };
+    let (_, values) = entry.remove_entry_mult();
+    let kept: Vec<HeaderValue> = values
+        .filter_map(|value| {
+            let rest: Vec<&[u8]> = value
+                .as_bytes()
+                .split(|&b| b == b';')
+                .map(|pair| {
+                    let lead = pair.iter().take_while(|&&b| b == b' ').count();
+                    &pair[lead..]
+                })
+                .filter(|pair| {
+                    let key = pair.split(|&b| b == b'=').next().unwrap_or_default();
+                    !pair.is_empty() && key != name.as_bytes()
+                })
+                .collect();
+            if rest.is_empty() {
+                return None;
+            }
+            let mut v = HeaderValue::from_bytes(&rest.join(&b"; "[..])).ok()?;
+            // The other cookies may be credentials of other systems.
+            v.set_sensitive(true);
+            Some(v)
+        })
+        .collect();
+    for v in kept {
+        headers.append(COOKIE, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +352,23 @@ mod tests {
     #[test]
     fn nothing_found_is_none() {
         assert!(sources().extract(&HeaderMap::new()).unwrap().is_none());
+    }
+
+    #[test]
+    fn removing_the_credential_cookie_keeps_the_others() {
+        let mut h = headers(&[("cookie", "a=1; sid=secret;b=2"), ("cookie", "sid=x")]);
+        h.append(COOKIE, HeaderValue::from_static("c=3"));
+        remove_cookie(&mut h, "sid");
+        let left: Vec<_> = h
+            .get_all(COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(left, ["a=1; b=2", "c=3"]);
+        assert!(h.get_all(COOKIE).iter().all(HeaderValue::is_sensitive));
+        // A cookie whose name only starts with the credential's stays.
+        let mut h = headers(&[("cookie", "sid2=keep; sid=go")]);
+        remove_cookie(&mut h, "sid");
+        assert_eq!(h[COOKIE], "sid2=keep");
     }
 }
