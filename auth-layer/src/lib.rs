@@ -68,6 +68,7 @@ mod extract;
 pub mod future;
 pub mod jwt;
 mod layer;
+pub mod mcp;
 mod metrics;
 mod misconfiguration;
 mod principal;

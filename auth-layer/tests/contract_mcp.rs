@@ -1,0 +1,173 @@
+//! `mcp::ToolScopes` and `strip_credentials` over real HTTP: per-tool 403s rendered by the
+//! auth layer, bodies passed on byte for byte, bounded reading, and what the service behind
+//! sees of the credential.
+
+mod common;
+
+use auth_layer::mcp::ToolScopes;
+use axum::body::Bytes;
+use axum::routing::post;
+use common::*;
+use http::HeaderMap;
+
+/// What the service behind the layers saw: the body, the credential headers left, the caller.
+async fn echo(headers: HeaderMap, p: Option<Principal>, body: Bytes) -> axum::Json<Value> {
+    axum::Json(json!({
+        "body": String::from_utf8_lossy(&body),
+        "authorization": headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()),
+        "api_key": headers.get("x-api-key").is_some(),
+        "cookie": headers.get("cookie").map(|v| v.to_str().unwrap().to_owned()),
+        "sub": p.as_ref().and_then(|p| p.subject().map(str::to_owned)),
+    }))
+}
+
+fn tool_scopes() -> ToolScopes {
+    ToolScopes::new()
+        .tool("delete_all", ["admin", "write"])
+        .max_body(1024)
+}
+
+fn jwt() -> JwtAuthenticator {
+    JwtAuthenticator::builder()
+        .any_audience()
+        .key(issuer().verification_key(Algorithm::ES256))
+        .build()
+        .unwrap()
+}
+
+async fn server(optional: bool) -> SocketAddr {
+    let keys = ApiKeys::new().with_key(
+        "key-for-build-bot",
+        Principal::builder(CredentialKind::ApiKey)
+            .subject("build-bot")
+            .build(),
+    );
+    let layer = AuthLayer::builder()
+        .bearer(jwt())
+        .cookie("at", jwt())
+        .csrf(None)
+        .api_key("x-api-key", keys)
+        .allow_multiple_credentials(true)
+        .optional(optional)
+        .strip_credentials(true)
+        .resource_metadata(ProtectedResource::new("http://mcp.test/mcp").authorization_server(ISS))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route_service(
+            "/mcp",
+            tower::ServiceBuilder::new()
+                .layer(tool_scopes())
+                .service(post(echo).get(echo).with_state(())),
+        )
+        .layer(layer);
+    serve(app).await
+}
+
+fn call(tool: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}}).to_string()
+}
+
+fn token(scope: &str) -> String {
+    issuer().mint(
+        Algorithm::ES256,
+        issuer().access_claims("alice", AUD, scope, 60),
+    )
+}
+
+async fn post_as(addr: SocketAddr, headers: &[(&str, &str)], body: String) -> Reply {
+    let mut r = req_to(addr, "/mcp").method("POST");
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    send(&client(), r.body(body.into()).unwrap()).await
+}
+
+#[tokio::test]
+async fn a_gated_tool_is_403_naming_its_scopes_and_other_bodies_pass_unchanged() {
+    let addr = server(false).await;
+    let reader = format!("Bearer {}", token("read"));
+    let r = post_as(addr, &[("authorization", &reader)], call("delete_all")).await;
+    r.assert_problem(403, "insufficient_scope");
+    let ch = r.challenge("Bearer");
+    assert_eq!(ch.param("scope"), Some("admin write"));
+    assert_eq!(
+        ch.param("resource_metadata"),
+        Some("http://mcp.test/.well-known/oauth-protected-resource/mcp")
+    );
+
+    // Allowed calls, other tools, other methods, non-JSON: the body arrives byte for byte.
+    let admin = format!("Bearer {}", token("admin write"));
+    for (auth, body) in [
+        (&admin, call("delete_all")),
+        (&reader, call("search")),
+        (
+            &reader,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.into(),
+        ),
+        (&reader, "not json at all".into()),
+    ] {
+        let r = post_as(addr, &[("authorization", auth)], body.clone()).await;
+        assert_eq!(r.status, 200, "{body}");
+        assert_eq!(r.json()["body"], body.as_str());
+        assert_eq!(r.json()["sub"], "alice");
+    }
+
+    // Ambiguous JSON is refused, not guessed at.
+    let dup = r#"{"method":"tools/call","params":{"name":"search","name":"delete_all"}}"#;
+    post_as(addr, &[("authorization", &reader)], dup.into())
+        .await
+        .assert_problem(400, "invalid_request");
+
+    // Too long to check: 413, never passed on unchecked.
+    let long = format!(
+        r#"{{"method":"tools/call","params":{{"name":"delete_all","pad":"{}"}}}}"#,
+        "x".repeat(2000)
+    );
+    let r = post_as(addr, &[("authorization", &admin)], long).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(r.json()["status"], 413);
+}
+
+#[tokio::test]
+async fn the_service_behind_never_sees_the_credential() {
+    let addr = server(false).await;
+    let bearer = format!("Bearer {}", token("read"));
+    let r = post_as(addr, &[("authorization", &bearer)], "{}".into()).await;
+    assert_eq!(r.json()["authorization"], Value::Null);
+    let r = post_as(addr, &[("x-api-key", "key-for-build-bot")], "{}".into()).await;
+    assert_eq!(
+        (r.json()["api_key"].as_bool(), r.json()["sub"].as_str()),
+        (Some(false), Some("build-bot"))
+    );
+    // Cookie: only the credential cookie goes; with several credentials, all go.
+    let cookie = format!("theme=dark; at={}; lang=en", token("read"));
+    let r = post_as(
+        addr,
+        &[("cookie", &cookie), ("x-api-key", "key-for-build-bot")],
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["cookie"], "theme=dark; lang=en");
+    assert_eq!(r.json()["api_key"], false);
+}
+
+#[tokio::test]
+async fn an_anonymous_call_of_a_gated_tool_is_401_and_a_missing_auth_layer_is_500() {
+    let addr = server(true).await;
+    let r = post_as(addr, &[], call("delete_all")).await;
+    r.assert_problem(401, "missing_credentials");
+    assert_eq!(post_as(addr, &[], call("search")).await.status, 200);
+
+    let bare = Router::new().route_service(
+        "/mcp",
+        tower::ServiceBuilder::new()
+            .layer(tool_scopes())
+            .service(post(echo).with_state(())),
+    );
+    let addr = serve(bare).await;
+    let r = post_as(addr, &[], call("delete_all")).await;
+    assert_eq!(r.status, 500, "a server mistake, not the client's");
+}
