@@ -1,0 +1,121 @@
+//! An MCP server (rmcp, Streamable HTTP) that is a correct OAuth 2.1 resource server, by
+//! Portcullis: see `notes.rs` for the stack.
+//!
+//! ```text
+//! cargo run --example mcp_server -- [--listen ADDR] [--issuer URL] [--allow-origin ORIGIN]...
+//! ```
+//!
+//! Without `--issuer`, an embedded authorization server on another loopback port issues
+//! `client_credentials` tokens for this server (client `mcp-client`, secret `mcp-secret`, both
+//! printed): `cargo run --example mcp_client` (or any MCP client) finds it from the 401.
+//! With `--issuer`, tokens come from that OpenID provider: its keys are found by OpenID
+//! Connect discovery, and its access tokens must be RFC 9068 JWTs (`typ: at+jwt`) whose `aud`
+//! is this server's `/mcp` URI (the RFC 8707 `resource` a client asks for).
+//!
+//! Prints `listening on http://ADDR` first, then the resource URI and the authorization
+//! server. Ctrl-C or SIGTERM stops it.
+
+mod notes;
+
+use std::process::ExitCode;
+
+use jsonwebtoken::Algorithm;
+use notes::{Deployment, READ, WRITE};
+use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
+use portcullis::testkit::TokenEndpoint;
+
+const USAGE: &str = "usage: mcp_server [--listen ADDR] [--issuer URL] [--allow-origin ORIGIN]...";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let mut listen = "127.0.0.1:3000".to_owned();
+    let mut issuer = None;
+    let mut allow_origins = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--listen" => listen = value()?,
+            "--issuer" => issuer = Some(value()?),
+            "--allow-origin" => allow_origins.push(value()?),
+            _ => return Err(USAGE.into()),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    let addr = listener.local_addr()?;
+    let resource = format!("http://{addr}/mcp");
+
+    let (authorization_server, jwt, embedded) = match issuer {
+        Some(issuer) => {
+            let loopback = addr.ip().is_loopback() && issuer.starts_with("http://127.0.0.1:");
+            let keys = JwksKeySource::builder()
+                // Plain http only for a provider on this machine (tests, local setups).
+                .config(JwksConfig::default().allow_http(loopback))
+                .discover(&issuer)
+                .await?;
+            let jwt = JwtAuthenticator::builder()
+                .key_source(keys)
+                .issuer(&issuer)
+                .audience(&resource)
+                .token_type("at+jwt")
+                .build()?;
+            (issuer, jwt, None)
+        }
+        None => {
+            let (endpoint, _) = TokenEndpoint::start(&resource, "mcp-client", "mcp-secret").await;
+            endpoint.set_client_scopes([READ, WRITE]);
+            let issuer = endpoint.issuer().issuer().to_owned();
+            let jwt = JwtAuthenticator::builder()
+                .key(endpoint.issuer().verification_key(Algorithm::ES256))
+                .issuer(&issuer)
+                .audience(&resource)
+                .build()?;
+            (issuer, jwt, Some(endpoint))
+        }
+    };
+    let deployment = Deployment {
+        resource,
+        authorization_server,
+        allow_origins,
+    };
+    let app = notes::app(&deployment, jwt)?;
+    println!("listening on http://{addr}");
+    println!("resource {}", deployment.resource);
+    println!("authorization server {}", deployment.authorization_server);
+    if embedded.is_some() {
+        println!("client_id mcp-client, client_secret mcp-secret (embedded demo provider)");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
