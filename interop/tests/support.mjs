@@ -13,22 +13,37 @@ const repo = path.resolve(interopDir, '..');
 
 /** Start `cargo run --example server` (already built by `cargo test`) and wait for its line. */
 export async function startApi(args) {
-  const exe = path.join(repo, 'target', 'debug', 'examples', 'server');
+  const api = await startExample('server', ['--listen', '127.0.0.1:0', ...args]);
+  return { url: api.url, port: new URL(api.url).port, stop: api.stop };
+}
+
+/**
+ * Start the built example `name` and read its first line, `listening on URL`; `next()` reads
+ * each line it prints after that.
+ */
+export async function startExample(name, args) {
+  const exe = path.join(repo, 'target', 'debug', 'examples', name);
   await access(exe).catch(() => {
     throw new Error(`${exe} is missing: run \`cargo test --workspace\` (or \`cargo build --examples\`) first`);
   });
-  const child = spawn(exe, ['--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the API did not start within 20 s')), 20_000);
-    child.once('exit', (code) => reject(new Error(`the API exited with ${code}`)));
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      const m = /^listening on (http:\/\/\S+)$/.exec(line);
-      m ? resolve(m[1]) : reject(new Error(`unexpected first line: ${line}`));
+  const child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = () =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name} printed nothing within 20 s`)), 20_000);
+      child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+      lines.next().then(({ value }) => {
+        clearTimeout(timer);
+        resolve(value);
+      }, reject);
     });
-  });
-  return { url, port: new URL(url).port, stop: () => stop(child) };
+  const first = await next();
+  const m = /^listening on (http:\/\/\S+)$/.exec(first ?? '');
+  if (!m) {
+    child.kill('SIGKILL');
+    throw new Error(`unexpected first line from ${name}: ${first}`);
+  }
+  return { url: m[1], next, stop: () => stop(child) };
 }
 
 function stop(child) {
