@@ -6,6 +6,8 @@
 //!    the well-known URIs are probed, the path-suffixed one first, then the root one.
 //! 3. The metadata's `resource` must be the URL the client was configured for: a server
 //!    cannot send the client's credentials to an authorization server of another resource.
+//!    With [`trust_issuer`](DiscoveryBuilder::trust_issuer) pins, only a pinned
+//!    authorization server is used: the client's credentials go nowhere else.
 //! 4. The authorization server's RFC 8414 metadata is fetched (with the OpenID Connect
 //!    discovery fallbacks), and its `issuer` must be the one the resource named.
 //! 5. A `client_credentials` token is requested with RFC 8707 `resource` and the scope of the
@@ -58,6 +60,13 @@ pub enum DiscoveryError {
     /// The metadata names no authorization server.
     #[error("the protected-resource metadata names no authorization server")]
     NoAuthorizationServer,
+    /// The metadata names only authorization servers this client does not trust
+    /// ([`DiscoveryBuilder::trust_issuer`]): the client's credentials are not sent to them.
+    #[error("the resource names no trusted authorization server (it names {})", .named.join(", "))]
+    UntrustedAuthorizationServer {
+        /// What the resource's metadata names.
+        named: Vec<String>,
+    },
     /// No authorization-server metadata at any URL tried.
     #[error("no authorization-server metadata found (tried {})", .tried.join(", "))]
     NoServerMetadata {
@@ -179,6 +188,8 @@ struct Inner {
     key: Option<ClientKey>,
     /// A scope fixed by the user: wins over what the server says.
     scope: Option<String>,
+    /// Authorization servers the user pinned; empty: the resource's first.
+    trusted: Vec<String>,
     http: TokenHttp,
     state: Mutex<State>,
 }
@@ -200,6 +211,7 @@ pub struct DiscoveryBuilder {
     secret: Option<String>,
     key: Option<ClientKey>,
     scope: Option<String>,
+    trusted: Vec<String>,
 }
 
 impl fmt::Debug for DiscoveryBuilder {
@@ -210,11 +222,36 @@ impl fmt::Debug for DiscoveryBuilder {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("key", &self.key)
             .field("scope", &self.scope)
+            .field("trusted_issuers", &self.trusted)
             .finish()
     }
 }
 
 impl DiscoveryBuilder {
+    /// Only use this authorization server (call again to trust several). The client's secret
+    /// or signed assertion goes to whichever authorization server the resource's metadata
+    /// names; a pin keeps a compromised or hostile resource from pointing the client at a
+    /// server that collects credentials. Without any pin, the resource's first authorization
+    /// server is used; with pins, the first it names that is pinned (compared as identifiers:
+    /// scheme and host without case, default port, trailing slash), else
+    /// [`DiscoveryError::UntrustedAuthorizationServer`] before anything is sent.
+    ///
+    /// ```
+    /// # use bytes::Bytes; use http_body_util::Full;
+    /// # use hyper_util::client::legacy::Client; use hyper_util::rt::TokioExecutor;
+    /// # let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    /// let source = refresh_layer::Discovery::builder("https://mcp.example.com/mcp", "my-agent")
+    ///     .client_secret("agent-secret")
+    ///     .trust_issuer("https://id.example.com")
+    ///     .client_credentials(http)
+    ///     .unwrap();
+    /// # let _ = source;
+    /// ```
+    pub fn trust_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.trusted.push(issuer.into());
+        self
+    }
+
     /// The client secret (`client_secret_basic` or `client_secret_post`, as the server
     /// supports; Basic when it supports both).
     pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
@@ -257,6 +294,7 @@ impl DiscoveryBuilder {
                 secret: self.secret,
                 key: self.key,
                 scope: self.scope,
+                trusted: self.trusted,
                 http: erase(http),
                 state: Mutex::default(),
             }),
@@ -371,6 +409,7 @@ impl Discovery {
             secret: None,
             key: None,
             scope: None,
+            trusted: Vec::new(),
         }
     }
 
@@ -446,15 +485,26 @@ impl Discovery {
                 advertised: meta.resource,
             }));
         }
-        let issuer = meta
-            .authorization_servers
-            .first()
-            .cloned()
-            .ok_or(fail(DiscoveryError::NoAuthorizationServer))?;
+        if meta.authorization_servers.is_empty() {
+            return Err(fail(DiscoveryError::NoAuthorizationServer));
+        }
+        let issuer = if i.trusted.is_empty() {
+            meta.authorization_servers[0].clone()
+        } else {
+            meta.authorization_servers
+                .iter()
+                .find(|named| i.trusted.iter().any(|t| same_identifier(t, named)))
+                .cloned()
+                .ok_or_else(|| {
+                    fail(DiscoveryError::UntrustedAuthorizationServer {
+                        named: meta.authorization_servers.clone(),
+                    })
+                })?
+        };
         let issuer_uri: Uri = issuer.parse().map_err(|_| {
             fail(DiscoveryError::InvalidMetadata {
                 url: metadata_url.clone(),
-                why: "authorization_servers[0] is not a URL".into(),
+                why: "the authorization server is not a URL".into(),
             })
         })?;
         let mut tried = Vec::new();

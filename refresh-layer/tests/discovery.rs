@@ -403,3 +403,40 @@ async fn step_up_never_loops_when_the_new_token_still_lacks_the_scope() {
         "the request and its one retry"
     );
 }
+
+#[tokio::test]
+async fn a_pinned_issuer_is_the_only_authorization_server_credentials_go_to() {
+    let (resource, endpoint, _) = resource(&["read"]).await;
+    let pinned = |issuer: &str| {
+        Discovery::builder(&resource, "agent")
+            .client_secret("agent-secret")
+            .trust_issuer("https://id.example.com")
+            .trust_issuer(issuer)
+            .client_credentials(http())
+            .unwrap()
+    };
+    // The resource names a server this client does not trust: nothing is sent to it.
+    let svc = client(pinned("https://other.example.com"), &resource, false);
+    let err = get_status(&svc, &resource).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Refresh(RefreshError::Discovery(DiscoveryError::UntrustedAuthorizationServer { named }))
+                if named == &[endpoint.issuer().issuer().to_owned()]
+        ),
+        "{err:?}"
+    );
+    assert!(endpoint.token_requests().is_empty());
+    // The same issuer written with a trailing slash and another case is the same identifier.
+    let spelled = format!(
+        "{}/",
+        endpoint
+            .issuer()
+            .issuer()
+            .to_uppercase()
+            .replace("HTTP://", "http://")
+    );
+    let svc = client(pinned(&spelled), &resource, false);
+    assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
+    assert_eq!(endpoint.token_requests().len(), 1);
+}
