@@ -8,9 +8,14 @@
 //! `MCP_CONFORMANCE_SCENARIO` names the scenario, `MCP_CONFORMANCE_CONTEXT` is JSON with
 //! `client_id` and either `client_secret` or `private_key_pem` and `signing_algorithm`.
 //!
+//! `--call NAME` (or `--call 'NAME={"arg":…}'`, repeated) calls those tools in order instead
+//! of the first one. Against `cargo run --example mcp_server` (which prints its URL and its
+//! demo client's credentials):
+//!
 //! ```text
-//! MCP_CONFORMANCE_CONTEXT='{"client_id":"agent","client_secret":"s"}' \
-//!     cargo run --example mcp_client -- http://127.0.0.1:3000/mcp
+//! MCP_CONFORMANCE_CONTEXT='{"client_id":"mcp-client","client_secret":"mcp-secret"}' \
+//!     cargo run --example mcp_client -- --call whoami --call 'add_note={"text":"hi"}' \
+//!     http://127.0.0.1:3000/mcp
 //! ```
 //!
 //! The authorization-code grant (a person signing in through a browser) is not this
@@ -53,10 +58,21 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<()> {
-    let url = std::env::args()
-        .skip(1)
-        .last()
-        .ok_or("usage: mcp_client <server URL>")?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (url, flags) = args
+        .split_last()
+        .ok_or("usage: mcp_client [--call NAME[=JSON]]... <server URL>")?;
+    let mut calls = Vec::new();
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        match (flag.as_str(), flags.next()) {
+            ("--call", Some(call)) => calls.push(match call.split_once('=') {
+                Some((name, args)) => (name.to_owned(), serde_json::from_str::<Value>(args)?),
+                None => (call.clone(), json!({})),
+            }),
+            _ => return Err(format!("unknown argument {flag}").into()),
+        }
+    }
     if let Ok(scenario) = std::env::var("MCP_CONFORMANCE_SCENARIO") {
         eprintln!("mcp_client: scenario {scenario}");
     }
@@ -64,7 +80,7 @@ async fn run() -> Result<()> {
         Ok(text) => serde_json::from_str(&text)?,
         Err(_) => json!({}),
     };
-    let mut session = Session::new(&url, source(&url, &context)?)?;
+    let mut session = Session::new(url, source(url, &context)?)?;
     let init = session
         .request(
             "initialize",
@@ -89,11 +105,16 @@ async fn run() -> Result<()> {
         .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
         .unwrap_or_default();
     println!("tools: {}", names.join(", "));
-    if let Some(first) = names.first() {
+    if calls.is_empty()
+        && let Some(first) = names.first()
+    {
+        calls.push(((*first).to_owned(), json!({})));
+    }
+    for (name, arguments) in calls {
         let result = session
-            .request("tools/call", json!({"name": first, "arguments": {}}))
+            .request("tools/call", json!({"name": name, "arguments": arguments}))
             .await?;
-        println!("{first}: {}", result["content"]);
+        println!("{name}: {}", result["content"]);
     }
     Ok(())
 }
