@@ -15,6 +15,40 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
+    fn tool_calls_in_arbitrary_json_rpc(
+        members in proptest::collection::vec(prop_oneof![
+            Just(r#""method":"tools/call""#),
+            Just(r#""method":"tools/list""#),
+            Just(r#""method":7"#),
+            Just(r#""params":{"name":"gated"}"#),
+            Just(r#""params":{"name":"gat\u0065d"}"#),
+            Just(r#""params":{"name":"search"}"#),
+            Just(r#""params":{"name":"search","name":"gated"}"#),
+            Just(r#""params":{"name":"gated","name":"search"}"#),
+            Just(r#""params":null"#),
+            Just(r#""id":1"#),
+        ], 0..6),
+        batch in 0usize..3,
+        junk in proptest::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let object = format!("{{{}}}", members.join(","));
+        let body = match batch {
+            0 => object,
+            1 => format!("[{object}]"),
+            _ => format!(r#"[{{"method":"tools/list"}}, {object}]"#),
+        };
+        harness::check_tool_call(body.as_bytes());
+        let mut broken = body.into_bytes();
+        broken.extend_from_slice(&junk);
+        harness::check_tool_call(&broken);
+    }
+
+    #[test]
+    fn tool_scopes_on_arbitrary_bytes(v in proptest::collection::vec(any::<u8>(), 0..200)) {
+        harness::check_tool_call(&v);
+    }
+
+    #[test]
     fn arbitrary_authorization_bytes(v in proptest::collection::vec(any::<u8>(), 0..80)) {
         harness().check(&[&v], None, None);
     }

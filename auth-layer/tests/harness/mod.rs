@@ -160,3 +160,68 @@ impl Harness {
         self.check(&[auth.as_bytes()], None, None);
     }
 }
+
+/// The tool the [`check_tool_call`] service gates (scope `admin`; the caller has only `read`).
+pub const GATED: &str = "gated";
+const TOOL_BODY_MAX: usize = 64 * 1024;
+
+/// Whether an independent reading of `body` (a `serde_json::Value`, the last of repeated members
+/// winning, as many JSON-RPC stacks read it) finds a `tools/call` of [`GATED`].
+fn calls_gated(body: &[u8]) -> bool {
+    let is_call = |m: &serde_json::Value| {
+        m.get("method").and_then(|v| v.as_str()) == Some("tools/call")
+            && m.get("params")
+                .and_then(|p| p.get("name"))
+                .and_then(|n| n.as_str())
+                == Some(GATED)
+    };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Array(batch)) => batch.iter().any(is_call),
+        Ok(v) => is_call(&v),
+        Err(_) => false,
+    }
+}
+
+/// Sends `body` through a real `ToolScopes` service as a caller lacking the gated tool's
+/// scope, and checks: no panic and no 5xx; what passes reaches the service byte for byte;
+/// a body any reading finds a gated call in never passes; a body over the limit is 413.
+pub fn check_tool_call(body: &[u8]) {
+    use auth_layer::mcp::{ToolScopes, ToolScopesBody};
+    let layer = ToolScopes::new()
+        .tool(GATED, ["admin"])
+        .max_body(TOOL_BODY_MAX);
+    let mut svc = layer.layer(service_fn(
+        |req: Request<ToolScopesBody<Full<Bytes>>>| async move {
+            let bytes = req.into_body().collect().await.unwrap().to_bytes();
+            Ok::<_, Infallible>(Response::new(Full::new(bytes)))
+        },
+    ));
+    let mut req = Request::post("http://mcp.test/mcp")
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .unwrap();
+    req.extensions_mut().insert(
+        Principal::builder(CredentialKind::Bearer)
+            .subject("fuzz")
+            .scopes(["read"])
+            .build(),
+    );
+    let res = now_ready(svc.call(req)).unwrap();
+    let status = res.status().as_u16();
+    let out = now_ready(res.into_body().collect()).unwrap().to_bytes();
+    if body.len() > TOOL_BODY_MAX {
+        assert_eq!(status, 413);
+        return;
+    }
+    match status {
+        200 => {
+            assert_eq!(&out[..], body, "the body reached the service changed");
+            assert!(
+                !calls_gated(body),
+                "a gated call passed: {:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        400 | 403 => {}
+        other => panic!("status {other} for {:?}", String::from_utf8_lossy(body)),
+    }
+}
