@@ -24,7 +24,7 @@ use portcullis::testkit::{TestIssuer, now};
 use serde_json::json;
 use tower::{Layer, Service, ServiceExt};
 
-/// A `tools/call` as MCP clients send it (252 bytes).
+/// A `tools/call` as MCP clients send it (220 bytes).
 fn call(tool: &str) -> String {
     json!({
         "jsonrpc": "2.0", "id": 42, "method": "tools/call",
