@@ -14,7 +14,9 @@
 //! or a batch), and refuses the request when a called tool needs a scope the
 //! [`Principal`] lacks; the refusal is rendered by the [`AuthLayer`](crate::AuthLayer) around
 //! it, so it has the same realm, `resource_metadata` and problem body as every other failure.
-//! Everything else passes through, the body unchanged byte for byte.
+//! Everything else passes through, the body unchanged byte for byte. A compressed body
+//! (`Content-Encoding` other than `identity`) is `415`: put a decompression layer *outside*
+//! this one, never between it and the server.
 //!
 //! Name every scope a tool needs, the baseline ones included: the 403 names exactly those,
 //! and some clients (the TypeScript SDK 1.x) *replace* their scope with the challenge's
@@ -242,6 +244,14 @@ where
         if req.method() != Method::POST || self.scopes.tools.is_empty() {
             return ResponseFuture::inner(self.inner.call(req.map(Either::Right)));
         }
+        if is_encoded(req.headers()) {
+            // A decompression layer between this one and the server would let a compressed
+            // call through unread: decompress outside, where this layer sees the JSON.
+            return ResponseFuture::ready(not_checked(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "compressed request bodies are not accepted here: tool scopes are checked on the JSON itself".to_owned(),
+            ));
+        }
         // The ready service goes into the future; a fresh clone stays behind for the next
         // `poll_ready`.
         let clone = self.inner.clone();
@@ -295,19 +305,23 @@ where
 }
 
 /// A body that could not be read whole: too long (413), or the client stopped sending (400).
-/// Not an authentication failure, so no challenge; a problem body all the same.
 fn unreadable<B>(too_large: bool, max: usize) -> Response<AuthBody<B>> {
-    let (status, detail) = if too_large {
-        (
+    if too_large {
+        not_checked(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the request body is longer than the {max} bytes read to check tool scopes"),
         )
     } else {
-        (
+        not_checked(
             StatusCode::BAD_REQUEST,
             "the request body could not be read".to_owned(),
         )
-    };
+    }
+}
+
+/// A body this layer cannot check. Not an authentication failure, so no challenge; a problem
+/// body all the same.
+fn not_checked<B>(status: StatusCode, detail: String) -> Response<AuthBody<B>> {
     let body = serde_json::json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
@@ -321,6 +335,15 @@ fn unreadable<B>(too_large: bool, max: usize) -> Response<AuthBody<B>> {
         HeaderValue::from_static("application/problem+json"),
     );
     res
+}
+
+/// A `Content-Encoding` other than `identity`: the bytes are not the JSON a server inside
+/// (behind a decompression layer) would read.
+fn is_encoded(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
 }
 
 #[cfg(test)]

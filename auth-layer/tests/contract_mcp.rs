@@ -127,6 +127,23 @@ async fn a_gated_tool_is_403_naming_its_scopes_and_other_bodies_pass_unchanged()
     let r = post_as(addr, &[("authorization", &admin)], long).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
+
+    // Compressed: not the JSON a server behind a decompression layer would read; refused.
+    let r = post_as(
+        addr,
+        &[("authorization", &reader), ("content-encoding", "gzip")],
+        call("search"),
+    )
+    .await;
+    assert_eq!(r.status, 415);
+    let r = post_as(
+        addr,
+        &[("authorization", &reader), ("content-encoding", "identity")],
+        call("search"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
     assert_eq!(r.json()["status"], 413);
 }
 
