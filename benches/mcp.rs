@@ -7,6 +7,7 @@
 
 #[allow(dead_code)]
 mod common;
+#[allow(dead_code)]
 #[path = "../examples/mcp_server/notes.rs"]
 mod notes;
 

@@ -16,7 +16,6 @@ use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::Algorithm;
 use notes::{Deployment, READ, WRITE};
 use portcullis::client::{Discovery, RefreshLayer};
-use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::testkit::TokenEndpoint;
 use portcullis::testkit::http::{Reply, client, send};
 use serde_json::{Value, json};
@@ -34,15 +33,10 @@ async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let resource = format!("http://{addr}/mcp");
-    let (endpoint, _) = TokenEndpoint::start(&resource, "agent", "agent-secret").await;
-    endpoint.set_client_scopes([READ, WRITE]);
-    let issuer = endpoint.issuer().issuer().to_owned();
-    let jwt = JwtAuthenticator::builder()
-        .key(endpoint.issuer().verification_key(Algorithm::ES256))
-        .issuer(&issuer)
-        .audience(&resource)
-        .build()
+    let (endpoint, jwt) = notes::embedded_provider(&resource, "agent", "agent-secret")
+        .await
         .unwrap();
+    let issuer = endpoint.issuer().issuer().to_owned();
     let deployment = Deployment {
         resource: resource.clone(),
         authorization_server: issuer,

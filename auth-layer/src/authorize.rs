@@ -262,23 +262,35 @@ where
         };
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
-            Err(err) => {
-                let context = layer_context(req.extensions());
-                let responder = context
-                    .map(|c| c.responder().clone())
-                    .unwrap_or_else(Responder::fallback);
-                if let Some(c) = context {
-                    c.metrics().record_reject(err.code());
-                }
-                tracing::debug!(
-                    target: "portcullis::auth",
-                    decision = "forbid",
-                    code = err.code().as_str(),
-                    subject = req.extensions().get::<Principal>().and_then(Principal::subject),
-                    "route policy refused the request"
-                );
-                ResponseFuture::reject(&responder, &err)
-            }
+            Err(err) => ResponseFuture::ready(refusal(
+                req.extensions(),
+                &err,
+                "route policy refused the request",
+            )),
         }
     }
+}
+
+/// The answer to a request a policy refuses after authentication: rendered by the layer that
+/// authenticated it (its realm, metadata and problem shape) and counted in its metrics.
+pub(crate) fn refusal<B>(
+    extensions: &http::Extensions,
+    err: &AuthError,
+    why: &'static str,
+) -> Response<AuthBody<B>> {
+    let context = layer_context(extensions);
+    let responder = context
+        .map(|c| c.responder().clone())
+        .unwrap_or_else(Responder::fallback);
+    if let Some(c) = context {
+        c.metrics().record_reject(err.code());
+    }
+    tracing::debug!(
+        target: "portcullis::auth",
+        decision = "forbid",
+        code = err.code().as_str(),
+        subject = extensions.get::<Principal>().and_then(Principal::subject),
+        "{why}"
+    );
+    responder.respond(err).map(AuthBody::problem)
 }

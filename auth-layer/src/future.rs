@@ -9,8 +9,6 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use crate::body::AuthBody;
-use crate::error::AuthError;
-use crate::problem::Responder;
 
 type BoxResponseFuture<B, E> =
     Pin<Box<dyn Future<Output = Result<Response<AuthBody<B>>, E>> + Send>>;
@@ -43,10 +41,6 @@ impl<F, B, E> ResponseFuture<F, B, E> {
         ResponseFuture {
             kind: Kind::Ready { res: Some(res) },
         }
-    }
-
-    pub(crate) fn reject(responder: &Responder, err: &AuthError) -> Self {
-        ResponseFuture::ready(responder.respond(err).map(AuthBody::problem))
     }
 
     pub(crate) fn boxed(

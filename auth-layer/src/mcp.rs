@@ -77,7 +77,6 @@ use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
 use crate::misconfiguration::no_auth_layer;
 use crate::principal::Principal;
-use crate::problem::Responder;
 use crate::shared::layer_context;
 
 /// The most of a body [`ToolScopes`] reads by default: 4 MiB, what rmcp's Streamable HTTP
@@ -282,21 +281,11 @@ where
                 Err(e) => Some(e),
             };
             if let Some(err) = refusal {
-                let context = layer_context(&parts.extensions);
-                let responder = context
-                    .map(|c| c.responder().clone())
-                    .unwrap_or_else(Responder::fallback);
-                if let Some(c) = context {
-                    c.metrics().record_reject(err.code());
-                }
-                tracing::debug!(
-                    target: "portcullis::auth",
-                    decision = "forbid",
-                    code = err.code().as_str(),
-                    subject = parts.extensions.get::<Principal>().and_then(Principal::subject),
-                    "a tool call needs scopes the token lacks"
-                );
-                return Ok(responder.respond(&err).map(AuthBody::problem));
+                return Ok(crate::authorize::refusal(
+                    &parts.extensions,
+                    &err,
+                    "a tool call needs scopes the token lacks",
+                ));
             }
             let req = Request::from_parts(parts, Either::Left(Full::new(bytes)));
             inner.call(req).await.map(|r| r.map(AuthBody::inner))

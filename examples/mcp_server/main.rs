@@ -19,10 +19,8 @@ mod notes;
 
 use std::process::ExitCode;
 
-use jsonwebtoken::Algorithm;
-use notes::{Deployment, READ, WRITE};
+use notes::Deployment;
 use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
-use portcullis::testkit::TokenEndpoint;
 
 const USAGE: &str = "usage: mcp_server [--listen ADDR] [--issuer URL] [--allow-origin ORIGIN]...";
 
@@ -72,15 +70,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             (issuer, jwt, None)
         }
         None => {
-            let (endpoint, _) = TokenEndpoint::start(&resource, "mcp-client", "mcp-secret").await;
-            endpoint.set_client_scopes([READ, WRITE]);
-            let issuer = endpoint.issuer().issuer().to_owned();
-            let jwt = JwtAuthenticator::builder()
-                .key(endpoint.issuer().verification_key(Algorithm::ES256))
-                .issuer(&issuer)
-                .audience(&resource)
-                .build()?;
-            (issuer, jwt, Some(endpoint))
+            let (endpoint, jwt) =
+                notes::embedded_provider(&resource, "mcp-client", "mcp-secret").await?;
+            (endpoint.issuer().issuer().to_owned(), jwt, Some(endpoint))
         }
     };
     let deployment = Deployment {

@@ -14,9 +14,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use jsonwebtoken::Algorithm;
 use portcullis::server::cors::CorsPreset;
+use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::mcp::ToolScopes;
 use portcullis::server::{AuthLayer, Authenticator, ConfigError, Principal, ProtectedResource};
+use portcullis::testkit::TokenEndpoint;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
@@ -99,6 +102,24 @@ pub fn app(deployment: &Deployment, jwt: impl Authenticator) -> Result<Router, C
         router = router.layer(cors.build()?);
     }
     Ok(router)
+}
+
+/// A demo authorization server on another loopback port (the testkit's token endpoint:
+/// `client_credentials` for `client_id`/`client_secret`, scopes [`READ`] and [`WRITE`], tokens
+/// for `resource`), and the authenticator that checks its tokens.
+pub async fn embedded_provider(
+    resource: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<(TokenEndpoint, JwtAuthenticator), ConfigError> {
+    let (endpoint, _) = TokenEndpoint::start(resource, client_id, client_secret).await;
+    endpoint.set_client_scopes([READ, WRITE]);
+    let jwt = JwtAuthenticator::builder()
+        .key(endpoint.issuer().verification_key(Algorithm::ES256))
+        .issuer(endpoint.issuer().issuer())
+        .audience(resource)
+        .build()?;
+    Ok((endpoint, jwt))
 }
 
 /// Notes per subject.
