@@ -284,7 +284,7 @@ where
                 return Ok(crate::authorize::refusal(
                     &parts.extensions,
                     &err,
-                    "a tool call needs scopes the token lacks",
+                    "tool scopes refused the request",
                 ));
             }
             let req = Request::from_parts(parts, Either::Left(Full::new(bytes)));
