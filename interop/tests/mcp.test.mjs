@@ -13,7 +13,8 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
-import { startExample } from './support.mjs';
+import { chromium } from 'playwright-core';
+import { startExample, startPages, CHROMIUM_ARGS } from './support.mjs';
 import { startOidcProvider } from './oidc-provider.mjs';
 
 const CLIENT = { client_id: 'notes-agent', client_secret: 'notes-agent-secret-0123456789abcdef' };
@@ -23,6 +24,7 @@ const PAGE = 'http://app.test';
 let as;
 let mcp;
 let resource;
+let pages;
 
 before(async () => {
   // The resource URI is only known once the server listens, and the provider must know it:
@@ -41,7 +43,11 @@ before(async () => {
     resources: (indicator) =>
       indicator === resource || indicator === OTHER_RESOURCE ? 'notes:read notes:write' : undefined,
   });
-  mcp = await startExample('mcp_server', ['--listen', '127.0.0.1:0', '--issuer', as.issuer, '--allow-origin', PAGE]);
+  pages = await startPages();
+  mcp = await startExample('mcp_server', [
+    '--listen', '127.0.0.1:0', '--issuer', as.issuer,
+    '--allow-origin', PAGE, '--allow-origin', `http://localhost:${pages.port}`,
+  ]);
   resource = (await mcp.next()).replace(/^resource /, '');
   assert.equal(resource, `${mcp.url}/mcp`);
 });
@@ -49,7 +55,22 @@ before(async () => {
 after(async () => {
   await mcp?.stop();
   await as?.stop();
+  await pages?.stop();
 });
+
+/** A token straight from the provider, for `res`. */
+async function tokenFor(res, scope) {
+  const r = await fetch(`${as.issuer}/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: 'Basic ' + Buffer.from(`${CLIENT.client_id}:${CLIENT.client_secret}`).toString('base64'),
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource: res }),
+  });
+  assert.equal(r.status, 200, await r.clone().text());
+  return (await r.json()).access_token;
+}
 
 async function connect(scope) {
   const provider = new ClientCredentialsProvider({
@@ -143,18 +164,6 @@ test('the server over plain fetch: metadata, challenges, audience binding, CORS'
   assert.match(missing.headers.get('access-control-expose-headers'), /www-authenticate/i);
 
   // A token the same provider issued for another resource: refused.
-  const tokenFor = async (res, scope) => {
-    const r = await fetch(`${as.issuer}/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: 'Basic ' + Buffer.from(`${CLIENT.client_id}:${CLIENT.client_secret}`).toString('base64'),
-      },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource: res }),
-    });
-    assert.equal(r.status, 200, await r.clone().text());
-    return (await r.json()).access_token;
-  };
   const other = await call(await tokenFor(OTHER_RESOURCE, 'notes:read notes:write'), 'whoami');
   assert.equal(other.status, 401);
   assert.equal((await other.json()).code, 'invalid_audience');
@@ -177,4 +186,46 @@ test('the server over plain fetch: metadata, challenges, audience binding, CORS'
   assert.ok(preflight.ok, `preflight: ${preflight.status}`);
   assert.equal(preflight.headers.get('access-control-allow-origin'), PAGE);
   assert.equal(preflight.headers.get('www-authenticate'), null);
+});
+
+test('headless Chromium: a page of another origin reads the 401 challenge, then calls a tool', async () => {
+  const token = await tokenFor(resource, 'notes:read');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30_000 });
+  try {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`http://localhost:${pages.port}/`);
+    // `content-type: application/json` and `authorization` make both calls preflighted: the
+    // preflight goes without credentials and must still be answered.
+    const seen = await page.evaluate(
+      async ({ resource, token }) => {
+        const post = (auth) =>
+          fetch(resource, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              accept: 'application/json, text/event-stream',
+              ...(auth ? { authorization: `Bearer ${auth}` } : {}),
+            },
+            body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+          });
+        const missing = await post();
+        const ok = await post(token);
+        return {
+          status: missing.status,
+          challenge: missing.headers.get('www-authenticate'),
+          code: (await missing.json()).code,
+          okStatus: ok.status,
+          subject: (await ok.json()).result.structuredContent.subject,
+        };
+      },
+      { resource, token },
+    );
+    assert.equal(seen.status, 401);
+    assert.equal(seen.code, 'missing_credentials');
+    assert.match(seen.challenge ?? '', /resource_metadata=".*\/\.well-known\/oauth-protected-resource\/mcp"/);
+    assert.equal(seen.okStatus, 200);
+    assert.equal(seen.subject, CLIENT.client_id);
+  } finally {
+    await browser.close();
+  }
 });
