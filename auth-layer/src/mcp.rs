@@ -148,24 +148,28 @@ impl ToolScopes {
     /// nothing in it needs a scope (or it is not JSON at all, which the MCP server answers
     /// itself: it cannot call a tool from it either).
     fn needed(&self, body: &[u8]) -> Result<Option<Vec<String>>, AuthError> {
-        // Not JSON at all: nothing can be called from it, by this reading or the server's.
-        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
-            return Ok(None);
-        }
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         let parsed = if first == Some(&b'[') {
             serde_json::from_slice::<Vec<Message>>(body)
         } else {
             serde_json::from_slice::<Message>(body).map(|m| vec![m])
         };
-        // Well-formed JSON this reading cannot place (a repeated `method` or `name`, a name
-        // that is not a string, a batch of non-objects): the server might read it otherwise,
-        // so it is refused rather than let through unchecked.
-        let Ok(messages) = parsed else {
-            return Err(AuthError::with_detail(
-                ErrorCode::InvalidRequest,
-                "the JSON-RPC message is ambiguous: a member is repeated or has the wrong type",
-            ));
+        let messages = match parsed {
+            Ok(messages) => messages,
+            // Not JSON at all: nothing can be called from it, by this reading or the server's
+            // (the syntax pass runs only here, off the path of every well-formed call).
+            Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() => {
+                return Ok(None);
+            }
+            // Well-formed JSON this reading cannot place (a repeated `method` or `name`, a name
+            // that is not a string, a batch of non-objects): the server might read it
+            // otherwise, so it is refused rather than let through unchecked.
+            Err(_) => {
+                return Err(AuthError::with_detail(
+                    ErrorCode::InvalidRequest,
+                    "the JSON-RPC message is ambiguous: a member is repeated or has the wrong type",
+                ));
+            }
         };
         let mut needed: Vec<String> = Vec::new();
         for m in &messages {
