@@ -66,7 +66,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use serde::Deserialize;
@@ -83,8 +83,8 @@ use crate::shared::layer_context;
 /// server accepts.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// The body the inner service of [`ToolScopes`] receives: the bytes that were read (a `POST`),
-/// or the original body (every other method).
+/// The body the inner service of [`ToolScopes`] receives: the bytes that were read, or the
+/// original body when no tool needs a scope.
 pub type ToolScopesBody<B> = Either<Full<Bytes>, B>;
 
 /// Requires scopes per MCP tool; see the [module docs](self).
@@ -137,7 +137,7 @@ impl ToolScopes {
         self
     }
 
-    /// The most of a `POST` body read (default [`DEFAULT_MAX_BODY`]); a longer one is
+    /// The most of a body read (default [`DEFAULT_MAX_BODY`]); a longer one is
     /// answered `413`, since a call that cannot be read cannot be checked.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
@@ -244,7 +244,9 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if req.method() != Method::POST || self.scopes.tools.is_empty() {
+        // Every method's body is read, not only POST's: what a server behind does with a
+        // body on another method is not this layer's to assume.
+        if self.scopes.tools.is_empty() {
             return ResponseFuture::inner(self.inner.call(req.map(Either::Right)));
         }
         if is_encoded(req.headers()) {

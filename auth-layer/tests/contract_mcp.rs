@@ -96,6 +96,18 @@ async fn a_gated_tool_is_403_naming_its_scopes_and_other_bodies_pass_unchanged()
         Some("http://mcp.test/.well-known/oauth-protected-resource/mcp")
     );
 
+    // The same call on another method is read too.
+    let r = send(
+        &client(),
+        req_to(addr, "/mcp")
+            .method("GET")
+            .header("authorization", &reader)
+            .body(call("delete_all").into())
+            .unwrap(),
+    )
+    .await;
+    r.assert_problem(403, "insufficient_scope");
+
     // Allowed calls, other tools, other methods, non-JSON: the body arrives byte for byte.
     let admin = format!("Bearer {}", token("admin write"));
     for (auth, body) in [
