@@ -64,7 +64,7 @@ pub enum DiscoveryError {
     /// ([`DiscoveryBuilder::trust_issuer`]): the client's credentials are not sent to them.
     #[error("the resource names no trusted authorization server (it names {})", .named.join(", "))]
     UntrustedAuthorizationServer {
-        /// What the resource's metadata names.
+        /// What the resource's metadata names (its first eight).
         named: Vec<String>,
     },
     /// No authorization-server metadata at any URL tried.
@@ -496,8 +496,10 @@ impl Discovery {
                 .find(|named| i.trusted.iter().any(|t| same_identifier(t, named)))
                 .cloned()
                 .ok_or_else(|| {
+                    // The list comes from the resource: a few names say enough, and an error
+                    // that may be logged does not grow with what a hostile server sends.
                     fail(DiscoveryError::UntrustedAuthorizationServer {
-                        named: meta.authorization_servers.clone(),
+                        named: meta.authorization_servers.iter().take(8).cloned().collect(),
                     })
                 })?
         };
