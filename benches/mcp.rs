@@ -56,6 +56,7 @@ async fn echo(body: Bytes) -> String {
 fn mcp(c: &mut Criterion) {
     let issuer = TestIssuer::new(common::ISSUER);
     let token = issuer.mint(Algorithm::ES256, common::claims(now() + 3600));
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
     let auth = || AuthLayer::bearer(common::jwt::<()>(&issuer, 1024)).unwrap();
     let plain = Router::new().route("/mcp", post(echo)).layer(auth());
     let scoped = Router::new()
@@ -67,9 +68,10 @@ fn mcp(c: &mut Criterion) {
                 .layer(post(echo).with_state(())),
         )
         .layer(auth());
-    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+    // Each `tool-scopes` case has an `auth-only` case with the same body: like for like.
     let cases = [
-        ("auth-only/tools-call", plain, call("add_note"), 200),
+        ("auth-only/tools-call", plain.clone(), call("add_note"), 200),
+        ("auth-only/tools-list", plain, list.clone(), 200),
         (
             "tool-scopes/tools-call-allowed",
             scoped.clone(),
