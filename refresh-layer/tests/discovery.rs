@@ -440,3 +440,120 @@ async fn a_pinned_issuer_is_the_only_authorization_server_credentials_go_to() {
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     assert_eq!(endpoint.token_requests().len(), 1);
 }
+
+/// A server that answers every request with `status` and `body`, recording each path asked.
+async fn recorder(status: StatusCode, body: &'static str) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let (listener, addr) = bind().await;
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = Router::new().fallback(move |req: axum::extract::Request| {
+        log.lock().unwrap().push(req.uri().path().to_owned());
+        async move { (status, body) }
+    });
+    spawn(listener, app);
+    (addr, seen)
+}
+
+/// A resource that names its own authorization server (as any MCP server can) gets nothing
+/// from a client that never said which servers it trusts: not its secret, not a request.
+#[tokio::test]
+async fn without_a_pinned_issuer_the_secret_never_goes_to_the_server_a_resource_names() {
+    let (resource, hostile, _) = resource(&["read"]).await;
+    let built = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .client_credentials(http());
+    if let Ok(source) = built {
+        let svc = client(source, &resource, false);
+        let _ = get_status(&svc, &resource).await;
+    }
+    let seen = hostile.token_requests();
+    assert!(seen.is_empty(), "the client's secret went to {seen:?}");
+}
+
+/// A 401 that points `resource_metadata` at another origin (an internal host, say) does not
+/// make the client fetch it, and the error carries nothing that host said.
+#[tokio::test]
+async fn a_resource_metadata_url_on_another_origin_is_never_fetched() {
+    let (internal, hits) = recorder(StatusCode::IM_A_TEAPOT, "internal-secret-page").await;
+    let (listener, addr) = bind().await;
+    let resource = format!("http://{addr}/mcp");
+    let hint = format!(r#"Bearer resource_metadata="http://{internal}/admin/metadata""#);
+    let app = Router::new().route(
+        "/mcp",
+        get(move || {
+            let hint = hint.clone();
+            async move { (StatusCode::UNAUTHORIZED, [("www-authenticate", hint)], "") }
+        }),
+    );
+    spawn(listener, app);
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .trust_issuer("https://id.example.com")
+        .client_credentials(http())
+        .unwrap();
+    let svc = client(source, &resource, false);
+    let err = get_status(&svc, &resource).await.unwrap_err();
+    assert!(
+        hits.lock().unwrap().is_empty(),
+        "fetched {:?} from another origin",
+        hits.lock().unwrap()
+    );
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("418"), "{shown}");
+    assert!(!shown.contains("internal-secret-page"), "{shown}");
+}
+
+/// Metadata and tokens travel over https unless the host is this machine: a resource naming
+/// an authorization server at a plain-http, non-loopback URL gets no request sent there.
+#[tokio::test]
+async fn a_plain_http_authorization_server_off_loopback_is_refused_before_any_request() {
+    // Every name resolves to loopback for this client's connections, so a request to
+    // `http://as.test` would reach the recorder if one were sent.
+    let (as_addr, hits) = recorder(StatusCode::NOT_FOUND, "").await;
+    let (listener, addr) = bind().await;
+    let resource = format!("http://{addr}/mcp");
+    let named = format!("http://as.test:{}", as_addr.port());
+    let doc = json!({"resource": resource, "authorization_servers": [named]});
+    let app = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc) }
+            }),
+        )
+        .route(
+            "/mcp",
+            get(|| async {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [("www-authenticate", "Bearer")],
+                    "",
+                )
+            }),
+        );
+    spawn(listener, app);
+    let mut connector = HttpConnector::new_with_resolver(tower::service_fn(
+        |_: hyper_util::client::legacy::connect::dns::Name| async {
+            Ok::<_, std::io::Error>(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0))))
+        },
+    ));
+    connector.enforce_http(true);
+    let resolving = Client::builder(TokioExecutor::new()).build(connector);
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .trust_issuer(named.clone())
+        .client_credentials(resolving)
+        .unwrap();
+    let svc = client(source, &resource, false);
+    let err = get_status(&svc, &resource).await.unwrap_err();
+    assert!(
+        hits.lock().unwrap().is_empty(),
+        "sent {:?} over plain http to {named}",
+        hits.lock().unwrap()
+    );
+    assert!(
+        matches!(err, Error::Refresh(RefreshError::Discovery(_))),
+        "{err:?}"
+    );
+}

@@ -482,3 +482,41 @@ async fn retry_only_keeps_other_methods_from_being_sent_twice() {
     assert_eq!(res.status(), 200);
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
+
+/// A new sign-in with only an access token (bob's) replaces the previous account's whole
+/// state: when bob's token is refused, the refresh cannot bring alice back.
+#[tokio::test]
+async fn a_new_sign_in_never_refreshes_back_into_the_previous_account() {
+    let issuer = Arc::new(TestIssuer::new("https://id.test"));
+    let a = api(&issuer).await;
+    let endpoint = TokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
+    let token_addr = serve(endpoint.router()).await;
+    let source = OAuth2::builder(&format!("http://{token_addr}/oauth/token"), "demo")
+        .client_secret("demo-secret")
+        .refresh_token(&endpoint.issue_refresh_token("alice", "read"), http())
+        .unwrap();
+    let layer = RefreshLayer::builder(source)
+        .allow_origin(format!("http://{}", a.addr))
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let svc = ServiceBuilder::new().layer(layer).service(http());
+    let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
+    assert_eq!(text(res).await, "alice");
+    let calls = endpoint.calls();
+    // Bob signs in on this client; his access token is (or soon is) refused by the API.
+    handle.set(bearer(&issuer, "bob", -60));
+    let out = svc.clone().oneshot(get_req(a.addr, "/me")).await;
+    if let Ok(res) = out {
+        assert_ne!(
+            text(res).await,
+            "alice",
+            "refreshed back into alice's account"
+        );
+    }
+    assert_eq!(
+        endpoint.calls(),
+        calls,
+        "alice's refresh token was used after bob signed in"
+    );
+}
