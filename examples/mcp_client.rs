@@ -9,13 +9,15 @@
 //! `client_id` and either `client_secret` or `private_key_pem` and `signing_algorithm`.
 //!
 //! `--call NAME` (or `--call 'NAME={"arg":…}'`, repeated) calls those tools in order instead
-//! of the first one. Against `cargo run --example mcp_server` (which prints its URL and its
-//! demo client's credentials):
+//! of the first one. The client's credentials go only to the authorization server named by
+//! `--issuer URL` or the context's `issuer` (exactly as that server writes its identifier).
+//! Against `cargo run --example mcp_server` (which prints its URL, its authorization server
+//! and its demo client's credentials):
 //!
 //! ```text
 //! MCP_CONFORMANCE_CONTEXT='{"client_id":"mcp-client","client_secret":"mcp-secret"}' \
-//!     cargo run --example mcp_client -- --call whoami --call 'add_note={"text":"hi"}' \
-//!     http://127.0.0.1:3000/mcp
+//!     cargo run --example mcp_client -- --issuer http://127.0.0.1:3001 \
+//!     --call whoami --call 'add_note={"text":"hi"}' http://127.0.0.1:3000/mcp
 //! ```
 //!
 //! The authorization-code grant (a person signing in through a browser) is not this
@@ -61,11 +63,13 @@ async fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (url, flags) = args
         .split_last()
-        .ok_or("usage: mcp_client [--call NAME[=JSON]]... <server URL>")?;
+        .ok_or("usage: mcp_client [--issuer URL] [--call NAME[=JSON]]... <server URL>")?;
     let mut calls = Vec::new();
+    let mut issuer = None;
     let mut flags = flags.iter();
     while let Some(flag) = flags.next() {
         match (flag.as_str(), flags.next()) {
+            ("--issuer", Some(url)) => issuer = Some(url.clone()),
             ("--call", Some(call)) => calls.push(match call.split_once('=') {
                 Some((name, args)) => (name.to_owned(), serde_json::from_str::<Value>(args)?),
                 None => (call.clone(), json!({})),
@@ -76,10 +80,13 @@ async fn run() -> Result<()> {
     if let Ok(scenario) = std::env::var("MCP_CONFORMANCE_SCENARIO") {
         eprintln!("mcp_client: scenario {scenario}");
     }
-    let context: Value = match std::env::var("MCP_CONFORMANCE_CONTEXT") {
+    let mut context: Value = match std::env::var("MCP_CONFORMANCE_CONTEXT") {
         Ok(text) => serde_json::from_str(&text)?,
         Err(_) => json!({}),
     };
+    if let Some(issuer) = issuer {
+        context["issuer"] = Value::String(issuer);
+    }
     let mut session = Session::new(url, source(url, &context)?)?;
     let init = session
         .request(
@@ -135,6 +142,27 @@ fn source(url: &str, context: &Value) -> Result<Discovery> {
     if let Some(secret) = context["client_secret"].as_str() {
         builder = builder.client_secret(secret);
     }
+    builder = match context["issuer"].as_str() {
+        Some(issuer) => builder.trust_issuer(issuer),
+        // The conformance suite's client-credentials scenarios hand over credentials issued by
+        // an authorization server the suite starts on a random port and names only in the
+        // resource's metadata: there is nothing to pin before the run. A real client knows who
+        // issued its credentials and pins it (--issuer); never ship this branch.
+        None if std::env::var_os("MCP_CONFORMANCE_SCENARIO").is_some() => {
+            eprintln!(
+                "mcp_client: no issuer given: the credentials go to whichever authorization \
+                 server the resource names (conformance run only)"
+            );
+            builder.trust_any_authorization_server()
+        }
+        None => {
+            return Err(
+                "name the authorization server that issued these credentials: \
+                        --issuer URL (or \"issuer\" in MCP_CONFORMANCE_CONTEXT)"
+                    .into(),
+            );
+        }
+    };
     Ok(builder.client_credentials(http)?)
 }
 

@@ -194,6 +194,7 @@ async fn the_discovery_client_gets_in_and_steps_up_once() {
     let http = Client::builder(TokioExecutor::new()).build_http();
     let source = Discovery::builder(&s.resource, "agent")
         .client_secret("agent-secret")
+        .trust_issuer(s.endpoint.issuer().issuer())
         .client_credentials(http.clone())
         .unwrap();
     let api = RefreshLayer::builder(source)

@@ -54,9 +54,10 @@ pub enum RefreshError {
     /// runtime shut down).
     #[error("the refresh task ended without a result")]
     Aborted,
-    /// Signed out ([`CredentialHandle::clear`](crate::CredentialHandle::clear)): nothing is
-    /// sent or refreshed until a credential or refresh token is set.
-    #[error("signed out: set a credential or a refresh token first")]
+    /// Signed out ([`CredentialHandle::sign_out`](crate::CredentialHandle::sign_out)), or
+    /// signed in with an access credential only and that credential needs replacing: nothing
+    /// is sent or refreshed until the next [`sign_in`](crate::CredentialHandle::sign_in).
+    #[error("signed out: sign in first")]
     SignedOut,
     /// The refresh this request waited for was started before a new refresh token was set;
     /// its result belonged to the previous sign-in and was dropped. Send the request again.
@@ -71,7 +72,7 @@ pub enum RefreshError {
     /// The resource's metadata or its authorization server's could not be found or used
     /// ([`Discovery`](crate::Discovery)): nothing was sent to a token endpoint.
     #[error("discovery failed: {0}")]
-    Discovery(crate::discovery::DiscoveryError),
+    Discovery(DiscoveryError),
     /// A custom credential source failed.
     #[error("credential source failed: {0}")]
     Source(Arc<dyn std::error::Error + Send + Sync>),
@@ -110,9 +111,29 @@ pub enum BuildError {
     /// A `private_key_jwt` key could not be read, or its algorithm is not an asymmetric one.
     #[error("the client's private key cannot be used: {0}")]
     InvalidClientKey(&'static str),
+    /// Discovery was given a client credential without saying which authorization servers
+    /// may receive it: name them with
+    /// [`trust_issuer`](crate::DiscoveryBuilder::trust_issuer), or accept whatever server a
+    /// resource names with
+    /// [`trust_any_authorization_server`](crate::DiscoveryBuilder::trust_any_authorization_server).
+    #[error(
+        "name the authorization servers this client's credentials may go to (trust_issuer): \
+         without a pin, any resource could name a server that collects them"
+    )]
+    NoTrustedAuthorizationServer,
     /// The resource to discover is not an absolute `http` or `https` URL.
     #[error("the resource {0:?} is not an absolute http(s) URL")]
     InvalidResource(String),
+}
+
+/// A sign-in the layer could not take; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignInError {
+    /// A refresh token was given to a layer whose source keeps none (a `client_credentials`
+    /// grant, a closure): it would be silently unused.
+    #[error("this layer's credential source keeps no refresh token")]
+    SourceKeepsNoRefreshToken,
 }
 
 /// The error of a [`RefreshService`](crate::RefreshService).
@@ -145,4 +166,95 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Error::Body(e) => Some(&**e),
         }
     }
+}
+
+/// Why the authorization server could not be found or used. URLs are shown; nothing the
+/// client holds (secret, key, token) ever is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// No protected-resource metadata at any URL tried.
+    #[error("no protected-resource metadata found (tried {})", .tried.join(", "))]
+    NoResourceMetadata {
+        /// Every URL asked, with what it answered.
+        tried: Vec<String>,
+    },
+    /// The metadata names another resource than the one the client calls (RFC 9728 §3.3):
+    /// refused, so no token for this resource is ever requested from that server.
+    #[error("the metadata is for the resource {advertised:?}, not {expected:?}")]
+    ResourceMismatch {
+        /// The resource the client was configured for.
+        expected: String,
+        /// The resource the metadata names.
+        advertised: String,
+    },
+    /// The metadata names no authorization server.
+    #[error("the protected-resource metadata names no authorization server")]
+    NoAuthorizationServer,
+    /// The metadata names only authorization servers this client does not trust
+    /// ([`DiscoveryBuilder::trust_issuer`](crate::DiscoveryBuilder::trust_issuer), compared
+    /// as exact strings): the client's credentials are not sent to them.
+    #[error("the resource names no trusted authorization server (it names {})", .named.join(", "))]
+    UntrustedAuthorizationServer {
+        /// What the resource's metadata names (its first eight).
+        named: Vec<String>,
+    },
+    /// A metadata, authorization-server or token URL is plain `http` on another machine:
+    /// refused before anything is sent (`https` is required off loopback).
+    #[error("{url} is not https: metadata and tokens travel over https off this machine")]
+    InsecureUrl {
+        /// The URL refused.
+        url: String,
+    },
+    /// A resource on a public address named a server on a private, loopback or link-local
+    /// one: refused before anything is sent, so a resource cannot steer the client into its
+    /// own network.
+    #[error("{url} is on a {kind} address, and the resource is not")]
+    InternalAddress {
+        /// The URL refused.
+        url: String,
+        /// `loopback`, `private`, `link-local` or `unspecified`.
+        kind: &'static str,
+    },
+    /// A server's host name does not resolve, so where it leads cannot be checked.
+    #[error("{url}: the host name does not resolve, so its address cannot be checked")]
+    Unresolvable {
+        /// The URL refused.
+        url: String,
+    },
+    /// No authorization-server metadata at any URL tried.
+    #[error("no authorization-server metadata found (tried {})", .tried.join(", "))]
+    NoServerMetadata {
+        /// Every URL asked, with what it answered.
+        tried: Vec<String>,
+    },
+    /// The authorization server's metadata names another issuer (RFC 8414 §3.3).
+    #[error("the authorization-server metadata is for the issuer {advertised:?}, not {expected:?}")]
+    IssuerMismatch {
+        /// The issuer the resource named.
+        expected: String,
+        /// The issuer the metadata names.
+        advertised: String,
+    },
+    /// A metadata document is not what its RFC says it is.
+    #[error("invalid metadata at {url}: {why}")]
+    InvalidMetadata {
+        /// Where it came from.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The server's metadata lists the grants it supports, and `client_credentials` is not
+    /// one of them.
+    #[error("the authorization server does not support the client_credentials grant (it supports {})", .supported.join(", "))]
+    GrantNotSupported {
+        /// What the server's metadata lists.
+        supported: Vec<String>,
+    },
+    /// The server supports none of the client authentication methods this client can use.
+    #[error("the authorization server supports none of this client's authentication methods (it supports {})", .supported.join(", "))]
+    NoClientAuthMethod {
+        /// What the server's metadata lists.
+        supported: Vec<String>,
+    },
 }

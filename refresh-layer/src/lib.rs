@@ -79,9 +79,9 @@ pub use credential::{
     Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
 };
 pub use discovery::{Discovered, Discovery, DiscoveryBuilder, DiscoveryError};
-pub use error::{BoxError, BuildError, Error, RefreshError};
+pub use error::{BoxError, BuildError, Error, RefreshError, SignInError};
 pub use failure::AuthFailure;
-pub use handle::CredentialHandle;
+pub use handle::{CredentialHandle, SignIn};
 /// The signing algorithms of a [`ClientKey`].
 pub use jsonwebtoken::Algorithm;
 pub use layer::{RefreshLayer, RefreshLayerBuilder};

@@ -17,8 +17,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis_testkit::{TokenEndpoint, es256_key_pair};
 use refresh_layer::{
-    Algorithm, ClientAuth, ClientKey, Discovery, DiscoveryError, Error, RefreshError, RefreshLayer,
-    RefreshService,
+    Algorithm, BuildError, ClientAuth, ClientKey, Discovery, DiscoveryError, Error, RefreshError,
+    RefreshLayer, RefreshService,
 };
 use serde_json::json;
 use tower::{Layer, ServiceExt};
@@ -86,10 +86,11 @@ async fn resource(scopes_supported: &[&str]) -> (String, TokenEndpoint, Arc<Mute
     (resource, endpoint, carried)
 }
 
-/// The client `agent` with its secret, discovering from `resource`.
-fn with_secret(resource: &str) -> Discovery {
+/// The client `agent` with its secret, discovering from `resource`, trusting `issuer`.
+fn with_secret(resource: &str, issuer: &str) -> Discovery {
     Discovery::builder(resource, "agent")
         .client_secret("agent-secret")
+        .trust_issuer(issuer)
         .client_credentials(http())
         .unwrap()
 }
@@ -115,7 +116,7 @@ async fn get_status(
 #[tokio::test]
 async fn a_401_leads_to_the_authorization_server_a_token_for_the_resource_and_one_retry() {
     let (resource, endpoint, carried) = resource(&["read", "write"]).await;
-    let source = with_secret(&resource);
+    let source = with_secret(&resource, endpoint.issuer().issuer());
     let svc = client(source.clone(), &resource, false);
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     // The first request went without a credential, its 401 drove discovery (the metadata,
@@ -146,7 +147,7 @@ async fn a_401_leads_to_the_authorization_server_a_token_for_the_resource_and_on
 async fn client_secret_post_is_used_when_it_is_all_the_server_supports() {
     let (resource, endpoint, _) = resource(&["read"]).await;
     endpoint.set_auth_methods(Some(&["client_secret_post"]));
-    let source = with_secret(&resource);
+    let source = with_secret(&resource, endpoint.issuer().issuer());
     let svc = client(source, &resource, false);
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     let seen = endpoint.token_requests();
@@ -163,6 +164,7 @@ async fn private_key_jwt_signs_a_client_assertion_for_the_issuer() {
     let key = ClientKey::from_pem(private.as_bytes(), Algorithm::ES256).unwrap();
     let source = Discovery::builder(&resource, "agent")
         .private_key_jwt(key)
+        .trust_issuer(endpoint.issuer().issuer())
         .client_credentials(http())
         .unwrap();
     let svc = client(source.clone(), &resource, false);
@@ -180,6 +182,7 @@ async fn private_key_jwt_signs_a_client_assertion_for_the_issuer() {
     let wrong = ClientKey::from_pem(other.as_bytes(), Algorithm::ES256).unwrap();
     let source = Discovery::builder(&resource, "agent")
         .private_key_jwt(wrong)
+        .trust_issuer(endpoint.issuer().issuer())
         .client_credentials(http())
         .unwrap();
     let svc = client(source, &resource, false);
@@ -194,7 +197,7 @@ async fn private_key_jwt_signs_a_client_assertion_for_the_issuer() {
 async fn no_supported_client_authentication_is_a_typed_error_before_any_token_request() {
     let (resource, endpoint, _) = resource(&["read"]).await;
     endpoint.set_auth_methods(Some(&["private_key_jwt"]));
-    let source = with_secret(&resource);
+    let source = with_secret(&resource, endpoint.issuer().issuer());
     let svc = client(source, &resource, false);
     let err = get_status(&svc, &resource).await.unwrap_err();
     assert!(
@@ -216,7 +219,7 @@ async fn the_openid_configuration_is_the_fallback_for_rfc_8414_metadata() {
     // No RFC 8414 document: OpenID Connect discovery, whose default client authentication
     // (no methods listed) is client_secret_basic.
     endpoint.set_auth_methods(None);
-    let source = with_secret(&resource);
+    let source = with_secret(&resource, endpoint.issuer().issuer());
     let svc = client(source, &resource, false);
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     assert_eq!(
@@ -291,7 +294,7 @@ async fn bare_resource(
 async fn without_resource_metadata_the_path_suffixed_then_the_root_uri_is_probed_and_the_challenge_scope_is_asked_for()
  {
     let (resource, endpoint, probes) = bare_resource(|i| i, false).await;
-    let source = with_secret(&resource);
+    let source = with_secret(&resource, endpoint.issuer().issuer());
     let svc = client(source, &resource, false);
     let res = svc
         .clone()
@@ -321,7 +324,7 @@ async fn without_resource_metadata_the_path_suffixed_then_the_root_uri_is_probed
 #[tokio::test]
 async fn metadata_for_another_resource_is_refused_and_no_token_is_requested() {
     let (resource, endpoint, _) = bare_resource(|i| i, true).await;
-    let source = with_secret(&resource);
+    let source = with_secret(&resource, endpoint.issuer().issuer());
     let svc = client(source, &resource, false);
     let err = get_status(&svc, &resource).await.unwrap_err();
     assert!(
@@ -340,7 +343,10 @@ async fn authorization_server_metadata_is_looked_for_where_rfc_8414_and_openid_c
     // The resource names the endpoint's origin with a path; the endpoint serves no metadata
     // there (404 at every RFC 8414 / OpenID location): a typed error listing what was tried.
     let (resource, endpoint, _) = bare_resource(|i| format!("{i}/tenant1"), false).await;
-    let source = with_secret(&resource);
+    let source = with_secret(
+        &resource,
+        &format!("{}/tenant1", endpoint.issuer().issuer()),
+    );
     let svc = client(source, &resource, false);
     let err = get_status(&svc, &resource).await.unwrap_err();
     match &err {
@@ -357,7 +363,7 @@ async fn authorization_server_metadata_is_looked_for_where_rfc_8414_and_openid_c
 #[tokio::test]
 async fn step_up_asks_once_for_the_scope_the_403_names() {
     let (resource, endpoint, _) = resource(&["read"]).await;
-    let source = with_secret(&resource);
+    let source = with_secret(&resource, endpoint.issuer().issuer());
     let write = format!("{resource}/write");
 
     // Without step-up the 403 is the answer.
@@ -385,7 +391,7 @@ async fn step_up_never_loops_when_the_new_token_still_lacks_the_scope() {
     let (resource, endpoint, carried) = resource(&["read"]).await;
     // Every token says "read", whatever was asked for.
     endpoint.set_extra_claims(json!({"scope": "read"}));
-    let source = with_secret(&resource);
+    let source = with_secret(&resource, endpoint.issuer().issuer());
     let svc = client(source, &resource, true);
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     let before = endpoint.token_requests().len();
@@ -427,16 +433,24 @@ async fn a_pinned_issuer_is_the_only_authorization_server_credentials_go_to() {
         "{err:?}"
     );
     assert!(endpoint.token_requests().is_empty());
-    // The same issuer written with a trailing slash and another case is the same identifier.
-    let spelled = format!(
-        "{}/",
-        endpoint
-            .issuer()
-            .issuer()
-            .to_uppercase()
-            .replace("HTTP://", "http://")
-    );
-    let svc = client(pinned(&spelled), &resource, false);
+    // Issuers compare as exact strings (RFC 8414 §3.3): the same URL written with a trailing
+    // slash or another case is another issuer, and is not trusted for this one.
+    let issuer = endpoint.issuer().issuer().to_owned();
+    for spelled in [format!("{issuer}/"), issuer.replace("http://", "HTTP://")] {
+        let svc = client(pinned(&spelled), &resource, false);
+        let err = get_status(&svc, &resource).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Refresh(RefreshError::Discovery(
+                    DiscoveryError::UntrustedAuthorizationServer { .. }
+                ))
+            ),
+            "{spelled}: {err:?}"
+        );
+    }
+    assert!(endpoint.token_requests().is_empty());
+    let svc = client(pinned(&issuer), &resource, false);
     assert_eq!(get_status(&svc, &resource).await.unwrap(), 200);
     assert_eq!(endpoint.token_requests().len(), 1);
 }
@@ -468,6 +482,48 @@ async fn without_a_pinned_issuer_the_secret_never_goes_to_the_server_a_resource_
     }
     let seen = hostile.token_requests();
     assert!(seen.is_empty(), "the client's secret went to {seen:?}");
+    // A signed assertion is a credential too.
+    let (private, _) = es256_key_pair();
+    let key = ClientKey::from_pem(private.as_bytes(), Algorithm::ES256).unwrap();
+    let built = Discovery::builder(&resource, "agent")
+        .private_key_jwt(key)
+        .client_credentials(http());
+    assert!(
+        matches!(built, Err(BuildError::NoTrustedAuthorizationServer)),
+        "{built:?}"
+    );
+    // Pinned to the client's own server, the resource naming only its own gets nothing.
+    let pinned = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .trust_issuer("https://id.example.com")
+        .client_credentials(http())
+        .unwrap();
+    let err = get_status(&client(pinned, &resource, false), &resource)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Refresh(RefreshError::Discovery(
+                DiscoveryError::UntrustedAuthorizationServer { .. }
+            ))
+        ),
+        "{err:?}"
+    );
+    assert!(hostile.token_requests().is_empty());
+    // The risky opt-in says what it does: the resource's server gets the secret.
+    let any = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .trust_any_authorization_server()
+        .client_credentials(http())
+        .unwrap();
+    assert_eq!(
+        get_status(&client(any, &resource, false), &resource)
+            .await
+            .unwrap(),
+        200
+    );
+    assert_eq!(hostile.token_requests().len(), 1);
 }
 
 /// A 401 that points `resource_metadata` at another origin (an internal host, say) does not
@@ -533,17 +589,10 @@ async fn a_plain_http_authorization_server_off_loopback_is_refused_before_any_re
             }),
         );
     spawn(listener, app);
-    let mut connector = HttpConnector::new_with_resolver(tower::service_fn(
-        |_: hyper_util::client::legacy::connect::dns::Name| async {
-            Ok::<_, std::io::Error>(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0))))
-        },
-    ));
-    connector.enforce_http(true);
-    let resolving = Client::builder(TokioExecutor::new()).build(connector);
     let source = Discovery::builder(&resource, "agent")
         .client_secret("agent-secret")
         .trust_issuer(named.clone())
-        .client_credentials(resolving)
+        .client_credentials(every_name_on_loopback())
         .unwrap();
     let svc = client(source, &resource, false);
     let err = get_status(&svc, &resource).await.unwrap_err();
@@ -553,7 +602,91 @@ async fn a_plain_http_authorization_server_off_loopback_is_refused_before_any_re
         hits.lock().unwrap()
     );
     assert!(
-        matches!(err, Error::Refresh(RefreshError::Discovery(_))),
+        matches!(
+            &err,
+            Error::Refresh(RefreshError::Discovery(DiscoveryError::InsecureUrl { url }))
+                if url.starts_with(&named)
+        ),
         "{err:?}"
     );
+}
+
+type LoopbackResolver = tower::util::ServiceFn<
+    fn(
+        hyper_util::client::legacy::connect::dns::Name,
+    ) -> std::future::Ready<Result<std::iter::Once<SocketAddr>, std::io::Error>>,
+>;
+
+/// A client whose connections go to 127.0.0.1 whatever name they are for: stands in for
+/// names that resolve elsewhere, so a "public" resource can be served on loopback.
+fn every_name_on_loopback() -> Client<HttpConnector<LoopbackResolver>, Full<Bytes>> {
+    let resolve: fn(_) -> _ =
+        |_| std::future::ready(Ok(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0)))));
+    let mut connector = HttpConnector::new_with_resolver(tower::service_fn(resolve));
+    connector.enforce_http(true);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// A resource on a public name (`api.test`, which does not resolve here: counted as public)
+/// that names an authorization server on a loopback address gets no request sent there:
+/// a resource cannot steer the client into its own network. The named opt-in lets it.
+#[tokio::test]
+async fn a_public_resource_cannot_send_the_client_to_an_internal_address() {
+    let (listener, addr) = bind().await;
+    let public = format!("http://api.test:{}/mcp", addr.port());
+    let (endpoint, _) = TokenEndpoint::start(&public, "agent", "agent-secret").await;
+    let issuer = endpoint.issuer().issuer().to_owned();
+    let doc = json!({"resource": public, "authorization_servers": [issuer]});
+    let app = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc) }
+            }),
+        )
+        .route(
+            "/mcp",
+            get(|| async {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [("www-authenticate", "Bearer")],
+                    "",
+                )
+            }),
+        );
+    spawn(listener, app);
+    let through = |risky: bool| {
+        let b = Discovery::builder(&public, "agent")
+            .client_secret("agent-secret")
+            .trust_issuer(&issuer)
+            .allow_insecure_http();
+        let b = if risky {
+            b.allow_internal_authorization_servers()
+        } else {
+            b
+        };
+        RefreshLayer::builder(b.client_credentials(every_name_on_loopback()).unwrap())
+            .allow_origin(format!("http://api.test:{}", addr.port()))
+            .build()
+            .unwrap()
+            .layer(every_name_on_loopback())
+    };
+    let req = || Request::get(&public).body(Full::default()).unwrap();
+    let err = through(false).oneshot(req()).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Refresh(RefreshError::Discovery(DiscoveryError::InternalAddress {
+                kind: "loopback",
+                ..
+            }))
+        ),
+        "{err:?}"
+    );
+    assert!(endpoint.token_requests().is_empty());
+    // With the opt-in, the same server is asked (the resource here refuses every token, so
+    // its answer does not matter: only that the request went).
+    let _ = through(true).oneshot(req()).await;
+    assert_eq!(endpoint.token_requests().len(), 1);
 }

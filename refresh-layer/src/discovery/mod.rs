@@ -2,21 +2,32 @@
 //! client (MCP authorization, 2025-11-25) finds where to get a token.
 //!
 //! 1. The first request goes without a credential ([`Credential::none`]).
-//! 2. Its `401` names the resource's RFC 9728 metadata (`resource_metadata="…"`); without it
-//!    the well-known URIs are probed, the path-suffixed one first, then the root one.
+//! 2. Its `401` names the resource's RFC 9728 metadata (`resource_metadata="…"`); a URL on
+//!    another origin than the resource's is not fetched (unless that origin was
+//!    [trusted](DiscoveryBuilder::trust_resource_metadata_origin)). Without a usable one the
+//!    well-known URIs are probed, the path-suffixed one first, then the root one.
 //! 3. The metadata's `resource` must be the URL the client was configured for: a server
 //!    cannot send the client's credentials to an authorization server of another resource.
-//!    With [`trust_issuer`](DiscoveryBuilder::trust_issuer) pins, only a pinned
-//!    authorization server is used: the client's credentials go nowhere else.
-//! 4. The authorization server's RFC 8414 metadata is fetched (with the OpenID Connect
-//!    discovery fallbacks), and its `issuer` must be the one the resource named.
-//! 5. A `client_credentials` token is requested with RFC 8707 `resource` and the scope of the
+//! 4. Of the authorization servers it names, only one the client
+//!    [pinned](DiscoveryBuilder::trust_issuer) is used, compared as an exact string: the
+//!    client's secret or signed assertion goes nowhere else. A client without a pin is
+//!    refused when it is built.
+//! 5. The authorization server's RFC 8414 metadata is fetched (with the OpenID Connect
+//!    discovery fallbacks), and its `issuer` must be exactly the one the resource named.
+//! 6. A `client_credentials` token is requested with RFC 8707 `resource` and the scope of the
 //!    challenge (else the resource's `scopes_supported`, else none), authenticating as the
 //!    server supports: `private_key_jwt`, `client_secret_basic` or `client_secret_post`.
+//!
+//! Every URL discovery sends to is checked before anything is sent ([`destination`] rules):
+//! `https` off loopback, and no private, loopback or link-local address named by a resource
+//! that is not on one itself.
 //!
 //! The layer then retries the request once. With
 //! [`step_up`](crate::RefreshLayerBuilder::step_up) an `insufficient_scope` refusal asks for
 //! a token carrying the scope the challenge names as well, once.
+
+mod destination;
+mod metadata;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,100 +40,19 @@ use portcullis_wire::buffered_client::HttpClient;
 use serde::Deserialize;
 use tower::ServiceExt;
 
-use crate::credential::Credential;
+use crate::credential::{Credential, Origin};
+pub use crate::error::DiscoveryError;
 use crate::error::{BuildError, RefreshError};
 use crate::failure::AuthFailure;
 use crate::source::{
     ClientAuth, ClientKey, CredentialSource, FetchFuture, OAuth2, TokenHttp, bearer_of, erase,
     error_chain,
 };
-
-/// Why the authorization server could not be found or used. URLs are shown; nothing the
-/// client holds (secret, key, token) ever is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DiscoveryError {
-    /// No protected-resource metadata at any URL tried.
-    #[error("no protected-resource metadata found (tried {})", .tried.join(", "))]
-    NoResourceMetadata {
-        /// Every URL asked, with what it answered.
-        tried: Vec<String>,
-    },
-    /// The metadata names another resource than the one the client calls (RFC 9728 §3.3):
-    /// refused, so no token for this resource is ever requested from that server.
-    #[error("the metadata is for the resource {advertised:?}, not {expected:?}")]
-    ResourceMismatch {
-        /// The resource the client was configured for.
-        expected: String,
-        /// The resource the metadata names.
-        advertised: String,
-    },
-    /// The metadata names no authorization server.
-    #[error("the protected-resource metadata names no authorization server")]
-    NoAuthorizationServer,
-    /// The metadata names only authorization servers this client does not trust
-    /// ([`DiscoveryBuilder::trust_issuer`]): the client's credentials are not sent to them.
-    #[error("the resource names no trusted authorization server (it names {})", .named.join(", "))]
-    UntrustedAuthorizationServer {
-        /// What the resource's metadata names (its first eight).
-        named: Vec<String>,
-    },
-    /// No authorization-server metadata at any URL tried.
-    #[error("no authorization-server metadata found (tried {})", .tried.join(", "))]
-    NoServerMetadata {
-        /// Every URL asked, with what it answered.
-        tried: Vec<String>,
-    },
-    /// The authorization server's metadata names another issuer (RFC 8414 §3.3).
-    #[error("the authorization-server metadata is for the issuer {advertised:?}, not {expected:?}")]
-    IssuerMismatch {
-        /// The issuer the resource named.
-        expected: String,
-        /// The issuer the metadata names.
-        advertised: String,
-    },
-    /// A metadata document is not what its RFC says it is.
-    #[error("invalid metadata at {url}: {why}")]
-    InvalidMetadata {
-        /// Where it came from.
-        url: String,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// The server's metadata lists the grants it supports, and `client_credentials` is not
-    /// one of them.
-    #[error("the authorization server does not support the client_credentials grant (it supports {})", .supported.join(", "))]
-    GrantNotSupported {
-        /// What the server's metadata lists.
-        supported: Vec<String>,
-    },
-    /// The server supports none of the client authentication methods this client can use.
-    #[error("the authorization server supports none of this client's authentication methods (it supports {})", .supported.join(", "))]
-    NoClientAuthMethod {
-        /// What the server's metadata lists.
-        supported: Vec<String>,
-    },
-}
-
-/// RFC 9728 §2, the members used here.
-#[derive(Deserialize)]
-struct ResourceMetadata {
-    resource: String,
-    #[serde(default)]
-    authorization_servers: Vec<String>,
-    #[serde(default)]
-    scopes_supported: Vec<String>,
-}
-
-/// RFC 8414 §2, the members used here.
-#[derive(Deserialize)]
-struct ServerMetadata {
-    issuer: String,
-    token_endpoint: Option<String>,
-    token_endpoint_auth_methods_supported: Option<Vec<String>>,
-    token_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
-    grant_types_supported: Option<Vec<String>>,
-}
+use destination::Place;
+use metadata::{
+    ResourceMetadata, ServerMetadata, alg_name, next_scope, resource_metadata_urls,
+    same_identifier, server_metadata_urls,
+};
 
 /// What discovery found: the authorization server and how this client talks to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +97,7 @@ struct State {
 /// let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
 /// let source = Discovery::builder("http://127.0.0.1:3000/mcp", "my-agent")
 ///     .client_secret("agent-secret")
+///     .trust_issuer("http://127.0.0.1:3001")
 ///     .client_credentials(http.clone())?;
 /// let layer = RefreshLayer::builder(source)
 ///     .allow_origin("http://127.0.0.1:3000")
@@ -180,6 +111,24 @@ pub struct Discovery {
     inner: Arc<Inner>,
 }
 
+/// Which authorization servers may receive the client's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trust {
+    /// Exactly these issuer identifiers.
+    Pinned(Vec<String>),
+    /// Whatever the resource names first ([`DiscoveryBuilder::trust_any_authorization_server`]).
+    AnyNamedByTheResource,
+}
+
+/// The rules for where requests may go; see [`destination`].
+#[derive(Debug, Clone, Default)]
+struct Reach {
+    allow_insecure_http: bool,
+    allow_internal: bool,
+    /// Origins besides the resource's whose `resource_metadata` URLs may be fetched.
+    metadata_origins: Vec<Origin>,
+}
+
 struct Inner {
     resource: String,
     resource_uri: Uri,
@@ -188,8 +137,8 @@ struct Inner {
     key: Option<ClientKey>,
     /// A scope fixed by the user: wins over what the server says.
     scope: Option<String>,
-    /// Authorization servers the user pinned; empty: the resource's first.
-    trusted: Vec<String>,
+    trust: Trust,
+    reach: Reach,
     http: TokenHttp,
     state: Mutex<State>,
 }
@@ -212,6 +161,9 @@ pub struct DiscoveryBuilder {
     key: Option<ClientKey>,
     scope: Option<String>,
     trusted: Vec<String>,
+    trust_any: bool,
+    reach: Reach,
+    invalid_origin: Option<String>,
 }
 
 impl fmt::Debug for DiscoveryBuilder {
@@ -223,18 +175,20 @@ impl fmt::Debug for DiscoveryBuilder {
             .field("key", &self.key)
             .field("scope", &self.scope)
             .field("trusted_issuers", &self.trusted)
+            .field("trust_any_authorization_server", &self.trust_any)
+            .field("reach", &self.reach)
             .finish()
     }
 }
 
 impl DiscoveryBuilder {
-    /// Only use this authorization server (call again to trust several). The client's secret
-    /// or signed assertion goes to whichever authorization server the resource's metadata
-    /// names; a pin keeps a compromised or hostile resource from pointing the client at a
-    /// server that collects credentials. Without any pin, the resource's first authorization
-    /// server is used; with pins, the first it names that is pinned (compared as identifiers:
-    /// scheme and host without case, default port, trailing slash), else
-    /// [`DiscoveryError::UntrustedAuthorizationServer`] before anything is sent.
+    /// Send the client's credentials to this authorization server (call again to trust
+    /// several). The client's secret or signed assertion goes only to an authorization server
+    /// that the resource names **and** that is pinned here, compared as exact strings (RFC 8414
+    /// §3.3: `https://id.example.com` and `https://id.example.com/` are different issuers);
+    /// a resource naming no pinned one is refused with
+    /// [`DiscoveryError::UntrustedAuthorizationServer`] before anything is sent. At least one
+    /// pin is required (or [`trust_any_authorization_server`](Self::trust_any_authorization_server)).
     ///
     /// ```
     /// # use bytes::Bytes; use http_body_util::Full;
@@ -249,6 +203,44 @@ impl DiscoveryBuilder {
     /// ```
     pub fn trust_issuer(mut self, issuer: impl Into<String>) -> Self {
         self.trusted.push(issuer.into());
+        self
+    }
+
+    /// **Risky**: send the client's credentials to whichever authorization server the resource
+    /// names first. Any resource this client calls (and anything that can answer in its name)
+    /// then decides who receives the secret or the signed assertion. For a client whose
+    /// credentials were issued for one server, pin it with [`trust_issuer`](Self::trust_issuer)
+    /// instead.
+    pub fn trust_any_authorization_server(mut self) -> Self {
+        self.trust_any = true;
+        self
+    }
+
+    /// Also fetch `resource_metadata` URLs on this origin (`scheme://host[:port]`) when a
+    /// challenge names one; by default only the resource's own origin is fetched, so a `401`
+    /// cannot make the client call a host of the attacker's choosing.
+    pub fn trust_resource_metadata_origin(mut self, origin: &str) -> Self {
+        match Origin::parse(origin) {
+            Ok(o) => self.reach.metadata_origins.push(o),
+            Err(_) => self.invalid_origin = Some(origin.to_owned()),
+        }
+        self
+    }
+
+    /// **Risky**: accept plain-`http` metadata, authorization-server and token URLs on other
+    /// machines: anyone on the path reads the client's secret and tokens. Plain `http` to this
+    /// machine (`localhost`, `127.0.0.0/8`, `[::1]`) is always accepted.
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.reach.allow_insecure_http = true;
+        self
+    }
+
+    /// **Risky**: let a resource on a public address send this client to authorization
+    /// servers on private, loopback or link-local addresses (and to names that do not
+    /// resolve here, as behind an HTTP proxy). Without it such a resource cannot steer the
+    /// client into its own network.
+    pub fn allow_internal_authorization_servers(mut self) -> Self {
+        self.reach.allow_internal = true;
         self
     }
 
@@ -273,6 +265,9 @@ impl DiscoveryBuilder {
 
     /// Tokens from the `client_credentials` grant, every request (metadata and token) going
     /// through `http` — a plain client, not one wrapped in the refresh layer.
+    ///
+    /// Fails with [`BuildError::NoTrustedAuthorizationServer`] when no authorization server
+    /// was pinned.
     pub fn client_credentials(
         self,
         http: impl HttpClient<Full<Bytes>>,
@@ -281,11 +276,21 @@ impl DiscoveryBuilder {
             .resource
             .parse()
             .ok()
-            .filter(|u: &Uri| crate::Origin::of(u).is_some())
+            .filter(|u: &Uri| Origin::of(u).is_some())
             .ok_or_else(|| BuildError::InvalidResource(self.resource.clone()))?;
+        if let Some(origin) = self.invalid_origin {
+            return Err(BuildError::InvalidOrigin(
+                Origin::parse(&origin).expect_err("kept because it did not parse"),
+            ));
+        }
         if self.secret.is_none() && self.key.is_none() {
             return Err(BuildError::MissingClientSecret);
         }
+        let trust = match (self.trusted.is_empty(), self.trust_any) {
+            (false, _) => Trust::Pinned(self.trusted),
+            (true, true) => Trust::AnyNamedByTheResource,
+            (true, false) => return Err(BuildError::NoTrustedAuthorizationServer),
+        };
         Ok(Discovery {
             inner: Arc::new(Inner {
                 resource: self.resource,
@@ -294,109 +299,13 @@ impl DiscoveryBuilder {
                 secret: self.secret,
                 key: self.key,
                 scope: self.scope,
-                trusted: self.trusted,
+                trust,
+                reach: self.reach,
                 http: erase(http),
                 state: Mutex::default(),
             }),
         })
     }
-}
-
-fn scopes(s: &str) -> impl Iterator<Item = &str> {
-    s.split_ascii_whitespace()
-}
-
-/// `a ∪ b`, in order of first appearance.
-fn union(a: Option<&str>, b: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for s in a.into_iter().flat_map(scopes).chain(scopes(b)) {
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out.join(" ")
-}
-
-/// The longest scope string asked for. Step-up adds what each refusal names to what the token
-/// had, so a server naming new scopes in every refusal would otherwise grow it without end.
-const MAX_SCOPE: usize = 4096;
-
-/// The scope to ask for after a refusal naming `scope`: for a step-up, what the token `had`
-/// and what is missing; otherwise what the challenge names. `None` (keep the current one) when
-/// that would be longer than [`MAX_SCOPE`].
-fn next_scope(had: Option<&str>, scope: &str, step_up: bool) -> Option<String> {
-    let next = if step_up {
-        union(had, scope)
-    } else {
-        scope.to_owned()
-    };
-    (next.len() <= MAX_SCOPE).then_some(next)
-}
-
-/// Two identifiers of one resource or issuer: scheme and host compared without case, the
-/// default port the same as none, a trailing slash on the path ignored.
-fn same_identifier(a: &str, b: &str) -> bool {
-    fn norm(s: &str) -> Option<String> {
-        let u: Uri = s.parse().ok()?;
-        let origin = crate::Origin::of(&u)?;
-        let path = u.path().trim_end_matches('/');
-        let query = u.query().map(|q| format!("?{q}")).unwrap_or_default();
-        Some(format!("{origin}{path}{query}"))
-    }
-    match (norm(a), norm(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// `scheme://authority`.
-fn base(u: &Uri) -> String {
-    format!(
-        "{}://{}",
-        u.scheme_str().unwrap_or("https"),
-        u.authority().map(|a| a.as_str()).unwrap_or_default()
-    )
-}
-
-/// RFC 9728 §3.1: the well-known segment between the host and the resource's path; the
-/// path-suffixed URI first, then the root one.
-fn resource_metadata_urls(resource: &Uri) -> Vec<String> {
-    let base = base(resource);
-    let path = resource.path().trim_end_matches('/');
-    let mut urls = Vec::new();
-    if !path.is_empty() {
-        urls.push(format!("{base}/.well-known/oauth-protected-resource{path}"));
-    }
-    urls.push(format!("{base}/.well-known/oauth-protected-resource"));
-    urls
-}
-
-/// RFC 8414 §3.1 and OpenID Connect Discovery, in the order MCP clients try them: for an
-/// issuer with a path, the path goes after the well-known segment (both kinds), then after
-/// the path (OpenID Connect's own form).
-fn server_metadata_urls(issuer: &Uri) -> Vec<String> {
-    let base = base(issuer);
-    let path = issuer.path().trim_end_matches('/');
-    if path.is_empty() {
-        vec![
-            format!("{base}/.well-known/oauth-authorization-server"),
-            format!("{base}/.well-known/openid-configuration"),
-        ]
-    } else {
-        vec![
-            format!("{base}/.well-known/oauth-authorization-server{path}"),
-            format!("{base}/.well-known/openid-configuration{path}"),
-            format!("{base}{path}/.well-known/openid-configuration"),
-        ]
-    }
-}
-
-fn alg_name(alg: jsonwebtoken::Algorithm) -> String {
-    // The JOSE name, as metadata lists it.
-    serde_json::to_value(alg)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 impl Discovery {
@@ -410,6 +319,9 @@ impl Discovery {
             key: None,
             scope: None,
             trusted: Vec::new(),
+            trust_any: false,
+            reach: Reach::default(),
+            invalid_origin: None,
         }
     }
 
@@ -420,6 +332,37 @@ impl Discovery {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a request to `uri` may be sent for a resource at `resource` (its place): the
+    /// transport rule, then the address rule.
+    async fn may_send(&self, uri: &Uri, resource: Place) -> Result<(), RefreshError> {
+        let reach = &self.inner.reach;
+        destination::check_transport(uri, reach.allow_insecure_http)
+            .map_err(RefreshError::Discovery)?;
+        destination::check_place(uri, resource, reach.allow_internal)
+            .await
+            .map_err(RefreshError::Discovery)
+    }
+
+    /// Where the resource is: a name that does not resolve counts as public, the strictest.
+    async fn resource_place(&self) -> Place {
+        destination::place(&self.inner.resource_uri)
+            .await
+            .unwrap_or(Place::Public)
+    }
+
+    /// Whether a challenge's `resource_metadata` URL may be fetched at all: only on the
+    /// resource's own origin or a trusted one, so a `401` cannot point the client at a host of
+    /// its choosing (and nothing that host would say can reach an error).
+    fn hint_allowed(&self, url: &str) -> bool {
+        let i = &self.inner;
+        let Some(origin) = url.parse::<Uri>().ok().as_ref().and_then(Origin::of) else {
+            return false;
+        };
+        let same = |o: &Origin| o.to_string() == origin.to_string();
+        Origin::of(&i.resource_uri).is_some_and(|o| same(&o))
+            || i.reach.metadata_origins.iter().any(same)
     }
 
     /// `GET url` for a JSON document: `Ok(None)` when the server has none there (any
@@ -433,7 +376,7 @@ impl Discovery {
             tried.push(format!("{url} (not a URL)"));
             return Ok(None);
         };
-        if crate::Origin::of(&uri).is_none() {
+        if Origin::of(&uri).is_none() {
             tried.push(format!("{url} (not an http(s) URL)"));
             return Ok(None);
         }
@@ -461,24 +404,93 @@ impl Discovery {
         })
     }
 
-    async fn discover(&self, hint: Option<String>) -> Result<Discovered, RefreshError> {
-        let fail = RefreshError::Discovery;
+    /// The resource's metadata: from the challenge's URL when it may be used, else from the
+    /// well-known URIs on the resource's origin.
+    async fn resource_metadata(
+        &self,
+        hint: Option<String>,
+    ) -> Result<(String, ResourceMetadata), RefreshError> {
         let i = &self.inner;
-        // The challenge's URL when it gave one; the well-known URIs otherwise.
+        let mut tried = Vec::new();
         let candidates = match hint {
             Some(url) => vec![url],
             None => resource_metadata_urls(&i.resource_uri),
         };
-        let mut tried = Vec::new();
-        let mut found = None;
         for url in candidates {
+            if let Ok(uri) = url.parse::<Uri>()
+                && let Err(e) = destination::check_transport(&uri, i.reach.allow_insecure_http)
+            {
+                return Err(RefreshError::Discovery(e));
+            }
             if let Some(meta) = self.get_json::<ResourceMetadata>(&url, &mut tried).await? {
-                found = Some((url, meta));
-                break;
+                return Ok((url, meta));
             }
         }
-        let (metadata_url, meta) =
-            found.ok_or_else(|| fail(DiscoveryError::NoResourceMetadata { tried }))?;
+        Err(RefreshError::Discovery(
+            DiscoveryError::NoResourceMetadata { tried },
+        ))
+    }
+
+    /// The authorization server to use among those the resource names.
+    fn choose_issuer(&self, named: &[String]) -> Result<String, DiscoveryError> {
+        match &self.inner.trust {
+            Trust::AnyNamedByTheResource => named
+                .first()
+                .cloned()
+                .ok_or(DiscoveryError::NoAuthorizationServer),
+            // Exact strings (RFC 8414 §3.3): no case folding, no trailing-slash or port
+            // normalization that would let a look-alike identifier through.
+            Trust::Pinned(pins) => named
+                .iter()
+                .find(|n| pins.iter().any(|p| p == *n))
+                .cloned()
+                .ok_or_else(|| DiscoveryError::UntrustedAuthorizationServer {
+                    // The list comes from the resource: a few names say enough, and an error
+                    // that may be logged does not grow with what a hostile server sends.
+                    named: named.iter().take(8).cloned().collect(),
+                }),
+        }
+    }
+
+    /// RFC 8414 metadata of `issuer`, at the first location that has it, checked to be for
+    /// exactly that issuer.
+    async fn server_metadata(
+        &self,
+        issuer: &str,
+        resource: Place,
+        metadata_url: &str,
+    ) -> Result<(String, ServerMetadata), RefreshError> {
+        let fail = RefreshError::Discovery;
+        let issuer_uri: Uri = issuer
+            .parse()
+            .ok()
+            .filter(|u: &Uri| Origin::of(u).is_some())
+            .ok_or_else(|| {
+                fail(DiscoveryError::InvalidMetadata {
+                    url: metadata_url.to_owned(),
+                    why: "the authorization server is not an http(s) URL".into(),
+                })
+            })?;
+        self.may_send(&issuer_uri, resource).await?;
+        let mut tried = Vec::new();
+        for url in server_metadata_urls(&issuer_uri) {
+            if let Some(m) = self.get_json::<ServerMetadata>(&url, &mut tried).await? {
+                if m.issuer != issuer {
+                    return Err(fail(DiscoveryError::IssuerMismatch {
+                        expected: issuer.to_owned(),
+                        advertised: m.issuer,
+                    }));
+                }
+                return Ok((url, m));
+            }
+        }
+        Err(fail(DiscoveryError::NoServerMetadata { tried }))
+    }
+
+    async fn discover(&self, hint: Option<String>) -> Result<Discovered, RefreshError> {
+        let fail = RefreshError::Discovery;
+        let i = &self.inner;
+        let (metadata_url, meta) = self.resource_metadata(hint).await?;
         if !same_identifier(&meta.resource, &i.resource) {
             return Err(fail(DiscoveryError::ResourceMismatch {
                 expected: i.resource.clone(),
@@ -488,49 +500,37 @@ impl Discovery {
         if meta.authorization_servers.is_empty() {
             return Err(fail(DiscoveryError::NoAuthorizationServer));
         }
-        let issuer = if i.trusted.is_empty() {
-            meta.authorization_servers[0].clone()
-        } else {
-            meta.authorization_servers
-                .iter()
-                .find(|named| i.trusted.iter().any(|t| same_identifier(t, named)))
-                .cloned()
-                .ok_or_else(|| {
-                    // The list comes from the resource: a few names say enough, and an error
-                    // that may be logged does not grow with what a hostile server sends.
-                    fail(DiscoveryError::UntrustedAuthorizationServer {
-                        named: meta.authorization_servers.iter().take(8).cloned().collect(),
-                    })
-                })?
-        };
-        let issuer_uri: Uri = issuer.parse().map_err(|_| {
-            fail(DiscoveryError::InvalidMetadata {
-                url: metadata_url.clone(),
-                why: "the authorization server is not a URL".into(),
-            })
-        })?;
-        let mut tried = Vec::new();
-        let mut server = None;
-        for url in server_metadata_urls(&issuer_uri) {
-            if let Some(m) = self.get_json::<ServerMetadata>(&url, &mut tried).await? {
-                server = Some((url, m));
-                break;
-            }
-        }
-        let (server_url, server) =
-            server.ok_or_else(|| fail(DiscoveryError::NoServerMetadata { tried }))?;
-        if !same_identifier(&server.issuer, &issuer) {
-            return Err(fail(DiscoveryError::IssuerMismatch {
-                expected: issuer,
-                advertised: server.issuer,
-            }));
-        }
-        let token_endpoint = server.token_endpoint.ok_or_else(|| {
+        let issuer = self
+            .choose_issuer(&meta.authorization_servers)
+            .map_err(fail)?;
+        let resource = self.resource_place().await;
+        let (server_url, server) = self
+            .server_metadata(&issuer, resource, &metadata_url)
+            .await?;
+        let token_endpoint = server.token_endpoint.clone().ok_or_else(|| {
             fail(DiscoveryError::InvalidMetadata {
                 url: server_url.clone(),
                 why: "no token_endpoint".into(),
             })
         })?;
+        if let Ok(uri) = token_endpoint.parse::<Uri>() {
+            self.may_send(&uri, resource).await?;
+        }
+        let client_auth = self.client_auth(server)?;
+        tracing::debug!(target: "portcullis::client", %metadata_url, %issuer, %token_endpoint, ?client_auth, "discovered the authorization server");
+        Ok(Discovered {
+            metadata_url,
+            issuer,
+            token_endpoint,
+            client_auth,
+            scopes_supported: meta.scopes_supported,
+        })
+    }
+
+    /// How this client authenticates to a server with this metadata.
+    fn client_auth(&self, server: ServerMetadata) -> Result<ClientAuth, RefreshError> {
+        let fail = RefreshError::Discovery;
+        let i = &self.inner;
         // Listed without client_credentials: asking would only be refused. (Absent, RFC 8414
         // would mean authorization_code and implicit, but many servers leave it out.)
         if let Some(grants) = server.grant_types_supported
@@ -551,25 +551,17 @@ impl Discovery {
                 .as_ref()
                 .is_none_or(|algs| algs.contains(&alg_name(key.algorithm())))
         };
-        let client_auth = if i.key.as_ref().is_some_and(key_alg_ok) && supports("private_key_jwt") {
-            ClientAuth::PrivateKeyJwt
+        if i.key.as_ref().is_some_and(key_alg_ok) && supports("private_key_jwt") {
+            Ok(ClientAuth::PrivateKeyJwt)
         } else if i.secret.is_some() && supports("client_secret_basic") {
-            ClientAuth::Basic
+            Ok(ClientAuth::Basic)
         } else if i.secret.is_some() && supports("client_secret_post") {
-            ClientAuth::Post
+            Ok(ClientAuth::Post)
         } else {
-            return Err(fail(DiscoveryError::NoClientAuthMethod {
+            Err(fail(DiscoveryError::NoClientAuthMethod {
                 supported: methods,
-            }));
-        };
-        tracing::debug!(target: "portcullis::client", %metadata_url, %issuer, %token_endpoint, ?client_auth, "discovered the authorization server");
-        Ok(Discovered {
-            metadata_url,
-            issuer,
-            token_endpoint,
-            client_auth,
-            scopes_supported: meta.scopes_supported,
-        })
+            }))
+        }
     }
 
     async fn fetch_now(self) -> Result<Credential, RefreshError> {
@@ -638,7 +630,11 @@ impl CredentialSource for Discovery {
             return;
         };
         if let Some(url) = bearer.param("resource_metadata") {
-            st.hint = Some(url.to_owned());
+            if self.hint_allowed(url) {
+                st.hint = Some(url.to_owned());
+            } else {
+                tracing::warn!(target: "portcullis::client", "a challenge named resource metadata on another origin; not fetched");
+            }
         }
         if let Some(scope) = bearer.param("scope") {
             let step_up = bearer.param("error") == Some("insufficient_scope");
@@ -647,80 +643,5 @@ impl CredentialSource for Discovery {
                 st.scope = Some(next);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn well_known_uris_follow_rfc_9728_and_rfc_8414() {
-        let u: Uri = "http://127.0.0.1:3000/mcp/".parse().unwrap();
-        assert_eq!(
-            resource_metadata_urls(&u),
-            [
-                "http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp",
-                "http://127.0.0.1:3000/.well-known/oauth-protected-resource",
-            ]
-        );
-        let root: Uri = "https://api.test".parse().unwrap();
-        assert_eq!(
-            resource_metadata_urls(&root),
-            ["https://api.test/.well-known/oauth-protected-resource"]
-        );
-        let tenant: Uri = "https://id.test/tenant1".parse().unwrap();
-        assert_eq!(
-            server_metadata_urls(&tenant),
-            [
-                "https://id.test/.well-known/oauth-authorization-server/tenant1",
-                "https://id.test/.well-known/openid-configuration/tenant1",
-                "https://id.test/tenant1/.well-known/openid-configuration",
-            ]
-        );
-    }
-
-    #[test]
-    fn identifiers_compare_as_urls() {
-        assert!(same_identifier(
-            "https://API.test:443/mcp/",
-            "https://api.test/mcp"
-        ));
-        assert!(!same_identifier(
-            "https://api.test/mcp",
-            "https://api.test/other"
-        ));
-        assert!(!same_identifier(
-            "https://evil.test/mcp",
-            "https://api.test/mcp"
-        ));
-        assert!(!same_identifier(
-            "http://api.test/mcp",
-            "https://api.test/mcp"
-        ));
-        assert!(!same_identifier("not a url", "not a url"));
-    }
-
-    #[test]
-    fn step_up_scopes_are_a_union() {
-        assert_eq!(union(Some("read"), "write read"), "read write");
-        assert_eq!(union(None, "a  b"), "a b");
-    }
-
-    /// A server naming new scopes in every refusal cannot grow what is asked for without end.
-    #[test]
-    fn the_scope_asked_for_is_bounded() {
-        let mut had = String::from("read");
-        for i in 0..10_000 {
-            match next_scope(Some(&had), &format!("s{i}"), true) {
-                Some(next) => had = next,
-                None => break,
-            }
-        }
-        assert!(had.len() <= MAX_SCOPE, "{}", had.len());
-        assert!(had.starts_with("read "));
-        let huge = "x".repeat(MAX_SCOPE + 1);
-        assert_eq!(next_scope(None, &huge, false), None);
-        assert_eq!(next_scope(Some("a"), "b", false).as_deref(), Some("b"));
     }
 }
