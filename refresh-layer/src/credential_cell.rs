@@ -175,13 +175,33 @@ impl Cell {
         st.failure = None;
     }
 
-    /// Replace the credential (after a new sign-in, say); clears any backoff, and a refresh
-    /// under way does not overwrite it.
-    pub(crate) fn set(&self, credential: Credential) {
+    /// A new sign-in: the access credential and the source's refresh token are replaced
+    /// together, under the cell's lock, so no refresh (started before or after) can mix the
+    /// previous account's refresh token with the new account's state. Without a refresh token
+    /// the source forgets the one it had: the next refresh cannot return to the previous
+    /// account. False (and nothing changed) when a refresh token is given to a source that
+    /// keeps none.
+    pub(crate) fn sign_in(
+        &self,
+        credential: Option<Credential>,
+        refresh_token: Option<&str>,
+    ) -> bool {
         let mut st = self.lock();
+        match refresh_token {
+            Some(rt) => {
+                if !self.source.set_refresh_token(rt) {
+                    return false;
+                }
+            }
+            None => self.source.forget(),
+        }
         Cell::new_epoch(&mut st);
         st.signed_out = false;
-        self.store(&mut st, credential);
+        st.current = None;
+        if let Some(credential) = credential {
+            self.store(&mut st, credential);
+        }
+        true
     }
 
     /// Tell the source what the server said before it is asked for a new credential.
@@ -189,28 +209,27 @@ impl Cell {
         self.source.refused(failure);
     }
 
-    /// Sign out: forget the credential (and the source's refresh token); requests fail with
-    /// [`RefreshError::SignedOut`] until a credential or refresh token is set.
-    pub(crate) fn clear(&self) {
+    /// The current credential is due now: the next request refreshes it first (with the same
+    /// sign-in's refresh token). Its generation is kept, so a 401 to it still coalesces.
+    pub(crate) fn expire(&self) {
+        let mut st = self.lock();
+        if let Some(c) = &st.current {
+            st.current = Some(Arc::new(Current {
+                credential: c.credential.clone(),
+                generation: c.generation,
+                refresh_at: Some(Instant::now()),
+            }));
+        }
+    }
+
+    /// Sign out: forget the credential and the source's refresh token together; requests fail
+    /// with [`RefreshError::SignedOut`] until the next sign-in.
+    pub(crate) fn sign_out(&self) {
         let mut st = self.lock();
         Cell::new_epoch(&mut st);
         st.current = None;
         st.signed_out = true;
-        drop(st);
         self.source.forget();
-    }
-
-    /// Start again from a new refresh token (a new sign-in): the current credential belongs to
-    /// the previous one and is dropped. False when the source keeps no refresh token.
-    pub(crate) fn set_refresh_token(&self, refresh_token: &str) -> bool {
-        let mut st = self.lock();
-        if !self.source.set_refresh_token(refresh_token) {
-            return false;
-        }
-        Cell::new_epoch(&mut st);
-        st.current = None;
-        st.signed_out = false;
-        true
     }
 
     /// The credential to send now: refreshed first when missing or within its refresh
@@ -628,7 +647,7 @@ mod tests {
         let c = cell.clone();
         let waiter = tokio::spawn(async move { c.current().await });
         tokio::time::sleep(Duration::from_millis(10)).await;
-        cell.set(Credential::bearer("bob").unwrap());
+        cell.sign_in(Some(Credential::bearer("bob").unwrap()), None);
         let got = waiter.await.unwrap().unwrap();
         assert_eq!(got.credential.placement(), crate::Placement::Bearer);
         let now = cell.peek().unwrap();
@@ -644,13 +663,13 @@ mod tests {
     async fn after_clear_nothing_is_refreshed_until_a_credential_is_set() {
         let (cell, calls) = cell(300, 0, false);
         assert!(cell.current().await.is_ok());
-        cell.clear();
+        cell.sign_out();
         for _ in 0..3 {
             assert!(matches!(cell.current().await, Err(RefreshError::SignedOut)));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(cell.current().await.unwrap_err().is_sign_in_again());
-        cell.set(Credential::bearer("again").unwrap());
+        cell.sign_in(Some(Credential::bearer("again").unwrap()), None);
         assert!(cell.current().await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -680,7 +699,7 @@ mod tests {
             tokio::time::advance(Duration::from_secs(3600)).await;
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        cell.set(Credential::bearer("fresh").unwrap());
+        cell.sign_in(Some(Credential::bearer("fresh").unwrap()), None);
         assert!(cell.current().await.is_ok());
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::credential::Credential;
 use crate::credential_cell::Cell;
+use crate::error::SignInError;
 
 /// Observes and steers the credential cell of a [`RefreshLayer`](crate::RefreshLayer).
 #[derive(Clone)]
@@ -39,25 +40,99 @@ impl CredentialHandle {
         self.cell.generation()
     }
 
-    /// Replace the credential (after a new sign-in); clears any backoff. A refresh that is
-    /// under way when this is called does not overwrite it: its result is dropped.
+    /// A new sign-in (this account or another): the access credential, the refresh token
+    /// and whatever else the client holds for an account are replaced together. What the
+    /// previous sign-in left (its refresh token above all) is gone, so no later refresh can
+    /// return to the previous account; a refresh under way when this is called does not
+    /// overwrite it (its result is dropped), and any backoff is cleared.
+    ///
+    /// Fails, changing nothing, when a refresh token is given to a layer whose source keeps
+    /// none (a `client_credentials` grant, a closure).
+    ///
+    /// ```
+    /// # use refresh_layer::{Credential, CredentialHandle, SignIn};
+    /// # fn after_login(handle: &CredentialHandle, access: &str, refresh: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// handle.sign_in(SignIn::access(Credential::bearer(access)?).refresh_token(refresh))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sign_in(&self, sign_in: SignIn) -> Result<(), SignInError> {
+        let SignIn {
+            credential,
+            refresh_token,
+        } = sign_in;
+        if self.cell.sign_in(credential, refresh_token.as_deref()) {
+            Ok(())
+        } else {
+            Err(SignInError::SourceKeepsNoRefreshToken)
+        }
+    }
+
+    /// A new sign-in with an access credential only: [`sign_in`](Self::sign_in) with
+    /// [`SignIn::access`]. The previous refresh token is forgotten, so when this credential
+    /// is refused or expires, requests fail with
+    /// [`RefreshError::SignedOut`](crate::RefreshError::SignedOut) (with a refresh-token
+    /// source) rather than return to the previous account.
     pub fn set(&self, credential: Credential) {
-        self.cell.set(credential);
+        self.cell.sign_in(Some(credential), None);
     }
 
-    /// Sign out: drop the credential and the source's refresh token, and drop the result of
-    /// any refresh under way. Requests in scope then fail with [`RefreshError::SignedOut`](crate::RefreshError::SignedOut)
-    /// (nothing is sent, the token endpoint is not called) until [`set`](Self::set) or
-    /// [`set_refresh_token`](Self::set_refresh_token).
-    pub fn clear(&self) {
-        self.cell.clear();
+    /// The current access credential no longer serves (its roles changed, it was revoked):
+    /// the next request refreshes it first, with the same sign-in's refresh token. For
+    /// another account, use [`sign_in`](Self::sign_in).
+    pub fn expire(&self) {
+        self.cell.expire();
     }
 
-    /// Start again from a new refresh token (a new sign-in, another account): the current
-    /// access token belonged to the previous one and is dropped, as is the result of any
-    /// refresh under way; the next request refreshes with `refresh_token`. Returns `false`
-    /// (and changes nothing) when the layer's source keeps no refresh token.
-    pub fn set_refresh_token(&self, refresh_token: &str) -> bool {
-        self.cell.set_refresh_token(refresh_token)
+    /// Sign out: the credential and the refresh token are dropped together, as is the result
+    /// of any refresh under way. Requests in scope then fail with
+    /// [`RefreshError::SignedOut`](crate::RefreshError::SignedOut) (nothing is sent, the token
+    /// endpoint is not called) until the next [`sign_in`](Self::sign_in).
+    pub fn sign_out(&self) {
+        self.cell.sign_out();
+    }
+}
+
+/// Everything a sign-in gives the client for one account; see [`CredentialHandle::sign_in`].
+#[derive(Clone)]
+#[must_use]
+pub struct SignIn {
+    credential: Option<Credential>,
+    refresh_token: Option<String>,
+}
+
+impl fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignIn")
+            .field("credential", &self.credential)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl SignIn {
+    /// A sign-in that gave this access credential.
+    pub fn access(credential: Credential) -> Self {
+        SignIn {
+            credential: Some(credential),
+            refresh_token: None,
+        }
+    }
+
+    /// A sign-in that gave only a refresh token: the first request in scope fetches an access
+    /// token with it.
+    pub fn with_refresh_token(refresh_token: impl Into<String>) -> Self {
+        SignIn {
+            credential: None,
+            refresh_token: Some(refresh_token.into()),
+        }
+    }
+
+    /// The refresh token the same sign-in gave.
+    pub fn refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
+        self.refresh_token = Some(refresh_token.into());
+        self
     }
 }

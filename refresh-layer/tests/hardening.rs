@@ -24,7 +24,7 @@ use portcullis_testkit::http::serve;
 use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
 use refresh_layer::{
     Credential, CredentialSource, Error, OAuth2, RefreshError, RefreshLayer, RefreshService,
-    from_fn,
+    SignIn, SignInError, from_fn,
 };
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
@@ -181,8 +181,9 @@ async fn a_late_token_answer_after_rotation_is_kept() {
         .refresh_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let handle = layer.handle();
     let svc = ServiceBuilder::new().layer(layer).service(http());
+    // Tokens that expire soon, so the next refresh comes by itself.
+    endpoint.set_access_ttl(Duration::from_secs(2));
     endpoint.set_mode(Mode::AnswerLate(Duration::from_millis(700)));
     let first = svc.clone().oneshot(get_req(a.addr, "/me")).await;
     assert!(
@@ -194,8 +195,8 @@ async fn a_late_token_answer_after_rotation_is_kept() {
     let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
     assert_eq!(res.status(), 200, "the late answer was stored");
     assert_eq!(endpoint.calls(), 1);
-    // Refresh again: it must present the rotated refresh token.
-    handle.set(bearer(&issuer, "alice", -120));
+    // Refresh again once that token expires: it must present the rotated refresh token.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(endpoint.calls(), 2);
@@ -235,7 +236,7 @@ async fn an_account_switch_during_a_refresh_is_not_overwritten() {
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 
     // Sign out: nothing is sent, the source is not asked.
-    handle.clear();
+    handle.sign_out();
     let before = a.requests.load(Ordering::SeqCst);
     let out = svc.clone().oneshot(get_req(a.addr, "/me")).await;
     assert!(
@@ -247,8 +248,9 @@ async fn an_account_switch_during_a_refresh_is_not_overwritten() {
     handle.set(bearer(&issuer, "bob", 300));
     let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
     assert_eq!(text(res).await, "bob");
-    assert!(
-        !handle.set_refresh_token("rt"),
+    assert_eq!(
+        handle.sign_in(SignIn::with_refresh_token("rt")),
+        Err(SignInError::SourceKeepsNoRefreshToken),
         "a closure source keeps no refresh token"
     );
 }
@@ -271,11 +273,15 @@ async fn a_new_refresh_token_replaces_the_previous_sign_in() {
     let svc = ServiceBuilder::new().layer(layer).service(http());
     let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
     assert_eq!(text(res).await, "alice");
-    assert!(handle.set_refresh_token(&endpoint.issue_refresh_token("carol", "read")));
+    handle
+        .sign_in(SignIn::with_refresh_token(
+            endpoint.issue_refresh_token("carol", "read"),
+        ))
+        .unwrap();
     let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
     assert_eq!(text(res).await, "carol");
     // Signing out forgets the refresh token too.
-    handle.clear();
+    handle.sign_out();
     let out = svc.clone().oneshot(get_req(a.addr, "/me")).await;
     assert!(matches!(out, Err(Error::Refresh(RefreshError::SignedOut))));
     assert_eq!(endpoint.calls(), 2);
@@ -519,4 +525,22 @@ async fn a_new_sign_in_never_refreshes_back_into_the_previous_account() {
         calls,
         "alice's refresh token was used after bob signed in"
     );
+    // Bob's whole sign-in (access and refresh token together): the refresh stays bob's.
+    handle
+        .sign_in(
+            SignIn::access(bearer(&issuer, "bob", -60))
+                .refresh_token(endpoint.issue_refresh_token("bob", "read")),
+        )
+        .unwrap();
+    let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
+    assert_eq!(text(res).await, "bob", "refreshed with bob's refresh token");
+    assert_eq!(endpoint.calls(), calls + 1);
+    // Signing out drops both: nothing is sent, no token request.
+    handle.sign_out();
+    let out = svc.clone().oneshot(get_req(a.addr, "/me")).await;
+    assert!(
+        matches!(out, Err(Error::Refresh(RefreshError::SignedOut))),
+        "{out:?}"
+    );
+    assert_eq!(endpoint.calls(), calls + 1);
 }

@@ -434,7 +434,10 @@ async fn a_new_sign_in_replaces_the_shared_token_set() {
         .allow_origin(&w.base)
         .build()
         .unwrap();
-    assert!(layer.handle().set_refresh_token(&fresh));
+    layer
+        .handle()
+        .sign_in(refresh_layer::SignIn::with_refresh_token(fresh))
+        .unwrap();
     let a2 = layer.layer(http());
     assert_eq!(call(&a2, &w).await.unwrap(), 200);
     let b = w.replica(store, Duration::from_secs(5));
