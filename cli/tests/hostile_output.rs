@@ -359,3 +359,23 @@ async fn decode_shows_a_hostile_token_only_escaped() {
         r.stdout
     );
 }
+
+#[tokio::test]
+async fn error_messages_on_standard_error_are_escaped_too() {
+    let dir = std::env::temp_dir().join(format!("portcullis-hostile-{}", std::process::id()));
+    let missing = dir.join("token\u{1b}]52;c;aGk=\u{7}\u{202e}");
+    let r = run(&[
+        "doctor",
+        "http://127.0.0.1:9/x",
+        "--token-file",
+        missing.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_clean("stderr", &r.stderr);
+    assert!(
+        r.stderr.contains(r"token\x1b]52;c;aGk=\x07\u{202e}"),
+        "{}",
+        r.stderr
+    );
+}
