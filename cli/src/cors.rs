@@ -12,7 +12,7 @@ use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::Full;
 
 use crate::http::{Answer, Http};
-use crate::report::{CauseId, Outcome, Report};
+use crate::report::{CauseId, Outcome, Report, quoted, quoted_list};
 
 /// The request a page would make, as the doctor sent it.
 pub struct PageRequest<'a> {
@@ -82,7 +82,7 @@ fn allows_origin(answer: &Answer, page: &PageRequest<'_>, on: &str, report: &mut
         Some(o) => {
             report.cause(
                 CauseId::CorsOriginNotAllowed,
-                format!("the {on} allows the origin {o:?}, not {}", page.origin),
+                format!("the {on} allows the origin {}, not {}", quoted(o), page.origin),
                 format!("allow the origin {} in the server's CORS configuration (exact scheme, host and port)", page.origin),
             );
             return false;
@@ -181,7 +181,8 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
         report.cause(
             CauseId::PreflightRejected,
             format!(
-                "the preflight allows the methods {methods:?}, not {}",
+                "the preflight allows the methods {}, not {}",
+                quoted_list(&methods),
                 page.method
             ),
             format!("add {} to Access-Control-Allow-Methods", page.method),
@@ -202,7 +203,9 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
         report.cause(
             CauseId::PreflightRejected,
             format!(
-                "the preflight does not allow the header(s) {missing:?} (it allows {allowed:?})"
+                "the preflight does not allow the header(s) {} (it allows {})",
+                quoted_list(&missing),
+                quoted_list(&allowed)
             ),
             format!(
                 "add {} to Access-Control-Allow-Headers",
@@ -264,7 +267,7 @@ pub fn answer(
         } else {
             report.cause(
                 CauseId::CorsChallengeNotExposed,
-                format!("the page sees the status but not WWW-Authenticate: Access-Control-Expose-Headers is {exposed:?}"),
+                format!("the page sees the status but not WWW-Authenticate: Access-Control-Expose-Headers is {}", quoted_list(&exposed)),
                 "add WWW-Authenticate to Access-Control-Expose-Headers so the page (and its refresh logic) can read why it was refused",
             );
         }

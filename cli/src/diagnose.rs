@@ -8,7 +8,7 @@ use portcullis_wire::ErrorCode;
 use portcullis_wire::grammar::is_b64token;
 
 use crate::keys::KeyVerdict;
-use crate::report::{CauseId, Outcome, Report};
+use crate::report::{CauseId, Outcome, Report, quoted, quoted_list};
 use crate::token::{self, Decoded, date, relative};
 
 /// Differences between the two clocks smaller than this are the `Date` header's one-second
@@ -55,7 +55,10 @@ pub fn inspect_authorization(value: &str) -> SentHeader {
         return SentHeader {
             problem: Some((
                 CauseId::WrongScheme,
-                format!("the Authorization scheme is {scheme:?}; the API expects Bearer"),
+                format!(
+                    "the Authorization scheme is {}; the API expects Bearer",
+                    quoted(scheme)
+                ),
             )),
             token: looks_like_jwt(inner).then(|| inner.to_owned()),
         };
@@ -331,8 +334,8 @@ pub fn diagnose(
         found.push((
             CauseId::WrongScheme,
             format!(
-                "the server asks for {:?}, not Bearer: it does not take bearer tokens here",
-                f.schemes
+                "the server asks for {}, not Bearer: it does not take bearer tokens here",
+                quoted_list(&f.schemes)
             ),
         ));
     }
@@ -412,9 +415,11 @@ pub fn diagnose(
                 f.description.clone()
             };
             let seen = match (id, f.token) {
-                (CauseId::WrongAudience, Some(t)) => format!("; the token's aud is {:?}", t.aud()),
+                (CauseId::WrongAudience, Some(t)) => {
+                    format!("; the token's aud is {}", quoted_list(t.aud()))
+                }
                 (CauseId::WrongIssuer, Some(t)) => {
-                    format!("; the token's iss is {:?}", t.iss().unwrap_or(""))
+                    format!("; the token's iss is {}", quoted(t.iss().unwrap_or("")))
                 }
                 _ => String::new(),
             };
@@ -466,7 +471,7 @@ pub fn diagnose(
     }
     if let Some(to) = sign_in
         && let Some(c) = report.causes.iter_mut().find(|c| !c.id.blocks_the_page())
-        && !c.detail.contains(to)
+        && !c.detail.raw().contains(to)
     {
         c.detail.push_str(&format!(
             "; the server answers with a redirect to its sign-in page ({to}) instead of a 401, which API clients follow into an HTML page"
@@ -523,13 +528,14 @@ fn token_findings(
     let iss = t.iss().unwrap_or("");
     if !f.expected_issuers.is_empty() {
         if f.expected_issuers.iter().any(|e| same_url(e, iss)) {
-            report.check("iss", Outcome::Pass, format!("{iss:?} is trusted"));
+            report.check("iss", Outcome::Pass, format!("{} is trusted", quoted(iss)));
         } else {
             found.push((
                 CauseId::WrongIssuer,
                 format!(
-                    "the token's iss is {iss:?}; the API trusts {:?}",
-                    f.expected_issuers
+                    "the token's iss is {}; the API trusts {}",
+                    quoted(iss),
+                    quoted_list(&f.expected_issuers)
                 ),
             ));
         }
@@ -537,17 +543,23 @@ fn token_findings(
     let aud = t.aud();
     if let Some(expected) = &f.expected_audience {
         if aud.iter().any(|a| same_url(a, expected)) {
-            report.check("aud", Outcome::Pass, format!("names {expected:?}"));
+            report.check("aud", Outcome::Pass, format!("names {}", quoted(expected)));
         } else {
             found.push((
                 CauseId::WrongAudience,
-                format!("the token's aud is {aud:?}; the API is {expected:?}"),
+                format!(
+                    "the token's aud is {}; the API is {}",
+                    quoted_list(&aud),
+                    quoted(expected)
+                ),
             ));
         }
     }
     match &f.keys {
         Some(KeyVerdict::UnknownKey { kid, known }) => found.push((CauseId::UnknownKey, format!(
-            "the token's kid {kid:?} is not in the issuer's key set (it has {known:?}): the key was rotated away or the token comes from elsewhere"
+            "the token's kid {} is not in the issuer's key set (it has {}): the key was rotated away or the token comes from elsewhere",
+            quoted(kid),
+            quoted_list(known)
         ))),
         Some(KeyVerdict::AlgorithmNotAllowed(why)) => found.push((CauseId::AlgorithmNotAllowed, why.clone())),
         Some(KeyVerdict::BadSignature) => found.push((CauseId::BadSignature, "the signature does not verify with the key the token names".into())),

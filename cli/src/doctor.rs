@@ -16,8 +16,9 @@ use crate::diagnose::{
 };
 use crate::http::{Answer, Http};
 use crate::keys::{self, KeyVerdict};
-use crate::report::{CauseId, Outcome, Report};
+use crate::report::{CauseId, Outcome, Report, quoted, quoted_list};
 use crate::token::{self, Decoded, date};
+use crate::untrusted::Untrusted;
 
 /// What to send, and what to compare the token with.
 #[derive(Debug, Clone)]
@@ -264,13 +265,14 @@ impl ServerWords {
         } else {
             let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
             let said = param("error_description")
-                .map(|d| format!(", description {d:?}"))
+                .map(|d| format!(", description {}", quoted(d)))
                 .unwrap_or_default();
             report.check(
                 "challenge",
                 Outcome::Pass,
                 format!(
-                    "schemes {schemes:?}, Bearer error {}{said}",
+                    "schemes {}, Bearer error {}{said}",
+                    quoted_list(&schemes),
                     param("error").unwrap_or("none")
                 ),
             );
@@ -287,9 +289,9 @@ impl ServerWords {
                 "problem",
                 Outcome::Pass,
                 format!(
-                    "code {:?}, detail {:?}",
-                    p.code.as_deref().unwrap_or(""),
-                    p.detail.as_deref().unwrap_or("")
+                    "code {}, detail {}",
+                    quoted(p.code.as_deref().unwrap_or("")),
+                    quoted(p.detail.as_deref().unwrap_or(""))
                 ),
             );
         }
@@ -408,11 +410,9 @@ fn redact(report: &mut Report, secrets: &[&str]) {
             pieces.push(sig);
         }
     }
-    let clean = |text: &mut String| {
+    let clean = |text: &mut Untrusted| {
         for p in &pieces {
-            if text.contains(p) {
-                *text = text.replace(p, "[redacted]");
-            }
+            text.replace_all(p, "[redacted]");
         }
     };
     report.causes.iter_mut().for_each(|c| clean(&mut c.detail));

@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
 use crate::http::Http;
-use crate::report::{Check, Outcome};
+use crate::report::{Check, Outcome, quoted, quoted_list};
 use crate::token::Decoded;
 
 /// At most this many keys are tried for one token.
@@ -78,7 +78,10 @@ pub async fn judge(
             let why = if alg_name.eq_ignore_ascii_case("none") {
                 "the token is unsigned (alg \"none\"), which no careful server accepts".to_owned()
             } else {
-                format!("the token's alg {alg_name:?} is not a JWS signature algorithm")
+                format!(
+                    "the token's alg {} is not a JWS signature algorithm",
+                    quoted(alg_name)
+                )
             };
             checks.push(Check::new("alg", Outcome::Fail, why.clone()));
             return KeyVerdict::AlgorithmNotAllowed(why);
@@ -95,7 +98,11 @@ pub async fn judge(
                     checks.push(Check::new(
                         "issuer_metadata",
                         Outcome::Warn,
-                        format!("{url} names the issuer {stated:?}, not {issuer:?}"),
+                        format!(
+                            "{url} names the issuer {}, not {}",
+                            quoted(stated),
+                            quoted(issuer)
+                        ),
                     ));
                 } else {
                     checks.push(Check::new(
@@ -152,9 +159,9 @@ pub async fn judge(
         if let Some(key) = named.first() {
             let why = format!(
                 "the token is signed with {alg_name} (a shared secret) but names the published {} \
-                 key {:?}: servers refuse this (algorithm confusion)",
+                 key {}: servers refuse this (algorithm confusion)",
                 text(key, "kty").unwrap_or("?"),
-                token.kid().unwrap_or("")
+                quoted(token.kid().unwrap_or(""))
             );
             checks.push(Check::new("alg", Outcome::Fail, why.clone()));
             return KeyVerdict::AlgorithmNotAllowed(why);
@@ -184,7 +191,11 @@ pub async fn judge(
         checks.push(Check::new(
             "kid",
             Outcome::Fail,
-            format!("kid {kid:?} is not in the key set (it has {known:?})"),
+            format!(
+                "kid {} is not in the key set (it has {})",
+                quoted(&kid),
+                quoted_list(&known)
+            ),
         ));
         return KeyVerdict::UnknownKey { kid, known };
     }
@@ -230,7 +241,10 @@ pub async fn judge(
             checks.push(Check::new(
                 "signature",
                 Outcome::Pass,
-                format!("verifies with key {:?}", text(key, "kid").unwrap_or("")),
+                format!(
+                    "verifies with key {}",
+                    quoted(text(key, "kid").unwrap_or(""))
+                ),
             ));
             return KeyVerdict::Verified;
         }

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Exit codes: 0 nothing wrong, 1 a cause was found, 2 usage error, 3 the server could not be
-//! reached. The token is never printed, only its decoded header and claims.
+//! reached. The token is never printed, only its decoded header and claims. What a server or a
+//! token says is printed escaped (see [`untrusted`]), on standard error too; `--json` prints
+//! it exactly, as JSON.
 
 mod cors;
 mod diagnose;
@@ -17,12 +19,15 @@ mod http;
 mod keys;
 mod report;
 mod token;
+mod untrusted;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use ::http::{HeaderName, HeaderValue, Method, Uri};
 use clap::{Args, Parser, Subcommand};
+
+use crate::untrusted::{Shown, json_line};
 
 #[derive(Parser)]
 #[command(
@@ -124,7 +129,7 @@ async fn doctor(args: Box<DoctorArgs>) -> ExitCode {
     let token = match read_token(&args) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("portcullis doctor: {e}");
+            eprintln!("portcullis doctor: {}", Shown(&e));
             return ExitCode::from(USAGE);
         }
     };
@@ -142,31 +147,34 @@ async fn doctor(args: Box<DoctorArgs>) -> ExitCode {
     let http = match http::Http::new(Duration::from_secs(args.timeout.max(1))) {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("portcullis doctor: {e}");
+            eprintln!("portcullis doctor: {}", Shown(&e.to_string()));
             return ExitCode::from(UNREACHABLE);
         }
     };
     match doctor::run(&http, &spec).await {
         Ok(report) => {
             if args.json {
-                println!("{}", report.to_json());
+                println!("{}", json_line(&report.to_json()));
             } else {
                 print!("{}", report.to_text());
             }
             ExitCode::from(u8::from(!report.causes.is_empty()))
         }
         Err(doctor::Failure::Usage(e)) => {
-            eprintln!("portcullis doctor: {e}");
+            eprintln!("portcullis doctor: {}", Shown(&e));
             ExitCode::from(USAGE)
         }
         Err(doctor::Failure::Unreachable(e)) => {
             if args.json {
                 println!(
                     "{}",
-                    serde_json::json!({"verdict": "unreachable", "status": null, "causes": [], "error": e})
+                    json_line(
+                        &serde_json::json!({"verdict": "unreachable", "status": null, "causes": [], "error": e})
+                    )
                 );
             }
-            eprintln!("portcullis doctor: cannot reach {e}");
+            // The error may quote the server (a TLS alert, a certificate's names).
+            eprintln!("portcullis doctor: cannot reach {}", Shown(&e));
             ExitCode::from(UNREACHABLE)
         }
     }
@@ -176,7 +184,10 @@ fn decode(arg: &str) -> ExitCode {
     let raw = if arg == "-" {
         let mut s = String::new();
         if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
-            eprintln!("portcullis decode: cannot read standard input: {e}");
+            eprintln!(
+                "portcullis decode: cannot read standard input: {}",
+                Shown(&e.to_string())
+            );
             return ExitCode::from(USAGE);
         }
         s
@@ -196,7 +207,7 @@ fn decode(arg: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(why) => {
-            eprintln!("portcullis decode: not a JWT: {why}");
+            eprintln!("portcullis decode: not a JWT: {}", Shown(&why.to_string()));
             ExitCode::from(1)
         }
     }
@@ -213,7 +224,7 @@ fn main() -> ExitCode {
             {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("portcullis: cannot start: {e}");
+                    eprintln!("portcullis: cannot start: {}", Shown(&e.to_string()));
                     return ExitCode::FAILURE;
                 }
             };

@@ -1,8 +1,15 @@
 //! What the doctor found: causes with stable ids, the checks behind them, and the two ways of
 //! printing them (for people, and one JSON object for scripts).
+//!
+//! Every text in a report may carry a peer's words, so it is held as [`Untrusted`] and shown
+//! only escaped; [`Report::to_text`] prints nothing else but static words and numbers. Details
+//! keep the words as they came (quoted with [`quoted`], never with `{:?}`, which would escape
+//! them a second time), so the JSON output carries them exactly.
 
 use serde::Serialize;
 use serde_json::{Value, json};
+
+use crate::untrusted::{Shown, ShownJson, Untrusted};
 
 /// The stable cause ids (documented in the README; scripts switch on them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -99,9 +106,9 @@ pub struct Cause {
     /// The stable id.
     pub id: CauseId,
     /// What was seen.
-    pub detail: String,
+    pub detail: Untrusted,
     /// What to do.
-    pub fix: String,
+    pub fix: Untrusted,
 }
 
 /// How a check came out.
@@ -126,7 +133,7 @@ pub struct Check {
     /// How it came out.
     pub outcome: Outcome,
     /// What was seen.
-    pub detail: String,
+    pub detail: Untrusted,
 }
 
 impl Check {
@@ -135,9 +142,24 @@ impl Check {
         Check {
             name,
             outcome,
-            detail: detail.into(),
+            detail: Untrusted::from(detail.into()),
         }
     }
+}
+
+/// A word in a detail, in double quotes, as it came (the text output escapes it).
+pub fn quoted(word: &str) -> String {
+    format!("\"{word}\"")
+}
+
+/// Words in a detail, as `["a", "b"]`, as they came (the text output escapes them).
+pub fn quoted_list<I>(words: I) -> String
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let words: Vec<String> = words.into_iter().map(|w| quoted(w.as_ref())).collect();
+    format!("[{}]", words.join(", "))
 }
 
 /// The whole finding.
@@ -165,8 +187,8 @@ impl Report {
         if !self.causes.iter().any(|c| c.id == id) {
             self.causes.push(Cause {
                 id,
-                detail: detail.into(),
-                fix: fix.into(),
+                detail: Untrusted::from(detail.into()),
+                fix: Untrusted::from(fix.into()),
             });
         }
     }
@@ -188,7 +210,8 @@ impl Report {
     }
 
     /// The report for people: the verdict, then each cause with its fix, then the token and
-    /// the checks.
+    /// the checks. What is not a static word or a number is shown escaped ([`Untrusted`],
+    /// [`Shown`], [`ShownJson`]), so each report line is one of ours.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let status = self
@@ -220,17 +243,17 @@ impl Report {
                 if let Some(Value::Object(m)) = token.get(part) {
                     out.push_str(&format!("  {part}:\n"));
                     for (k, v) in m {
-                        out.push_str(&format!("    {k}: {v}"));
+                        out.push_str(&format!("    {}: {}", Shown(k), ShownJson(v)));
                         if let Some(Value::String(when)) = token.get("times").and_then(|t| t.get(k))
                         {
-                            out.push_str(&format!("  ({when})"));
+                            out.push_str(&format!("  ({})", Shown(when)));
                         }
                         out.push('\n');
                     }
                 }
             }
             if let Some(Value::String(why)) = token.get("not_a_jwt") {
-                out.push_str(&format!("  not a JWT: {why}\n"));
+                out.push_str(&format!("  not a JWT: {}\n", Shown(why)));
             }
         }
         if !self.checks.is_empty() {
@@ -282,6 +305,37 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(id).unwrap(), id.as_str());
         }
+    }
+
+    #[test]
+    fn every_line_of_the_text_is_one_of_ours() {
+        let forged = "\u{1b}[2J\r\nverdict: ok\n\u{9b}1m\u{202e}";
+        let mut r = Report {
+            status: Some(401),
+            token: Some(json!({"claims": {forged: forged}, "not_a_jwt": forged})),
+            ..Report::default()
+        };
+        r.cause(CauseId::TokenRevoked, forged, forged);
+        r.check("problem", Outcome::Pass, forged);
+        let text = r.to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        // verdict, blank, cause, fix, blank, token, claims, one claim, not a JWT, blank,
+        // checks, one check: twelve lines, whatever the words held.
+        assert_eq!(lines.len(), 12, "{text}");
+        let starts = lines
+            .iter()
+            .filter(|l| l.trim_start().starts_with("verdict"));
+        assert_eq!(starts.count(), 1, "{text}");
+        assert!(lines[0].starts_with("verdict: token_revoked"), "{text}");
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+            "{text:?}"
+        );
+        // JSON keeps the words.
+        assert_eq!(r.to_json()["causes"][0]["detail"], forged);
+        assert_eq!(r.to_json()["checks"][0]["detail"], forged);
     }
 
     #[test]

@@ -7,6 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
+use crate::untrusted::{Shown, ShownJson};
+
 /// A JWS in compact form, decoded (not verified).
 #[derive(Debug, Clone)]
 pub struct Decoded {
@@ -177,15 +179,16 @@ pub fn readable(t: i64, now: i64) -> String {
     format!("{}, {}", date(t), relative(t, now))
 }
 
-/// The header and claims as text, with readable times; never the signature.
+/// The header and claims as text, with readable times; never the signature. Names and
+/// values are the token's words: shown escaped.
 pub fn render(token: &Decoded, now: i64) -> String {
     let mut out = String::from("header:\n");
     for (k, v) in &token.header {
-        out.push_str(&format!("  {k}: {v}\n"));
+        out.push_str(&format!("  {}: {}\n", Shown(k), ShownJson(v)));
     }
     out.push_str("claims:\n");
     for (k, v) in &token.claims {
-        out.push_str(&format!("  {k}: {v}"));
+        out.push_str(&format!("  {}: {}", Shown(k), ShownJson(v)));
         if TIME_CLAIMS.contains(&k.as_str())
             && let Some(t) = token.time(k)
         {
