@@ -20,7 +20,9 @@
 //!
 //! Every URL discovery sends to is checked before anything is sent ([`destination`] rules):
 //! `https` off loopback, and no private, loopback or link-local address named by a resource
-//! that is not on one itself.
+//! that is not on one itself. Give it a client that does not follow redirects (hyper-util's
+//! does not): a redirect followed inside the client would carry a request past these checks,
+//! so a redirect is treated as "no document here".
 //!
 //! The layer then retries the request once. With
 //! [`step_up`](crate::RefreshLayerBuilder::step_up) an `insufficient_scope` refusal asks for
