@@ -310,3 +310,47 @@ async fn a_planted_csrf_pair_next_to_a_valid_session_is_403_csrf_failed() {
         );
     }
 }
+
+/// `--csrf-key-env` names the variable holding the CSRF key (base64, at least 32 bytes): the
+/// tokens are minted with it, and a key that cannot be used stops the server (exit 2) without
+/// printing the variable's value.
+#[tokio::test]
+async fn the_csrf_key_comes_from_the_variable_csrf_key_env_names() {
+    use base64::Engine;
+    let secret = b"a csrf key from the environment, 32+ bytes";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let (_child, url) = start_example_with_env(
+        "server",
+        &["--listen", "127.0.0.1:0", "--csrf-key-env", "DEMO_CSRF_KEY"],
+        &[("DEMO_CSRF_KEY", &b64)],
+    )
+    .await;
+    let a = addr(&url);
+    let c = client();
+    let (session, token) = sign_in(&c, a, "alice").await;
+    let key = portcullis::server::CsrfKey::new(secret).unwrap();
+    assert_eq!(token, key.mint(&session));
+    let post = http::Request::post(format!("http://{a}/api/echo"))
+        .header("cookie", format!("access_token={session}"))
+        .header("x-csrf-token", &token)
+        .body(http_body_util::Full::from("hi"))
+        .unwrap();
+    assert_eq!(send(&c, post).await.status, 200);
+
+    let short = base64::engine::general_purpose::STANDARD.encode("only-sixteen-byt");
+    for value in [Some(short.as_str()), Some("not base64!"), None] {
+        let mut cmd = std::process::Command::new(example_bin("server"));
+        cmd.args(["--listen", "127.0.0.1:0", "--csrf-key-env", "DEMO_CSRF_KEY"]);
+        match value {
+            Some(v) => cmd.env("DEMO_CSRF_KEY", v),
+            None => cmd.env_remove("DEMO_CSRF_KEY"),
+        };
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{value:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--csrf-key-env"), "{err}");
+        if let Some(v) = value {
+            assert!(!err.contains(v), "{err}");
+        }
+    }
+}
