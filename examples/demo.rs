@@ -55,6 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         allow_origins: vec![PAGE_ORIGIN.into()],
         secure_cookies: true,
         shared_revocations: None,
+        csrf_key: demo_app::demo_csrf_key(),
     })?;
     let app = demo.router();
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -263,6 +263,7 @@ async fn main() {
                 allow_origins: vec![],
                 secure_cookies: true,
                 shared_revocations: None,
+                csrf_key: demo_app::demo_csrf_key(),
             })
             .unwrap_or_else(|e| fail(2, e));
             let mut jwt = JwtAuthenticator::builder().issuer(&base).audience(AUDIENCE);

@@ -3,12 +3,18 @@
 //! ```text
 //! cargo run --example server -- [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS]
 //!                                [--jwks-url URL --issuer ISS --audience AUD] [--redis URL]
+//!                                [--csrf-key-env VAR]
 //! ```
 //!
 //! With `--jwks-url`, tokens from that provider (its `iss` and `aud` as given, scopes from
 //! `scope` or `scp`) are verified instead of the embedded provider's. With `--redis`, every
 //! server started against the same Redis shares one revocation list: `POST /api/logout` on one
 //! of them is refused by all within milliseconds.
+//!
+//! Cookie sessions (`POST /session/login`) carry a CSRF token bound to the session, minted
+//! with the key in the environment variable `--csrf-key-env` names (base64 of at least 32
+//! random bytes, e.g. `openssl rand -base64 32`; give every replica the same). Without it the
+//! demo's own key is used, which is written in `support/demo_app.rs` for anyone to read.
 //!
 //! The first line on stdout is `listening on http://ADDR` with the real port, so
 //! `--listen 127.0.0.1:0` works. Ctrl-C or SIGTERM stops it gracefully.
@@ -18,9 +24,12 @@ mod demo_app;
 
 use std::time::Duration;
 
+use base64::Engine;
 use demo_app::{DemoApi, DemoConfig};
 use portcullis::server::jwt::{JwksConfig, JwksKeySource};
-use portcullis::server::{SharedRevocationConfig, SharedRevocationError, SharedRevocations};
+use portcullis::server::{
+    CsrfKey, SharedRevocationConfig, SharedRevocationError, SharedRevocations,
+};
 
 struct Args {
     listen: String,
@@ -30,9 +39,10 @@ struct Args {
     issuer: Option<String>,
     audience: Option<String>,
     redis: Option<String>,
+    csrf_key_env: Option<String>,
 }
 
-const USAGE: &str = "usage: server [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS] [--jwks-url URL --issuer ISS --audience AUD] [--redis URL]";
+const USAGE: &str = "usage: server [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS] [--jwks-url URL --issuer ISS --audience AUD] [--redis URL] [--csrf-key-env VAR]";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut out = Args {
@@ -43,6 +53,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         issuer: None,
         audience: None,
         redis: None,
+        csrf_key_env: None,
     };
     while let Some(flag) = args.next() {
         let mut value = || {
@@ -61,6 +72,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--issuer" => out.issuer = Some(value()?),
             "--audience" => out.audience = Some(value()?),
             "--redis" => out.redis = Some(value()?),
+            "--csrf-key-env" => out.csrf_key_env = Some(value()?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -72,6 +84,17 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         ));
     }
     Ok(out)
+}
+
+/// The CSRF key from the environment variable `var` (base64); the message never holds the
+/// variable's value.
+fn csrf_key_from_env(var: &str) -> Result<CsrfKey, String> {
+    let value = std::env::var(var)
+        .map_err(|_| format!("--csrf-key-env: the environment variable {var} is not set"))?;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .map_err(|_| format!("--csrf-key-env: {var} is not base64"))?;
+    CsrfKey::new(&secret).map_err(|e| format!("--csrf-key-env: {e}"))
 }
 
 /// True for a URL whose host is this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
@@ -117,6 +140,16 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let csrf_key = match &args.csrf_key_env {
+        None => demo_app::demo_csrf_key(),
+        Some(var) => match csrf_key_from_env(var) {
+            Ok(key) => key,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        },
+    };
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -132,7 +165,8 @@ async fn main() {
         // client secret is printed in this file. Say so loudly before anyone else can reach it.
         eprintln!(
             "WARNING: listening on {addr}, which other machines can reach. The embedded identity \
-             provider is a demo (known client secret, plain http): do not expose it."
+             provider is a demo (known client secret, plain http): do not expose it. Without \
+             --csrf-key-env, the CSRF key is the demo's, known too."
         );
     }
     let shared_revocations = match &args.redis {
@@ -157,6 +191,7 @@ async fn main() {
         allow_origins: args.allow_origins,
         secure_cookies: true,
         shared_revocations,
+        csrf_key,
     };
     let demo = match (&args.jwks_url, &args.issuer, &args.audience) {
         (Some(url), Some(iss), Some(aud)) => match JwksKeySource::builder()

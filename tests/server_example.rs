@@ -239,3 +239,118 @@ async fn a_non_loopback_listen_address_prints_a_warning() {
     assert!(w.starts_with("WARNING: listening on 0.0.0.0:"), "{w}");
     assert_eq!(warning("127.0.0.1:0").await, "", "quiet on loopback");
 }
+
+/// Signs in as `user` at the example's `/session/login`; returns the session cookie's value
+/// and the CSRF token the sign-in handed out.
+async fn sign_in(c: &HttpClient, a: std::net::SocketAddr, user: &str) -> (String, String) {
+    let req = http::Request::post(format!("http://{a}/session/login"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::from(
+            serde_json::json!({"username": user, "password": "demo"}).to_string(),
+        ))
+        .unwrap();
+    let r = send(c, req).await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let session = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|v| {
+            v.to_str()
+                .unwrap()
+                .strip_prefix("access_token=")
+                .map(|s| s.split(';').next().unwrap().to_owned())
+        })
+        .expect("a session cookie");
+    let csrf = r.json()["csrf_token"].as_str().unwrap().to_owned();
+    (session, csrf)
+}
+
+/// The CSRF token is bound to the session it was minted for. A sibling subdomain (or a
+/// plain-http man in the middle) can plant a `csrf_token` cookie of its choosing for the
+/// whole site, and a request can then carry that cookie and a matching header next to the
+/// victim's real session cookie, from a trusted page or from a client that sends no `Origin`
+/// at all: the pair proves nothing about the session, so it must be refused. So must the
+/// token of another session (the attacker's own sign-in).
+#[tokio::test]
+async fn a_planted_csrf_pair_next_to_a_valid_session_is_403_csrf_failed() {
+    const APP: &str = "http://localhost:3000";
+    let (_child, url) = start(&["--allow-origin", APP]).await;
+    let a = addr(&url);
+    let c = client();
+    let (alice, alice_csrf) = sign_in(&c, a, "alice").await;
+    let (_, mallory_csrf) = sign_in(&c, a, "mallory").await;
+    let echo = |cookie_csrf: &str, header: &str, from_app: bool| {
+        let mut req = http::Request::post(format!("http://{a}/api/echo"))
+            .header("content-type", "text/plain")
+            .header(
+                "cookie",
+                format!("access_token={alice}; csrf_token={cookie_csrf}"),
+            )
+            .header("x-csrf-token", header);
+        if from_app {
+            req = req
+                .header("origin", APP)
+                .header("sec-fetch-site", "same-site");
+        }
+        req.body(http_body_util::Full::from("hello")).unwrap()
+    };
+    for from_app in [true, false] {
+        send(&c, echo("planted", "planted", from_app))
+            .await
+            .assert_problem(403, "csrf_failed");
+        send(&c, echo(&mallory_csrf, &mallory_csrf, from_app))
+            .await
+            .assert_problem(403, "csrf_failed");
+        let r = send(&c, echo(&alice_csrf, &alice_csrf, from_app)).await;
+        assert_eq!(
+            (r.status.as_u16(), &r.body[..]),
+            (200, &b"hello"[..]),
+            "the token minted for alice's session, from_app {from_app}"
+        );
+    }
+}
+
+/// `--csrf-key-env` names the variable holding the CSRF key (base64, at least 32 bytes): the
+/// tokens are minted with it, and a key that cannot be used stops the server (exit 2) without
+/// printing the variable's value.
+#[tokio::test]
+async fn the_csrf_key_comes_from_the_variable_csrf_key_env_names() {
+    use base64::Engine;
+    let secret = b"a csrf key from the environment, 32+ bytes";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let (_child, url) = start_example_with_env(
+        "server",
+        &["--listen", "127.0.0.1:0", "--csrf-key-env", "DEMO_CSRF_KEY"],
+        &[("DEMO_CSRF_KEY", &b64)],
+    )
+    .await;
+    let a = addr(&url);
+    let c = client();
+    let (session, token) = sign_in(&c, a, "alice").await;
+    let key = portcullis::server::CsrfKey::new(secret).unwrap();
+    assert_eq!(token, key.mint(&session));
+    let post = http::Request::post(format!("http://{a}/api/echo"))
+        .header("cookie", format!("access_token={session}"))
+        .header("x-csrf-token", &token)
+        .body(http_body_util::Full::from("hi"))
+        .unwrap();
+    assert_eq!(send(&c, post).await.status, 200);
+
+    let short = base64::engine::general_purpose::STANDARD.encode("only-sixteen-byt");
+    for value in [Some(short.as_str()), Some("not base64!"), None] {
+        let mut cmd = std::process::Command::new(example_bin("server"));
+        cmd.args(["--listen", "127.0.0.1:0", "--csrf-key-env", "DEMO_CSRF_KEY"]);
+        match value {
+            Some(v) => cmd.env("DEMO_CSRF_KEY", v),
+            None => cmd.env_remove("DEMO_CSRF_KEY"),
+        };
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{value:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--csrf-key-env"), "{err}");
+        if let Some(v) = value {
+            assert!(!err.contains(v), "{err}");
+        }
+    }
+}

@@ -3,25 +3,70 @@
 //! A browser attaches cookies to requests other sites make it send; a bearer header it does
 //! not. So only requests *authenticated by cookie* with an unsafe method (anything but GET,
 //! HEAD, OPTIONS, TRACE) need a proof that the page making them is ours. Two checks, both
-//! required by default:
+//! required:
 //! - **where the request comes from**: tower-http's cross-origin protection (the scheme of Go
 //!   1.25): `Sec-Fetch-Site` must be `same-origin` or `none`, or `Origin` must be a trusted
-//!   origin or the request's own host. This is what stops a cookie and header pair planted by
-//!   a sibling subdomain or a plain-`http` man in the middle: the request itself still comes
-//!   from their page.
-//! - **double submit**: a header whose value equals a (script-readable) cookie. Only a page
-//!   that can read our cookies can copy it.
+//!   origin or the request's own host. Requests that carry neither header (old browsers, and
+//!   every client that is not a browser) pass this check, which is why the token below is
+//!   needed too.
+//! - **a token bound to the session** ([`Csrf::session_bound`]): a header holding
+//!   `base64url(HMAC-SHA256(key, label ‖ session))`, where *session* is the value of the very
+//!   cookie the layer authenticated the request with, and *key* is a [`CsrfKey`] the app
+//!   configures (the same on every replica). The app hands the token to its page when it sets
+//!   the session cookie ([`CsrfKey::mint`]). A cookie and header pair planted by a sibling
+//!   subdomain or a plain-`http` man in the middle proves nothing: without the key and the
+//!   victim's (`HttpOnly`) session cookie nobody can compute the token.
 //!
 //! Failing either is 403 `csrf_failed`, with the layer's problem body.
 //!
 //! A page on another origin of the same site (`app.example.com` calling `api.example.com`, or
 //! two ports of `localhost`) is cross-origin: name it with [`Csrf::trusted_origin`].
+//!
+//! # Example
+//! ```
+//! use auth_layer::{ApiKeys, AuthLayer, Csrf, CsrfKey};
+//! use axum::extract::State;
+//! use axum::http::header::SET_COOKIE;
+//! use axum::response::IntoResponse;
+//! use axum::{Router, routing::post};
+//!
+//! # fn main() -> Result<(), auth_layer::ConfigError> {
+//! // From your secret store: at least 32 bytes, the same on every replica.
+//! let key = CsrfKey::new(b"read-me-from-the-secret-store-not-the-source")?;
+//! # let sessions = ApiKeys::new();
+//! let auth = AuthLayer::builder()
+//!     .cookie("sid", sessions)
+//!     .csrf(Some(
+//!         Csrf::session_bound(key.clone()).trusted_origin("https://app.example.com"),
+//!     ))
+//!     .build()?;
+//!
+//! /// Signs in: sets the session cookie and gives the page the CSRF token of that session,
+//! /// which the page sends back in `x-csrf-token` on every POST, PUT, PATCH and DELETE.
+//! async fn sign_in(State(key): State<CsrfKey>) -> impl IntoResponse {
+//!     let session = "s3ss10n-from-your-store";
+//!     let cookie = format!("sid={session}; Path=/; HttpOnly; Secure; SameSite=Lax");
+//!     ([(SET_COOKIE, cookie)], key.mint(session))
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/transfer", post(|| async { "sent" }))
+//!     .layer(auth)
+//!     .merge(Router::new().route("/sign-in", post(sign_in)).with_state(key));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::convert::Infallible;
+use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use aws_lc_rs::{constant_time, hmac};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderName, Method, Request, Response};
 use tower::{Layer, Service};
 use tower_http::csrf::{CsrfLayer, ProtectionError, ProtectionErrorKind};
@@ -29,36 +74,171 @@ use tower_http::csrf::{CsrfLayer, ProtectionError, ProtectionErrorKind};
 use crate::error::{AuthError, ConfigError, ErrorCode};
 use crate::sources;
 
-/// How cookie-authenticated unsafe requests prove they come from our own pages.
+/// Put before the session value in every MAC, so a CSRF key that is (wrongly) also used for
+/// something else never yields a tag that means anything there.
+const TOKEN_LABEL: &[u8] = b"portcullis csrf token v1\0";
+/// base64url (no padding) of a 32-byte HMAC-SHA256 tag.
+const TOKEN_LEN: usize = 43;
+/// The header of [`Csrf::session_bound`] unless [`Csrf::header`] names another.
+const DEFAULT_HEADER: &str = "x-csrf-token";
+
+/// The secret that session-bound CSRF tokens are derived with (HMAC-SHA256).
 ///
-/// ```
-/// use auth_layer::Csrf;
-/// // Double submit, plus requests must come from this API's origin or the app's.
-/// let csrf = Csrf::double_submit("csrf_token", "x-csrf-token")
-///     .trusted_origin("https://app.example.com");
-/// # let _ = csrf;
-/// ```
-#[derive(Debug, Clone)]
-pub struct Csrf {
-    double_submit: Option<(String, String)>,
-    origins: Vec<String>,
+/// There is no default and no random key: give every replica of your app the same secret, so
+/// that a token minted by one is accepted by all. To rotate, configure the new key with the
+/// old one as [`Csrf::previous_key`] until the sessions minted under the old one have ended.
+/// `Debug` does not print the secret.
+#[derive(Clone)]
+pub struct CsrfKey {
+    key: hmac::Key,
 }
 
-impl Default for Csrf {
-    /// Double submit with the cookie `csrf_token` and the header `x-csrf-token`, and requests
-    /// only from the API's own origin.
-    fn default() -> Self {
-        Csrf::double_submit("csrf_token", "x-csrf-token")
+impl fmt::Debug for CsrfKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CsrfKey(<redacted>)")
     }
 }
 
+impl CsrfKey {
+    /// The shortest secret accepted, in bytes: the length of the HMAC-SHA256 output.
+    pub const MIN_LEN: usize = 32;
+
+    /// A key from `secret`, random bytes from your secret store (at least
+    /// [`MIN_LEN`](Self::MIN_LEN) of them, e.g. `openssl rand -base64 32`, decoded).
+    /// A shorter secret is [`ConfigError::CsrfKeyTooShort`].
+    pub fn new(secret: &[u8]) -> Result<Self, ConfigError> {
+        if secret.len() < Self::MIN_LEN {
+            return Err(ConfigError::CsrfKeyTooShort {
+                min: Self::MIN_LEN,
+                got: secret.len(),
+            });
+        }
+        Ok(CsrfKey {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        })
+    }
+
+    /// The CSRF token of the session whose cookie value is `session` (exactly the value set
+    /// in the cookie, without quotes): what the page must send in the CSRF header. Call it
+    /// where the app sets or replaces the session cookie, and hand the token to the page (in
+    /// the response body, or in a cookie the page can read). A new session value needs a new
+    /// token.
+    pub fn mint(&self, session: impl AsRef<[u8]>) -> String {
+        URL_SAFE_NO_PAD.encode(self.tag(session.as_ref()))
+    }
+
+    fn tag(&self, session: &[u8]) -> hmac::Tag {
+        let mut mac = hmac::Context::with_key(&self.key);
+        mac.update(TOKEN_LABEL);
+        mac.update(session);
+        mac.sign()
+    }
+
+    /// `token` is the token minted with this key for `session` (compared in constant time).
+    fn accepts(&self, session: &[u8], token: &[u8]) -> bool {
+        if token.len() != TOKEN_LEN {
+            return false;
+        }
+        let mut expected = [0u8; TOKEN_LEN];
+        match URL_SAFE_NO_PAD.encode_slice(self.tag(session), &mut expected) {
+            Ok(TOKEN_LEN) => constant_time::verify_slices_are_equal(&expected, token).is_ok(),
+            _ => false,
+        }
+    }
+}
+
+/// How cookie-authenticated unsafe requests prove they come from our own pages.
+///
+/// ```
+/// use auth_layer::{Csrf, CsrfKey};
+/// # fn main() -> Result<(), auth_layer::ConfigError> {
+/// # let secret = [7u8; 32];
+/// // A token bound to the session cookie in `x-csrf-token`, and requests from this API's
+/// // origin or the app's.
+/// let csrf = Csrf::session_bound(CsrfKey::new(&secret)?)
+///     .trusted_origin("https://app.example.com");
+/// # let _ = csrf;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Csrf {
+    proof: Proof,
+    origins: Vec<String>,
+    /// A session-bound option given to another kind of protection; refused when the layer is
+    /// built rather than ignored.
+    misplaced: Option<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+enum Proof {
+    SessionBound {
+        /// The current key first: it is the likeliest to match.
+        keys: Vec<CsrfKey>,
+        header: String,
+    },
+    UnboundDoubleSubmit {
+        cookie: String,
+        header: String,
+    },
+    OriginOnly,
+}
+
 impl Csrf {
-    /// Require the header `header` to equal the cookie `cookie`, and the request to come from
-    /// the API's own origin or a [trusted](Self::trusted_origin) one.
-    pub fn double_submit(cookie: impl Into<String>, header: impl Into<String>) -> Self {
+    /// Require the header `x-csrf-token` to hold the token [minted](CsrfKey::mint) with `key`
+    /// for the session cookie this request was authenticated with, and the request to come
+    /// from the API's own origin or a [trusted](Self::trusted_origin) one. The protection to
+    /// use.
+    pub fn session_bound(key: CsrfKey) -> Self {
         Csrf {
-            double_submit: Some((cookie.into(), header.into())),
+            proof: Proof::SessionBound {
+                keys: vec![key],
+                header: DEFAULT_HEADER.to_owned(),
+            },
             origins: Vec::new(),
+            misplaced: None,
+        }
+    }
+
+    /// The header of a [session-bound](Self::session_bound) token (default `x-csrf-token`;
+    /// some frameworks send `x-xsrf-token`).
+    pub fn header(mut self, name: impl Into<String>) -> Self {
+        match &mut self.proof {
+            Proof::SessionBound { header, .. } => *header = name.into(),
+            _ => self.misplaced = Some("header"),
+        }
+        self
+    }
+
+    /// Also accept tokens minted with `key`, for a [session-bound](Self::session_bound)
+    /// protection whose key is being rotated: deploy the new key with the old one here, then
+    /// drop the old one once the sessions it minted for have ended. Each extra key costs one
+    /// more HMAC for a request whose token matches none.
+    pub fn previous_key(mut self, key: CsrfKey) -> Self {
+        match &mut self.proof {
+            Proof::SessionBound { keys, .. } => keys.push(key),
+            _ => self.misplaced = Some("previous_key"),
+        }
+        self
+    }
+
+    /// The classic double submit, **not bound to the session**: the header `header` must
+    /// equal the (script-readable) cookie `cookie`, whatever it holds. Anyone who can set a
+    /// cookie for your site (a sibling subdomain, a man in the middle on plain `http`) can
+    /// plant a pair that passes next to the victim's session cookie; only the origin check
+    /// then stands in the way, and it lets through requests without `Origin` and
+    /// `Sec-Fetch-Site`. Prefer [`session_bound`](Self::session_bound).
+    pub fn double_submit_unbound_to_session(
+        cookie: impl Into<String>,
+        header: impl Into<String>,
+    ) -> Self {
+        Csrf {
+            proof: Proof::UnboundDoubleSubmit {
+                cookie: cookie.into(),
+                header: header.into(),
+            },
+            origins: Vec::new(),
+            misplaced: None,
         }
     }
 
@@ -66,8 +246,9 @@ impl Csrf {
     /// Enough for current browsers; old ones that send neither header are let through.
     pub fn origin_only() -> Self {
         Csrf {
-            double_submit: None,
+            proof: Proof::OriginOnly,
             origins: Vec::new(),
+            misplaced: None,
         }
     }
 
@@ -79,13 +260,22 @@ impl Csrf {
     }
 
     pub(crate) fn compile(self) -> Result<CsrfCheck, ConfigError> {
-        let double_submit = match self.double_submit {
-            Some((cookie, header)) => {
-                let header = HeaderName::from_bytes(header.as_bytes())
-                    .map_err(|_| ConfigError::InvalidHeaderName(header.clone()))?;
-                Some((cookie, header))
-            }
-            None => None,
+        if let Some(option) = self.misplaced {
+            return Err(ConfigError::CsrfNotSessionBound(option));
+        }
+        let header_name = |h: String| {
+            HeaderName::from_bytes(h.as_bytes()).map_err(|_| ConfigError::InvalidHeaderName(h))
+        };
+        let proof = match self.proof {
+            Proof::SessionBound { keys, header } => CompiledProof::SessionBound {
+                keys: keys.into_boxed_slice(),
+                header: header_name(header)?,
+            },
+            Proof::UnboundDoubleSubmit { cookie, header } => CompiledProof::UnboundDoubleSubmit {
+                cookie,
+                header: header_name(header)?,
+            },
+            Proof::OriginOnly => CompiledProof::OriginOnly,
         };
         let mut layer = CsrfLayer::new();
         for origin in &self.origins {
@@ -94,7 +284,7 @@ impl Csrf {
                 .map_err(|_| ConfigError::InvalidOrigin(origin.clone()))?;
         }
         Ok(CsrfCheck {
-            double_submit,
+            proof,
             cross_origin: layer.layer(Probe),
         })
     }
@@ -120,8 +310,21 @@ impl Service<Request<()>> for Probe {
 }
 
 #[derive(Debug)]
+enum CompiledProof {
+    SessionBound {
+        keys: Box<[CsrfKey]>,
+        header: HeaderName,
+    },
+    UnboundDoubleSubmit {
+        cookie: String,
+        header: HeaderName,
+    },
+    OriginOnly,
+}
+
+#[derive(Debug)]
 pub(crate) struct CsrfCheck {
-    double_submit: Option<(String, HeaderName)>,
+    proof: CompiledProof,
     cross_origin: tower_http::csrf::Csrf<Probe>,
 }
 
@@ -136,27 +339,48 @@ pub(crate) fn is_safe(method: &Method) -> bool {
     )
 }
 
+/// The one value of `header`; none, several or an empty one is no proof.
+fn single<'h>(headers: &'h HeaderMap, header: &HeaderName) -> Option<&'h [u8]> {
+    let mut sent = headers.get_all(header).iter();
+    match (sent.next(), sent.next()) {
+        (Some(v), None) if !v.is_empty() => Some(v.as_bytes()),
+        _ => None,
+    }
+}
+
 impl CsrfCheck {
-    pub(crate) fn check<B>(&self, req: &Request<B>) -> Result<(), AuthError> {
+    /// Check a request authenticated by the cookie whose value is `session`.
+    pub(crate) fn check<B>(&self, req: &Request<B>, session: &[u8]) -> Result<(), AuthError> {
         if is_safe(req.method()) {
             return Ok(());
         }
         self.check_origin(req)?;
         let headers = req.headers();
-        if let Some((cookie, header)) = &self.double_submit {
-            let expected = sources::cookie(headers, cookie)
-                .ok()
-                .flatten()
-                .map(|c| c.to_owned());
-            let mut sent = headers.get_all(header).iter();
-            let (Some(expected), Some(sent), None) = (expected, sent.next(), sent.next()) else {
-                return Err(failed(
-                    "cookie-authenticated changes need the CSRF header matching the CSRF cookie",
-                ));
-            };
-            if sent.is_empty() || !expected.secret_eq(sent.to_str().unwrap_or_default()) {
-                return Err(failed("the CSRF header does not match the CSRF cookie"));
+        match &self.proof {
+            CompiledProof::SessionBound { keys, header } => {
+                let Some(token) = single(headers, header) else {
+                    return Err(failed(
+                        "cookie-authenticated changes need the CSRF header, holding the token minted for this session",
+                    ));
+                };
+                if !keys.iter().any(|k| k.accepts(session, token)) {
+                    return Err(failed(
+                        "the CSRF header is not the token minted for this session (a new session needs a new token)",
+                    ));
+                }
             }
+            CompiledProof::UnboundDoubleSubmit { cookie, header } => {
+                let expected = sources::cookie(headers, cookie).ok().flatten();
+                let (Some(expected), Some(sent)) = (expected, single(headers, header)) else {
+                    return Err(failed(
+                        "cookie-authenticated changes need the CSRF header matching the CSRF cookie",
+                    ));
+                };
+                if constant_time::verify_slices_are_equal(expected.secret_bytes(), sent).is_err() {
+                    return Err(failed("the CSRF header does not match the CSRF cookie"));
+                }
+            }
+            CompiledProof::OriginOnly => {}
         }
         Ok(())
     }
@@ -221,28 +445,166 @@ mod tests {
         r
     }
 
+    fn key(byte: u8) -> CsrfKey {
+        CsrfKey::new(&[byte; 32]).unwrap()
+    }
+
+    /// `req` with a header whose value is only known at run time.
+    fn with_token(mut r: Request<()>, token: &str) -> Request<()> {
+        r.headers_mut()
+            .append("x-csrf-token", HeaderValue::from_str(token).unwrap());
+        r
+    }
+
     #[test]
-    fn double_submit_needs_a_matching_header_on_unsafe_methods_only() {
-        let c = Csrf::default().compile().unwrap();
+    fn a_session_bound_token_is_needed_on_unsafe_methods_only() {
+        let c = Csrf::session_bound(key(1)).compile().unwrap();
+        let token = key(1).mint("s3ss10n");
+        assert_eq!(token.len(), TOKEN_LEN);
+        let post = |r: Request<()>| c.check(&r, b"s3ss10n");
+        assert!(post(with_token(req(Method::POST, &[]), &token)).is_ok());
+        let missing = post(req(Method::DELETE, &[])).unwrap_err();
+        assert_eq!(missing.code(), ErrorCode::CsrfFailed);
+        assert!(c.check(&req(Method::GET, &[]), b"s3ss10n").is_ok());
+        assert!(c.check(&req(Method::OPTIONS, &[]), b"s3ss10n").is_ok());
+        // Another session's token, a planted value, a token with one character changed,
+        // twice the right token, or the token in a cookie: none is the proof.
+        let other = key(1).mint("another-session");
+        let mut flipped = token.clone().into_bytes();
+        flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        for bad in [other.as_str(), "planted", flipped.as_str(), ""] {
+            let r = if bad.is_empty() {
+                req(Method::PUT, &[("x-csrf-token", "")])
+            } else {
+                with_token(req(Method::PUT, &[]), bad)
+            };
+            assert_eq!(
+                post(r).unwrap_err().code(),
+                ErrorCode::CsrfFailed,
+                "{bad:?}"
+            );
+        }
+        let twice = with_token(with_token(req(Method::PATCH, &[]), &token), &token);
+        assert!(post(twice).is_err());
+        let mut in_cookie = req(Method::POST, &[]);
+        in_cookie.headers_mut().append(
+            "cookie",
+            HeaderValue::from_str(&format!("x-csrf-token={token}")).unwrap(),
+        );
+        assert!(post(in_cookie).is_err());
+    }
+
+    #[test]
+    fn tokens_of_the_current_and_previous_keys_pass_others_do_not() {
+        let rotating = Csrf::session_bound(key(2))
+            .previous_key(key(1))
+            .compile()
+            .unwrap();
+        let settled = Csrf::session_bound(key(2)).compile().unwrap();
+        let check = |c: &CsrfCheck, by: u8| {
+            c.check(
+                &with_token(req(Method::POST, &[]), &key(by).mint("s")),
+                b"s",
+            )
+        };
+        assert!(check(&rotating, 2).is_ok());
+        assert!(check(&rotating, 1).is_ok(), "previous key, during rotation");
+        assert!(check(&rotating, 3).is_err(), "a key never configured");
+        assert!(check(&settled, 2).is_ok());
+        assert!(check(&settled, 1).is_err(), "previous key, after rotation");
+    }
+
+    #[test]
+    fn the_token_is_the_documented_hmac_of_the_labelled_session() {
+        let secret = [9u8; 32];
+        let mut message = b"portcullis csrf token v1\0".to_vec();
+        message.extend_from_slice(b"sid-value");
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &secret), &message);
+        assert_eq!(
+            CsrfKey::new(&secret).unwrap().mint("sid-value"),
+            URL_SAFE_NO_PAD.encode(tag)
+        );
+        // The same secret gives the same token in another instance (another replica).
+        assert_eq!(
+            CsrfKey::new(&secret).unwrap().mint(b"x"),
+            CsrfKey::new(&secret).unwrap().mint("x")
+        );
+    }
+
+    #[test]
+    fn keys_are_long_enough_and_never_printed() {
+        assert_eq!(
+            CsrfKey::new(&[1; 31]).unwrap_err(),
+            ConfigError::CsrfKeyTooShort { min: 32, got: 31 }
+        );
+        assert_eq!(format!("{:?}", key(0x41)), "CsrfKey(<redacted>)");
+        let debug = format!("{:?}", Csrf::session_bound(key(0x41)));
+        assert!(
+            !debug.contains("AAAA") && !debug.contains("65, 65"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn session_bound_options_on_another_protection_are_refused() {
+        for (csrf, option) in [
+            (Csrf::origin_only().previous_key(key(1)), "previous_key"),
+            (
+                Csrf::double_submit_unbound_to_session("c", "x-c").header("x-d"),
+                "header",
+            ),
+        ] {
+            assert_eq!(
+                csrf.compile().unwrap_err(),
+                ConfigError::CsrfNotSessionBound(option)
+            );
+        }
+        assert_eq!(
+            Csrf::session_bound(key(1))
+                .header("x y")
+                .compile()
+                .unwrap_err(),
+            ConfigError::InvalidHeaderName("x y".into())
+        );
+        let c = Csrf::session_bound(key(1))
+            .header("x-xsrf-token")
+            .compile()
+            .unwrap();
+        let mut r = req(Method::POST, &[]);
+        r.headers_mut().append(
+            "x-xsrf-token",
+            HeaderValue::from_str(&key(1).mint("s")).unwrap(),
+        );
+        assert!(c.check(&r, b"s").is_ok());
+    }
+
+    #[test]
+    fn unbound_double_submit_needs_a_matching_header_on_unsafe_methods_only() {
+        let c = Csrf::double_submit_unbound_to_session("csrf_token", "x-csrf-token")
+            .compile()
+            .unwrap();
+        let check =
+            |m: Method, pairs: &[(&'static str, &'static str)]| c.check(&req(m, pairs), b"s");
         let ok = [("cookie", "at=x; csrf_token=abc"), ("x-csrf-token", "abc")];
-        assert!(c.check(&req(Method::POST, &ok)).is_ok());
+        assert!(check(Method::POST, &ok).is_ok());
         let wrong = [("cookie", "csrf_token=abc"), ("x-csrf-token", "abd")];
         assert_eq!(
-            c.check(&req(Method::DELETE, &wrong)).unwrap_err().code(),
+            check(Method::DELETE, &wrong).unwrap_err().code(),
             ErrorCode::CsrfFailed
         );
         let missing = [("cookie", "csrf_token=abc")];
-        assert!(c.check(&req(Method::PUT, &missing)).is_err());
-        assert!(c.check(&req(Method::GET, &missing)).is_ok());
+        assert!(check(Method::PUT, &missing).is_err());
+        assert!(check(Method::GET, &missing).is_ok());
         let no_cookie = [("x-csrf-token", "abc")];
-        assert!(c.check(&req(Method::PATCH, &no_cookie)).is_err());
+        assert!(check(Method::PATCH, &no_cookie).is_err());
     }
 
     /// A matching pair is not enough when the request comes from another site's page: a
     /// sibling subdomain or a man in the middle can plant both the cookie and the header.
     #[test]
     fn a_planted_pair_from_another_origin_is_refused() {
-        let c = Csrf::default()
+        let c = Csrf::double_submit_unbound_to_session("csrf_token", "x-csrf-token")
             .trusted_origin("http://localhost:3000")
             .compile()
             .unwrap();
@@ -250,7 +612,7 @@ mod tests {
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut all = pair.to_vec();
             all.extend_from_slice(extra);
-            c.check(&req(Method::POST, &all))
+            c.check(&req(Method::POST, &all), b"s")
         };
         assert!(
             with(&[
@@ -294,7 +656,8 @@ mod tests {
             .trusted_origin("http://localhost:3000")
             .compile()
             .unwrap();
-        let post = |pairs: &[(&'static str, &'static str)]| c.check(&req(Method::POST, pairs));
+        let post =
+            |pairs: &[(&'static str, &'static str)]| c.check(&req(Method::POST, pairs), b"s");
         assert!(
             post(&[
                 ("origin", "http://localhost:3000"),

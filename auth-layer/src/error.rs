@@ -171,6 +171,22 @@ pub enum ConfigError {
     /// A wildcard origin cannot be combined with credentials (browsers refuse it).
     #[error("a wildcard origin cannot be combined with credentials")]
     WildcardOrigin,
+    /// A [`CsrfKey`](crate::CsrfKey) secret shorter than the HMAC-SHA256 output.
+    #[error("a CSRF key needs a secret of at least {min} random bytes, got {got}")]
+    CsrfKeyTooShort {
+        /// Bytes required.
+        min: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The layer reads a cookie credential but no CSRF protection was chosen.
+    #[error(
+        "a cookie credential needs CSRF protection: .csrf(Some(Csrf::session_bound(CsrfKey::new(secret)?))) with the same secret on every replica, or .csrf(None) only if the cookie is SameSite=Strict and nothing else can send it"
+    )]
+    CsrfNotConfigured,
+    /// An option of session-bound CSRF tokens (the method named) given to another protection.
+    #[error("Csrf::{0} only applies to session-bound tokens (Csrf::session_bound)")]
+    CsrfNotSessionBound(&'static str),
     /// The layer accepts no credential at all.
     #[error("accept at least one of: bearer, cookie, api_key")]
     NoCredentialSource,

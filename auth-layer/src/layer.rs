@@ -66,6 +66,15 @@ impl<S> Layer<S> for AuthLayer {
     }
 }
 
+/// What [`AuthLayerBuilder::csrf`] was told. Unset is not a protection: a layer with a cookie
+/// source refuses to build until one is chosen (there is no key to default to).
+#[derive(Debug)]
+enum CsrfChoice {
+    Unset,
+    Off,
+    On(Csrf),
+}
+
 /// Configures an [`AuthLayer`]; see [`AuthLayer::builder`].
 #[must_use]
 pub struct AuthLayerBuilder {
@@ -74,7 +83,7 @@ pub struct AuthLayerBuilder {
     cookie: Option<(String, Arc<dyn Authenticator>)>,
     api_key: Option<(String, Arc<dyn Authenticator>)>,
     api_key_scheme: String,
-    csrf: Option<Csrf>,
+    csrf: CsrfChoice,
     optional: bool,
     pass_preflights: bool,
     strip: bool,
@@ -108,7 +117,7 @@ impl Default for AuthLayerBuilder {
             cookie: None,
             api_key: None,
             api_key_scheme: "ApiKey".into(),
-            csrf: Some(Csrf::default()),
+            csrf: CsrfChoice::Unset,
             optional: false,
             pass_preflights: false,
             strip: false,
@@ -139,13 +148,16 @@ impl AuthLayerBuilder {
         self
     }
 
-    /// How cookie-authenticated unsafe requests prove they come from our pages (default:
-    /// double submit, cookie `csrf_token` = header `x-csrf-token`, and the request must come
-    /// from the API's own origin; see [`Csrf`] to trust your app's origin). `None` turns the
-    /// check off — only do that when the cookie is `SameSite=Strict` and nothing else can
-    /// send it.
+    /// How cookie-authenticated unsafe requests prove they come from our pages: usually
+    /// `Some(`[`Csrf::session_bound`]`(key))`, see [`Csrf`]. There is no default: with a
+    /// [`cookie`](Self::cookie) source, [`build`](Self::build) fails with
+    /// [`ConfigError::CsrfNotConfigured`] until this is called. `None` turns the check off —
+    /// only do that when the cookie is `SameSite=Strict` and nothing else can send it.
     pub fn csrf(mut self, csrf: Option<Csrf>) -> Self {
-        self.csrf = csrf;
+        self.csrf = match csrf {
+            Some(c) => CsrfChoice::On(c),
+            None => CsrfChoice::Off,
+        };
         self
     }
 
@@ -279,7 +291,8 @@ impl AuthLayerBuilder {
             renderer: self.renderer.unwrap_or(defaults.renderer),
         });
         let csrf = match (&self.cookie, self.csrf) {
-            (Some(_), Some(c)) => Some(c.compile()?),
+            (Some(_), CsrfChoice::On(c)) => Some(c.compile()?),
+            (Some(_), CsrfChoice::Unset) => return Err(ConfigError::CsrfNotConfigured),
             _ => None,
         };
         let responder = Arc::new(responder);
@@ -324,6 +337,28 @@ mod tests {
         assert_eq!(
             AuthLayer::builder().cookie("a b", keys()).build().err(),
             Some(ConfigError::InvalidCookieName("a b".into()))
+        );
+        // A cookie source with no CSRF protection chosen: there is no key to default to.
+        assert_eq!(
+            AuthLayer::builder().cookie("sid", keys()).build().err(),
+            Some(ConfigError::CsrfNotConfigured)
+        );
+        assert!(
+            AuthLayer::builder()
+                .cookie("sid", keys())
+                .csrf(None)
+                .build()
+                .is_ok()
+        );
+        assert_eq!(
+            AuthLayer::builder()
+                .cookie("sid", keys())
+                .csrf(Some(
+                    crate::Csrf::origin_only().previous_key(crate::CsrfKey::new(&[1; 32]).unwrap())
+                ))
+                .build()
+                .err(),
+            Some(ConfigError::CsrfNotSessionBound("previous_key"))
         );
         assert_eq!(
             AuthLayer::builder().api_key("x:y", keys()).build().err(),

@@ -90,7 +90,7 @@ pub use authorize::{
 };
 pub use body::AuthBody;
 pub use credential::{CredentialKind, PresentedCredential};
-pub use csrf::Csrf;
+pub use csrf::{Csrf, CsrfKey};
 pub use error::{AuthError, ConfigError, ErrorCode, KeyError};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

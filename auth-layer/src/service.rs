@@ -13,7 +13,7 @@ use tower::Service;
 use crate::authenticator::Outcome;
 use crate::authenticator::fast_path::Engine;
 use crate::body::AuthBody;
-use crate::credential::CredentialKind;
+use crate::credential::{CredentialKind, Found};
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
 use crate::principal::Principal;
@@ -66,10 +66,13 @@ impl Shared {
 
     /// Cookie-authenticated unsafe requests need their CSRF proof. Decided by where the
     /// credential was found, not by what the authenticator put in the principal: a browser
-    /// sends the cookie on its own, whatever principal it maps to.
-    fn csrf<B>(&self, req: &Request<B>, found_in: CredentialKind) -> Result<(), AuthError> {
+    /// sends the cookie on its own, whatever principal it maps to. A session-bound token is
+    /// checked against `found`, the very cookie value the authenticator is given.
+    fn csrf<B>(&self, req: &Request<B>, found: &Found<'_>) -> Result<(), AuthError> {
         match &self.csrf {
-            Some(check) if found_in == CredentialKind::Cookie => check.check(req),
+            Some(check) if found.kind() == CredentialKind::Cookie => {
+                check.check(req, found.secret_bytes())
+            }
             _ => Ok(()),
         }
     }
@@ -216,10 +219,13 @@ where
         // Authenticated while the credential is still borrowed from the headers: a cache hit
         // never copies it (the borrow ends here, before the headers are marked).
         let authentication = authenticator.authenticate(&found);
+        // Decided now, on the credential the authenticator was given; it counts only once that
+        // credential is accepted (a bad one is answered 401, not 403).
+        let csrf = shared.csrf(&req, &found);
         shared.mark_sensitive(&mut req);
         match authentication.0 {
             Outcome::Ready(Ok(principal)) => {
-                if let Err(e) = shared.csrf(&req, kind) {
+                if let Err(e) = csrf {
                     return ResponseFuture::ready(shared.reject(&e, Some(kind)));
                 }
                 shared.accept(&mut req, principal);
@@ -233,7 +239,7 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let shared = self.shared.clone();
                 ResponseFuture::boxed(async move {
-                    match fut.await.and_then(|p| shared.csrf(&req, kind).map(|()| p)) {
+                    match fut.await.and_then(|p| csrf.map(|()| p)) {
                         Ok(principal) => {
                             shared.accept(&mut req, principal);
                             inner.call(req).await.map(|r| r.map(AuthBody::inner))

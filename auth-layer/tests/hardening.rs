@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use auth_layer::jwt::{JwtAuthenticator, JwtKey};
 use auth_layer::{
-    AuthLayer, Authentication, Authenticator, CredentialKind, Csrf, PresentedCredential, Principal,
+    AuthLayer, Authentication, Authenticator, CredentialKind, Csrf, CsrfKey, PresentedCredential,
+    Principal,
 };
 use axum::Router;
 use axum::routing::{any, get, post};
@@ -199,7 +200,7 @@ fn post_with(
 
 #[tokio::test]
 async fn csrf_is_decided_by_where_the_credential_was_found() {
-    let (addr, ran) = cookie_api(Csrf::default()).await;
+    let (addr, ran) = cookie_api(Csrf::session_bound(csrf_key())).await;
     let r = send(
         &client(),
         post_with(addr, &[("cookie", "sid=s3ss10n".into())]),
@@ -209,18 +210,25 @@ async fn csrf_is_decided_by_where_the_credential_was_found() {
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
 
-/// A sibling subdomain (or a plain-http man in the middle) can plant both the CSRF cookie and
-/// read it back, so a matching pair alone proves nothing: the request must also come from our
-/// own origin or a trusted one. The browser says where it comes from in `Sec-Fetch-Site` and
-/// `Origin`; these requests send what Chromium sends.
+fn csrf_key() -> CsrfKey {
+    CsrfKey::new(b"hardening suite csrf key, 32+ bytes").unwrap()
+}
+
+/// Even the right token does not make a request from another site's page ours: the request
+/// must also come from our own origin or a trusted one. The browser says where it comes from
+/// in `Sec-Fetch-Site` and `Origin`; these requests send what Chromium sends. (A planted
+/// cookie and header pair fails the token check too; see `csrf_session_binding.rs`.)
 #[tokio::test]
-async fn a_planted_csrf_pair_from_another_origin_is_refused() {
-    let (addr, ran) = cookie_api(Csrf::default().trusted_origin("http://app.localhost:3000")).await;
+async fn a_request_from_another_origin_is_refused_even_with_the_sessions_token() {
+    let (addr, ran) =
+        cookie_api(Csrf::session_bound(csrf_key()).trusted_origin("http://app.localhost:3000"))
+            .await;
     let host = format!("{addr}");
-    let planted = |site: &str, origin: &str| {
+    let token = csrf_key().mint("s3ss10n");
+    let from = |site: &str, origin: &str| {
         vec![
-            ("cookie", "sid=s3ss10n; csrf_token=planted".to_owned()),
-            ("x-csrf-token", "planted".to_owned()),
+            ("cookie", "sid=s3ss10n".to_owned()),
+            ("x-csrf-token", token.clone()),
             ("sec-fetch-site", site.to_owned()),
             ("origin", origin.to_owned()),
         ]
@@ -229,25 +237,25 @@ async fn a_planted_csrf_pair_from_another_origin_is_refused() {
         ("same-site", "http://evil.localhost:3000"),
         ("cross-site", "https://evil.test"),
     ] {
-        send(&client(), post_with(addr, &planted(site, origin)))
+        send(&client(), post_with(addr, &from(site, origin)))
             .await
             .assert_problem(403, "csrf_failed");
     }
     // An old browser without Sec-Fetch-Site: Origin must be the host or trusted.
-    let mut old = planted("", "https://evil.test");
+    let mut old = from("", "https://evil.test");
     old.retain(|(k, _)| *k != "sec-fetch-site");
     send(&client(), post_with(addr, &old))
         .await
         .assert_problem(403, "csrf_failed");
-    assert_eq!(ran.load(Ordering::SeqCst), 0, "no planted request ran");
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "no cross-origin request ran");
 
     // Our own pages pass: same origin, a trusted origin, or no browser at all.
     let own = [
-        planted("same-origin", &format!("http://{host}")),
-        planted("same-site", "http://app.localhost:3000"),
+        from("same-origin", &format!("http://{host}")),
+        from("same-site", "http://app.localhost:3000"),
         vec![
-            ("cookie", "sid=s3ss10n; csrf_token=n0nce".to_owned()),
-            ("x-csrf-token", "n0nce".to_owned()),
+            ("cookie", "sid=s3ss10n".to_owned()),
+            ("x-csrf-token", token.clone()),
         ],
     ];
     for headers in own {

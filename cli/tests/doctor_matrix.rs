@@ -56,6 +56,7 @@ fn config(addr: SocketAddr) -> DemoConfig {
         allow_origins: vec![APP.to_owned()],
         secure_cookies: false,
         shared_revocations: None,
+        csrf_key: demo_app::demo_csrf_key(),
     }
 }
 

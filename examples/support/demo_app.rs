@@ -5,7 +5,9 @@
 //! - Provider: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
 //!   `POST /oauth/token` (`client_credentials` for `demo`/`demo-secret`, scopes `read` and
 //!   `write` only; rotating `refresh_token`), `POST /session/login` (cookie session for
-//!   browsers: `username` and the password `demo`, scopes `read` and `write` only), `POST /dev/expired-token` (an already-expired access token, so clients
+//!   browsers: `username` and the password `demo`, scopes `read` and `write` only; the
+//!   answer carries the session's CSRF token, in its body and in a cookie the page can
+//!   read), `POST /dev/expired-token` (an already-expired access token, so clients
 //!   can watch a refresh happen; a demo provider only), `POST /dev/refresh-token` (a new
 //!   refresh-token family for the client, as a sign-in would give) and `GET /dev/token-stats`
 //!   (token requests, `refresh_token` grants, reuse detections).
@@ -25,8 +27,8 @@ use axum::{Json, Router};
 use portcullis::server::cors::CorsPreset;
 use portcullis::server::jwt::{JwtAuthenticator, KeySource};
 use portcullis::server::{
-    AuthLayer, AuthMetrics, ConfigError, Csrf, Denylist, Principal, RequireScope, Revocation,
-    SharedRevocations,
+    AuthLayer, AuthMetrics, ConfigError, Csrf, CsrfKey, Denylist, Principal, RequireScope,
+    Revocation, SharedRevocations,
 };
 use serde_json::json;
 
@@ -52,6 +54,15 @@ pub struct DemoConfig {
     pub secure_cookies: bool,
     /// A revocation list shared with other replicas; `None` keeps one in this process.
     pub shared_revocations: Option<SharedRevocations>,
+    /// The key the CSRF tokens of cookie sessions are minted and checked with; every replica
+    /// needs the same.
+    pub csrf_key: CsrfKey,
+}
+
+/// The demo's CSRF key. It is written here, so anyone can read it, like the demo client's
+/// secret: a real app reads its key from its secret store (as `--csrf-key-env` does).
+pub fn demo_csrf_key() -> CsrfKey {
+    CsrfKey::new(b"portcullis demo csrf key: public, never deploy it").expect("long enough")
 }
 
 /// Where `POST /api/logout` records a revoked token.
@@ -104,10 +115,20 @@ async fn logout(State(revoker): State<Revoker>, p: Principal) -> Response {
 
 /// The session cookie holding the access token (`HttpOnly`).
 pub const SESSION_COOKIE: &str = "access_token";
-/// The double-submit CSRF cookie (readable by the page) and header.
+/// The cookie the page reads the session's CSRF token from (not `HttpOnly`; the layer does
+/// not read it: a cookie anyone on the site could have planted proves nothing).
 pub const CSRF_COOKIE: &str = "csrf_token";
-/// The header that must repeat the CSRF cookie on unsafe cookie-authenticated requests.
+/// The header that must carry the session's CSRF token on unsafe cookie-authenticated
+/// requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// What the sign-in route needs: the provider, `Secure` cookies or not, the CSRF key.
+#[derive(Clone)]
+struct SignIn {
+    tokens: TokenEndpoint,
+    secure: bool,
+    csrf_key: CsrfKey,
+}
 
 #[derive(serde::Deserialize)]
 struct Login {
@@ -126,7 +147,11 @@ struct ExpiredRequest {
 }
 
 async fn login(
-    State((tokens, secure)): State<(TokenEndpoint, bool)>,
+    State(SignIn {
+        tokens,
+        secure,
+        csrf_key,
+    }): State<SignIn>,
     Json(l): Json<Login>,
 ) -> Response {
     if l.password != "demo" || l.username.is_empty() {
@@ -147,7 +172,8 @@ async fn login(
     }
     let ttl = tokens.access_ttl().as_secs();
     let token = tokens.access_token(&l.username, &scope, ttl as i64);
-    let csrf = portcullis::testkit::random_hex(16);
+    // Bound to this session cookie: with another session (the attacker's own) it is refused.
+    let csrf = csrf_key.mint(&token);
     let secure = if secure { "; Secure" } else { "" };
     let mut res =
         Json(json!({"sub": l.username, "scope": scope, "csrf_token": csrf})).into_response();
@@ -228,7 +254,7 @@ impl DemoApi {
             .bearer(jwt.clone())
             .cookie(SESSION_COOKIE, jwt)
             .csrf(Some(config.allow_origins.iter().fold(
-                Csrf::double_submit(CSRF_COOKIE, CSRF_HEADER),
+                Csrf::session_bound(config.csrf_key.clone()).header(CSRF_HEADER),
                 |c, o| c.trusted_origin(o.clone()),
             )))
             .build()?;
@@ -268,7 +294,14 @@ impl DemoApi {
                 }),
             )
             .merge(api)
-            .route("/session/login", post(login).with_state((tokens.clone(), config.secure_cookies)))
+            .route(
+                "/session/login",
+                post(login).with_state(SignIn {
+                    tokens: tokens.clone(),
+                    secure: config.secure_cookies,
+                    csrf_key: config.csrf_key.clone(),
+                }),
+            )
             .route(
                 "/dev/expired-token",
                 post(|State(t): State<TokenEndpoint>, body: Option<Json<ExpiredRequest>>| async move {

@@ -1,7 +1,8 @@
 // Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) runs axios and
 // axios-auth-refresh from npm on a page of one origin against the Portcullis example server on
 // another: failures must be readable by the page (CORS on 401/403), cookie sessions must need
-// CSRF proof, and a disallowed origin must be blocked by the browser.
+// the CSRF token of the session (a planted cookie and header pair is refused), and a
+// disallowed origin must be blocked by the browser.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -160,7 +161,7 @@ test('axios-auth-refresh refreshes an expired token once and succeeds; a 403 is 
   console.log(`axios-auth-refresh: ${r.burstRefreshes} refresh(es) for 5 concurrent 401s`);
 });
 
-test('cookie session: login, GET with the cookie, POST needs the CSRF header', { timeout: 60_000 }, async () => {
+test('cookie session: login, GET with the cookie, POST needs the CSRF token of the session', { timeout: 60_000 }, async () => {
   const r = await inPage(
     pageOrigin,
     async ({ api }) => {
@@ -179,7 +180,23 @@ test('cookie session: login, GET with the cookie, POST needs the CSRF header', {
         ...opts,
         headers: { 'content-type': 'text/plain', 'x-csrf-token': csrf },
       });
+      // A page of any origin of this site (cookies ignore ports) can overwrite the CSRF cookie;
+      // a pair of its choosing, sent from this trusted page, is no proof of the session.
+      document.cookie = 'csrf_token=planted; path=/';
+      const csrfCookies = document.cookie.split('; ').filter((c) => c.startsWith('csrf_token='));
+      let planted;
+      try {
+        await window.axios.post(`${api}/api/echo`, 'hello', {
+          ...opts,
+          headers: { 'content-type': 'text/plain', 'x-csrf-token': 'planted' },
+        });
+        planted = { status: 200 };
+      } catch (e) {
+        planted = { status: e.response?.status, code: e.response?.data?.code };
+      }
       return {
+        planted,
+        csrfCookies,
         loginSub: login.data.sub,
         sessionCookieHidden: !document.cookie.includes('access_token='),
         me: { status: me.status, sub: me.data.sub },
@@ -196,6 +213,8 @@ test('cookie session: login, GET with the cookie, POST needs the CSRF header', {
   assert.deepEqual(r.withoutCsrf, { status: 403, code: 'csrf_failed' });
   assert.equal(r.csrfMatchesLogin, true);
   assert.deepEqual(r.withCsrf, { status: 200, body: 'hello' });
+  assert.deepEqual(r.csrfCookies, ['csrf_token=planted'], 'the planted cookie replaced the real one');
+  assert.deepEqual(r.planted, { status: 403, code: 'csrf_failed' });
 });
 
 test('a page on a disallowed origin cannot read the answer, while the server still answers 401', { timeout: 60_000 }, async () => {

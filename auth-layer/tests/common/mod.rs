@@ -8,7 +8,7 @@ pub use std::sync::{Arc, OnceLock};
 
 pub use auth_layer::jwt::JwtAuthenticator;
 pub use auth_layer::{
-    ApiKeys, AuthLayer, AuthMetrics, CredentialKind, Denylist, ErrorCode, Principal,
+    ApiKeys, AuthLayer, AuthMetrics, CredentialKind, Csrf, CsrfKey, Denylist, ErrorCode, Principal,
     ProtectedResource, RequireRole, RequireScope,
 };
 pub use axum::Router;
@@ -23,6 +23,11 @@ pub use serde_json::{Value, json};
 
 pub const ISS: &str = "https://id.test";
 pub const AUD: &str = "api";
+
+/// The key the fixture's session-bound CSRF tokens are minted with.
+pub fn csrf_key() -> CsrfKey {
+    CsrfKey::new(b"the fixture's csrf key, 32+ bytes long").unwrap()
+}
 
 pub struct Fixture {
     pub addr: SocketAddr,
@@ -83,6 +88,7 @@ pub async fn fixture() -> Fixture {
         .realm("api")
         .bearer(jwt.clone())
         .cookie("at", jwt)
+        .csrf(Some(Csrf::session_bound(csrf_key())))
         .api_key("x-api-key", keys)
         .resource_metadata(
             ProtectedResource::new("http://api.test/v1")
