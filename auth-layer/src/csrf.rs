@@ -36,9 +36,7 @@
 //! # let sessions = ApiKeys::new();
 //! let auth = AuthLayer::builder()
 //!     .cookie("sid", sessions)
-//!     .csrf(Some(
-//!         Csrf::session_bound(key.clone()).trusted_origin("https://app.example.com"),
-//!     ))
+//!     .csrf(Csrf::session_bound(key.clone()).trusted_origin("https://app.example.com"))
 //!     .build()?;
 //!
 //! /// Signs in: sets the session cookie and gives the page the CSRF token of that session,
@@ -243,7 +241,9 @@ impl Csrf {
     }
 
     /// Only check where the request comes from (`Sec-Fetch-Site`, `Origin`), with no token.
-    /// Enough for current browsers; old ones that send neither header are let through.
+    /// Enough for current browsers, which send at least one of them; a request that carries
+    /// neither (an old browser, or a client that is not a browser) is refused, since nothing
+    /// then says where it comes from.
     pub fn origin_only() -> Self {
         Csrf {
             proof: Proof::OriginOnly,
@@ -380,7 +380,15 @@ impl CsrfCheck {
                     return Err(failed("the CSRF header does not match the CSRF cookie"));
                 }
             }
-            CompiledProof::OriginOnly => {}
+            CompiledProof::OriginOnly => {
+                if !headers.contains_key(http::header::ORIGIN)
+                    && !headers.contains_key("sec-fetch-site")
+                {
+                    return Err(failed(
+                        "without a CSRF token, cookie-authenticated changes must say where they come from (Origin or Sec-Fetch-Site)",
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -672,6 +680,11 @@ mod tests {
             ])
             .is_err()
         );
+        assert!(
+            post(&[]).is_err(),
+            "no Origin and no Sec-Fetch-Site: nothing says where it comes from"
+        );
+        assert!(post(&[("sec-fetch-site", "same-origin")]).is_ok());
         assert!(
             Csrf::origin_only()
                 .trusted_origin("not an origin")

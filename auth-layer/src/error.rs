@@ -181,7 +181,7 @@ pub enum ConfigError {
     },
     /// The layer reads a cookie credential but no CSRF protection was chosen.
     #[error(
-        "a cookie credential needs CSRF protection: .csrf(Some(Csrf::session_bound(CsrfKey::new(secret)?))) with the same secret on every replica, or .csrf(None) only if the cookie is SameSite=Strict and nothing else can send it"
+        "a cookie credential needs CSRF protection: .csrf(Csrf::session_bound(CsrfKey::new(secret)?)) with the same secret on every replica, or .disable_csrf_protection() only if the cookie is SameSite=Strict and nothing else can send it"
     )]
     CsrfNotConfigured,
     /// An option of session-bound CSRF tokens (the method named) given to another protection.

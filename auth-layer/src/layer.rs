@@ -149,15 +149,20 @@ impl AuthLayerBuilder {
     }
 
     /// How cookie-authenticated unsafe requests prove they come from our pages: usually
-    /// `Some(`[`Csrf::session_bound`]`(key))`, see [`Csrf`]. There is no default: with a
+    /// [`Csrf::session_bound`]`(key)`, see [`Csrf`]. There is no default: with a
     /// [`cookie`](Self::cookie) source, [`build`](Self::build) fails with
-    /// [`ConfigError::CsrfNotConfigured`] until this is called. `None` turns the check off —
-    /// only do that when the cookie is `SameSite=Strict` and nothing else can send it.
-    pub fn csrf(mut self, csrf: Option<Csrf>) -> Self {
-        self.csrf = match csrf {
-            Some(c) => CsrfChoice::On(c),
-            None => CsrfChoice::Off,
-        };
+    /// [`ConfigError::CsrfNotConfigured`] until this (or
+    /// [`disable_csrf_protection`](Self::disable_csrf_protection)) is called.
+    pub fn csrf(mut self, csrf: Csrf) -> Self {
+        self.csrf = CsrfChoice::On(csrf);
+        self
+    }
+
+    /// **Risky**: no CSRF check on cookie-authenticated requests, so any page a signed-in user
+    /// visits can make changes in their name. Only for a cookie that is `SameSite=Strict`, on
+    /// a site where no other origin (sibling subdomains included) serves pages.
+    pub fn disable_csrf_protection(mut self) -> Self {
+        self.csrf = CsrfChoice::Off;
         self
     }
 
@@ -346,16 +351,16 @@ mod tests {
         assert!(
             AuthLayer::builder()
                 .cookie("sid", keys())
-                .csrf(None)
+                .disable_csrf_protection()
                 .build()
                 .is_ok()
         );
         assert_eq!(
             AuthLayer::builder()
                 .cookie("sid", keys())
-                .csrf(Some(
+                .csrf(
                     crate::Csrf::origin_only().previous_key(crate::CsrfKey::new(&[1; 32]).unwrap())
-                ))
+                )
                 .build()
                 .err(),
             Some(ConfigError::CsrfNotSessionBound("previous_key"))

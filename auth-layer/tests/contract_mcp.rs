@@ -45,7 +45,7 @@ async fn server(optional: bool) -> SocketAddr {
     let layer = AuthLayer::builder()
         .bearer(jwt())
         .cookie("at", jwt())
-        .csrf(None)
+        .disable_csrf_protection()
         .api_key("x-api-key", keys)
         .allow_multiple_credentials(true)
         .optional(optional)

@@ -78,7 +78,7 @@ async fn replica(csrf: Csrf, minting: CsrfKey, asynchronous: bool) -> Replica {
         .layer(
             AuthLayer::builder()
                 .cookie("sid", Sessions { asynchronous })
-                .csrf(Some(csrf.trusted_origin(APP)))
+                .csrf(csrf.trusted_origin(APP))
                 .build()
                 .unwrap(),
         )

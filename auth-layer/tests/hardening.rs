@@ -180,7 +180,7 @@ async fn cookie_api(csrf: Csrf) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
         .layer(
             AuthLayer::builder()
                 .cookie("sid", PrebuiltSessions)
-                .csrf(Some(csrf))
+                .csrf(csrf)
                 .build()
                 .unwrap(),
         );

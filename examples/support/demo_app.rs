@@ -253,10 +253,10 @@ impl DemoApi {
             .realm("demo")
             .bearer(jwt.clone())
             .cookie(SESSION_COOKIE, jwt)
-            .csrf(Some(config.allow_origins.iter().fold(
+            .csrf(config.allow_origins.iter().fold(
                 Csrf::session_bound(config.csrf_key.clone()).header(CSRF_HEADER),
                 |c, o| c.trusted_origin(o.clone()),
-            )))
+            ))
             .build()?;
         let metrics = auth.metrics();
         let api = Router::new()

@@ -88,7 +88,7 @@ pub async fn fixture() -> Fixture {
         .realm("api")
         .bearer(jwt.clone())
         .cookie("at", jwt)
-        .csrf(Some(Csrf::session_bound(csrf_key())))
+        .csrf(Csrf::session_bound(csrf_key()))
         .api_key("x-api-key", keys)
         .resource_metadata(
             ProtectedResource::new("http://api.test/v1")

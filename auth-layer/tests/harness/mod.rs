@@ -60,7 +60,7 @@ impl Harness {
         let layer = AuthLayer::builder()
             .bearer(jwt.clone())
             .cookie("at", jwt)
-            .csrf(Some(Csrf::session_bound(CsrfKey::new(SECRET).unwrap())))
+            .csrf(Csrf::session_bound(CsrfKey::new(SECRET).unwrap()))
             .api_key("x-api-key", keys)
             .build()
             .unwrap();
