@@ -22,7 +22,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body_util::Full;
 use portcullis::client::{
-    CredentialSource, CredentialStore, MemoryStore, OAuth2, RedisStore, RedisStoreConfig,
+    CredentialSource, CredentialStore, MemoryStore, NewSeed, OAuth2, RedisStore, RedisStoreConfig,
     RefreshLayer, SharedGrant, StoreKey,
 };
 use portcullis::testkit::redis::RedisServer;
@@ -68,8 +68,11 @@ impl World {
             .unwrap()
     }
 
+    /// The grant behind a store: each store here holds one, the bench client's own.
     fn shared(&self, store: Arc<dyn CredentialStore>) -> SharedGrant {
-        SharedGrant::builder(self.oauth(), store).build()
+        SharedGrant::builder(self.oauth(), store, "bench-client", NewSeed::Replace)
+            .build()
+            .unwrap()
     }
 }
 

@@ -40,7 +40,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis::client::{
-    CredentialSource, OAuth2, RedisStore, RedisStoreConfig, RefreshLayer, RefreshService,
+    CredentialSource, NewSeed, OAuth2, RedisStore, RedisStoreConfig, RefreshLayer, RefreshService,
     SharedGrant, StoreError, StoreKey,
 };
 use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
@@ -48,6 +48,9 @@ use portcullis::server::{AuthLayer, Principal};
 use tower::ServiceExt;
 
 type Upstream = RefreshService<Client<HttpConnector, Full<Bytes>>>;
+
+/// The identity of the gateway's own grant in the shared store (one grant id per identity).
+const GRANT_ID: &str = "gateway";
 
 #[derive(Clone)]
 struct Gateway {
@@ -182,12 +185,14 @@ async fn source(
             StoreError::InvalidUrl => (2, format!("invalid --redis: {e}")),
             e => (1, format!("cannot use --redis: {e}")),
         })?;
-    Ok(Arc::new(
-        SharedGrant::builder(oauth, Arc::new(store))
-            .lease_ttl(args.lease_ttl)
-            .poll_every(Duration::from_millis(250))
-            .build(),
-    ))
+    // One identity: the gateway's own grant. `Replace`: a refresh token rotated into the
+    // environment (after a leak, say) takes over from the stored one on the next start.
+    let grant = SharedGrant::builder(oauth, Arc::new(store), GRANT_ID, NewSeed::Replace)
+        .lease_ttl(args.lease_ttl)
+        .poll_every(Duration::from_millis(250))
+        .build()
+        .map_err(|e| usage(e.to_string()))?;
+    Ok(Arc::new(grant))
 }
 
 /// The gateway's router: callers verified with `jwt`, requests forwarded to `base` with the

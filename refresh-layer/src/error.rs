@@ -69,6 +69,17 @@ pub enum RefreshError {
     /// [`SharedGrantBuilder::local_fallback`](crate::SharedGrantBuilder::local_fallback).)
     #[error("the shared credential store cannot be used: {0}")]
     Store(crate::store::StoreError),
+    /// A [`SharedGrant`](crate::SharedGrant)'s token set is not shown to belong to the grant's
+    /// one identity: a token response or a stored set names another subject than the one
+    /// the grant was configured with ([`SharedGrantBuilder::subject`]) or has seen, or names
+    /// none while one was configured. Nothing was sent with it, and a token response refused
+    /// this way is not stored. Usually two identities configured under one grant id.
+    ///
+    /// [`SharedGrantBuilder::subject`]: crate::SharedGrantBuilder::subject
+    #[error(
+        "the shared token set belongs to another subject than this grant's: refused (one SharedGrant is one identity)"
+    )]
+    WrongSubject,
     /// The resource's metadata or its authorization server's could not be found or used
     /// ([`Discovery`](crate::Discovery)): nothing was sent to a token endpoint.
     #[error("discovery failed: {0}")]
@@ -121,6 +132,10 @@ pub enum BuildError {
          without a pin, any resource could name a server that collects them"
     )]
     NoTrustedAuthorizationServer,
+    /// A [`SharedGrant`](crate::SharedGrant)'s grant id is empty, longer than 256 bytes, or
+    /// holds a control character.
+    #[error("a grant id is 1 to 256 bytes without control characters")]
+    InvalidGrantId,
     /// The resource to discover is not an absolute `http` or `https` URL.
     #[error("the resource {0:?} is not an absolute http(s) URL")]
     InvalidResource(String),

@@ -94,7 +94,7 @@ pub use redirect::{LeftCredentialScope, ScopedRedirect};
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisStore, RedisStoreConfig, StoreKey};
 pub use service::RefreshService;
-pub use shared_grant::{SharedGrant, SharedGrantBuilder};
+pub use shared_grant::{NewSeed, SharedGrant, SharedGrantBuilder};
 pub use source::{
     ClientAuth, ClientKey, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn,
 };

@@ -2,8 +2,9 @@
 //!
 //! # Layout
 //! One grant (see [`SharedGrant`](crate::SharedGrant)) is `h`, the first 128 bits of the
-//! SHA-256 of its name (token endpoint, client id, scope set, resource), in hex. Its keys
-//! share the hash tag `{h}`, so a Redis Cluster keeps them on one slot:
+//! SHA-256 of its name (token endpoint, client id, scope set, resource, and the grant id it
+//! was built with), in hex. Its keys share the hash tag `{h}`, so a Redis Cluster keeps them
+//! on one slot:
 //!
 //! | key | what |
 //! |---|---|
@@ -12,7 +13,10 @@
 //! | `<prefix>:{h}:fence` | the last fencing value given |
 //! | `<prefix>:{h}:events` | channel: `<version> <blob>` after every commit |
 //!
-//! Each step of the protocol is one Lua script, so it is atomic on the server.
+//! Each step of the protocol is one Lua script, so it is atomic on the server. Versions are
+//! compared as the exact decimal strings Rust wrote (Lua's numbers are doubles, which cannot
+//! tell versions above 2^53 apart), and a version read back is checked before one is added
+//! to it: a stored `u64::MAX` is [`StoreError::VersionOverflow`], never a wrap to 0.
 //!
 //! # Encryption
 //! A token set is JSON sealed with AES-256-GCM under the [`StoreKey`] you supply, a random
@@ -20,10 +24,21 @@
 //! another grant or replayed under another version does not open. A document that does not
 //! open is [`StoreError::Unreadable`], which says nothing about its contents.
 //!
+//! # Publications are opened before they are believed
+//! Anyone who can reach Redis can `PUBLISH` on a grant's channel. A published blob is opened
+//! with the store key, the grant and the version it claims (the associated data) before
+//! anything is done with it: one that does not open is logged (`warn`) and dropped; it wakes
+//! no waiter, is never remembered and so never written back.
+//!
 //! # When Redis loses its data
 //! Every process keeps the newest blob it has seen (from its reads, its commits and every
-//! publication) and writes it back when the stored one is missing or older, so a restart
-//! without persistence loses nothing a replica saw. A replica started after the loss that saw
+//! publication that opens) of the grants it follows, and writes it back when the stored one
+//! is missing or older, so a restart without persistence loses nothing a replica saw. A
+//! process follows the grants it has read or committed, at most
+//! [`remembered_grants`](RedisStoreConfig::remembered_grants) of them: when full, the one
+//! used least recently is forgotten, which only means this process can no longer write that
+//! grant back after a loss (another replica may; else it starts from its seed, below) until
+//! it reads it again. Forgetting never makes a blob that did not open acceptable. A replica started after the loss that saw
 //! nothing seeds the store with the refresh token it was built with; if that one was spent
 //! long ago, the identity provider answers `invalid_grant`: turn Redis persistence on when
 //! replicas may start while it is empty.
@@ -137,6 +152,7 @@ impl StoreKey {
 pub struct RedisStoreConfig {
     prefix: String,
     timeout: Duration,
+    remembered: usize,
 }
 
 impl Default for RedisStoreConfig {
@@ -144,6 +160,7 @@ impl Default for RedisStoreConfig {
         RedisStoreConfig {
             prefix: "portcullis:grant".into(),
             timeout: Duration::from_secs(2),
+            remembered: 1024,
         }
     }
 }
@@ -158,6 +175,14 @@ impl RedisStoreConfig {
     /// How long one Redis command may take (default 2 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Of how many grants this process remembers the newest token set, to write back if
+    /// Redis loses its data (default 1024, at least 1; see the
+    /// [module docs](self#when-redis-loses-its-data) for what happens when full).
+    pub fn remembered_grants(mut self, grants: usize) -> Self {
+        self.remembered = grants.max(1);
         self
     }
 }
@@ -195,21 +220,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0";
 
 /// `KEYS[1]` doc, `KEYS[2]` lease; `ARGV[1]` expected version, `ARGV[2]` new version,
-/// `ARGV[3]` blob, `ARGV[4]` fencing value (0: none), `ARGV[5]` channel. The new version, or
-/// -1 when the stored one is not the expected one.
+/// `ARGV[3]` blob, `ARGV[4]` fencing value (0: none), `ARGV[5]` channel. 1, or -1 when the
+/// stored version is not the expected one (compared as strings: exact for every `u64`).
 const COMMIT: &str = r"
-local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if cur ~= 0 and cur ~= tonumber(ARGV[1]) then return -1 end
+local cur = redis.call('HGET', KEYS[1], 'v')
+if cur and cur ~= ARGV[1] then return -1 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'blob', ARGV[3])
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 redis.call('PUBLISH', ARGV[5], ARGV[2] .. ' ' .. ARGV[3])
-return tonumber(ARGV[2])";
+return 1";
 
 /// `KEYS[1]` doc; `ARGV[1]` version, `ARGV[2]` blob. Writes when nothing or an older version
-/// is stored; answers what is stored afterwards.
+/// is stored (decimal strings without leading zeros: the shorter is smaller, else the
+/// lexically smaller); answers what is stored afterwards.
 const RESTORE: &str = r"
-local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if cur < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'v', ARGV[1], 'blob', ARGV[2]) end
+local cur = redis.call('HGET', KEYS[1], 'v')
+local new = ARGV[1]
+if not cur or #cur < #new or (#cur == #new and cur < new) then
+  redis.call('HSET', KEYS[1], 'v', new, 'blob', ARGV[2])
+end
 return redis.call('HMGET', KEYS[1], 'v', 'blob')";
 
 struct Scripts {
@@ -227,13 +256,96 @@ struct Keys {
     channel: String,
 }
 
+/// A version as stored: the decimal Rust wrote, nothing else (not `+5`, not `05`).
+fn parse_version(text: &str) -> Result<u64, StoreError> {
+    match text.parse::<u64>() {
+        Ok(v) if v.to_string() == text => Ok(v),
+        _ => Err(StoreError::Unreadable),
+    }
+}
+
+/// The newest sealed token set seen of each grant this process follows, bounded; see the
+/// [module docs](self#when-redis-loses-its-data). Only blobs that opened are ever put here.
+struct Seen {
+    capacity: usize,
+    /// Grows with every use; orders the entries for eviction.
+    clock: u64,
+    grants: HashMap<String, SeenBlob>,
+}
+
+struct SeenBlob {
+    version: u64,
+    blob: Vec<u8>,
+    used: u64,
+}
+
+impl Seen {
+    fn new(capacity: usize) -> Self {
+        Seen {
+            capacity: capacity.max(1),
+            clock: 0,
+            grants: HashMap::new(),
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock = self.clock.wrapping_add(1);
+        self.clock
+    }
+
+    /// Remember `blob` (one that opened) as `version` of grant `h` if it is the newest seen.
+    /// `follow`: start following `h` if not yet (this process read or wrote it), forgetting
+    /// the grant used least recently when full; otherwise (a publication) only a followed
+    /// grant is updated.
+    fn record(&mut self, h: &str, version: u64, blob: &[u8], follow: bool) {
+        let now = self.tick();
+        if let Some(e) = self.grants.get_mut(h) {
+            e.used = now;
+            if version > e.version {
+                e.version = version;
+                e.blob = blob.to_vec();
+            }
+            return;
+        }
+        if !follow {
+            return;
+        }
+        if self.grants.len() >= self.capacity
+            && let Some(oldest) = self
+                .grants
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+        {
+            self.grants.remove(&oldest);
+        }
+        self.grants.insert(
+            h.to_owned(),
+            SeenBlob {
+                version,
+                blob: blob.to_vec(),
+                used: now,
+            },
+        );
+    }
+
+    /// The newest blob seen of `h` if it is newer than `stored`.
+    fn newer_than(&mut self, h: &str, stored: Option<u64>) -> Option<(u64, Vec<u8>)> {
+        let now = self.tick();
+        let e = self.grants.get_mut(h)?;
+        e.used = now;
+        stored
+            .is_none_or(|v| e.version > v)
+            .then(|| (e.version, e.blob.clone()))
+    }
+}
+
 struct Inner {
     link: RedisLink,
     key: StoreKey,
     prefix: String,
     scripts: Scripts,
-    /// The newest blob seen per grant hash: (version, blob).
-    seen: Mutex<HashMap<String, (u64, Vec<u8>)>>,
+    seen: Mutex<Seen>,
     changes: watch::Sender<u64>,
     follower: OnceLock<Follower>,
 }
@@ -288,7 +400,7 @@ impl RedisStore {
                 commit: redis::Script::new(COMMIT),
                 restore: redis::Script::new(RESTORE),
             },
-            seen: Mutex::default(),
+            seen: Mutex::new(Seen::new(config.remembered)),
             changes: watch::channel(0).0,
             follower: OnceLock::new(),
             prefix: config.prefix,
@@ -337,19 +449,8 @@ impl Inner {
         Ok(Versioned { version, tokens })
     }
 
-    fn lock_seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Vec<u8>)>> {
+    fn lock_seen(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Remember `blob` as `version` of grant `h` if it is the newest seen.
-    fn saw(&self, h: &str, version: u64, blob: &[u8]) {
-        let mut seen = self.lock_seen();
-        match seen.get(h) {
-            Some((v, _)) if *v >= version => {}
-            _ => {
-                seen.insert(h.to_owned(), (version, blob.to_vec()));
-            }
-        }
     }
 
     async fn restore_blob(
@@ -357,7 +458,7 @@ impl Inner {
         keys: &Keys,
         version: u64,
         blob: &[u8],
-    ) -> Result<(Option<u64>, Option<Vec<u8>>), StoreError> {
+    ) -> Result<(Option<String>, Option<Vec<u8>>), StoreError> {
         let mut conn = self.link.connection();
         self.scripts
             .restore
@@ -373,27 +474,25 @@ impl Inner {
         let h = Inner::hash(grant);
         let keys = self.keys(&h);
         let mut conn = self.link.connection();
-        let (mut v, mut blob): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
+        let (mut v, mut blob): (Option<String>, Option<Vec<u8>>) = redis::cmd("HMGET")
             .arg(&keys.doc)
             .arg("v")
             .arg("blob")
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        let newer = self
-            .lock_seen()
-            .get(&h)
-            .filter(|(seen, _)| v.is_none_or(|v| *seen > v))
-            .cloned();
+        let stored = v.as_deref().map(parse_version).transpose()?;
+        let newer = self.lock_seen().newer_than(&h, stored);
         if let Some((seen, seen_blob)) = newer {
             // Redis lost (or never had) what this process saw: write it back.
-            tracing::warn!(target: "portcullis::client", version = seen, stored = ?v, "credential store behind what this process saw; restoring");
+            tracing::warn!(target: "portcullis::client", version = seen, stored = ?stored, "credential store behind what this process saw; restoring");
             (v, blob) = self.restore_blob(&keys, seen, &seen_blob).await?;
         }
         match (v, blob) {
             (Some(v), Some(blob)) => {
+                let v = parse_version(&v)?;
                 let doc = self.open(&keys.doc, v, &blob)?;
-                self.saw(&h, v, &blob);
+                self.lock_seen().record(&h, v, &blob, true);
                 Ok(Some(doc))
             }
             _ => Ok(None),
@@ -408,16 +507,26 @@ impl Followed for Inner {
             .strip_prefix(self.prefix.as_str())
             .and_then(|c| c.strip_prefix(":{"))
             .and_then(|c| c.strip_suffix("}:events"));
-        let Some(h) = h else { return };
-        let Some(space) = payload.iter().position(|b| *b == b' ') else {
+        let Some(h) = h.filter(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        else {
             return;
         };
-        let version = std::str::from_utf8(&payload[..space])
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(version) = version {
-            self.saw(h, version, &payload[space + 1..]);
-        }
+        // Believed only once it opens with the store key, this grant and this version: one
+        // `PUBLISH` of anything else must neither wake waiters nor be written back later.
+        let opened = payload.iter().position(|b| *b == b' ').and_then(|space| {
+            let version = std::str::from_utf8(&payload[..space])
+                .ok()
+                .and_then(|v| parse_version(v).ok())?;
+            let blob = &payload[space + 1..];
+            self.open(&self.keys(h).doc, version, blob)
+                .ok()
+                .map(|_| (version, blob))
+        });
+        let Some((version, blob)) = opened else {
+            tracing::warn!(target: "portcullis::client", channel, "a publication on a grant's channel does not open with the store key; ignored");
+            return;
+        };
+        self.lock_seen().record(h, version, blob, false);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
@@ -444,7 +553,12 @@ impl CredentialStore for RedisStore {
             let keys = i.keys(&h);
             let blob = i.seal(&keys.doc, doc.version, &doc.tokens)?;
             let (v, stored) = i.restore_blob(&keys, doc.version, &blob).await?;
-            Ok(v == Some(doc.version) && stored.as_deref() == Some(&blob[..]))
+            let written = v.as_deref() == Some(&*doc.version.to_string())
+                && stored.as_deref() == Some(&blob[..]);
+            if written {
+                i.lock_seen().record(&h, doc.version, &blob, true);
+            }
+            Ok(written)
         })
     }
 
@@ -512,7 +626,7 @@ impl CredentialStore for RedisStore {
             let i = &self.inner;
             let h = Inner::hash(grant);
             let keys = i.keys(&h);
-            let version = expected + 1;
+            let version = crate::store::next_version(expected)?;
             let blob = i.seal(&keys.doc, version, tokens)?;
             let mut conn = i.link.connection();
             let written: i64 = i
@@ -531,7 +645,7 @@ impl CredentialStore for RedisStore {
             if written < 0 {
                 return Ok(Commit::Conflict);
             }
-            i.saw(&h, version, &blob);
+            i.lock_seen().record(&h, version, &blob, true);
             Ok(Commit::Committed(version))
         })
     }
@@ -573,6 +687,35 @@ mod tests {
             key.open("p:{h}:doc|3", &flipped),
             Err(StoreError::Unreadable)
         );
+    }
+
+    #[test]
+    fn versions_are_read_back_exactly_as_written() {
+        assert_eq!(parse_version("1"), Ok(1));
+        assert_eq!(parse_version(&u64::MAX.to_string()), Ok(u64::MAX));
+        for bad in ["", "05", "+5", "-1", "1e3", "18446744073709551616", "x"] {
+            assert_eq!(parse_version(bad), Err(StoreError::Unreadable), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_seen_map_follows_only_its_own_grants_and_forgets_the_least_recently_used() {
+        let mut seen = Seen::new(2);
+        // A publication for a grant this process never read is not remembered.
+        seen.record("a", 5, b"a5", false);
+        assert!(seen.newer_than("a", None).is_none());
+        seen.record("a", 1, b"a1", true);
+        seen.record("b", 1, b"b1", true);
+        seen.record("a", 2, b"a2", false);
+        assert_eq!(seen.newer_than("a", Some(1)), Some((2, b"a2".to_vec())));
+        // Older news never replaces newer.
+        seen.record("a", 1, b"a1", false);
+        assert_eq!(seen.newer_than("a", None), Some((2, b"a2".to_vec())));
+        // Full: "b" is the one used least recently.
+        seen.record("c", 1, b"c1", true);
+        assert_eq!(seen.grants.len(), 2);
+        assert!(seen.newer_than("b", None).is_none());
+        assert!(seen.newer_than("a", None).is_some() && seen.newer_than("c", None).is_some());
     }
 
     #[test]

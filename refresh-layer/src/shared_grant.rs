@@ -1,5 +1,43 @@
 //! One OAuth2 grant shared by every process that uses it: [`SharedGrant`].
 //!
+//! # One `SharedGrant` is one identity
+//! Every `SharedGrant` built with the same store, token endpoint, client, scope set,
+//! resource **and grant id** shares one token set: whatever one of them stores, the others
+//! send. The grant id is what keeps identities apart, so give each identity its own: a
+//! backend-for-frontend holding one refresh token per signed-in user builds one grant per
+//! user (`user:{id}`), per-tenant workers one per tenant. It is required and never derived
+//! from the refresh token, so that a new refresh token for the same identity is noticed as
+//! one (below) rather than starting a second token set beside the first.
+//!
+//! Where a token response says whom its tokens belong to (the `sub` of an `id_token`, else of
+//! a JWT access token), the grant records it with the token set, and a token set for another
+//! subject is refused with [`RefreshError::WrongSubject`], never sent: not one stored by
+//! another process, nor one a token endpoint just returned (which is then not stored either).
+//! The expected subject is the one named with [`subject`](SharedGrantBuilder::subject), else
+//! the first one this process sees. The `sub` is read **without verifying the token's
+//! signature**: that is enough to tell two token sets of one token endpoint apart, never to
+//! decide who a caller is.
+//!
+//! # A new seed
+//! The refresh token a grant is built with (its seed) only starts the stored token set: the
+//! set records the SHA-256 of the seed it started from (never the seed), and a process whose
+//! configured seed has another hash does what its [`NewSeed`] policy says, on its first use
+//! of the store, with a warning either way:
+//! - [`NewSeed::Replace`]: the configured seed wins (a refresh token rotated in through
+//!   configuration after a compromise). It is exchanged once under the lease, its subject
+//!   checked (a seed of another subject is refused and the stored set left as it was), and
+//!   the result committed over the stored set with compare-and-set. A process presents its
+//!   configured seed at most once, whatever becomes of the result. The stored set remembers
+//!   the hashes of the seeds it replaced (the last 16), so a replica still configured with an
+//!   old seed never puts it back: configure every replica with the new one.
+//! - [`NewSeed::KeepStored`]: the stored set wins and the configured seed is never sent.
+//!   Only safe when the stored set is known to be this identity's; name the
+//!   [`subject`](SharedGrantBuilder::subject) where tokens say it.
+//!
+//! A new sign-in through the layer's handle
+//! ([`set_refresh_token`](crate::CredentialHandle::set_refresh_token)) replaces the stored
+//! set without changing the recorded seed: it is not configuration.
+//!
 //! # Why
 //! Replicas of a gateway that each hold the same rotating refresh token each refresh at
 //! expiry. The first rotates the token; every other one presents the token just rotated away,
@@ -54,9 +92,32 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::credential::Credential;
-use crate::error::RefreshError;
+use crate::error::{BuildError, RefreshError};
 use crate::source::{CredentialSource, FetchFuture, OAuth2, TokenSet, bearer_of};
-use crate::store::{Commit, CredentialStore, Lease, StoreError, StoredTokens, Versioned, unix_ms};
+use crate::store::{
+    Commit, CredentialStore, Lease, StoreError, StoredTokens, Versioned, next_version, unix_ms,
+};
+
+/// How many replaced seeds a stored set remembers (their hashes, 64 bytes each).
+const RETIRED_SEEDS: usize = 16;
+
+/// What a grant does when its configured refresh token (its seed) is not the one the stored
+/// token set started from; see the [module docs](self#a-new-seed). There is no default:
+/// each grant names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewSeed {
+    /// The configured seed replaces the stored token set (exchanged once, subject checked,
+    /// committed with compare-and-set), unless the stored set already replaced that seed once.
+    Replace,
+    /// The stored token set stays; the configured seed is never sent.
+    KeepStored,
+}
+
+/// The lowercase hex SHA-256 of a seed: what a stored set records instead of the seed.
+fn seed_hash(seed: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, seed.as_bytes());
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// An [`OAuth2`] grant whose token set is shared through a [`CredentialStore`]: give it to
 /// [`RefreshLayer::builder`](crate::RefreshLayer::builder) like any source. See the
@@ -67,16 +128,17 @@ use crate::store::{Commit, CredentialStore, Lease, StoreError, StoredTokens, Ver
 /// use std::time::Duration;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::{MemoryStore, OAuth2, RefreshLayer, SharedGrant};
+/// use refresh_layer::{MemoryStore, NewSeed, OAuth2, RefreshLayer, SharedGrant};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let http = Client::builder(TokioExecutor::new()).build_http();
 /// let oauth = OAuth2::builder("http://127.0.0.1:9/oauth/token", "gateway")
 ///     .client_secret("s3cret")
 ///     .refresh_token("rt-from-sign-in", http.clone())?;
-/// // In production: `RedisStore` (feature `redis`), one for every replica.
-/// let grant = SharedGrant::builder(oauth, Arc::new(MemoryStore::new()))
+/// // In production: `RedisStore` (feature `redis`), one for every replica. One grant id
+/// // per identity: here the gateway's own service account.
+/// let grant = SharedGrant::builder(oauth, Arc::new(MemoryStore::new()), "gateway", NewSeed::Replace)
 ///     .lease_ttl(Duration::from_secs(10))
-///     .build();
+///     .build()?;
 /// let layer = RefreshLayer::builder(grant).allow_origin("http://127.0.0.1:9").build()?;
 /// # let _ = layer;
 /// # Ok(())
@@ -91,6 +153,8 @@ impl fmt::Debug for SharedGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedGrant")
             .field("oauth", &self.inner.oauth)
+            .field("grant_id", &self.inner.grant_id)
+            .field("new_seed", &self.inner.new_seed)
             .field("lease_ttl", &self.inner.lease_ttl)
             .finish_non_exhaustive()
     }
@@ -101,6 +165,9 @@ impl fmt::Debug for SharedGrant {
 pub struct SharedGrantBuilder {
     oauth: OAuth2,
     store: Arc<dyn CredentialStore>,
+    grant_id: String,
+    new_seed: NewSeed,
+    subject: Option<String>,
     lease_ttl: Duration,
     poll_every: Duration,
     local_fallback: bool,
@@ -109,6 +176,8 @@ pub struct SharedGrantBuilder {
 impl fmt::Debug for SharedGrantBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedGrantBuilder")
+            .field("grant_id", &self.grant_id)
+            .field("new_seed", &self.new_seed)
             .field("lease_ttl", &self.lease_ttl)
             .field("poll_every", &self.poll_every)
             .field("local_fallback", &self.local_fallback)
@@ -138,15 +207,34 @@ impl SharedGrantBuilder {
         self
     }
 
-    /// The grant.
-    pub fn build(self) -> SharedGrant {
-        let grant = self.oauth.grant_name();
+    /// The subject the tokens must belong to (default: none named; the first one seen is
+    /// kept). Named, a token set is used only when it says it belongs to `subject` (the `sub`
+    /// of its ID token or JWT access token): opaque tokens without an ID token are refused.
+    /// See the [module docs](self#one-sharedgrant-is-one-identity).
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The grant; fails when the grant id is empty, longer than 256 bytes, or holds a
+    /// control character.
+    pub fn build(self) -> Result<SharedGrant, BuildError> {
+        let id = &self.grant_id;
+        if id.is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
+            return Err(BuildError::InvalidGrantId);
+        }
+        let grant = self.oauth.grant_key(id);
         let initial = self.oauth.refresh_token_now();
-        SharedGrant {
+        let seed = initial.as_deref().map(seed_hash);
+        Ok(SharedGrant {
             inner: Arc::new(Inner {
                 oauth: self.oauth,
                 store: self.store,
                 grant,
+                grant_id: self.grant_id,
+                new_seed: self.new_seed,
+                subject: self.subject,
+                seed,
                 lease_ttl: self.lease_ttl,
                 poll_every: self.poll_every,
                 local_fallback: self.local_fallback,
@@ -155,17 +243,27 @@ impl SharedGrantBuilder {
                     ..Known::default()
                 }),
             }),
-        }
+        })
     }
 }
 
 impl SharedGrant {
-    /// Share `oauth`'s grant through `store`. A `refresh_token` grant's refresh token seeds
-    /// the store when it holds nothing for this grant yet; once it does, the stored one wins.
-    pub fn builder(oauth: OAuth2, store: Arc<dyn CredentialStore>) -> SharedGrantBuilder {
+    /// Share `oauth`'s grant through `store` as the identity `grant_id` (one per identity:
+    /// see the [module docs](self#one-sharedgrant-is-one-identity)). A `refresh_token`
+    /// grant's refresh token seeds the store when it holds nothing for this grant yet; when
+    /// the stored set started from another one, `new_seed` says which wins.
+    pub fn builder(
+        oauth: OAuth2,
+        store: Arc<dyn CredentialStore>,
+        grant_id: impl Into<String>,
+        new_seed: NewSeed,
+    ) -> SharedGrantBuilder {
         SharedGrantBuilder {
             oauth,
             store,
+            grant_id: grant_id.into(),
+            new_seed,
+            subject: None,
             lease_ttl: Duration::from_secs(10),
             poll_every: Duration::from_secs(1),
             local_fallback: false,
@@ -185,12 +283,22 @@ struct Known {
     unsynced: Option<(u64, StoredTokens)>,
     /// A new sign-in to write on the next refresh.
     sign_in: Option<String>,
+    /// The configured seed has been compared with the stored set's (and acted on).
+    seed_checked: bool,
+    /// The subject this process has seen its tokens belong to.
+    subject: Option<String>,
 }
 
 struct Inner {
     oauth: OAuth2,
     store: Arc<dyn CredentialStore>,
     grant: String,
+    grant_id: String,
+    new_seed: NewSeed,
+    /// The subject named at build time.
+    subject: Option<String>,
+    /// The hash of the configured seed.
+    seed: Option<String>,
     lease_ttl: Duration,
     poll_every: Duration,
     local_fallback: bool,
@@ -216,25 +324,86 @@ impl Inner {
     }
 
     /// The credential of `doc`, if it is one to use instead of refreshing: newer than what
-    /// this process holds, with an access token that has not expired.
-    fn usable(&self, doc: &Versioned) -> Option<Credential> {
+    /// this process holds, with an access token that has not expired, of this grant's
+    /// subject (else [`RefreshError::WrongSubject`]).
+    fn usable(&self, doc: &Versioned) -> Result<Option<Credential>, RefreshError> {
         let held = self.known().held;
         if held.is_some_and(|h| h >= doc.version) {
-            return None;
+            return Ok(None);
         }
-        let token = doc.tokens.access_token.as_deref()?;
+        let Some(token) = doc.tokens.access_token.as_deref() else {
+            return Ok(None);
+        };
         let c = match doc.tokens.remaining() {
-            Some(left) if left.is_zero() => return None,
+            Some(left) if left.is_zero() => return Ok(None),
             Some(left) => {
                 let lifetime = Duration::from_millis(doc.tokens.lifetime_ms.unwrap_or(0));
                 Credential::bearer(token)
-                    .ok()?
-                    .expires_in_of(left, lifetime)
+                    .ok()
+                    .map(|c| c.expires_in_of(left, lifetime))
             }
-            None => Credential::bearer(token).ok()?,
+            None => Credential::bearer(token).ok(),
         };
+        let Some(c) = c else { return Ok(None) };
+        self.admit_subject(doc.tokens.subject.as_deref(), true)?;
         self.hold(doc);
-        Some(c)
+        Ok(Some(c))
+    }
+
+    /// Whether tokens that say they belong to `subject` (read without verifying: only
+    /// compared) may be this grant's. With a subject named at build time, `strict` (tokens
+    /// about to be sent or stored) also refuses tokens that name none. Otherwise the first
+    /// subject seen is kept, and another one refused.
+    fn admit_subject(&self, subject: Option<&str>, strict: bool) -> Result<(), RefreshError> {
+        let admitted = match (&self.subject, subject) {
+            (Some(want), Some(got)) => want == got,
+            (Some(_), None) => !strict,
+            (None, got) => {
+                let mut k = self.known();
+                match (&k.subject, got) {
+                    (Some(seen), Some(got)) => seen == got,
+                    (None, Some(got)) => {
+                        k.subject = Some(got.to_owned());
+                        true
+                    }
+                    (_, None) => true,
+                }
+            }
+        };
+        if admitted {
+            return Ok(());
+        }
+        tracing::warn!(target: "portcullis::client", grant_id = %self.grant_id, named = subject.is_some(), "a token set of another subject than this grant's was refused");
+        Err(RefreshError::WrongSubject)
+    }
+
+    /// The configured seed, when it is to replace the stored set `doc` (policy
+    /// [`NewSeed::Replace`], the stored set started from another seed and never replaced
+    /// this one). Decided once per process; the other outcomes are logged here.
+    fn replacement(&self, doc: &Versioned) -> Option<String> {
+        let hash = self.seed.as_deref()?;
+        let mut k = self.known();
+        if k.seed_checked {
+            return None;
+        }
+        let stored = &doc.tokens;
+        if stored.seed_sha256.as_deref() == Some(hash) {
+            k.seed_checked = true;
+            return None;
+        }
+        if stored.retired_seeds.iter().any(|r| r == hash) {
+            k.seed_checked = true;
+            tracing::warn!(target: "portcullis::client", grant_id = %self.grant_id, "the configured refresh token (seed) was replaced in the store before; keeping the stored token set");
+            return None;
+        }
+        match self.new_seed {
+            NewSeed::KeepStored => {
+                k.seed_checked = true;
+                tracing::warn!(target: "portcullis::client", grant_id = %self.grant_id, "the configured refresh token (seed) is not the one the stored token set started from; keeping the stored set (NewSeed::KeepStored), the configured seed is not used");
+                None
+            }
+            NewSeed::Replace => k.initial.clone(),
+        }
     }
 
     fn hold(&self, doc: &Versioned) {
@@ -257,8 +426,7 @@ impl Inner {
             (k.sign_in.take(), k.unsynced.take())
         };
         if let Some(rt) = sign_in {
-            self.write_over(&StoredTokens::from_refresh_token(&rt))
-                .await?;
+            self.write_over(&rt).await?;
         }
         if let Some((base, tokens)) = unsynced {
             match self.store.commit(&self.grant, base, None, &tokens).await? {
@@ -282,6 +450,7 @@ impl Inner {
                 version: 1,
                 tokens: StoredTokens {
                     refresh_token: k.initial.clone(),
+                    seed_sha256: self.seed.clone(),
                     ..StoredTokens::default()
                 },
             })
@@ -296,22 +465,29 @@ impl Inner {
         Ok(doc)
     }
 
-    /// A new sign-in: replaces whatever is stored, whatever its version.
-    async fn write_over(&self, tokens: &StoredTokens) -> Result<(), StoreError> {
+    /// A new sign-in: replaces whatever is stored, whatever its version, keeping what the
+    /// stored set records of its seed and subject.
+    async fn write_over(&self, refresh_token: &str) -> Result<(), StoreError> {
         for _ in 0..8 {
-            let expected = self.store.load(&self.grant).await?.map_or(0, |d| d.version);
+            let stored = self.store.load(&self.grant).await?;
+            let expected = stored.as_ref().map_or(0, |d| d.version);
+            let before = stored.map(|d| d.tokens).unwrap_or_else(|| StoredTokens {
+                seed_sha256: self.seed.clone(),
+                ..StoredTokens::default()
+            });
+            let tokens = StoredTokens {
+                refresh_token: Some(refresh_token.to_owned()),
+                seed_sha256: before.seed_sha256,
+                retired_seeds: before.retired_seeds,
+                subject: before.subject,
+                ..StoredTokens::default()
+            };
             if let Commit::Committed(v) = self
                 .store
-                .commit(&self.grant, expected, None, tokens)
+                .commit(&self.grant, expected, None, &tokens)
                 .await?
             {
-                self.note(
-                    &mut self.known(),
-                    &Versioned {
-                        version: v,
-                        tokens: tokens.clone(),
-                    },
-                );
+                self.note(&mut self.known(), &Versioned { version: v, tokens });
                 return Ok(());
             }
         }
@@ -329,7 +505,9 @@ impl Inner {
                 Ok(doc) => doc,
                 Err(e) => return self.without_store(e).await,
             };
-            if let Some(c) = self.usable(&doc) {
+            if self.replacement(&doc).is_none()
+                && let Some(c) = self.usable(&doc)?
+            {
                 tracing::debug!(target: "portcullis::client", version = doc.version, "using the token set another process stored");
                 return Ok(c);
             }
@@ -350,16 +528,22 @@ impl Inner {
                 return Err(store_error(e));
             }
         };
-        if let Some(c) = self.usable(&doc) {
-            let _ = self.store.release(&self.grant, lease).await;
-            return Ok(c);
+        let replace = self.replacement(&doc);
+        match self.before_refresh(&doc, replace.is_some()) {
+            Ok(None) => {}
+            Ok(Some(c)) => {
+                let _ = self.store.release(&self.grant, lease).await;
+                return Ok(c);
+            }
+            Err(e) => {
+                let _ = self.store.release(&self.grant, lease).await;
+                return Err(e);
+            }
         }
+        let refresh_token = replace.clone().or(doc.tokens.refresh_token.clone());
         let renewal = self.renew_while_running(lease);
-        tracing::debug!(target: "portcullis::client", version = doc.version, fence = lease.fence, "refreshing the shared grant");
-        let result = self
-            .oauth
-            .exchange(doc.tokens.refresh_token.as_deref())
-            .await;
+        tracing::debug!(target: "portcullis::client", version = doc.version, fence = lease.fence, replacing = replace.is_some(), "refreshing the shared grant");
+        let result = self.oauth.exchange(refresh_token.as_deref()).await;
         drop(renewal);
         let tokens = match result {
             Ok(t) => t,
@@ -368,13 +552,31 @@ impl Inner {
                 return self.after_failure(e, doc.version).await;
             }
         };
-        let (stored, credential) = stored_of(tokens, doc.tokens.refresh_token)?;
+        if replace.is_some() {
+            // The configured seed is spent now, whatever happens to its result: presenting it
+            // again would be reuse, which revokes the family it started.
+            self.known().seed_checked = true;
+        }
+        let subject = tokens.subject();
+        if let Err(e) = self.admit_subject(subject.as_deref(), true) {
+            // Not stored: another identity's tokens never reach this grant's set.
+            let _ = self.store.release(&self.grant, lease).await;
+            return Err(e);
+        }
+        let (mut stored, credential) = stored_of(tokens, refresh_token, &doc.tokens)?;
+        if replace.is_some() {
+            stored.seed_sha256 = self.seed.clone();
+            stored.retired_seeds = retire(&doc.tokens);
+        }
         match self
             .store
             .commit(&self.grant, doc.version, Some(lease), &stored)
             .await
         {
             Ok(Commit::Committed(version)) => {
+                if replace.is_some() {
+                    tracing::warn!(target: "portcullis::client", grant_id = %self.grant_id, version, "the configured refresh token (seed) replaced the stored token set (NewSeed::Replace)");
+                }
                 self.hold(&Versioned {
                     version,
                     tokens: stored,
@@ -395,6 +597,22 @@ impl Inner {
                 Ok(credential)
             }
         }
+    }
+
+    /// Under the lease, before anything is sent: the stored set's credential when it is one
+    /// to use; else whether a refresh may go ahead. Nothing is presented whose result could
+    /// not be stored, nor a refresh token of a set that belongs to another subject.
+    fn before_refresh(
+        &self,
+        doc: &Versioned,
+        replacing: bool,
+    ) -> Result<Option<Credential>, RefreshError> {
+        if !replacing && let Some(c) = self.usable(doc)? {
+            return Ok(Some(c));
+        }
+        next_version(doc.version).map_err(store_error)?;
+        self.admit_subject(doc.tokens.subject.as_deref(), false)?;
+        Ok(None)
     }
 
     fn renew_while_running(self: &Arc<Self>, lease: Lease) -> Renewal {
@@ -422,7 +640,7 @@ impl Inner {
         if e.is_sign_in_again()
             && let Ok(Some(doc)) = self.store.load(&self.grant).await
             && doc.version > read
-            && let Some(c) = self.usable(&doc)
+            && let Some(c) = self.usable(&doc)?
         {
             return Ok(c);
         }
@@ -435,16 +653,25 @@ impl Inner {
             return Err(store_error(e));
         }
         tracing::warn!(target: "portcullis::client", error = %e, "credential store unavailable; refreshing locally");
-        let (base, refresh_token) = {
+        let (base, before) = {
             let k = self.known();
             match (&k.unsynced, &k.last) {
-                (Some((base, t)), _) => (*base, t.refresh_token.clone()),
-                (None, Some(l)) => (l.version, l.tokens.refresh_token.clone()),
-                (None, None) => (0, k.initial.clone()),
+                (Some((base, t)), _) => (*base, t.clone()),
+                (None, Some(l)) => (l.version, l.tokens.clone()),
+                (None, None) => (
+                    0,
+                    StoredTokens {
+                        refresh_token: k.initial.clone(),
+                        seed_sha256: self.seed.clone(),
+                        ..StoredTokens::default()
+                    },
+                ),
             }
         };
+        let refresh_token = before.refresh_token.clone();
         let tokens = self.oauth.exchange(refresh_token.as_deref()).await?;
-        let (stored, credential) = stored_of(tokens, refresh_token)?;
+        self.admit_subject(tokens.subject().as_deref(), true)?;
+        let (stored, credential) = stored_of(tokens, refresh_token, &before)?;
         self.known().unsynced = Some((base, stored));
         Ok(credential)
     }
@@ -460,21 +687,43 @@ async fn wait(changes: &mut watch::Receiver<u64>, poll: Duration) {
 }
 
 /// What a token response becomes in the store, and the credential to use now. A response
-/// without a refresh token keeps the one that was used (servers that do not rotate).
+/// without a refresh token keeps the one that was used (servers that do not rotate); what
+/// `before` records of the seed and subject carries over (the subject the response names, if
+/// any, has been admitted).
 fn stored_of(
     t: TokenSet,
     used: Option<String>,
+    before: &StoredTokens,
 ) -> Result<(StoredTokens, Credential), RefreshError> {
     let credential = bearer_of(&t.access_token, t.expires_in)?;
     let now = unix_ms();
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let subject = t.subject().or_else(|| before.subject.clone());
     let stored = StoredTokens {
         access_token: Some(t.access_token),
         expires_at_ms: t.expires_in.map(|d| now.saturating_add(ms(d))),
         lifetime_ms: t.expires_in.map(ms),
         refresh_token: t.refresh_token.or(used),
+        seed_sha256: before.seed_sha256.clone(),
+        retired_seeds: before.retired_seeds.clone(),
+        subject,
     };
     Ok((stored, credential))
+}
+
+/// The replaced seeds `stored` remembers once its own seed is replaced too: the newest last,
+/// the oldest forgotten beyond [`RETIRED_SEEDS`] (a replica configured with a seed that old
+/// could put it back; by then the identity provider has long revoked it).
+fn retire(stored: &StoredTokens) -> Vec<String> {
+    let mut retired = stored.retired_seeds.clone();
+    if let Some(old) = &stored.seed_sha256
+        && !retired.contains(old)
+    {
+        retired.push(old.clone());
+    }
+    let excess = retired.len().saturating_sub(RETIRED_SEEDS);
+    retired.drain(..excess);
+    retired
 }
 
 impl CredentialSource for SharedGrant {

@@ -117,6 +117,47 @@ pub struct TokenSet {
     pub refresh_token: Option<String>,
     /// The granted scope, when it differs from the requested one.
     pub scope: Option<String>,
+    /// The OpenID Connect ID token, when the server sent one (kept only to read its `sub`;
+    /// see [`TokenSet::subject`]).
+    pub id_token: Option<String>,
+}
+
+impl TokenSet {
+    /// Who these tokens belong to, when the response says: the `sub` of the ID token, else
+    /// the `sub` of the access token if it is a JWT. `None` for opaque tokens.
+    ///
+    /// Read **without verifying any signature**: good only to compare with the subject of
+    /// other token sets from the same token endpoint (reached over the same authenticated
+    /// channel), as [`SharedGrant`](crate::SharedGrant) does to keep one identity per grant.
+    /// Never use it to decide who a caller is.
+    pub fn subject(&self) -> Option<String> {
+        self.id_token
+            .as_deref()
+            .and_then(unverified_sub)
+            .or_else(|| unverified_sub(&self.access_token))
+    }
+}
+
+/// The `sub` claim of a compact JWS, without checking its signature; see [`TokenSet::subject`].
+fn unverified_sub(jwt: &str) -> Option<String> {
+    use base64::Engine;
+    let mut parts = jwt.split('.');
+    let (_header, payload) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    if parts.next().is_some() || payload.len() > MAX_TOKEN_RESPONSE {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    #[derive(Deserialize)]
+    struct Sub {
+        sub: Option<String>,
+    }
+    serde_json::from_slice::<Sub>(&bytes)
+        .ok()?
+        .sub
+        .filter(|s| !s.is_empty())
 }
 
 impl fmt::Debug for TokenSet {
@@ -128,6 +169,7 @@ impl fmt::Debug for TokenSet {
                 &self.refresh_token.as_ref().map(|_| "<redacted>"),
             )
             .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -140,6 +182,7 @@ struct RawTokenResponse {
     expires_in: Option<serde_json::Value>,
     refresh_token: Option<String>,
     scope: Option<String>,
+    id_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -205,6 +248,7 @@ pub fn parse_token_response(status: StatusCode, body: &[u8]) -> Result<TokenSet,
         expires_in,
         refresh_token: raw.refresh_token,
         scope: raw.scope,
+        id_token: raw.id_token,
     })
 }
 
@@ -702,8 +746,9 @@ impl OAuth2 {
     }
 
     /// What names this grant wherever tokens are shared: the token endpoint, the client, the
-    /// scope set (order and repeats do not matter) and the resource.
-    pub(crate) fn grant_name(&self) -> String {
+    /// scope set (order and repeats do not matter), the resource, and the identity the
+    /// sharing code gave it (`grant_id`: two users of one client are two grants).
+    pub(crate) fn grant_key(&self, grant_id: &str) -> String {
         let i = &self.inner;
         let mut scopes: Vec<&str> = i
             .scope
@@ -723,7 +768,8 @@ impl OAuth2 {
             i.endpoint.to_string(),
             i.client_id,
             scopes,
-            i.resource
+            i.resource,
+            grant_id
         ])
         .to_string()
     }
@@ -825,6 +871,49 @@ mod tests {
         assert!(
             matches!(e, RefreshError::TokenEndpoint { status, error: None, .. } if status == 500)
         );
+    }
+
+    #[test]
+    fn the_subject_is_read_from_the_id_token_first_then_a_jwt_access_token() {
+        use base64::Engine;
+        let jwt = |claims: &str| {
+            let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!("{}.{}.c2ln", b(r#"{"alg":"ES256"}"#), b(claims))
+        };
+        let set = |access: String, id: Option<String>| TokenSet {
+            access_token: access,
+            expires_in: None,
+            refresh_token: None,
+            scope: None,
+            id_token: id,
+        };
+        let at = jwt(r#"{"sub":"client-or-user"}"#);
+        assert_eq!(
+            set(at.clone(), None).subject().as_deref(),
+            Some("client-or-user")
+        );
+        assert_eq!(
+            set(at.clone(), Some(jwt(r#"{"sub":"alice"}"#)))
+                .subject()
+                .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(set("opaque-token".into(), None).subject(), None);
+        assert_eq!(set(jwt(r#"{"sub":""}"#), None).subject(), None);
+        assert_eq!(set(jwt(r#"{"sub":7}"#), None).subject(), None);
+        assert_eq!(set("a.!!.c".into(), None).subject(), None);
+        assert_eq!(set(format!("{at}.extra"), None).subject(), None);
+        let parsed = parse_token_response(
+            StatusCode::OK,
+            format!(
+                r#"{{"access_token":"opaque","token_type":"bearer","id_token":"{}"}}"#,
+                jwt(r#"{"sub":"bob"}"#)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(parsed.subject().as_deref(), Some("bob"));
+        assert!(!format!("{parsed:?}").contains("eyJ"));
     }
 
     #[test]

@@ -42,6 +42,16 @@ pub enum StoreError {
     /// document this crate wrote.
     #[error("the stored token set cannot be read with this key")]
     Unreadable,
+    /// The stored version cannot grow any further (`u64::MAX`): it was written from outside,
+    /// since commits add one at a time. Nothing is committed or refreshed over it; delete the
+    /// grant's stored token set to start again from the configured refresh token.
+    #[error("the stored token set's version cannot grow any further")]
+    VersionOverflow,
+}
+
+/// The version a commit over `version` writes; never wraps.
+pub(crate) fn next_version(version: u64) -> Result<u64, StoreError> {
+    version.checked_add(1).ok_or(StoreError::VersionOverflow)
 }
 
 /// A token set as a store keeps it. `Debug` hides the tokens.
@@ -60,6 +70,19 @@ pub struct StoredTokens {
     /// The refresh token to use next (`refresh_token` grants).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// The SHA-256 (hex) of the configured refresh token this token set descends from (the
+    /// seed; never the seed itself): how a replica configured with another one notices. See
+    /// [`NewSeed`](crate::shared_grant::NewSeed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_sha256: Option<String>,
+    /// The SHA-256 (hex) of seeds this set replaced (the newest last, at most 16): a replica
+    /// still configured with one of them never puts it back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_seeds: Vec<String>,
+    /// Who the tokens belong to, when a token response said (see
+    /// [`SharedGrant`](crate::SharedGrant#one-sharedgrant-is-one-identity)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 impl fmt::Debug for StoredTokens {
@@ -74,6 +97,7 @@ impl fmt::Debug for StoredTokens {
                 "refresh_token",
                 &self.refresh_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("seed_sha256", &self.seed_sha256)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +172,7 @@ pub trait CredentialStore: Send + Sync + 'static {
 
     /// Write `tokens` as version `expected + 1` if the stored version is `expected` (or the
     /// grant has no token set left), release `lease` if it is still held, and publish.
+    /// `expected` is `u64::MAX`: [`StoreError::VersionOverflow`], nothing written.
     fn commit<'a>(
         &'a self,
         grant: &'a str,
@@ -256,7 +281,11 @@ impl MemoryStore {
 }
 
 fn ready<'a, T: Send + 'a>(v: T) -> StoreFuture<'a, T> {
-    Box::pin(std::future::ready(Ok(v)))
+    result(Ok(v))
+}
+
+fn result<'a, T: Send + 'a>(r: Result<T, StoreError>) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(r))
 }
 
 impl CredentialStore for MemoryStore {
@@ -275,15 +304,15 @@ impl CredentialStore for MemoryStore {
     }
 
     fn acquire<'a>(&'a self, grant: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Lease>> {
-        ready(self.with(grant, |e| {
+        result(self.with(grant, |e| {
             let now = Instant::now();
             if e.held(now).is_some() {
-                return None;
+                return Ok(None);
             }
-            e.fences += 1;
+            e.fences = next_version(e.fences)?;
             let lease = Lease { fence: e.fences };
             e.lease = Some((lease, now + ttl));
-            Some(lease)
+            Ok(Some(lease))
         }))
     }
 
@@ -316,9 +345,9 @@ impl CredentialStore for MemoryStore {
     ) -> StoreFuture<'a, Commit> {
         let outcome = self.with(grant, |e| {
             if e.doc.as_ref().is_some_and(|d| d.version != expected) {
-                return Commit::Conflict;
+                return Ok(Commit::Conflict);
             }
-            let version = expected + 1;
+            let version = next_version(expected)?;
             e.doc = Some(Versioned {
                 version,
                 tokens: tokens.clone(),
@@ -326,15 +355,46 @@ impl CredentialStore for MemoryStore {
             if lease.is_some() && e.lease.map(|(l, _)| l) == lease {
                 e.lease = None;
             }
-            Commit::Committed(version)
+            Ok(Commit::Committed(version))
         });
-        if matches!(outcome, Commit::Committed(_)) {
-            self.changes.send_modify(|n| *n += 1);
+        if matches!(outcome, Ok(Commit::Committed(_))) {
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
         }
-        ready(outcome)
+        result(outcome)
     }
 
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_commit_over_version_u64_max_is_a_typed_error_and_writes_nothing() {
+        let store = MemoryStore::new();
+        let top = Versioned {
+            version: u64::MAX,
+            tokens: StoredTokens::from_refresh_token("rt-1"),
+        };
+        assert!(store.restore("g", &top).await.unwrap());
+        let next = StoredTokens::from_refresh_token("rt-2");
+        assert_eq!(
+            store.commit("g", u64::MAX, None, &next).await,
+            Err(StoreError::VersionOverflow)
+        );
+        assert_eq!(store.load("g").await.unwrap(), Some(top));
+        assert_eq!(next_version(u64::MAX - 1), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn debug_shows_no_token_and_no_subject() {
+        let mut t = StoredTokens::from_refresh_token("rt-secret");
+        t.access_token = Some("at-secret".into());
+        t.subject = Some("alice@example.com".into());
+        let d = format!("{t:?}");
+        assert!(!d.contains("secret") && !d.contains("alice"), "{d}");
     }
 }

@@ -21,13 +21,16 @@ use hyper_util::rt::TokioExecutor;
 use portcullis_testkit::http::serve;
 use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
 use refresh_layer::{
-    Commit, CredentialStore, Error, Lease, MemoryStore, OAuth2, RefreshError, RefreshLayer,
-    RefreshService, SharedGrant, StoreError, StoreFuture, StoredTokens, Versioned,
+    Commit, CredentialStore, Error, Lease, MemoryStore, NewSeed, OAuth2, RefreshError,
+    RefreshLayer, RefreshService, SharedGrant, StoreError, StoreFuture, StoredTokens, Versioned,
 };
 use tokio::sync::watch;
 use tower::{Layer, ServiceExt};
 
 type Http = Client<HttpConnector, Full<Bytes>>;
+
+/// The identity of the grant the replicas share (the gateway's own service account).
+const GRANT_ID: &str = "gw-service";
 type Replica = RefreshService<Http>;
 
 fn http() -> Http {
@@ -56,6 +59,10 @@ async fn world(ttl: Duration) -> World {
             "/api/me",
             get(|p: Principal| async move { p.token_id().unwrap_or_default().to_owned() }),
         )
+        .route(
+            "/api/whoami",
+            get(|p: Principal| async move { p.subject().unwrap_or_default().to_owned() }),
+        )
         .layer(AuthLayer::bearer(jwt.build().unwrap()).unwrap())
         .merge(provider.router());
     let base = format!("http://{}", serve(app).await);
@@ -65,10 +72,15 @@ async fn world(ttl: Duration) -> World {
 
 impl World {
     fn oauth(&self) -> OAuth2 {
+        self.oauth_with(&self.rt)
+    }
+
+    /// The same client and scope, starting from another refresh token.
+    fn oauth_with(&self, rt: &str) -> OAuth2 {
         OAuth2::builder(&format!("{}/oauth/token", self.base), "gw")
             .client_secret("gw-secret")
             .scope("read")
-            .refresh_token(&self.rt, http())
+            .refresh_token(rt, http())
             .unwrap()
     }
 
@@ -83,10 +95,11 @@ impl World {
 
     fn replica(&self, store: Arc<dyn CredentialStore>, lease_ttl: Duration) -> Replica {
         self.replica_of(
-            SharedGrant::builder(self.oauth(), store)
+            SharedGrant::builder(self.oauth(), store, GRANT_ID, NewSeed::Replace)
                 .lease_ttl(lease_ttl)
                 .poll_every(Duration::from_millis(50))
-                .build(),
+                .build()
+                .unwrap(),
         )
     }
 
@@ -94,6 +107,22 @@ impl World {
         Request::get(format!("{}/api/me", self.base))
             .body(Full::default())
             .unwrap()
+    }
+
+    /// The subject of the access token the API received, or the error the layer gave.
+    #[cfg(feature = "redis-tests")]
+    async fn whoami(
+        &self,
+        r: &Replica,
+    ) -> Result<(StatusCode, String), Error<hyper_util::client::legacy::Error>> {
+        let req = Request::get(format!("{}/api/whoami", self.base))
+            .body(Full::default())
+            .unwrap();
+        let res = r.clone().oneshot(req).await?;
+        let status = res.status();
+        use http_body_util::BodyExt;
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 }
 
@@ -120,17 +149,31 @@ async fn burst(replicas: &[Replica], w: &World, n: usize) -> Vec<StatusCode> {
     out
 }
 
-/// A store that passes every operation to an in-process one, counts them, remembers the grant
-/// name it was asked about, and can be taken down.
-#[derive(Default)]
+/// A store that passes every operation to another one (in-process unless told), counts them,
+/// remembers the grant name it was asked about, and can be taken down.
 struct Probe {
-    inner: MemoryStore,
+    inner: Arc<dyn CredentialStore>,
     ops: AtomicU64,
     down: AtomicBool,
     grant: Mutex<Option<String>>,
 }
 
+impl Default for Probe {
+    fn default() -> Self {
+        Probe::over(Arc::new(MemoryStore::new()))
+    }
+}
+
 impl Probe {
+    fn over(inner: Arc<dyn CredentialStore>) -> Self {
+        Probe {
+            inner,
+            ops: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            grant: Mutex::new(None),
+        }
+    }
+
     fn check(&self, grant: &str) -> Result<(), StoreError> {
         self.ops.fetch_add(1, Ordering::SeqCst);
         *self.grant.lock().unwrap() = Some(grant.to_owned());
@@ -401,9 +444,10 @@ async fn local_fallback_refreshes_without_the_store_and_writes_back() {
     let w = world(TTL).await;
     let probe = Arc::new(Probe::default());
     let a = w.replica_of(
-        SharedGrant::builder(w.oauth(), probe.clone())
+        SharedGrant::builder(w.oauth(), probe.clone(), GRANT_ID, NewSeed::Replace)
             .local_fallback(true)
-            .build(),
+            .build()
+            .unwrap(),
     );
     assert_eq!(call(&a, &w).await.unwrap(), 200);
     probe.down.store(true, Ordering::SeqCst);
@@ -426,7 +470,9 @@ async fn local_fallback_refreshes_without_the_store_and_writes_back() {
 async fn a_new_sign_in_replaces_the_shared_token_set() {
     let w = world(Duration::from_secs(300)).await;
     let store: Arc<dyn CredentialStore> = Arc::new(MemoryStore::new());
-    let grant_a = SharedGrant::builder(w.oauth(), store.clone()).build();
+    let grant_a = SharedGrant::builder(w.oauth(), store.clone(), GRANT_ID, NewSeed::Replace)
+        .build()
+        .unwrap();
     let a = w.replica_of(grant_a.clone());
     assert_eq!(call(&a, &w).await.unwrap(), 200);
     let fresh = w.provider.issue_refresh_token("gw", "read");
@@ -443,6 +489,63 @@ async fn a_new_sign_in_replaces_the_shared_token_set() {
     let b = w.replica(store, Duration::from_secs(5));
     assert_eq!(call(&b, &w).await.unwrap(), 200);
     assert_eq!(w.provider.reuse_detected(), 0);
+}
+
+/// Every `portcullis` warning logged by this test binary, as text (a global subscriber: the
+/// layer's refreshes run on the runtime's worker threads).
+#[cfg(feature = "redis-tests")]
+mod warnings {
+    use std::fmt::Write;
+    use std::sync::Mutex;
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata, Subscriber};
+
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct Capture;
+
+    struct Text(String);
+
+    impl Visit for Text {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, m: &Metadata<'_>) -> bool {
+            *m.level() <= Level::WARN && m.target().starts_with("portcullis")
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, e: &Event<'_>) {
+            let mut text = Text(String::new());
+            e.record(&mut text);
+            SEEN.lock().unwrap().push(text.0);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    /// Start capturing (once per binary; later calls do nothing).
+    pub fn capture() {
+        let _ = tracing::subscriber::set_global_default(Capture);
+    }
+
+    /// The warnings so far that contain every one of `words`.
+    pub fn with(words: &[&str]) -> Vec<String> {
+        SEEN.lock()
+            .unwrap()
+            .iter()
+            .filter(|w| words.iter().all(|x| w.contains(x)))
+            .cloned()
+            .collect()
+    }
 }
 
 #[cfg(feature = "redis-tests")]
@@ -616,5 +719,325 @@ mod redis {
             0,
             "the rotated refresh token was kept"
         );
+    }
+
+    fn grant(
+        oauth: OAuth2,
+        store: Arc<dyn CredentialStore>,
+        id: &str,
+        new_seed: NewSeed,
+    ) -> SharedGrant {
+        SharedGrant::builder(oauth, store, id, new_seed)
+            .build()
+            .unwrap()
+    }
+
+    /// A connection of the test's own, as anyone who can reach Redis has.
+    async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(server.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// Present `rt` to the token endpoint directly (what a thief holding it would do).
+    async fn spend(w: &World, rt: &str) -> StatusCode {
+        let body = format!(
+            "grant_type=refresh_token&refresh_token={rt}&client_id=gw&client_secret=gw-secret"
+        );
+        http()
+            .request(
+                Request::post(format!("{}/oauth/token", w.base))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Full::from(body))
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// A backend-for-frontend with one OAuth client and one Redis, one grant per signed-in
+    /// user: each user's requests carry that user's access token, never another's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_grant_per_user_never_hands_bob_alices_access_token() {
+        let server = RedisServer::start();
+        let w = world(Duration::from_secs(300)).await;
+        let alice_rt = w.provider.issue_refresh_token("alice", "read");
+        let bob_rt = w.provider.issue_refresh_token("bob", "read");
+        let alice = w.replica_of(grant(
+            w.oauth_with(&alice_rt),
+            store(&server, KEY).await,
+            "user:alice",
+            NewSeed::Replace,
+        ));
+        let bob = w.replica_of(grant(
+            w.oauth_with(&bob_rt),
+            store(&server, KEY).await,
+            "user:bob",
+            NewSeed::Replace,
+        ));
+        assert_eq!(
+            w.whoami(&alice).await.unwrap(),
+            (StatusCode::OK, "alice".to_owned())
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                w.whoami(&bob).await.unwrap(),
+                (StatusCode::OK, "bob".to_owned()),
+                "Bob's request carried another user's access token"
+            );
+        }
+        assert_eq!(
+            w.whoami(&alice).await.unwrap(),
+            (StatusCode::OK, "alice".to_owned())
+        );
+        assert_eq!(w.provider.reuse_detected(), 0);
+    }
+
+    /// Two users' grants configured under one grant id by mistake: the second one's token
+    /// response names another subject than the stored set, so it is refused, never served,
+    /// and the first user's stored set is left as it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_set_for_another_subject_is_refused_never_served() {
+        let server = RedisServer::start();
+        let w = world(TTL).await;
+        let alice_rt = w.provider.issue_refresh_token("alice", "read");
+        let bob_rt = w.provider.issue_refresh_token("bob", "read");
+        let alice = w.replica_of(grant(
+            w.oauth_with(&alice_rt),
+            store(&server, KEY).await,
+            "tenant-7",
+            NewSeed::Replace,
+        ));
+        let bob = w.replica_of(grant(
+            w.oauth_with(&bob_rt),
+            store(&server, KEY).await,
+            "tenant-7",
+            NewSeed::Replace,
+        ));
+        assert_eq!(
+            w.whoami(&alice).await.unwrap(),
+            (StatusCode::OK, "alice".to_owned())
+        );
+        match w.whoami(&bob).await {
+            Ok((_, who)) => assert_ne!(who, "alice", "Bob was served Alice's access token"),
+            Err(Error::Refresh(RefreshError::WrongSubject)) => {}
+            Err(e) => panic!("expected WrongSubject, got {e}"),
+        }
+        // Named up front, the subject refuses Alice's stored set before any token request.
+        let refreshes = w.provider.refresh_grants();
+        let bob_named = w.replica_of(
+            SharedGrant::builder(
+                w.oauth_with(&bob_rt),
+                store(&server, KEY).await,
+                "tenant-7",
+                NewSeed::KeepStored,
+            )
+            .subject("bob")
+            .build()
+            .unwrap(),
+        );
+        assert!(matches!(
+            w.whoami(&bob_named).await,
+            Err(Error::Refresh(RefreshError::WrongSubject))
+        ));
+        assert_eq!(w.provider.refresh_grants(), refreshes);
+        // Alice refreshes from her stored set, which Bob's grant did not touch.
+        until_due().await;
+        assert_eq!(
+            w.whoami(&alice).await.unwrap(),
+            (StatusCode::OK, "alice".to_owned())
+        );
+        assert_eq!(w.provider.reuse_detected(), 0);
+    }
+
+    /// The stored refresh token leaked and its family was revoked; a new one is put in the
+    /// replicas' configuration. A replica that starts with it replaces the stored set, the
+    /// running ones continue from it, and one restarted with the old seed does not put the old
+    /// one back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_seed_rotated_in_after_a_compromise_replaces_the_stored_set() {
+        let server = RedisServer::start();
+        let w = world(TTL).await;
+        let probe = Arc::new(Probe::over(store(&server, KEY).await));
+        let a = w.replica_of(grant(w.oauth(), probe.clone(), "svc", NewSeed::Replace));
+        assert_eq!(call(&a, &w).await.unwrap(), 200);
+        let stored = probe.inner.load(&probe.grant()).await.unwrap().unwrap();
+        let leaked = stored.tokens.refresh_token.clone().unwrap();
+        assert_eq!(spend(&w, &leaked).await, 200);
+        assert_eq!(spend(&w, &leaked).await, 400, "reuse revokes the family");
+        assert_eq!(w.provider.reuse_detected(), 1);
+        // Every access token of the old family has expired.
+        tokio::time::sleep(TTL + Duration::from_millis(100)).await;
+        let fresh = w.provider.issue_refresh_token("gw", "read");
+        let b = w.replica_of(grant(
+            w.oauth_with(&fresh),
+            store(&server, KEY).await,
+            "svc",
+            NewSeed::Replace,
+        ));
+        assert_eq!(
+            call(&b, &w).await.map(|s| s.as_u16()).unwrap_or(0),
+            200,
+            "the rotated-in seed was used"
+        );
+        assert_eq!(call(&a, &w).await.unwrap(), 200, "a continues from it");
+        let c = w.replica_of(grant(
+            w.oauth(),
+            store(&server, KEY).await,
+            "svc",
+            NewSeed::Replace,
+        ));
+        assert_eq!(call(&c, &w).await.unwrap(), 200, "the old seed stays out");
+        assert_eq!(w.provider.reuse_detected(), 1);
+    }
+
+    /// The same rotation under the policy that keeps the stored set: the configured seed is
+    /// not presented, and a warning says so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_seed_rotated_in_under_keep_stored_is_ignored_with_a_warning() {
+        warnings::capture();
+        let server = RedisServer::start();
+        let w = world(Duration::from_secs(300)).await;
+        let a = w.replica_of(grant(
+            w.oauth(),
+            store(&server, KEY).await,
+            "svc-keep",
+            NewSeed::KeepStored,
+        ));
+        assert_eq!(call(&a, &w).await.unwrap(), 200);
+        let fresh = w.provider.issue_refresh_token("gw", "read");
+        let b = w.replica_of(grant(
+            w.oauth_with(&fresh),
+            store(&server, KEY).await,
+            "svc-keep",
+            NewSeed::KeepStored,
+        ));
+        assert_eq!(call(&b, &w).await.unwrap(), 200, "the stored set is used");
+        assert_eq!(w.provider.refresh_grants(), 1, "b did not refresh");
+        let warned = warnings::with(&["svc-keep", "seed"]);
+        assert!(
+            !warned.is_empty(),
+            "no warning named the grant and its ignored seed"
+        );
+        assert!(
+            warned.iter().all(|w| !w.contains(&fresh)),
+            "a warning echoed the seed"
+        );
+        assert_eq!(spend(&w, &fresh).await, 200, "the new seed is still unused");
+        assert_eq!(w.provider.reuse_detected(), 0);
+    }
+
+    /// Anyone who can reach Redis can `PUBLISH` on a grant's channel. A message that does not
+    /// open with the store key is ignored: every replica still reads the grant, and the stored
+    /// token set is not overwritten.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_published_garbage_blob_with_a_high_version_is_ignored_and_never_written_back() {
+        let server = RedisServer::start();
+        let w = world(Duration::from_secs(300)).await;
+        let mut probes = Vec::new();
+        for _ in 0..3 {
+            probes.push(Arc::new(Probe::over(store(&server, KEY).await)));
+        }
+        let rs: Vec<_> = probes
+            .iter()
+            .map(|p| w.replica(p.clone(), Duration::from_secs(5)))
+            .collect();
+        assert!(burst(&rs, &w, 9).await.iter().all(|s| *s == 200));
+        let grant = probes[0].grant();
+        let mut conn = raw(&server).await;
+        let docs: Vec<String> = redis::cmd("KEYS")
+            .arg("portcullis:grant:*:doc")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(docs.len(), 1, "{docs:?}");
+        let channel = format!("{}:events", docs[0].strip_suffix(":doc").unwrap());
+        let stored = || {
+            let mut conn = conn.clone();
+            let doc = docs[0].clone();
+            async move {
+                let v: (String, Vec<u8>) = redis::cmd("HMGET")
+                    .arg(doc)
+                    .arg("v")
+                    .arg("blob")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                v
+            }
+        };
+        let mut conn = conn.clone();
+        let before = stored().await;
+        let receivers: i64 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg("1000000 not-a-sealed-token-set")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(receivers, 3, "every replica's store heard it");
+        // Delivery to the three subscribers (loopback) before they read again.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for p in &probes {
+            let doc = p
+                .inner
+                .load(&grant)
+                .await
+                .expect("the grant is still readable")
+                .expect("and still there");
+            assert_eq!(doc.version.to_string(), before.0);
+        }
+        assert_eq!(
+            stored().await,
+            before,
+            "the stored token set was overwritten"
+        );
+        // New layers on the same stores (same processes) read the grant and use it.
+        for p in &probes {
+            let r = w.replica(p.clone(), Duration::from_secs(5));
+            assert_eq!(call(&r, &w).await.unwrap(), 200);
+        }
+        assert_eq!(w.provider.refresh_grants(), 1);
+    }
+
+    /// A stored version at the top of `u64` (written from outside: it cannot be reached one
+    /// commit at a time) is a typed error before any refresh, not a panic or a wrap to 0.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_version_at_u64_max_is_a_typed_error_not_a_panic() {
+        let server = RedisServer::start();
+        let w = world(Duration::from_secs(300)).await;
+        let probe = Arc::new(Probe::over(store(&server, KEY).await));
+        let a = w.replica(probe.clone(), Duration::from_secs(5));
+        assert_eq!(call(&a, &w).await.unwrap(), 200);
+        let grant = probe.grant();
+        let doc = probe.inner.load(&grant).await.unwrap().unwrap();
+        let mut tokens = doc.tokens.clone();
+        tokens.access_token = None;
+        tokens.expires_at_ms = None;
+        tokens.lifetime_ms = None;
+        let top = Versioned {
+            version: u64::MAX,
+            tokens,
+        };
+        assert!(probe.inner.restore(&grant, &top).await.unwrap());
+        let refreshes = w.provider.refresh_grants();
+        let b = w.replica(probe.clone(), Duration::from_secs(5));
+        let result = call(&b, &w).await;
+        assert_eq!(
+            w.provider.refresh_grants(),
+            refreshes,
+            "no refresh whose result could not be stored"
+        );
+        match result {
+            Err(Error::Refresh(RefreshError::Store(StoreError::VersionOverflow))) => {}
+            other => panic!(
+                "expected VersionOverflow, got {:?}",
+                other.map(|s| s.as_u16())
+            ),
+        }
+        let still = probe.inner.load(&grant).await.unwrap().unwrap();
+        assert_eq!(still.version, u64::MAX, "nothing wrapped around");
     }
 }
