@@ -287,6 +287,9 @@ struct Known {
     seed_checked: bool,
     /// The subject this process has seen its tokens belong to.
     subject: Option<String>,
+    /// Signed out (or signed in with an access token only) in this process: nothing stored is
+    /// used until the next sign-in, so a refresh cannot return to the previous account.
+    signed_out: bool,
 }
 
 struct Inner {
@@ -425,8 +428,16 @@ impl Inner {
             let mut k = self.known();
             (k.sign_in.take(), k.unsynced.take())
         };
-        if let Some(rt) = sign_in {
-            self.write_over(&rt).await?;
+        if let Some(rt) = sign_in
+            && let Err(e) = self.write_over(&rt).await
+        {
+            // Kept for the next try, unless the user signed in or out again meanwhile: a
+            // sign-in that never reached the store must not give way to the stored account.
+            let mut k = self.known();
+            if k.sign_in.is_none() && !k.signed_out {
+                k.sign_in = Some(rt);
+            }
+            return Err(e);
         }
         if let Some((base, tokens)) = unsynced {
             match self.store.commit(&self.grant, base, None, &tokens).await? {
@@ -497,6 +508,9 @@ impl Inner {
     }
 
     async fn fetch(self: Arc<Self>) -> Result<Credential, RefreshError> {
+        if self.known().signed_out {
+            return Err(RefreshError::SignedOut);
+        }
         // Subscribed first, so a commit between reading and waiting is not missed.
         let mut changes = self.store.changes();
         changes.borrow_and_update();
@@ -652,9 +666,14 @@ impl Inner {
         if !self.local_fallback {
             return Err(store_error(e));
         }
-        tracing::warn!(target: "portcullis::client", error = %e, "credential store unavailable; refreshing locally");
         let (base, before) = {
             let k = self.known();
+            if k.sign_in.is_some() {
+                // A new sign-in not stored yet: what this process knows is the previous
+                // account's, so nothing is refreshed from it.
+                return Err(store_error(e));
+            }
+            tracing::warn!(target: "portcullis::client", error = %e, "credential store unavailable; refreshing locally");
             match (&k.unsynced, &k.last) {
                 (Some((base, t)), _) => (*base, t.clone()),
                 (None, Some(l)) => (l.version, l.tokens.clone()),
@@ -734,16 +753,26 @@ impl CredentialSource for SharedGrant {
     /// A new sign-in: written over the stored token set by the next refresh, for every
     /// process.
     fn set_refresh_token(&self, refresh_token: &str) -> bool {
+        // A client_credentials grant has no refresh token to write over the store.
+        if !self.inner.oauth.keeps_refresh_token() {
+            return false;
+        }
         let mut k = self.inner.known();
         k.sign_in = Some(refresh_token.to_owned());
         k.held = None;
+        k.signed_out = false;
         true
     }
 
-    /// Forgets this process's copy; the stored token set stays for the other processes.
+    /// Signs this process out of the grant: nothing stored is used here until the next
+    /// sign-in (the stored token set stays for the other processes), and a sign-in that had
+    /// not reached the store yet is dropped.
     fn forget(&self) {
         let mut k = self.inner.known();
         k.held = None;
         k.unsynced = None;
+        k.sign_in = None;
+        k.last = None;
+        k.signed_out = true;
     }
 }

@@ -774,6 +774,11 @@ impl OAuth2 {
         .to_string()
     }
 
+    /// Whether this source works from a refresh token (a `refresh_token` grant).
+    pub(crate) fn keeps_refresh_token(&self) -> bool {
+        matches!(self.inner.grant, Grant::RefreshToken(_))
+    }
+
     /// The refresh token this source holds now (`refresh_token` grants).
     pub(crate) fn refresh_token_now(&self) -> Option<String> {
         match &self.inner.grant {

@@ -491,6 +491,49 @@ async fn a_new_sign_in_replaces_the_shared_token_set() {
     assert_eq!(w.provider.reuse_detected(), 0);
 }
 
+/// On a shared grant too, a sign-in with an access token only, or a sign-out, leaves the
+/// stored account behind in this process: when that token is refused, the refresh does not
+/// hand out the stored set (the previous account), it says to sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_grant_never_refreshes_back_into_the_stored_account_after_a_new_sign_in() {
+    let w = world(Duration::from_secs(300)).await;
+    let store: Arc<dyn CredentialStore> = Arc::new(MemoryStore::new());
+    let grant = SharedGrant::builder(w.oauth(), store.clone(), GRANT_ID, NewSeed::Replace)
+        .build()
+        .unwrap();
+    let layer = RefreshLayer::builder(grant)
+        .allow_origin(&w.base)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let r = layer.layer(http());
+    assert_eq!(call(&r, &w).await.unwrap(), 200);
+    let calls = w.provider.calls();
+    // Another account's access token, which the API refuses.
+    handle.set(refresh_layer::Credential::bearer("someone-else.not-a.token").unwrap());
+    let out = call(&r, &w).await;
+    assert!(
+        matches!(out, Err(Error::Refresh(RefreshError::SignedOut))),
+        "the stored account came back: {out:?}"
+    );
+    assert_eq!(w.provider.calls(), calls);
+    handle.sign_out();
+    assert!(matches!(
+        call(&r, &w).await,
+        Err(Error::Refresh(RefreshError::SignedOut))
+    ));
+    // A whole sign-in brings it back, through the store.
+    handle
+        .sign_in(refresh_layer::SignIn::with_refresh_token(
+            w.provider.issue_refresh_token("gw", "read"),
+        ))
+        .unwrap();
+    assert_eq!(call(&r, &w).await.unwrap(), 200);
+    // The other replicas were never affected.
+    let b = w.replica(store, Duration::from_secs(5));
+    assert_eq!(call(&b, &w).await.unwrap(), 200);
+}
+
 /// Every `portcullis` warning logged by this test binary, as text (a global subscriber: the
 /// layer's refreshes run on the runtime's worker threads).
 #[cfg(feature = "redis-tests")]
