@@ -189,7 +189,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
 #[non_exhaustive]
 pub enum DiscoveryError {
     /// No protected-resource metadata at any URL tried.
-    #[error("no protected-resource metadata found (tried {})", .tried.join(", "))]
+    #[error("no protected-resource metadata found (tried {tried:?})")]
     NoResourceMetadata {
         /// Every URL asked, with what it answered.
         tried: Vec<String>,
@@ -209,7 +209,7 @@ pub enum DiscoveryError {
     /// The metadata names only authorization servers this client does not trust
     /// ([`DiscoveryBuilder::trust_issuer`](crate::DiscoveryBuilder::trust_issuer), compared
     /// as exact strings): the client's credentials are not sent to them.
-    #[error("the resource names no trusted authorization server (it names {})", .named.join(", "))]
+    #[error("the resource names no trusted authorization server (it names {named:?})")]
     UntrustedAuthorizationServer {
         /// What the resource's metadata names (its first eight).
         named: Vec<String>,
@@ -238,7 +238,7 @@ pub enum DiscoveryError {
         url: String,
     },
     /// No authorization-server metadata at any URL tried.
-    #[error("no authorization-server metadata found (tried {})", .tried.join(", "))]
+    #[error("no authorization-server metadata found (tried {tried:?})")]
     NoServerMetadata {
         /// Every URL asked, with what it answered.
         tried: Vec<String>,
@@ -252,7 +252,7 @@ pub enum DiscoveryError {
         advertised: String,
     },
     /// A metadata document is not what its RFC says it is.
-    #[error("invalid metadata at {url}: {why}")]
+    #[error("invalid metadata at {url}: {why:?}")]
     InvalidMetadata {
         /// Where it came from.
         url: String,
@@ -261,13 +261,17 @@ pub enum DiscoveryError {
     },
     /// The server's metadata lists the grants it supports, and `client_credentials` is not
     /// one of them.
-    #[error("the authorization server does not support the client_credentials grant (it supports {})", .supported.join(", "))]
+    #[error(
+        "the authorization server does not support the client_credentials grant (it supports {supported:?})"
+    )]
     GrantNotSupported {
         /// What the server's metadata lists.
         supported: Vec<String>,
     },
     /// The server supports none of the client authentication methods this client can use.
-    #[error("the authorization server supports none of this client's authentication methods (it supports {})", .supported.join(", "))]
+    #[error(
+        "the authorization server supports none of this client's authentication methods (it supports {supported:?})"
+    )]
     NoClientAuthMethod {
         /// What the server's metadata lists.
         supported: Vec<String>,

@@ -690,3 +690,60 @@ async fn a_public_resource_cannot_send_the_client_to_an_internal_address() {
     let _ = through(true).oneshot(req()).await;
     assert_eq!(endpoint.token_requests().len(), 1);
 }
+
+/// What a resource names reaches an error (and so a log line) bounded and escaped: at most
+/// eight names of at most 200 characters, no control character raw.
+#[tokio::test]
+async fn an_untrusted_server_list_reaches_the_error_bounded_and_escaped() {
+    let (listener, addr) = bind().await;
+    let resource = format!("http://{addr}/mcp");
+    let hostile: Vec<String> = (0..50)
+        .map(|i| {
+            format!(
+                "https://evil{i}.test/\u{1b}]52;c;aGk=\u{7}\u{202e}{}",
+                "x".repeat(500)
+            )
+        })
+        .collect();
+    let doc = json!({"resource": resource, "authorization_servers": hostile});
+    let app = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc) }
+            }),
+        )
+        .route(
+            "/mcp",
+            get(|| async {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [("www-authenticate", "Bearer")],
+                    "",
+                )
+            }),
+        );
+    spawn(listener, app);
+    let source = Discovery::builder(&resource, "agent")
+        .client_secret("agent-secret")
+        .trust_issuer("https://id.example.com")
+        .client_credentials(http())
+        .unwrap();
+    let err = get_status(&client(source, &resource, false), &resource)
+        .await
+        .unwrap_err();
+    let Error::Refresh(RefreshError::Discovery(DiscoveryError::UntrustedAuthorizationServer {
+        named,
+    })) = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(named.len(), 8);
+    assert!(named.iter().all(|n| n.chars().count() <= 200));
+    let shown = err.to_string();
+    assert!(
+        !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{shown}"
+    );
+}

@@ -32,17 +32,24 @@ pub(crate) enum Place {
 const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
 
 fn place_v4(ip: Ipv4Addr) -> Place {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     let kind = if ip.is_loopback() {
         "loopback"
-    } else if ip.is_private() || (a == 100 && (64..128).contains(&b)) {
-        // RFC 1918, and RFC 6598's shared address space (carrier-grade NAT, cloud VPCs).
+    } else if ip.is_private()
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b == 18 || b == 19))
+    {
+        // RFC 1918; RFC 6598's shared address space (carrier-grade NAT, cloud VPCs); the
+        // IETF protocol block 192.0.0.0/24 (where some clouds answer metadata requests);
+        // and the benchmarking network 198.18.0.0/15, routed inside some data centres.
         "private"
     } else if ip.is_link_local() {
         // 169.254/16, where cloud metadata services answer.
         "link-local"
-    } else if ip.is_unspecified() || a == 0 || ip.is_broadcast() {
-        // 0.0.0.0/8 reaches this machine on most systems.
+    } else if ip.is_unspecified() || a == 0 || ip.is_broadcast() || a >= 224 {
+        // 0.0.0.0/8 reaches this machine on most systems; multicast and the reserved
+        // 240.0.0.0/4 are nobody's authorization server.
         "unspecified"
     } else {
         return Place::Public;
@@ -51,10 +58,26 @@ fn place_v4(ip: Ipv4Addr) -> Place {
 }
 
 fn place_v6(ip: Ipv6Addr) -> Place {
+    let s = ip.segments();
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // Forms that carry an IPv4 address a gateway may route to: IPv4-mapped, the deprecated
+    // IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16).
     if let Some(v4) = ip.to_ipv4_mapped() {
         return place_v4(v4);
     }
-    let first = ip.segments()[0];
+    if s[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified() {
+        return place_v4(embedded(s[6], s[7]));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) {
+        return place_v4(embedded(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        let inner = place_v4(embedded(s[1], s[2]));
+        if inner != Place::Public {
+            return inner;
+        }
+    }
+    let first = s[0];
     let kind = if ip.is_loopback() {
         "loopback"
     } else if ip.is_unspecified() {
@@ -64,6 +87,8 @@ fn place_v6(ip: Ipv6Addr) -> Place {
     } else if first & 0xffc0 == 0xfe80 || first & 0xffc0 == 0xfec0 {
         // Link-local, and the deprecated site-local range some networks still route.
         "link-local"
+    } else if first & 0xff00 == 0xff00 {
+        "unspecified"
     } else {
         return Place::Public;
     };
@@ -109,9 +134,19 @@ pub(crate) fn check_transport(uri: &Uri, allow_http: bool) -> Result<(), Discove
     }
 }
 
-/// Where `uri`'s host is: the most internal of its addresses, `None` when it does not
-/// resolve (within [`RESOLVE_LIMIT`]).
-pub(crate) async fn place(uri: &Uri) -> Option<Place> {
+/// Which of a name's addresses decides where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Judge {
+    /// Any internal address makes it internal: for the servers a resource names, whose
+    /// owner could list one public and one internal address and let the connector pick.
+    AnyInternal,
+    /// Internal only when every address is: for the resource itself, so that an internal
+    /// address in its own DNS cannot lift the rule for the servers it names.
+    AllInternal,
+}
+
+/// Where `uri`'s host is, `None` when it does not resolve (within [`RESOLVE_LIMIT`]).
+pub(crate) async fn place(uri: &Uri, judge: Judge) -> Option<Place> {
     let h = host(uri);
     if is_localhost_name(h) {
         return Some(Place::Internal("loopback"));
@@ -130,12 +165,19 @@ pub(crate) async fn place(uri: &Uri) -> Option<Place> {
         .await
         .ok()?
         .ok()?;
+    combine(addrs.map(|a| place_of(a.ip())), judge)
+}
+
+/// The place of a name with these addresses' places.
+fn combine(places: impl Iterator<Item = Place>, judge: Judge) -> Option<Place> {
     let mut seen = None;
-    for addr in addrs {
-        match place_of(addr.ip()) {
-            internal @ Place::Internal(_) => return Some(internal),
-            Place::Public => seen = Some(Place::Public),
-        }
+    for p in places {
+        seen = match (judge, p, seen) {
+            (Judge::AnyInternal, internal @ Place::Internal(_), _) => return Some(internal),
+            (Judge::AllInternal, Place::Public, _) => return Some(Place::Public),
+            (_, p, None) => Some(p),
+            (_, _, kept) => kept,
+        };
     }
     seen
 }
@@ -149,7 +191,7 @@ pub(crate) async fn check_place(
     if allow_internal || resource != Place::Public {
         return Ok(());
     }
-    match place(uri).await {
+    match place(uri, Judge::AnyInternal).await {
         Some(Place::Public) => Ok(()),
         Some(Place::Internal(kind)) => Err(DiscoveryError::InternalAddress {
             url: uri.to_string(),
@@ -191,6 +233,19 @@ mod tests {
             ("fec0::1", "link-local"),
             ("::ffff:10.0.0.1", "private"),
             ("::ffff:127.0.0.1", "loopback"),
+            ("::10.0.0.1", "private"),
+            ("::127.0.0.2", "loopback"),
+            ("64:ff9b::a9fe:a9fe", "link-local"),
+            ("64:ff9b::7f00:1", "loopback"),
+            ("64:ff9b:1::c0a8:101", "private"),
+            ("2002:a00:1::1", "private"),
+            ("2002:7f00:1::", "loopback"),
+            ("ff02::1", "unspecified"),
+            ("192.0.0.192", "private"),
+            ("198.18.0.1", "private"),
+            ("224.0.0.1", "unspecified"),
+            ("240.0.0.1", "unspecified"),
+            ("255.255.255.255", "unspecified"),
         ] {
             assert_eq!(ip(addr), Place::Internal(kind), "{addr}");
         }
@@ -208,6 +263,10 @@ mod tests {
             "2001:db8::1",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "198.20.0.1",
+            "223.255.255.255",
         ] {
             assert_eq!(ip(addr), Place::Public, "{addr}");
         }
@@ -228,18 +287,35 @@ mod tests {
         assert!(check_transport(&"http://id.example.com".parse().unwrap(), true).is_ok());
     }
 
+    #[test]
+    fn a_name_is_judged_by_all_its_addresses() {
+        let public = Place::Public;
+        let lo = Place::Internal("loopback");
+        let mixed = || [public, lo].into_iter();
+        assert_eq!(combine(mixed(), Judge::AnyInternal), Some(lo));
+        // A resource that lists one internal address among public ones stays public, so it
+        // cannot lift the rule for the servers it names.
+        assert_eq!(combine(mixed(), Judge::AllInternal), Some(public));
+        assert_eq!(combine([lo, lo].into_iter(), Judge::AllInternal), Some(lo));
+        assert_eq!(combine(std::iter::empty(), Judge::AnyInternal), None);
+    }
+
+    async fn place_any(uri: &Uri) -> Option<Place> {
+        place(uri, Judge::AnyInternal).await
+    }
+
     #[tokio::test]
     async fn literals_and_localhost_are_placed_without_dns() {
         let at = |u: &str| u.parse::<Uri>().unwrap();
         assert_eq!(
-            place(&at("http://localhost:1")).await,
+            place_any(&at("http://localhost:1")).await,
             Some(Place::Internal("loopback"))
         );
         assert_eq!(
-            place(&at("http://[fe80::1]:1")).await,
+            place_any(&at("http://[fe80::1]:1")).await,
             Some(Place::Internal("link-local"))
         );
-        assert_eq!(place(&at("https://1.1.1.1")).await, Some(Place::Public));
+        assert_eq!(place_any(&at("https://1.1.1.1")).await, Some(Place::Public));
         // A public resource may not name an internal server; an internal one may.
         let internal = at("http://169.254.169.254/latest");
         assert!(matches!(

@@ -310,6 +310,16 @@ impl DiscoveryBuilder {
     }
 }
 
+/// What an error keeps of a list a server sent: its first eight entries, each at most 200
+/// characters. Errors get logged; they do not grow with what a hostile server sends (and
+/// they show entries with `{:?}`, so no control character reaches a log line raw).
+fn bounded(list: &[String]) -> Vec<String> {
+    list.iter()
+        .take(8)
+        .map(|s| s.chars().take(200).collect())
+        .collect()
+}
+
 impl Discovery {
     /// A source for the resource at `resource` (the URL requests go to, an absolute `http` or
     /// `https` URL, compared with the metadata's `resource`), as the client `client_id`.
@@ -349,7 +359,7 @@ impl Discovery {
 
     /// Where the resource is: a name that does not resolve counts as public, the strictest.
     async fn resource_place(&self) -> Place {
-        destination::place(&self.inner.resource_uri)
+        destination::place(&self.inner.resource_uri, destination::Judge::AllInternal)
             .await
             .unwrap_or(Place::Public)
     }
@@ -375,7 +385,10 @@ impl Discovery {
         tried: &mut Vec<String>,
     ) -> Result<Option<T>, RefreshError> {
         let Ok(uri) = url.parse::<Uri>() else {
-            tried.push(format!("{url} (not a URL)"));
+            tried.push(format!(
+                "{} (not a URL)",
+                url.chars().take(200).collect::<String>()
+            ));
             return Ok(None);
         };
         if Origin::of(&uri).is_none() {
@@ -447,9 +460,7 @@ impl Discovery {
                 .find(|n| pins.iter().any(|p| p == *n))
                 .cloned()
                 .ok_or_else(|| DiscoveryError::UntrustedAuthorizationServer {
-                    // The list comes from the resource: a few names say enough, and an error
-                    // that may be logged does not grow with what a hostile server sends.
-                    named: named.iter().take(8).cloned().collect(),
+                    named: bounded(named),
                 }),
         }
     }
@@ -480,7 +491,7 @@ impl Discovery {
                 if m.issuer != issuer {
                     return Err(fail(DiscoveryError::IssuerMismatch {
                         expected: issuer.to_owned(),
-                        advertised: m.issuer,
+                        advertised: m.issuer.chars().take(200).collect(),
                     }));
                 }
                 return Ok((url, m));
@@ -496,7 +507,7 @@ impl Discovery {
         if !same_identifier(&meta.resource, &i.resource) {
             return Err(fail(DiscoveryError::ResourceMismatch {
                 expected: i.resource.clone(),
-                advertised: meta.resource,
+                advertised: meta.resource.chars().take(200).collect(),
             }));
         }
         if meta.authorization_servers.is_empty() {
@@ -539,7 +550,7 @@ impl Discovery {
             && !grants.iter().any(|g| g == "client_credentials")
         {
             return Err(fail(DiscoveryError::GrantNotSupported {
-                supported: grants,
+                supported: bounded(&grants),
             }));
         }
         // RFC 8414 §2: when absent, the default is client_secret_basic.
@@ -561,7 +572,7 @@ impl Discovery {
             Ok(ClientAuth::Post)
         } else {
             Err(fail(DiscoveryError::NoClientAuthMethod {
-                supported: methods,
+                supported: bounded(&methods),
             }))
         }
     }
