@@ -8,7 +8,8 @@
 //! With `--jwks-url`, tokens from that provider (its `iss` and `aud` as given, scopes from
 //! `scope` or `scp`) are verified instead of the embedded provider's. With `--redis`, every
 //! server started against the same Redis shares one revocation list: `POST /api/logout` on one
-//! of them is refused by all within milliseconds.
+//! of them is refused by all within milliseconds (at most 30 logouts a minute per subject on
+//! each server; past that, 429 with `Retry-After`).
 //!
 //! The first line on stdout is `listening on http://ADDR` with the real port, so
 //! `--listen 127.0.0.1:0` works. Ctrl-C or SIGTERM stops it gracefully.
@@ -137,7 +138,17 @@ async fn main() {
     }
     let shared_revocations = match &args.redis {
         None => None,
-        Some(url) => match SharedRevocations::connect(url, SharedRevocationConfig::default()).await
+        // A user may log out of 30 tokens a minute on each server; an administrator's
+        // revocations are never limited.
+        Some(url) => match SharedRevocations::connect(
+            url,
+            SharedRevocationConfig::default().limit_self_service_logouts(
+                30,
+                Duration::from_secs(60),
+                100_000,
+            ),
+        )
+        .await
         {
             Ok(list) => Some(list),
             Err(e @ SharedRevocationError::InvalidUrl) => {

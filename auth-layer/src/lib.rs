@@ -105,4 +105,7 @@ pub use revocation::{Denylist, Revocation, RevocationCheck, RevocationStatus};
 pub use service::AuthService;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use shared_revocation::{SharedRevocationConfig, SharedRevocationError, SharedRevocations};
+pub use shared_revocation::{
+    LogoutError, SharedRevocationConfig, SharedRevocationError, SharedRevocationStats,
+    SharedRevocations,
+};

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use auth_layer::jwt::JwtAuthenticator;
 use auth_layer::{
-    AuthLayer, Principal, Revocation, SharedRevocationConfig, SharedRevocationError,
-    SharedRevocations,
+    AuthLayer, LogoutError, Principal, Revocation, RevocationStatus, SharedRevocationConfig,
+    SharedRevocationError, SharedRevocations,
 };
 use axum::Router;
 use axum::routing::get;
@@ -276,6 +276,11 @@ async fn while_redis_is_down_each_replica_keeps_what_it_knew_and_catches_up_afte
     assert_eq!(status(&client, rb, &t1).await.0, 401);
     assert_eq!(status(&client, ra, &t2).await.0, 401);
     assert!(b.last_sync().is_some());
+    // What A revoked during the outage was written by its first reload after it: B refuses it
+    // too now.
+    a.resync().await.unwrap();
+    assert_eq!(a.stats().unshared, 0);
+    refused_within(&client, rb, &t2, Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
@@ -539,4 +544,113 @@ async fn while_redis_is_down_an_overflowed_replica_refuses_what_it_cannot_decide
     let undecided = send(&client, bearer_req(addr, "/me", &never_revoked)).await;
     undecided.assert_problem(503, "revocation_unavailable");
     assert!(undecided.header("retry-after").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_service_logouts_are_limited_per_subject_and_administrator_revocations_never_are() {
+    let redis = Redis::start();
+    let issuer = TestIssuer::new(ISS);
+    let list = SharedRevocations::connect(
+        &redis.url(),
+        SharedRevocationConfig::default()
+            .timeout(Duration::from_millis(500))
+            .limit_self_service_logouts(2, Duration::from_secs(600), 2),
+    )
+    .await
+    .unwrap();
+    let addr = replica(&issuer, list.clone()).await;
+    let client = client();
+    let alice: Vec<_> = (1..=3)
+        .map(|i| token_for(&issuer, "alice", &format!("alice-{i}"), 300))
+        .collect();
+    let (bob, bob_exp) = token_for(&issuer, "bob", "bob-1", 300);
+    let (carol, carol_exp) = token_for(&issuer, "carol", "carol-1", 300);
+
+    // Alice's allowance is two logouts per window; the third is refused and revokes nothing.
+    for (i, (_, exp)) in alice.iter().enumerate().take(2) {
+        list.revoke_own_token("alice", &format!("alice-{}", i + 1), *exp)
+            .await
+            .unwrap();
+    }
+    let refused = list
+        .revoke_own_token("alice", "alice-3", alice[2].1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, LogoutError::RateLimited { retry_after } if retry_after <= Duration::from_secs(600)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        status(&client, addr, &alice[0].0).await,
+        (401, "token_revoked".into())
+    );
+    assert_eq!(status(&client, addr, &alice[2].0).await.0, 200);
+
+    // Two subjects fill this window's table: a third subject's logout is refused.
+    list.revoke_own_token("bob", "bob-1", bob_exp)
+        .await
+        .unwrap();
+    let busy = list
+        .revoke_own_token("carol", "carol-1", carol_exp)
+        .await
+        .unwrap_err();
+    assert!(matches!(busy, LogoutError::Busy { .. }), "{busy:?}");
+    assert_eq!(status(&client, addr, &bob).await.0, 401);
+    assert_eq!(status(&client, addr, &carol).await.0, 200);
+
+    // An administrator's revocations are never limited.
+    list.revoke_token_id("alice-3", alice[2].1).await.unwrap();
+    list.revoke_token_id("carol-1", carol_exp).await.unwrap();
+    list.revoke_subject("carol", carol_exp).await.unwrap();
+    assert_eq!(status(&client, addr, &alice[2].0).await.0, 401);
+    assert_eq!(status(&client, addr, &carol).await.0, 401);
+    assert_eq!(list.stats().logouts_refused, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overflowing_replica_reports_it_and_counts_its_redis_lookups() {
+    let mut redis = Redis::start();
+    let list = bounded(&redis, 3).await;
+    for i in 0..3u64 {
+        list.revoke_token_id(&format!("fits-{i}"), now() + 600 + i)
+            .await
+            .unwrap();
+    }
+    // Under the bound: nothing overflows and a token not held is decided from memory.
+    let stats = list.stats();
+    assert!(!stats.overflowing && stats.overflows == 0, "{stats:?}");
+    assert_eq!(
+        list.check(&jti("not-revoked")).resolve().await,
+        RevocationStatus::Live
+    );
+    assert_eq!(list.stats().redis_checks, 0);
+
+    // Past it: the soonest entry is left out, and the replica says it is overflowing.
+    list.revoke_token_id("sooner", now() + 300).await.unwrap();
+    let stats = list.stats();
+    assert!(stats.overflowing, "{stats:?}");
+    assert_eq!((stats.overflows, stats.held), (1, 3));
+    assert_eq!(
+        list.check(&jti("sooner")).resolve().await,
+        RevocationStatus::Revoked
+    );
+    assert_eq!(
+        list.check(&jti("not-revoked")).resolve().await,
+        RevocationStatus::Live
+    );
+    assert_eq!(list.stats().redis_checks, 2);
+
+    redis.stop();
+    let status = list.check(&jti("not-revoked")).resolve().await;
+    assert!(
+        matches!(status, RevocationStatus::Unavailable { .. }),
+        "{status:?}"
+    );
+    let stats = list.stats();
+    assert_eq!((stats.redis_checks, stats.redis_check_failures), (3, 1));
+    // Held entries are still answered from memory.
+    assert_eq!(
+        list.check(&jti("fits-2")).resolve().await,
+        RevocationStatus::Revoked
+    );
 }
