@@ -9,7 +9,8 @@
 //! With `--jwks-url`, tokens from that provider (its `iss` and `aud` as given, scopes from
 //! `scope` or `scp`) are verified instead of the embedded provider's. With `--redis`, every
 //! server started against the same Redis shares one revocation list: `POST /api/logout` on one
-//! of them is refused by all within milliseconds.
+//! of them is refused by all within milliseconds (at most 30 logouts a minute per subject on
+//! each server; past that, 429 with `Retry-After`).
 //!
 //! Cookie sessions (`POST /session/login`) carry a CSRF token bound to the session, minted
 //! with the key in the environment variable `--csrf-key-env` names (base64 of at least 32
@@ -171,7 +172,17 @@ async fn main() {
     }
     let shared_revocations = match &args.redis {
         None => None,
-        Some(url) => match SharedRevocations::connect(url, SharedRevocationConfig::default()).await
+        // A user may log out of 30 tokens a minute on each server; an administrator's
+        // revocations are never limited.
+        Some(url) => match SharedRevocations::connect(
+            url,
+            SharedRevocationConfig::default().limit_self_service_logouts(
+                30,
+                Duration::from_secs(60),
+                100_000,
+            ),
+        )
+        .await
         {
             Ok(list) => Some(list),
             Err(e @ SharedRevocationError::InvalidUrl) => {

@@ -70,11 +70,8 @@ pub(crate) mod fast_path {
     pub trait FastPath: Send + Sync {
         /// The verdict on exactly this credential if already known (a cache hit), without
         /// verifying anything; only credentials this authenticator accepted or refused before.
-        fn recall(
-            &self,
-            secret: &[u8],
-            kind: CredentialKind,
-        ) -> Option<Result<Principal, AuthError>>;
+        /// Pending only when the revocation hook has to ask its store.
+        fn recall(&self, secret: &[u8], kind: CredentialKind) -> Option<Authentication>;
 
         /// [`Authenticator::authenticate`] for a credential `recall` did not know, read where
         /// it lies in the headers; `owned` copies it out, only if the answer has to wait for
@@ -113,7 +110,7 @@ pub(crate) mod fast_path {
         pub(crate) fn authenticate(&self, found: &Found<'_>) -> Authentication {
             if let Some(fast) = &self.fast {
                 if let Some(verdict) = fast.recall(found.secret_bytes(), found.kind()) {
-                    return Authentication::ready(verdict);
+                    return verdict;
                 }
                 return fast.verify(found.secret_bytes(), found.kind(), &|| found.to_owned());
             }

@@ -72,6 +72,16 @@ impl AuthError {
         }
     }
 
+    /// 503 `revocation_unavailable`, telling the client when to try again: the revocation hook
+    /// cannot say now whether the token is revoked, so it is neither accepted nor called
+    /// revoked.
+    pub fn revocation_unavailable(retry_after: Duration) -> Self {
+        AuthError {
+            retry_after: Some(retry_after),
+            ..AuthError::new(ErrorCode::RevocationUnavailable)
+        }
+    }
+
     /// The stable code.
     pub fn code(&self) -> ErrorCode {
         self.code
@@ -92,7 +102,8 @@ impl AuthError {
         &self.required_scopes
     }
 
-    /// When the client may retry (only for `key_set_unavailable`).
+    /// When the client may retry (only for the 503 codes, `key_set_unavailable` and
+    /// `revocation_unavailable`).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

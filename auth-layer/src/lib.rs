@@ -9,6 +9,7 @@
 //! | bad, expired, unknown-key, revoked token | 401 | `token_expired`, `invalid_signature`, … |
 //! | authenticated, lacks a scope | 403 | `insufficient_scope` |
 //! | keys unavailable | 503 + `Retry-After` | `key_set_unavailable` |
+//! | revocation cannot be checked | 503 + `Retry-After` | `revocation_unavailable` |
 //!
 //! # Example
 //! ```
@@ -100,8 +101,11 @@ pub use metrics::AuthMetrics;
 pub use principal::{Principal, PrincipalBuilder};
 pub use problem::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
 pub use resource_metadata::ProtectedResource;
-pub use revocation::{Denylist, Revocation};
+pub use revocation::{Denylist, Revocation, RevocationCheck, RevocationStatus};
 pub use service::AuthService;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use shared_revocation::{SharedRevocationConfig, SharedRevocationError, SharedRevocations};
+pub use shared_revocation::{
+    LogoutError, SharedRevocationConfig, SharedRevocationError, SharedRevocationStats,
+    SharedRevocations,
+};

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use auth_layer::jwt::JwtAuthenticator;
 use auth_layer::{
-    AuthLayer, Principal, Revocation, SharedRevocationConfig, SharedRevocationError,
-    SharedRevocations,
+    AuthLayer, LogoutError, Principal, Revocation, RevocationStatus, SharedRevocationConfig,
+    SharedRevocationError, SharedRevocations,
 };
 use axum::Router;
 use axum::routing::get;
@@ -276,6 +276,11 @@ async fn while_redis_is_down_each_replica_keeps_what_it_knew_and_catches_up_afte
     assert_eq!(status(&client, rb, &t1).await.0, 401);
     assert_eq!(status(&client, ra, &t2).await.0, 401);
     assert!(b.last_sync().is_some());
+    // What A revoked during the outage was written by its first reload after it: B refuses it
+    // too now.
+    a.resync().await.unwrap();
+    assert_eq!(a.stats().unshared, 0);
+    refused_within(&client, rb, &t2, Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
@@ -338,4 +343,314 @@ async fn a_revocation_for_ever_is_still_read_back_by_every_replica() {
         .token_id("far")
         .build();
     assert!(late.is_revoked(&q));
+}
+
+/// A list that keeps at most `bound` entries of each kind in this process and reloads the whole
+/// list every 200 ms.
+async fn bounded(redis: &Redis, bound: usize) -> SharedRevocations {
+    SharedRevocations::connect(
+        &redis.url(),
+        SharedRevocationConfig::default()
+            .timeout(Duration::from_millis(500))
+            .max_entries(bound)
+            .resync_every(Duration::from_millis(200)),
+    )
+    .await
+    .unwrap()
+}
+
+fn token_for(issuer: &TestIssuer, sub: &str, jti: &str, ttl: i64) -> (String, u64) {
+    let mut claims = issuer.access_claims(sub, AUD, "read", ttl);
+    claims["jti"] = json!(jti);
+    let exp = claims["exp"].as_u64().unwrap();
+    (issuer.mint(Algorithm::ES256, claims), exp)
+}
+
+fn jti(id: &str) -> Principal {
+    Principal::builder(auth_layer::CredentialKind::Bearer)
+        .token_id(id)
+        .build()
+}
+
+/// Wait (bounded) until every list has been told about `id`.
+async fn seen_by_all(lists: &[SharedRevocations], id: &str) {
+    let start = Instant::now();
+    for l in lists {
+        while !l.is_revoked(&jti(id)) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{id} never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Wait (bounded) until every list has reloaded the whole list from Redis after this call.
+async fn resynced(lists: &[SharedRevocations]) {
+    let from = std::time::SystemTime::now();
+    let start = Instant::now();
+    for l in lists {
+        while l.last_sync().is_none_or(|t| t <= from) {
+            assert!(start.elapsed() < Duration::from_secs(10), "no resync");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_list_never_drops_a_live_revocation() {
+    const BOUND: usize = 40;
+    let redis = Redis::start();
+    let issuer = TestIssuer::new(ISS);
+    let lists = [
+        bounded(&redis, BOUND).await,
+        bounded(&redis, BOUND).await,
+        bounded(&redis, BOUND).await,
+    ];
+    let mut replicas = Vec::new();
+    for l in &lists {
+        replicas.push(replica(&issuer, l.clone()).await);
+    }
+    let client = client();
+    let (stolen, stolen_exp) = token_for(&issuer, "victim", "stolen", 300);
+    let (fine, _) = token_for(&issuer, "victim", "fine", 300);
+    for &addr in &replicas {
+        assert_eq!(status(&client, addr, &stolen).await.0, 200);
+    }
+
+    // Users log out of their own sessions until the list is at its bound; each of those
+    // tokens outlives the stolen one.
+    for i in 0..BOUND {
+        lists[i % 3]
+            .revoke_token_id(&format!("logout-{i}"), now() + 3600)
+            .await
+            .unwrap();
+    }
+    seen_by_all(&lists, &format!("logout-{}", BOUND - 1)).await;
+
+    // An administrator revokes the stolen token; more users log out after that.
+    lists[0]
+        .revoke_token_id("stolen", stolen_exp)
+        .await
+        .unwrap();
+    for i in BOUND..BOUND + 10 {
+        lists[i % 3]
+            .revoke_token_id(&format!("logout-{i}"), now() + 3600)
+            .await
+            .unwrap();
+    }
+    seen_by_all(&lists, &format!("logout-{}", BOUND + 9)).await;
+
+    for &addr in &replicas {
+        assert_eq!(
+            status(&client, addr, &stolen).await,
+            (401, "token_revoked".into()),
+            "{addr} accepts the stolen token"
+        );
+        assert_eq!(status(&client, addr, &fine).await.0, 200);
+    }
+    // After every replica has reloaded the list, still refused.
+    resynced(&lists).await;
+    for &addr in &replicas {
+        assert_eq!(
+            status(&client, addr, &stolen).await,
+            (401, "token_revoked".into()),
+            "{addr} accepts the stolen token after a resync"
+        );
+        assert_eq!(status(&client, addr, &fine).await.0, 200);
+    }
+    // A replica that starts afterwards refuses it as well.
+    let late = replica(&issuer, bounded(&redis, BOUND).await).await;
+    assert_eq!(
+        status(&client, late, &stolen).await,
+        (401, "token_revoked".into()),
+        "a late replica accepts the stolen token"
+    );
+    assert_eq!(status(&client, late, &fine).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_above_the_bound_drops_nothing() {
+    const BOUND: usize = 20;
+    let redis = Redis::start();
+    let issuer = TestIssuer::new(ISS);
+    let early = bounded(&redis, BOUND).await;
+    let writer = list(&redis).await;
+    // Three times the bound, the soonest to expire revoked first.
+    let mut tokens = Vec::new();
+    for i in 0..3 * BOUND {
+        let id = format!("over-{i}");
+        let (t, _) = token_for(&issuer, "user", &id, 900);
+        writer
+            .revoke_token_id(&id, now() + 120 + 10 * i as u64)
+            .await
+            .unwrap();
+        tokens.push(t);
+    }
+    seen_by_all(
+        std::slice::from_ref(&early),
+        &format!("over-{}", 3 * BOUND - 1),
+    )
+    .await;
+    // Two reloads each over the bound, and a replica whose first load is over it.
+    resynced(std::slice::from_ref(&early)).await;
+    resynced(std::slice::from_ref(&early)).await;
+    let late = bounded(&redis, BOUND).await;
+    let client = client();
+    let (untouched, _) = token_for(&issuer, "user", "untouched", 900);
+    for list in [early, late] {
+        let addr = replica(&issuer, list).await;
+        for (i, t) in tokens.iter().enumerate() {
+            assert_eq!(
+                status(&client, addr, t).await,
+                (401, "token_revoked".into()),
+                "over-{i} was dropped"
+            );
+        }
+        assert_eq!(status(&client, addr, &untouched).await.0, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_an_overflowed_replica_refuses_what_it_cannot_decide() {
+    const BOUND: usize = 5;
+    let mut redis = Redis::start();
+    let issuer = TestIssuer::new(ISS);
+    let a = bounded(&redis, BOUND).await;
+    let addr = replica(&issuer, a.clone()).await;
+    let client = client();
+    let mut tokens = Vec::new();
+    for i in 0..2 * BOUND {
+        let id = format!("down-over-{i}");
+        let (t, _) = token_for(&issuer, "user", &id, 900);
+        a.revoke_token_id(&id, now() + 120 + 10 * i as u64)
+            .await
+            .unwrap();
+        tokens.push(t);
+    }
+    let (never_revoked, _) = token_for(&issuer, "user", "never", 900);
+    assert_eq!(status(&client, addr, &never_revoked).await.0, 200);
+
+    redis.stop();
+    // The latest-expiring revocations are held here: still refused as revoked.
+    let held = send(&client, bearer_req(addr, "/me", &tokens[2 * BOUND - 1])).await;
+    held.assert_problem(401, "token_revoked");
+    // The soonest-expiring one could not be held: only Redis can say, and it cannot answer.
+    let dropped = send(&client, bearer_req(addr, "/me", &tokens[0])).await;
+    dropped.assert_problem(503, "revocation_unavailable");
+    assert!(dropped.header("retry-after").is_some());
+    // A token this replica cannot decide is not let through either.
+    let undecided = send(&client, bearer_req(addr, "/me", &never_revoked)).await;
+    undecided.assert_problem(503, "revocation_unavailable");
+    assert!(undecided.header("retry-after").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_service_logouts_are_limited_per_subject_and_administrator_revocations_never_are() {
+    let redis = Redis::start();
+    let issuer = TestIssuer::new(ISS);
+    let list = SharedRevocations::connect(
+        &redis.url(),
+        SharedRevocationConfig::default()
+            .timeout(Duration::from_millis(500))
+            .limit_self_service_logouts(2, Duration::from_secs(600), 2),
+    )
+    .await
+    .unwrap();
+    let addr = replica(&issuer, list.clone()).await;
+    let client = client();
+    let alice: Vec<_> = (1..=3)
+        .map(|i| token_for(&issuer, "alice", &format!("alice-{i}"), 300))
+        .collect();
+    let (bob, bob_exp) = token_for(&issuer, "bob", "bob-1", 300);
+    let (carol, carol_exp) = token_for(&issuer, "carol", "carol-1", 300);
+
+    // Alice's allowance is two logouts per window; the third is refused and revokes nothing.
+    for (i, (_, exp)) in alice.iter().enumerate().take(2) {
+        list.revoke_own_token("alice", &format!("alice-{}", i + 1), *exp)
+            .await
+            .unwrap();
+    }
+    let refused = list
+        .revoke_own_token("alice", "alice-3", alice[2].1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, LogoutError::RateLimited { retry_after } if retry_after <= Duration::from_secs(600)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        status(&client, addr, &alice[0].0).await,
+        (401, "token_revoked".into())
+    );
+    assert_eq!(status(&client, addr, &alice[2].0).await.0, 200);
+
+    // Two subjects fill this window's table: a third subject's logout is refused.
+    list.revoke_own_token("bob", "bob-1", bob_exp)
+        .await
+        .unwrap();
+    let busy = list
+        .revoke_own_token("carol", "carol-1", carol_exp)
+        .await
+        .unwrap_err();
+    assert!(matches!(busy, LogoutError::Busy { .. }), "{busy:?}");
+    assert_eq!(status(&client, addr, &bob).await.0, 401);
+    assert_eq!(status(&client, addr, &carol).await.0, 200);
+
+    // An administrator's revocations are never limited.
+    list.revoke_token_id("alice-3", alice[2].1).await.unwrap();
+    list.revoke_token_id("carol-1", carol_exp).await.unwrap();
+    list.revoke_subject("carol", carol_exp).await.unwrap();
+    assert_eq!(status(&client, addr, &alice[2].0).await.0, 401);
+    assert_eq!(status(&client, addr, &carol).await.0, 401);
+    assert_eq!(list.stats().logouts_refused, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overflowing_replica_reports_it_and_counts_its_redis_lookups() {
+    let mut redis = Redis::start();
+    let list = bounded(&redis, 3).await;
+    for i in 0..3u64 {
+        list.revoke_token_id(&format!("fits-{i}"), now() + 600 + i)
+            .await
+            .unwrap();
+    }
+    // Under the bound: nothing overflows and a token not held is decided from memory.
+    let stats = list.stats();
+    assert!(!stats.overflowing && stats.overflows == 0, "{stats:?}");
+    assert_eq!(
+        list.check(&jti("not-revoked")).resolve().await,
+        RevocationStatus::Live
+    );
+    assert_eq!(list.stats().redis_checks, 0);
+
+    // Past it: the soonest entry is left out, and the replica says it is overflowing.
+    list.revoke_token_id("sooner", now() + 300).await.unwrap();
+    let stats = list.stats();
+    assert!(stats.overflowing, "{stats:?}");
+    assert_eq!((stats.overflows, stats.held), (1, 3));
+    assert_eq!(
+        list.check(&jti("sooner")).resolve().await,
+        RevocationStatus::Revoked
+    );
+    assert_eq!(
+        list.check(&jti("not-revoked")).resolve().await,
+        RevocationStatus::Live
+    );
+    assert_eq!(list.stats().redis_checks, 2);
+
+    redis.stop();
+    let status = list.check(&jti("not-revoked")).resolve().await;
+    assert!(
+        matches!(status, RevocationStatus::Unavailable { .. }),
+        "{status:?}"
+    );
+    let stats = list.stats();
+    assert_eq!((stats.redis_checks, stats.redis_check_failures), (3, 1));
+    // Held entries are still answered from memory.
+    assert_eq!(
+        list.check(&jti("fits-2")).resolve().await,
+        RevocationStatus::Revoked
+    );
 }

@@ -56,6 +56,9 @@ pub enum ErrorCode {
     CsrfFailed,
     /// The key set cannot be fetched and the token's key is not cached.
     KeySetUnavailable,
+    /// Whether the token is revoked cannot be decided now: the revocation list is larger than
+    /// this server holds in memory and the store that holds the rest cannot be reached.
+    RevocationUnavailable,
 }
 
 impl ErrorCode {
@@ -81,6 +84,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::CsrfFailed,
         ErrorCode::KeySetUnavailable,
+        ErrorCode::RevocationUnavailable,
     ];
 
     /// The wire value of the problem body's `code` member.
@@ -105,6 +109,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::CsrfFailed => "csrf_failed",
             ErrorCode::KeySetUnavailable => "key_set_unavailable",
+            ErrorCode::RevocationUnavailable => "revocation_unavailable",
         }
     }
 
@@ -115,7 +120,9 @@ impl ErrorCode {
             ErrorCode::InsufficientScope | ErrorCode::Forbidden | ErrorCode::CsrfFailed => {
                 StatusCode::FORBIDDEN
             }
-            ErrorCode::KeySetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::KeySetUnavailable | ErrorCode::RevocationUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -142,6 +149,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "Forbidden",
             ErrorCode::CsrfFailed => "CSRF check failed",
             ErrorCode::KeySetUnavailable => "Signing keys unavailable",
+            ErrorCode::RevocationUnavailable => "Revocation list unavailable",
         }
     }
 
@@ -167,6 +175,9 @@ impl ErrorCode {
             ErrorCode::Forbidden => "access to this resource is not allowed",
             ErrorCode::CsrfFailed => "the request lacks a valid CSRF proof",
             ErrorCode::KeySetUnavailable => "the signing keys cannot be fetched right now",
+            ErrorCode::RevocationUnavailable => {
+                "whether the token has been revoked cannot be checked right now"
+            }
         }
     }
 
@@ -179,7 +190,8 @@ impl ErrorCode {
             | ErrorCode::InvalidApiKey
             | ErrorCode::Forbidden
             | ErrorCode::CsrfFailed
-            | ErrorCode::KeySetUnavailable => None,
+            | ErrorCode::KeySetUnavailable
+            | ErrorCode::RevocationUnavailable => None,
             ErrorCode::InvalidRequest => Some("invalid_request"),
             ErrorCode::InsufficientScope => Some("insufficient_scope"),
             _ => Some("invalid_token"),
@@ -241,7 +253,10 @@ mod tests {
         for c in [InsufficientScope, Forbidden, CsrfFailed] {
             assert_eq!(c.status(), StatusCode::FORBIDDEN, "{c}");
         }
-        assert_eq!(KeySetUnavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        for c in [KeySetUnavailable, RevocationUnavailable] {
+            assert_eq!(c.status(), StatusCode::SERVICE_UNAVAILABLE, "{c}");
+            assert_eq!(c.bearer_error(), None, "{c}");
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ use crate::authenticator::{Authentication, Authenticator};
 use crate::credential::{CredentialKind, PresentedCredential, check_syntax};
 use crate::error::{AuthError, ConfigError, ErrorCode};
 use crate::principal::{Fields, Principal};
-use crate::revocation::Revocation;
+use crate::revocation::{CheckOutcome, Revocation, RevocationStatus};
 use cache::VerifiedCache;
 use claims::Registered;
 
@@ -472,12 +472,35 @@ impl Inner {
         Ok((c, user))
     }
 
-    fn revoked(&self, p: &Principal) -> Result<(), AuthError> {
-        match &self.revocation {
-            Some(hook) if hook.is_revoked(p) => Err(AuthError::new(ErrorCode::TokenRevoked)),
-            _ => Ok(()),
+    /// `Ok(None)`: not revoked; `Ok(Some(_))`: the hook has to look it up first.
+    fn revoked(&self, p: &Principal) -> Result<Option<StatusFuture>, AuthError> {
+        let Some(hook) = &self.revocation else {
+            return Ok(None);
+        };
+        match hook.check(p).0 {
+            CheckOutcome::Ready(status) => status.into_result().map(|()| None),
+            CheckOutcome::Pending(status) => Ok(Some(status)),
         }
     }
+}
+
+type StatusFuture = std::pin::Pin<Box<dyn std::future::Future<Output = RevocationStatus> + Send>>;
+
+/// A verified token, as far as the revocation check.
+enum Finished {
+    /// Not revoked (and remembered by the cache, if there is one).
+    Live(Principal),
+    /// The revocation hook has to look it up in its store first.
+    Asking(Asking),
+}
+
+/// A verified principal waiting for its revocation look-up.
+struct Asking {
+    principal: Principal,
+    status: StatusFuture,
+    /// What the verified-token cache needs once the principal is known to be live: the time
+    /// the entry is good until, the time of verification and the key.
+    remember: Option<(u64, u64, Arc<JwtKey>)>,
 }
 
 /// A refused bearer token outside RFC 6750 `b64token` is a malformed request (400), whatever
@@ -589,7 +612,7 @@ where
         parsed: Parsed<'_>,
         key: &Arc<JwtKey>,
         now: u64,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Finished, AuthError> {
         let inner = &*self.inner;
         let (c, user) = inner.check::<C>(&parsed, key, now)?;
         let custom = user?;
@@ -611,8 +634,15 @@ where
             roles: c.roles,
         };
         let principal = fields.into_principal(custom);
-        inner.revoked(&principal)?;
-        if let (Some(cache), Some(exp)) = (&inner.cache, c.exp) {
+        let remember = c.exp.filter(|_| inner.cache.is_some());
+        if let Some(status) = inner.revoked(&principal)? {
+            return Ok(Finished::Asking(Asking {
+                principal,
+                status,
+                remember: remember.map(|exp| (exp.saturating_add(inner.leeway), now, key.clone())),
+            }));
+        }
+        if let (Some(cache), Some(exp)) = (&inner.cache, remember) {
             cache.insert(
                 token,
                 principal.clone(),
@@ -621,7 +651,16 @@ where
                 key,
             );
         }
-        Ok(principal)
+        Ok(Finished::Live(principal))
+    }
+
+    /// The end of a verification whose revocation check had to wait.
+    async fn conclude(&self, asking: Asking, token: &[u8]) -> Result<Principal, AuthError> {
+        asking.status.await.into_result()?;
+        if let (Some(cache), Some((until, now, key))) = (&self.inner.cache, asking.remember) {
+            cache.insert(token, asking.principal.clone(), until, now, &key);
+        }
+        Ok(asking.principal)
     }
 
     fn verify_now(&self, credential: &PresentedCredential) -> Authentication {
@@ -629,7 +668,7 @@ where
         // the engine asked `recall` already and calls `verify_found`.
         let (token, kind) = (credential.secret_bytes(), credential.kind());
         if let Some(verdict) = self.recall(token, kind) {
-            return Authentication::ready(verdict);
+            return verdict;
         }
         self.verify_found(token, kind, || credential.clone())
     }
@@ -661,10 +700,19 @@ where
             return ready(Err(e));
         }
         match inner.keys.lookup(parsed.kid.as_deref(), parsed.alg) {
-            KeyLookup::Found(key) => ready(
-                self.finish(token, kind, parsed, &key, now)
-                    .map_err(|e| parts_first(token, e)),
-            ),
+            KeyLookup::Found(key) => match self.finish(token, kind, parsed, &key, now) {
+                Ok(Finished::Live(p)) => ready(Ok(p)),
+                Err(e) => ready(Err(parts_first(token, e))),
+                Ok(Finished::Asking(asking)) => {
+                    let this = self.clone();
+                    let credential = owned();
+                    Authentication::pending(async move {
+                        let token = credential.secret_bytes();
+                        let r = this.conclude(asking, token).await;
+                        r.map_err(|e| syntax_first(kind, token, e))
+                    })
+                }
+            },
             KeyLookup::Unknown => ready(Err(parts_first(
                 token,
                 AuthError::new(ErrorCode::UnknownKey),
@@ -677,7 +725,10 @@ where
                     let verified = async {
                         let key = key.await?;
                         let parsed = this.inner.parse(token)?;
-                        this.finish(token, kind, parsed, &key, unix_now())
+                        match this.finish(token, kind, parsed, &key, unix_now())? {
+                            Finished::Live(p) => Ok(p),
+                            Finished::Asking(asking) => this.conclude(asking, token).await,
+                        }
                     };
                     verified.await.map_err(|e| syntax_first(kind, token, e))
                 })
@@ -704,11 +755,17 @@ where
     C: DeserializeOwned + Send + Sync + 'static,
 {
     /// A cache hit: this exact token, presented the same way, was verified before and has not
-    /// expired; revocation is still asked.
-    fn recall(&self, secret: &[u8], kind: CredentialKind) -> Option<Result<Principal, AuthError>> {
+    /// expired; revocation is still asked (and may have to wait for its store).
+    fn recall(&self, secret: &[u8], kind: CredentialKind) -> Option<Authentication> {
         let inner = &*self.inner;
         let p = inner.cache.as_ref()?.get(secret, kind, unix_now())?;
-        Some(inner.revoked(&p).map(|()| p))
+        Some(match inner.revoked(&p) {
+            Ok(None) => Authentication::ready(Ok(p)),
+            Err(e) => Authentication::ready(Err(e)),
+            Ok(Some(status)) => {
+                Authentication::pending(async move { status.await.into_result().map(|()| p) })
+            }
+        })
     }
 
     fn verify(
