@@ -3,6 +3,8 @@
 //! sees of the credential.
 
 mod common;
+#[path = "harness/lenient.rs"]
+mod lenient;
 
 use auth_layer::mcp::ToolScopes;
 use axum::body::Bytes;
@@ -58,7 +60,7 @@ async fn server(optional: bool) -> SocketAddr {
             "/mcp",
             tower::ServiceBuilder::new()
                 .layer(tool_scopes())
-                .service(post(echo).get(echo).with_state(())),
+                .service(post(echo).get(echo).delete(echo).with_state(())),
         )
         .layer(layer);
     serve(app).await
@@ -75,10 +77,33 @@ fn token(scope: &str) -> String {
     )
 }
 
+/// POST `body` with these headers; `Content-Type: application/json` unless one is given.
 async fn post_as(addr: SocketAddr, headers: &[(&str, &str)], body: String) -> Reply {
     let mut r = req_to(addr, "/mcp").method("POST");
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        r = r.header("content-type", "application/json");
+    }
     for (k, v) in headers {
         r = r.header(*k, *v);
+    }
+    send(&client(), r.body(body.into()).unwrap()).await
+}
+
+/// POST raw bytes as `authorization`, with exactly this `Content-Type` (none for `None`).
+async fn post_bytes(
+    addr: SocketAddr,
+    authorization: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Reply {
+    let mut r = req_to(addr, "/mcp")
+        .method("POST")
+        .header("authorization", authorization);
+    if let Some(ct) = content_type {
+        r = r.header("content-type", ct);
     }
     send(&client(), r.body(body.into()).unwrap()).await
 }
@@ -199,4 +224,83 @@ async fn an_anonymous_call_of_a_gated_tool_is_401_and_a_missing_auth_layer_is_50
     let addr = serve(bare).await;
     let r = post_as(addr, &[], call("delete_all")).await;
     assert_eq!(r.status, 500, "a server mistake, not the client's");
+}
+
+#[tokio::test]
+async fn a_body_in_which_another_json_reader_finds_a_call_is_400_invalid_request() {
+    let addr = server(false).await;
+    let reader = format!("Bearer {}", token("read"));
+    let first = r#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#;
+    let mut not_refused = Vec::new();
+    for case in lenient::bodies(&call("delete_all"), first) {
+        let r = post_bytes(addr, &reader, case.content_type, case.body).await;
+        if r.status == 400 {
+            r.assert_problem(400, "invalid_request");
+        } else {
+            not_refused.push(format!("{}: {}", case.name, r.status));
+        }
+    }
+    assert!(not_refused.is_empty(), "answered: {not_refused:#?}");
+}
+
+#[tokio::test]
+async fn a_body_not_sent_as_utf8_json_is_400_invalid_request_whatever_it_calls() {
+    let addr = server(false).await;
+    let reader = format!("Bearer {}", token("read"));
+    let mut not_refused = Vec::new();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/json-rpc"),
+        Some("application/jsonrequest"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/json, text/plain"),
+        Some("application/json; charset=utf-16"),
+        Some("application/json; charset=iso-8859-1"),
+        Some("application/json; charset=utf8"),
+        Some("application/json; charset=utf-8; charset=utf-16"),
+        Some(r#"application/json; charset="utf-8"x"#),
+        Some("application/json; charset"),
+    ] {
+        // An ungated tool: the body itself is what is refused.
+        let r = post_bytes(addr, &reader, content_type, call("search").into_bytes()).await;
+        if r.status == 400 {
+            r.assert_problem(400, "invalid_request");
+        } else {
+            not_refused.push(format!("{content_type:?}: {}", r.status));
+        }
+    }
+    assert!(not_refused.is_empty(), "answered: {not_refused:#?}");
+}
+
+#[tokio::test]
+async fn utf8_json_in_any_spelling_and_requests_without_a_body_pass() {
+    let addr = server(false).await;
+    let reader = format!("Bearer {}", token("read"));
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        r#"application/json;charset="UTF-8""#,
+        "Application/JSON; Charset=UTF-8",
+        "application/json ; charset=utf-8 ; q=1",
+    ] {
+        let body = call("search");
+        let r = post_bytes(addr, &reader, Some(content_type), body.clone().into_bytes()).await;
+        assert_eq!(r.status, 200, "{content_type}");
+        assert_eq!(r.json()["body"], body.as_str());
+    }
+    // The SSE stream's GET and the session-ending DELETE: no body, no content type.
+    for method in ["GET", "DELETE"] {
+        let r = send(
+            &client(),
+            req_to(addr, "/mcp")
+                .method(method)
+                .header("authorization", &reader)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{method}");
+        assert_eq!(r.json()["body"], "");
+    }
 }
