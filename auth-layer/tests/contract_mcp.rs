@@ -38,6 +38,10 @@ fn jwt() -> JwtAuthenticator {
 }
 
 async fn server(optional: bool) -> SocketAddr {
+    server_with(optional, tool_scopes()).await
+}
+
+async fn server_with(optional: bool, tool_scopes: ToolScopes) -> SocketAddr {
     let keys = ApiKeys::new().with_key(
         "key-for-build-bot",
         Principal::builder(CredentialKind::ApiKey)
@@ -59,7 +63,7 @@ async fn server(optional: bool) -> SocketAddr {
         .route_service(
             "/mcp",
             tower::ServiceBuilder::new()
-                .layer(tool_scopes())
+                .layer(tool_scopes)
                 .service(post(echo).get(echo).delete(echo).with_state(())),
         )
         .layer(layer);
@@ -127,13 +131,14 @@ async fn a_gated_tool_is_403_naming_its_scopes_and_other_bodies_pass_unchanged()
         req_to(addr, "/mcp")
             .method("GET")
             .header("authorization", &reader)
+            .header("content-type", "application/json")
             .body(call("delete_all").into())
             .unwrap(),
     )
     .await;
     r.assert_problem(403, "insufficient_scope");
 
-    // Allowed calls, other tools, other methods, non-JSON: the body arrives byte for byte.
+    // Allowed calls, other tools, other methods: the body arrives byte for byte.
     let admin = format!("Bearer {}", token("admin write"));
     for (auth, body) in [
         (&admin, call("delete_all")),
@@ -142,7 +147,6 @@ async fn a_gated_tool_is_403_naming_its_scopes_and_other_bodies_pass_unchanged()
             &reader,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.into(),
         ),
-        (&reader, "not json at all".into()),
     ] {
         let r = post_as(addr, &[("authorization", auth)], body.clone()).await;
         assert_eq!(r.status, 200, "{body}");
@@ -150,11 +154,13 @@ async fn a_gated_tool_is_403_naming_its_scopes_and_other_bodies_pass_unchanged()
         assert_eq!(r.json()["sub"], "alice");
     }
 
-    // Ambiguous JSON is refused, not guessed at.
+    // Ambiguous JSON and what is not JSON at all are refused, not guessed at.
     let dup = r#"{"method":"tools/call","params":{"name":"search","name":"delete_all"}}"#;
-    post_as(addr, &[("authorization", &reader)], dup.into())
-        .await
-        .assert_problem(400, "invalid_request");
+    for body in [dup, "not json at all"] {
+        post_as(addr, &[("authorization", &reader)], body.into())
+            .await
+            .assert_problem(400, "invalid_request");
+    }
 
     // Too long to check: 413, never passed on unchecked.
     let long = format!(
@@ -303,4 +309,36 @@ async fn utf8_json_in_any_spelling_and_requests_without_a_body_pass() {
         assert_eq!(r.status, 200, "{method}");
         assert_eq!(r.json()["body"], "");
     }
+}
+
+#[tokio::test]
+async fn the_named_opt_in_passes_unparseable_bodies_unchecked_and_still_checks_json() {
+    let addr = server_with(false, tool_scopes().pass_unparseable_bodies_unchecked()).await;
+    let reader = format!("Bearer {}", token("read"));
+    let first = r#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#;
+    for case in lenient::bodies(&call("delete_all"), first) {
+        let r = post_bytes(addr, &reader, case.content_type, case.body.clone()).await;
+        // What serde_json reads is still checked (members in another case are ambiguous);
+        // what it cannot read goes to the server as it came.
+        if serde_json::from_slice::<Value>(&case.body).is_ok() {
+            r.assert_problem(400, "invalid_request");
+        } else {
+            assert_eq!(r.status, 200, "{}", case.name);
+            assert_eq!(
+                r.json()["body"],
+                String::from_utf8_lossy(&case.body).as_ref(),
+                "{}",
+                case.name
+            );
+        }
+    }
+    // A readable call is checked whatever the content type says.
+    let r = post_bytes(
+        addr,
+        &reader,
+        Some("text/plain"),
+        call("delete_all").into_bytes(),
+    )
+    .await;
+    r.assert_problem(403, "insufficient_scope");
 }

@@ -13,6 +13,10 @@
 //! it, an embedded demo provider on another loopback port issues `client_credentials` tokens
 //! (client `mcp-client`, secret `mcp-secret`) for every scope the `--tool`s name.
 //!
+//! Any body the gateway cannot read as exactly one JSON value in UTF-8 is refused (`400`)
+//! rather than forwarded: the server behind may read JSON more leniently (a BOM, UTF-16,
+//! `NaN`) and find a call there that the gateway did not check.
+//!
 //! Prints `listening on http://ADDR` first, then the resource URI and the authorization
 //! server. Ctrl-C stops it.
 
