@@ -237,7 +237,7 @@ fn calls_gated(body: &[u8]) -> bool {
 /// either way round; each without a leading BOM.
 fn decodings(body: &[u8]) -> Vec<String> {
     let mut texts = vec![String::from_utf8_lossy(body).into_owned()];
-    if body.len() % 2 == 0 {
+    if body.len().is_multiple_of(2) {
         for be in [false, true] {
             let units = body.chunks_exact(2).map(|c| {
                 let pair = [c[0], c[1]];
@@ -254,7 +254,7 @@ fn decodings(body: &[u8]) -> Vec<String> {
             );
         }
     }
-    if body.len() % 4 == 0 {
+    if body.len().is_multiple_of(4) {
         for be in [false, true] {
             texts.push(
                 body.chunks_exact(4)
