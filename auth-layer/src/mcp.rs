@@ -18,6 +18,27 @@
 //! (`Content-Encoding` other than `identity`) is `415`: put a decompression layer *outside*
 //! this one, never between it and the server.
 //!
+//! # Bodies it cannot read are refused
+//!
+//! A check on the JSON holds only if the server reads the same JSON. Many read more than the
+//! standard: Python's `json` takes `NaN` and detects UTF-16 and UTF-32, Node's decoders drop
+//! a byte order mark, Express decodes by the `charset`, NDJSON readers take one message a
+//! line, JSON5 readers take comments, Go's `encoding/json` matches `"Method"` to `method`.
+//! So once any tool is gated, a request with a body is `400 invalid_request` unless:
+//!
+//! - its one `Content-Type` is `application/json` (any case), with no `charset` parameter or
+//!   `charset=utf-8` (any case, quoted or not); a missing `Content-Type`, `text/plain`,
+//!   `application/json-rpc` or another charset is refused, whatever the body says;
+//! - the body is exactly one JSON value (RFC 8259) in UTF-8: no byte order mark, no second
+//!   value or other data after it, no `NaN`, comments or trailing commas;
+//! - each message's `method`, `params` and `name` appear once, with the types MCP gives them,
+//!   and no other member of a message or its `params` is one of those names in another case
+//!   (Unicode simple case folding: `PARAMS`, or `params` spelled with U+017F for the `s`).
+//!
+//! A request with no body at all (the SSE stream's `GET`, the session-ending `DELETE`) passes.
+//! A server that reads JSON exactly as strictly as serde_json (rmcp does) may be given the old
+//! behaviour with [`ToolScopes::pass_unparseable_bodies_unchecked`].
+//!
 //! Name every scope a tool needs, the baseline ones included: the 403 names exactly those,
 //! and some clients (the TypeScript SDK 1.x) *replace* their scope with the challenge's
 //! rather than adding to it, so a challenge naming only the new scope would cost them the
@@ -70,6 +91,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use serde::Deserialize;
+use serde::de;
 use tower::{Layer, Service};
 
 use crate::body::AuthBody;
@@ -93,6 +115,7 @@ pub type ToolScopesBody<B> = Either<Full<Bytes>, B>;
 pub struct ToolScopes {
     tools: Arc<HashMap<String, Arc<[String]>>>,
     max_body: usize,
+    pass_unparseable: bool,
 }
 
 impl fmt::Debug for ToolScopes {
@@ -100,6 +123,7 @@ impl fmt::Debug for ToolScopes {
         f.debug_struct("ToolScopes")
             .field("tools", &self.tools)
             .field("max_body", &self.max_body)
+            .field("pass_unparseable", &self.pass_unparseable)
             .finish()
     }
 }
@@ -116,6 +140,7 @@ impl ToolScopes {
         ToolScopes {
             tools: Arc::default(),
             max_body: DEFAULT_MAX_BODY,
+            pass_unparseable: false,
         }
     }
 
@@ -144,9 +169,20 @@ impl ToolScopes {
         self
     }
 
+    /// **Risky opt-in**: pass every body this layer cannot read (not exactly one JSON value in
+    /// UTF-8, or not sent as `application/json` in UTF-8) to the server unchecked, as this
+    /// layer did before. Safe only when the server behind reads JSON no more leniently than
+    /// serde_json and refuses other content types itself (rmcp does); in front of Python's
+    /// `mcp`, the TypeScript SDK or any server that takes a BOM, UTF-16 or `NaN`, it lets a
+    /// call of a gated tool through unchecked. Ambiguous JSON (a repeated `method`) is refused
+    /// all the same, and a call found in a body is checked whatever its `Content-Type`.
+    pub fn pass_unparseable_bodies_unchecked(mut self) -> Self {
+        self.pass_unparseable = true;
+        self
+    }
+
     /// The scopes the calls in one JSON-RPC body need, or why the body is refused. `Ok(None)`:
-    /// nothing in it needs a scope (or it is not JSON at all, which the MCP server answers
-    /// itself: it cannot call a tool from it either).
+    /// nothing in it needs a scope (or, with the opt-in, this reading cannot parse it).
     fn needed(&self, body: &[u8]) -> Result<Option<Vec<String>>, AuthError> {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         let parsed = if first == Some(&b'[') {
@@ -155,19 +191,29 @@ impl ToolScopes {
             serde_json::from_slice::<Message>(body).map(|m| vec![m])
         };
         let messages = match parsed {
+            // serde_json does not check the UTF-8 of strings it skips; a reader that replaces
+            // bad bytes reads the same call, but one that guesses another encoding may not.
+            Ok(_) if !self.pass_unparseable && std::str::from_utf8(body).is_err() => {
+                return Err(not_one_json_value());
+            }
             Ok(messages) => messages,
-            // Not JSON at all: nothing can be called from it, by this reading or the server's
-            // (the syntax pass runs only here, off the path of every well-formed call).
+            // Not JSON by this reading (the syntax pass runs only here, off the path of every
+            // well-formed call). Another reader may find a call in it all the same.
             Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() => {
-                return Ok(None);
+                return if self.pass_unparseable {
+                    Ok(None)
+                } else {
+                    Err(not_one_json_value())
+                };
             }
             // Well-formed JSON this reading cannot place (a repeated `method` or `name`, a name
-            // that is not a string, a batch of non-objects): the server might read it
-            // otherwise, so it is refused rather than let through unchecked.
+            // that is not a string, a member named like one in another case, a batch of
+            // non-objects): the server might read it otherwise, so it is refused rather than
+            // let through unchecked.
             Err(_) => {
                 return Err(AuthError::with_detail(
                     ErrorCode::InvalidRequest,
-                    "the JSON-RPC message is ambiguous: a member is repeated or has the wrong type",
+                    "the JSON-RPC message is ambiguous: a member is repeated, has the wrong type or is named in another case",
                 ));
             }
         };
@@ -191,17 +237,165 @@ impl ToolScopes {
     }
 }
 
-/// The members of a JSON-RPC message this layer reads. Derived structs refuse a repeated
-/// member (serde reports `duplicate field`), which is what makes an ambiguous body visible.
-#[derive(Deserialize)]
+fn not_one_json_value() -> AuthError {
+    AuthError::with_detail(
+        ErrorCode::InvalidRequest,
+        "the body is not exactly one JSON value in UTF-8, so the tool it calls cannot be checked",
+    )
+}
+
+fn not_utf8_json() -> AuthError {
+    AuthError::with_detail(
+        ErrorCode::InvalidRequest,
+        "a request body must be sent as `Content-Type: application/json` in UTF-8 for the tool it calls to be checked",
+    )
+}
+
+/// The members of a JSON-RPC message this layer reads. A repeated member, or a member whose
+/// name is one of these in another case, is an error: that is what makes a body another
+/// reader would see differently visible.
 struct Message {
     method: Option<String>,
     params: Option<Params>,
 }
 
-#[derive(Deserialize)]
 struct Params {
     name: Option<String>,
+}
+
+/// A member name: one of the names read (by index), one of them in another case, or another.
+enum Key {
+    Read(usize),
+    Confusable,
+    Other,
+}
+
+struct KeySeed(&'static [&'static str]);
+
+impl<'de> de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl de::Visitor<'_> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        for (i, name) in self.0.iter().enumerate() {
+            if key == *name {
+                return Ok(Key::Read(i));
+            }
+            if folds_to(key, name) {
+                return Ok(Key::Confusable);
+            }
+        }
+        Ok(Key::Other)
+    }
+}
+
+/// Whether `key` equals the ASCII `name` under Unicode simple case folding: ASCII letters in
+/// any case, and the two non-ASCII letters that fold to ASCII ones (U+017F to `s`, U+212A
+/// KELVIN SIGN to `k`), as Go's `encoding/json` matches member names.
+fn folds_to(key: &str, name: &str) -> bool {
+    let mut chars = key.chars();
+    for n in name.bytes() {
+        match chars.next() {
+            Some(c) if c.is_ascii() && (c as u8).eq_ignore_ascii_case(&n) => {}
+            Some('\u{17F}') if n.eq_ignore_ascii_case(&b's') => {}
+            Some('\u{212A}') if n.eq_ignore_ascii_case(&b'k') => {}
+            _ => return false,
+        }
+    }
+    chars.next().is_none()
+}
+
+/// Reads the members named in `names` into `slots` (each at most once); every other member is
+/// skipped, and a member named like one of `names` in another case is an error.
+fn read_members<'de, A, T>(
+    mut map: A,
+    names: &'static [&'static str],
+    mut read: impl FnMut(usize, &mut A) -> Result<T, A::Error>,
+) -> Result<(), A::Error>
+where
+    A: de::MapAccess<'de>,
+{
+    let mut seen = 0u8;
+    while let Some(key) = map.next_key_seed(KeySeed(names))? {
+        match key {
+            Key::Read(i) => {
+                if seen & (1 << i) != 0 {
+                    return Err(de::Error::duplicate_field(names[i]));
+                }
+                seen |= 1 << i;
+                read(i, &mut map)?;
+            }
+            Key::Confusable => {
+                return Err(de::Error::custom(
+                    "a member is named like a JSON-RPC member in another case",
+                ));
+            }
+            Key::Other => {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Message;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC message object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Message, A::Error> {
+                let mut m = Message {
+                    method: None,
+                    params: None,
+                };
+                read_members(map, &["method", "params"], |i, map| {
+                    if i == 0 {
+                        m.method = map.next_value()?;
+                    } else {
+                        m.params = map.next_value()?;
+                    }
+                    Ok(())
+                })?;
+                Ok(m)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Params;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of named parameters")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Params, A::Error> {
+                let mut p = Params { name: None };
+                read_members(map, &["name"], |_, map| {
+                    p.name = map.next_value()?;
+                    Ok(())
+                })?;
+                Ok(p)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 impl<S> Layer<S> for ToolScopes {
@@ -271,7 +465,17 @@ where
                     return Ok(unreadable(too_large, scopes.max_body));
                 }
             };
-            let refusal = match scopes.needed(&bytes) {
+            // No body, no call (the SSE stream's GET, the session-ending DELETE).
+            if bytes.is_empty() {
+                let req = Request::from_parts(parts, Either::Left(Full::new(bytes)));
+                return inner.call(req).await.map(|r| r.map(AuthBody::inner));
+            }
+            let checked = if scopes.pass_unparseable || is_utf8_json(&parts.headers) {
+                scopes.needed(&bytes)
+            } else {
+                Err(not_utf8_json())
+            };
+            let refusal = match checked {
                 Ok(None) => None,
                 Ok(Some(needed)) => match parts.extensions.get::<Principal>() {
                     Some(p) if needed.iter().all(|s| p.has_scope(s)) => None,
@@ -332,6 +536,71 @@ fn not_checked<B>(status: StatusCode, detail: String) -> Response<AuthBody<B>> {
     res
 }
 
+/// Whether the request has exactly one `Content-Type`, `application/json` (any case) with
+/// well-formed parameters, none of them a `charset` other than `utf-8` (any case, quoted or
+/// not) and at most one `charset`. Anything else, a missing header included, is not: which
+/// encoding a server would guess for it is its own affair.
+fn is_utf8_json(headers: &http::HeaderMap) -> bool {
+    let mut values = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let end = value.iter().position(|&b| b == b';').unwrap_or(value.len());
+    let (media_type, mut rest) = value.split_at(end);
+    if !media_type
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"application/json")
+    {
+        return false;
+    }
+    let mut charset = false;
+    // RFC 9110 §5.6.6: *( OWS ";" OWS [ token "=" ( token / quoted-string ) ] )
+    loop {
+        rest = rest.trim_ascii_start();
+        let Some(after) = rest.strip_prefix(b";") else {
+            return rest.is_empty();
+        };
+        rest = after.trim_ascii_start();
+        if rest.is_empty() || rest[0] == b';' {
+            continue;
+        }
+        let name_len = rest.iter().take_while(|&&b| is_tchar(b)).count();
+        let (name, after) = rest.split_at(name_len);
+        let Some(after) = after.strip_prefix(b"=") else {
+            return false;
+        };
+        let (param, after) = if let Some(quoted) = after.strip_prefix(b"\"") {
+            // Escapes in a charset's name have no use; refusing them keeps one reading.
+            let Some(close) = quoted.iter().position(|&b| b == b'"' || b == b'\\') else {
+                return false;
+            };
+            if quoted[close] != b'"' {
+                return false;
+            }
+            (&quoted[..close], &quoted[close + 1..])
+        } else {
+            let len = after.iter().take_while(|&&b| is_tchar(b)).count();
+            after.split_at(len)
+        };
+        if name.is_empty() || param.is_empty() {
+            return false;
+        }
+        if name.eq_ignore_ascii_case(b"charset") {
+            if charset || !param.eq_ignore_ascii_case(b"utf-8") {
+                return false;
+            }
+            charset = true;
+        }
+        rest = after;
+    }
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// A `Content-Encoding` other than `identity`: the bytes are not the JSON a server inside
 /// (behind a decompression layer) would read.
 fn is_encoded(headers: &http::HeaderMap) -> bool {
@@ -376,7 +645,7 @@ mod tests {
     }
 
     #[test]
-    fn ambiguous_json_is_refused_and_non_json_is_left_to_the_server() {
+    fn ambiguous_json_is_refused_and_so_is_non_json_unless_opted_in() {
         let s = scopes();
         for body in [
             &br#"{"method":"tools/call","params":{"name":"whoami","name":"add_note"}}"#[..],
@@ -392,8 +661,98 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
-        for body in [&b"not json"[..], b"", b"{\"method\":", b"[1, 2"] {
-            assert_eq!(s.needed(body).unwrap(), None);
+        let lenient = scopes().pass_unparseable_bodies_unchecked();
+        for body in [
+            &b"not json"[..],
+            b"{\"method\":",
+            b"[1, 2",
+            b"\xEF\xBB\xBF{}",
+            b"{} {}",
+            b"{\"x\":NaN}",
+        ] {
+            let err = s.needed(body).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidRequest);
+            assert_eq!(lenient.needed(body).unwrap(), None);
         }
+        // Invalid UTF-8 in a string serde_json skips: the call is still found with the opt-in.
+        let bad_utf8 =
+            b"{\"method\":\"tools/call\",\"x\":\"\xFF\",\"params\":{\"name\":\"add_note\"}}";
+        assert_eq!(
+            s.needed(bad_utf8).unwrap_err().code(),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(lenient.needed(bad_utf8).unwrap().map(|v| v.len()), Some(2));
+    }
+
+    #[test]
+    fn a_member_named_like_method_params_or_name_in_another_case_is_ambiguous() {
+        let s = scopes();
+        for body in [
+            r#"{"Method":"tools/call","params":{"name":"add_note"}}"#,
+            r#"{"method":"tools/list","METHOD":"tools/call","params":{"name":"add_note"}}"#,
+            r#"{"method":"tools/call","Params":{"name":"add_note"}}"#,
+            "{\"method\":\"tools/call\",\"param\u{17F}\":{\"name\":\"add_note\"}}",
+            r#"{"method":"tools/call","params":{"NAME":"add_note"}}"#,
+            r#"{"method":"tools/call","params":{"name":"whoami","nAmE":"add_note"}}"#,
+        ] {
+            let err = s.needed(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidRequest, "{body}");
+        }
+        // Names that only look alike are other members; escapes are read as what they say.
+        let other =
+            r#"{"method":"tools/call","params":{"name":"whoami","names":"add_note","nam":1}}"#;
+        assert_eq!(s.needed(other.as_bytes()).unwrap(), None);
+        let escaped = r#"{"m\u0065thod":"tools/call","params":{"n\u0061me":"add_note"}}"#;
+        assert_eq!(
+            s.needed(escaped.as_bytes()).unwrap().map(|v| v.len()),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn utf8_json_content_types() {
+        let is = |v: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_str(v).unwrap(),
+            );
+            is_utf8_json(&h)
+        };
+        for ok in [
+            "application/json",
+            "APPLICATION/Json",
+            "application/json;charset=utf-8",
+            "application/json; charset=\"UTF-8\"",
+            "application/json ; CHARSET=Utf-8 ; ; q=1",
+            "application/json; profile=\"a;b\"; charset=utf-8",
+        ] {
+            assert!(is(ok), "{ok}");
+        }
+        for refused in [
+            "",
+            "text/plain",
+            "application/json-rpc",
+            "application/jsonx",
+            "application/json, text/plain",
+            "application/json; charset=utf-16",
+            "application/json; charset=utf8",
+            "application/json; charset=\"utf-8",
+            "application/json; charset=\"utf\\-8\"",
+            "application/json; charset=utf-8; charset=utf-8",
+            "application/json; charset=",
+            "application/json; charset",
+            "application/json; =utf-8",
+            "application/json; charset=utf-8 x",
+            "application/json; profile=\"a;charset=utf-16\"x",
+        ] {
+            assert!(!is(refused), "{refused}");
+        }
+        assert!(!is_utf8_json(&http::HeaderMap::new()), "no Content-Type");
+        let mut two = http::HeaderMap::new();
+        for v in ["application/json", "application/json"] {
+            two.append(http::header::CONTENT_TYPE, HeaderValue::from_static(v));
+        }
+        assert!(!is_utf8_json(&two), "two Content-Type fields");
     }
 }

@@ -3,6 +3,8 @@
 //! sees of the credential.
 
 mod common;
+#[path = "harness/lenient.rs"]
+mod lenient;
 
 use auth_layer::mcp::ToolScopes;
 use axum::body::Bytes;
@@ -36,6 +38,10 @@ fn jwt() -> JwtAuthenticator {
 }
 
 async fn server(optional: bool) -> SocketAddr {
+    server_with(optional, tool_scopes()).await
+}
+
+async fn server_with(optional: bool, tool_scopes: ToolScopes) -> SocketAddr {
     let keys = ApiKeys::new().with_key(
         "key-for-build-bot",
         Principal::builder(CredentialKind::ApiKey)
@@ -57,8 +63,8 @@ async fn server(optional: bool) -> SocketAddr {
         .route_service(
             "/mcp",
             tower::ServiceBuilder::new()
-                .layer(tool_scopes())
-                .service(post(echo).get(echo).with_state(())),
+                .layer(tool_scopes)
+                .service(post(echo).get(echo).delete(echo).with_state(())),
         )
         .layer(layer);
     serve(app).await
@@ -75,10 +81,33 @@ fn token(scope: &str) -> String {
     )
 }
 
+/// POST `body` with these headers; `Content-Type: application/json` unless one is given.
 async fn post_as(addr: SocketAddr, headers: &[(&str, &str)], body: String) -> Reply {
     let mut r = req_to(addr, "/mcp").method("POST");
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        r = r.header("content-type", "application/json");
+    }
     for (k, v) in headers {
         r = r.header(*k, *v);
+    }
+    send(&client(), r.body(body.into()).unwrap()).await
+}
+
+/// POST raw bytes as `authorization`, with exactly this `Content-Type` (none for `None`).
+async fn post_bytes(
+    addr: SocketAddr,
+    authorization: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Reply {
+    let mut r = req_to(addr, "/mcp")
+        .method("POST")
+        .header("authorization", authorization);
+    if let Some(ct) = content_type {
+        r = r.header("content-type", ct);
     }
     send(&client(), r.body(body.into()).unwrap()).await
 }
@@ -102,13 +131,14 @@ async fn a_gated_tool_is_403_naming_its_scopes_and_other_bodies_pass_unchanged()
         req_to(addr, "/mcp")
             .method("GET")
             .header("authorization", &reader)
+            .header("content-type", "application/json")
             .body(call("delete_all").into())
             .unwrap(),
     )
     .await;
     r.assert_problem(403, "insufficient_scope");
 
-    // Allowed calls, other tools, other methods, non-JSON: the body arrives byte for byte.
+    // Allowed calls, other tools, other methods: the body arrives byte for byte.
     let admin = format!("Bearer {}", token("admin write"));
     for (auth, body) in [
         (&admin, call("delete_all")),
@@ -117,7 +147,6 @@ async fn a_gated_tool_is_403_naming_its_scopes_and_other_bodies_pass_unchanged()
             &reader,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.into(),
         ),
-        (&reader, "not json at all".into()),
     ] {
         let r = post_as(addr, &[("authorization", auth)], body.clone()).await;
         assert_eq!(r.status, 200, "{body}");
@@ -125,11 +154,13 @@ async fn a_gated_tool_is_403_naming_its_scopes_and_other_bodies_pass_unchanged()
         assert_eq!(r.json()["sub"], "alice");
     }
 
-    // Ambiguous JSON is refused, not guessed at.
+    // Ambiguous JSON and what is not JSON at all are refused, not guessed at.
     let dup = r#"{"method":"tools/call","params":{"name":"search","name":"delete_all"}}"#;
-    post_as(addr, &[("authorization", &reader)], dup.into())
-        .await
-        .assert_problem(400, "invalid_request");
+    for body in [dup, "not json at all"] {
+        post_as(addr, &[("authorization", &reader)], body.into())
+            .await
+            .assert_problem(400, "invalid_request");
+    }
 
     // Too long to check: 413, never passed on unchecked.
     let long = format!(
@@ -199,4 +230,115 @@ async fn an_anonymous_call_of_a_gated_tool_is_401_and_a_missing_auth_layer_is_50
     let addr = serve(bare).await;
     let r = post_as(addr, &[], call("delete_all")).await;
     assert_eq!(r.status, 500, "a server mistake, not the client's");
+}
+
+#[tokio::test]
+async fn a_body_in_which_another_json_reader_finds_a_call_is_400_invalid_request() {
+    let addr = server(false).await;
+    let reader = format!("Bearer {}", token("read"));
+    let first = r#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#;
+    let mut not_refused = Vec::new();
+    for case in lenient::bodies(&call("delete_all"), first) {
+        let r = post_bytes(addr, &reader, case.content_type, case.body).await;
+        if r.status == 400 {
+            r.assert_problem(400, "invalid_request");
+        } else {
+            not_refused.push(format!("{}: {}", case.name, r.status));
+        }
+    }
+    assert!(not_refused.is_empty(), "answered: {not_refused:#?}");
+}
+
+#[tokio::test]
+async fn a_body_not_sent_as_utf8_json_is_400_invalid_request_whatever_it_calls() {
+    let addr = server(false).await;
+    let reader = format!("Bearer {}", token("read"));
+    let mut not_refused = Vec::new();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/json-rpc"),
+        Some("application/jsonrequest"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/json, text/plain"),
+        Some("application/json; charset=utf-16"),
+        Some("application/json; charset=iso-8859-1"),
+        Some("application/json; charset=utf8"),
+        Some("application/json; charset=utf-8; charset=utf-16"),
+        Some(r#"application/json; charset="utf-8"x"#),
+        Some("application/json; charset"),
+    ] {
+        // An ungated tool: the body itself is what is refused.
+        let r = post_bytes(addr, &reader, content_type, call("search").into_bytes()).await;
+        if r.status == 400 {
+            r.assert_problem(400, "invalid_request");
+        } else {
+            not_refused.push(format!("{content_type:?}: {}", r.status));
+        }
+    }
+    assert!(not_refused.is_empty(), "answered: {not_refused:#?}");
+}
+
+#[tokio::test]
+async fn utf8_json_in_any_spelling_and_requests_without_a_body_pass() {
+    let addr = server(false).await;
+    let reader = format!("Bearer {}", token("read"));
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        r#"application/json;charset="UTF-8""#,
+        "Application/JSON; Charset=UTF-8",
+        "application/json ; charset=utf-8 ; q=1",
+    ] {
+        let body = call("search");
+        let r = post_bytes(addr, &reader, Some(content_type), body.clone().into_bytes()).await;
+        assert_eq!(r.status, 200, "{content_type}");
+        assert_eq!(r.json()["body"], body.as_str());
+    }
+    // The SSE stream's GET and the session-ending DELETE: no body, no content type.
+    for method in ["GET", "DELETE"] {
+        let r = send(
+            &client(),
+            req_to(addr, "/mcp")
+                .method(method)
+                .header("authorization", &reader)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{method}");
+        assert_eq!(r.json()["body"], "");
+    }
+}
+
+#[tokio::test]
+async fn the_named_opt_in_passes_unparseable_bodies_unchecked_and_still_checks_json() {
+    let addr = server_with(false, tool_scopes().pass_unparseable_bodies_unchecked()).await;
+    let reader = format!("Bearer {}", token("read"));
+    let first = r#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#;
+    for case in lenient::bodies(&call("delete_all"), first) {
+        let r = post_bytes(addr, &reader, case.content_type, case.body.clone()).await;
+        // What serde_json reads is still checked (members in another case are ambiguous);
+        // what it cannot read goes to the server as it came.
+        if serde_json::from_slice::<Value>(&case.body).is_ok() {
+            r.assert_problem(400, "invalid_request");
+        } else {
+            assert_eq!(r.status, 200, "{}", case.name);
+            assert_eq!(
+                r.json()["body"],
+                String::from_utf8_lossy(&case.body).as_ref(),
+                "{}",
+                case.name
+            );
+        }
+    }
+    // A readable call is checked whatever the content type says.
+    let r = post_bytes(
+        addr,
+        &reader,
+        Some("text/plain"),
+        call("delete_all").into_bytes(),
+    )
+    .await;
+    r.assert_problem(403, "insufficient_scope");
 }

@@ -2,6 +2,8 @@
 //! token parsing through the real service (the `cargo fuzz` targets run the same harness).
 
 mod harness;
+#[path = "harness/lenient.rs"]
+mod lenient;
 
 use harness::{Harness, MARKER};
 use proptest::prelude::*;
@@ -27,9 +29,24 @@ proptest! {
             Just(r#""params":{"name":"gated","name":"search"}"#),
             Just(r#""params":null"#),
             Just(r#""id":1"#),
+            // What readers more lenient than serde_json take.
+            Just(r#""Method":"tools/call""#),
+            Just(r#""PARAMS":{"name":"gated"}"#),
+            Just(r#""params":{"Name":"gated"}"#),
+            Just(r#""params":{"name":"gated","x":NaN}"#),
+            Just(r#""x":Infinity"#),
+            Just(r#"'x':1"#),
+            Just(r#""x":1,"#),
         ], 0..6),
         batch in 0usize..3,
+        prefix in prop_oneof![
+            Just(&b""[..]),
+            Just(&b"\xEF\xBB\xBF"[..]),
+            Just(&b"/**/"[..]),
+            Just(&b"{\"method\":\"tools/list\"}\n"[..]),
+        ],
         junk in proptest::collection::vec(any::<u8>(), 0..3),
+        content_type in 0..harness::CONTENT_TYPES.len(),
     ) {
         let object = format!("{{{}}}", members.join(","));
         let body = match batch {
@@ -37,15 +54,46 @@ proptest! {
             1 => format!("[{object}]"),
             _ => format!(r#"[{{"method":"tools/list"}}, {object}]"#),
         };
-        harness::check_tool_call(body.as_bytes());
+        let content_type = harness::CONTENT_TYPES[content_type];
+        harness::check_tool_call_as(content_type, body.as_bytes());
+        let mut prefixed = prefix.to_vec();
+        prefixed.extend_from_slice(body.as_bytes());
+        harness::check_tool_call_as(content_type, &prefixed);
         let mut broken = body.into_bytes();
         broken.extend_from_slice(&junk);
-        harness::check_tool_call(&broken);
+        harness::check_tool_call_as(content_type, &broken);
     }
 
     #[test]
-    fn tool_scopes_on_arbitrary_bytes(v in proptest::collection::vec(any::<u8>(), 0..200)) {
-        harness::check_tool_call(&v);
+    fn tool_scopes_on_arbitrary_bytes(
+        v in proptest::collection::vec(any::<u8>(), 0..200),
+        content_type in 0..harness::CONTENT_TYPES.len(),
+    ) {
+        harness::check_tool_call_as(harness::CONTENT_TYPES[content_type], &v);
+    }
+
+    #[test]
+    fn tool_calls_in_utf16_and_utf32(
+        tool in "gated|search",
+        big_endian in any::<bool>(),
+        bom in any::<bool>(),
+        wide in any::<bool>(),
+        content_type in 0..harness::CONTENT_TYPES.len(),
+    ) {
+        let text = format!(r#"{{"method":"tools/call","params":{{"name":"{tool}"}}}}"#);
+        let text = if bom { format!("\u{FEFF}{text}") } else { text };
+        let body: Vec<u8> = if wide {
+            text.chars().flat_map(|c| {
+                let u = c as u32;
+                if big_endian { u.to_be_bytes() } else { u.to_le_bytes() }
+            }).collect()
+        } else {
+            text.encode_utf16().flat_map(|u| {
+                if big_endian { u.to_be_bytes() } else { u.to_le_bytes() }
+            }).collect()
+        };
+        assert_eq!(harness::lenient_calls_gated(&body), tool == "gated", "the oracle decodes it");
+        harness::check_tool_call_as(harness::CONTENT_TYPES[content_type], &body);
     }
 
     #[test]
@@ -104,4 +152,22 @@ proptest! {
     fn jwt_with_arbitrary_bytes(h in proptest::collection::vec(any::<u8>(), 0..60), p in proptest::collection::vec(any::<u8>(), 0..60)) {
         harness().check_jwt(&h, &p, b"sig");
     }
+}
+
+/// The oracle of the ToolScopes properties and fuzz target is no weaker than the readers the
+/// bypass corpus was written for.
+#[test]
+fn the_lenient_oracle_finds_the_call_in_every_corpus_body() {
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{}"}}}}"#,
+        harness::GATED
+    );
+    let first = r#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#;
+    for case in lenient::bodies(&call, first) {
+        assert!(harness::lenient_calls_gated(&case.body), "{}", case.name);
+        for content_type in harness::CONTENT_TYPES {
+            harness::check_tool_call_as(*content_type, &case.body);
+        }
+    }
+    assert!(!harness::lenient_calls_gated(first.as_bytes()));
 }

@@ -166,27 +166,167 @@ impl Harness {
 pub const GATED: &str = "gated";
 const TOOL_BODY_MAX: usize = 64 * 1024;
 
-/// Whether an independent reading of `body` (a `serde_json::Value`, the last of repeated members
-/// winning, as many JSON-RPC stacks read it) finds a `tools/call` of [`GATED`].
-fn calls_gated(body: &[u8]) -> bool {
-    let is_call = |m: &serde_json::Value| {
-        m.get("method").and_then(|v| v.as_str()) == Some("tools/call")
-            && m.get("params")
-                .and_then(|p| p.get("name"))
-                .and_then(|n| n.as_str())
-                == Some(GATED)
-    };
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Array(batch)) => batch.iter().any(is_call),
-        Ok(v) => is_call(&v),
-        Err(_) => false,
+/// `Content-Type`s to send with a body, and whether each says UTF-8 JSON (the only ones a
+/// body may pass with).
+pub const CONTENT_TYPES: &[(Option<&str>, bool)] = &[
+    (Some("application/json"), true),
+    (None, false),
+    (Some("application/json; charset=utf-8"), true),
+    (Some("application/json;charset=\"UTF-8\""), true),
+    (Some("Application/JSON"), true),
+    (Some("application/json; charset=utf-16"), false),
+    (Some("application/json; charset=utf-32"), false),
+    (Some("application/json; charset=iso-8859-1"), false),
+    (Some("text/plain"), false),
+    (Some("application/json-rpc"), false),
+    (Some("application/json, text/plain"), false),
+    (
+        Some("application/json; charset=utf-8; charset=utf-16"),
+        false,
+    ),
+];
+
+/// Whether `name` equals `want` (ASCII) as Go's `encoding/json` matches member names: any
+/// case, U+017F for `s`, U+212A for `k`.
+fn folds_to(name: &str, want: &str) -> bool {
+    let folded: String = name
+        .chars()
+        .map(|c| match c {
+            '\u{17F}' => 's',
+            '\u{212A}' => 'k',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    folded == want
+}
+
+/// Every member of `v` whose name folds to `want`.
+fn members<'a>(
+    v: &'a serde_json::Value,
+    want: &'a str,
+) -> impl Iterator<Item = &'a serde_json::Value> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter(move |(k, _)| folds_to(k, want))
+        .map(|(_, v)| v)
+}
+
+/// A `tools/call` of [`GATED`] by the most generous reading: member names in any case, any
+/// of repeated members.
+fn is_gated_call(m: &serde_json::Value) -> bool {
+    members(m, "method").any(|v| v.as_str() == Some("tools/call"))
+        && members(m, "params")
+            .flat_map(|p| members(p, "name"))
+            .any(|n| n.as_str() == Some(GATED))
+}
+
+fn has_gated_call(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Array(batch) => batch.iter().any(is_gated_call),
+        v => is_gated_call(v),
     }
 }
 
-/// Sends `body` through a real `ToolScopes` service as a caller lacking the gated tool's
-/// scope, and checks: no panic and no 5xx; what passes reaches the service byte for byte;
-/// a body any reading finds a gated call in never passes; a body over the limit is 413.
+/// Whether an independent reading of `body` (a `serde_json::Value`, the last of repeated members
+/// winning, as many JSON-RPC stacks read it) finds a `tools/call` of [`GATED`].
+fn calls_gated(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| has_gated_call(&v))
+}
+
+/// The texts lenient decoders make of `body`: UTF-8 with bad bytes replaced, UTF-16 and UTF-32
+/// either way round; each without a leading BOM.
+fn decodings(body: &[u8]) -> Vec<String> {
+    let mut texts = vec![String::from_utf8_lossy(body).into_owned()];
+    if body.len().is_multiple_of(2) {
+        for be in [false, true] {
+            let units = body.chunks_exact(2).map(|c| {
+                let pair = [c[0], c[1]];
+                if be {
+                    u16::from_be_bytes(pair)
+                } else {
+                    u16::from_le_bytes(pair)
+                }
+            });
+            texts.push(
+                char::decode_utf16(units)
+                    .map(|c| c.unwrap_or('\u{FFFD}'))
+                    .collect(),
+            );
+        }
+    }
+    if body.len().is_multiple_of(4) {
+        for be in [false, true] {
+            texts.push(
+                body.chunks_exact(4)
+                    .map(|c| {
+                        let quad = [c[0], c[1], c[2], c[3]];
+                        let u = if be {
+                            u32::from_be_bytes(quad)
+                        } else {
+                            u32::from_le_bytes(quad)
+                        };
+                        char::from_u32(u).unwrap_or('\u{FFFD}')
+                    })
+                    .collect(),
+            );
+        }
+    }
+    for t in &mut texts {
+        if let Some(rest) = t.strip_prefix('\u{FEFF}') {
+            *t = rest.to_owned();
+        }
+    }
+    texts
+}
+
+/// The deepest nesting of brackets in `text`, counting those in strings too (an upper bound).
+fn depth(text: &str) -> usize {
+    let (mut d, mut max) = (0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'[' | b'{' => {
+                d += 1;
+                max = max.max(d);
+            }
+            b']' | b'}' => d = d.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Whether a reader more lenient than serde_json finds a `tools/call` of [`GATED`] in `body`:
+/// the `json5` crate (JSON5: comments, trailing commas, `NaN`/`Infinity`, single quotes, …)
+/// over every decoding of the bytes, the whole text and each line of it (NDJSON), and values
+/// read back to back; member names matched in any case.
+pub fn lenient_calls_gated(body: &[u8]) -> bool {
+    decodings(body).iter().any(|text| {
+        // json5 recurses without a limit: very deep texts are left to the other readings.
+        if depth(text) > 64 {
+            return false;
+        }
+        let json5 =
+            |t: &str| json5::from_str::<serde_json::Value>(t).is_ok_and(|v| has_gated_call(&v));
+        json5(text)
+            || text.lines().any(json5)
+            || serde_json::Deserializer::from_str(text)
+                .into_iter::<serde_json::Value>()
+                .map_while(Result::ok)
+                .any(|v| has_gated_call(&v))
+    })
+}
+
+/// [`check_tool_call_as`] with `Content-Type: application/json`.
 pub fn check_tool_call(body: &[u8]) {
+    check_tool_call_as(CONTENT_TYPES[0], body);
+}
+
+/// Sends `body` with `content_type` through a real `ToolScopes` service as a caller lacking the
+/// gated tool's scope, and checks: no panic and no 5xx; what passes reaches the service byte
+/// for byte, is empty or UTF-8 JSON sent as such, and holds no gated call by any reading
+/// (serde_json's or a lenient one); a body over the limit is 413.
+pub fn check_tool_call_as((content_type, utf8_json): (Option<&'static str>, bool), body: &[u8]) {
     use auth_layer::mcp::{ToolScopes, ToolScopesBody};
     let layer = ToolScopes::new()
         .tool(GATED, ["admin"])
@@ -200,6 +340,10 @@ pub fn check_tool_call(body: &[u8]) {
     let mut req = Request::post("http://mcp.test/mcp")
         .body(Full::new(Bytes::copy_from_slice(body)))
         .unwrap();
+    if let Some(ct) = content_type {
+        req.headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
     req.extensions_mut().insert(
         Principal::builder(CredentialKind::Bearer)
             .subject("fuzz")
@@ -213,16 +357,31 @@ pub fn check_tool_call(body: &[u8]) {
         assert_eq!(status, 413);
         return;
     }
+    let shown = || format!("{content_type:?} {:?}", String::from_utf8_lossy(body));
     match status {
         200 => {
             assert_eq!(&out[..], body, "the body reached the service changed");
+            assert!(!calls_gated(body), "a gated call passed: {}", shown());
             assert!(
-                !calls_gated(body),
-                "a gated call passed: {:?}",
-                String::from_utf8_lossy(body)
+                !lenient_calls_gated(body),
+                "a lenient reader finds a gated call in what passed: {}",
+                shown()
             );
+            if !body.is_empty() {
+                assert!(
+                    utf8_json,
+                    "a body passed with another content type: {}",
+                    shown()
+                );
+                assert!(
+                    std::str::from_utf8(body).is_ok()
+                        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok(),
+                    "a body that is not one JSON value in UTF-8 passed: {}",
+                    shown()
+                );
+            }
         }
         400 | 403 => {}
-        other => panic!("status {other} for {:?}", String::from_utf8_lossy(body)),
+        other => panic!("status {other} for {}", shown()),
     }
 }

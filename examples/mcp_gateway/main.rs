@@ -1,0 +1,130 @@
+//! An OAuth 2.1 gateway in front of an MCP server written in another language: Portcullis
+//! authenticates the caller and checks per-tool scopes, then forwards `/mcp` to the server.
+//!
+//! ```text
+//! cargo run --example mcp_gateway -- --upstream URL --tool NAME=SCOPE[,SCOPE]...
+//!                                    [--listen ADDR] [--issuer URL]
+//! ```
+//!
+//! `--upstream` is the MCP server's endpoint (`http://127.0.0.1:8000/mcp` for a Python
+//! `mcp` server on its defaults); every `--tool` names a tool and the scopes its calls need.
+//! Tokens must name the gateway's `/mcp` URI as their audience. With `--issuer`, they come
+//! from that OpenID provider (keys by OpenID Connect discovery, RFC 9068 `at+jwt`); without
+//! it, an embedded demo provider on another loopback port issues `client_credentials` tokens
+//! (client `mcp-client`, secret `mcp-secret`) for every scope the `--tool`s name.
+//!
+//! Any body the gateway cannot read as exactly one JSON value in UTF-8 is refused (`400`)
+//! rather than forwarded: the server behind may read JSON more leniently (a BOM, UTF-16,
+//! `NaN`) and find a call there that the gateway did not check.
+//!
+//! Prints `listening on http://ADDR` first, then the resource URI and the authorization
+//! server. Ctrl-C stops it.
+
+mod proxy;
+
+use std::process::ExitCode;
+
+use jsonwebtoken::Algorithm;
+use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
+use portcullis::server::mcp::ToolScopes;
+use portcullis::server::{AuthLayer, ProtectedResource};
+use portcullis::testkit::TokenEndpoint;
+
+const USAGE: &str =
+    "usage: mcp_gateway --upstream URL --tool NAME=SCOPE[,SCOPE]... [--listen ADDR] [--issuer URL]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp_gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let mut listen = "127.0.0.1:3001".to_owned();
+    let mut upstream = None;
+    let mut issuer = None;
+    let mut tools: Vec<(String, Vec<String>)> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--listen" => listen = value()?,
+            "--upstream" => upstream = Some(value()?.parse::<http::Uri>()?),
+            "--issuer" => issuer = Some(value()?),
+            "--tool" => {
+                let spec = value()?;
+                let (name, scopes) = spec
+                    .split_once('=')
+                    .ok_or(format!("--tool {spec}: expected NAME=SCOPE[,SCOPE]"))?;
+                let scopes = scopes.split(',').map(str::to_owned).collect();
+                tools.push((name.to_owned(), scopes));
+            }
+            _ => return Err(USAGE.into()),
+        }
+    }
+    let upstream = upstream.ok_or(USAGE)?;
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    let addr = listener.local_addr()?;
+    let resource = format!("http://{addr}/mcp");
+
+    let mut every_scope: Vec<String> = tools.iter().flat_map(|(_, s)| s.clone()).collect();
+    every_scope.sort();
+    every_scope.dedup();
+    let (authorization_server, jwt, _embedded) = match issuer {
+        Some(issuer) => {
+            let loopback = addr.ip().is_loopback() && issuer.starts_with("http://127.0.0.1:");
+            let keys = JwksKeySource::builder()
+                // Plain http only for a provider on this machine (tests, local setups).
+                .config(JwksConfig::default().allow_http(loopback))
+                .discover(&issuer)
+                .await?;
+            let jwt = JwtAuthenticator::builder()
+                .key_source(keys)
+                .issuer(&issuer)
+                .audience(&resource)
+                .token_type("at+jwt")
+                .build()?;
+            (issuer, jwt, None)
+        }
+        None => {
+            let (endpoint, _) = TokenEndpoint::start(&resource, "mcp-client", "mcp-secret").await;
+            endpoint.set_client_scopes(every_scope.iter().cloned());
+            let jwt = JwtAuthenticator::builder()
+                .key(endpoint.issuer().verification_key(Algorithm::ES256))
+                .issuer(endpoint.issuer().issuer())
+                .audience(&resource)
+                .build()?;
+            (endpoint.issuer().issuer().to_owned(), jwt, Some(endpoint))
+        }
+    };
+    let auth = AuthLayer::builder()
+        .realm("mcp")
+        .bearer(jwt)
+        .resource_metadata(
+            ProtectedResource::new(&resource)
+                .authorization_server(&authorization_server)
+                .scopes_supported(every_scope.iter().cloned())
+                .also_at_root(true),
+        )
+        .strip_credentials(true)
+        .build()?;
+    let mut tool_scopes = ToolScopes::new();
+    for (name, scopes) in tools {
+        tool_scopes = tool_scopes.tool(name, scopes);
+    }
+    let app = proxy::app(upstream, auth, tool_scopes);
+    println!("listening on http://{addr}");
+    println!("resource {resource}");
+    println!("authorization server {authorization_server}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
