@@ -304,3 +304,47 @@ fn hmac_secrets_are_at_least_as_long_as_their_hash() {
     }
     assert!(JwtKey::hmac(&[1; 48], &[Algorithm::HS256, Algorithm::HS512]).is_err());
 }
+
+/// A revocation lasts until the token's `exp`; the leeway on `exp` (clock skew) would make a
+/// revoked token valid again for its last minute. With a revocation hook, `exp` is exact; the
+/// verified-token cache follows it too.
+#[tokio::test]
+async fn with_a_revocation_hook_a_token_past_its_exp_is_refused_whatever_the_leeway() {
+    let issuer = TestIssuer::new(ISS);
+    let mut h = Header::new(Algorithm::HS256);
+    h.kid = Some(issuer.kid(Algorithm::HS256).into());
+    h.typ = Some("at+jwt".into());
+    // Expired 10 s ago: inside the default 60 s leeway.
+    let expired = issuer.mint_with_header(h, issuer.access_claims("alice", AUD, "read", -10));
+    let serve_with = |revocation: bool| {
+        let b = issuer.verification_keys().into_iter().fold(
+            JwtAuthenticator::builder()
+                .issuer(ISS)
+                .audience(AUD)
+                .token_type("at+jwt"),
+            |b, k| b.key(k),
+        );
+        let b = if revocation {
+            // A token revoked until its exp (as the docs say to) and forgotten after it.
+            b.revocation(|_: &Principal| false)
+        } else {
+            b
+        };
+        let app = Router::new()
+            .route("/", get(|| async { "in" }))
+            .layer(AuthLayer::bearer(b.build().unwrap()).unwrap());
+        serve(app)
+    };
+    let lenient = serve_with(false).await;
+    assert_eq!(
+        get_with(lenient, "/", &expired).await.status,
+        200,
+        "the leeway"
+    );
+    let strict = serve_with(true).await;
+    for _ in 0..2 {
+        get_with(strict, "/", &expired)
+            .await
+            .assert_problem(401, "token_expired");
+    }
+}
