@@ -93,7 +93,9 @@ impl RefreshError {
     /// True when only a new sign-in helps.
     pub fn is_sign_in_again(&self) -> bool {
         match self {
-            RefreshError::SignInAgain { .. } | RefreshError::SignedOut => true,
+            RefreshError::SignInAgain { .. }
+            | RefreshError::SignedOut
+            | RefreshError::WrongSubject => true,
             RefreshError::BackingOff { last, .. } => last.is_sign_in_again(),
             _ => false,
         }

@@ -555,6 +555,11 @@ impl Inner {
             }
         }
         let refresh_token = replace.clone().or(doc.tokens.refresh_token.clone());
+        if replace.is_some() {
+            // Spent once sent, whatever comes back (an answer lost to a timeout included):
+            // presenting it again would be reuse, which revokes the family it started.
+            self.known().seed_checked = true;
+        }
         let renewal = self.renew_while_running(lease);
         tracing::debug!(target: "portcullis::client", version = doc.version, fence = lease.fence, replacing = replace.is_some(), "refreshing the shared grant");
         let result = self.oauth.exchange(refresh_token.as_deref()).await;
@@ -566,11 +571,6 @@ impl Inner {
                 return self.after_failure(e, doc.version).await;
             }
         };
-        if replace.is_some() {
-            // The configured seed is spent now, whatever happens to its result: presenting it
-            // again would be reuse, which revokes the family it started.
-            self.known().seed_checked = true;
-        }
         let subject = tokens.subject();
         if let Err(e) = self.admit_subject(subject.as_deref(), true) {
             // Not stored: another identity's tokens never reach this grant's set.
@@ -747,7 +747,16 @@ fn retire(stored: &StoredTokens) -> Vec<String> {
 
 impl CredentialSource for SharedGrant {
     fn fetch(&self) -> FetchFuture {
-        Box::pin(self.inner.clone().fetch())
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let out = inner.clone().fetch().await;
+            if matches!(out, Err(RefreshError::WrongSubject)) {
+                // Another identity's tokens met this grant: nothing stored is used here again
+                // until a new sign-in, so a later refresh cannot fall back to the stored set.
+                inner.known().signed_out = true;
+            }
+            out
+        })
     }
 
     /// A new sign-in: written over the stored token set by the next refresh, for every

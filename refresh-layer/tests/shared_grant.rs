@@ -869,6 +869,16 @@ mod redis {
             Err(Error::Refresh(RefreshError::WrongSubject)) => {}
             Err(e) => panic!("expected WrongSubject, got {e}"),
         }
+        // Later calls, past any backoff, never fall back to the stored set either.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        for _ in 0..2 {
+            if let Ok((_, who)) = w.whoami(&bob).await {
+                assert_ne!(
+                    who, "alice",
+                    "Bob was served Alice's access token on a later call"
+                );
+            }
+        }
         // Named up front, the subject refuses Alice's stored set before any token request.
         let refreshes = w.provider.refresh_grants();
         let bob_named = w.replica_of(
