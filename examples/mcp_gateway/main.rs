@@ -20,12 +20,14 @@
 //! Prints `listening on http://ADDR` first, then the resource URI and the authorization
 //! server. Ctrl-C stops it.
 
+#[path = "../support/issuer_verifier.rs"]
+mod issuer_verifier;
 mod proxy;
 
 use std::process::ExitCode;
 
 use jsonwebtoken::Algorithm;
-use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
+use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::mcp::ToolScopes;
 use portcullis::server::{AuthLayer, ProtectedResource};
 use portcullis::testkit::TokenEndpoint;
@@ -77,18 +79,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     every_scope.dedup();
     let (authorization_server, jwt, _embedded) = match issuer {
         Some(issuer) => {
-            let loopback = addr.ip().is_loopback() && issuer.starts_with("http://127.0.0.1:");
-            let keys = JwksKeySource::builder()
-                // Plain http only for a provider on this machine (tests, local setups).
-                .config(JwksConfig::default().allow_http(loopback))
-                .discover(&issuer)
-                .await?;
-            let jwt = JwtAuthenticator::builder()
-                .key_source(keys)
-                .issuer(&issuer)
-                .audience(&resource)
-                .token_type("at+jwt")
-                .build()?;
+            let jwt =
+                issuer_verifier::for_issuer(&issuer, &resource, addr.ip().is_loopback()).await?;
             (issuer, jwt, None)
         }
         None => {

@@ -15,12 +15,13 @@
 //! Prints `listening on http://ADDR` first, then the resource URI and the authorization
 //! server. Ctrl-C or SIGTERM stops it.
 
+#[path = "../support/issuer_verifier.rs"]
+mod issuer_verifier;
 mod notes;
 
 use std::process::ExitCode;
 
 use notes::Deployment;
-use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
 
 const USAGE: &str = "usage: mcp_server [--listen ADDR] [--issuer URL] [--allow-origin ORIGIN]...";
 
@@ -55,18 +56,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let (authorization_server, jwt, embedded) = match issuer {
         Some(issuer) => {
-            let loopback = addr.ip().is_loopback() && issuer.starts_with("http://127.0.0.1:");
-            let keys = JwksKeySource::builder()
-                // Plain http only for a provider on this machine (tests, local setups).
-                .config(JwksConfig::default().allow_http(loopback))
-                .discover(&issuer)
-                .await?;
-            let jwt = JwtAuthenticator::builder()
-                .key_source(keys)
-                .issuer(&issuer)
-                .audience(&resource)
-                .token_type("at+jwt")
-                .build()?;
+            let jwt =
+                issuer_verifier::for_issuer(&issuer, &resource, addr.ip().is_loopback()).await?;
             (issuer, jwt, None)
         }
         None => {

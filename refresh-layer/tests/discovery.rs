@@ -559,17 +559,9 @@ async fn a_resource_metadata_url_on_another_origin_is_never_fetched() {
     assert!(!shown.contains("internal-secret-page"), "{shown}");
 }
 
-/// Metadata and tokens travel over https unless the host is this machine: a resource naming
-/// an authorization server at a plain-http, non-loopback URL gets no request sent there.
-#[tokio::test]
-async fn a_plain_http_authorization_server_off_loopback_is_refused_before_any_request() {
-    // Every name resolves to loopback for this client's connections, so a request to
-    // `http://as.test` would reach the recorder if one were sent.
-    let (as_addr, hits) = recorder(StatusCode::NOT_FOUND, "").await;
-    let (listener, addr) = bind().await;
-    let resource = format!("http://{addr}/mcp");
-    let named = format!("http://as.test:{}", as_addr.port());
-    let doc = json!({"resource": resource, "authorization_servers": [named]});
+/// A resource whose `/mcp` answers every request `401 Bearer` (no hint) and whose metadata, at
+/// the path-suffixed well-known URI, is `doc`.
+fn serve_metadata_only(listener: tokio::net::TcpListener, doc: serde_json::Value) {
     let app = Router::new()
         .route(
             "/.well-known/oauth-protected-resource/mcp",
@@ -589,6 +581,20 @@ async fn a_plain_http_authorization_server_off_loopback_is_refused_before_any_re
             }),
         );
     spawn(listener, app);
+}
+
+/// Metadata and tokens travel over https unless the host is this machine: a resource naming
+/// an authorization server at a plain-http, non-loopback URL gets no request sent there.
+#[tokio::test]
+async fn a_plain_http_authorization_server_off_loopback_is_refused_before_any_request() {
+    // Every name resolves to loopback for this client's connections, so a request to
+    // `http://as.test` would reach the recorder if one were sent.
+    let (as_addr, hits) = recorder(StatusCode::NOT_FOUND, "").await;
+    let (listener, addr) = bind().await;
+    let resource = format!("http://{addr}/mcp");
+    let named = format!("http://as.test:{}", as_addr.port());
+    let doc = json!({"resource": resource, "authorization_servers": [named]});
+    serve_metadata_only(listener, doc);
     let source = Discovery::builder(&resource, "agent")
         .client_secret("agent-secret")
         .trust_issuer(named.clone())
@@ -637,25 +643,7 @@ async fn a_public_resource_cannot_send_the_client_to_an_internal_address() {
     let (endpoint, _) = TokenEndpoint::start(&public, "agent", "agent-secret").await;
     let issuer = endpoint.issuer().issuer().to_owned();
     let doc = json!({"resource": public, "authorization_servers": [issuer]});
-    let app = Router::new()
-        .route(
-            "/.well-known/oauth-protected-resource/mcp",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc) }
-            }),
-        )
-        .route(
-            "/mcp",
-            get(|| async {
-                (
-                    StatusCode::UNAUTHORIZED,
-                    [("www-authenticate", "Bearer")],
-                    "",
-                )
-            }),
-        );
-    spawn(listener, app);
+    serve_metadata_only(listener, doc);
     let through = |risky: bool| {
         let b = Discovery::builder(&public, "agent")
             .client_secret("agent-secret")
@@ -706,25 +694,7 @@ async fn an_untrusted_server_list_reaches_the_error_bounded_and_escaped() {
         })
         .collect();
     let doc = json!({"resource": resource, "authorization_servers": hostile});
-    let app = Router::new()
-        .route(
-            "/.well-known/oauth-protected-resource/mcp",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc) }
-            }),
-        )
-        .route(
-            "/mcp",
-            get(|| async {
-                (
-                    StatusCode::UNAUTHORIZED,
-                    [("www-authenticate", "Bearer")],
-                    "",
-                )
-            }),
-        );
-    spawn(listener, app);
+    serve_metadata_only(listener, doc);
     let source = Discovery::builder(&resource, "agent")
         .client_secret("agent-secret")
         .trust_issuer("https://id.example.com")

@@ -255,8 +255,17 @@ async fn an_account_switch_during_a_refresh_is_not_overwritten() {
     );
 }
 
-#[tokio::test]
-async fn a_new_refresh_token_replaces_the_previous_sign_in() {
+/// Alice signed in through a refresh-token source: the API, the token endpoint, the layer's
+/// handle and the client, after one request that went as alice.
+struct SignedIn {
+    issuer: Arc<TestIssuer>,
+    a: Api,
+    endpoint: TokenEndpoint,
+    handle: refresh_layer::CredentialHandle,
+    svc: RefreshService<Http>,
+}
+
+async fn signed_in_as_alice() -> SignedIn {
     let issuer = Arc::new(TestIssuer::new("https://id.test"));
     let a = api(&issuer).await;
     let endpoint = TokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
@@ -273,6 +282,24 @@ async fn a_new_refresh_token_replaces_the_previous_sign_in() {
     let svc = ServiceBuilder::new().layer(layer).service(http());
     let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
     assert_eq!(text(res).await, "alice");
+    SignedIn {
+        issuer,
+        a,
+        endpoint,
+        handle,
+        svc,
+    }
+}
+
+#[tokio::test]
+async fn a_new_refresh_token_replaces_the_previous_sign_in() {
+    let SignedIn {
+        a,
+        endpoint,
+        handle,
+        svc,
+        ..
+    } = signed_in_as_alice().await;
     handle
         .sign_in(SignIn::with_refresh_token(
             endpoint.issue_refresh_token("carol", "read"),
@@ -493,22 +520,13 @@ async fn retry_only_keeps_other_methods_from_being_sent_twice() {
 /// state: when bob's token is refused, the refresh cannot bring alice back.
 #[tokio::test]
 async fn a_new_sign_in_never_refreshes_back_into_the_previous_account() {
-    let issuer = Arc::new(TestIssuer::new("https://id.test"));
-    let a = api(&issuer).await;
-    let endpoint = TokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
-    let token_addr = serve(endpoint.router()).await;
-    let source = OAuth2::builder(&format!("http://{token_addr}/oauth/token"), "demo")
-        .client_secret("demo-secret")
-        .refresh_token(&endpoint.issue_refresh_token("alice", "read"), http())
-        .unwrap();
-    let layer = RefreshLayer::builder(source)
-        .allow_origin(format!("http://{}", a.addr))
-        .build()
-        .unwrap();
-    let handle = layer.handle();
-    let svc = ServiceBuilder::new().layer(layer).service(http());
-    let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
-    assert_eq!(text(res).await, "alice");
+    let SignedIn {
+        issuer,
+        a,
+        endpoint,
+        handle,
+        svc,
+    } = signed_in_as_alice().await;
     let calls = endpoint.calls();
     // Bob signs in on this client; his access token is (or soon is) refused by the API.
     handle.set(bearer(&issuer, "bob", -60));
