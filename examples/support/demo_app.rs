@@ -28,8 +28,8 @@ use axum::{Json, Router};
 use portcullis::server::cors::CorsPreset;
 use portcullis::server::jwt::{JwtAuthenticator, KeySource};
 use portcullis::server::{
-    AuthLayer, AuthMetrics, ConfigError, Csrf, CsrfKey, Denylist, LogoutError, Principal,
-    RequireScope, Revocation, SharedRevocations,
+    AuthLayer, AuthMetrics, ConfigError, Csrf, CsrfKey, Denylist, Principal, RequireScope,
+    Revocation, SharedRevocations,
 };
 use serde_json::json;
 
@@ -103,21 +103,12 @@ async fn logout(State(revoker): State<Revoker>, p: Principal) -> Response {
         Revoker::Shared(list) => {
             let subject = p.subject().unwrap_or_default();
             if let Err(e) = list.revoke_own_token(subject, jti, exp).await {
-                return match e {
-                    // Past the per-subject limit on logouts: nothing was revoked.
-                    LogoutError::RateLimited { retry_after } | LogoutError::Busy { retry_after } => (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        [(RETRY_AFTER, retry_after.as_secs().max(1).to_string())],
-                        Json(json!({"error": "too many logouts", "detail": e.to_string()})),
-                    )
-                        .into_response(),
-                    // Revoked here; the other replicas learn of it once Redis is back.
-                    _ => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Json(json!({"error": "revoked on this replica only", "detail": e.to_string()})),
-                    )
-                        .into_response(),
-                };
+                // Revoked here; the other replicas learn of it once Redis is back.
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "revoked on this replica only", "detail": e.to_string()})),
+                )
+                    .into_response();
             }
         }
     }

@@ -7,35 +7,30 @@ use std::time::{Duration, Instant};
 
 use super::SharedRevocationError;
 
-/// Why a self-service logout ([`SharedRevocations::revoke_own_token`]) was not done, or not
-/// shared.
+/// Why a self-service logout ([`SharedRevocations::revoke_own_token`]) was not shared. A
+/// logout is never refused: a limit that refused would leave the token valid.
 ///
 /// [`SharedRevocations::revoke_own_token`]: super::SharedRevocations::revoke_own_token
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LogoutError {
-    /// This subject has logged out as many tokens as the limit allows in this window. Nothing
-    /// was revoked; the token stays valid until it expires or the client tries again.
-    #[error("too many logouts for this subject; try again in {} s", whole_seconds(*retry_after))]
-    RateLimited {
-        /// When the subject's next window starts.
-        retry_after: Duration,
-    },
-    /// As many distinct subjects as the limit tracks have logged out in this window (its
-    /// table is full). Nothing was revoked. Administrator revocations are never refused.
-    #[error("too many subjects are logging out right now; try again in {} s", whole_seconds(*retry_after))]
-    Busy {
-        /// When the next window starts.
-        retry_after: Duration,
-    },
     /// Revoked on this replica, but Redis could not be reached: the others learn of it when
     /// this replica reaches Redis again.
     #[error("revoked on this replica only: {0}")]
     NotShared(#[from] SharedRevocationError),
 }
 
-fn whole_seconds(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+/// What the limit says of one logout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Admit {
+    /// Within the subject's allowance: its token is revoked.
+    Counted,
+    /// Past the subject's allowance in this window: the subject is revoked (one entry
+    /// however many logouts follow), never nothing.
+    OverAllowance,
+    /// The table of subjects is full: the logout is done as asked, uncounted. Refusing would
+    /// let whoever fills the table keep everyone else's tokens valid.
+    Untracked,
 }
 
 /// The limit's settings.
@@ -65,9 +60,8 @@ impl Limiter {
         }
     }
 
-    /// Count one logout of `subject` at `now`, or say why not (O(1); the table is cleared
-    /// once per window).
-    pub(super) fn admit(&mut self, subject: &str, now: Instant) -> Result<(), LogoutError> {
+    /// Count one logout of `subject` at `now` (O(1); the table is cleared once per window).
+    pub(super) fn admit(&mut self, subject: &str, now: Instant) -> Admit {
         let width = self.limit.window.as_nanos().max(1);
         let elapsed = now.saturating_duration_since(self.start).as_nanos();
         let window = u64::try_from(elapsed / width).unwrap_or(u64::MAX);
@@ -75,20 +69,18 @@ impl Limiter {
             self.window = window;
             self.counts.clear();
         }
-        let next = u64::try_from((u128::from(window) + 1) * width - elapsed).unwrap_or(u64::MAX);
-        let retry_after = Duration::from_nanos(next);
         if let Some(n) = self.counts.get_mut(subject) {
             if *n >= self.limit.per_subject {
-                return Err(LogoutError::RateLimited { retry_after });
+                return Admit::OverAllowance;
             }
             *n += 1;
-            return Ok(());
+            return Admit::Counted;
         }
         if self.counts.len() >= self.limit.max_subjects {
-            return Err(LogoutError::Busy { retry_after });
+            return Admit::Untracked;
         }
         self.counts.insert(subject.to_owned(), 1);
-        Ok(())
+        Admit::Counted
     }
 }
 
@@ -97,34 +89,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_subject_has_its_allowance_per_window_and_a_full_table_refuses_new_subjects() {
+    fn each_subject_has_its_allowance_per_window_and_a_full_table_counts_no_more_subjects() {
         let mut l = Limiter::new(LogoutLimit {
             per_subject: 2,
             window: Duration::from_secs(60),
             max_subjects: 2,
         });
         let t0 = l.start;
-        assert!(l.admit("alice", t0).is_ok());
-        assert!(l.admit("alice", t0 + Duration::from_secs(1)).is_ok());
+        assert_eq!(l.admit("alice", t0), Admit::Counted);
+        assert_eq!(
+            l.admit("alice", t0 + Duration::from_secs(1)),
+            Admit::Counted
+        );
         assert_eq!(
             l.admit("alice", t0 + Duration::from_secs(10)),
-            Err(LogoutError::RateLimited {
-                retry_after: Duration::from_secs(50)
-            })
+            Admit::OverAllowance
         );
-        assert!(l.admit("bob", t0 + Duration::from_secs(10)).is_ok());
+        assert_eq!(l.admit("bob", t0 + Duration::from_secs(10)), Admit::Counted);
         assert_eq!(
             l.admit("carol", t0 + Duration::from_secs(30)),
-            Err(LogoutError::Busy {
-                retry_after: Duration::from_secs(30)
-            })
+            Admit::Untracked
         );
         // The next window: every count and the table start again.
-        assert!(l.admit("carol", t0 + Duration::from_secs(61)).is_ok());
-        assert!(l.admit("alice", t0 + Duration::from_secs(62)).is_ok());
-        assert!(matches!(
+        assert_eq!(
+            l.admit("carol", t0 + Duration::from_secs(61)),
+            Admit::Counted
+        );
+        assert_eq!(
+            l.admit("alice", t0 + Duration::from_secs(62)),
+            Admit::Counted
+        );
+        assert_eq!(
             l.admit("dave", t0 + Duration::from_secs(63)),
-            Err(LogoutError::Busy { .. })
-        ));
+            Admit::Untracked
+        );
     }
 }

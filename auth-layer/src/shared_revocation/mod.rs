@@ -41,7 +41,7 @@ use crate::principal::Principal;
 use crate::revocation::{Revocation, RevocationCheck, RevocationStatus};
 use held::{Held, Timed};
 pub use logout_limit::LogoutError;
-use logout_limit::{Limiter, LogoutLimit};
+use logout_limit::{Admit, Limiter, LogoutLimit};
 
 /// How the shared list is kept.
 ///
@@ -108,9 +108,10 @@ impl SharedRevocationConfig {
     /// Opt in to a limit on self-service logouts
     /// ([`SharedRevocations::revoke_own_token`]): at most `per_subject` for each subject in
     /// each `window` (fixed windows), and at most `max_subjects` distinct subjects per window
-    /// in each process. When a subject is past its allowance, or the table of subjects is
-    /// full, the logout is refused ([`LogoutError::RateLimited`], [`LogoutError::Busy`]) and
-    /// nothing is revoked. Administrator revocations
+    /// in each process. A logout is never refused (that would leave the token valid): past its
+    /// allowance, a subject's logout revokes the whole subject until that token's `exp` (one
+    /// entry, however many follow); when the table of subjects is full, logouts are revoked as
+    /// asked, uncounted. Administrator revocations
     /// ([`revoke_token_id`](SharedRevocations::revoke_token_id),
     /// [`revoke_subject`](SharedRevocations::revoke_subject)) are never limited. Off by default.
     pub fn limit_self_service_logouts(
@@ -170,8 +171,8 @@ pub struct SharedRevocationStats {
     pub redis_checks: u64,
     /// Of those, the ones Redis did not answer (each answered 503 `revocation_unavailable`).
     pub redis_check_failures: u64,
-    /// Self-service logouts refused by the limit.
-    pub logouts_refused: u64,
+    /// Self-service logouts past their subject's allowance (each revoked the whole subject).
+    pub logouts_over_allowance: u64,
     /// Revocations made here that Redis has not taken yet (written by the next reload).
     pub unshared: usize,
 }
@@ -181,7 +182,7 @@ struct Counters {
     overflows: AtomicU64,
     redis_checks: AtomicU64,
     redis_check_failures: AtomicU64,
-    logouts_refused: AtomicU64,
+    logouts_over_allowance: AtomicU64,
 }
 
 /// What a replica holds.
@@ -361,7 +362,9 @@ impl SharedRevocations {
     /// A self-service logout: `subject` revokes its own token `jti` until `until`. The same as
     /// [`revoke_token_id`](Self::revoke_token_id), except that with
     /// [`limit_self_service_logouts`](SharedRevocationConfig::limit_self_service_logouts) it
-    /// counts against the subject's allowance, and past it is refused (nothing revoked).
+    /// counts against the subject's allowance, and past it revokes the whole subject until
+    /// `until` (so the list grows by one entry per subject, and the token is revoked all the
+    /// same).
     /// Pass the subject of the token being revoked, as the authenticator verified it.
     pub async fn revoke_own_token(
         &self,
@@ -369,18 +372,20 @@ impl SharedRevocations {
         jti: &str,
         until: u64,
     ) -> Result<(), LogoutError> {
-        if let Some(limiter) = &self.inner.limiter {
-            let admitted = limiter
+        let admitted = self.inner.limiter.as_ref().map(|limiter| {
+            limiter
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .admit(subject, Instant::now());
-            if let Err(e) = admitted {
-                self.inner
-                    .counters
-                    .logouts_refused
-                    .fetch_add(1, Ordering::Relaxed);
-                return Err(e);
-            }
+                .admit(subject, Instant::now())
+        });
+        if admitted == Some(Admit::OverAllowance) {
+            self.inner
+                .counters
+                .logouts_over_allowance
+                .fetch_add(1, Ordering::Relaxed);
+            // One entry for the subject, however many logouts follow: the list stays bounded
+            // and the token asked about is revoked all the same.
+            return Ok(self.inner.revoke(Kind::Subject, subject, until).await?);
         }
         Ok(self.inner.revoke(Kind::TokenId, jti, until).await?)
     }
@@ -427,7 +432,7 @@ impl SharedRevocations {
             overflows: c.overflows.load(Ordering::Relaxed),
             redis_checks: c.redis_checks.load(Ordering::Relaxed),
             redis_check_failures: c.redis_check_failures.load(Ordering::Relaxed),
-            logouts_refused: c.logouts_refused.load(Ordering::Relaxed),
+            logouts_over_allowance: c.logouts_over_allowance.load(Ordering::Relaxed),
             unshared: self
                 .inner
                 .unshared
