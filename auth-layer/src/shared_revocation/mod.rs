@@ -651,7 +651,12 @@ impl Inner {
     /// replica revoked while Redis lost its memory stays).
     async fn resync(&self) -> Result<(), SharedRevocationError> {
         let _one = self.reloading.lock().await;
-        self.write_unshared().await?;
+        // A store that reads but refuses writes (a replica promoted late, an ACL) must not stop
+        // the reload: a missed publication would then stay missed on this replica for good.
+        // What could not be written stays unshared and is tried again next time.
+        if let Err(e) = self.write_unshared().await {
+            tracing::warn!(target: "portcullis::revocation", error = %e, "revocations made here could not be written to Redis; reloading anyway");
+        }
         self.local
             .write()
             .unwrap_or_else(|e| e.into_inner())
