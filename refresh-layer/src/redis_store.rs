@@ -572,7 +572,7 @@ impl CredentialStore for RedisStore {
                 .acquire
                 .key(&keys.lease)
                 .key(&keys.fence)
-                .arg(ttl.as_millis().max(1) as u64)
+                .arg(lease_millis(ttl))
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -590,7 +590,7 @@ impl CredentialStore for RedisStore {
                 .renew
                 .key(&keys.lease)
                 .arg(lease.fence)
-                .arg(ttl.as_millis().max(1) as u64)
+                .arg(lease_millis(ttl))
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -653,6 +653,12 @@ impl CredentialStore for RedisStore {
     fn changes(&self) -> watch::Receiver<u64> {
         self.inner.changes.subscribe()
     }
+}
+
+/// A lease's TTL in whole milliseconds for `PX`: at least 1, and a duration past `u64::MAX`
+/// milliseconds is capped rather than wrapped (a wrapped TTL could expire a lease at once).
+fn lease_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 #[cfg(test)]
