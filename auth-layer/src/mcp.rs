@@ -186,7 +186,7 @@ impl ToolScopes {
     fn needed(&self, body: &[u8]) -> Result<Option<Vec<String>>, AuthError> {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         let parsed = if first == Some(&b'[') {
-            serde_json::from_slice::<Vec<Message>>(body)
+            serde_json::from_slice::<Batch>(body).map(|b| b.0)
         } else {
             serde_json::from_slice::<Message>(body).map(|m| vec![m])
         };
@@ -207,13 +207,13 @@ impl ToolScopes {
                 };
             }
             // Well-formed JSON this reading cannot place (a repeated `method` or `name`, a name
-            // that is not a string, a member named like one in another case, a batch of
-            // non-objects): the server might read it otherwise, so it is refused rather than
-            // let through unchecked.
+            // that is not a string, a member named like one in another case or with a control
+            // or non-ASCII character, a batch of non-objects or of more than MAX_BATCH): the
+            // server might read it otherwise, so it is refused rather than let through.
             Err(_) => {
                 return Err(AuthError::with_detail(
                     ErrorCode::InvalidRequest,
-                    "the JSON-RPC message is ambiguous: a member is repeated, has the wrong type or is named in another case",
+                    "the JSON-RPC message is ambiguous or too large: a member is repeated, has the wrong type or an odd name, or the batch is too long",
                 ));
             }
         };
@@ -270,6 +270,38 @@ enum Key {
     Other,
 }
 
+/// The longest JSON-RPC batch read (the TypeScript SDK's own limit): a longer one is refused
+/// while it is read, so a body of 4 MiB of `{}` never becomes a million messages in memory.
+const MAX_BATCH: usize = 100;
+
+/// A JSON-RPC batch of at most [`MAX_BATCH`] messages.
+struct Batch(Vec<Message>);
+
+impl<'de> Deserialize<'de> for Batch {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Messages;
+        impl<'de> de::Visitor<'de> for Messages {
+            type Value = Batch;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a JSON-RPC batch of at most {MAX_BATCH} messages")
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Batch, A::Error> {
+                let mut out = Vec::new();
+                while let Some(m) = seq.next_element::<Message>()? {
+                    if out.len() == MAX_BATCH {
+                        return Err(de::Error::invalid_length(MAX_BATCH + 1, &self));
+                    }
+                    out.push(m);
+                }
+                Ok(Batch(out))
+            }
+        }
+        d.deserialize_seq(Messages)
+    }
+}
+
 struct KeySeed(&'static [&'static str]);
 
 impl<'de> de::DeserializeSeed<'de> for KeySeed {
@@ -288,6 +320,12 @@ impl de::Visitor<'_> for KeySeed {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        // Readers differ on names with a NUL or another control character (one Go reader
+        // padded keys with zeros, so `name\u0000` was `name`) and on non-ASCII ones: at these
+        // levels no MCP member has either, so such a name is ambiguous, not skipped.
+        if key.chars().any(|c| c.is_control() || !c.is_ascii()) {
+            return Ok(Key::Confusable);
+        }
         for (i, name) in self.0.iter().enumerate() {
             if key == *name {
                 return Ok(Key::Read(i));

@@ -342,3 +342,36 @@ async fn the_named_opt_in_passes_unparseable_bodies_unchecked_and_still_checks_j
     .await;
     r.assert_problem(403, "insufficient_scope");
 }
+
+/// Member names a reader may match otherwise (one Go reader padded keys with zeros, so
+/// `name\u0000` was `name` and the last one won) are refused, not skipped; so are batches
+/// longer than the layer reads, before they are held in memory.
+#[tokio::test]
+async fn odd_member_names_and_overlong_batches_are_400_not_skipped() {
+    let addr = server_with(false, tool_scopes().max_body(4 << 20)).await;
+    let reader = format!("Bearer {}", token("read"));
+    let json = Some("application/json");
+    let post = |body: String| post_bytes(addr, &reader, json, body.into_bytes());
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","name\u0000":"delete_all"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method\u0000":"tools/call","params":{"name":"delete_all"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","nam\u00e9":"delete_all"}}"#,
+    ] {
+        post(body.to_owned())
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+    let list = r#"{"method":"tools/list"}"#;
+    let batch = |n: usize| format!("[{}]", vec![list; n].join(","));
+    assert_eq!(
+        post(batch(100)).await.status,
+        200,
+        "a batch the layer reads"
+    );
+    post(batch(101))
+        .await
+        .assert_problem(400, "invalid_request");
+    post(format!("[{}]", vec!["{}"; 1_000_000].join(",")))
+        .await
+        .assert_problem(400, "invalid_request");
+}

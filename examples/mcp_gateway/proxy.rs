@@ -15,7 +15,17 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis::server::AuthLayer;
 use portcullis::server::mcp::{ToolScopes, ToolScopesBody};
+use std::time::Duration;
+
+use tower::limit::ConcurrencyLimitLayer;
 use tower::service_fn;
+
+/// Requests handled at once: each may hold a body of up to `ToolScopes`' limit (4 MiB by
+/// default) while it is read, so this bounds what slow or hostile clients can make the gateway
+/// hold (64 × 4 MiB).
+const CONCURRENT_REQUESTS: usize = 64;
+/// How long the MCP server behind may take to start answering.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Headers that describe one hop, not the message (RFC 9110 §7.6.1): never forwarded.
 const HOP_BY_HOP: [HeaderName; 7] = [
@@ -46,6 +56,21 @@ pub fn app(upstream: Uri, auth: AuthLayer, tool_scopes: ToolScopes) -> Router {
                 .service(forward),
         )
         .layer(auth)
+        .layer(ConcurrencyLimitLayer::new(CONCURRENT_REQUESTS))
+}
+
+/// Remove the hop-by-hop headers, and those the `Connection` header names (RFC 9110 §7.6.1).
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(&HOP_BY_HOP) {
+        headers.remove(name);
+    }
 }
 
 async fn forward(
@@ -54,9 +79,7 @@ async fn forward(
     req: Request<ToolScopesBody<Body>>,
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
-    for name in &HOP_BY_HOP {
-        parts.headers.remove(name);
-    }
+    strip_hop_by_hop(&mut parts.headers);
     // hyper frames the body it sends from its own length.
     parts.headers.remove(header::CONTENT_LENGTH);
     // The upstream's own name: servers that guard against DNS rebinding check it.
@@ -68,18 +91,21 @@ async fn forward(
     parts.uri = upstream;
     parts.extensions = http::Extensions::new();
     parts.version = http::Version::HTTP_11;
-    match client
-        .request(Request::from_parts(parts, Body::new(body)))
-        .await
-    {
-        Ok(res) => {
+    let sent = client.request(Request::from_parts(parts, Body::new(body)));
+    match tokio::time::timeout(UPSTREAM_TIMEOUT, sent).await {
+        Ok(Ok(res)) => {
             let (mut parts, body) = res.into_parts();
-            for name in &HOP_BY_HOP {
-                parts.headers.remove(name);
-            }
+            strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Body::new(body))
         }
         Err(_) => {
+            let mut res = Response::new(Body::from(
+                "the MCP server behind the gateway did not answer in time",
+            ));
+            *res.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+            res
+        }
+        Ok(Err(_)) => {
             let mut res = Response::new(Body::from(
                 "the MCP server behind the gateway did not answer",
             ));
