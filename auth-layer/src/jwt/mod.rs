@@ -97,9 +97,6 @@ struct Inner {
     issuers: Vec<String>,
     audiences: Vec<String>,
     leeway: u64,
-    /// The leeway past `exp`: none with a revocation hook, since a revocation lasts until the
-    /// token's `exp` and a token that outlived it would be accepted again.
-    exp_leeway: u64,
     required: Vec<&'static str>,
     token_type: Option<String>,
     /// This authenticator's key in the per-thread header memo (`token_type` is its rule).
@@ -202,9 +199,7 @@ impl<C> JwtAuthenticatorBuilder<C> {
         self
     }
 
-    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 60 s). With a
-    /// [`revocation`](Self::revocation) hook none is tolerated past `exp`: a revocation lasts
-    /// until the token's `exp`, so a token accepted after it would be accepted unrevoked.
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -298,11 +293,6 @@ impl<C> JwtAuthenticatorBuilder<C> {
                 issuers: self.issuers,
                 audiences: self.audiences,
                 leeway: self.leeway.as_secs(),
-                exp_leeway: if self.revocation.is_some() {
-                    0
-                } else {
-                    self.leeway.as_secs()
-                },
                 required,
                 token_type: self
                     .token_type
@@ -389,7 +379,7 @@ impl Inner {
             .map_err(|_| malformed("the JWT payload is not base64url"))?;
         let (c, user) = read_claims::<C>(&payload)?;
         if let Some(exp) = c.exp
-            && now >= exp.saturating_add(self.exp_leeway)
+            && now >= exp.saturating_add(self.leeway)
         {
             return Err(AuthError::new(ErrorCode::TokenExpired));
         }
@@ -649,15 +639,14 @@ where
             return Ok(Finished::Asking(Asking {
                 principal,
                 status,
-                remember: remember
-                    .map(|exp| (exp.saturating_add(inner.exp_leeway), now, key.clone())),
+                remember: remember.map(|exp| (exp.saturating_add(inner.leeway), now, key.clone())),
             }));
         }
         if let (Some(cache), Some(exp)) = (&inner.cache, remember) {
             cache.insert(
                 token,
                 principal.clone(),
-                exp.saturating_add(inner.exp_leeway),
+                exp.saturating_add(inner.leeway),
                 now,
                 key,
             );
