@@ -170,8 +170,15 @@ async fn a_revocation_on_one_replica_is_refused_by_every_other_within_a_second()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_are_forgotten_with_the_token_in_every_process_and_in_redis() {
     let redis = Redis::start();
-    let a = list(&redis).await;
-    let b = list(&redis).await;
+    // No grace past `until`, so the test need not wait the default five minutes.
+    let url = redis.url();
+    let config = || {
+        SharedRevocationConfig::default()
+            .timeout(Duration::from_millis(500))
+            .grace(Duration::ZERO)
+    };
+    let a = SharedRevocations::connect(&url, config()).await.unwrap();
+    let b = SharedRevocations::connect(&url, config()).await.unwrap();
     let soon = now() + 2;
     a.revoke_token_id("short-lived", soon).await.unwrap();
     let p = Principal::builder(auth_layer::CredentialKind::Bearer)
@@ -187,7 +194,7 @@ async fn entries_are_forgotten_with_the_token_in_every_process_and_in_redis() {
     // The next write clears what has passed its time from Redis too; a late replica loads
     // only the live entry.
     a.revoke_token_id("long-lived", now() + 600).await.unwrap();
-    let late = list(&redis).await;
+    let late = SharedRevocations::connect(&url, config()).await.unwrap();
     assert_eq!(late.len(), 1);
     let mut conn = redis::Client::open(redis.url())
         .unwrap()
@@ -649,5 +656,35 @@ async fn an_overflowing_replica_reports_it_and_counts_its_redis_lookups() {
     assert_eq!(
         list.check(&jti("fits-2")).resolve().await,
         RevocationStatus::Revoked
+    );
+}
+
+/// A revocation made until the token's `exp` (as the docs say) outlasts the authenticator's
+/// leeway on `exp`: a token expired 10 s ago (inside the default 60 s leeway) and revoked stays
+/// refused on this replica and on another that learns of it from Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_outlasts_the_leeway_on_exp() {
+    let redis = Redis::start();
+    let issuer = TestIssuer::new(ISS);
+    let config = || SharedRevocationConfig::default().timeout(Duration::from_millis(500));
+    let one = SharedRevocations::connect(&redis.url(), config())
+        .await
+        .unwrap();
+    let a = replica(&issuer, one.clone()).await;
+    let client = client();
+    let (token, exp) = token_for(&issuer, "alice", "stolen-late", -10);
+    assert_eq!(status(&client, a, &token).await.0, 200, "inside the leeway");
+    one.revoke_token_id("stolen-late", exp).await.unwrap();
+    assert_eq!(
+        status(&client, a, &token).await,
+        (401, "token_revoked".into())
+    );
+    let two = SharedRevocations::connect(&redis.url(), config())
+        .await
+        .unwrap();
+    let b = replica(&issuer, two).await;
+    assert_eq!(
+        status(&client, b, &token).await,
+        (401, "token_revoked".into())
     );
 }

@@ -62,6 +62,7 @@ pub struct SharedRevocationConfig {
     resync_every: Duration,
     timeout: Duration,
     logout_limit: Option<LogoutLimit>,
+    grace: Duration,
 }
 
 impl Default for SharedRevocationConfig {
@@ -72,6 +73,7 @@ impl Default for SharedRevocationConfig {
             resync_every: Duration::from_secs(30),
             timeout: Duration::from_secs(2),
             logout_limit: None,
+            grace: Duration::from_secs(300),
         }
     }
 }
@@ -89,6 +91,15 @@ impl SharedRevocationConfig {
     /// longest and looks the others up in Redis (see the module docs).
     pub fn max_entries(mut self, n: usize) -> Self {
         self.max_entries = n.max(1);
+        self
+    }
+
+    /// How long past its `until` a revocation is kept (default 5 minutes). An authenticator
+    /// accepts a token for its leeway past `exp` (60 s by default), so a revocation that ended
+    /// at `exp` would let a revoked token in again for that long: keep this at least as long as
+    /// the leeway of every authenticator that uses the list.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
         self
     }
 
@@ -571,7 +582,9 @@ impl Inner {
         // A score Redis writes back as an integer (doubles are exact below 2^53; Redis prints
         // large ones in exponent form), so every replica reads the list back whatever `exp`
         // a token carried.
-        let until = until.min(MAX_UNTIL);
+        let until = until
+            .saturating_add(self.config.grace.as_secs())
+            .min(MAX_UNTIL);
         self.apply(kind, id, until);
         if until <= now() {
             return Ok(());
