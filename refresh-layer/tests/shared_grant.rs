@@ -801,26 +801,36 @@ mod redis {
             .status()
     }
 
+    /// Alice's and Bob's grants over one Redis, under the grant ids given, each seeded with
+    /// their own refresh token; and Bob's refresh token.
+    async fn alice_and_bob(
+        w: &World,
+        server: &RedisServer,
+        alice_id: &str,
+        bob_id: &str,
+    ) -> (Replica, Replica, String) {
+        let alice_rt = w.provider.issue_refresh_token("alice", "read");
+        let bob_rt = w.provider.issue_refresh_token("bob", "read");
+        let replica = async |rt: &str, id: &str| {
+            w.replica_of(grant(
+                w.oauth_with(rt),
+                store(server, KEY).await,
+                id,
+                NewSeed::Replace,
+            ))
+        };
+        let alice = replica(&alice_rt, alice_id).await;
+        let bob = replica(&bob_rt, bob_id).await;
+        (alice, bob, bob_rt)
+    }
+
     /// A backend-for-frontend with one OAuth client and one Redis, one grant per signed-in
     /// user: each user's requests carry that user's access token, never another's.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_grant_per_user_never_hands_bob_alices_access_token() {
         let server = RedisServer::start();
         let w = world(Duration::from_secs(300)).await;
-        let alice_rt = w.provider.issue_refresh_token("alice", "read");
-        let bob_rt = w.provider.issue_refresh_token("bob", "read");
-        let alice = w.replica_of(grant(
-            w.oauth_with(&alice_rt),
-            store(&server, KEY).await,
-            "user:alice",
-            NewSeed::Replace,
-        ));
-        let bob = w.replica_of(grant(
-            w.oauth_with(&bob_rt),
-            store(&server, KEY).await,
-            "user:bob",
-            NewSeed::Replace,
-        ));
+        let (alice, bob, _) = alice_and_bob(&w, &server, "user:alice", "user:bob").await;
         assert_eq!(
             w.whoami(&alice).await.unwrap(),
             (StatusCode::OK, "alice".to_owned())
@@ -846,20 +856,7 @@ mod redis {
     async fn a_token_set_for_another_subject_is_refused_never_served() {
         let server = RedisServer::start();
         let w = world(TTL).await;
-        let alice_rt = w.provider.issue_refresh_token("alice", "read");
-        let bob_rt = w.provider.issue_refresh_token("bob", "read");
-        let alice = w.replica_of(grant(
-            w.oauth_with(&alice_rt),
-            store(&server, KEY).await,
-            "tenant-7",
-            NewSeed::Replace,
-        ));
-        let bob = w.replica_of(grant(
-            w.oauth_with(&bob_rt),
-            store(&server, KEY).await,
-            "tenant-7",
-            NewSeed::Replace,
-        ));
+        let (alice, bob, bob_rt) = alice_and_bob(&w, &server, "tenant-7", "tenant-7").await;
         assert_eq!(
             w.whoami(&alice).await.unwrap(),
             (StatusCode::OK, "alice".to_owned())
