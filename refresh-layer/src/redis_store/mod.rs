@@ -63,81 +63,14 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use portcullis_wire::redis_link::{Followed, Follower, RedisLink, RedisLinkError, redis};
 use tokio::sync::watch;
 
+mod key;
+mod seen;
+pub use key::{InvalidStoreKey, StoreKey};
+use seen::Seen;
+
 use crate::store::{
     Commit, CredentialStore, Lease, StoreError, StoreFuture, StoredTokens, Versioned,
 };
-
-/// The 256-bit key the token sets are encrypted with. `Debug` shows nothing of it.
-#[derive(Clone)]
-pub struct StoreKey(Arc<LessSafeKey>);
-
-impl fmt::Debug for StoreKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StoreKey(<redacted>)")
-    }
-}
-
-/// A store key that is not 32 bytes (or not base64).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a store key is 32 random bytes (44 characters of base64)")]
-pub struct InvalidStoreKey;
-
-impl StoreKey {
-    /// A key from 32 bytes.
-    ///
-    /// ```
-    /// let key = refresh_layer::StoreKey::from_bytes(&[7u8; 32]).unwrap();
-    /// assert_eq!(format!("{key:?}"), "StoreKey(<redacted>)");
-    /// assert!(refresh_layer::StoreKey::from_bytes(b"short").is_err());
-    /// ```
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvalidStoreKey> {
-        if bytes.len() != 32 {
-            return Err(InvalidStoreKey);
-        }
-        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| InvalidStoreKey)?;
-        Ok(StoreKey(Arc::new(LessSafeKey::new(key))))
-    }
-
-    /// A key from its standard base64 form (`openssl rand -base64 32`).
-    pub fn from_base64(text: &str) -> Result<Self, InvalidStoreKey> {
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .map_err(|_| InvalidStoreKey)?;
-        StoreKey::from_bytes(&bytes)
-    }
-
-    fn seal(&self, aad: &str, plain: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce)
-            .map_err(|_| StoreError::Unavailable("no randomness".into()))?;
-        let mut sealed = plain.to_vec();
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad.as_bytes()),
-                &mut sealed,
-            )
-            .map_err(|_| StoreError::Unavailable("cannot encrypt".into()))?;
-        let mut blob = nonce.to_vec();
-        blob.extend_from_slice(&sealed);
-        Ok(blob)
-    }
-
-    fn open(&self, aad: &str, blob: &[u8]) -> Result<Vec<u8>, StoreError> {
-        if blob.len() < NONCE_LEN {
-            return Err(StoreError::Unreadable);
-        }
-        let (nonce, sealed) = blob.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| StoreError::Unreadable)?;
-        let mut buf = sealed.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)
-            .map_err(|_| StoreError::Unreadable)?;
-        Ok(plain.to_vec())
-    }
-}
 
 /// How a [`RedisStore`] is kept.
 ///
@@ -261,82 +194,6 @@ fn parse_version(text: &str) -> Result<u64, StoreError> {
     match text.parse::<u64>() {
         Ok(v) if v.to_string() == text => Ok(v),
         _ => Err(StoreError::Unreadable),
-    }
-}
-
-/// The newest sealed token set seen of each grant this process follows, bounded; see the
-/// [module docs](self#when-redis-loses-its-data). Only blobs that opened are ever put here.
-struct Seen {
-    capacity: usize,
-    /// Grows with every use; orders the entries for eviction.
-    clock: u64,
-    grants: HashMap<String, SeenBlob>,
-}
-
-struct SeenBlob {
-    version: u64,
-    blob: Vec<u8>,
-    used: u64,
-}
-
-impl Seen {
-    fn new(capacity: usize) -> Self {
-        Seen {
-            capacity: capacity.max(1),
-            clock: 0,
-            grants: HashMap::new(),
-        }
-    }
-
-    fn tick(&mut self) -> u64 {
-        self.clock = self.clock.wrapping_add(1);
-        self.clock
-    }
-
-    /// Remember `blob` (one that opened) as `version` of grant `h` if it is the newest seen.
-    /// `follow`: start following `h` if not yet (this process read or wrote it), forgetting
-    /// the grant used least recently when full; otherwise (a publication) only a followed
-    /// grant is updated.
-    fn record(&mut self, h: &str, version: u64, blob: &[u8], follow: bool) {
-        let now = self.tick();
-        if let Some(e) = self.grants.get_mut(h) {
-            e.used = now;
-            if version > e.version {
-                e.version = version;
-                e.blob = blob.to_vec();
-            }
-            return;
-        }
-        if !follow {
-            return;
-        }
-        if self.grants.len() >= self.capacity
-            && let Some(oldest) = self
-                .grants
-                .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone())
-        {
-            self.grants.remove(&oldest);
-        }
-        self.grants.insert(
-            h.to_owned(),
-            SeenBlob {
-                version,
-                blob: blob.to_vec(),
-                used: now,
-            },
-        );
-    }
-
-    /// The newest blob seen of `h` if it is newer than `stored`.
-    fn newer_than(&mut self, h: &str, stored: Option<u64>) -> Option<(u64, Vec<u8>)> {
-        let now = self.tick();
-        let e = self.grants.get_mut(h)?;
-        e.used = now;
-        stored
-            .is_none_or(|v| e.version > v)
-            .then(|| (e.version, e.blob.clone()))
     }
 }
 

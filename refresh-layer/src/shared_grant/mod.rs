@@ -85,6 +85,10 @@
 //! `client_credentials`, a risk for rotating refresh tokens); its result is written back
 //! to the store, with compare-and-set, on the first refresh after the store is back.
 
+mod builder;
+mod source;
+mod stored;
+
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -97,27 +101,11 @@ use crate::source::{CredentialSource, FetchFuture, OAuth2, TokenSet, bearer_of};
 use crate::store::{
     Commit, CredentialStore, Lease, StoreError, StoredTokens, Versioned, next_version, unix_ms,
 };
+pub use builder::{NewSeed, SharedGrantBuilder};
+use stored::{retire, stored_of};
 
 /// How many replaced seeds a stored set remembers (their hashes, 64 bytes each).
 const RETIRED_SEEDS: usize = 16;
-
-/// What a grant does when its configured refresh token (its seed) is not the one the stored
-/// token set started from; see the [module docs](self#a-new-seed). There is no default:
-/// each grant names one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NewSeed {
-    /// The configured seed replaces the stored token set (exchanged once, subject checked,
-    /// committed with compare-and-set), unless the stored set already replaced that seed once.
-    Replace,
-    /// The stored token set stays; the configured seed is never sent.
-    KeepStored,
-}
-
-/// The lowercase hex SHA-256 of a seed: what a stored set records instead of the seed.
-fn seed_hash(seed: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, seed.as_bytes());
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// An [`OAuth2`] grant whose token set is shared through a [`CredentialStore`]: give it to
 /// [`RefreshLayer::builder`](crate::RefreshLayer::builder) like any source. See the
@@ -157,117 +145,6 @@ impl fmt::Debug for SharedGrant {
             .field("new_seed", &self.inner.new_seed)
             .field("lease_ttl", &self.inner.lease_ttl)
             .finish_non_exhaustive()
-    }
-}
-
-/// Configures a [`SharedGrant`]; see [`SharedGrant::builder`].
-#[must_use]
-pub struct SharedGrantBuilder {
-    oauth: OAuth2,
-    store: Arc<dyn CredentialStore>,
-    grant_id: String,
-    new_seed: NewSeed,
-    subject: Option<String>,
-    lease_ttl: Duration,
-    poll_every: Duration,
-    local_fallback: bool,
-}
-
-impl fmt::Debug for SharedGrantBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedGrantBuilder")
-            .field("grant_id", &self.grant_id)
-            .field("new_seed", &self.new_seed)
-            .field("lease_ttl", &self.lease_ttl)
-            .field("poll_every", &self.poll_every)
-            .field("local_fallback", &self.local_fallback)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SharedGrantBuilder {
-    /// How long a lease lasts unless renewed (default 10 s): how long a dead holder keeps the
-    /// others waiting. The holder renews it every third of this while its request runs.
-    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(100));
-        self
-    }
-
-    /// How often a waiting process reads the store even without a publication (default 1 s):
-    /// the bound on a missed one.
-    pub fn poll_every(mut self, every: Duration) -> Self {
-        self.poll_every = every.max(Duration::from_millis(10));
-        self
-    }
-
-    /// Refresh locally when the store cannot be reached (default: no, fail with
-    /// [`RefreshError::Store`]). See the [module docs](self#when-the-store-cannot-be-reached).
-    pub fn local_fallback(mut self, on: bool) -> Self {
-        self.local_fallback = on;
-        self
-    }
-
-    /// The subject the tokens must belong to (default: none named; the first one seen is
-    /// kept). Named, a token set is used only when it says it belongs to `subject` (the `sub`
-    /// of its ID token or JWT access token): opaque tokens without an ID token are refused.
-    /// See the [module docs](self#one-sharedgrant-is-one-identity).
-    pub fn subject(mut self, subject: impl Into<String>) -> Self {
-        self.subject = Some(subject.into());
-        self
-    }
-
-    /// The grant; fails when the grant id is empty, longer than 256 bytes, or holds a
-    /// control character.
-    pub fn build(self) -> Result<SharedGrant, BuildError> {
-        let id = &self.grant_id;
-        if id.is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
-            return Err(BuildError::InvalidGrantId);
-        }
-        let grant = self.oauth.grant_key(id);
-        let initial = self.oauth.refresh_token_now();
-        let seed = initial.as_deref().map(seed_hash);
-        Ok(SharedGrant {
-            inner: Arc::new(Inner {
-                oauth: self.oauth,
-                store: self.store,
-                grant,
-                grant_id: self.grant_id,
-                new_seed: self.new_seed,
-                subject: self.subject,
-                seed,
-                lease_ttl: self.lease_ttl,
-                poll_every: self.poll_every,
-                local_fallback: self.local_fallback,
-                known: Mutex::new(Known {
-                    initial,
-                    ..Known::default()
-                }),
-            }),
-        })
-    }
-}
-
-impl SharedGrant {
-    /// Share `oauth`'s grant through `store` as the identity `grant_id` (one per identity:
-    /// see the [module docs](self#one-sharedgrant-is-one-identity)). A `refresh_token`
-    /// grant's refresh token seeds the store when it holds nothing for this grant yet; when
-    /// the stored set started from another one, `new_seed` says which wins.
-    pub fn builder(
-        oauth: OAuth2,
-        store: Arc<dyn CredentialStore>,
-        grant_id: impl Into<String>,
-        new_seed: NewSeed,
-    ) -> SharedGrantBuilder {
-        SharedGrantBuilder {
-            oauth,
-            store,
-            grant_id: grant_id.into(),
-            new_seed,
-            subject: None,
-            lease_ttl: Duration::from_secs(10),
-            poll_every: Duration::from_secs(1),
-            local_fallback: false,
-        }
     }
 }
 
@@ -702,86 +579,5 @@ async fn wait(changes: &mut watch::Receiver<u64>, poll: Duration) {
         Ok(Ok(())) | Err(_) => {}
         // The store dropped its sender: polling is all there is.
         Ok(Err(_)) => tokio::time::sleep(poll).await,
-    }
-}
-
-/// What a token response becomes in the store, and the credential to use now. A response
-/// without a refresh token keeps the one that was used (servers that do not rotate); what
-/// `before` records of the seed and subject carries over (the subject the response names, if
-/// any, has been admitted).
-fn stored_of(
-    t: TokenSet,
-    used: Option<String>,
-    before: &StoredTokens,
-) -> Result<(StoredTokens, Credential), RefreshError> {
-    let credential = bearer_of(&t.access_token, t.expires_in)?;
-    let now = unix_ms();
-    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let subject = t.subject().or_else(|| before.subject.clone());
-    let stored = StoredTokens {
-        access_token: Some(t.access_token),
-        expires_at_ms: t.expires_in.map(|d| now.saturating_add(ms(d))),
-        lifetime_ms: t.expires_in.map(ms),
-        refresh_token: t.refresh_token.or(used),
-        seed_sha256: before.seed_sha256.clone(),
-        retired_seeds: before.retired_seeds.clone(),
-        subject,
-    };
-    Ok((stored, credential))
-}
-
-/// The replaced seeds `stored` remembers once its own seed is replaced too: the newest last,
-/// the oldest forgotten beyond [`RETIRED_SEEDS`] (a replica configured with a seed that old
-/// could put it back; by then the identity provider has long revoked it).
-fn retire(stored: &StoredTokens) -> Vec<String> {
-    let mut retired = stored.retired_seeds.clone();
-    if let Some(old) = &stored.seed_sha256
-        && !retired.contains(old)
-    {
-        retired.push(old.clone());
-    }
-    let excess = retired.len().saturating_sub(RETIRED_SEEDS);
-    retired.drain(..excess);
-    retired
-}
-
-impl CredentialSource for SharedGrant {
-    fn fetch(&self) -> FetchFuture {
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let out = inner.clone().fetch().await;
-            if matches!(out, Err(RefreshError::WrongSubject)) {
-                // Another identity's tokens met this grant: nothing stored is used here again
-                // until a new sign-in, so a later refresh cannot fall back to the stored set.
-                inner.known().signed_out = true;
-            }
-            out
-        })
-    }
-
-    /// A new sign-in: written over the stored token set by the next refresh, for every
-    /// process.
-    fn set_refresh_token(&self, refresh_token: &str) -> bool {
-        // A client_credentials grant has no refresh token to write over the store.
-        if !self.inner.oauth.keeps_refresh_token() {
-            return false;
-        }
-        let mut k = self.inner.known();
-        k.sign_in = Some(refresh_token.to_owned());
-        k.held = None;
-        k.signed_out = false;
-        true
-    }
-
-    /// Signs this process out of the grant: nothing stored is used here until the next
-    /// sign-in (the stored token set stays for the other processes), and a sign-in that had
-    /// not reached the store yet is dropped.
-    fn forget(&self) {
-        let mut k = self.inner.known();
-        k.held = None;
-        k.unsynced = None;
-        k.sign_in = None;
-        k.last = None;
-        k.signed_out = true;
     }
 }

@@ -1,0 +1,121 @@
+//! How the client authenticates at the token endpoint: a secret, or a `private_key_jwt`
+//! assertion (RFC 7523) signed with [`ClientKey`].
+
+use super::*;
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// HTTP Basic (`client_secret_basic`), which every server must support.
+    #[default]
+    Basic,
+    /// Form parameters (`client_secret_post`).
+    Post,
+    /// A JWT signed with the client's private key (`private_key_jwt`, RFC 7523 §2.2); set
+    /// the key with [`OAuth2Builder::private_key_jwt`].
+    PrivateKeyJwt,
+}
+
+/// The private key of a `private_key_jwt` client: it signs a short-lived client assertion
+/// (RFC 7523) for every token request. `Debug` shows the algorithm only.
+///
+/// ```
+/// use refresh_layer::{Algorithm, ClientKey};
+/// let pem = b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
+/// assert!(ClientKey::from_pem(pem, Algorithm::ES256).is_err());
+/// assert!(ClientKey::from_pem(pem, Algorithm::HS256).is_err(), "HMAC is not a private key");
+/// ```
+#[derive(Clone)]
+pub struct ClientKey {
+    key: Arc<jsonwebtoken::EncodingKey>,
+    alg: jsonwebtoken::Algorithm,
+    kid: Option<String>,
+}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientKey {
+    /// A PEM private key (PKCS#8 for EC and Ed25519; PKCS#1 or PKCS#8 for RSA) that signs with
+    /// `alg` (RS*, PS*, ES256, ES384 or EdDSA; HMAC algorithms are refused, they are not
+    /// private keys).
+    pub fn from_pem(pem: &[u8], alg: jsonwebtoken::Algorithm) -> Result<Self, BuildError> {
+        use jsonwebtoken::{Algorithm as A, EncodingKey};
+        let key = match alg {
+            A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512 => {
+                EncodingKey::from_rsa_pem(pem)
+            }
+            A::ES256 | A::ES384 => EncodingKey::from_ec_pem(pem),
+            A::EdDSA => EncodingKey::from_ed_pem(pem),
+            _ => {
+                return Err(BuildError::InvalidClientKey(
+                    "private_key_jwt needs an asymmetric algorithm",
+                ));
+            }
+        }
+        .map_err(|_| BuildError::InvalidClientKey("not a PEM private key for this algorithm"))?;
+        Ok(ClientKey {
+            key: Arc::new(key),
+            alg,
+            kid: None,
+        })
+    }
+
+    /// The key id to put in the assertion's header (when the server holds several keys).
+    pub fn key_id(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// The algorithm it signs with.
+    pub fn algorithm(&self) -> jsonwebtoken::Algorithm {
+        self.alg
+    }
+
+    /// A client assertion for `client_id`, addressed to `audience`, valid for a minute.
+    pub(super) fn assertion(
+        &self,
+        client_id: &str,
+        audience: &str,
+    ) -> Result<String, RefreshError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let claims = serde_json::json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "iat": now,
+            "exp": now + 60,
+            "jti": unique_id(),
+        });
+        let mut header = jsonwebtoken::Header::new(self.alg);
+        header.kid = self.kid.clone();
+        jsonwebtoken::encode(&header, &claims, &self.key)
+            .map_err(|_| invalid("the client assertion could not be signed"))
+    }
+}
+
+/// A value no other assertion of this process (or, with overwhelming likelihood, of any
+/// other) carries: RFC 7523 §3 lets the server refuse a replayed `jti`.
+pub(super) fn unique_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // RandomState is seeded per process from the OS.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(nanos);
+    h.write_u64(n);
+    format!("{:016x}{:016x}{n:x}", h.finish(), nanos as u64)
+}

@@ -1,0 +1,150 @@
+//! Token responses (RFC 6749 §5.1, §5.2), read strictly, with `Debug` that hides tokens.
+
+use super::*;
+
+/// A successful token response (RFC 6749 §5.1). `Debug` hides the tokens.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenSet {
+    /// The access token.
+    pub access_token: String,
+    /// Its lifetime, when the server said (at most [`MAX_LIFETIME`](crate::MAX_LIFETIME)).
+    pub expires_in: Option<Duration>,
+    /// A new refresh token, when the server rotated it.
+    pub refresh_token: Option<String>,
+    /// The granted scope, when it differs from the requested one.
+    pub scope: Option<String>,
+    /// The OpenID Connect ID token, when the server sent one (kept only to read its `sub`;
+    /// see [`TokenSet::subject`]).
+    pub id_token: Option<String>,
+}
+
+impl TokenSet {
+    /// Who these tokens belong to, when the response says: the `sub` of the ID token, else
+    /// the `sub` of the access token if it is a JWT. `None` for opaque tokens.
+    ///
+    /// Read **without verifying any signature**: good only to compare with the subject of
+    /// other token sets from the same token endpoint (reached over the same authenticated
+    /// channel), as [`SharedGrant`](crate::SharedGrant) does to keep one identity per grant.
+    /// Never use it to decide who a caller is.
+    pub fn subject(&self) -> Option<String> {
+        self.id_token
+            .as_deref()
+            .and_then(unverified_sub)
+            .or_else(|| unverified_sub(&self.access_token))
+    }
+}
+
+/// The `sub` claim of a compact JWS, without checking its signature; see [`TokenSet::subject`].
+pub(super) fn unverified_sub(jwt: &str) -> Option<String> {
+    use base64::Engine;
+    let mut parts = jwt.split('.');
+    let (_header, payload) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    if parts.next().is_some() || payload.len() > MAX_TOKEN_RESPONSE {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    #[derive(Deserialize)]
+    struct Sub {
+        sub: Option<String>,
+    }
+    serde_json::from_slice::<Sub>(&bytes)
+        .ok()?
+        .sub
+        .filter(|s| !s.is_empty())
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawTokenResponse {
+    access_token: String,
+    token_type: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+    id_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawErrorResponse {
+    error: String,
+    error_description: Option<String>,
+}
+
+pub(super) fn invalid(why: impl Into<Arc<str>>) -> RefreshError {
+    RefreshError::InvalidResponse(why.into())
+}
+
+/// Parse a token endpoint's answer (RFC 6749 §5.1 success, §5.2 error).
+///
+/// ```
+/// use refresh_layer::parse_token_response;
+/// use http::StatusCode;
+/// let t = parse_token_response(StatusCode::OK, br#"{"access_token":"a","token_type":"bearer","expires_in":60}"#).unwrap();
+/// assert_eq!(t.expires_in, Some(std::time::Duration::from_secs(60)));
+/// let e = parse_token_response(StatusCode::BAD_REQUEST, br#"{"error":"invalid_grant"}"#).unwrap_err();
+/// assert!(e.is_sign_in_again());
+/// ```
+pub fn parse_token_response(status: StatusCode, body: &[u8]) -> Result<TokenSet, RefreshError> {
+    if !status.is_success() {
+        let parsed: Option<RawErrorResponse> = serde_json::from_slice(body).ok();
+        return Err(match parsed {
+            Some(e) if e.error == "invalid_grant" => RefreshError::SignInAgain {
+                description: e.error_description,
+            },
+            Some(e) => RefreshError::TokenEndpoint {
+                status,
+                error: Some(e.error),
+                description: e.error_description,
+            },
+            None => RefreshError::TokenEndpoint {
+                status,
+                error: None,
+                description: None,
+            },
+        });
+    }
+    let raw: RawTokenResponse = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("not an RFC 6749 token response: {e}")))?;
+    if !raw.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(invalid("token_type is not Bearer"));
+    }
+    let expires_in = match raw.expires_in {
+        None | Some(serde_json::Value::Null) => None,
+        // Some servers send the number as a string.
+        Some(serde_json::Value::String(s)) => Some(
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| invalid("expires_in is not a number"))?,
+        ),
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| invalid("expires_in is not a non-negative integer"))?,
+        ),
+    }
+    .map(|secs| Duration::from_secs(secs).min(crate::credential::MAX_LIFETIME));
+    Ok(TokenSet {
+        access_token: raw.access_token,
+        expires_in,
+        refresh_token: raw.refresh_token,
+        scope: raw.scope,
+        id_token: raw.id_token,
+    })
+}
