@@ -14,8 +14,8 @@ use crate::handle::CredentialHandle;
 use crate::predicate::{RefreshPredicate, refresh_on_401};
 use crate::redirect::ScopedRedirect;
 use crate::service::RefreshService;
-use crate::shared::Shared;
 use crate::source::CredentialSource;
+use crate::state::Shared;
 
 /// Injects, refreshes and retries; see the [crate docs](crate).
 ///

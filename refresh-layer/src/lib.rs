@@ -55,7 +55,6 @@
 
 mod credential;
 mod credential_cell;
-pub mod discovery;
 mod error;
 mod failure;
 pub mod future;
@@ -64,21 +63,16 @@ mod layer;
 mod outcome;
 mod predicate;
 mod redirect;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub mod redis_store;
 mod replay;
 mod retry;
 mod service;
-mod shared;
-pub mod shared_grant;
-mod source;
+pub mod source;
+mod state;
 pub mod store;
 
 pub use credential::{
     Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
 };
-pub use discovery::{Discovered, Discovery, DiscoveryBuilder, DiscoveryError};
 pub use error::{BoxError, BuildError, Error, RefreshError, SignInError};
 pub use failure::AuthFailure;
 pub use handle::{CredentialHandle, SignIn};
@@ -91,16 +85,17 @@ pub use portcullis_wire::{
 };
 pub use predicate::refresh_on_401;
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
-#[cfg(feature = "redis")]
-pub use redis_store::{RedisStore, RedisStoreConfig, StoreKey};
 pub use service::RefreshService;
-pub use shared_grant::{NewSeed, SharedGrant, SharedGrantBuilder};
+pub use source::discovery::{Discovered, Discovery, DiscoveryBuilder, DiscoveryError};
+pub use source::shared_grant::{NewSeed, SharedGrant, SharedGrantBuilder};
 pub use source::{
     ClientAuth, ClientKey, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn,
 };
 /// The token-response parser, public for the fuzz targets only: not part of the API.
 #[doc(hidden)]
 pub use source::{TokenSet, parse_token_response};
+#[cfg(feature = "redis")]
+pub use store::redis::{RedisStore, RedisStoreConfig, StoreKey};
 pub use store::{
     Commit, CredentialStore, Lease, MemoryStore, StoreError, StoreFuture, StoredTokens, Versioned,
 };

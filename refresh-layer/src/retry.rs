@@ -12,7 +12,7 @@ use crate::error::{BoxError, Error};
 use crate::failure::AuthFailure;
 use crate::outcome::{RefreshOutcome, RetriedAfter, annotate};
 use crate::redirect::CredentialTrail;
-use crate::shared::Shared;
+use crate::state::Shared;
 
 /// The largest failure body read before a retry.
 const MAX_FAILURE_BODY: usize = 16 * 1024;

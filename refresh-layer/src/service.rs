@@ -17,7 +17,7 @@ use crate::outcome::{SkipCredential, UNTOUCHED, annotate, sent, untouched};
 use crate::redirect::{CredentialTrail, LeftCredentialScope};
 use crate::replay;
 use crate::retry::Retry;
-use crate::shared::Shared;
+use crate::state::Shared;
 
 /// The service of a [`RefreshLayer`](crate::RefreshLayer).
 #[derive(Clone)]

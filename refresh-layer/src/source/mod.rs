@@ -1,6 +1,8 @@
 //! Where credentials come from: the [`CredentialSource`] trait and its built-ins.
 
 mod client_auth;
+pub mod discovery;
+pub mod shared_grant;
 mod token_response;
 
 use std::fmt;

@@ -85,7 +85,7 @@ struct State {
 }
 
 /// A [`CredentialSource`] that discovers the authorization server from the resource; see the
-/// [module docs](crate::discovery).
+/// [module docs](crate::source::discovery).
 ///
 /// ```no_run
 /// use bytes::Bytes;

@@ -14,6 +14,10 @@
 //!   the one read (compare-and-set), release the holder's lease, and tell every process.
 //! - [`changes`](CredentialStore::changes): a counter that moves on every commit heard of.
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -72,7 +76,7 @@ pub struct StoredTokens {
     pub refresh_token: Option<String>,
     /// The SHA-256 (hex) of the configured refresh token this token set descends from (the
     /// seed; never the seed itself): how a replica configured with another one notices. See
-    /// [`NewSeed`](crate::shared_grant::NewSeed).
+    /// [`NewSeed`](crate::source::shared_grant::NewSeed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_sha256: Option<String>,
     /// The SHA-256 (hex) of seeds this set replaced (the newest last, at most 16): a replica
