@@ -14,7 +14,7 @@ use crate::handle::CredentialHandle;
 use crate::predicate::{RefreshPredicate, refresh_on_401};
 use crate::redirect::ScopedRedirect;
 use crate::service::RefreshService;
-use crate::source::CredentialSource;
+use crate::source::credential_source::CredentialSource;
 use crate::state::Shared;
 
 /// Injects, refreshes and retries; see the [crate docs](crate).
@@ -199,7 +199,7 @@ impl RefreshLayerBuilder {
     /// `insufficient_scope` gets one new credential and the request one retry, like a
     /// refreshable `401`. Useful with a source that reads the challenge's `scope` (see
     /// [`CredentialSource::refused`](crate::CredentialSource::refused), as
-    /// [`Discovery`](crate::Discovery) does), so the new token carries the scope the server
+    /// [`Discovery`](crate::source::discovery::Discovery) does), so the new token carries the scope the server
     /// asked for. The retry limit holds: a second refusal is the final answer.
     pub fn step_up(mut self, enabled: bool) -> Self {
         self.step_up = enabled;

@@ -73,29 +73,27 @@ pub mod store;
 pub use credential::{
     Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
 };
-pub use error::{BoxError, BuildError, Error, RefreshError, SignInError};
+pub use error::{
+    BoxError, BuildError, DiscoveryError, Error, RefreshError, SignInError, StoreError,
+};
 pub use failure::AuthFailure;
 pub use handle::{CredentialHandle, SignIn};
-/// The signing algorithms of a [`ClientKey`].
-pub use jsonwebtoken::Algorithm;
+/// The JOSE implementation client assertions are signed with: its
+/// [`Algorithm`](jsonwebtoken::Algorithm) names a [`ClientKey`]'s.
+pub use jsonwebtoken;
 pub use layer::{RefreshLayer, RefreshLayerBuilder};
 pub use outcome::{RefreshOutcome, RetriedAfter, SkipCredential};
-pub use portcullis_wire::{
-    Challenge, ChallengeParseError, ErrorCode, ProblemDetails, parse_challenges,
-};
 pub use predicate::refresh_on_401;
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
 pub use service::RefreshService;
-pub use source::discovery::{Discovered, Discovery, DiscoveryBuilder, DiscoveryError};
-pub use source::shared_grant::{NewSeed, SharedGrant, SharedGrantBuilder};
-pub use source::{
-    ClientAuth, ClientKey, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn,
-};
-/// The token-response parser, public for the fuzz targets only: not part of the API.
+pub use source::client_auth::{ClientAuth, ClientKey};
+pub use source::credential_source::{CredentialSource, FetchFuture};
+pub use source::from_fn::{FnSource, from_fn};
+pub use source::oauth2::{OAuth2, OAuth2Builder};
+
+/// What the fuzz targets reach: not part of the API, and not kept stable.
 #[doc(hidden)]
-pub use source::{TokenSet, parse_token_response};
-#[cfg(feature = "redis")]
-pub use store::redis::{RedisStore, RedisStoreConfig, StoreKey};
-pub use store::{
-    Commit, CredentialStore, Lease, MemoryStore, StoreError, StoreFuture, StoredTokens, Versioned,
-};
+pub mod fuzzing {
+    pub use crate::source::token_response::{TokenSet, parse_token_response};
+    pub use portcullis_wire::parse_challenges;
+}

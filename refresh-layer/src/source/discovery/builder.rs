@@ -12,7 +12,8 @@ use portcullis_wire::buffered_client::HttpClient;
 use super::{Discovery, Inner, Reach, Trust};
 use crate::credential::Origin;
 use crate::error::BuildError;
-use crate::source::{ClientKey, erase};
+use crate::source::client_auth::ClientKey;
+use crate::source::token_http::erase;
 
 /// Configures a [`Discovery`] source; see [`Discovery::builder`].
 #[must_use]
@@ -56,7 +57,7 @@ impl DiscoveryBuilder {
     /// # use bytes::Bytes; use http_body_util::Full;
     /// # use hyper_util::client::legacy::Client; use hyper_util::rt::TokioExecutor;
     /// # let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    /// let source = refresh_layer::Discovery::builder("https://mcp.example.com/mcp", "my-agent")
+    /// let source = refresh_layer::source::discovery::Discovery::builder("https://mcp.example.com/mcp", "my-agent")
     ///     .client_secret("agent-secret")
     ///     .trust_issuer("https://id.example.com")
     ///     .client_credentials(http)

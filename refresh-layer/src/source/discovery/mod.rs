@@ -45,9 +45,11 @@ use crate::credential::{Credential, Origin};
 pub use crate::error::DiscoveryError;
 use crate::error::RefreshError;
 use crate::failure::AuthFailure;
-use crate::source::{
-    ClientAuth, ClientKey, CredentialSource, FetchFuture, OAuth2, TokenHttp, bearer_of, error_chain,
-};
+use crate::source::client_auth::{ClientAuth, ClientKey};
+use crate::source::credential_source::{CredentialSource, FetchFuture};
+use crate::source::oauth2::OAuth2;
+use crate::source::token_http::{TokenHttp, error_chain};
+use crate::source::token_response::bearer_of;
 pub use builder::DiscoveryBuilder;
 use destination::Place;
 use metadata::{
@@ -92,7 +94,8 @@ struct State {
 /// use http_body_util::Full;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::{Discovery, RefreshLayer};
+/// use refresh_layer::RefreshLayer;
+/// use refresh_layer::source::discovery::Discovery;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();

@@ -96,10 +96,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::credential::Credential;
+use crate::error::StoreError;
 use crate::error::{BuildError, RefreshError};
-use crate::source::{CredentialSource, FetchFuture, OAuth2, TokenSet, bearer_of};
+use crate::source::credential_source::{CredentialSource, FetchFuture};
+use crate::source::oauth2::OAuth2;
+use crate::source::token_response::{TokenSet, bearer_of};
 use crate::store::{
-    Commit, CredentialStore, Lease, StoreError, StoredTokens, Versioned, next_version, unix_ms,
+    Commit, CredentialStore, Lease, StoredTokens, Versioned, next_version, unix_ms,
 };
 pub use builder::{NewSeed, SharedGrantBuilder};
 use stored::{retire, stored_of};
@@ -116,7 +119,9 @@ const RETIRED_SEEDS: usize = 16;
 /// use std::time::Duration;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::{MemoryStore, NewSeed, OAuth2, RefreshLayer, SharedGrant};
+/// use refresh_layer::source::shared_grant::{NewSeed, SharedGrant};
+/// use refresh_layer::store::MemoryStore;
+/// use refresh_layer::{OAuth2, RefreshLayer};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let http = Client::builder(TokioExecutor::new()).build_http();
 /// let oauth = OAuth2::builder("http://127.0.0.1:9/oauth/token", "gateway")
