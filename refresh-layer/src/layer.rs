@@ -11,7 +11,7 @@ use crate::credential::{Credential, Origin};
 use crate::credential_cell::{Cell, Timing};
 use crate::error::BuildError;
 use crate::handle::CredentialHandle;
-use crate::predicate::{RefreshPredicate, refresh_on_401};
+use crate::decision::{RefreshPredicate, refresh_on_401};
 use crate::redirect::ScopedRedirect;
 use crate::service::RefreshService;
 use crate::source::credential_source::CredentialSource;

@@ -6,7 +6,7 @@ use http::Method;
 
 use crate::credential::Origin;
 use crate::credential_cell::Cell;
-use crate::predicate::RefreshPredicate;
+use crate::decision::RefreshPredicate;
 
 /// What every service of one layer shares.
 pub(crate) struct Shared {
