@@ -55,13 +55,13 @@
 
 mod credential;
 mod credential_cell;
+mod decision;
 mod error;
 mod failure;
 pub mod future;
 mod handle;
 mod layer;
 mod outcome;
-mod decision;
 mod redirect;
 mod replay;
 mod retry;
@@ -73,6 +73,7 @@ pub mod store;
 pub use credential::{
     Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
 };
+pub use decision::refresh_on_401;
 pub use error::{
     BoxError, BuildError, DiscoveryError, Error, RefreshError, SignInError, StoreError,
 };
@@ -83,7 +84,6 @@ pub use handle::{CredentialHandle, SignIn};
 pub use jsonwebtoken;
 pub use layer::{RefreshLayer, RefreshLayerBuilder};
 pub use outcome::{RefreshOutcome, RetriedAfter, SkipCredential};
-pub use decision::refresh_on_401;
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
 pub use service::RefreshService;
 pub use source::client_auth::{ClientAuth, ClientKey};
