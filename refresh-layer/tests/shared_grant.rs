@@ -4,6 +4,8 @@
 //! API. The in-process store here; the Redis store at the end (feature `redis-tests`, which
 //! starts a real `redis-server`).
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,9 +17,6 @@ use axum::routing::get;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use portcullis_testkit::http::serve;
 use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
 use refresh_layer::source::shared_grant::{NewSeed, SharedGrant};
@@ -28,15 +27,11 @@ use refresh_layer::{Error, OAuth2, RefreshError, RefreshLayer, RefreshService, S
 use tokio::sync::watch;
 use tower::{Layer, ServiceExt};
 
-type Http = Client<HttpConnector, Full<Bytes>>;
+use common::{Http, http};
 
 /// The identity of the grant the replicas share (the gateway's own service account).
 const GRANT_ID: &str = "gw-service";
 type Replica = RefreshService<Http>;
-
-fn http() -> Http {
-    Client::builder(TokioExecutor::new()).build_http()
-}
 
 /// The identity provider and the API, on one loopback server.
 struct World {
