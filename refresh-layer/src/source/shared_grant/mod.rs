@@ -100,15 +100,9 @@ use crate::error::StoreError;
 use crate::error::{BuildError, RefreshError};
 use crate::source::credential_source::{CredentialSource, FetchFuture};
 use crate::source::oauth2::OAuth2;
-use crate::source::token_response::{TokenSet, bearer_of};
-use crate::store::{
-    Commit, CredentialStore, Lease, StoredTokens, Versioned, next_version, unix_ms,
-};
+use crate::store::{Commit, CredentialStore, Lease, StoredTokens, Versioned, next_version};
 pub use builder::{NewSeed, SharedGrantBuilder};
 use stored::{retire, stored_of};
-
-/// How many replaced seeds a stored set remembers (their hashes, 64 bytes each).
-const RETIRED_SEEDS: usize = 16;
 
 /// An [`OAuth2`] grant whose token set is shared through a [`CredentialStore`]: give it to
 /// [`RefreshLayer::builder`](crate::RefreshLayer::builder) like any source. See the
