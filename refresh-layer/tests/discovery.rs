@@ -29,9 +29,6 @@ use tower::{Layer, ServiceExt};
 
 use common::{Http, bind, http};
 
-/// A loopback listener bound first, so the resource URL (with its port) is known before the
-/// token endpoint that issues tokens for it starts.
-
 fn spawn(listener: tokio::net::TcpListener, app: Router) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 }

@@ -49,8 +49,6 @@ impl Servers {
     }
 }
 
-/// `GET http://{addr}{path}` with an empty body.
-
 async fn servers() -> Servers {
     let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -36,7 +36,8 @@ pub async fn body_json(res: http::Response<Incoming>) -> serde_json::Value {
     serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
 }
 
-/// A listener on a free port of 127.0.0.1, and its address.
+/// A listener on a free port of 127.0.0.1, and its address: bound first, so a URL with its
+/// port is known before the server (or the token endpoint that issues tokens for it) starts.
 pub async fn bind() -> (tokio::net::TcpListener, SocketAddr) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
