@@ -2,6 +2,21 @@
 
 use super::*;
 
+/// How long a lease lasts unless renewed, unless [`lease_ttl`](SharedGrantBuilder::lease_ttl)
+/// says otherwise: long enough for a token request, short enough that a holder that died
+/// keeps the others waiting only briefly.
+const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// The shortest lease: renewing every third of it must stay well above a store round trip.
+const MIN_LEASE_TTL: Duration = Duration::from_millis(100);
+
+/// How often a waiting process reads the store without a publication unless
+/// [`poll_every`](SharedGrantBuilder::poll_every) says otherwise: the bound on a missed one.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The shortest poll interval, so a waiting process never busy-loops on the store.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
 /// What a grant does when its configured refresh token (its seed) is not the one the stored
 /// token set started from; see the [module docs](self#a-new-seed). There is no default:
 /// each grant names one.
@@ -49,14 +64,14 @@ impl SharedGrantBuilder {
     /// How long a lease lasts unless renewed (default 10 s): how long a dead holder keeps the
     /// others waiting. The holder renews it every third of this while its request runs.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(100));
+        self.lease_ttl = ttl.max(MIN_LEASE_TTL);
         self
     }
 
     /// How often a waiting process reads the store even without a publication (default 1 s):
     /// the bound on a missed one.
     pub fn poll_every(mut self, every: Duration) -> Self {
-        self.poll_every = every.max(Duration::from_millis(10));
+        self.poll_every = every.max(MIN_POLL_INTERVAL);
         self
     }
 
@@ -124,8 +139,8 @@ impl SharedGrant {
             grant_id: grant_id.into(),
             new_seed,
             subject: None,
-            lease_ttl: Duration::from_secs(10),
-            poll_every: Duration::from_secs(1),
+            lease_ttl: DEFAULT_LEASE_TTL,
+            poll_every: DEFAULT_POLL_INTERVAL,
             local_fallback: false,
         }
     }

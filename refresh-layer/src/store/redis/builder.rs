@@ -8,16 +8,16 @@ use crate::error::StoreError;
 
 /// The prefix of every key and channel unless [`key_prefix`](RedisStoreBuilder::key_prefix)
 /// says otherwise.
-pub const DEFAULT_KEY_PREFIX: &str = "portcullis:grant";
+const DEFAULT_KEY_PREFIX: &str = "portcullis:grant";
 
 /// How long one Redis command may take unless [`timeout`](RedisStoreBuilder::timeout) says
 /// otherwise: long enough for a loaded server, short enough that a refresh waiting on the
 /// store fails well within a layer's default refresh timeout (30 s).
-pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Of how many grants a process remembers the newest token set unless
 /// [`remembered_grants`](RedisStoreBuilder::remembered_grants) says otherwise.
-pub const DEFAULT_REMEMBERED_GRANTS: usize = 1024;
+const DEFAULT_REMEMBERED_GRANTS: usize = 1024;
 
 /// Configures a [`RedisStore`]; see [`RedisStore::builder`].
 ///
@@ -69,20 +69,20 @@ impl RedisStore {
 }
 
 impl RedisStoreBuilder {
-    /// The prefix of every key and channel (default [`DEFAULT_KEY_PREFIX`]).
+    /// The prefix of every key and channel (default `portcullis:grant`).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
-    /// How long one Redis command may take (default [`DEFAULT_COMMAND_TIMEOUT`]).
+    /// How long one Redis command may take (default 2 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Of how many grants this process remembers the newest token set, to write back if
-    /// Redis loses its data (default [`DEFAULT_REMEMBERED_GRANTS`], at least 1; see the
+    /// Redis loses its data (default 1024, at least 1; see the
     /// [module docs](super#when-redis-loses-its-data) for what happens when full).
     pub fn remembered_grants(mut self, grants: usize) -> Self {
         self.remembered = grants.max(1);

@@ -73,6 +73,10 @@ use seen::Seen;
 use crate::error::StoreError;
 use crate::store::{Commit, CredentialStore, Lease, StoreFuture, StoredTokens, Versioned};
 
+/// How often waiters are told to read the store again even when nothing seems lost: the
+/// bound on a publication lost without the link noticing.
+const RESYNC_EVERY: Duration = Duration::from_secs(30);
+
 impl From<RedisLinkError> for StoreError {
     fn from(e: RedisLinkError) -> Self {
         match e {
@@ -349,7 +353,7 @@ impl Followed for Inner {
     }
 
     fn resync_every(&self) -> Duration {
-        Duration::from_secs(30)
+        RESYNC_EVERY
     }
 }
 
