@@ -119,7 +119,8 @@ fn shared(c: &mut Criterion) {
     // and scope), and a store already holding a fresh token set would serve it without a refresh.
     let redis_store = |prefix: &str| -> Arc<dyn CredentialStore> {
         Arc::new(
-            rt.block_on(RedisStore::builder(redis.url(), StoreKey::from_bytes(&[9; 32]).unwrap())
+            rt.block_on(
+                RedisStore::builder(redis.url(), StoreKey::from_bytes(&[9; 32]).unwrap())
                     .key_prefix(prefix)
                     .connect(),
             )

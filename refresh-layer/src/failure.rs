@@ -19,6 +19,7 @@ use portcullis_wire::{Challenge, ErrorCode, PROBLEM_JSON, ProblemDetails, parse_
 /// assert_eq!(f.code(), Some(portcullis_wire::ErrorCode::TokenExpired));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AuthFailure {
     /// The response status.
     pub status: StatusCode,

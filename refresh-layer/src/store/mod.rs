@@ -95,6 +95,45 @@ pub(crate) fn unix_ms() -> u64 {
 }
 
 impl StoredTokens {
+    /// A token set holding `access_token`; add what else is known with the setters.
+    ///
+    /// ```
+    /// use refresh_layer::store::StoredTokens;
+    /// let t = StoredTokens::new("at-1").refresh_token("rt-1").expires_at_ms(1_700_000_000_000);
+    /// assert_eq!(t.access_token.as_deref(), Some("at-1"));
+    /// assert_eq!(t.refresh_token.as_deref(), Some("rt-1"));
+    /// ```
+    pub fn new(access_token: impl Into<String>) -> Self {
+        StoredTokens {
+            access_token: Some(access_token.into()),
+            ..StoredTokens::default()
+        }
+    }
+
+    /// When the access token expires, in milliseconds since the Unix epoch.
+    pub fn expires_at_ms(mut self, at: u64) -> Self {
+        self.expires_at_ms = Some(at);
+        self
+    }
+
+    /// How long the access token was valid for when issued, in milliseconds.
+    pub fn lifetime_ms(mut self, lifetime: u64) -> Self {
+        self.lifetime_ms = Some(lifetime);
+        self
+    }
+
+    /// The refresh token to use next.
+    pub fn refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
+        self.refresh_token = Some(refresh_token.into());
+        self
+    }
+
+    /// Who the tokens belong to.
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
     /// A token set holding only a refresh token (what a sign-in hands over).
     pub fn from_refresh_token(refresh_token: &str) -> Self {
         StoredTokens {
