@@ -5,7 +5,10 @@
 //! - Refreshes before expiry (within a configurable skew).
 //! - On a `401` that names a bad or expired credential it refreshes **once** — one refresh for
 //!   any number of concurrent failures — and retries the request **exactly once**. The second
-//!   answer is final. `403`, `insufficient_scope` and `invalid_request` never refresh.
+//!   answer is final. `403`, `insufficient_scope` and `invalid_request` never refresh, unless
+//!   opted into: [step-up](RefreshLayerBuilder::step_up) for `insufficient_scope`, and
+//!   [revoked tokens](RefreshLayerBuilder::refresh_on_revoked_token) for a `403` whose problem
+//!   body says `token_revoked`.
 //! - Never loops, never hangs: refreshes run in their own task, callers wait at most the
 //!   refresh timeout, failures back off, `invalid_grant` stops refreshing until a new
 //!   credential is set.
@@ -50,6 +53,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Where things are
+//! The everyday names are at the crate root. Credential sources beyond the built-in
+//! [`OAuth2`] and [`from_fn`] live under [`source`] ([`source::discovery`],
+//! [`source::shared_grant`]); the stores a shared grant keeps its token set in under
+//! [`store`]. The wire-level types a server's answer is read into ([`AuthFailure`]'s
+//! challenges and problem body) are `portcullis_wire`'s.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -50,7 +50,7 @@ impl DiscoveryBuilder {
     /// that the resource names **and** that is pinned here, compared as exact strings (RFC 8414
     /// §3.3: `https://id.example.com` and `https://id.example.com/` are different issuers);
     /// a resource naming no pinned one is refused with
-    /// [`DiscoveryError::UntrustedAuthorizationServer`] before anything is sent. At least one
+    /// [`DiscoveryError::UntrustedAuthorizationServer`](crate::DiscoveryError::UntrustedAuthorizationServer) before anything is sent. At least one
     /// pin is required (or [`trust_any_authorization_server`](Self::trust_any_authorization_server)).
     ///
     /// ```

@@ -18,7 +18,7 @@
 //!    challenge (else the resource's `scopes_supported`, else none), authenticating as the
 //!    server supports: `private_key_jwt`, `client_secret_basic` or `client_secret_post`.
 //!
-//! Every URL discovery sends to is checked before anything is sent ([`destination`] rules):
+//! Every URL discovery sends to is checked before anything is sent (the `destination` rules):
 //! `https` off loopback, and no private, loopback or link-local address named by a resource
 //! that is not on one itself. Give it a client that does not follow redirects (hyper-util's
 //! does not): a redirect followed inside the client would carry a request past these checks,
@@ -42,7 +42,7 @@ use serde::Deserialize;
 use tower::ServiceExt;
 
 use crate::credential::{Credential, Origin};
-pub use crate::error::DiscoveryError;
+use crate::error::DiscoveryError;
 use crate::error::RefreshError;
 use crate::failure::AuthFailure;
 use crate::source::client_auth::{ClientAuth, ClientKey};

@@ -18,7 +18,7 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What a grant does when its configured refresh token (its seed) is not the one the stored
-/// token set started from; see the [module docs](self#a-new-seed). There is no default:
+/// token set started from; see the [module docs](super#a-new-seed). There is no default:
 /// each grant names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NewSeed {
@@ -76,7 +76,7 @@ impl SharedGrantBuilder {
     }
 
     /// Refresh locally when the store cannot be reached (default: no, fail with
-    /// [`RefreshError::Store`]). See the [module docs](self#when-the-store-cannot-be-reached).
+    /// [`RefreshError::Store`]). See the [module docs](super#when-the-store-cannot-be-reached).
     pub fn local_fallback(mut self, on: bool) -> Self {
         self.local_fallback = on;
         self
@@ -85,7 +85,7 @@ impl SharedGrantBuilder {
     /// The subject the tokens must belong to (default: none named; the first one seen is
     /// kept). Named, a token set is used only when it says it belongs to `subject` (the `sub`
     /// of its ID token or JWT access token): opaque tokens without an ID token are refused.
-    /// See the [module docs](self#one-sharedgrant-is-one-identity).
+    /// See the [module docs](super#one-sharedgrant-is-one-identity).
     pub fn subject(mut self, subject: impl Into<String>) -> Self {
         self.subject = Some(subject.into());
         self
@@ -124,7 +124,7 @@ impl SharedGrantBuilder {
 
 impl SharedGrant {
     /// Share `oauth`'s grant through `store` as the identity `grant_id` (one per identity:
-    /// see the [module docs](self#one-sharedgrant-is-one-identity)). A `refresh_token`
+    /// see the [module docs](super#one-sharedgrant-is-one-identity)). A `refresh_token`
     /// grant's refresh token seeds the store when it holds nothing for this grant yet; when
     /// the stored set started from another one, `new_seed` says which wins.
     pub fn builder(

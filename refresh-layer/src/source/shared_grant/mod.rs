@@ -35,7 +35,7 @@
 //!   [`subject`](SharedGrantBuilder::subject) where tokens say it.
 //!
 //! A new sign-in through the layer's handle
-//! ([`set_refresh_token`](crate::CredentialHandle::set_refresh_token)) replaces the stored
+//! ([`sign_in`](crate::CredentialHandle::sign_in)) replaces the stored
 //! set without changing the recorded seed: it is not configuration.
 //!
 //! # Why
