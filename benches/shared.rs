@@ -11,7 +11,7 @@
 //!   on loopback that rotates refresh tokens: the token request alone (`in-process`), then
 //!   with the store's read, lease, commit and publication (`memory-store`, `redis-store`).
 //!
-//! [`SharedGrant`]: portcullis::client::SharedGrant
+//! [`SharedGrant`]: portcullis::client::source::shared_grant::SharedGrant
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,10 +21,10 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body_util::Full;
-use portcullis::client::{
-    CredentialSource, CredentialStore, MemoryStore, NewSeed, OAuth2, RedisStore, RedisStoreConfig,
-    RefreshLayer, SharedGrant, StoreKey,
-};
+use portcullis::client::source::shared_grant::{NewSeed, SharedGrant};
+use portcullis::client::store::redis::{RedisStore, StoreKey};
+use portcullis::client::store::{CredentialStore, MemoryStore};
+use portcullis::client::{CredentialSource, OAuth2, RefreshLayer};
 use portcullis::testkit::redis::RedisServer;
 use portcullis::testkit::{TestIssuer, TokenEndpoint};
 use tower::{Layer, Service, ServiceExt};
@@ -119,11 +119,11 @@ fn shared(c: &mut Criterion) {
     // and scope), and a store already holding a fresh token set would serve it without a refresh.
     let redis_store = |prefix: &str| -> Arc<dyn CredentialStore> {
         Arc::new(
-            rt.block_on(RedisStore::connect(
-                &redis.url(),
-                StoreKey::from_bytes(&[9; 32]).unwrap(),
-                RedisStoreConfig::default().key_prefix(prefix),
-            ))
+            rt.block_on(
+                RedisStore::builder(redis.url(), StoreKey::from_bytes(&[9; 32]).unwrap())
+                    .key_prefix(prefix)
+                    .connect(),
+            )
             .unwrap(),
         )
     };

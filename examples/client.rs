@@ -65,11 +65,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let status = res.status();
         let body = res.into_body().collect().await?.to_bytes();
         let said = match failure {
-            Some(f) => AuthFailure {
-                problem: serde_json::from_slice(&body).ok(),
-                ..f
+            Some(mut f) => {
+                f.problem = serde_json::from_slice(&body).ok();
+                f.to_string()
             }
-            .to_string(),
             None => String::from_utf8_lossy(&body).into_owned(),
         };
         let did = match (outcome, first) {

@@ -39,10 +39,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::client::{
-    CredentialSource, NewSeed, OAuth2, RedisStore, RedisStoreConfig, RefreshLayer, RefreshService,
-    SharedGrant, StoreError, StoreKey,
-};
+use portcullis::client::source::shared_grant::{NewSeed, SharedGrant};
+use portcullis::client::store::redis::{RedisStore, StoreKey};
+use portcullis::client::{CredentialSource, OAuth2, RefreshLayer, RefreshService, StoreError};
 use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
 use portcullis::server::{AuthLayer, Principal};
 use tower::ServiceExt;
@@ -179,7 +178,8 @@ async fn source(
     };
     let key = StoreKey::from_base64(&env_var(key_var, "--store-key-env").map_err(usage)?)
         .map_err(|e| usage(format!("--store-key-env: {e}")))?;
-    let store = RedisStore::connect(url, key, RedisStoreConfig::default())
+    let store = RedisStore::builder(url, key)
+        .connect()
         .await
         .map_err(|e| match e {
             StoreError::InvalidUrl => (2, format!("invalid --redis: {e}")),

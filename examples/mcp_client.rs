@@ -34,9 +34,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::client::{
-    Algorithm, AuthFailure, ClientKey, Discovery, RefreshLayer, RefreshService,
-};
+use portcullis::client::jsonwebtoken::Algorithm;
+use portcullis::client::source::discovery::Discovery;
+use portcullis::client::{AuthFailure, ClientKey, RefreshLayer, RefreshService};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         None => (200, data),
     };
     if let Ok(status) = http::StatusCode::from_u16(status) {
-        if let Ok(tokens) = refresh_layer::parse_token_response(status, body) {
+        if let Ok(tokens) = refresh_layer::fuzzing::parse_token_response(status, body) {
             // Debug output never contains the access token.
             let shown = format!("{tokens:?}");
             assert!(tokens.access_token.len() < 8 || !shown.contains(&tokens.access_token));

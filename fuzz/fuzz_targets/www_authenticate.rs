@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
-        if let Ok(challenges) = refresh_layer::parse_challenges(s) {
+        if let Ok(challenges) = refresh_layer::fuzzing::parse_challenges(s) {
             for c in &challenges {
                 let _ = c.param("error");
             }

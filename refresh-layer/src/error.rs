@@ -66,22 +66,22 @@ pub enum RefreshError {
     /// The shared credential store could not be used, so no refresh was attempted: refreshing
     /// without it could present a refresh token another replica has already rotated. (Opt
     /// into a local refresh with
-    /// [`SharedGrantBuilder::local_fallback`](crate::SharedGrantBuilder::local_fallback).)
+    /// [`SharedGrantBuilder::local_fallback`](crate::source::shared_grant::SharedGrantBuilder::local_fallback).)
     #[error("the shared credential store cannot be used: {0}")]
-    Store(crate::store::StoreError),
-    /// A [`SharedGrant`](crate::SharedGrant)'s token set is not shown to belong to the grant's
+    Store(StoreError),
+    /// A [`SharedGrant`](crate::source::shared_grant::SharedGrant)'s token set is not shown to belong to the grant's
     /// one identity: a token response or a stored set names another subject than the one
     /// the grant was configured with ([`SharedGrantBuilder::subject`]) or has seen, or names
     /// none while one was configured. Nothing was sent with it, and a token response refused
     /// this way is not stored. Usually two identities configured under one grant id.
     ///
-    /// [`SharedGrantBuilder::subject`]: crate::SharedGrantBuilder::subject
+    /// [`SharedGrantBuilder::subject`]: crate::source::shared_grant::SharedGrantBuilder::subject
     #[error(
         "the shared token set belongs to another subject than this grant's: refused (one SharedGrant is one identity)"
     )]
     WrongSubject,
     /// The resource's metadata or its authorization server's could not be found or used
-    /// ([`Discovery`](crate::Discovery)): nothing was sent to a token endpoint.
+    /// ([`Discovery`](crate::source::discovery::Discovery)): nothing was sent to a token endpoint.
     #[error("discovery failed: {0}")]
     Discovery(DiscoveryError),
     /// A custom credential source failed.
@@ -100,6 +100,27 @@ impl RefreshError {
             _ => false,
         }
     }
+}
+
+/// Why a store could not be used. Never contains a token or a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store's address is not valid.
+    #[error("the store's URL is not valid")]
+    InvalidUrl,
+    /// The store could not be reached or did not answer in time.
+    #[error("the credential store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored token set could not be decrypted or read: another encryption key, or not a
+    /// document this crate wrote.
+    #[error("the stored token set cannot be read with this key")]
+    Unreadable,
+    /// The stored version cannot grow any further (`u64::MAX`): it was written from outside,
+    /// since commits add one at a time. Nothing is committed or refreshed over it; delete the
+    /// grant's stored token set to start again from the configured refresh token.
+    #[error("the stored token set's version cannot grow any further")]
+    VersionOverflow,
 }
 
 /// A configuration mistake found when a [`RefreshLayer`](crate::RefreshLayer) or an
@@ -126,15 +147,15 @@ pub enum BuildError {
     InvalidClientKey(&'static str),
     /// Discovery was given a client credential without saying which authorization servers
     /// may receive it: name them with
-    /// [`trust_issuer`](crate::DiscoveryBuilder::trust_issuer), or accept whatever server a
+    /// [`trust_issuer`](crate::source::discovery::DiscoveryBuilder::trust_issuer), or accept whatever server a
     /// resource names with
-    /// [`trust_any_authorization_server`](crate::DiscoveryBuilder::trust_any_authorization_server).
+    /// [`trust_any_authorization_server`](crate::source::discovery::DiscoveryBuilder::trust_any_authorization_server).
     #[error(
         "name the authorization servers this client's credentials may go to (trust_issuer): \
          without a pin, any resource could name a server that collects them"
     )]
     NoTrustedAuthorizationServer,
-    /// A [`SharedGrant`](crate::SharedGrant)'s grant id is empty, longer than 256 bytes, or
+    /// A [`SharedGrant`](crate::source::shared_grant::SharedGrant)'s grant id is empty, longer than 256 bytes, or
     /// holds a control character.
     #[error("a grant id is 1 to 256 bytes without control characters")]
     InvalidGrantId,
@@ -209,7 +230,7 @@ pub enum DiscoveryError {
     #[error("the protected-resource metadata names no authorization server")]
     NoAuthorizationServer,
     /// The metadata names only authorization servers this client does not trust
-    /// ([`DiscoveryBuilder::trust_issuer`](crate::DiscoveryBuilder::trust_issuer), compared
+    /// ([`DiscoveryBuilder::trust_issuer`](crate::source::discovery::DiscoveryBuilder::trust_issuer), compared
     /// as exact strings): the client's credentials are not sent to them.
     #[error("the resource names no trusted authorization server (it names {named:?})")]
     UntrustedAuthorizationServer {

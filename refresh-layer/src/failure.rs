@@ -16,9 +16,10 @@ use portcullis_wire::{Challenge, ErrorCode, PROBLEM_JSON, ProblemDetails, parse_
 /// headers.insert("content-type", "application/problem+json".parse().unwrap());
 /// let f = AuthFailure::parse(http::StatusCode::UNAUTHORIZED, &headers, br#"{"code":"token_expired"}"#);
 /// assert_eq!(f.bearer_error(), Some("invalid_token"));
-/// assert_eq!(f.code(), Some(refresh_layer::ErrorCode::TokenExpired));
+/// assert_eq!(f.code(), Some(portcullis_wire::ErrorCode::TokenExpired));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AuthFailure {
     /// The response status.
     pub status: StatusCode,

@@ -12,7 +12,7 @@ use tower::Service;
 
 use crate::error::{BoxError, Error};
 use crate::outcome::{RefreshOutcome, annotate};
-use crate::retry::Retry;
+use crate::retry::{Next, Retry};
 
 pub(crate) type BoxResponseFuture<ResB, E> =
     Pin<Box<dyn Future<Output = Result<Response<ResB>, Error<E>>> + Send>>;
@@ -85,7 +85,7 @@ where
     S::Future: Send,
     S::Error: Send + 'static,
     B: From<Bytes> + Send + 'static,
-    ResB: Body + Send + 'static,
+    ResB: Body + Send + Unpin + 'static,
     ResB::Data: Send,
     ResB::Error: Into<BoxError>,
 {
@@ -100,8 +100,10 @@ where
                 retry,
             } => {
                 let res = std::task::ready!(fut.poll(cx)).map_err(Error::Inner)?;
-                match retry.take() {
-                    Some(r) if r.should_retry(&res) => Box::pin(r.after(res)),
+                match retry.take().map(|r| (r.next(&res), r)) {
+                    Some((next, r)) if next != Next::Return => {
+                        Box::pin(r.settle(next, res, *outcome))
+                    }
                     _ => return Poll::Ready(Ok(annotate(res, *outcome))),
                 }
             }

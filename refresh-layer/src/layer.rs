@@ -9,13 +9,38 @@ use tower::Layer;
 
 use crate::credential::{Credential, Origin};
 use crate::credential_cell::{Cell, Timing};
+use crate::decision::{Rules, refresh_on_401};
 use crate::error::BuildError;
 use crate::handle::CredentialHandle;
-use crate::predicate::{RefreshPredicate, refresh_on_401};
 use crate::redirect::ScopedRedirect;
 use crate::service::RefreshService;
-use crate::shared::Shared;
-use crate::source::CredentialSource;
+use crate::source::credential_source::CredentialSource;
+use crate::state::Shared;
+
+/// How long before expiry a credential is refreshed unless
+/// [`skew`](RefreshLayerBuilder::skew) says otherwise.
+const DEFAULT_SKEW: Duration = Duration::from_secs(30);
+
+/// How long a request waits for a refresh unless
+/// [`refresh_timeout`](RefreshLayerBuilder::refresh_timeout) says otherwise.
+const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a token request may take unless
+/// [`refresh_exchange_limit`](RefreshLayerBuilder::refresh_exchange_limit) says otherwise:
+/// well above a slow token endpoint, since abandoning one may lose a rotated refresh token.
+const DEFAULT_EXCHANGE_LIMIT: Duration = Duration::from_secs(120);
+
+/// The first wait after a failed refresh unless [`backoff`](RefreshLayerBuilder::backoff)
+/// says otherwise.
+const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(500);
+
+/// The longest wait after failed refreshes unless [`backoff`](RefreshLayerBuilder::backoff)
+/// says otherwise.
+const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The largest request body buffered for the one retry unless
+/// [`max_replay_body`](RefreshLayerBuilder::max_replay_body) says otherwise.
+const DEFAULT_MAX_REPLAY_BODY: usize = 64 * 1024;
 
 /// Injects, refreshes and retries; see the [crate docs](crate).
 ///
@@ -42,18 +67,21 @@ impl RefreshLayer {
             initial: None,
             origins: Vec::new(),
             timing: Timing {
-                skew: Duration::from_secs(30),
-                timeout: Duration::from_secs(30),
-                exchange_limit: Duration::from_secs(120),
-                backoff_initial: Duration::from_millis(500),
-                backoff_max: Duration::from_secs(30),
+                skew: DEFAULT_SKEW,
+                timeout: DEFAULT_REFRESH_TIMEOUT,
+                exchange_limit: DEFAULT_EXCHANGE_LIMIT,
+                backoff_initial: DEFAULT_BACKOFF_INITIAL,
+                backoff_max: DEFAULT_BACKOFF_MAX,
             },
             keep_existing: true,
-            max_replay: 64 * 1024,
-            predicate: Arc::new(refresh_on_401),
-            retry_methods: None,
+            max_replay: DEFAULT_MAX_REPLAY_BODY,
+            rules: Rules {
+                predicate: Arc::new(refresh_on_401),
+                step_up: false,
+                revoked_token: false,
+                retry_methods: None,
+            },
             report: true,
-            step_up: false,
         }
     }
 
@@ -90,10 +118,8 @@ pub struct RefreshLayerBuilder {
     timing: Timing,
     keep_existing: bool,
     max_replay: usize,
-    predicate: RefreshPredicate,
-    retry_methods: Option<Arc<[Method]>>,
+    rules: Rules,
     report: bool,
-    step_up: bool,
 }
 
 impl fmt::Debug for RefreshLayerBuilder {
@@ -104,7 +130,7 @@ impl fmt::Debug for RefreshLayerBuilder {
             .field("timing", &self.timing)
             .field("keep_existing", &self.keep_existing)
             .field("max_replay", &self.max_replay)
-            .field("retry_methods", &self.retry_methods)
+            .field("retry_methods", &self.rules.retry_methods)
             .finish_non_exhaustive()
     }
 }
@@ -173,7 +199,7 @@ impl RefreshLayerBuilder {
     /// method is returned as it is, and the credential is refreshed in the background for
     /// the requests that follow.
     pub fn retry_only(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.retry_methods = Some(methods.into_iter().collect());
+        self.rules.retry_methods = Some(methods.into_iter().collect());
         self
     }
 
@@ -182,7 +208,7 @@ impl RefreshLayerBuilder {
         mut self,
         predicate: impl Fn(StatusCode, &HeaderMap) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.predicate = Arc::new(predicate);
+        self.rules.predicate = Arc::new(predicate);
         self
     }
 
@@ -199,10 +225,25 @@ impl RefreshLayerBuilder {
     /// `insufficient_scope` gets one new credential and the request one retry, like a
     /// refreshable `401`. Useful with a source that reads the challenge's `scope` (see
     /// [`CredentialSource::refused`](crate::CredentialSource::refused), as
-    /// [`Discovery`](crate::Discovery) does), so the new token carries the scope the server
+    /// [`Discovery`](crate::source::discovery::Discovery) does), so the new token carries the scope the server
     /// asked for. The retry limit holds: a second refusal is the final answer.
     pub fn step_up(mut self, enabled: bool) -> Self {
-        self.step_up = enabled;
+        self.rules.step_up = enabled;
+        self
+    }
+
+    /// Revoked tokens (default off): a `403` whose problem body (`application/problem+json`,
+    /// RFC 9457) has the `code` `token_revoked` gets one new credential and the request one
+    /// retry, like a refreshable `401`: for servers that answer a revoked token with `403`
+    /// (a Portcullis server answers `401`). The retry limit holds: a second refusal is the
+    /// final answer. A `403` with another code, or without a problem body, never refreshes.
+    ///
+    /// To read the code, the layer reads such a `403`'s body (at most 16 KiB, declared by
+    /// its length, within a second): when it is not a revoked token, the `403` is returned
+    /// with its body drained, and what it said is in its [`AuthFailure`](crate::AuthFailure)
+    /// extension ([`problem`](crate::AuthFailure::problem)).
+    pub fn refresh_on_revoked_token(mut self, enabled: bool) -> Self {
+        self.rules.revoked_token = enabled;
         self
     }
 
@@ -222,10 +263,8 @@ impl RefreshLayerBuilder {
                 scope,
                 keep_existing: self.keep_existing,
                 max_replay: self.max_replay,
-                predicate: self.predicate,
-                retry_methods: self.retry_methods,
+                rules: self.rules,
                 report: self.report,
-                step_up: self.step_up,
             }),
         })
     }

@@ -5,7 +5,10 @@
 //! - Refreshes before expiry (within a configurable skew).
 //! - On a `401` that names a bad or expired credential it refreshes **once** — one refresh for
 //!   any number of concurrent failures — and retries the request **exactly once**. The second
-//!   answer is final. `403`, `insufficient_scope` and `invalid_request` never refresh.
+//!   answer is final. `403`, `insufficient_scope` and `invalid_request` never refresh, unless
+//!   opted into: [step-up](RefreshLayerBuilder::step_up) for `insufficient_scope`, and
+//!   [revoked tokens](RefreshLayerBuilder::refresh_on_revoked_token) for a `403` whose problem
+//!   body says `token_revoked`.
 //! - Never loops, never hangs: refreshes run in their own task, callers wait at most the
 //!   refresh timeout, failures back off, `invalid_grant` stops refreshing until a new
 //!   credential is set.
@@ -50,57 +53,57 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Where things are
+//! The everyday names are at the crate root. Credential sources beyond the built-in
+//! [`OAuth2`] and [`from_fn`] live under [`source`] ([`source::discovery`],
+//! [`source::shared_grant`]); the stores a shared grant keeps its token set in under
+//! [`store`]. The wire-level types a server's answer is read into ([`AuthFailure`]'s
+//! challenges and problem body) are `portcullis_wire`'s.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod credential;
 mod credential_cell;
-pub mod discovery;
+mod decision;
 mod error;
 mod failure;
 pub mod future;
 mod handle;
 mod layer;
 mod outcome;
-mod predicate;
 mod redirect;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub mod redis_store;
 mod replay;
 mod retry;
 mod service;
-mod shared;
-pub mod shared_grant;
-mod source;
+pub mod source;
+mod state;
 pub mod store;
 
 pub use credential::{
     Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
 };
-pub use discovery::{Discovered, Discovery, DiscoveryBuilder, DiscoveryError};
-pub use error::{BoxError, BuildError, Error, RefreshError, SignInError};
+pub use decision::refresh_on_401;
+pub use error::{
+    BoxError, BuildError, DiscoveryError, Error, RefreshError, SignInError, StoreError,
+};
 pub use failure::AuthFailure;
 pub use handle::{CredentialHandle, SignIn};
-/// The signing algorithms of a [`ClientKey`].
-pub use jsonwebtoken::Algorithm;
+/// The JOSE implementation client assertions are signed with: its
+/// [`Algorithm`](jsonwebtoken::Algorithm) names a [`ClientKey`]'s.
+pub use jsonwebtoken;
 pub use layer::{RefreshLayer, RefreshLayerBuilder};
 pub use outcome::{RefreshOutcome, RetriedAfter, SkipCredential};
-pub use portcullis_wire::{
-    Challenge, ChallengeParseError, ErrorCode, ProblemDetails, parse_challenges,
-};
-pub use predicate::refresh_on_401;
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
-#[cfg(feature = "redis")]
-pub use redis_store::{RedisStore, RedisStoreConfig, StoreKey};
 pub use service::RefreshService;
-pub use shared_grant::{NewSeed, SharedGrant, SharedGrantBuilder};
-pub use source::{
-    ClientAuth, ClientKey, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn,
-};
-/// The token-response parser, public for the fuzz targets only: not part of the API.
+pub use source::client_auth::{ClientAuth, ClientKey};
+pub use source::credential_source::{CredentialSource, FetchFuture};
+pub use source::from_fn::{FnSource, from_fn};
+pub use source::oauth2::{OAuth2, OAuth2Builder};
+
+/// What the fuzz targets reach: not part of the API, and not kept stable.
 #[doc(hidden)]
-pub use source::{TokenSet, parse_token_response};
-pub use store::{
-    Commit, CredentialStore, Lease, MemoryStore, StoreError, StoreFuture, StoredTokens, Versioned,
-};
+pub mod fuzzing {
+    pub use crate::source::token_response::{TokenSet, parse_token_response};
+    pub use portcullis_wire::parse_challenges;
+}

@@ -14,6 +14,7 @@ pub struct SkipCredential;
 /// Response extension: what the layer did for this response (unless the layer was built with
 /// [`report_outcome(false)`](crate::RefreshLayerBuilder::report_outcome)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RefreshOutcome {
     /// A credential was attached.
     pub credential_sent: bool,
@@ -27,6 +28,7 @@ pub struct RefreshOutcome {
 /// Response extension on a retried response: what the first answer (the refreshable 401)
 /// said, for logs and diagnostics.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RetriedAfter(pub AuthFailure);
 
 /// `outcome` is `None` when the layer was built with `report_outcome(false)`.

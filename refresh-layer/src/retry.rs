@@ -1,45 +1,19 @@
-//! The one retry after a refreshable 401: when it is due, and how it is sent.
+//! The one retry after an answer that refreshes: how it is sent (whether it is due is the
+//! [`decision`](crate::decision) module's).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use tower::{Service, ServiceExt};
 
+use crate::decision::{Verdict, carried_credential, read_failure, read_problem};
 use crate::error::{BoxError, Error};
 use crate::failure::AuthFailure;
 use crate::outcome::{RefreshOutcome, RetriedAfter, annotate};
 use crate::redirect::CredentialTrail;
-use crate::shared::Shared;
-
-/// The largest failure body read before a retry.
-const MAX_FAILURE_BODY: usize = 16 * 1024;
-
-pub(crate) async fn read_failure<B>(res: Response<B>) -> AuthFailure
-where
-    B: Body,
-    B::Error: Into<BoxError>,
-{
-    let (parts, body) = res.into_parts();
-    let read =
-        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_FAILURE_BODY));
-    let bytes = match tokio::time::timeout(Duration::from_secs(1), read).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        _ => Bytes::new(),
-    };
-    AuthFailure::parse(parts.status, &parts.headers, &bytes)
-}
-
-/// A `401` or `403` whose Bearer challenge says `insufficient_scope` (RFC 6750 §3.1): a token
-/// with more scope may be granted (step-up).
-fn is_insufficient_scope(status: http::StatusCode, headers: &http::HeaderMap) -> bool {
-    matches!(status.as_u16(), 401 | 403)
-        && AuthFailure::challenges_of(headers)
-            .iter()
-            .any(|c| c.is("Bearer") && c.param("error") == Some("insufficient_scope"))
-}
+use crate::state::Shared;
 
 /// What the one retry needs: the service, the request's head and its buffered body (`None`
 /// when it could not be buffered), and the generation of the credential the first attempt
@@ -55,50 +29,53 @@ pub(crate) struct Retry<S, B> {
     pub(crate) _body: std::marker::PhantomData<fn() -> B>,
 }
 
+/// What comes after the first answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// It is returned as it is.
+    Return,
+    /// A refresh, then the one retry.
+    Retry,
+    /// Its problem body decides (see [`Verdict::ReadProblem`]).
+    ReadProblem,
+}
+
 impl<S, B> Retry<S, B> {
-    /// Whether the first answer calls for the one retry. A refreshable 401 that cannot be
-    /// retried (a body that was not buffered, a method not to retry) still refreshes the
-    /// credential, in the background, for the requests that follow.
-    pub(crate) fn should_retry<ResB>(&self, res: &Response<ResB>) -> bool {
-        let step_up = self.shared.step_up && is_insufficient_scope(res.status(), res.headers());
-        if !step_up && !(self.shared.predicate)(res.status(), res.headers()) {
-            return false;
+    /// What the first answer calls for (the rules are the [`decision`](crate::decision)
+    /// module's). An answer that refreshes but cannot be retried (a body that was not
+    /// buffered, a method not to retry) still refreshes the credential, in the background,
+    /// for the requests that follow.
+    pub(crate) fn next<ResB>(&self, res: &Response<ResB>) -> Next {
+        let verdict = self.shared.rules.first_look(res.status(), res.headers());
+        if verdict == Verdict::Final {
+            return Next::Return;
         }
-        if !self.carried_credential(res) {
+        if !carried_credential(self.trail.as_ref(), &self.parts.uri, res.extensions()) {
             tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not refreshed: the refused request did not carry the credential (a redirect dropped it)");
-            return false;
+            return Next::Return;
         }
-        let why_not = if self.body.is_none() {
-            "the request body could not be buffered"
-        } else if self
+        match verdict {
+            Verdict::ReadProblem => Next::ReadProblem,
+            _ if self.retried(res.status()) => Next::Retry,
+            _ => Next::Return,
+        }
+    }
+
+    /// Whether an answer that refreshes is followed by the retry; when not, the credential is
+    /// refreshed in the background.
+    fn retried(&self, status: http::StatusCode) -> bool {
+        let Some(why_not) = self
             .shared
-            .retry_methods
-            .as_ref()
-            .is_some_and(|m| !m.contains(&self.parts.method))
-        {
-            "its method is not retried"
-        } else {
+            .rules
+            .why_not_retried(&self.parts.method, self.body.is_some())
+        else {
             return true;
         };
-        tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not retried: {why_not}; refreshing for the next requests");
+        tracing::debug!(target: "portcullis::client", status = status.as_u16(), "not retried: {why_not}; refreshing for the next requests");
         self.shared
             .cell
             .refresh_after_in_background(self.generation);
         false
-    }
-
-    /// Did the request this answer is for carry the credential? Yes, unless a redirect was
-    /// followed inside the layer and its last hop went without it.
-    fn carried_credential<ResB>(&self, res: &Response<ResB>) -> bool {
-        if let Some(carried) = self.trail.as_ref().and_then(|t| t.last_hop_carried()) {
-            return carried;
-        }
-        // No `ScopedRedirect` saw this request. An answer for another URI came through a
-        // redirect followed inside the layer, whose hops may have dropped the credential:
-        // not a verdict on it.
-        res.extensions()
-            .get::<tower_http::follow_redirect::RequestUri>()
-            .is_none_or(|u| u.0 == self.parts.uri)
     }
 }
 
@@ -109,15 +86,38 @@ where
     ResB: Body,
     ResB::Error: Into<BoxError>,
 {
-    /// The first answer was a refreshable 401: refresh (or take the credential that already
-    /// replaced ours) and send the request once more.
-    pub(crate) async fn after(
-        mut self,
+    /// Act on what [`next`](Self::next) said about the first answer (not
+    /// [`Next::Return`]); `outcome` is what an answer returned as it is reports.
+    pub(crate) async fn settle(
+        self,
+        next: Next,
         res: Response<ResB>,
+        outcome: Option<RefreshOutcome>,
+    ) -> Result<Response<ResB>, Error<S::Error>>
+    where
+        ResB: Unpin,
+    {
+        if next != Next::ReadProblem {
+            let failure = read_failure(res).await;
+            return self.after(failure).await;
+        }
+        let (res, failure) = read_problem(res).await;
+        if !self.shared.rules.after_problem(&failure) || !self.retried(res.status()) {
+            let mut res = annotate(res, outcome);
+            // The problem body was drained into it: the caller reads it here.
+            res.extensions_mut().insert(failure);
+            return Ok(res);
+        }
+        tracing::debug!(target: "portcullis::client", "the credential was revoked (403 token_revoked): refreshing");
+        self.after(failure).await
+    }
+
+    /// The first answer refreshes (`first_failure` is what it said): refresh (or take the
+    /// credential that already replaced ours) and send the request once more.
+    async fn after(
+        mut self,
+        first_failure: AuthFailure,
     ) -> Result<Response<ResB>, Error<S::Error>> {
-        // Read what the server said (a small problem body, bounded in size and time): it is
-        // what the caller sees in `RetriedAfter`, and draining it lets the connection be reused.
-        let first_failure = read_failure(res).await;
         self.shared.cell.refused(&first_failure);
         let fresh = self
             .shared

@@ -16,8 +16,8 @@ use crate::future::ResponseFuture;
 use crate::outcome::{SkipCredential, UNTOUCHED, annotate, sent, untouched};
 use crate::redirect::{CredentialTrail, LeftCredentialScope};
 use crate::replay;
-use crate::retry::Retry;
-use crate::shared::Shared;
+use crate::retry::{Next, Retry};
+use crate::state::Shared;
 
 /// The service of a [`RefreshLayer`](crate::RefreshLayer).
 #[derive(Clone)]
@@ -59,7 +59,7 @@ impl Shared {
         S: Service<Request<B>, Response = Response<ResB>>,
         B: Body<Data = Bytes> + From<Bytes>,
         B::Error: Into<BoxError>,
-        ResB: Body,
+        ResB: Body + Unpin,
         ResB::Error: Into<BoxError>,
     {
         // Carrying its own credential (kept by default): sent untouched, and no refresh is
@@ -99,10 +99,10 @@ impl Shared {
             trail,
             _body: std::marker::PhantomData,
         };
-        if !retry.should_retry(&res) {
-            return Ok(annotate(res, sent));
+        match retry.next(&res) {
+            Next::Return => Ok(annotate(res, sent)),
+            next => retry.settle(next, res, sent).await,
         }
-        retry.after(res).await
     }
 
     /// When a [`ScopedRedirect`] may follow this request's redirects, give the request a trail
@@ -128,7 +128,7 @@ where
     S::Error: Send + 'static,
     B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
-    ResB: Body + Send + 'static,
+    ResB: Body + Send + Unpin + 'static,
     ResB::Data: Send,
     ResB::Error: Into<BoxError>,
 {

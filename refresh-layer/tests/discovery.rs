@@ -2,6 +2,8 @@
 //! where a case needs a server that misbehaves), the testkit token endpoint with its RFC 8414
 //! metadata, and hyper-util's client through the refresh layer.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -16,26 +18,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis_testkit::{TokenEndpoint, es256_key_pair};
+use refresh_layer::jsonwebtoken::Algorithm;
+use refresh_layer::source::discovery::Discovery;
 use refresh_layer::{
-    Algorithm, BuildError, ClientAuth, ClientKey, Discovery, DiscoveryError, Error, RefreshError,
-    RefreshLayer, RefreshService,
+    BuildError, ClientAuth, ClientKey, DiscoveryError, Error, RefreshError, RefreshLayer,
+    RefreshService,
 };
 use serde_json::json;
 use tower::{Layer, ServiceExt};
 
-type Http = Client<HttpConnector, Full<Bytes>>;
-
-fn http() -> Http {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-/// A loopback listener bound first, so the resource URL (with its port) is known before the
-/// token endpoint that issues tokens for it starts.
-async fn bind() -> (tokio::net::TcpListener, SocketAddr) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    (l, addr)
-}
+use common::{Http, bind, http};
 
 fn spawn(listener: tokio::net::TcpListener, app: Router) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -3,6 +3,8 @@
 //! duplicated cookies, short-lived tokens, 401s to requests that did not carry the credential,
 //! and which methods are retried.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,10 +18,7 @@ use axum::response::Redirect;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use portcullis_testkit::http::serve;
 use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
 use refresh_layer::{
@@ -29,11 +28,7 @@ use refresh_layer::{
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
 
-type Http = Client<HttpConnector, Full<Bytes>>;
-
-fn http() -> Http {
-    Client::builder(TokioExecutor::new()).build_http()
-}
+use common::{Http, get_req, http, text};
 
 const AUD: &str = "api";
 
@@ -89,16 +84,6 @@ async fn burst(svc: &RefreshService<Http>, api: SocketAddr, n: usize) {
         let res = svc.clone().oneshot(get_req(api, "/me")).await.unwrap();
         assert_eq!(res.status(), 200);
     }
-}
-
-fn get_req(addr: SocketAddr, path: &str) -> Request<Full<Bytes>> {
-    Request::get(format!("http://{addr}{path}"))
-        .body(Full::default())
-        .unwrap()
-}
-
-async fn text(res: http::Response<hyper::body::Incoming>) -> String {
-    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
 }
 
 fn bearer(issuer: &TestIssuer, sub: &str, ttl: i64) -> Credential {

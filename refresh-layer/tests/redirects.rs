@@ -2,6 +2,8 @@
 //! outside or inside the refresh layer, over real HTTP. Server B records every credential
 //! header it ever receives and must see none.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -10,18 +12,13 @@ use axum::extract::Request as AxumRequest;
 use axum::http::HeaderMap;
 use axum::response::Redirect;
 use axum::routing::get;
-use bytes::Bytes;
-use http::Request;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use refresh_layer::{Credential, RefreshLayer};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
 
-type Http = Client<HttpConnector, Full<Bytes>>;
+use common::{body_json, get_req, http};
+
 type Log = Arc<Mutex<Vec<String>>>;
 
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "x-api-key"];
@@ -50,13 +47,6 @@ impl Servers {
         let saw = self.b_saw.lock().unwrap();
         assert!(saw.is_empty(), "B received {saw:?}");
     }
-}
-
-/// `GET http://{addr}{path}` with an empty body.
-fn get_req(addr: SocketAddr, path: &str) -> Request<Full<Bytes>> {
-    Request::get(format!("http://{addr}{path}"))
-        .body(Full::default())
-        .unwrap()
 }
 
 async fn servers() -> Servers {
@@ -94,10 +84,6 @@ async fn servers() -> Servers {
     Servers { a, b, b_saw }
 }
 
-fn http() -> Http {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
 fn layers(a: SocketAddr) -> Vec<(&'static str, RefreshLayer)> {
     let make = |c: Credential| {
         RefreshLayer::builder(c.clone())
@@ -117,10 +103,6 @@ fn layers(a: SocketAddr) -> Vec<(&'static str, RefreshLayer)> {
             make(Credential::cookie("sid", "cookie-a").unwrap()),
         ),
     ]
-}
-
-async fn body_json(res: http::Response<hyper::body::Incoming>) -> Value {
-    serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! protected by the auth layer, and a token endpoint that counts calls and rotates refresh
 //! tokens (reuse revokes the family).
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,9 +19,6 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use portcullis_testkit::http::serve;
 use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
 use refresh_layer::{
@@ -28,11 +27,7 @@ use refresh_layer::{
 use serde_json::json;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-type Http = Client<HttpConnector, Full<Bytes>>;
-
-fn http() -> Http {
-    Client::builder(TokioExecutor::new()).build_http()
-}
+use common::{Http, http};
 
 /// Counts what the API receives: per `x-req-id`, and every credential header.
 #[derive(Default)]

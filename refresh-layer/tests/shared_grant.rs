@@ -4,6 +4,8 @@
 //! API. The in-process store here; the Redis store at the end (feature `redis-tests`, which
 //! starts a real `redis-server`).
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,27 +17,21 @@ use axum::routing::get;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use portcullis_testkit::http::serve;
 use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
-use refresh_layer::{
-    Commit, CredentialStore, Error, Lease, MemoryStore, NewSeed, OAuth2, RefreshError,
-    RefreshLayer, RefreshService, SharedGrant, StoreError, StoreFuture, StoredTokens, Versioned,
+use refresh_layer::source::shared_grant::{NewSeed, SharedGrant};
+use refresh_layer::store::{
+    Commit, CredentialStore, Lease, MemoryStore, StoreFuture, StoredTokens, Versioned,
 };
+use refresh_layer::{Error, OAuth2, RefreshError, RefreshLayer, RefreshService, StoreError};
 use tokio::sync::watch;
 use tower::{Layer, ServiceExt};
 
-type Http = Client<HttpConnector, Full<Bytes>>;
+use common::{Http, http};
 
 /// The identity of the grant the replicas share (the gateway's own service account).
 const GRANT_ID: &str = "gw-service";
 type Replica = RefreshService<Http>;
-
-fn http() -> Http {
-    Client::builder(TokioExecutor::new()).build_http()
-}
 
 /// The identity provider and the API, on one loopback server.
 struct World {
@@ -337,7 +333,7 @@ async fn invalid_grant_reads_the_store_again_before_giving_up() {
     let stored = probe.inner.load(&grant).await.unwrap().unwrap();
     // The other process: it spends the stored refresh token and commits late.
     let other = w.oauth();
-    let rotated = refresh_layer::parse_token_response(StatusCode::OK, &{
+    let rotated = refresh_layer::fuzzing::parse_token_response(StatusCode::OK, &{
         let body = format!(
             "grant_type=refresh_token&refresh_token={}&client_id=gw&client_secret=gw-secret",
             stored.tokens.refresh_token.as_deref().unwrap()
@@ -599,19 +595,17 @@ mod redis {
     use super::*;
     use portcullis_testkit::redis::RedisServer;
     use portcullis_wire::redis_link::redis;
-    use refresh_layer::{RedisStore, RedisStoreConfig, StoreKey};
+    use refresh_layer::store::redis::{RedisStore, StoreKey};
 
     const KEY: [u8; 32] = [42; 32];
 
     async fn store(server: &RedisServer, key: [u8; 32]) -> Arc<dyn CredentialStore> {
         Arc::new(
-            RedisStore::connect(
-                &server.url(),
-                StoreKey::from_bytes(&key).unwrap(),
-                RedisStoreConfig::default().timeout(Duration::from_millis(500)),
-            )
-            .await
-            .unwrap(),
+            RedisStore::builder(server.url(), StoreKey::from_bytes(&key).unwrap())
+                .timeout(Duration::from_millis(500))
+                .connect()
+                .await
+                .unwrap(),
         )
     }
 

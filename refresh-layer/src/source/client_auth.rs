@@ -21,7 +21,7 @@ pub enum ClientAuth {
 /// (RFC 7523) for every token request. `Debug` shows the algorithm only.
 ///
 /// ```
-/// use refresh_layer::{Algorithm, ClientKey};
+/// use refresh_layer::{ClientKey, jsonwebtoken::Algorithm};
 /// let pem = b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
 /// assert!(ClientKey::from_pem(pem, Algorithm::ES256).is_err());
 /// assert!(ClientKey::from_pem(pem, Algorithm::HS256).is_err(), "HMAC is not a private key");

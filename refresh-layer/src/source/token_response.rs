@@ -1,6 +1,15 @@
 //! Token responses (RFC 6749 §5.1, §5.2), read strictly, with `Debug` that hides tokens.
 
-use super::*;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::token_http::MAX_TOKEN_RESPONSE;
+use crate::credential::Credential;
+use crate::error::RefreshError;
 
 /// A successful token response (RFC 6749 §5.1). `Debug` hides the tokens.
 #[derive(Clone, PartialEq, Eq)]
@@ -25,7 +34,7 @@ impl TokenSet {
     ///
     /// Read **without verifying any signature**: good only to compare with the subject of
     /// other token sets from the same token endpoint (reached over the same authenticated
-    /// channel), as [`SharedGrant`](crate::SharedGrant) does to keep one identity per grant.
+    /// channel), as [`SharedGrant`](crate::source::shared_grant::SharedGrant) does to keep one identity per grant.
     /// Never use it to decide who a caller is.
     pub fn subject(&self) -> Option<String> {
         self.id_token
@@ -95,7 +104,7 @@ pub(super) fn invalid(why: impl Into<Arc<str>>) -> RefreshError {
 /// Parse a token endpoint's answer (RFC 6749 §5.1 success, §5.2 error).
 ///
 /// ```
-/// use refresh_layer::parse_token_response;
+/// use refresh_layer::fuzzing::parse_token_response;
 /// use http::StatusCode;
 /// let t = parse_token_response(StatusCode::OK, br#"{"access_token":"a","token_type":"bearer","expires_in":60}"#).unwrap();
 /// assert_eq!(t.expires_in, Some(std::time::Duration::from_secs(60)));
@@ -147,4 +156,134 @@ pub fn parse_token_response(status: StatusCode, body: &[u8]) -> Result<TokenSet,
         scope: raw.scope,
         id_token: raw.id_token,
     })
+}
+
+/// A bearer credential for `access_token`, expiring after `ttl` when known.
+pub(crate) fn bearer_of(
+    access_token: &str,
+    ttl: Option<Duration>,
+) -> Result<Credential, RefreshError> {
+    let mut c = Credential::bearer(access_token)
+        .map_err(|_| invalid("access_token is not a valid bearer token"))?;
+    if let Some(ttl) = ttl {
+        c = c.expires_in(ttl);
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_response_variants() {
+        let ok = |b: &str| parse_token_response(StatusCode::OK, b.as_bytes());
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":"30"}"#)
+                .unwrap()
+                .expires_in,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"bearer","refresh_token":"r2"}"#)
+                .unwrap()
+                .refresh_token
+                .as_deref(),
+            Some("r2")
+        );
+        assert!(matches!(
+            ok(r#"{"access_token":"a","token_type":"mac"}"#),
+            Err(RefreshError::InvalidResponse(_))
+        ));
+        assert!(matches!(
+            ok(r#"{"access_token":"a","token_type":"bearer","expires_in":-5}"#),
+            Err(RefreshError::InvalidResponse(_))
+        ));
+        // A lifetime the clock cannot hold is clamped, never an overflow.
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"bearer","expires_in":18446744073709551615}"#)
+                .unwrap()
+                .expires_in,
+            Some(crate::credential::MAX_LIFETIME)
+        );
+        assert!(matches!(
+            ok("<html>"),
+            Err(RefreshError::InvalidResponse(_))
+        ));
+        let e = parse_token_response(
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":"invalid_client","error_description":"bad"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, RefreshError::TokenEndpoint { error: Some(ref s), .. } if s == "invalid_client")
+        );
+        let e = parse_token_response(StatusCode::INTERNAL_SERVER_ERROR, b"oops").unwrap_err();
+        assert!(
+            matches!(e, RefreshError::TokenEndpoint { status, error: None, .. } if status == 500)
+        );
+    }
+
+    #[test]
+    fn the_subject_is_read_from_the_id_token_first_then_a_jwt_access_token() {
+        use base64::Engine;
+        let jwt = |claims: &str| {
+            let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!("{}.{}.c2ln", b(r#"{"alg":"ES256"}"#), b(claims))
+        };
+        let set = |access: String, id: Option<String>| TokenSet {
+            access_token: access,
+            expires_in: None,
+            refresh_token: None,
+            scope: None,
+            id_token: id,
+        };
+        let at = jwt(r#"{"sub":"client-or-user"}"#);
+        assert_eq!(
+            set(at.clone(), None).subject().as_deref(),
+            Some("client-or-user")
+        );
+        assert_eq!(
+            set(at.clone(), Some(jwt(r#"{"sub":"alice"}"#)))
+                .subject()
+                .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(set("opaque-token".into(), None).subject(), None);
+        assert_eq!(set(jwt(r#"{"sub":""}"#), None).subject(), None);
+        assert_eq!(set(jwt(r#"{"sub":7}"#), None).subject(), None);
+        assert_eq!(set("a.!!.c".into(), None).subject(), None);
+        assert_eq!(set(format!("{at}.extra"), None).subject(), None);
+        let parsed = parse_token_response(
+            StatusCode::OK,
+            format!(
+                r#"{{"access_token":"opaque","token_type":"bearer","id_token":"{}"}}"#,
+                jwt(r#"{"sub":"bob"}"#)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(parsed.subject().as_deref(), Some("bob"));
+        assert!(!format!("{parsed:?}").contains("eyJ"));
+    }
+
+    #[test]
+    fn debug_hides_tokens() {
+        let t = parse_token_response(
+            StatusCode::OK,
+            br#"{"access_token":"SECRET1","token_type":"bearer","refresh_token":"SECRET2"}"#,
+        )
+        .unwrap();
+        let d = format!("{t:?}");
+        assert!(!d.contains("SECRET"), "{d}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn token_response_parser_never_panics(status in 100u16..600, body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            if let Ok(s) = StatusCode::from_u16(status) {
+                let _ = parse_token_response(s, &body);
+            }
+        }
+    }
 }

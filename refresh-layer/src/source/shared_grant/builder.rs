@@ -2,8 +2,23 @@
 
 use super::*;
 
+/// How long a lease lasts unless renewed, unless [`lease_ttl`](SharedGrantBuilder::lease_ttl)
+/// says otherwise: long enough for a token request, short enough that a holder that died
+/// keeps the others waiting only briefly.
+const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// The shortest lease: renewing every third of it must stay well above a store round trip.
+const MIN_LEASE_TTL: Duration = Duration::from_millis(100);
+
+/// How often a waiting process reads the store without a publication unless
+/// [`poll_every`](SharedGrantBuilder::poll_every) says otherwise: the bound on a missed one.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The shortest poll interval, so a waiting process never busy-loops on the store.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
 /// What a grant does when its configured refresh token (its seed) is not the one the stored
-/// token set started from; see the [module docs](self#a-new-seed). There is no default:
+/// token set started from; see the [module docs](super#a-new-seed). There is no default:
 /// each grant names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NewSeed {
@@ -49,19 +64,19 @@ impl SharedGrantBuilder {
     /// How long a lease lasts unless renewed (default 10 s): how long a dead holder keeps the
     /// others waiting. The holder renews it every third of this while its request runs.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(100));
+        self.lease_ttl = ttl.max(MIN_LEASE_TTL);
         self
     }
 
     /// How often a waiting process reads the store even without a publication (default 1 s):
     /// the bound on a missed one.
     pub fn poll_every(mut self, every: Duration) -> Self {
-        self.poll_every = every.max(Duration::from_millis(10));
+        self.poll_every = every.max(MIN_POLL_INTERVAL);
         self
     }
 
     /// Refresh locally when the store cannot be reached (default: no, fail with
-    /// [`RefreshError::Store`]). See the [module docs](self#when-the-store-cannot-be-reached).
+    /// [`RefreshError::Store`]). See the [module docs](super#when-the-store-cannot-be-reached).
     pub fn local_fallback(mut self, on: bool) -> Self {
         self.local_fallback = on;
         self
@@ -70,7 +85,7 @@ impl SharedGrantBuilder {
     /// The subject the tokens must belong to (default: none named; the first one seen is
     /// kept). Named, a token set is used only when it says it belongs to `subject` (the `sub`
     /// of its ID token or JWT access token): opaque tokens without an ID token are refused.
-    /// See the [module docs](self#one-sharedgrant-is-one-identity).
+    /// See the [module docs](super#one-sharedgrant-is-one-identity).
     pub fn subject(mut self, subject: impl Into<String>) -> Self {
         self.subject = Some(subject.into());
         self
@@ -109,7 +124,7 @@ impl SharedGrantBuilder {
 
 impl SharedGrant {
     /// Share `oauth`'s grant through `store` as the identity `grant_id` (one per identity:
-    /// see the [module docs](self#one-sharedgrant-is-one-identity)). A `refresh_token`
+    /// see the [module docs](super#one-sharedgrant-is-one-identity)). A `refresh_token`
     /// grant's refresh token seeds the store when it holds nothing for this grant yet; when
     /// the stored set started from another one, `new_seed` says which wins.
     pub fn builder(
@@ -124,8 +139,8 @@ impl SharedGrant {
             grant_id: grant_id.into(),
             new_seed,
             subject: None,
-            lease_ttl: Duration::from_secs(10),
-            poll_every: Duration::from_secs(1),
+            lease_ttl: DEFAULT_LEASE_TTL,
+            poll_every: DEFAULT_POLL_INTERVAL,
             local_fallback: false,
         }
     }

@@ -12,7 +12,8 @@ use portcullis_wire::buffered_client::HttpClient;
 use super::{Discovery, Inner, Reach, Trust};
 use crate::credential::Origin;
 use crate::error::BuildError;
-use crate::source::{ClientKey, erase};
+use crate::source::client_auth::ClientKey;
+use crate::source::token_http::erase;
 
 /// Configures a [`Discovery`] source; see [`Discovery::builder`].
 #[must_use]
@@ -49,14 +50,14 @@ impl DiscoveryBuilder {
     /// that the resource names **and** that is pinned here, compared as exact strings (RFC 8414
     /// §3.3: `https://id.example.com` and `https://id.example.com/` are different issuers);
     /// a resource naming no pinned one is refused with
-    /// [`DiscoveryError::UntrustedAuthorizationServer`] before anything is sent. At least one
+    /// [`DiscoveryError::UntrustedAuthorizationServer`](crate::DiscoveryError::UntrustedAuthorizationServer) before anything is sent. At least one
     /// pin is required (or [`trust_any_authorization_server`](Self::trust_any_authorization_server)).
     ///
     /// ```
     /// # use bytes::Bytes; use http_body_util::Full;
     /// # use hyper_util::client::legacy::Client; use hyper_util::rt::TokioExecutor;
     /// # let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    /// let source = refresh_layer::Discovery::builder("https://mcp.example.com/mcp", "my-agent")
+    /// let source = refresh_layer::source::discovery::Discovery::builder("https://mcp.example.com/mcp", "my-agent")
     ///     .client_secret("agent-secret")
     ///     .trust_issuer("https://id.example.com")
     ///     .client_credentials(http)

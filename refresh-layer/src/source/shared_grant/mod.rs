@@ -35,7 +35,7 @@
 //!   [`subject`](SharedGrantBuilder::subject) where tokens say it.
 //!
 //! A new sign-in through the layer's handle
-//! ([`set_refresh_token`](crate::CredentialHandle::set_refresh_token)) replaces the stored
+//! ([`sign_in`](crate::CredentialHandle::sign_in)) replaces the stored
 //! set without changing the recorded seed: it is not configuration.
 //!
 //! # Why
@@ -96,16 +96,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::credential::Credential;
+use crate::error::StoreError;
 use crate::error::{BuildError, RefreshError};
-use crate::source::{CredentialSource, FetchFuture, OAuth2, TokenSet, bearer_of};
-use crate::store::{
-    Commit, CredentialStore, Lease, StoreError, StoredTokens, Versioned, next_version, unix_ms,
-};
+use crate::source::credential_source::{CredentialSource, FetchFuture};
+use crate::source::oauth2::OAuth2;
+use crate::store::{Commit, CredentialStore, Lease, StoredTokens, Versioned, next_version};
 pub use builder::{NewSeed, SharedGrantBuilder};
 use stored::{retire, stored_of};
-
-/// How many replaced seeds a stored set remembers (their hashes, 64 bytes each).
-const RETIRED_SEEDS: usize = 16;
 
 /// An [`OAuth2`] grant whose token set is shared through a [`CredentialStore`]: give it to
 /// [`RefreshLayer::builder`](crate::RefreshLayer::builder) like any source. See the
@@ -116,7 +113,9 @@ const RETIRED_SEEDS: usize = 16;
 /// use std::time::Duration;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::{MemoryStore, NewSeed, OAuth2, RefreshLayer, SharedGrant};
+/// use refresh_layer::source::shared_grant::{NewSeed, SharedGrant};
+/// use refresh_layer::store::MemoryStore;
+/// use refresh_layer::{OAuth2, RefreshLayer};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let http = Client::builder(TokioExecutor::new()).build_http();
 /// let oauth = OAuth2::builder("http://127.0.0.1:9/oauth/token", "gateway")

@@ -18,7 +18,7 @@
 //!    challenge (else the resource's `scopes_supported`, else none), authenticating as the
 //!    server supports: `private_key_jwt`, `client_secret_basic` or `client_secret_post`.
 //!
-//! Every URL discovery sends to is checked before anything is sent ([`destination`] rules):
+//! Every URL discovery sends to is checked before anything is sent (the `destination` rules):
 //! `https` off loopback, and no private, loopback or link-local address named by a resource
 //! that is not on one itself. Give it a client that does not follow redirects (hyper-util's
 //! does not): a redirect followed inside the client would carry a request past these checks,
@@ -42,12 +42,14 @@ use serde::Deserialize;
 use tower::ServiceExt;
 
 use crate::credential::{Credential, Origin};
-pub use crate::error::DiscoveryError;
+use crate::error::DiscoveryError;
 use crate::error::RefreshError;
 use crate::failure::AuthFailure;
-use crate::source::{
-    ClientAuth, ClientKey, CredentialSource, FetchFuture, OAuth2, TokenHttp, bearer_of, error_chain,
-};
+use crate::source::client_auth::{ClientAuth, ClientKey};
+use crate::source::credential_source::{CredentialSource, FetchFuture};
+use crate::source::oauth2::OAuth2;
+use crate::source::token_http::{TokenHttp, error_chain};
+use crate::source::token_response::bearer_of;
 pub use builder::DiscoveryBuilder;
 use destination::Place;
 use metadata::{
@@ -85,14 +87,15 @@ struct State {
 }
 
 /// A [`CredentialSource`] that discovers the authorization server from the resource; see the
-/// [module docs](crate::discovery).
+/// [module docs](crate::source::discovery).
 ///
 /// ```no_run
 /// use bytes::Bytes;
 /// use http_body_util::Full;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::{Discovery, RefreshLayer};
+/// use refresh_layer::RefreshLayer;
+/// use refresh_layer::source::discovery::Discovery;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();

@@ -1,6 +1,14 @@
 //! What a token response becomes in the store.
 
-use super::*;
+use std::time::Duration;
+
+use crate::credential::Credential;
+use crate::error::RefreshError;
+use crate::source::token_response::{TokenSet, bearer_of};
+use crate::store::{StoredTokens, unix_ms};
+
+/// How many replaced seeds a stored set remembers (their hashes, 64 bytes each).
+const RETIRED_SEEDS: usize = 16;
 
 /// What a token response becomes in the store, and the credential to use now. A response
 /// without a refresh token keeps the one that was used (servers that do not rotate); what

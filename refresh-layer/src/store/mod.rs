@@ -2,7 +2,7 @@
 //! trait, its in-process implementation [`MemoryStore`], and what they hold.
 //!
 //! A store keeps, per grant, one versioned token set, one lease and a way to hear about
-//! commits. [`SharedGrant`](crate::SharedGrant) drives the protocol; a store only has to make
+//! commits. [`SharedGrant`](crate::source::shared_grant::SharedGrant) drives the protocol; a store only has to make
 //! each step atomic:
 //!
 //! - [`load`](CredentialStore::load): the current token set and its version.
@@ -14,40 +14,26 @@
 //!   the one read (compare-and-set), release the holder's lease, and tell every process.
 //! - [`changes`](CredentialStore::changes): a counter that moves on every commit heard of.
 
-use std::collections::HashMap;
+mod memory;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+
+pub use memory::MemoryStore;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tokio::time::Instant;
+
+use crate::error::StoreError;
 
 /// The future of a [`CredentialStore`] operation.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-/// Why a store could not be used. Never contains a token or a key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The store's address is not valid.
-    #[error("the store's URL is not valid")]
-    InvalidUrl,
-    /// The store could not be reached or did not answer in time.
-    #[error("the credential store is unavailable: {0}")]
-    Unavailable(String),
-    /// A stored token set could not be decrypted or read: another encryption key, or not a
-    /// document this crate wrote.
-    #[error("the stored token set cannot be read with this key")]
-    Unreadable,
-    /// The stored version cannot grow any further (`u64::MAX`): it was written from outside,
-    /// since commits add one at a time. Nothing is committed or refreshed over it; delete the
-    /// grant's stored token set to start again from the configured refresh token.
-    #[error("the stored token set's version cannot grow any further")]
-    VersionOverflow,
-}
 
 /// The version a commit over `version` writes; never wraps.
 pub(crate) fn next_version(version: u64) -> Result<u64, StoreError> {
@@ -72,7 +58,7 @@ pub struct StoredTokens {
     pub refresh_token: Option<String>,
     /// The SHA-256 (hex) of the configured refresh token this token set descends from (the
     /// seed; never the seed itself): how a replica configured with another one notices. See
-    /// [`NewSeed`](crate::shared_grant::NewSeed).
+    /// [`NewSeed`](crate::source::shared_grant::NewSeed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_sha256: Option<String>,
     /// The SHA-256 (hex) of seeds this set replaced (the newest last, at most 16): a replica
@@ -80,7 +66,7 @@ pub struct StoredTokens {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired_seeds: Vec<String>,
     /// Who the tokens belong to, when a token response said (see
-    /// [`SharedGrant`](crate::SharedGrant#one-sharedgrant-is-one-identity)).
+    /// [`SharedGrant`](crate::source::shared_grant::SharedGrant#one-sharedgrant-is-one-identity)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
 }
@@ -109,6 +95,45 @@ pub(crate) fn unix_ms() -> u64 {
 }
 
 impl StoredTokens {
+    /// A token set holding `access_token`; add what else is known with the setters.
+    ///
+    /// ```
+    /// use refresh_layer::store::StoredTokens;
+    /// let t = StoredTokens::new("at-1").refresh_token("rt-1").expires_at_ms(1_700_000_000_000);
+    /// assert_eq!(t.access_token.as_deref(), Some("at-1"));
+    /// assert_eq!(t.refresh_token.as_deref(), Some("rt-1"));
+    /// ```
+    pub fn new(access_token: impl Into<String>) -> Self {
+        StoredTokens {
+            access_token: Some(access_token.into()),
+            ..StoredTokens::default()
+        }
+    }
+
+    /// When the access token expires, in milliseconds since the Unix epoch.
+    pub fn expires_at_ms(mut self, at: u64) -> Self {
+        self.expires_at_ms = Some(at);
+        self
+    }
+
+    /// How long the access token was valid for when issued, in milliseconds.
+    pub fn lifetime_ms(mut self, lifetime: u64) -> Self {
+        self.lifetime_ms = Some(lifetime);
+        self
+    }
+
+    /// The refresh token to use next.
+    pub fn refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
+        self.refresh_token = Some(refresh_token.into());
+        self
+    }
+
+    /// Who the tokens belong to.
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
     /// A token set holding only a refresh token (what a sign-in hands over).
     pub fn from_refresh_token(refresh_token: &str) -> Self {
         StoredTokens {
@@ -152,7 +177,7 @@ pub enum Commit {
 }
 
 /// Keeps one versioned token set, one lease and a change counter per grant, for every process
-/// sharing them. See the [module docs](self) and [`SharedGrant`](crate::SharedGrant).
+/// sharing them. See the [module docs](self) and [`SharedGrant`](crate::source::shared_grant::SharedGrant).
 pub trait CredentialStore: Send + Sync + 'static {
     /// The current token set of `grant`, if any.
     fn load<'a>(&'a self, grant: &'a str) -> StoreFuture<'a, Option<Versioned>>;
@@ -215,179 +240,9 @@ impl<S: CredentialStore + ?Sized> CredentialStore for Arc<S> {
     }
 }
 
-#[derive(Default)]
-struct Entry {
-    doc: Option<Versioned>,
-    lease: Option<(Lease, Instant)>,
-    fences: u64,
-}
-
-impl Entry {
-    fn held(&self, now: Instant) -> Option<Lease> {
-        self.lease.filter(|(_, until)| now < *until).map(|(l, _)| l)
-    }
-}
-
-/// The in-process store: what several layers (or clients) in one process share. Every
-/// operation is a lock held for a few field reads; nothing leaves the process.
-///
-/// Without any store, a layer keeps its credential in its own cell, which is the same thing
-/// for one layer: use this one when several layers or tasks must share one grant, or to test
-/// code written against [`CredentialStore`].
-///
-/// ```
-/// use refresh_layer::{CredentialStore, MemoryStore, StoredTokens, Commit};
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let store = MemoryStore::new();
-/// let first = refresh_layer::Versioned { version: 1, tokens: StoredTokens::from_refresh_token("rt-1") };
-/// assert!(store.restore("grant", &first).await.unwrap());
-/// let lease = store.acquire("grant", std::time::Duration::from_secs(5)).await.unwrap().unwrap();
-/// assert!(store.acquire("grant", std::time::Duration::from_secs(5)).await.unwrap().is_none());
-/// let next = StoredTokens::from_refresh_token("rt-2");
-/// assert_eq!(store.commit("grant", 1, Some(lease), &next).await.unwrap(), Commit::Committed(2));
-/// assert_eq!(store.commit("grant", 1, None, &next).await.unwrap(), Commit::Conflict);
-/// # }
-/// ```
-pub struct MemoryStore {
-    grants: Mutex<HashMap<String, Entry>>,
-    changes: watch::Sender<u64>,
-}
-
-impl fmt::Debug for MemoryStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStore").finish_non_exhaustive()
-    }
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        MemoryStore::new()
-    }
-}
-
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        MemoryStore {
-            grants: Mutex::default(),
-            changes: watch::channel(0).0,
-        }
-    }
-
-    fn with<T>(&self, grant: &str, f: impl FnOnce(&mut Entry) -> T) -> T {
-        let mut grants = self.grants.lock().unwrap_or_else(|e| e.into_inner());
-        f(grants.entry(grant.to_owned()).or_default())
-    }
-}
-
-fn ready<'a, T: Send + 'a>(v: T) -> StoreFuture<'a, T> {
-    result(Ok(v))
-}
-
-fn result<'a, T: Send + 'a>(r: Result<T, StoreError>) -> StoreFuture<'a, T> {
-    Box::pin(std::future::ready(r))
-}
-
-impl CredentialStore for MemoryStore {
-    fn load<'a>(&'a self, grant: &'a str) -> StoreFuture<'a, Option<Versioned>> {
-        ready(self.with(grant, |e| e.doc.clone()))
-    }
-
-    fn restore<'a>(&'a self, grant: &'a str, doc: &'a Versioned) -> StoreFuture<'a, bool> {
-        ready(self.with(grant, |e| {
-            if e.doc.is_some() {
-                return false;
-            }
-            e.doc = Some(doc.clone());
-            true
-        }))
-    }
-
-    fn acquire<'a>(&'a self, grant: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Lease>> {
-        result(self.with(grant, |e| {
-            let now = Instant::now();
-            if e.held(now).is_some() {
-                return Ok(None);
-            }
-            e.fences = next_version(e.fences)?;
-            let lease = Lease { fence: e.fences };
-            e.lease = Some((lease, now + ttl));
-            Ok(Some(lease))
-        }))
-    }
-
-    fn renew<'a>(&'a self, grant: &'a str, lease: Lease, ttl: Duration) -> StoreFuture<'a, bool> {
-        ready(self.with(grant, |e| {
-            let now = Instant::now();
-            if e.held(now) != Some(lease) {
-                return false;
-            }
-            e.lease = Some((lease, now + ttl));
-            true
-        }))
-    }
-
-    fn release<'a>(&'a self, grant: &'a str, lease: Lease) -> StoreFuture<'a, ()> {
-        self.with(grant, |e| {
-            if e.lease.is_some_and(|(l, _)| l == lease) {
-                e.lease = None;
-            }
-        });
-        ready(())
-    }
-
-    fn commit<'a>(
-        &'a self,
-        grant: &'a str,
-        expected: u64,
-        lease: Option<Lease>,
-        tokens: &'a StoredTokens,
-    ) -> StoreFuture<'a, Commit> {
-        let outcome = self.with(grant, |e| {
-            if e.doc.as_ref().is_some_and(|d| d.version != expected) {
-                return Ok(Commit::Conflict);
-            }
-            let version = next_version(expected)?;
-            e.doc = Some(Versioned {
-                version,
-                tokens: tokens.clone(),
-            });
-            if lease.is_some() && e.lease.map(|(l, _)| l) == lease {
-                e.lease = None;
-            }
-            Ok(Commit::Committed(version))
-        });
-        if matches!(outcome, Ok(Commit::Committed(_))) {
-            self.changes.send_modify(|n| *n = n.wrapping_add(1));
-        }
-        result(outcome)
-    }
-
-    fn changes(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_commit_over_version_u64_max_is_a_typed_error_and_writes_nothing() {
-        let store = MemoryStore::new();
-        let top = Versioned {
-            version: u64::MAX,
-            tokens: StoredTokens::from_refresh_token("rt-1"),
-        };
-        assert!(store.restore("g", &top).await.unwrap());
-        let next = StoredTokens::from_refresh_token("rt-2");
-        assert_eq!(
-            store.commit("g", u64::MAX, None, &next).await,
-            Err(StoreError::VersionOverflow)
-        );
-        assert_eq!(store.load("g").await.unwrap(), Some(top));
-        assert_eq!(next_version(u64::MAX - 1), Ok(u64::MAX));
-    }
 
     #[test]
     fn debug_shows_no_token_and_no_subject() {

@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use http::Method;
-
 use crate::credential::Origin;
 use crate::credential_cell::Cell;
-use crate::predicate::RefreshPredicate;
+use crate::decision::Rules;
 
 /// What every service of one layer shares.
 pub(crate) struct Shared {
@@ -14,10 +12,7 @@ pub(crate) struct Shared {
     pub(crate) scope: Arc<[Origin]>,
     pub(crate) keep_existing: bool,
     pub(crate) max_replay: usize,
-    pub(crate) predicate: RefreshPredicate,
-    /// `None`: every method is retried.
-    pub(crate) retry_methods: Option<Arc<[Method]>>,
+    /// Which answers refresh, and which requests are sent again.
+    pub(crate) rules: Rules,
     pub(crate) report: bool,
-    /// Whether an `insufficient_scope` refusal gets one new credential and one retry.
-    pub(crate) step_up: bool,
 }

@@ -1,7 +1,7 @@
 //! The [`CredentialStore`] every replica shares: Redis, with the token sets encrypted at rest.
 //!
 //! # Layout
-//! One grant (see [`SharedGrant`](crate::SharedGrant)) is `h`, the first 128 bits of the
+//! One grant (see [`SharedGrant`](crate::source::shared_grant::SharedGrant)) is `h`, the first 128 bits of the
 //! SHA-256 of its name (token endpoint, client id, scope set, resource, and the grant id it
 //! was built with), in hex. Its keys share the hash tag `{h}`, so a Redis Cluster keeps them
 //! on one slot:
@@ -35,7 +35,7 @@
 //! publication that opens) of the grants it follows, and writes it back when the stored one
 //! is missing or older, so a restart without persistence loses nothing a replica saw. A
 //! process follows the grants it has read or committed, at most
-//! [`remembered_grants`](RedisStoreConfig::remembered_grants) of them: when full, the one
+//! [`remembered_grants`](RedisStoreBuilder::remembered_grants) of them: when full, the one
 //! used least recently is forgotten, which only means this process can no longer write that
 //! grant back after a loss (another replica may; else it starts from its seed, below) until
 //! it reads it again. Forgetting never makes a blob that did not open acceptable. A replica started after the loss that saw
@@ -46,9 +46,9 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use refresh_layer::{RedisStore, RedisStoreConfig, StoreKey};
+//! use refresh_layer::store::redis::{RedisStore, StoreKey};
 //! let key = StoreKey::from_base64(&std::env::var("TOKEN_STORE_KEY")?)?;
-//! let store = RedisStore::connect("redis://127.0.0.1:6379/", key, RedisStoreConfig::default()).await?;
+//! let store = RedisStore::builder("redis://127.0.0.1:6379/", key).connect().await?;
 //! # let _ = Arc::new(store);
 //! # Ok(())
 //! # }
@@ -63,62 +63,19 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use portcullis_wire::redis_link::{Followed, Follower, RedisLink, RedisLinkError, redis};
 use tokio::sync::watch;
 
+mod builder;
 mod key;
 mod seen;
+pub use builder::RedisStoreBuilder;
 pub use key::{InvalidStoreKey, StoreKey};
 use seen::Seen;
 
-use crate::store::{
-    Commit, CredentialStore, Lease, StoreError, StoreFuture, StoredTokens, Versioned,
-};
+use crate::error::StoreError;
+use crate::store::{Commit, CredentialStore, Lease, StoreFuture, StoredTokens, Versioned};
 
-/// How a [`RedisStore`] is kept.
-///
-/// ```
-/// use std::time::Duration;
-/// let config = refresh_layer::RedisStoreConfig::default()
-///     .key_prefix("billing-gateway:tokens")
-///     .timeout(Duration::from_millis(500));
-/// # let _ = config;
-/// ```
-#[derive(Debug, Clone)]
-pub struct RedisStoreConfig {
-    prefix: String,
-    timeout: Duration,
-    remembered: usize,
-}
-
-impl Default for RedisStoreConfig {
-    fn default() -> Self {
-        RedisStoreConfig {
-            prefix: "portcullis:grant".into(),
-            timeout: Duration::from_secs(2),
-            remembered: 1024,
-        }
-    }
-}
-
-impl RedisStoreConfig {
-    /// The prefix of every key and channel (default `portcullis:grant`).
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// How long one Redis command may take (default 2 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Of how many grants this process remembers the newest token set, to write back if
-    /// Redis loses its data (default 1024, at least 1; see the
-    /// [module docs](self#when-redis-loses-its-data) for what happens when full).
-    pub fn remembered_grants(mut self, grants: usize) -> Self {
-        self.remembered = grants.max(1);
-        self
-    }
-}
+/// How often waiters are told to read the store again even when nothing seems lost: the
+/// bound on a publication lost without the link noticing.
+const RESYNC_EVERY: Duration = Duration::from_secs(30);
 
 impl From<RedisLinkError> for StoreError {
     fn from(e: RedisLinkError) -> Self {
@@ -241,12 +198,14 @@ fn hex(bytes: &[u8]) -> String {
 impl RedisStore {
     /// Connect to `url`, encrypting with `key`, and follow the commits of every grant under
     /// the prefix. Fails when Redis cannot be reached now; later outages are ridden out.
-    pub async fn connect(
+    async fn connect(
         url: &str,
         key: StoreKey,
-        config: RedisStoreConfig,
+        prefix: String,
+        timeout: Duration,
+        remembered: usize,
     ) -> Result<Self, StoreError> {
-        let link = RedisLink::connect(url, config.timeout).await?;
+        let link = RedisLink::connect(url, timeout).await?;
         let inner = Arc::new(Inner {
             link: link.clone(),
             key,
@@ -257,10 +216,10 @@ impl RedisStore {
                 commit: redis::Script::new(COMMIT),
                 restore: redis::Script::new(RESTORE),
             },
-            seen: Mutex::new(Seen::new(config.remembered)),
+            seen: Mutex::new(Seen::new(remembered)),
             changes: watch::channel(0).0,
             follower: OnceLock::new(),
-            prefix: config.prefix,
+            prefix,
         });
         let patterns = vec![format!("{}:*:events", glob_literal(&inner.prefix))];
         let pubsub = link.subscribe(&[], &patterns).await?;
@@ -394,7 +353,7 @@ impl Followed for Inner {
     }
 
     fn resync_every(&self) -> Duration {
-        Duration::from_secs(30)
+        RESYNC_EVERY
     }
 }
 

@@ -1,0 +1,149 @@
+//! `refresh_on_revoked_token`: a `403` whose problem body says `token_revoked` refreshes once
+//! and is retried once, like a `401`; nothing else about a `403` ever refreshes. Over real
+//! HTTP on 127.0.0.1.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use http::StatusCode;
+use portcullis_testkit::http::serve;
+use portcullis_wire::ErrorCode;
+use refresh_layer::{
+    AuthFailure, Credential, RefreshLayer, RefreshOutcome, RefreshService, RetriedAfter, from_fn,
+};
+use tower::{Layer, ServiceExt};
+
+use common::{Http, get_req, http, text};
+
+/// The credentials each request carried, in order.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+fn problem(code: &str) -> axum::response::Response {
+    let body =
+        format!(r#"{{"type":"about:blank","title":"Forbidden","status":403,"code":"{code}"}}"#);
+    (
+        StatusCode::FORBIDDEN,
+        [(http::header::CONTENT_TYPE, "application/problem+json")],
+        body,
+    )
+        .into_response()
+}
+
+/// An API where `t0` has been revoked: `/revoked` refuses it with `403 token_revoked` and
+/// accepts any later token; `/always-revoked` refuses every token that way; `/forbidden`
+/// refuses every token with `403` and another code.
+async fn api() -> (SocketAddr, Seen) {
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let auth = move |h: &HeaderMap| {
+        let a = h["authorization"].to_str().unwrap().to_owned();
+        log.lock().unwrap().push(a.clone());
+        a
+    };
+    let (a1, a2, a3) = (auth.clone(), auth.clone(), auth);
+    let app = Router::new()
+        .route(
+            "/revoked",
+            get(move |h: HeaderMap| async move {
+                if a1(&h) == "Bearer t0" {
+                    problem("token_revoked")
+                } else {
+                    "hello".into_response()
+                }
+            }),
+        )
+        .route(
+            "/always-revoked",
+            get(move |h: HeaderMap| async move {
+                a2(&h);
+                problem("token_revoked")
+            }),
+        )
+        .route(
+            "/forbidden",
+            get(move |h: HeaderMap| async move {
+                a3(&h);
+                problem("insufficient_scope")
+            }),
+        );
+    (serve(app).await, seen)
+}
+
+/// A layer whose source hands out `t0`, `t1`, … and counts its fetches.
+fn client(addr: SocketAddr, revoked_token_rule: bool) -> (RefreshService<Http>, Arc<AtomicUsize>) {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    let source = from_fn(move || {
+        let i = counter.fetch_add(1, Ordering::SeqCst);
+        async move { Ok(Credential::bearer(&format!("t{i}")).unwrap()) }
+    });
+    let layer = RefreshLayer::builder(source)
+        .allow_origin(format!("http://{addr}"))
+        .refresh_on_revoked_token(revoked_token_rule)
+        .build()
+        .unwrap();
+    (layer.layer(http()), fetches)
+}
+
+#[tokio::test]
+async fn a_403_token_revoked_problem_refreshes_once_and_is_retried_once_with_the_rule_on() {
+    let (addr, seen) = api().await;
+    let (svc, fetches) = client(addr, true);
+    let res = svc.oneshot(get_req(addr, "/revoked")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.extensions().get::<RefreshOutcome>().unwrap().retried);
+    let first = &res.extensions().get::<RetriedAfter>().unwrap().0;
+    assert_eq!(first.status, StatusCode::FORBIDDEN);
+    assert_eq!(first.code(), Some(ErrorCode::TokenRevoked));
+    assert_eq!(text(res).await, "hello");
+    assert_eq!(*seen.lock().unwrap(), ["Bearer t0", "Bearer t1"]);
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "the first fetch and one refresh"
+    );
+}
+
+#[tokio::test]
+async fn a_second_token_revoked_403_is_the_final_answer() {
+    let (addr, seen) = api().await;
+    let (svc, fetches) = client(addr, true);
+    let res = svc.oneshot(get_req(addr, "/always-revoked")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.extensions().get::<RefreshOutcome>().unwrap().retried);
+    assert_eq!(*seen.lock().unwrap(), ["Bearer t0", "Bearer t1"]);
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn without_the_rule_a_403_never_refreshes_and_its_body_is_untouched() {
+    let (addr, seen) = api().await;
+    let (svc, fetches) = client(addr, false);
+    let res = svc.oneshot(get_req(addr, "/revoked")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(!res.extensions().get::<RefreshOutcome>().unwrap().retried);
+    assert!(text(res).await.contains("token_revoked"));
+    assert_eq!(*seen.lock().unwrap(), ["Bearer t0"]);
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_403_with_another_code_never_refreshes_even_with_the_rule_on() {
+    let (addr, seen) = api().await;
+    let (svc, fetches) = client(addr, true);
+    let res = svc.oneshot(get_req(addr, "/forbidden")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(!res.extensions().get::<RefreshOutcome>().unwrap().retried);
+    // The layer read the problem body to judge it: what it said is in `AuthFailure`.
+    let failure = res.extensions().get::<AuthFailure>().unwrap();
+    assert_eq!(failure.code(), Some(ErrorCode::InsufficientScope));
+    assert_eq!(*seen.lock().unwrap(), ["Bearer t0"]);
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
