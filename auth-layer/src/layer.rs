@@ -9,16 +9,16 @@ use tower::Layer;
 
 use crate::authenticator::Authenticator;
 use crate::authenticator::fast_path::Engine;
-use crate::challenge::Challenges;
 use crate::context::LayerContext;
 use crate::csrf::Csrf;
 use crate::error::ConfigError;
 use crate::metrics::AuthMetrics;
-use crate::problem::{ProblemRenderer, Responder, ResponderConfig};
 use crate::resource_metadata::ProtectedResource;
+use crate::response::challenge::Challenges;
+use crate::response::problem::{ProblemRenderer, Responder, ResponderConfig};
 use crate::service::AuthService;
-use crate::shared::Shared;
 use crate::sources::Sources;
+use crate::state::Shared;
 use portcullis_wire::grammar::is_token;
 
 /// Authenticates every request of the wrapped service; see the [crate docs](crate).

@@ -56,9 +56,7 @@
 
 mod apikey;
 mod authenticator;
-mod authorize;
 mod body;
-mod challenge;
 mod context;
 pub mod cors;
 mod credential;
@@ -71,24 +69,20 @@ pub mod jwt;
 mod layer;
 pub mod mcp;
 mod metrics;
-mod misconfiguration;
+mod policy;
 mod principal;
-mod problem;
 mod resource_metadata;
+mod response;
 mod revocation;
 mod service;
-mod shared;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod shared_revocation;
 mod sources;
+mod state;
 
 pub use apikey::ApiKeys;
 pub use authenticator::{Authentication, Authenticator};
-pub use authorize::{
-    AccessPolicy, CredentialPolicy, PolicyLayer, PolicyService, RequireCredential, RequirePolicy,
-    RequireRole, RequireScope, RolePolicy, ScopePolicy,
-};
 pub use body::AuthBody;
 pub use credential::{CredentialKind, PresentedCredential};
 pub use csrf::{Csrf, CsrfKey};
@@ -98,9 +92,13 @@ pub use error::{AuthError, ConfigError, ErrorCode, KeyError};
 pub use extract::{AuthRejection, Claims, ClaimsRejection};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use metrics::AuthMetrics;
+pub use policy::{
+    AccessPolicy, CredentialPolicy, PolicyLayer, PolicyService, RequireCredential, RequirePolicy,
+    RequireRole, RequireScope, RolePolicy, ScopePolicy,
+};
 pub use principal::{Principal, PrincipalBuilder};
-pub use problem::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
 pub use resource_metadata::ProtectedResource;
+pub use response::problem::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
 pub use revocation::{Denylist, Revocation, RevocationCheck, RevocationStatus};
 pub use service::AuthService;
 #[cfg(feature = "redis")]

@@ -17,7 +17,7 @@ use crate::credential::{CredentialKind, Found};
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
 use crate::principal::Principal;
-use crate::shared::Shared;
+use crate::state::Shared;
 
 /// The service of an [`AuthLayer`](crate::AuthLayer).
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use crate::context::LayerContext;
 use crate::csrf::CsrfCheck;
 use crate::metrics::AuthMetrics;
 use crate::principal::Principal;
-use crate::problem::Responder;
+use crate::response::problem::Responder;
 use crate::sources::Sources;
 
 /// What every service of one layer shares: the configuration, checked and compiled once.

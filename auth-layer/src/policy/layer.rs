@@ -1,22 +1,3 @@
-//! Route policies: required scopes, roles, or any predicate over the [`Principal`].
-//!
-//! Apply them per route with axum's `route_layer` (or `ServiceBuilder` around a service), inside
-//! an [`AuthLayer`](crate::AuthLayer). They answer with the same realm and body shape as the
-//! auth layer around them.
-//!
-//! # Example
-//! ```
-//! use auth_layer::{RequirePolicy, RequireRole, RequireScope};
-//! use axum::{Router, routing::get};
-//!
-//! let app: Router = Router::new()
-//!     .route("/admin", get(|| async { "hi" }).route_layer(RequireScope::all(["admin"])))
-//!     .route("/billing", get(|| async { "$" }).route_layer(RequireRole::any(["finance"])))
-//!     .route("/ours", get(|| async { "!" }).route_layer(RequirePolicy::new(|p: &auth_layer::Principal| {
-//!         p.issuer() == Some("https://id.example.com")
-//!     })));
-//! ```
-
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -28,10 +9,10 @@ use crate::context::LayerContext;
 use crate::credential::CredentialKind;
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
-use crate::misconfiguration::no_auth_layer;
 use crate::principal::Principal;
-use crate::problem::Responder;
-use crate::shared::layer_context;
+use crate::response::misconfiguration::no_auth_layer;
+use crate::response::problem::Responder;
+use crate::state::layer_context;
 
 /// A rule a principal must satisfy. Closures `Fn(&Principal) -> bool` are rules too, refusing
 /// with 403 `forbidden`.

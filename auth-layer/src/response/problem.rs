@@ -15,8 +15,8 @@ use portcullis_wire::PROBLEM_JSON;
 
 pub use portcullis_wire::Problem;
 
-use crate::challenge::Challenges;
 use crate::error::AuthError;
+use crate::response::challenge::Challenges;
 use portcullis_wire::ErrorCode;
 
 /// A rendered body and its media type.
