@@ -43,7 +43,7 @@ use portcullis::client::{
     CredentialSource, NewSeed, OAuth2, RedisStore, RedisStoreConfig, RefreshLayer, RefreshService,
     SharedGrant, StoreError, StoreKey,
 };
-use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
+use portcullis::server::jwt::{JwksKeySource, JwtAuthenticator};
 use portcullis::server::{AuthLayer, Principal};
 use tower::ServiceExt;
 
@@ -242,9 +242,9 @@ async fn main() {
     // The upstream: given, or the demo API started here.
     let (base, jwt) = match &args.upstream {
         Some(base) => {
-            let keys = JwksKeySource::builder()
-                .config(JwksConfig::default().allow_http(is_loopback(base)))
-                .build(&format!("{base}/.well-known/jwks.json"))
+            let keys = JwksKeySource::builder(format!("{base}/.well-known/jwks.json"))
+                .allow_http(is_loopback(base))
+                .build()
                 .unwrap_or_else(|e| fail(2, format!("invalid --upstream: {e}")));
             let jwt = JwtAuthenticator::builder()
                 .key_source(keys)

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use demo_app::{DemoApi, DemoConfig};
-use portcullis::server::jwt::{JwksConfig, JwksKeySource};
+use portcullis::server::jwt::JwksKeySource;
 use portcullis::server::{
     CsrfKey, SharedRevocationConfig, SharedRevocationError, SharedRevocations,
 };
@@ -205,10 +205,10 @@ async fn main() {
         csrf_key,
     };
     let demo = match (&args.jwks_url, &args.issuer, &args.audience) {
-        (Some(url), Some(iss), Some(aud)) => match JwksKeySource::builder()
+        (Some(url), Some(iss), Some(aud)) => match JwksKeySource::builder(url.as_str())
             // Plain http only for a provider on this machine (tests, local setups).
-            .config(JwksConfig::default().allow_http(is_loopback(url)))
-            .build(url)
+            .allow_http(is_loopback(url))
+            .build()
         {
             Ok(keys) => DemoApi::with_keys(config, keys, iss, aud),
             Err(e) => {

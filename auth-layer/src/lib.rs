@@ -86,6 +86,9 @@ pub use authenticator::{Authentication, Authenticator};
 pub use body::AuthBody;
 pub use credential::{CredentialKind, PresentedCredential};
 pub use csrf::{Csrf, CsrfKey};
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use error::JwksError;
 pub use error::{AuthError, ConfigError, ErrorCode, KeyError};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

@@ -42,5 +42,5 @@ pub use claims::CHECKABLE_CLAIMS;
 pub use jsonwebtoken::Algorithm;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-pub use jwks::{JwksBuilder, JwksConfig, JwksError, JwksKeySource};
+pub use jwks::{JwksDiscoveryBuilder, JwksKeySource, JwksKeySourceBuilder};
 pub use keys::{JwtKey, KeyFuture, KeyLookup, KeySource};

@@ -8,7 +8,7 @@
 //!   (`oct`) key in it would let anyone who can read it mint tokens. Such keys are skipped.
 //!   Several keys may share a `kid` (one per algorithm); a token's key is picked by `kid` and
 //!   `alg`.
-//! - Keys are fetched over `https` only, unless [`JwksConfig::allow_http`] says otherwise
+//! - Keys are fetched over `https` only, unless [`allow_http`](JwksKeySourceBuilder::allow_http) says otherwise
 //!   (tests, loopback); an `https` issuer's discovery document may never name an `http`
 //!   `jwks_uri`.
 //! - A token with an unknown `kid` causes one refetch — shared by every request waiting for it,
@@ -29,6 +29,12 @@
 //! # let _ = jwt; Ok(()) }
 //! ```
 
+mod builder;
+mod discovery;
+mod fetch;
+mod key_set;
+mod settings;
 mod source;
 
-pub use source::{JwksBuilder, JwksConfig, JwksError, JwksKeySource};
+pub use builder::{JwksDiscoveryBuilder, JwksKeySourceBuilder};
+pub use source::JwksKeySource;
