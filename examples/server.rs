@@ -28,9 +28,7 @@ use std::time::Duration;
 use base64::Engine;
 use demo_app::{DemoApi, DemoConfig};
 use portcullis::server::jwt::JwksKeySource;
-use portcullis::server::{
-    CsrfKey, SharedRevocationConfig, SharedRevocationError, SharedRevocations,
-};
+use portcullis::server::{CsrfKey, SharedRevocationError, SharedRevocations};
 
 struct Args {
     listen: String,
@@ -174,15 +172,10 @@ async fn main() {
         None => None,
         // A user may log out of 30 tokens a minute on each server; an administrator's
         // revocations are never limited.
-        Some(url) => match SharedRevocations::connect(
-            url,
-            SharedRevocationConfig::default().limit_self_service_logouts(
-                30,
-                Duration::from_secs(60),
-                100_000,
-            ),
-        )
-        .await
+        Some(url) => match SharedRevocations::builder(url)
+            .limit_self_service_logouts(30, Duration::from_secs(60), 100_000)
+            .connect()
+            .await
         {
             Ok(list) => Some(list),
             Err(e @ SharedRevocationError::InvalidUrl) => {

@@ -293,6 +293,27 @@ pub enum JwksError {
     Config(#[from] ConfigError),
 }
 
+/// Why the shared revocation list could not be used (feature `redis`; the same errors as the
+/// client's shared store).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub type SharedRevocationError = portcullis_wire::redis_link::RedisLinkError;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+/// Why a self-service logout ([`SharedRevocations::revoke_own_token`]) was not shared. A
+/// logout is never refused: a limit that refused would leave the token valid.
+///
+/// [`SharedRevocations::revoke_own_token`]: crate::SharedRevocations::revoke_own_token
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogoutError {
+    /// Revoked on this replica, but Redis could not be reached: the others learn of it when
+    /// this replica reaches Redis again.
+    #[error("revoked on this replica only: {0}")]
+    NotShared(#[from] SharedRevocationError),
+}
+
 /// Why a key cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

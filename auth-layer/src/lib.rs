@@ -90,6 +90,9 @@ pub use csrf::{Csrf, CsrfKey};
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use error::JwksError;
 pub use error::{AuthError, ConfigError, ErrorCode, KeyError};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use error::{LogoutError, SharedRevocationError};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{AuthRejection, Claims, ClaimsRejection};
@@ -106,7 +109,4 @@ pub use revocation::{Denylist, Revocation, RevocationCheck, RevocationStatus};
 pub use service::AuthService;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use shared_revocation::{
-    LogoutError, SharedRevocationConfig, SharedRevocationError, SharedRevocationStats,
-    SharedRevocations,
-};
+pub use shared_revocation::{SharedRevocationStats, SharedRevocations, SharedRevocationsBuilder};
