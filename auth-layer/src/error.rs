@@ -192,11 +192,11 @@ pub enum ConfigError {
     },
     /// The layer reads a cookie credential but no CSRF protection was chosen.
     #[error(
-        "a cookie credential needs CSRF protection: .csrf(Csrf::session_bound(CsrfKey::new(secret)?)) with the same secret on every replica, or .disable_csrf_protection() only if the cookie is SameSite=Strict and nothing else can send it"
+        "a cookie credential needs CSRF protection: .csrf(CsrfPolicy::session_bound(CsrfKey::new(secret)?)) with the same secret on every replica, or .disable_csrf_protection() only if the cookie is SameSite=Strict and nothing else can send it"
     )]
     CsrfNotConfigured,
     /// An option of session-bound CSRF tokens (the method named) given to another protection.
-    #[error("Csrf::{0} only applies to session-bound tokens (Csrf::session_bound)")]
+    #[error("CsrfPolicy::{0} only applies to session-bound tokens (CsrfPolicy::session_bound)")]
     CsrfNotSessionBound(&'static str),
     /// The layer accepts no credential at all.
     #[error("accept at least one of: bearer, cookie, api_key")]

@@ -10,7 +10,7 @@ use tower::Layer;
 use crate::authenticator::Authenticator;
 use crate::authenticator::fast_path::Engine;
 use crate::context::LayerContext;
-use crate::csrf::Csrf;
+use crate::csrf::CsrfPolicy;
 use crate::error::ConfigError;
 use crate::metrics::AuthMetrics;
 use crate::resource_metadata::ProtectedResource;
@@ -72,7 +72,7 @@ impl<S> Layer<S> for AuthLayer {
 enum CsrfChoice {
     Unset,
     Off,
-    On(Csrf),
+    On(CsrfPolicy),
 }
 
 /// Configures an [`AuthLayer`]; see [`AuthLayer::builder`].
@@ -149,11 +149,11 @@ impl AuthLayerBuilder {
     }
 
     /// How cookie-authenticated unsafe requests prove they come from our pages: usually
-    /// [`Csrf::session_bound`]`(key)`, see [`Csrf`]. There is no default: with a
+    /// [`CsrfPolicy::session_bound`]`(key)`, see [`CsrfPolicy`]. There is no default: with a
     /// [`cookie`](Self::cookie) source, [`build`](Self::build) fails with
     /// [`ConfigError::CsrfNotConfigured`] until this (or
     /// [`disable_csrf_protection`](Self::disable_csrf_protection)) is called.
-    pub fn csrf(mut self, csrf: Csrf) -> Self {
+    pub fn csrf(mut self, csrf: CsrfPolicy) -> Self {
         self.csrf = CsrfChoice::On(csrf);
         self
     }
@@ -359,7 +359,8 @@ mod tests {
             AuthLayer::builder()
                 .cookie("sid", keys())
                 .csrf(
-                    crate::Csrf::origin_only().previous_key(crate::CsrfKey::new(&[1; 32]).unwrap())
+                    crate::CsrfPolicy::origin_only()
+                        .previous_key(crate::CsrfKey::new(&[1; 32]).unwrap())
                 )
                 .build()
                 .err(),

@@ -85,7 +85,7 @@ pub use apikey::ApiKeys;
 pub use authenticator::{Authentication, Authenticator};
 pub use body::AuthBody;
 pub use credential::{CredentialKind, PresentedCredential};
-pub use csrf::{Csrf, CsrfKey};
+pub use csrf::{CsrfKey, CsrfPolicy};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use error::JwksError;

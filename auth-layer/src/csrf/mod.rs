@@ -9,7 +9,7 @@
 //!   origin or the request's own host. Requests that carry neither header (old browsers, and
 //!   every client that is not a browser) pass this check, which is why the token below is
 //!   needed too.
-//! - **a token bound to the session** ([`Csrf::session_bound`]): a header holding
+//! - **a token bound to the session** ([`CsrfPolicy::session_bound`]): a header holding
 //!   `base64url(HMAC-SHA256(key, label ‖ session))`, where *session* is the value of the very
 //!   cookie the layer authenticated the request with, and *key* is a [`CsrfKey`] the app
 //!   configures (the same on every replica). The app hands the token to its page when it sets
@@ -20,11 +20,11 @@
 //! Failing either is 403 `csrf_failed`, with the layer's problem body.
 //!
 //! A page on another origin of the same site (`app.example.com` calling `api.example.com`, or
-//! two ports of `localhost`) is cross-origin: name it with [`Csrf::trusted_origin`].
+//! two ports of `localhost`) is cross-origin: name it with [`CsrfPolicy::trusted_origin`].
 //!
 //! # Example
 //! ```
-//! use auth_layer::{ApiKeys, AuthLayer, Csrf, CsrfKey};
+//! use auth_layer::{ApiKeys, AuthLayer, CsrfKey, CsrfPolicy};
 //! use axum::extract::State;
 //! use axum::http::header::SET_COOKIE;
 //! use axum::response::IntoResponse;
@@ -36,7 +36,7 @@
 //! # let sessions = ApiKeys::new();
 //! let auth = AuthLayer::builder()
 //!     .cookie("sid", sessions)
-//!     .csrf(Csrf::session_bound(key.clone()).trusted_origin("https://app.example.com"))
+//!     .csrf(CsrfPolicy::session_bound(key.clone()).trusted_origin("https://app.example.com"))
 //!     .build()?;
 //!
 //! /// Signs in: sets the session cookie and gives the page the CSRF token of that session,
@@ -56,7 +56,10 @@
 //! # }
 //! ```
 
+mod check;
+mod key;
 mod policy;
 
-pub(crate) use policy::CsrfCheck;
-pub use policy::{Csrf, CsrfKey};
+pub(crate) use check::CsrfCheck;
+pub use key::CsrfKey;
+pub use policy::CsrfPolicy;

@@ -8,7 +8,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use auth_layer::jwt::{JwtAuthenticator, JwtKey};
-use auth_layer::{ApiKeys, AuthLayer, CredentialKind, Csrf, CsrfKey, Principal};
+use auth_layer::{ApiKeys, AuthLayer, CredentialKind, CsrfKey, CsrfPolicy, Principal};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
@@ -60,7 +60,7 @@ impl Harness {
         let layer = AuthLayer::builder()
             .bearer(jwt.clone())
             .cookie("at", jwt)
-            .csrf(Csrf::session_bound(CsrfKey::new(SECRET).unwrap()))
+            .csrf(CsrfPolicy::session_bound(CsrfKey::new(SECRET).unwrap()))
             .api_key("x-api-key", keys)
             .build()
             .unwrap();
