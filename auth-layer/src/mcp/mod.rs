@@ -10,7 +10,7 @@
 //! which conforming clients (refresh-layer's [step-up], the TypeScript SDK) answer by getting
 //! a token with that scope and retrying once.
 //!
-//! [`ToolScopes`] reads the body (bounded), finds every `tools/call` in it (a single message
+//! [`ToolScopesLayer`] reads the body (bounded), finds every `tools/call` in it (a single message
 //! or a batch), and refuses the request when a called tool needs a scope the
 //! [`Principal`] lacks; the refusal is rendered by the [`AuthLayer`](crate::AuthLayer) around
 //! it, so it has the same realm, `resource_metadata` and problem body as every other failure.
@@ -37,7 +37,7 @@
 //!
 //! A request with no body at all (the SSE stream's `GET`, the session-ending `DELETE`) passes.
 //! A server that reads JSON exactly as strictly as serde_json (rmcp does) may be given the old
-//! behaviour with [`ToolScopes::pass_unparseable_bodies_unchecked`].
+//! behaviour with [`ToolScopesLayer::pass_unparseable_bodies_unchecked`].
 //!
 //! Name every scope a tool needs, the baseline ones included: the 403 names exactly those,
 //! and some clients (the TypeScript SDK 1.x) *replace* their scope with the challenge's
@@ -48,7 +48,7 @@
 //!
 //! # Example
 //! ```
-//! use auth_layer::mcp::ToolScopes;
+//! use auth_layer::mcp::ToolScopesLayer;
 //! use auth_layer::{AuthLayer, ProtectedResource, jwt::{JwtAuthenticator, JwtKey}};
 //! use jsonwebtoken::Algorithm;
 //! use tower::ServiceBuilder;
@@ -72,7 +72,7 @@
 //!             .build()?,
 //!     )
 //!     .layer(
-//!         ToolScopes::new()
+//!         ToolScopesLayer::new()
 //!             .tool("list_notes", ["notes:read"])
 //!             .tool("add_note", ["notes:read", "notes:write"]),
 //!     );
@@ -81,7 +81,10 @@
 //! # }
 //! ```
 
+mod content_type;
+mod layer;
 mod message;
-mod tool_scopes;
+mod service;
 
-pub use tool_scopes::{DEFAULT_MAX_BODY, ToolScopes, ToolScopesBody, ToolScopesService};
+pub use layer::{DEFAULT_MAX_BODY, ToolScopesLayer};
+pub use service::{ToolScopes, ToolScopesBody};

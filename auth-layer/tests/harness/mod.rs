@@ -327,8 +327,8 @@ pub fn check_tool_call(body: &[u8]) {
 /// for byte, is empty or UTF-8 JSON sent as such, and holds no gated call by any reading
 /// (serde_json's or a lenient one); a body over the limit is 413.
 pub fn check_tool_call_as((content_type, utf8_json): (Option<&'static str>, bool), body: &[u8]) {
-    use auth_layer::mcp::{ToolScopes, ToolScopesBody};
-    let layer = ToolScopes::new()
+    use auth_layer::mcp::{ToolScopesBody, ToolScopesLayer};
+    let layer = ToolScopesLayer::new()
         .tool(GATED, ["admin"])
         .max_body(TOOL_BODY_MAX);
     let mut svc = layer.layer(service_fn(
