@@ -12,6 +12,9 @@
 //! costs more than the second parse it saves.
 
 mod registered;
+mod tee;
+mod values;
 
 pub use registered::CHECKABLE_CLAIMS;
-pub(crate) use registered::{Registered, read, read_with};
+pub(crate) use registered::{Registered, read};
+pub(crate) use tee::read_with;
