@@ -16,7 +16,7 @@
 //! use auth_layer::jwt::{JwtAuthenticator, JwtKey};
 //! use auth_layer::{AuthLayer, Principal, RequireScope};
 //! use axum::{Router, routing::get};
-//! use jsonwebtoken::Algorithm;
+//! use auth_layer::jsonwebtoken::Algorithm;
 //!
 //! # fn main() -> Result<(), auth_layer::ConfigError> {
 //! let jwt = JwtAuthenticator::builder()
@@ -54,6 +54,10 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The JOSE types this crate's API names (`Algorithm`, `DecodingKey`, `jwk::Jwk`), from the
+/// version this crate is built with: naming them needs no dependency of your own.
+pub use jsonwebtoken;
+
 mod apikey;
 mod authenticator;
 mod body;
@@ -69,7 +73,7 @@ pub mod jwt;
 mod layer;
 pub mod mcp;
 mod metrics;
-mod policy;
+pub mod policy;
 mod principal;
 mod resource_metadata;
 mod response;
@@ -98,10 +102,7 @@ pub use error::{LogoutError, SharedRevocationError};
 pub use extract::{AuthRejection, Claims, ClaimsRejection};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use metrics::AuthMetrics;
-pub use policy::{
-    AccessPolicy, CredentialPolicy, PolicyLayer, PolicyService, RequireCredential, RequirePolicy,
-    RequireRole, RequireScope, RolePolicy, ScopePolicy,
-};
+pub use policy::{RequireRole, RequireScope};
 pub use principal::{Principal, PrincipalBuilder};
 pub use resource_metadata::ProtectedResource;
 pub use response::problem::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};

@@ -230,7 +230,7 @@ async fn a_route_outside_the_layer_that_needs_a_principal_is_a_500_naming_the_mi
 /// route both. No second layer, no `Router::merge`.
 #[tokio::test]
 async fn a_route_can_accept_only_some_credential_kinds() {
-    use auth_layer::RequireCredential;
+    use auth_layer::policy::RequireCredential;
     let keys = ApiKeys::new().with_key(
         "key-for-build-bot",
         Principal::builder(CredentialKind::ApiKey)

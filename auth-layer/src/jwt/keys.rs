@@ -33,7 +33,7 @@ fn min_hmac_secret(alg: Algorithm) -> usize {
 /// # Example
 /// ```
 /// use auth_layer::jwt::JwtKey;
-/// use jsonwebtoken::Algorithm;
+/// use auth_layer::jsonwebtoken::Algorithm;
 /// let key = JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])
 ///     .unwrap()
 ///     .with_kid("k1");
@@ -143,7 +143,7 @@ impl JwtKey {
     /// ```
     /// use auth_layer::jwt::JwtKey;
     /// use auth_layer::{ConfigError, KeyError};
-    /// use jsonwebtoken::Algorithm;
+    /// use auth_layer::jsonwebtoken::Algorithm;
     /// let private = b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
     /// assert_eq!(
     ///     JwtKey::rsa_pem(private, &[Algorithm::RS256]).unwrap_err(),

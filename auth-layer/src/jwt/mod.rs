@@ -8,7 +8,7 @@
 //! # Example
 //! ```
 //! use auth_layer::jwt::{JwtAuthenticator, JwtKey};
-//! use jsonwebtoken::Algorithm;
+//! use auth_layer::jsonwebtoken::Algorithm;
 //!
 //! #[derive(Clone, serde::Deserialize)]
 //! struct MyClaims { org_id: String }
@@ -37,9 +37,6 @@ pub use authenticator::{JwtAuthenticator, MAX_TOKEN_LEN};
 pub use builder::JwtAuthenticatorBuilder;
 pub use cache::CacheStats;
 pub use claims::CHECKABLE_CLAIMS;
-/// The JWS algorithms (re-exported from `jsonwebtoken`, so naming one needs no other
-/// dependency).
-pub use jsonwebtoken::Algorithm;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use jwks::{JwksDiscoveryBuilder, JwksKeySource, JwksKeySourceBuilder};

@@ -50,7 +50,7 @@
 //! ```
 //! use auth_layer::mcp::ToolScopesLayer;
 //! use auth_layer::{AuthLayer, ProtectedResource, jwt::{JwtAuthenticator, JwtKey}};
-//! use jsonwebtoken::Algorithm;
+//! use auth_layer::jsonwebtoken::Algorithm;
 //! use tower::ServiceBuilder;
 //!
 //! # fn main() -> Result<(), auth_layer::ConfigError> {

@@ -116,7 +116,7 @@ where
                 Err(e) => Some(e),
             };
             if let Some(err) = refusal {
-                return Ok(crate::policy::refusal(
+                return Ok(crate::response::refusal::refusal(
                     &parts.extensions,
                     &err,
                     "tool scopes refused the request",

@@ -6,7 +6,7 @@
 //!
 //! # Example
 //! ```
-//! use auth_layer::{RequirePolicy, RequireRole, RequireScope};
+//! use auth_layer::policy::{RequirePolicy, RequireRole, RequireScope};
 //! use axum::{Router, routing::get};
 //!
 //! let app: Router = Router::new()
@@ -18,9 +18,9 @@
 //! ```
 
 mod layer;
+mod rules;
+mod service;
 
-pub(crate) use layer::refusal;
-pub use layer::{
-    AccessPolicy, CredentialPolicy, PolicyLayer, PolicyService, RequireCredential, RequirePolicy,
-    RequireRole, RequireScope, RolePolicy, ScopePolicy,
-};
+pub use layer::{PolicyLayer, RequireCredential, RequirePolicy, RequireRole, RequireScope};
+pub use rules::{AccessPolicy, CredentialPolicy, RolePolicy, ScopePolicy};
+pub use service::PolicyService;

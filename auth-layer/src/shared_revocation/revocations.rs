@@ -45,7 +45,8 @@ pub struct SharedRevocationStats {
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use auth_layer::SharedRevocations;
-/// use auth_layer::jwt::{Algorithm, JwtAuthenticator, JwtKey};
+/// use auth_layer::jsonwebtoken::Algorithm;
+/// use auth_layer::jwt::{JwtAuthenticator, JwtKey};
 ///
 /// let revoked = SharedRevocations::connect("redis://127.0.0.1:6379/", SharedRevocationsBuilder::default()).await?;
 /// let jwt = JwtAuthenticator::builder()
