@@ -10,6 +10,7 @@ use tower::Layer;
 use crate::authenticator::Authenticator;
 use crate::authenticator::fast_path::Engine;
 use crate::context::LayerContext;
+use crate::credential::CredentialKind;
 use crate::csrf::CsrfPolicy;
 use crate::error::ConfigError;
 use crate::metrics::AuthMetrics;
@@ -18,7 +19,7 @@ use crate::response::challenge::Challenges;
 use crate::response::problem::{ProblemRenderer, Responder, ResponderConfig};
 use crate::service::AuthService;
 use crate::sources::Sources;
-use crate::state::Shared;
+use crate::state::{Engines, Shared};
 use portcullis_wire::grammar::is_token;
 
 /// Authenticates every request of the wrapped service; see the [crate docs](crate).
@@ -302,17 +303,27 @@ impl AuthLayerBuilder {
         };
         let responder = Arc::new(responder);
         let metrics = Arc::<AuthMetrics>::default();
+        let sources = Sources {
+            bearer: self.bearer.is_some(),
+            cookie: self.cookie.as_ref().map(|(n, _)| n.clone()),
+            api_key: api_key_header,
+            allow_multiple: self.allow_multiple,
+        };
+        let mut engines = Engines::default();
+        let authenticators = [
+            (CredentialKind::Bearer, self.bearer),
+            (CredentialKind::Cookie, self.cookie.map(|(_, a)| a)),
+            (CredentialKind::ApiKey, self.api_key.map(|(_, a)| a)),
+        ];
+        for (kind, authenticator) in authenticators {
+            if let Some(a) = authenticator {
+                engines.set(kind, Engine::new(a));
+            }
+        }
         Ok(AuthLayer {
             shared: Arc::new(Shared {
-                sources: Sources {
-                    bearer: self.bearer.is_some(),
-                    cookie: self.cookie.as_ref().map(|(n, _)| n.clone()),
-                    api_key: api_key_header,
-                    allow_multiple: self.allow_multiple,
-                },
-                bearer: self.bearer.map(Engine::new),
-                cookie: self.cookie.map(|(_, a)| Engine::new(a)),
-                api_key: self.api_key.map(|(_, a)| Engine::new(a)),
+                sources,
+                engines,
                 optional: self.optional,
                 pass_preflights: self.pass_preflights,
                 strip: self.strip,

@@ -52,11 +52,7 @@ fn is_preflight<B>(req: &Request<B>) -> bool {
 
 impl Shared {
     fn authenticator(&self, kind: CredentialKind) -> Option<&Engine> {
-        match kind {
-            CredentialKind::Bearer => self.bearer.as_ref(),
-            CredentialKind::Cookie => self.cookie.as_ref(),
-            CredentialKind::ApiKey => self.api_key.as_ref(),
-        }
+        self.engines.get(kind)
     }
 
     /// An anonymous request (optional mode) still names the layer that let it through.

@@ -2,7 +2,6 @@ use std::any::TypeId;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,8 +11,9 @@ use jsonwebtoken::Algorithm;
 
 use super::cache::{CacheStats, VerifiedCache};
 use super::claims::{self, Registered};
-use super::header;
+use super::header::{self, malformed};
 use super::keys::{JwtKey, KeyLookup, KeySource};
+use super::time::{check_times, expired_from, unix_now};
 
 use crate::authenticator::fast_path::{FastPath, Seal};
 use crate::authenticator::{Authentication, Authenticator};
@@ -74,17 +74,6 @@ impl<C> JwtAuthenticator<C> {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-pub(super) fn malformed(detail: &'static str) -> AuthError {
-    AuthError::with_detail(ErrorCode::TokenMalformed, detail)
-}
-
 /// A token taken apart, before its signature is known to be good: only the JOSE header has
 /// been read; the claims stay encoded until [`Inner::check`].
 struct Parsed<'t> {
@@ -127,8 +116,8 @@ impl Inner {
         })
     }
 
-    /// Decode the payload, read the registered claims (and `C`, in the same pass); refuse an
-    /// expired token.
+    /// Decode the payload, read the registered claims (and `C`, in the same pass); refuse a
+    /// token outside its time window.
     fn claims<C: DeserializeOwned + 'static>(
         &self,
         parsed: &Parsed<'_>,
@@ -138,11 +127,7 @@ impl Inner {
             .decode(parsed.payload)
             .map_err(|_| malformed("the JWT payload is not base64url"))?;
         let (c, user) = read_claims::<C>(&payload)?;
-        if let Some(exp) = c.exp
-            && now >= exp.saturating_add(self.leeway)
-        {
-            return Err(AuthError::new(ErrorCode::TokenExpired));
-        }
+        check_times(c.exp, c.nbf, c.iat, now, self.leeway)?;
         Ok((c, user))
     }
 
@@ -152,8 +137,9 @@ impl Inner {
     /// Which comes first follows the cost: an HMAC is cheaper than parsing the claims, so an
     /// HMAC token's claims are read only once its signature holds (a forged token costs no
     /// JSON parsing); an RSA/EC/EdDSA signature costs 30–65 times as much as the claims, so those claims
-    /// are read first and an expired token is refused without the signature check (reading
-    /// `exp` early can only refuse a token, never accept a forged one).
+    /// are read first and a token outside its time window is refused without the signature
+    /// check (reading the time claims early can only refuse a token, never accept a forged
+    /// one).
     fn check<C: DeserializeOwned + 'static>(
         &self,
         parsed: &Parsed<'_>,
@@ -182,19 +168,6 @@ impl Inner {
             Some(read) => read,
             None => self.claims::<C>(parsed, now)?,
         };
-        let future = |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(self.leeway));
-        if future(c.nbf) {
-            return Err(AuthError::with_detail(
-                ErrorCode::TokenNotYetValid,
-                "the token's nbf is in the future",
-            ));
-        }
-        if future(c.iat) {
-            return Err(AuthError::with_detail(
-                ErrorCode::TokenNotYetValid,
-                "the token's iat is in the future",
-            ));
-        }
         if !self.issuers.is_empty() {
             match c.str(c.iss) {
                 None => {
@@ -399,14 +372,14 @@ where
             return Ok(Finished::Asking(Asking {
                 principal,
                 status,
-                remember: remember.map(|exp| (exp.saturating_add(inner.leeway), now, key.clone())),
+                remember: remember.map(|exp| (expired_from(exp, inner.leeway), now, key.clone())),
             }));
         }
         if let (Some(cache), Some(exp)) = (&inner.cache, remember) {
             cache.insert(
                 token,
                 principal.clone(),
-                exp.saturating_add(inner.leeway),
+                expired_from(exp, inner.leeway),
                 now,
                 key,
             );

@@ -5,9 +5,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::cache::VerifiedCache;
+use super::authenticator::{Inner, JwtAuthenticator};
+use super::cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, VerifiedCache};
+use super::claims::CHECKABLE_CLAIMS;
+use super::header;
 use super::keys::StaticKeys;
-use super::{CHECKABLE_CLAIMS, Inner, JwtAuthenticator, JwtKey, KeySource, header};
+use super::keys::{JwtKey, KeySource};
+use super::time::DEFAULT_LEEWAY;
 use crate::error::ConfigError;
 use crate::revocation::Revocation;
 
@@ -59,12 +63,12 @@ impl JwtAuthenticator<()> {
             issuers: Vec::new(),
             audiences: Vec::new(),
             any_audience: false,
-            leeway: Duration::from_secs(60),
+            leeway: DEFAULT_LEEWAY,
             required: vec!["exp".into()],
             token_type: None,
             revocation: None,
-            cache_capacity: 10_000,
-            cache_bytes: 16 << 20,
+            cache_capacity: DEFAULT_CACHE_ENTRIES,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             _claims: PhantomData,
         }
     }

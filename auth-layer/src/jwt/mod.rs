@@ -31,8 +31,8 @@ mod header;
 #[cfg(feature = "jwks")]
 mod jwks;
 mod keys;
+mod time;
 
-use authenticator::{Inner, malformed};
 pub use authenticator::{JwtAuthenticator, MAX_TOKEN_LEN};
 pub use builder::JwtAuthenticatorBuilder;
 pub use cache::CacheStats;
