@@ -9,7 +9,7 @@ use super::authenticator::{Inner, JwtAuthenticator};
 use super::cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, VerifiedCache};
 use super::claims::CHECKABLE_CLAIMS;
 use super::header;
-use super::keys::StaticKeys;
+use super::key_map::KeyMap;
 use super::keys::{JwtKey, KeySource};
 use super::time::DEFAULT_LEEWAY;
 use crate::error::ConfigError;
@@ -182,7 +182,7 @@ impl<C> JwtAuthenticatorBuilder<C> {
                 return Err(ConfigError::KeysAndKeySource);
             }
             (Some(source), true) => source,
-            (None, false) => Arc::new(StaticKeys::new(self.keys)?),
+            (None, false) => Arc::new(KeyMap::from_static(self.keys)?),
             (None, true) => return Err(ConfigError::NoKey),
         };
         if self.audiences.is_empty() && !self.any_audience {

@@ -30,6 +30,7 @@ mod claims;
 mod header;
 #[cfg(feature = "jwks")]
 mod jwks;
+mod key_map;
 mod keys;
 mod time;
 

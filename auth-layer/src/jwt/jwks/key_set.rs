@@ -8,13 +8,13 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 
 use super::settings::JwksSettings;
 use crate::error::JwksError;
+use crate::jwt::key_map::KeyMap;
 use crate::jwt::keys::JwtKey;
 
-/// A parsed key set. Several keys may share a `kid` (providers publish one per algorithm
-/// during a migration); a token's key is chosen by `kid` and `alg`.
+/// A parsed key set: its keys by `kid` (a token without `kid` may use the only key of a
+/// document that has one key; a `kid` no key has is a reason to fetch again).
 pub(crate) struct KeySet {
-    pub(crate) by_kid: HashMap<String, Vec<Arc<JwtKey>>>,
-    pub(crate) only: Option<Arc<JwtKey>>,
+    pub(crate) map: KeyMap,
     /// Every key with the JWK it came from. A key that is in the next fetch unchanged keeps
     /// its `Arc`, so tokens it verified stay in the verified-token cache; a key that left
     /// the set is dropped, and with it every cached verdict it gave.
@@ -25,17 +25,7 @@ pub(crate) struct KeySet {
 
 impl KeySet {
     pub(crate) fn get(&self, kid: Option<&str>, alg: Algorithm) -> Option<Arc<JwtKey>> {
-        match kid {
-            Some(kid) => {
-                let keys = self.by_kid.get(kid)?;
-                // The key for this algorithm; else any, so the refusal names the algorithm.
-                keys.iter()
-                    .find(|k| k.allows(alg))
-                    .or_else(|| keys.first())
-                    .cloned()
-            }
-            None => self.only.clone(),
-        }
+        self.map.get(kid, alg).cloned()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -94,7 +84,10 @@ pub(crate) fn parse_key_set(
         return Err(JwksError::NoUsableKeys);
     }
     let only = (all.len() == 1).then(|| all[0].1.clone());
-    Ok(KeySet { by_kid, only, all })
+    Ok(KeySet {
+        map: KeyMap::fetched(by_kid, only),
+        all,
+    })
 }
 
 /// One JWK of a fetched set as a public verification key, or `None` (with a debug event) when
@@ -153,10 +146,12 @@ mod tests {
             "not even an object"
         ]}"#;
         let set = parse_key_set(doc, &cfg, None).unwrap();
-        let mut kids: Vec<_> = set.by_kid.keys().cloned().collect();
-        kids.sort();
+        let kids: Vec<_> = set.map.kids().collect();
         assert_eq!(kids, ["e1", "r1"]);
-        assert_eq!(set.by_kid["r1"][0].algorithms(), [Algorithm::RS256]);
+        assert_eq!(
+            set.map.named("r1").unwrap()[0].algorithms(),
+            [Algorithm::RS256]
+        );
     }
 
     const RSA_N: &str = "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw";
@@ -200,7 +195,7 @@ mod tests {
         );
         let set = parse_key_set(doc.as_bytes(), &cfg, None).unwrap();
         assert_eq!(
-            set.by_kid["k"].len(),
+            set.map.named("k").unwrap().len(),
             3,
             "the repeated ES256 key is skipped"
         );
@@ -209,7 +204,7 @@ mod tests {
         }
         let es = set.get(Some("k"), Algorithm::ES256).unwrap();
         assert!(
-            Arc::ptr_eq(&es, &set.by_kid["k"][1]),
+            Arc::ptr_eq(&es, &set.map.named("k").unwrap()[1]),
             "the first ES256 key wins"
         );
         // An algorithm no key allows still finds a key, whose allowlist then refuses it.
@@ -246,8 +241,14 @@ mod tests {
         );
         let first = parse_key_set(v1.as_bytes(), &cfg, None).unwrap();
         let second = parse_key_set(v2.as_bytes(), &cfg, Some(&first)).unwrap();
-        assert!(Arc::ptr_eq(&first.by_kid["a"][0], &second.by_kid["a"][0]));
-        assert!(!Arc::ptr_eq(&first.by_kid["a"][0], &second.by_kid["b"][0]));
+        assert!(Arc::ptr_eq(
+            &first.map.named("a").unwrap()[0],
+            &second.map.named("a").unwrap()[0]
+        ));
+        assert!(!Arc::ptr_eq(
+            &first.map.named("a").unwrap()[0],
+            &second.map.named("b").unwrap()[0]
+        ));
     }
 
     #[test]
