@@ -186,7 +186,7 @@ fn revocation(c: &mut Criterion) {
         rt.block_on(fill(&redis.url(), &prefix, entries));
         let list = rt
             .block_on(
-                SharedRevocations::builder(&redis.url())
+                SharedRevocations::builder(redis.url())
                     .key_prefix(&prefix)
                     .max_entries(bound)
                     // The follower's own reloads stay out of the idle case.

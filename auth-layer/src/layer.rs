@@ -246,8 +246,9 @@ impl AuthLayerBuilder {
         self
     }
 
-    /// Check the configuration and build the layer.
-    pub fn build(self) -> Result<AuthLayer, ConfigError> {
+    /// Where credentials are read from, checked: at least one source, a cookie name that is
+    /// a token, an API-key header of its own.
+    fn sources(&self) -> Result<Sources, ConfigError> {
         if self.bearer.is_none() && self.cookie.is_none() && self.api_key.is_none() {
             return Err(ConfigError::NoCredentialSource);
         }
@@ -269,6 +270,37 @@ impl AuthLayerBuilder {
             }
             None => None,
         };
+        Ok(Sources {
+            bearer: self.bearer.is_some(),
+            cookie: self.cookie.as_ref().map(|(n, _)| n.clone()),
+            api_key: api_key_header,
+            allow_multiple: self.allow_multiple,
+        })
+    }
+
+    /// One engine per credential kind the layer accepts.
+    fn engines(
+        bearer: Option<Arc<dyn Authenticator>>,
+        cookie: Option<(String, Arc<dyn Authenticator>)>,
+        api_key: Option<(String, Arc<dyn Authenticator>)>,
+    ) -> Engines {
+        let mut engines = Engines::default();
+        let authenticators = [
+            (CredentialKind::Bearer, bearer),
+            (CredentialKind::Cookie, cookie.map(|(_, a)| a)),
+            (CredentialKind::ApiKey, api_key.map(|(_, a)| a)),
+        ];
+        for (kind, authenticator) in authenticators {
+            if let Some(a) = authenticator {
+                engines.set(kind, Engine::new(a));
+            }
+        }
+        engines
+    }
+
+    /// Check the configuration and build the layer.
+    pub fn build(self) -> Result<AuthLayer, ConfigError> {
+        let sources = self.sources()?;
         let (metadata_url, metadata) = match &self.resource {
             Some(r) => {
                 let invalid = || ConfigError::InvalidResource(r.resource().to_owned());
@@ -303,23 +335,7 @@ impl AuthLayerBuilder {
         };
         let responder = Arc::new(responder);
         let metrics = Arc::<AuthMetrics>::default();
-        let sources = Sources {
-            bearer: self.bearer.is_some(),
-            cookie: self.cookie.as_ref().map(|(n, _)| n.clone()),
-            api_key: api_key_header,
-            allow_multiple: self.allow_multiple,
-        };
-        let mut engines = Engines::default();
-        let authenticators = [
-            (CredentialKind::Bearer, self.bearer),
-            (CredentialKind::Cookie, self.cookie.map(|(_, a)| a)),
-            (CredentialKind::ApiKey, self.api_key.map(|(_, a)| a)),
-        ];
-        for (kind, authenticator) in authenticators {
-            if let Some(a) = authenticator {
-                engines.set(kind, Engine::new(a));
-            }
-        }
+        let engines = Self::engines(self.bearer, self.cookie, self.api_key);
         Ok(AuthLayer {
             shared: Arc::new(Shared {
                 sources,

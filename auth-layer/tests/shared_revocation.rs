@@ -24,7 +24,7 @@ const ISS: &str = "https://id.test";
 const AUD: &str = "api";
 
 async fn list(redis: &Redis) -> SharedRevocations {
-    SharedRevocations::builder(&redis.url())
+    SharedRevocations::builder(redis.url())
         .timeout(Duration::from_millis(500))
         .connect()
         .await
@@ -302,7 +302,7 @@ async fn a_bad_url_or_an_absent_server_is_a_typed_error() {
         .local_addr()
         .unwrap()
         .port();
-    let err = SharedRevocations::builder(&format!("redis://127.0.0.1:{port}/"))
+    let err = SharedRevocations::builder(format!("redis://127.0.0.1:{port}/"))
         .timeout(Duration::from_millis(300))
         .connect()
         .await
@@ -315,7 +315,7 @@ async fn a_bad_url_or_an_absent_server_is_a_typed_error() {
     // A server that takes the connection and never answers: a typed error, in bounded time.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let start = Instant::now();
-    let err = SharedRevocations::builder(&format!("redis://{}/", silent.local_addr().unwrap()))
+    let err = SharedRevocations::builder(format!("redis://{}/", silent.local_addr().unwrap()))
         .timeout(Duration::from_millis(300))
         .connect()
         .await
@@ -352,7 +352,7 @@ async fn a_revocation_for_ever_is_still_read_back_by_every_replica() {
 /// A list that keeps at most `bound` entries of each kind in this process and reloads the whole
 /// list every 200 ms.
 async fn bounded(redis: &Redis, bound: usize) -> SharedRevocations {
-    SharedRevocations::builder(&redis.url())
+    SharedRevocations::builder(redis.url())
         .timeout(Duration::from_millis(500))
         .max_entries(bound)
         .resync_every(Duration::from_millis(200))
@@ -552,7 +552,7 @@ async fn while_redis_is_down_an_overflowed_replica_refuses_what_it_cannot_decide
 async fn self_service_logouts_are_limited_per_subject_and_administrator_revocations_never_are() {
     let redis = Redis::start();
     let issuer = TestIssuer::new(ISS);
-    let list = SharedRevocations::builder(&redis.url())
+    let list = SharedRevocations::builder(redis.url())
         .timeout(Duration::from_millis(500))
         .limit_self_service_logouts(2, Duration::from_secs(600), 2)
         .connect()

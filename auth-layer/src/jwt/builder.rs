@@ -81,6 +81,26 @@ impl<C> JwtAuthenticatorBuilder<C> {
         self
     }
 
+    /// Add several static keys at once, as [`key`](Self::key) does one by one: two keys with
+    /// the same `kid`, or two without one, make [`build`](Self::build) fail.
+    ///
+    /// ```
+    /// use auth_layer::jsonwebtoken::Algorithm;
+    /// use auth_layer::jwt::{JwtAuthenticator, JwtKey};
+    /// # fn main() -> Result<(), auth_layer::ConfigError> {
+    /// let current = JwtKey::hmac(b"the-current-secret-of-32-bytes-or-more", &[Algorithm::HS256])?;
+    /// let previous = JwtKey::hmac(b"the-previous-secret-of-32-bytes-or-more", &[Algorithm::HS256])?;
+    /// let jwt = JwtAuthenticator::builder()
+    ///     .keys([current.with_kid("2025-06"), previous.with_kid("2025-01")])
+    ///     .audience("orders-api")
+    ///     .build()?;
+    /// # let _ = jwt; Ok(()) }
+    /// ```
+    pub fn keys(mut self, keys: impl IntoIterator<Item = JwtKey>) -> Self {
+        self.keys.extend(keys);
+        self
+    }
+
     /// Take keys from a [`KeySource`] (a JWKS, say) instead of static keys.
     pub fn key_source(mut self, source: impl KeySource) -> Self {
         self.source = Some(Arc::new(source));
@@ -214,5 +234,37 @@ impl<C> JwtAuthenticatorBuilder<C> {
             }),
             _claims: PhantomData,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::Algorithm;
+
+    use super::*;
+    use crate::error::KeyError;
+
+    fn key(kid: &str) -> JwtKey {
+        JwtKey::hmac(&[7; 32], &[Algorithm::HS256])
+            .unwrap()
+            .with_kid(kid)
+    }
+
+    #[test]
+    fn keys_added_at_once_are_checked_as_keys_added_one_by_one() {
+        let built = |b: JwtAuthenticatorBuilder| b.any_audience().build().err();
+        assert_eq!(
+            built(JwtAuthenticator::builder().keys([key("a"), key("b")])),
+            None
+        );
+        let twice = Some(ConfigError::Key(KeyError::DuplicateKid("a".into())));
+        assert_eq!(
+            built(JwtAuthenticator::builder().keys([key("a"), key("a")])),
+            twice
+        );
+        assert_eq!(
+            built(JwtAuthenticator::builder().key(key("a")).keys([key("a")])),
+            twice
+        );
     }
 }

@@ -335,6 +335,7 @@ fn key_algorithm(a: KeyAlgorithm) -> Result<Algorithm, ConfigError> {
 pub type KeyFuture = Pin<Box<dyn Future<Output = Result<Arc<JwtKey>, AuthError>> + Send>>;
 
 /// The answer of a [`KeySource`].
+#[non_exhaustive]
 pub enum KeyLookup {
     /// The key is at hand.
     Found(Arc<JwtKey>),

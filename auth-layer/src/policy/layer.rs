@@ -72,7 +72,8 @@ impl PolicyLayer<CredentialPolicy> {
     /// The request must have been authenticated with one of `kinds`.
     ///
     /// ```
-    /// use auth_layer::{CredentialKind, RequireCredential};
+    /// use auth_layer::CredentialKind;
+    /// use auth_layer::policy::RequireCredential;
     /// use axum::{Router, routing::post};
     /// // Machine clients only: a browser session cookie or a user's token is refused here.
     /// let app: Router = Router::new()

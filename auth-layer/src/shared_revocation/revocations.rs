@@ -48,7 +48,7 @@ pub struct SharedRevocationStats {
 /// use auth_layer::jsonwebtoken::Algorithm;
 /// use auth_layer::jwt::{JwtAuthenticator, JwtKey};
 ///
-/// let revoked = SharedRevocations::connect("redis://127.0.0.1:6379/", SharedRevocationsBuilder::default()).await?;
+/// let revoked = SharedRevocations::builder("redis://127.0.0.1:6379/").connect().await?;
 /// let jwt = JwtAuthenticator::builder()
 ///     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])?)
 ///     .audience("orders-api")

@@ -145,7 +145,7 @@ impl JwksKeySourceBuilder {
 /// ```no_run
 /// use auth_layer::jwt::JwksKeySource;
 /// use std::time::Duration;
-/// # async fn run() -> Result<(), auth_layer::jwt::JwksError> {
+/// # async fn run() -> Result<(), auth_layer::JwksError> {
 /// let keys = JwksKeySource::discovery("https://id.example.com")
 ///     .timeout(Duration::from_secs(2))
 ///     .discover()
