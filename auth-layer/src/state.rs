@@ -4,14 +4,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use http::Extensions;
-
 use crate::authenticator::fast_path::Engine;
 use crate::context::LayerContext;
 use crate::credential::CredentialKind;
 use crate::csrf::CsrfCheck;
 use crate::metrics::AuthMetrics;
-use crate::principal::Principal;
 use crate::response::problem::Responder;
 use crate::sources::Sources;
 
@@ -46,14 +43,5 @@ impl Engines {
     /// The authenticator of `kind`, if the layer accepts that kind.
     pub(crate) fn get(&self, kind: CredentialKind) -> Option<&Engine> {
         self.0[kind.index()].as_ref()
-    }
-}
-
-/// The context of the layer that handled a request: in its principal when it authenticated,
-/// else (anonymous, optional mode) in an extension of its own; `None` when no layer did.
-pub(crate) fn layer_context(extensions: &Extensions) -> Option<&LayerContext> {
-    match extensions.get::<Principal>() {
-        Some(p) => p.context().or_else(|| extensions.get::<LayerContext>()),
-        None => extensions.get::<LayerContext>(),
     }
 }

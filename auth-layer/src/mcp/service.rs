@@ -14,9 +14,8 @@ use super::layer::ToolScopesLayer;
 use crate::body::AuthBody;
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
-use crate::principal::Principal;
+use crate::principal::{Principal, layer_context};
 use crate::response::misconfiguration::no_auth_layer;
-use crate::state::layer_context;
 
 /// The body the inner service of [`ToolScopes`](super::ToolScopes) receives: the bytes that were read, or the
 /// original body when no tool needs a scope.
@@ -116,7 +115,7 @@ where
                 Err(e) => Some(e),
             };
             if let Some(err) = refusal {
-                return Ok(crate::response::refusal::refusal(
+                return Ok(crate::policy::refusal::refusal(
                     &parts.extensions,
                     &err,
                     "tool scopes refused the request",

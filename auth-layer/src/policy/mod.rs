@@ -18,6 +18,7 @@
 //! ```
 
 mod layer;
+pub(crate) mod refusal;
 mod rules;
 mod service;
 

@@ -7,6 +7,7 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 
 use super::layer::PolicyLayer;
+use super::refusal::refusal;
 use super::rules::AccessPolicy;
 use crate::body::AuthBody;
 use crate::context::LayerContext;
@@ -14,7 +15,6 @@ use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
 use crate::principal::Principal;
 use crate::response::misconfiguration::no_auth_layer;
-use crate::response::refusal::refusal;
 
 impl<S, P: Clone> Layer<S> for PolicyLayer<P> {
     type Service = PolicyService<S, P>;

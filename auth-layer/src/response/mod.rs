@@ -3,4 +3,3 @@
 pub(crate) mod challenge;
 pub(crate) mod misconfiguration;
 pub(crate) mod problem;
-pub(crate) mod refusal;

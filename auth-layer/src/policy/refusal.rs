@@ -2,11 +2,10 @@
 
 use http::Response;
 
-use super::problem::Responder;
 use crate::body::AuthBody;
 use crate::error::AuthError;
-use crate::principal::Principal;
-use crate::state::layer_context;
+use crate::principal::{Principal, layer_context};
+use crate::response::problem::Responder;
 
 /// The answer to a request a policy refuses after authentication: rendered by the layer that
 /// authenticated it (its realm, metadata and problem shape) and counted in its metrics.
