@@ -17,7 +17,7 @@ pub(super) const TOKEN_LEN: usize = 43;
 ///
 /// There is no default and no random key: give every replica of your app the same secret, so
 /// that a token minted by one is accepted by all. To rotate, configure the new key with the
-/// old one as [`CsrfPolicy::previous_key`] until the sessions minted under the old one have ended.
+/// old one as [`CsrfPolicy::previous_key`](crate::CsrfPolicy::previous_key) until the sessions minted under the old one have ended.
 /// `Debug` does not print the secret.
 #[derive(Clone)]
 pub struct CsrfKey {

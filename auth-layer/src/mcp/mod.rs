@@ -12,7 +12,7 @@
 //!
 //! [`ToolScopesLayer`] reads the body (bounded), finds every `tools/call` in it (a single message
 //! or a batch), and refuses the request when a called tool needs a scope the
-//! [`Principal`] lacks; the refusal is rendered by the [`AuthLayer`](crate::AuthLayer) around
+//! [`Principal`](crate::Principal) lacks; the refusal is rendered by the [`AuthLayer`](crate::AuthLayer) around
 //! it, so it has the same realm, `resource_metadata` and problem body as every other failure.
 //! Everything else passes through, the body unchanged byte for byte. A compressed body
 //! (`Content-Encoding` other than `identity`) is `415`: put a decompression layer *outside*

@@ -1,4 +1,4 @@
-//! Route policies: required scopes, roles, or any predicate over the [`Principal`].
+//! Route policies: required scopes, roles, or any predicate over the [`Principal`](crate::Principal).
 //!
 //! Apply them per route with axum's `route_layer` (or `ServiceBuilder` around a service), inside
 //! an [`AuthLayer`](crate::AuthLayer). They answer with the same realm and body shape as the
