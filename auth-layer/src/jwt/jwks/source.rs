@@ -17,6 +17,10 @@ use super::settings::JwksSettings;
 use crate::error::{AuthError, ErrorCode, JwksError};
 use crate::jwt::keys::{KeyLookup, KeySource};
 
+/// The shortest `Retry-After` told while the keys cannot be fetched: `0` would invite an
+/// immediate retry that the refetch interval refuses anyway.
+const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 pub(crate) type FetchOutcome = Result<(), JwksError>;
 
 #[derive(Default)]
@@ -111,9 +115,7 @@ impl JwksKeySource {
     fn retry_after(&self, st: &State) -> Duration {
         let interval = self.inner.settings.refetch_interval;
         match st.last_attempt {
-            Some(t) => interval
-                .saturating_sub(t.elapsed())
-                .max(Duration::from_secs(1)),
+            Some(t) => interval.saturating_sub(t.elapsed()).max(MIN_RETRY_AFTER),
             None => interval,
         }
     }
