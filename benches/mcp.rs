@@ -20,7 +20,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use jsonwebtoken::Algorithm;
 use portcullis::server::AuthLayer;
-use portcullis::server::mcp::ToolScopes;
+use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::testkit::{TestIssuer, now};
 use serde_json::json;
 use tower::{Layer, Service, ServiceExt};
@@ -62,7 +62,7 @@ fn mcp(c: &mut Criterion) {
     let scoped = Router::new()
         .route_service(
             "/mcp",
-            ToolScopes::new()
+            ToolScopesLayer::new()
                 .tool("add_note", ["read", "write"])
                 .tool("purge", ["admin"])
                 .layer(post(echo).with_state(())),

@@ -21,9 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis::server::{
-    CredentialKind, Principal, Revocation, SharedRevocationConfig, SharedRevocations,
-};
+use portcullis::server::{CredentialKind, Principal, Revocation, SharedRevocations};
 use portcullis::testkit::redis::RedisServer;
 use portcullis_wire::redis_link::redis;
 
@@ -187,14 +185,14 @@ fn revocation(c: &mut Criterion) {
         let prefix = format!("bench:{name}");
         rt.block_on(fill(&redis.url(), &prefix, entries));
         let list = rt
-            .block_on(SharedRevocations::connect(
-                &redis.url(),
-                SharedRevocationConfig::default()
+            .block_on(
+                SharedRevocations::builder(redis.url())
                     .key_prefix(&prefix)
                     .max_entries(bound)
                     // The follower's own reloads stay out of the idle case.
-                    .resync_every(Duration::from_secs(3_600)),
-            ))
+                    .resync_every(Duration::from_secs(3_600))
+                    .connect(),
+            )
             .unwrap();
         assert_eq!(list.len(), bound.min(entries as usize));
         assert_eq!(list.stats().overflowing, entries as usize > bound);

@@ -42,7 +42,7 @@ use hyper_util::rt::TokioExecutor;
 use portcullis::client::source::shared_grant::{NewSeed, SharedGrant};
 use portcullis::client::store::redis::{RedisStore, StoreKey};
 use portcullis::client::{CredentialSource, OAuth2, RefreshLayer, RefreshService, StoreError};
-use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
+use portcullis::server::jwt::{JwksKeySource, JwtAuthenticator};
 use portcullis::server::{AuthLayer, Principal};
 use tower::ServiceExt;
 
@@ -242,9 +242,9 @@ async fn main() {
     // The upstream: given, or the demo API started here.
     let (base, jwt) = match &args.upstream {
         Some(base) => {
-            let keys = JwksKeySource::builder()
-                .config(JwksConfig::default().allow_http(is_loopback(base)))
-                .build(&format!("{base}/.well-known/jwks.json"))
+            let keys = JwksKeySource::builder(format!("{base}/.well-known/jwks.json"))
+                .allow_http(is_loopback(base))
+                .build()
                 .unwrap_or_else(|e| fail(2, format!("invalid --upstream: {e}")));
             let jwt = JwtAuthenticator::builder()
                 .key_source(keys)

@@ -27,10 +27,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use demo_app::{DemoApi, DemoConfig};
-use portcullis::server::jwt::{JwksConfig, JwksKeySource};
-use portcullis::server::{
-    CsrfKey, SharedRevocationConfig, SharedRevocationError, SharedRevocations,
-};
+use portcullis::server::jwt::JwksKeySource;
+use portcullis::server::{CsrfKey, SharedRevocationError, SharedRevocations};
 
 struct Args {
     listen: String,
@@ -174,15 +172,10 @@ async fn main() {
         None => None,
         // A user may log out of 30 tokens a minute on each server; an administrator's
         // revocations are never limited.
-        Some(url) => match SharedRevocations::connect(
-            url,
-            SharedRevocationConfig::default().limit_self_service_logouts(
-                30,
-                Duration::from_secs(60),
-                100_000,
-            ),
-        )
-        .await
+        Some(url) => match SharedRevocations::builder(url)
+            .limit_self_service_logouts(30, Duration::from_secs(60), 100_000)
+            .connect()
+            .await
         {
             Ok(list) => Some(list),
             Err(e @ SharedRevocationError::InvalidUrl) => {
@@ -205,10 +198,10 @@ async fn main() {
         csrf_key,
     };
     let demo = match (&args.jwks_url, &args.issuer, &args.audience) {
-        (Some(url), Some(iss), Some(aud)) => match JwksKeySource::builder()
+        (Some(url), Some(iss), Some(aud)) => match JwksKeySource::builder(url.as_str())
             // Plain http only for a provider on this machine (tests, local setups).
-            .config(JwksConfig::default().allow_http(is_loopback(url)))
-            .build(url)
+            .allow_http(is_loopback(url))
+            .build()
         {
             Ok(keys) => DemoApi::with_keys(config, keys, iss, aud),
             Err(e) => {

@@ -27,7 +27,7 @@ use http_body_util::Full;
 use jsonwebtoken::Algorithm;
 use portcullis::server::AuthLayer;
 use portcullis::server::jwt::JwtAuthenticator;
-use portcullis::server::mcp::ToolScopes;
+use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::testkit::http::{Reply, client, send, serve};
 use portcullis::testkit::{TestIssuer, random_hex};
 use serde_json::json;
@@ -189,7 +189,7 @@ async fn gateway(issuer: &TestIssuer, backend: &Backend) -> String {
         .strip_credentials(true)
         .build()
         .unwrap();
-    let tools = ToolScopes::new().tool("purge", ["admin"]);
+    let tools = ToolScopesLayer::new().tool("purge", ["admin"]);
     let addr = serve(proxy::app(backend.url.parse().unwrap(), auth, tools)).await;
     format!("http://{addr}/mcp")
 }

@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use portcullis::client::{Credential, OAuth2, RefreshLayer};
-use portcullis::server::jwt::Algorithm;
+use portcullis::server::jsonwebtoken::Algorithm;
 use portcullis::testkit::TokenEndpoint;
 use portcullis::testkit::http::serve;
 use tower::{ServiceBuilder, ServiceExt};

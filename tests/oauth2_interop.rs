@@ -237,15 +237,13 @@ async fn bearer(addr: std::net::SocketAddr, token: &str) -> support::Reply {
 
 #[tokio::test]
 async fn jwks_discovery_rotation_and_outage_against_oauth2_mock_server() {
-    use portcullis::server::jwt::{JwksConfig, JwksKeySource};
+    use portcullis::server::jwt::JwksKeySource;
     let mut mock = start_mock().await;
     // oauth2-mock-server serves plain http on loopback.
-    let config = JwksConfig::default()
+    let keys = JwksKeySource::discovery(&mock.started.issuer)
         .refetch_interval(Duration::from_millis(0))
-        .allow_http(true);
-    let keys = JwksKeySource::builder()
-        .config(config)
-        .discover(&mock.started.issuer)
+        .allow_http(true)
+        .discover()
         .await
         .unwrap();
     let jwt = JwtAuthenticator::builder()
@@ -309,7 +307,7 @@ async fn discovery_client_and_oidc_discovery_against_oidc_provider() {
     use portcullis::client::ClientKey;
     use portcullis::client::jsonwebtoken::Algorithm;
     use portcullis::client::source::discovery::Discovery;
-    use portcullis::server::jwt::{JwksConfig, JwksKeySource};
+    use portcullis::server::jwt::JwksKeySource;
     use portcullis::server::{ProtectedResource, RequireScope};
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -337,9 +335,9 @@ async fn discovery_client_and_oidc_discovery_against_oidc_provider() {
     });
     let (mut child, issuer, issued) = start_oidc_provider(&config.to_string()).await;
 
-    let keys = JwksKeySource::builder()
-        .config(JwksConfig::default().allow_http(true))
-        .discover(&issuer)
+    let keys = JwksKeySource::discovery(&issuer)
+        .allow_http(true)
+        .discover()
         .await
         .unwrap();
     let jwt = JwtAuthenticator::builder()

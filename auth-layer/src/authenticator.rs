@@ -173,7 +173,8 @@ impl fmt::Debug for Authentication {
 mod tests {
     use super::fast_path::Engine;
     use super::*;
-    use crate::jwt::{Algorithm, JwtAuthenticator, JwtKey};
+    use crate::jwt::{JwtAuthenticator, JwtKey};
+    use jsonwebtoken::Algorithm;
 
     /// The JWT authenticator's cache is found once, when the layer is built, also through an
     /// `Arc` around it; an authenticator of another crate has no fast path.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::metrics::AuthMetrics;
-use crate::problem::Responder;
+use crate::response::problem::Responder;
 
 /// One `Arc`, built with the layer: handing it to a request costs one reference count.
 ///

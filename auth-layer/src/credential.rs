@@ -21,6 +21,18 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
+    /// How many kinds there are.
+    pub(crate) const COUNT: usize = 3;
+
+    /// This kind's place in a table indexed by kind.
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            CredentialKind::Bearer => 0,
+            CredentialKind::Cookie => 1,
+            CredentialKind::ApiKey => 2,
+        }
+    }
+
     /// A short lowercase name, used in tracing events.
     pub fn as_str(self) -> &'static str {
         match self {

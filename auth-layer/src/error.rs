@@ -192,11 +192,11 @@ pub enum ConfigError {
     },
     /// The layer reads a cookie credential but no CSRF protection was chosen.
     #[error(
-        "a cookie credential needs CSRF protection: .csrf(Csrf::session_bound(CsrfKey::new(secret)?)) with the same secret on every replica, or .disable_csrf_protection() only if the cookie is SameSite=Strict and nothing else can send it"
+        "a cookie credential needs CSRF protection: .csrf(CsrfPolicy::session_bound(CsrfKey::new(secret)?)) with the same secret on every replica, or .disable_csrf_protection() only if the cookie is SameSite=Strict and nothing else can send it"
     )]
     CsrfNotConfigured,
     /// An option of session-bound CSRF tokens (the method named) given to another protection.
-    #[error("Csrf::{0} only applies to session-bound tokens (Csrf::session_bound)")]
+    #[error("CsrfPolicy::{0} only applies to session-bound tokens (CsrfPolicy::session_bound)")]
     CsrfNotSessionBound(&'static str),
     /// The layer accepts no credential at all.
     #[error("accept at least one of: bearer, cookie, api_key")]
@@ -235,6 +235,83 @@ pub enum ConfigError {
         "invalid key set settings: rsa_default_algorithms may only name RS* and PS* algorithms"
     )]
     KeySetNotRsaAlgorithm,
+    /// A key-set (JWKS) or issuer URL that is not an absolute `http(s)` URL.
+    #[error("invalid key set URL {0:?}: it must be an absolute https URL")]
+    InvalidKeySetUrl(String),
+    /// A plain `http` key-set URL without `allow_http`.
+    #[error(
+        "keys are fetched over https only, not from {0} (allow_http(true) is for tests on loopback)"
+    )]
+    InsecureKeySetUrl(String),
+    /// The system has no TLS root certificates to check a key-set provider with.
+    #[error("no TLS root certificates: {0}")]
+    NoTlsRoots(String),
+}
+
+/// Why keys could not be fetched (feature `jwks`). Never replaces a good cached key set.
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// Connect, I/O or protocol failure.
+    #[error("cannot reach the key set: {0}")]
+    Network(String),
+    /// The fetch took longer than the timeout.
+    #[error("fetching the key set took longer than {0:?}")]
+    Timeout(Duration),
+    /// The provider answered with a non-success status.
+    #[error("the key set endpoint answered {0}")]
+    Status(StatusCode),
+    /// The body is larger than the limit.
+    #[error("the key set response is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The body is not a JWK Set (or discovery document).
+    #[error("invalid key set document: {0}")]
+    InvalidDocument(String),
+    /// The JWK Set holds no key this layer can verify with.
+    #[error("the key set holds no usable signature key")]
+    NoUsableKeys,
+    /// OIDC discovery returned another issuer than the one asked for.
+    #[error("discovery document names issuer {found:?}, expected {expected:?}")]
+    IssuerMismatch {
+        /// The issuer configured.
+        expected: String,
+        /// The issuer in the document.
+        found: String,
+    },
+    /// A URL is not an absolute http(s) URL.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    /// A plain `http` URL where keys must come over `https`.
+    #[error(
+        "keys are fetched over https only, not from {0} (allow_http(true) on the builder is for tests on loopback)"
+    )]
+    InsecureUrl(String),
+    /// The settings are refused (the `ConfigError::KeySet…` variants) or a key cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Why the shared revocation list could not be used (feature `redis`; the same errors as the
+/// client's shared store).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub type SharedRevocationError = portcullis_wire::redis_link::RedisLinkError;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+/// Why a self-service logout ([`SharedRevocations::revoke_own_token`]) was not shared. A
+/// logout is never refused: a limit that refused would leave the token valid.
+///
+/// [`SharedRevocations::revoke_own_token`]: crate::SharedRevocations::revoke_own_token
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogoutError {
+    /// Revoked on this replica, but Redis could not be reached: the others learn of it when
+    /// this replica reaches Redis again.
+    #[error("revoked on this replica only: {0}")]
+    NotShared(#[from] SharedRevocationError),
 }
 
 /// Why a key cannot be used.

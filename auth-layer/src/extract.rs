@@ -6,9 +6,9 @@ use http::request::Parts;
 
 use crate::context::LayerContext;
 use crate::error::{AuthError, ErrorCode};
-use crate::misconfiguration::no_auth_layer;
 use crate::principal::Principal;
-use crate::problem::Responder;
+use crate::response::misconfiguration::no_auth_layer;
+use crate::response::problem::Responder;
 
 /// Why an extractor refused: answered like any other failure of the layer, or with 500 when
 /// the route is not behind an [`AuthLayer`](crate::AuthLayer) at all.

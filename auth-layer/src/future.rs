@@ -1,5 +1,5 @@
 //! The response future shared by [`AuthService`](crate::AuthService) and
-//! [`PolicyService`](crate::PolicyService).
+//! [`PolicyService`](crate::policy::PolicyService).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -9,16 +9,17 @@ use tower::Layer;
 
 use crate::authenticator::Authenticator;
 use crate::authenticator::fast_path::Engine;
-use crate::challenge::Challenges;
 use crate::context::LayerContext;
-use crate::csrf::Csrf;
+use crate::credential::CredentialKind;
+use crate::csrf::CsrfPolicy;
 use crate::error::ConfigError;
 use crate::metrics::AuthMetrics;
-use crate::problem::{ProblemRenderer, Responder, ResponderConfig};
 use crate::resource_metadata::ProtectedResource;
+use crate::response::challenge::Challenges;
+use crate::response::problem::{ProblemRenderer, Responder, ResponderConfig};
 use crate::service::AuthService;
-use crate::shared::Shared;
 use crate::sources::Sources;
+use crate::state::{Engines, Shared};
 use portcullis_wire::grammar::is_token;
 
 /// Authenticates every request of the wrapped service; see the [crate docs](crate).
@@ -72,7 +73,7 @@ impl<S> Layer<S> for AuthLayer {
 enum CsrfChoice {
     Unset,
     Off,
-    On(Csrf),
+    On(CsrfPolicy),
 }
 
 /// Configures an [`AuthLayer`]; see [`AuthLayer::builder`].
@@ -149,11 +150,11 @@ impl AuthLayerBuilder {
     }
 
     /// How cookie-authenticated unsafe requests prove they come from our pages: usually
-    /// [`Csrf::session_bound`]`(key)`, see [`Csrf`]. There is no default: with a
+    /// [`CsrfPolicy::session_bound`]`(key)`, see [`CsrfPolicy`]. There is no default: with a
     /// [`cookie`](Self::cookie) source, [`build`](Self::build) fails with
     /// [`ConfigError::CsrfNotConfigured`] until this (or
     /// [`disable_csrf_protection`](Self::disable_csrf_protection)) is called.
-    pub fn csrf(mut self, csrf: Csrf) -> Self {
+    pub fn csrf(mut self, csrf: CsrfPolicy) -> Self {
         self.csrf = CsrfChoice::On(csrf);
         self
     }
@@ -245,8 +246,9 @@ impl AuthLayerBuilder {
         self
     }
 
-    /// Check the configuration and build the layer.
-    pub fn build(self) -> Result<AuthLayer, ConfigError> {
+    /// Where credentials are read from, checked: at least one source, a cookie name that is
+    /// a token, an API-key header of its own.
+    fn sources(&self) -> Result<Sources, ConfigError> {
         if self.bearer.is_none() && self.cookie.is_none() && self.api_key.is_none() {
             return Err(ConfigError::NoCredentialSource);
         }
@@ -268,6 +270,37 @@ impl AuthLayerBuilder {
             }
             None => None,
         };
+        Ok(Sources {
+            bearer: self.bearer.is_some(),
+            cookie: self.cookie.as_ref().map(|(n, _)| n.clone()),
+            api_key: api_key_header,
+            allow_multiple: self.allow_multiple,
+        })
+    }
+
+    /// One engine per credential kind the layer accepts.
+    fn engines(
+        bearer: Option<Arc<dyn Authenticator>>,
+        cookie: Option<(String, Arc<dyn Authenticator>)>,
+        api_key: Option<(String, Arc<dyn Authenticator>)>,
+    ) -> Engines {
+        let mut engines = Engines::default();
+        let authenticators = [
+            (CredentialKind::Bearer, bearer),
+            (CredentialKind::Cookie, cookie.map(|(_, a)| a)),
+            (CredentialKind::ApiKey, api_key.map(|(_, a)| a)),
+        ];
+        for (kind, authenticator) in authenticators {
+            if let Some(a) = authenticator {
+                engines.set(kind, Engine::new(a));
+            }
+        }
+        engines
+    }
+
+    /// Check the configuration and build the layer.
+    pub fn build(self) -> Result<AuthLayer, ConfigError> {
+        let sources = self.sources()?;
         let (metadata_url, metadata) = match &self.resource {
             Some(r) => {
                 let invalid = || ConfigError::InvalidResource(r.resource().to_owned());
@@ -302,17 +335,11 @@ impl AuthLayerBuilder {
         };
         let responder = Arc::new(responder);
         let metrics = Arc::<AuthMetrics>::default();
+        let engines = Self::engines(self.bearer, self.cookie, self.api_key);
         Ok(AuthLayer {
             shared: Arc::new(Shared {
-                sources: Sources {
-                    bearer: self.bearer.is_some(),
-                    cookie: self.cookie.as_ref().map(|(n, _)| n.clone()),
-                    api_key: api_key_header,
-                    allow_multiple: self.allow_multiple,
-                },
-                bearer: self.bearer.map(Engine::new),
-                cookie: self.cookie.map(|(_, a)| Engine::new(a)),
-                api_key: self.api_key.map(|(_, a)| Engine::new(a)),
+                sources,
+                engines,
                 optional: self.optional,
                 pass_preflights: self.pass_preflights,
                 strip: self.strip,
@@ -359,7 +386,8 @@ mod tests {
             AuthLayer::builder()
                 .cookie("sid", keys())
                 .csrf(
-                    crate::Csrf::origin_only().previous_key(crate::CsrfKey::new(&[1; 32]).unwrap())
+                    crate::CsrfPolicy::origin_only()
+                        .previous_key(crate::CsrfKey::new(&[1; 32]).unwrap())
                 )
                 .build()
                 .err(),

@@ -16,7 +16,7 @@
 //! use auth_layer::jwt::{JwtAuthenticator, JwtKey};
 //! use auth_layer::{AuthLayer, Principal, RequireScope};
 //! use axum::{Router, routing::get};
-//! use jsonwebtoken::Algorithm;
+//! use auth_layer::jsonwebtoken::Algorithm;
 //!
 //! # fn main() -> Result<(), auth_layer::ConfigError> {
 //! let jwt = JwtAuthenticator::builder()
@@ -54,11 +54,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The JOSE types this crate's API names (`Algorithm`, `DecodingKey`, `jwk::Jwk`), from the
+/// version this crate is built with: naming them needs no dependency of your own.
+pub use jsonwebtoken;
+
 mod apikey;
 mod authenticator;
-mod authorize;
 mod body;
-mod challenge;
 mod context;
 pub mod cors;
 mod credential;
@@ -71,41 +73,41 @@ pub mod jwt;
 mod layer;
 pub mod mcp;
 mod metrics;
-mod misconfiguration;
+pub mod policy;
 mod principal;
-mod problem;
 mod resource_metadata;
+mod response;
 mod revocation;
 mod service;
-mod shared;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod shared_revocation;
 mod sources;
+mod state;
 
 pub use apikey::ApiKeys;
 pub use authenticator::{Authentication, Authenticator};
-pub use authorize::{
-    AccessPolicy, CredentialPolicy, PolicyLayer, PolicyService, RequireCredential, RequirePolicy,
-    RequireRole, RequireScope, RolePolicy, ScopePolicy,
-};
 pub use body::AuthBody;
 pub use credential::{CredentialKind, PresentedCredential};
-pub use csrf::{Csrf, CsrfKey};
+pub use csrf::{CsrfKey, CsrfPolicy};
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use error::JwksError;
 pub use error::{AuthError, ConfigError, ErrorCode, KeyError};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use error::{LogoutError, SharedRevocationError};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{AuthRejection, Claims, ClaimsRejection};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use metrics::AuthMetrics;
+pub use policy::{RequireRole, RequireScope};
 pub use principal::{Principal, PrincipalBuilder};
-pub use problem::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
 pub use resource_metadata::ProtectedResource;
+pub use response::problem::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
 pub use revocation::{Denylist, Revocation, RevocationCheck, RevocationStatus};
 pub use service::AuthService;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use shared_revocation::{
-    LogoutError, SharedRevocationConfig, SharedRevocationError, SharedRevocationStats,
-    SharedRevocations,
-};
+pub use shared_revocation::{SharedRevocationStats, SharedRevocations, SharedRevocationsBuilder};

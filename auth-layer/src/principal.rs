@@ -5,6 +5,8 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
+use http::Extensions;
+
 use crate::context::LayerContext;
 use crate::credential::CredentialKind;
 
@@ -366,6 +368,15 @@ impl PrincipalBuilder {
 impl fmt::Debug for PrincipalBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrincipalBuilder").finish_non_exhaustive()
+    }
+}
+
+/// The context of the layer that handled a request: in its principal when it authenticated,
+/// else (anonymous, optional mode) in an extension of its own; `None` when no layer did.
+pub(crate) fn layer_context(extensions: &Extensions) -> Option<&LayerContext> {
+    match extensions.get::<Principal>() {
+        Some(p) => p.context().or_else(|| extensions.get::<LayerContext>()),
+        None => extensions.get::<LayerContext>(),
     }
 }
 

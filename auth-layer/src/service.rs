@@ -17,7 +17,7 @@ use crate::credential::{CredentialKind, Found};
 use crate::error::{AuthError, ErrorCode};
 use crate::future::ResponseFuture;
 use crate::principal::Principal;
-use crate::shared::Shared;
+use crate::state::Shared;
 
 /// The service of an [`AuthLayer`](crate::AuthLayer).
 #[derive(Clone)]
@@ -52,11 +52,7 @@ fn is_preflight<B>(req: &Request<B>) -> bool {
 
 impl Shared {
     fn authenticator(&self, kind: CredentialKind) -> Option<&Engine> {
-        match kind {
-            CredentialKind::Bearer => self.bearer.as_ref(),
-            CredentialKind::Cookie => self.cookie.as_ref(),
-            CredentialKind::ApiKey => self.api_key.as_ref(),
-        }
+        self.engines.get(kind)
     }
 
     /// An anonymous request (optional mode) still names the layer that let it through.

@@ -68,10 +68,10 @@ async fn a_replaced_renderer_changes_the_body_but_not_status_or_challenge() {
     struct Plain;
     impl ProblemRenderer for Plain {
         fn render(&self, p: &Problem<'_>) -> RenderedProblem {
-            RenderedProblem {
-                content_type: http::HeaderValue::from_static("text/plain"),
-                body: format!("{} {}", p.status.as_u16(), p.code).into(),
-            }
+            RenderedProblem::new(
+                http::HeaderValue::from_static("text/plain"),
+                format!("{} {}", p.status.as_u16(), p.code),
+            )
         }
     }
     let jwt = JwtAuthenticator::builder()
@@ -230,7 +230,7 @@ async fn a_route_outside_the_layer_that_needs_a_principal_is_a_500_naming_the_mi
 /// route both. No second layer, no `Router::merge`.
 #[tokio::test]
 async fn a_route_can_accept_only_some_credential_kinds() {
-    use auth_layer::RequireCredential;
+    use auth_layer::policy::RequireCredential;
     let keys = ApiKeys::new().with_key(
         "key-for-build-bot",
         Principal::builder(CredentialKind::ApiKey)
@@ -282,11 +282,9 @@ async fn a_route_can_accept_only_some_credential_kinds() {
     }
 }
 
-/// What an MCP server needs of its challenges: the 401 names the metadata and the scope to ask
-/// for, the 403 names the missing scope (once: the challenge scope does not repeat it), and the
-/// document is at the path-suffixed URI and, when asked, at the root one.
-#[tokio::test]
-async fn a_challenge_scope_is_named_by_every_401_and_the_metadata_can_be_served_at_the_root() {
+/// The MCP-shaped API: `/mcp` for any token of its audience, `/mcp/write` for `mcp:write`,
+/// with a challenge scope and the metadata also served at the root.
+async fn mcp_api() -> std::net::SocketAddr {
     let jwt = JwtAuthenticator::builder()
         .audience("http://mcp.test/mcp")
         .key(issuer().verification_key(Algorithm::ES256))
@@ -303,7 +301,7 @@ async fn a_challenge_scope_is_named_by_every_401_and_the_metadata_can_be_served_
         )
         .build()
         .unwrap();
-    let addr = serve(
+    serve(
         Router::new()
             .route("/mcp", get(|| async { "ok" }))
             .route(
@@ -312,7 +310,15 @@ async fn a_challenge_scope_is_named_by_every_401_and_the_metadata_can_be_served_
             )
             .layer(layer),
     )
-    .await;
+    .await
+}
+
+/// What an MCP server needs of its challenges: the 401 names the metadata and the scope to ask
+/// for, the 403 names the missing scope (once: the challenge scope does not repeat it), and the
+/// document is at the path-suffixed URI and, when asked, at the root one.
+#[tokio::test]
+async fn a_challenge_scope_is_named_by_every_401_and_the_metadata_can_be_served_at_the_root() {
+    let addr = mcp_api().await;
     let c = client();
     let get_with = |path: &str, token: Option<&str>| {
         let mut r = req_to(addr, path);
@@ -359,7 +365,15 @@ async fn a_challenge_scope_is_named_by_every_401_and_the_metadata_can_be_served_
         assert_eq!(r.json()["resource"], "http://mcp.test/mcp");
         assert!(r.json().get("challenge_scope").is_none());
     }
-    let bad = AuthLayer::builder()
+    assert!(matches!(
+        quoted_challenge_scope(),
+        Err(auth_layer::ConfigError::InvalidScope(_))
+    ));
+}
+
+/// A layer whose challenge scope holds a quote, which no challenge can carry.
+fn quoted_challenge_scope() -> Result<AuthLayer, auth_layer::ConfigError> {
+    AuthLayer::builder()
         .bearer(
             JwtAuthenticator::builder()
                 .any_audience()
@@ -368,6 +382,5 @@ async fn a_challenge_scope_is_named_by_every_401_and_the_metadata_can_be_served_
                 .unwrap(),
         )
         .resource_metadata(ProtectedResource::new("http://mcp.test/mcp").challenge_scope("a\"b"))
-        .build();
-    assert!(matches!(bad, Err(auth_layer::ConfigError::InvalidScope(_))));
+        .build()
 }

@@ -6,7 +6,7 @@ mod common;
 #[path = "harness/lenient.rs"]
 mod lenient;
 
-use auth_layer::mcp::ToolScopes;
+use auth_layer::mcp::ToolScopesLayer;
 use axum::body::Bytes;
 use axum::routing::post;
 use common::*;
@@ -23,8 +23,8 @@ async fn echo(headers: HeaderMap, p: Option<Principal>, body: Bytes) -> axum::Js
     }))
 }
 
-fn tool_scopes() -> ToolScopes {
-    ToolScopes::new()
+fn tool_scopes() -> ToolScopesLayer {
+    ToolScopesLayer::new()
         .tool("delete_all", ["admin", "write"])
         .max_body(1024)
 }
@@ -41,7 +41,7 @@ async fn server(optional: bool) -> SocketAddr {
     server_with(optional, tool_scopes()).await
 }
 
-async fn server_with(optional: bool, tool_scopes: ToolScopes) -> SocketAddr {
+async fn server_with(optional: bool, tool_scopes: ToolScopesLayer) -> SocketAddr {
     let keys = ApiKeys::new().with_key(
         "key-for-build-bot",
         Principal::builder(CredentialKind::ApiKey)

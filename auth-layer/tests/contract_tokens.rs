@@ -312,12 +312,9 @@ struct ScopedOrgClaims {
     scope: String,
 }
 
-/// Reading the API's own claims type in the same pass as the registered claims changes no
-/// answer: every refusal keeps its code and its order (a bad shape is reported last), and
-/// member names the layer checks are recognised however they are written.
-#[tokio::test]
-async fn typed_claims_keep_every_refusal_and_its_order() {
-    let issuer = issuer();
+/// The API of the typed-claims cases: its own claims type read alongside the registered
+/// claims, and a scope to authorize with.
+async fn typed_claims_api(issuer: &TestIssuer) -> std::net::SocketAddr {
     let jwt = JwtAuthenticator::builder()
         .audience(AUD)
         .key(issuer.verification_key(Algorithm::HS256))
@@ -336,18 +333,14 @@ async fn typed_claims_keep_every_refusal_and_its_order() {
             .route_layer(RequireScope::all(["read"])),
         )
         .layer(AuthLayer::bearer(jwt).unwrap());
-    let addr = serve(app).await;
-    let c = client();
-    let header = b64(&json!({"alg": "HS256", "kid": "hs"}));
-    let sign = |payload: &str, secret: &[u8]| {
-        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
-        let key = jsonwebtoken::EncodingKey::from_secret(secret);
-        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
-        format!("{input}.{sig}")
-    };
-    let good = issuer.hmac_secret();
+    serve(app).await
+}
+
+/// Payload, signing secret, and the answer each must get: one success, then a wrong shape
+/// paired with every refusal the layer makes before it.
+fn typed_claims_cases(good: &[u8]) -> Vec<(String, &[u8], u16, &'static str)> {
     let (past, future) = (now() - 3600, now() + 3600);
-    let cases: &[(String, &[u8], u16, &str)] = &[
+    vec![
         (
             format!(r#"{{"aud":"api","exp":{future},"org_id":"o-1","scope":"read"}}"#),
             good,
@@ -400,8 +393,26 @@ async fn typed_claims_keep_every_refusal_and_its_order() {
             403,
             "insufficient_scope",
         ),
-    ];
-    for (payload, secret, status, code) in cases {
+    ]
+}
+
+/// Reading the API's own claims type in the same pass as the registered claims changes no
+/// answer: every refusal keeps its code and its order (a bad shape is reported last), and
+/// member names the layer checks are recognised however they are written.
+#[tokio::test]
+async fn typed_claims_keep_every_refusal_and_its_order() {
+    let issuer = issuer();
+    let addr = typed_claims_api(issuer).await;
+    let c = client();
+    let header = b64(&json!({"alg": "HS256", "kid": "hs"}));
+    let sign = |payload: &str, secret: &[u8]| {
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let key = jsonwebtoken::EncodingKey::from_secret(secret);
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{input}.{sig}")
+    };
+    let cases = typed_claims_cases(issuer.hmac_secret());
+    for (payload, secret, status, code) in &cases {
         let r = send(&c, bearer_req(addr, "/org", &sign(payload, secret))).await;
         if *status == 200 {
             assert_eq!(

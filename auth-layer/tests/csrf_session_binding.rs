@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use auth_layer::{
-    AuthLayer, Authentication, Authenticator, CredentialKind, Csrf, CsrfKey, ErrorCode,
+    AuthLayer, Authentication, Authenticator, CredentialKind, CsrfKey, CsrfPolicy, ErrorCode,
     PresentedCredential, Principal,
 };
 use axum::Router;
@@ -64,7 +64,7 @@ struct Replica {
 }
 
 /// A replica whose layer checks tokens with `csrf`; its sign-in mints with `minting`.
-async fn replica(csrf: Csrf, minting: CsrfKey, asynchronous: bool) -> Replica {
+async fn replica(csrf: CsrfPolicy, minting: CsrfKey, asynchronous: bool) -> Replica {
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
     let app = Router::new()
@@ -96,7 +96,7 @@ async fn replica(csrf: Csrf, minting: CsrfKey, asynchronous: bool) -> Replica {
 /// A replica configured from `secret` alone, as every replica of one deployment is.
 async fn replica_with(secret: &[u8]) -> Replica {
     let key = CsrfKey::new(secret).unwrap();
-    replica(Csrf::session_bound(key.clone()), key, false).await
+    replica(CsrfPolicy::session_bound(key.clone()), key, false).await
 }
 
 /// Signs `user` in at `r`: the session cookie's value and the CSRF token handed out.
@@ -154,7 +154,7 @@ async fn transfer(r: &Replica, from: From, cookie: &str, token: Option<&str>) ->
 async fn a_planted_csrf_pair_next_to_the_victims_session_is_403_from_any_origin() {
     for asynchronous in [false, true] {
         let key = CsrfKey::new(SECRET).unwrap();
-        let r = replica(Csrf::session_bound(key.clone()), key, asynchronous).await;
+        let r = replica(CsrfPolicy::session_bound(key.clone()), key, asynchronous).await;
         let (alice, token) = sign_in_at(&r, "alice").await;
         for from in EVERY_ORIGIN {
             let planted = format!("sid={alice}; csrf_token=planted");
@@ -182,7 +182,7 @@ async fn a_planted_csrf_pair_next_to_the_victims_session_is_403_from_any_origin(
 async fn only_the_token_minted_for_the_authenticating_session_cookie_passes() {
     for asynchronous in [false, true] {
         let key = CsrfKey::new(SECRET).unwrap();
-        let r = replica(Csrf::session_bound(key.clone()), key, asynchronous).await;
+        let r = replica(CsrfPolicy::session_bound(key.clone()), key, asynchronous).await;
         let (alice, alice_token) = sign_in_at(&r, "alice").await;
         let (mallory, mallory_token) = sign_in_at(&r, "mallory").await;
         for from in EVERY_ORIGIN {
@@ -248,7 +248,7 @@ async fn a_token_of_the_previous_key_passes_during_rotation_and_an_unknown_key_i
     let key = |s: &[u8]| CsrfKey::new(s).unwrap();
     let before = replica_with(old_secret).await;
     let rotating = replica(
-        Csrf::session_bound(key(new_secret)).previous_key(key(old_secret)),
+        CsrfPolicy::session_bound(key(new_secret)).previous_key(key(old_secret)),
         key(new_secret),
         false,
     )

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use auth_layer::jwt::{JwtAuthenticator, JwtKey};
 use auth_layer::{
-    AuthLayer, Authentication, Authenticator, CredentialKind, Csrf, CsrfKey, PresentedCredential,
-    Principal,
+    AuthLayer, Authentication, Authenticator, CredentialKind, CsrfKey, CsrfPolicy,
+    PresentedCredential, Principal,
 };
 use axum::Router;
 use axum::routing::{any, get, post};
@@ -166,7 +166,7 @@ impl Authenticator for PrebuiltSessions {
     }
 }
 
-async fn cookie_api(csrf: Csrf) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+async fn cookie_api(csrf: CsrfPolicy) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
     let app = Router::new()
@@ -200,7 +200,7 @@ fn post_with(
 
 #[tokio::test]
 async fn csrf_is_decided_by_where_the_credential_was_found() {
-    let (addr, ran) = cookie_api(Csrf::session_bound(csrf_key())).await;
+    let (addr, ran) = cookie_api(CsrfPolicy::session_bound(csrf_key())).await;
     let r = send(
         &client(),
         post_with(addr, &[("cookie", "sid=s3ss10n".into())]),
@@ -220,9 +220,10 @@ fn csrf_key() -> CsrfKey {
 /// cookie and header pair fails the token check too; see `csrf_session_binding.rs`.)
 #[tokio::test]
 async fn a_request_from_another_origin_is_refused_even_with_the_sessions_token() {
-    let (addr, ran) =
-        cookie_api(Csrf::session_bound(csrf_key()).trusted_origin("http://app.localhost:3000"))
-            .await;
+    let (addr, ran) = cookie_api(
+        CsrfPolicy::session_bound(csrf_key()).trusted_origin("http://app.localhost:3000"),
+    )
+    .await;
     let host = format!("{addr}");
     let token = csrf_key().mint("s3ss10n");
     let from = |site: &str, origin: &str| {

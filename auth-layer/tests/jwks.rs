@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_layer::jwt::{JwksConfig, JwksError, JwksKeySource, JwtAuthenticator};
+use auth_layer::JwksError;
+use auth_layer::jwt::{JwksKeySource, JwksKeySourceBuilder, JwtAuthenticator};
 use auth_layer::{AuthLayer, Principal};
 use axum::Router;
 use axum::extract::State;
@@ -131,12 +132,12 @@ impl Provider {
     }
 }
 
-fn config(refetch_ms: u64) -> JwksConfig {
-    with_min_ttl(refetch_ms, 1)
+fn config(url: &str, refetch_ms: u64) -> JwksKeySourceBuilder {
+    with_min_ttl(url, refetch_ms, 1)
 }
 
-fn with_min_ttl(refetch_ms: u64, min_ttl_secs: u64) -> JwksConfig {
-    JwksConfig::default()
+fn with_min_ttl(url: &str, refetch_ms: u64, min_ttl_secs: u64) -> JwksKeySourceBuilder {
+    JwksKeySource::builder(url)
         .min_ttl(Duration::from_secs(min_ttl_secs))
         .refetch_interval(Duration::from_millis(refetch_ms))
         .timeout(Duration::from_secs(2))
@@ -146,10 +147,7 @@ fn with_min_ttl(refetch_ms: u64, min_ttl_secs: u64) -> JwksConfig {
 
 /// A key source over `p`'s key set, refetching at once when asked.
 fn source_for(p: &Provider) -> JwksKeySource {
-    JwksKeySource::builder()
-        .config(config(0))
-        .build(&p.url())
-        .unwrap()
+    config(&p.url(), 0).build().unwrap()
 }
 
 async fn api(source: JwksKeySource) -> std::net::SocketAddr {
@@ -231,10 +229,7 @@ async fn a_thousand_concurrent_requests_with_a_new_kid_cause_exactly_one_fetch()
     let p = provider(a.jwks()).await;
     // A long minimum lifetime: the provider's `max-age=1` must not start a background refresh
     // while the thousand requests run on a slow machine; only the new kid may cause a fetch.
-    let source = JwksKeySource::builder()
-        .config(with_min_ttl(60_000, 3600))
-        .build(&p.url())
-        .unwrap();
+    let source = with_min_ttl(&p.url(), 60_000, 3600).build().unwrap();
     source.refresh().await.unwrap();
     let addr = api(source).await;
     let b = TestIssuer::new("https://id.test");
@@ -307,10 +302,7 @@ async fn a_provider_that_never_answered_gives_503_not_401() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let source = JwksKeySource::builder()
-        .config(config(0))
-        .build(&format!("http://{dead}/jwks"))
-        .unwrap();
+    let source = config(&format!("http://{dead}/jwks"), 0).build().unwrap();
     let addr = api(source).await;
     let a = TestIssuer::new("https://id.test");
     call(addr, &token(&a, Algorithm::RS256, "rsa"))
@@ -323,10 +315,7 @@ async fn garbage_from_the_provider_never_replaces_the_good_set() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
     // A long lifetime, so only the refetches this test causes happen.
-    let source = JwksKeySource::builder()
-        .config(with_min_ttl(0, 3600))
-        .build(&p.url())
-        .unwrap();
+    let source = with_min_ttl(&p.url(), 0, 3600).build().unwrap();
     let addr = api(source.clone()).await;
     let good = token(&a, Algorithm::ES256, "p256");
     assert_eq!(call(addr, &good).await.status, 200);
@@ -390,9 +379,12 @@ async fn oidc_discovery_checks_the_issuer() {
     let a = TestIssuer::new("https://id.test");
     let p = provider(a.jwks()).await;
     let issuer = format!("http://{}", p.addr);
-    let source = JwksKeySource::builder()
-        .config(config(0))
-        .discover(&issuer)
+    let source = JwksKeySource::discovery(&issuer)
+        .refetch_interval(Duration::ZERO)
+        .min_ttl(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2))
+        .allow_http(true)
+        .discover()
         .await
         .unwrap();
     assert_eq!(source.fetches(), 1, "keys fetched at discovery");
@@ -402,9 +394,12 @@ async fn oidc_discovery_checks_the_issuer() {
         200
     );
     let wrong = format!("http://localhost:{}", p.addr.port());
-    match JwksKeySource::builder()
-        .config(config(0))
-        .discover(&wrong)
+    match JwksKeySource::discovery(&wrong)
+        .refetch_interval(Duration::ZERO)
+        .min_ttl(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2))
+        .allow_http(true)
+        .discover()
         .await
     {
         Err(JwksError::IssuerMismatch { found, .. }) => assert_eq!(found, issuer),
@@ -425,7 +420,7 @@ async fn plain_http_key_sets_need_an_explicit_opt_in() {
     ));
     assert!(matches!(
         JwksKeySource::new(&p.url()),
-        Err(JwksError::InsecureUrl(_))
+        Err(auth_layer::ConfigError::InsecureKeySetUrl(_))
     ));
     assert_eq!(p.fetches(), 0, "nothing was fetched over plain http");
 }

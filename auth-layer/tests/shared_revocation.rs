@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use auth_layer::jwt::JwtAuthenticator;
 use auth_layer::{
-    AuthLayer, Principal, Revocation, RevocationStatus, SharedRevocationConfig,
-    SharedRevocationError, SharedRevocations,
+    AuthLayer, Principal, Revocation, RevocationStatus, SharedRevocationError, SharedRevocations,
 };
 use axum::Router;
 use axum::routing::get;
@@ -25,12 +24,11 @@ const ISS: &str = "https://id.test";
 const AUD: &str = "api";
 
 async fn list(redis: &Redis) -> SharedRevocations {
-    SharedRevocations::connect(
-        &redis.url(),
-        SharedRevocationConfig::default().timeout(Duration::from_millis(500)),
-    )
-    .await
-    .unwrap()
+    SharedRevocations::builder(redis.url())
+        .timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap()
 }
 
 /// One replica: its own connection to the list, its own verifier and cache, its own port.
@@ -172,13 +170,13 @@ async fn entries_are_forgotten_with_the_token_in_every_process_and_in_redis() {
     let redis = Redis::start();
     // No grace past `until`, so the test need not wait the default five minutes.
     let url = redis.url();
-    let config = || {
-        SharedRevocationConfig::default()
+    let config = |url: &str| {
+        SharedRevocations::builder(url)
             .timeout(Duration::from_millis(500))
             .grace(Duration::ZERO)
     };
-    let a = SharedRevocations::connect(&url, config()).await.unwrap();
-    let b = SharedRevocations::connect(&url, config()).await.unwrap();
+    let a = config(&url).connect().await.unwrap();
+    let b = config(&url).connect().await.unwrap();
     let soon = now() + 2;
     a.revoke_token_id("short-lived", soon).await.unwrap();
     let p = Principal::builder(auth_layer::CredentialKind::Bearer)
@@ -194,7 +192,7 @@ async fn entries_are_forgotten_with_the_token_in_every_process_and_in_redis() {
     // The next write clears what has passed its time from Redis too; a late replica loads
     // only the live entry.
     a.revoke_token_id("long-lived", now() + 600).await.unwrap();
-    let late = SharedRevocations::connect(&url, config()).await.unwrap();
+    let late = config(&url).connect().await.unwrap();
     assert_eq!(late.len(), 1);
     let mut conn = redis::Client::open(redis.url())
         .unwrap()
@@ -293,7 +291,8 @@ async fn while_redis_is_down_each_replica_keeps_what_it_knew_and_catches_up_afte
 #[tokio::test]
 async fn a_bad_url_or_an_absent_server_is_a_typed_error() {
     assert_eq!(
-        SharedRevocations::connect("not a url", SharedRevocationConfig::default())
+        SharedRevocations::builder("not a url")
+            .connect()
             .await
             .unwrap_err(),
         SharedRevocationError::InvalidUrl
@@ -303,12 +302,11 @@ async fn a_bad_url_or_an_absent_server_is_a_typed_error() {
         .local_addr()
         .unwrap()
         .port();
-    let err = SharedRevocations::connect(
-        &format!("redis://127.0.0.1:{port}/"),
-        SharedRevocationConfig::default().timeout(Duration::from_millis(300)),
-    )
-    .await
-    .unwrap_err();
+    let err = SharedRevocations::builder(format!("redis://127.0.0.1:{port}/"))
+        .timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, SharedRevocationError::Unavailable(_)),
         "{err:?}"
@@ -317,12 +315,11 @@ async fn a_bad_url_or_an_absent_server_is_a_typed_error() {
     // A server that takes the connection and never answers: a typed error, in bounded time.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let start = Instant::now();
-    let err = SharedRevocations::connect(
-        &format!("redis://{}/", silent.local_addr().unwrap()),
-        SharedRevocationConfig::default().timeout(Duration::from_millis(300)),
-    )
-    .await
-    .unwrap_err();
+    let err = SharedRevocations::builder(format!("redis://{}/", silent.local_addr().unwrap()))
+        .timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, SharedRevocationError::Unavailable(_)),
         "{err:?}"
@@ -355,15 +352,13 @@ async fn a_revocation_for_ever_is_still_read_back_by_every_replica() {
 /// A list that keeps at most `bound` entries of each kind in this process and reloads the whole
 /// list every 200 ms.
 async fn bounded(redis: &Redis, bound: usize) -> SharedRevocations {
-    SharedRevocations::connect(
-        &redis.url(),
-        SharedRevocationConfig::default()
-            .timeout(Duration::from_millis(500))
-            .max_entries(bound)
-            .resync_every(Duration::from_millis(200)),
-    )
-    .await
-    .unwrap()
+    SharedRevocations::builder(redis.url())
+        .timeout(Duration::from_millis(500))
+        .max_entries(bound)
+        .resync_every(Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap()
 }
 
 fn token_for(issuer: &TestIssuer, sub: &str, jti: &str, ttl: i64) -> (String, u64) {
@@ -557,14 +552,12 @@ async fn while_redis_is_down_an_overflowed_replica_refuses_what_it_cannot_decide
 async fn self_service_logouts_are_limited_per_subject_and_administrator_revocations_never_are() {
     let redis = Redis::start();
     let issuer = TestIssuer::new(ISS);
-    let list = SharedRevocations::connect(
-        &redis.url(),
-        SharedRevocationConfig::default()
-            .timeout(Duration::from_millis(500))
-            .limit_self_service_logouts(2, Duration::from_secs(600), 2),
-    )
-    .await
-    .unwrap();
+    let list = SharedRevocations::builder(redis.url())
+        .timeout(Duration::from_millis(500))
+        .limit_self_service_logouts(2, Duration::from_secs(600), 2)
+        .connect()
+        .await
+        .unwrap();
     let addr = replica(&issuer, list.clone()).await;
     let client = client();
     let alice: Vec<_> = (1..=3)
@@ -666,10 +659,8 @@ async fn an_overflowing_replica_reports_it_and_counts_its_redis_lookups() {
 async fn a_revocation_outlasts_the_leeway_on_exp() {
     let redis = Redis::start();
     let issuer = TestIssuer::new(ISS);
-    let config = || SharedRevocationConfig::default().timeout(Duration::from_millis(500));
-    let one = SharedRevocations::connect(&redis.url(), config())
-        .await
-        .unwrap();
+    let config = |url: &str| SharedRevocations::builder(url).timeout(Duration::from_millis(500));
+    let one = config(&redis.url()).connect().await.unwrap();
     let a = replica(&issuer, one.clone()).await;
     let client = client();
     let (token, exp) = token_for(&issuer, "alice", "stolen-late", -10);
@@ -679,9 +670,7 @@ async fn a_revocation_outlasts_the_leeway_on_exp() {
         status(&client, a, &token).await,
         (401, "token_revoked".into())
     );
-    let two = SharedRevocations::connect(&redis.url(), config())
-        .await
-        .unwrap();
+    let two = config(&redis.url()).connect().await.unwrap();
     let b = replica(&issuer, two).await;
     assert_eq!(
         status(&client, b, &token).await,

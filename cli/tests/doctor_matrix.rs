@@ -19,7 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use demo_app::{AUDIENCE, DemoApi, DemoConfig};
 use jsonwebtoken::{Algorithm, Header};
-use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
+use portcullis::server::jwt::{JwksKeySource, JwtAuthenticator};
 use portcullis::server::{AuthLayer, ProtectedResource};
 use portcullis::testkit::{TestIssuer, now};
 use serde_json::{Value, json};
@@ -63,9 +63,9 @@ fn config(addr: SocketAddr) -> DemoConfig {
 /// The demo server in `--jwks-url` mode.
 async fn demo_with_jwks(jwks_url: &str, issuer: &str) -> SocketAddr {
     let (l, addr) = bind().await;
-    let keys = JwksKeySource::builder()
-        .config(JwksConfig::default().allow_http(true))
-        .build(jwks_url)
+    let keys = JwksKeySource::builder(jwks_url)
+        .allow_http(true)
+        .build()
         .unwrap();
     let api = DemoApi::with_keys(config(addr), keys, issuer, AUDIENCE).unwrap();
     spawn(l, api.router());

@@ -28,7 +28,7 @@ use std::process::ExitCode;
 
 use jsonwebtoken::Algorithm;
 use portcullis::server::jwt::JwtAuthenticator;
-use portcullis::server::mcp::ToolScopes;
+use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::server::{AuthLayer, ProtectedResource};
 use portcullis::testkit::TokenEndpoint;
 
@@ -105,7 +105,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         )
         .strip_credentials(true)
         .build()?;
-    let mut tool_scopes = ToolScopes::new();
+    let mut tool_scopes = ToolScopesLayer::new();
     for (name, scopes) in tools {
         tool_scopes = tool_scopes.tool(name, scopes);
     }

@@ -17,7 +17,7 @@ use axum::Router;
 use jsonwebtoken::Algorithm;
 use portcullis::server::cors::CorsPreset;
 use portcullis::server::jwt::JwtAuthenticator;
-use portcullis::server::mcp::ToolScopes;
+use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::server::{AuthLayer, Authenticator, ConfigError, Principal, ProtectedResource};
 use portcullis::testkit::TokenEndpoint;
 use rmcp::handler::server::tool::Extension;
@@ -68,7 +68,7 @@ pub fn app(deployment: &Deployment, jwt: impl Authenticator) -> Result<Router, C
         cors = cors.allow_origin(origin);
     }
     // The HTTP answer a client can step up from: the tool named in the body decides.
-    let tool_scopes = ToolScopes::new()
+    let tool_scopes = ToolScopesLayer::new()
         .tool("list_notes", [READ])
         .tool("add_note", [READ, WRITE]);
     let host = deployment

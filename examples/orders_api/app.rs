@@ -12,10 +12,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use portcullis::server::cors::CorsPreset;
-use portcullis::server::jwt::{Algorithm, JwtAuthenticator, JwtKey};
+use portcullis::server::jsonwebtoken::Algorithm;
+use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+use portcullis::server::policy::RequireCredential;
 use portcullis::server::{
-    ApiKeys, AuthLayer, Claims, ConfigError, CredentialKind, Principal, RequireCredential,
-    RequireScope,
+    ApiKeys, AuthLayer, Claims, ConfigError, CredentialKind, Principal, RequireScope,
 };
 use serde::Deserialize;
 

@@ -14,7 +14,7 @@ mod app;
 
 use std::time::Duration;
 
-use portcullis::server::jwt::Algorithm;
+use portcullis::server::jsonwebtoken::Algorithm;
 use portcullis::testkit::TokenEndpoint;
 
 #[tokio::main]

@@ -28,7 +28,7 @@ use axum::{Json, Router};
 use portcullis::server::cors::CorsPreset;
 use portcullis::server::jwt::{JwtAuthenticator, KeySource};
 use portcullis::server::{
-    AuthLayer, AuthMetrics, ConfigError, Csrf, CsrfKey, Denylist, Principal, RequireScope,
+    AuthLayer, AuthMetrics, ConfigError, CsrfKey, CsrfPolicy, Denylist, Principal, RequireScope,
     Revocation, SharedRevocations,
 };
 use serde_json::json;
@@ -256,7 +256,7 @@ impl DemoApi {
             .bearer(jwt.clone())
             .cookie(SESSION_COOKIE, jwt)
             .csrf(config.allow_origins.iter().fold(
-                Csrf::session_bound(config.csrf_key.clone()).header(CSRF_HEADER),
+                CsrfPolicy::session_bound(config.csrf_key.clone()).header(CSRF_HEADER),
                 |c, o| c.trusted_origin(o.clone()),
             ))
             .build()?;

@@ -1,7 +1,7 @@
 //! The verifier the MCP examples use with `--issuer URL`: RFC 9068 access tokens from an
 //! OpenID provider, its keys found by OpenID discovery and JWKS, bound to this resource.
 
-use portcullis::server::jwt::{JwksConfig, JwksKeySource, JwtAuthenticator};
+use portcullis::server::jwt::{JwksKeySource, JwtAuthenticator};
 
 /// `at+jwt` tokens of `issuer` for `resource`. Plain-http discovery only when both this server
 /// and the provider are on this machine (tests, local setups).
@@ -11,9 +11,9 @@ pub async fn for_issuer(
     listening_on_loopback: bool,
 ) -> Result<JwtAuthenticator, Box<dyn std::error::Error>> {
     let loopback = listening_on_loopback && issuer.starts_with("http://127.0.0.1:");
-    let keys = JwksKeySource::builder()
-        .config(JwksConfig::default().allow_http(loopback))
-        .discover(issuer)
+    let keys = JwksKeySource::discovery(issuer)
+        .allow_http(loopback)
+        .discover()
         .await?;
     Ok(JwtAuthenticator::builder()
         .key_source(keys)

@@ -26,9 +26,9 @@ fuzz_target!(|data: &[u8]| {
         let body = body.clone();
         async move { Ok::<_, std::convert::Infallible>(Response::new(Full::new(body))) }
     });
-    let source = JwksKeySource::builder()
+    let source = JwksKeySource::builder("https://keys.invalid/jwks")
         .http_client(http)
-        .build("https://keys.invalid/jwks")
+        .build()
         .unwrap();
     runtime().block_on(async {
         if source.refresh().await.is_err() {

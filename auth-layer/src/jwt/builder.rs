@@ -5,9 +5,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::cache::VerifiedCache;
-use super::keys::StaticKeys;
-use super::{CHECKABLE_CLAIMS, Inner, JwtAuthenticator, JwtKey, KeySource, header};
+use super::authenticator::{Inner, JwtAuthenticator};
+use super::cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, VerifiedCache};
+use super::claims::CHECKABLE_CLAIMS;
+use super::header;
+use super::key_map::KeyMap;
+use super::keys::{JwtKey, KeySource};
+use super::time::DEFAULT_LEEWAY;
 use crate::error::ConfigError;
 use crate::revocation::Revocation;
 
@@ -59,12 +63,12 @@ impl JwtAuthenticator<()> {
             issuers: Vec::new(),
             audiences: Vec::new(),
             any_audience: false,
-            leeway: Duration::from_secs(60),
+            leeway: DEFAULT_LEEWAY,
             required: vec!["exp".into()],
             token_type: None,
             revocation: None,
-            cache_capacity: 10_000,
-            cache_bytes: 16 << 20,
+            cache_capacity: DEFAULT_CACHE_ENTRIES,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             _claims: PhantomData,
         }
     }
@@ -74,6 +78,26 @@ impl<C> JwtAuthenticatorBuilder<C> {
     /// Add a static key (select among several by `kid`).
     pub fn key(mut self, key: JwtKey) -> Self {
         self.keys.push(key);
+        self
+    }
+
+    /// Add several static keys at once, as [`key`](Self::key) does one by one: two keys with
+    /// the same `kid`, or two without one, make [`build`](Self::build) fail.
+    ///
+    /// ```
+    /// use auth_layer::jsonwebtoken::Algorithm;
+    /// use auth_layer::jwt::{JwtAuthenticator, JwtKey};
+    /// # fn main() -> Result<(), auth_layer::ConfigError> {
+    /// let current = JwtKey::hmac(b"the-current-secret-of-32-bytes-or-more", &[Algorithm::HS256])?;
+    /// let previous = JwtKey::hmac(b"the-previous-secret-of-32-bytes-or-more", &[Algorithm::HS256])?;
+    /// let jwt = JwtAuthenticator::builder()
+    ///     .keys([current.with_kid("2025-06"), previous.with_kid("2025-01")])
+    ///     .audience("orders-api")
+    ///     .build()?;
+    /// # let _ = jwt; Ok(()) }
+    /// ```
+    pub fn keys(mut self, keys: impl IntoIterator<Item = JwtKey>) -> Self {
+        self.keys.extend(keys);
         self
     }
 
@@ -178,7 +202,7 @@ impl<C> JwtAuthenticatorBuilder<C> {
                 return Err(ConfigError::KeysAndKeySource);
             }
             (Some(source), true) => source,
-            (None, false) => Arc::new(StaticKeys::new(self.keys)?),
+            (None, false) => Arc::new(KeyMap::from_static(self.keys)?),
             (None, true) => return Err(ConfigError::NoKey),
         };
         if self.audiences.is_empty() && !self.any_audience {
@@ -210,5 +234,37 @@ impl<C> JwtAuthenticatorBuilder<C> {
             }),
             _claims: PhantomData,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::Algorithm;
+
+    use super::*;
+    use crate::error::KeyError;
+
+    fn key(kid: &str) -> JwtKey {
+        JwtKey::hmac(&[7; 32], &[Algorithm::HS256])
+            .unwrap()
+            .with_kid(kid)
+    }
+
+    #[test]
+    fn keys_added_at_once_are_checked_as_keys_added_one_by_one() {
+        let built = |b: JwtAuthenticatorBuilder| b.any_audience().build().err();
+        assert_eq!(
+            built(JwtAuthenticator::builder().keys([key("a"), key("b")])),
+            None
+        );
+        let twice = Some(ConfigError::Key(KeyError::DuplicateKid("a".into())));
+        assert_eq!(
+            built(JwtAuthenticator::builder().keys([key("a"), key("a")])),
+            twice
+        );
+        assert_eq!(
+            built(JwtAuthenticator::builder().key(key("a")).keys([key("a")])),
+            twice
+        );
     }
 }

@@ -11,6 +11,13 @@ use super::keys::JwtKey;
 use crate::credential::CredentialKind;
 use crate::principal::Principal;
 
+/// Tokens the verified-token cache holds by default: enough for the active users of a busy
+/// API, each entry a few hundred bytes.
+pub(super) const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+/// Bytes the verified-token cache holds by default, whatever the number of entries (tokens
+/// with large claims would otherwise make 10,000 entries far larger).
+pub(super) const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+
 /// Hit and miss counts of a verified-token cache.
 #[derive(Debug, Default)]
 pub struct CacheStats {

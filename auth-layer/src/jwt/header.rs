@@ -20,8 +20,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
-use super::malformed;
 use crate::error::{AuthError, ErrorCode};
+
+/// A token refused as malformed, with what was wrong with it.
+pub(super) fn malformed(detail: &'static str) -> AuthError {
+    AuthError::with_detail(ErrorCode::TokenMalformed, detail)
+}
 
 /// What a JOSE header decided: the algorithm and the key id.
 #[derive(Clone)]

@@ -33,7 +33,7 @@ fn min_hmac_secret(alg: Algorithm) -> usize {
 /// # Example
 /// ```
 /// use auth_layer::jwt::JwtKey;
-/// use jsonwebtoken::Algorithm;
+/// use auth_layer::jsonwebtoken::Algorithm;
 /// let key = JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])
 ///     .unwrap()
 ///     .with_kid("k1");
@@ -143,7 +143,7 @@ impl JwtKey {
     /// ```
     /// use auth_layer::jwt::JwtKey;
     /// use auth_layer::{ConfigError, KeyError};
-    /// use jsonwebtoken::Algorithm;
+    /// use auth_layer::jsonwebtoken::Algorithm;
     /// let private = b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
     /// assert_eq!(
     ///     JwtKey::rsa_pem(private, &[Algorithm::RS256]).unwrap_err(),
@@ -335,6 +335,7 @@ fn key_algorithm(a: KeyAlgorithm) -> Result<Algorithm, ConfigError> {
 pub type KeyFuture = Pin<Box<dyn Future<Output = Result<Arc<JwtKey>, AuthError>> + Send>>;
 
 /// The answer of a [`KeySource`].
+#[non_exhaustive]
 pub enum KeyLookup {
     /// The key is at hand.
     Found(Arc<JwtKey>),
@@ -359,90 +360,8 @@ pub trait KeySource: Send + Sync + 'static {
     }
 }
 
-/// A fixed set of keys, selected by `kid`.
-///
-/// A token without `kid` is verified with the key that has no `kid`, or with the only key
-/// when there is exactly one. A token whose `kid` names no key is verified with the key that
-/// has no `kid`, if there is one: a key configured without a name (from a PEM file, say) is
-/// the default key, and issuers put a `kid` in every token whether or not the server knows
-/// it. The signature still has to verify with that key.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct StaticKeys {
-    /// Sorted by `kid`: a static set is a handful of keys, and a binary search over them
-    /// costs less than hashing the `kid` of every token.
-    by_kid: Vec<(String, Arc<JwtKey>)>,
-    unnamed: Option<Arc<JwtKey>>,
-}
-
-impl StaticKeys {
-    /// A key set; two keys with the same `kid`, or two without one, are a configuration error.
-    pub(crate) fn new(keys: impl IntoIterator<Item = JwtKey>) -> Result<Self, ConfigError> {
-        let mut set = StaticKeys::default();
-        for key in keys {
-            let key = Arc::new(key);
-            match key.kid.clone() {
-                Some(kid) => match set.by_kid.binary_search_by(|(k, _)| k.cmp(&kid)) {
-                    Ok(_) => return Err(KeyError::DuplicateKid(kid).into()),
-                    Err(at) => set.by_kid.insert(at, (kid, key)),
-                },
-                None => {
-                    if set.unnamed.replace(key).is_some() {
-                        return Err(KeyError::SeveralUnnamed.into());
-                    }
-                }
-            }
-        }
-        Ok(set)
-    }
-
-    pub(crate) fn get(&self, kid: Option<&str>) -> Option<&Arc<JwtKey>> {
-        match kid {
-            Some(kid) => self
-                .by_kid
-                .binary_search_by(|(k, _)| k.as_str().cmp(kid))
-                .ok()
-                .map(|at| &self.by_kid[at].1)
-                .or(self.unnamed.as_ref()),
-            None => self.unnamed.as_ref().or(match self.by_kid.as_slice() {
-                [(_, only)] => Some(only),
-                _ => None,
-            }),
-        }
-    }
-}
-
-impl KeySource for StaticKeys {
-    fn may_fetch(&self) -> bool {
-        false
-    }
-
-    fn lookup(&self, kid: Option<&str>, _alg: Algorithm) -> KeyLookup {
-        match self.get(kid) {
-            Some(k) => KeyLookup::Found(k.clone()),
-            None => KeyLookup::Unknown,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn an_unnamed_key_is_the_default_for_unknown_kids() {
-        let key = |b: u8| JwtKey::hmac(&[b; 32], &[Algorithm::HS256]).unwrap();
-        let with_default = StaticKeys::new([key(1), key(2).with_kid("a")]).unwrap();
-        let default = with_default.get(Some("zzz")).unwrap();
-        assert!(
-            default.kid().is_none(),
-            "an unknown kid falls back to the unnamed key"
-        );
-        assert_eq!(with_default.get(Some("a")).unwrap().kid(), Some("a"));
-        let named_only = StaticKeys::new([key(1).with_kid("a"), key(2).with_kid("b")]).unwrap();
-        assert!(
-            named_only.get(Some("zzz")).is_none(),
-            "no default: unknown kid"
-        );
-    }
-
     use super::*;
     use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::rand::SystemRandom;

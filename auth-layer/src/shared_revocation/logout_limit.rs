@@ -5,21 +5,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::SharedRevocationError;
-
-/// Why a self-service logout ([`SharedRevocations::revoke_own_token`]) was not shared. A
-/// logout is never refused: a limit that refused would leave the token valid.
-///
-/// [`SharedRevocations::revoke_own_token`]: super::SharedRevocations::revoke_own_token
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LogoutError {
-    /// Revoked on this replica, but Redis could not be reached: the others learn of it when
-    /// this replica reaches Redis again.
-    #[error("revoked on this replica only: {0}")]
-    NotShared(#[from] SharedRevocationError),
-}
-
 /// What the limit says of one logout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Admit {

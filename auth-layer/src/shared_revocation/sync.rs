@@ -1,7 +1,19 @@
 //! How a replica keeps its list in step with Redis: writes, reloads built outside the lock,
 //! publications applied as they arrive, and look-ups of what it does not hold.
 
-use super::*;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use portcullis_wire::redis_link::{Followed, redis};
+
+use super::held::{Held, Timed};
+use super::state::{
+    COPY_CHUNK, Entry, Inner, Kind, Local, Locally, MAX_UNTIL, RETRY_AFTER, now, unavailable,
+};
+use crate::error::SharedRevocationError;
+use crate::principal::Principal;
+use crate::revocation::RevocationStatus;
 
 impl Inner {
     pub(super) fn key(&self, kind: Kind) -> &str {
@@ -328,7 +340,9 @@ impl Followed for Inner {
         self.apply_message(payload);
     }
 
-    fn resync(&self) -> impl std::future::Future<Output = Result<(), RedisLinkError>> + Send {
+    fn resync(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), SharedRevocationError>> + Send {
         Inner::resync(self)
     }
 

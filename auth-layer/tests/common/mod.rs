@@ -8,8 +8,8 @@ pub use std::sync::{Arc, OnceLock};
 
 pub use auth_layer::jwt::JwtAuthenticator;
 pub use auth_layer::{
-    ApiKeys, AuthLayer, AuthMetrics, CredentialKind, Csrf, CsrfKey, Denylist, ErrorCode, Principal,
-    ProtectedResource, RequireRole, RequireScope,
+    ApiKeys, AuthLayer, AuthMetrics, CredentialKind, CsrfKey, CsrfPolicy, Denylist, ErrorCode,
+    Principal, ProtectedResource, RequireRole, RequireScope,
 };
 pub use axum::Router;
 pub use axum::routing::get;
@@ -88,7 +88,7 @@ pub async fn fixture() -> Fixture {
         .realm("api")
         .bearer(jwt.clone())
         .cookie("at", jwt)
-        .csrf(Csrf::session_bound(csrf_key()))
+        .csrf(CsrfPolicy::session_bound(csrf_key()))
         .api_key("x-api-key", keys)
         .resource_metadata(
             ProtectedResource::new("http://api.test/v1")

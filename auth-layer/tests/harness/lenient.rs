@@ -44,16 +44,16 @@ fn in_params(call: &str, member: &str) -> String {
     call.replacen(r#""params":{"#, &format!(r#""params":{{{member},"#), 1)
 }
 
-/// The corpus for `call`, a compact JSON-RPC request text (`serde_json::to_string` of an
-/// object with a `params` object), and `first`, an honest message sent before it where a body
-/// holds two.
-pub fn bodies(call: &str, first: &str) -> Vec<Case> {
-    assert!(call.ends_with('}'));
-    let case = |name, content_type, body: Vec<u8>| Case {
+fn case(name: &'static str, content_type: Option<&'static str>, body: Vec<u8>) -> Case {
+    Case {
         name,
         content_type,
         body,
-    };
+    }
+}
+
+/// `call` in encodings other than plain UTF-8.
+fn encodings(call: &str) -> Vec<Case> {
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend_from_slice(call.as_bytes());
     vec![
@@ -81,6 +81,12 @@ pub fn bodies(call: &str, first: &str) -> Vec<Case> {
             Some("application/json; charset=utf-32"),
             utf32le(call, true),
         ),
+    ]
+}
+
+/// `call` with a number only lenient readers take.
+fn lenient_numbers(call: &str) -> Vec<Case> {
+    vec![
         // Python's json (and pydantic-core) read these as floats.
         case(
             "NaN",
@@ -97,6 +103,12 @@ pub fn bodies(call: &str, first: &str) -> Vec<Case> {
             JSON,
             in_params(call, r#""lenient":-Infinity"#).into_bytes(),
         ),
+    ]
+}
+
+/// `call` and `first` in one body.
+fn two_messages(call: &str, first: &str) -> Vec<Case> {
+    vec![
         // NDJSON readers take one message a line; streaming decoders read value after value.
         case(
             "two messages, one a line",
@@ -113,6 +125,12 @@ pub fn bodies(call: &str, first: &str) -> Vec<Case> {
             JSON,
             format!("{call}\n{first}").into_bytes(),
         ),
+    ]
+}
+
+/// `call` with syntax or member names only lenient readers take.
+fn lenient_syntax(call: &str) -> Vec<Case> {
+    vec![
         // JSON5 and JSONC readers.
         case(
             "a block comment",
@@ -151,4 +169,16 @@ pub fn bodies(call: &str, first: &str) -> Vec<Case> {
                 .into_bytes(),
         ),
     ]
+}
+
+/// The corpus for `call`, a compact JSON-RPC request text (`serde_json::to_string` of an
+/// object with a `params` object), and `first`, an honest message sent before it where a body
+/// holds two.
+pub fn bodies(call: &str, first: &str) -> Vec<Case> {
+    assert!(call.ends_with('}'));
+    let mut all = encodings(call);
+    all.extend(lenient_numbers(call));
+    all.extend(two_messages(call, first));
+    all.extend(lenient_syntax(call));
+    all
 }

@@ -8,7 +8,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use auth_layer::jwt::{JwtAuthenticator, JwtKey};
-use auth_layer::{ApiKeys, AuthLayer, CredentialKind, Csrf, CsrfKey, Principal};
+use auth_layer::{ApiKeys, AuthLayer, CredentialKind, CsrfKey, CsrfPolicy, Principal};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
@@ -60,7 +60,7 @@ impl Harness {
         let layer = AuthLayer::builder()
             .bearer(jwt.clone())
             .cookie("at", jwt)
-            .csrf(Csrf::session_bound(CsrfKey::new(SECRET).unwrap()))
+            .csrf(CsrfPolicy::session_bound(CsrfKey::new(SECRET).unwrap()))
             .api_key("x-api-key", keys)
             .build()
             .unwrap();
@@ -327,8 +327,8 @@ pub fn check_tool_call(body: &[u8]) {
 /// for byte, is empty or UTF-8 JSON sent as such, and holds no gated call by any reading
 /// (serde_json's or a lenient one); a body over the limit is 413.
 pub fn check_tool_call_as((content_type, utf8_json): (Option<&'static str>, bool), body: &[u8]) {
-    use auth_layer::mcp::{ToolScopes, ToolScopesBody};
-    let layer = ToolScopes::new()
+    use auth_layer::mcp::{ToolScopesBody, ToolScopesLayer};
+    let layer = ToolScopesLayer::new()
         .tool(GATED, ["admin"])
         .max_body(TOOL_BODY_MAX);
     let mut svc = layer.layer(service_fn(

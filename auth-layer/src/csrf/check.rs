@@ -1,299 +1,23 @@
-//! CSRF protection for cookie-authenticated requests.
-//!
-//! A browser attaches cookies to requests other sites make it send; a bearer header it does
-//! not. So only requests *authenticated by cookie* with an unsafe method (anything but GET,
-//! HEAD, OPTIONS) need a proof that the page making them is ours. Two checks, both
-//! required:
-//! - **where the request comes from**: tower-http's cross-origin protection (the scheme of Go
-//!   1.25): `Sec-Fetch-Site` must be `same-origin` or `none`, or `Origin` must be a trusted
-//!   origin or the request's own host. Requests that carry neither header (old browsers, and
-//!   every client that is not a browser) pass this check, which is why the token below is
-//!   needed too.
-//! - **a token bound to the session** ([`Csrf::session_bound`]): a header holding
-//!   `base64url(HMAC-SHA256(key, label ‖ session))`, where *session* is the value of the very
-//!   cookie the layer authenticated the request with, and *key* is a [`CsrfKey`] the app
-//!   configures (the same on every replica). The app hands the token to its page when it sets
-//!   the session cookie ([`CsrfKey::mint`]). A cookie and header pair planted by a sibling
-//!   subdomain or a plain-`http` man in the middle proves nothing: without the key and the
-//!   victim's (`HttpOnly`) session cookie nobody can compute the token.
-//!
-//! Failing either is 403 `csrf_failed`, with the layer's problem body.
-//!
-//! A page on another origin of the same site (`app.example.com` calling `api.example.com`, or
-//! two ports of `localhost`) is cross-origin: name it with [`Csrf::trusted_origin`].
-//!
-//! # Example
-//! ```
-//! use auth_layer::{ApiKeys, AuthLayer, Csrf, CsrfKey};
-//! use axum::extract::State;
-//! use axum::http::header::SET_COOKIE;
-//! use axum::response::IntoResponse;
-//! use axum::{Router, routing::post};
-//!
-//! # fn main() -> Result<(), auth_layer::ConfigError> {
-//! // From your secret store: at least 32 bytes, the same on every replica.
-//! let key = CsrfKey::new(b"read-me-from-the-secret-store-not-the-source")?;
-//! # let sessions = ApiKeys::new();
-//! let auth = AuthLayer::builder()
-//!     .cookie("sid", sessions)
-//!     .csrf(Csrf::session_bound(key.clone()).trusted_origin("https://app.example.com"))
-//!     .build()?;
-//!
-//! /// Signs in: sets the session cookie and gives the page the CSRF token of that session,
-//! /// which the page sends back in `x-csrf-token` on every POST, PUT, PATCH and DELETE.
-//! async fn sign_in(State(key): State<CsrfKey>) -> impl IntoResponse {
-//!     let session = "s3ss10n-from-your-store";
-//!     let cookie = format!("sid={session}; Path=/; HttpOnly; Secure; SameSite=Lax");
-//!     ([(SET_COOKIE, cookie)], key.mint(session))
-//! }
-//!
-//! let app: Router = Router::new()
-//!     .route("/transfer", post(|| async { "sent" }))
-//!     .layer(auth)
-//!     .merge(Router::new().route("/sign-in", post(sign_in)).with_state(key));
-//! # let _ = app;
-//! # Ok(())
-//! # }
-//! ```
+//! The compiled check a layer runs on every cookie-authenticated request.
 
 use std::convert::Infallible;
-use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use aws_lc_rs::{constant_time, hmac};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use aws_lc_rs::constant_time;
 use http::{HeaderMap, HeaderName, Method, Request, Response};
-use tower::{Layer, Service};
-use tower_http::csrf::{CsrfLayer, ProtectionError, ProtectionErrorKind};
+use tower::Service;
+use tower_http::csrf::{ProtectionError, ProtectionErrorKind};
 
-use crate::error::{AuthError, ConfigError, ErrorCode};
+use super::key::CsrfKey;
+use crate::error::{AuthError, ErrorCode};
 use crate::sources;
-
-/// Put before the session value in every MAC, so a CSRF key that is (wrongly) also used for
-/// something else never yields a tag that means anything there.
-const TOKEN_LABEL: &[u8] = b"portcullis csrf token v1\0";
-/// base64url (no padding) of a 32-byte HMAC-SHA256 tag.
-const TOKEN_LEN: usize = 43;
-/// The header of [`Csrf::session_bound`] unless [`Csrf::header`] names another.
-const DEFAULT_HEADER: &str = "x-csrf-token";
-
-/// The secret that session-bound CSRF tokens are derived with (HMAC-SHA256).
-///
-/// There is no default and no random key: give every replica of your app the same secret, so
-/// that a token minted by one is accepted by all. To rotate, configure the new key with the
-/// old one as [`Csrf::previous_key`] until the sessions minted under the old one have ended.
-/// `Debug` does not print the secret.
-#[derive(Clone)]
-pub struct CsrfKey {
-    key: hmac::Key,
-}
-
-impl fmt::Debug for CsrfKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CsrfKey(<redacted>)")
-    }
-}
-
-impl CsrfKey {
-    /// The shortest secret accepted, in bytes: the length of the HMAC-SHA256 output.
-    pub const MIN_LEN: usize = 32;
-
-    /// A key from `secret`, random bytes from your secret store (at least
-    /// [`MIN_LEN`](Self::MIN_LEN) of them, e.g. `openssl rand -base64 32`, decoded).
-    /// A shorter secret is [`ConfigError::CsrfKeyTooShort`].
-    pub fn new(secret: &[u8]) -> Result<Self, ConfigError> {
-        if secret.len() < Self::MIN_LEN {
-            return Err(ConfigError::CsrfKeyTooShort {
-                min: Self::MIN_LEN,
-                got: secret.len(),
-            });
-        }
-        Ok(CsrfKey {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
-        })
-    }
-
-    /// The CSRF token of the session whose cookie value is `session` (exactly the value set
-    /// in the cookie, without quotes): what the page must send in the CSRF header. Call it
-    /// where the app sets or replaces the session cookie, and hand the token to the page (in
-    /// the response body, or in a cookie the page can read). A new session value needs a new
-    /// token.
-    pub fn mint(&self, session: impl AsRef<[u8]>) -> String {
-        URL_SAFE_NO_PAD.encode(self.tag(session.as_ref()))
-    }
-
-    fn tag(&self, session: &[u8]) -> hmac::Tag {
-        let mut mac = hmac::Context::with_key(&self.key);
-        mac.update(TOKEN_LABEL);
-        mac.update(session);
-        mac.sign()
-    }
-
-    /// `token` is the token minted with this key for `session` (compared in constant time).
-    fn accepts(&self, session: &[u8], token: &[u8]) -> bool {
-        if token.len() != TOKEN_LEN {
-            return false;
-        }
-        let mut expected = [0u8; TOKEN_LEN];
-        match URL_SAFE_NO_PAD.encode_slice(self.tag(session), &mut expected) {
-            Ok(TOKEN_LEN) => constant_time::verify_slices_are_equal(&expected, token).is_ok(),
-            _ => false,
-        }
-    }
-}
-
-/// How cookie-authenticated unsafe requests prove they come from our own pages.
-///
-/// ```
-/// use auth_layer::{Csrf, CsrfKey};
-/// # fn main() -> Result<(), auth_layer::ConfigError> {
-/// # let secret = [7u8; 32];
-/// // A token bound to the session cookie in `x-csrf-token`, and requests from this API's
-/// // origin or the app's.
-/// let csrf = Csrf::session_bound(CsrfKey::new(&secret)?)
-///     .trusted_origin("https://app.example.com");
-/// # let _ = csrf;
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone)]
-pub struct Csrf {
-    proof: Proof,
-    origins: Vec<String>,
-    /// A session-bound option given to another kind of protection; refused when the layer is
-    /// built rather than ignored.
-    misplaced: Option<&'static str>,
-}
-
-#[derive(Debug, Clone)]
-enum Proof {
-    SessionBound {
-        /// The current key first: it is the likeliest to match.
-        keys: Vec<CsrfKey>,
-        header: String,
-    },
-    UnboundDoubleSubmit {
-        cookie: String,
-        header: String,
-    },
-    OriginOnly,
-}
-
-impl Csrf {
-    /// Require the header `x-csrf-token` to hold the token [minted](CsrfKey::mint) with `key`
-    /// for the session cookie this request was authenticated with, and the request to come
-    /// from the API's own origin or a [trusted](Self::trusted_origin) one. The protection to
-    /// use.
-    pub fn session_bound(key: CsrfKey) -> Self {
-        Csrf {
-            proof: Proof::SessionBound {
-                keys: vec![key],
-                header: DEFAULT_HEADER.to_owned(),
-            },
-            origins: Vec::new(),
-            misplaced: None,
-        }
-    }
-
-    /// The header of a [session-bound](Self::session_bound) token (default `x-csrf-token`;
-    /// some frameworks send `x-xsrf-token`).
-    pub fn header(mut self, name: impl Into<String>) -> Self {
-        match &mut self.proof {
-            Proof::SessionBound { header, .. } => *header = name.into(),
-            _ => self.misplaced = Some("header"),
-        }
-        self
-    }
-
-    /// Also accept tokens minted with `key`, for a [session-bound](Self::session_bound)
-    /// protection whose key is being rotated: deploy the new key with the old one here, then
-    /// drop the old one once the sessions it minted for have ended. Each extra key costs one
-    /// more HMAC for a request whose token matches none.
-    pub fn previous_key(mut self, key: CsrfKey) -> Self {
-        match &mut self.proof {
-            Proof::SessionBound { keys, .. } => keys.push(key),
-            _ => self.misplaced = Some("previous_key"),
-        }
-        self
-    }
-
-    /// The classic double submit, **not bound to the session**: the header `header` must
-    /// equal the (script-readable) cookie `cookie`, whatever it holds. Anyone who can set a
-    /// cookie for your site (a sibling subdomain, a man in the middle on plain `http`) can
-    /// plant a pair that passes next to the victim's session cookie; only the origin check
-    /// then stands in the way, and it lets through requests without `Origin` and
-    /// `Sec-Fetch-Site`. Prefer [`session_bound`](Self::session_bound).
-    pub fn double_submit_unbound_to_session(
-        cookie: impl Into<String>,
-        header: impl Into<String>,
-    ) -> Self {
-        Csrf {
-            proof: Proof::UnboundDoubleSubmit {
-                cookie: cookie.into(),
-                header: header.into(),
-            },
-            origins: Vec::new(),
-            misplaced: None,
-        }
-    }
-
-    /// Only check where the request comes from (`Sec-Fetch-Site`, `Origin`), with no token.
-    /// Enough for current browsers, which send at least one of them; a request that carries
-    /// neither (an old browser, or a client that is not a browser) is refused, since nothing
-    /// then says where it comes from.
-    pub fn origin_only() -> Self {
-        Csrf {
-            proof: Proof::OriginOnly,
-            origins: Vec::new(),
-            misplaced: None,
-        }
-    }
-
-    /// Also accept requests from pages on `origin` (`scheme://host[:port]`, exactly as
-    /// browsers send it: lowercase host, no default port, no trailing slash).
-    pub fn trusted_origin(mut self, origin: impl Into<String>) -> Self {
-        self.origins.push(origin.into());
-        self
-    }
-
-    pub(crate) fn compile(self) -> Result<CsrfCheck, ConfigError> {
-        if let Some(option) = self.misplaced {
-            return Err(ConfigError::CsrfNotSessionBound(option));
-        }
-        let header_name = |h: String| {
-            HeaderName::from_bytes(h.as_bytes()).map_err(|_| ConfigError::InvalidHeaderName(h))
-        };
-        let proof = match self.proof {
-            Proof::SessionBound { keys, header } => CompiledProof::SessionBound {
-                keys: keys.into_boxed_slice(),
-                header: header_name(header)?,
-            },
-            Proof::UnboundDoubleSubmit { cookie, header } => CompiledProof::UnboundDoubleSubmit {
-                cookie,
-                header: header_name(header)?,
-            },
-            Proof::OriginOnly => CompiledProof::OriginOnly,
-        };
-        let mut layer = CsrfLayer::new();
-        for origin in &self.origins {
-            layer = layer
-                .add_trusted_origin(origin)
-                .map_err(|_| ConfigError::InvalidOrigin(origin.clone()))?;
-        }
-        Ok(CsrfCheck {
-            proof,
-            cross_origin: layer.layer(Probe),
-        })
-    }
-}
 
 /// The innermost service of tower-http's CSRF middleware here: it answers at once, so the
 /// middleware's verdict is known without I/O.
 #[derive(Clone, Copy, Debug)]
-struct Probe;
+pub(super) struct Probe;
 
 impl Service<Request<()>> for Probe {
     type Response = Response<()>;
@@ -310,7 +34,7 @@ impl Service<Request<()>> for Probe {
 }
 
 #[derive(Debug)]
-enum CompiledProof {
+pub(super) enum CompiledProof {
     SessionBound {
         keys: Box<[CsrfKey]>,
         header: HeaderName,
@@ -324,8 +48,8 @@ enum CompiledProof {
 
 #[derive(Debug)]
 pub(crate) struct CsrfCheck {
-    proof: CompiledProof,
-    cross_origin: tower_http::csrf::Csrf<Probe>,
+    pub(super) proof: CompiledProof,
+    pub(super) cross_origin: tower_http::csrf::Csrf<Probe>,
 }
 
 fn failed(detail: &'static str) -> AuthError {
@@ -440,7 +164,13 @@ fn copy_origin_headers(headers: &HeaderMap) -> HeaderMap {
 
 #[cfg(test)]
 mod tests {
+    use super::super::key::TOKEN_LEN;
     use super::*;
+    use crate::csrf::CsrfPolicy;
+    use crate::error::ConfigError;
+    use aws_lc_rs::hmac;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use http::HeaderValue;
 
     fn req(method: Method, pairs: &[(&'static str, &'static str)]) -> Request<()> {
@@ -468,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_session_bound_token_is_needed_on_unsafe_methods_only() {
-        let c = Csrf::session_bound(key(1)).compile().unwrap();
+        let c = CsrfPolicy::session_bound(key(1)).compile().unwrap();
         let token = key(1).mint("s3ss10n");
         assert_eq!(token.len(), TOKEN_LEN);
         let post = |r: Request<()>| c.check(&r, b"s3ss10n");
@@ -507,11 +237,11 @@ mod tests {
 
     #[test]
     fn tokens_of_the_current_and_previous_keys_pass_others_do_not() {
-        let rotating = Csrf::session_bound(key(2))
+        let rotating = CsrfPolicy::session_bound(key(2))
             .previous_key(key(1))
             .compile()
             .unwrap();
-        let settled = Csrf::session_bound(key(2)).compile().unwrap();
+        let settled = CsrfPolicy::session_bound(key(2)).compile().unwrap();
         let check = |c: &CsrfCheck, by: u8| {
             c.check(
                 &with_token(req(Method::POST, &[]), &key(by).mint("s")),
@@ -549,7 +279,7 @@ mod tests {
             ConfigError::CsrfKeyTooShort { min: 32, got: 31 }
         );
         assert_eq!(format!("{:?}", key(0x41)), "CsrfKey(<redacted>)");
-        let debug = format!("{:?}", Csrf::session_bound(key(0x41)));
+        let debug = format!("{:?}", CsrfPolicy::session_bound(key(0x41)));
         assert!(
             !debug.contains("AAAA") && !debug.contains("65, 65"),
             "{debug}"
@@ -559,9 +289,12 @@ mod tests {
     #[test]
     fn session_bound_options_on_another_protection_are_refused() {
         for (csrf, option) in [
-            (Csrf::origin_only().previous_key(key(1)), "previous_key"),
             (
-                Csrf::double_submit_unbound_to_session("c", "x-c").header("x-d"),
+                CsrfPolicy::origin_only().previous_key(key(1)),
+                "previous_key",
+            ),
+            (
+                CsrfPolicy::double_submit_unbound_to_session("c", "x-c").header("x-d"),
                 "header",
             ),
         ] {
@@ -571,13 +304,13 @@ mod tests {
             );
         }
         assert_eq!(
-            Csrf::session_bound(key(1))
+            CsrfPolicy::session_bound(key(1))
                 .header("x y")
                 .compile()
                 .unwrap_err(),
             ConfigError::InvalidHeaderName("x y".into())
         );
-        let c = Csrf::session_bound(key(1))
+        let c = CsrfPolicy::session_bound(key(1))
             .header("x-xsrf-token")
             .compile()
             .unwrap();
@@ -591,7 +324,7 @@ mod tests {
 
     #[test]
     fn unbound_double_submit_needs_a_matching_header_on_unsafe_methods_only() {
-        let c = Csrf::double_submit_unbound_to_session("csrf_token", "x-csrf-token")
+        let c = CsrfPolicy::double_submit_unbound_to_session("csrf_token", "x-csrf-token")
             .compile()
             .unwrap();
         let check =
@@ -614,7 +347,7 @@ mod tests {
     /// sibling subdomain or a man in the middle can plant both the cookie and the header.
     #[test]
     fn a_planted_pair_from_another_origin_is_refused() {
-        let c = Csrf::double_submit_unbound_to_session("csrf_token", "x-csrf-token")
+        let c = CsrfPolicy::double_submit_unbound_to_session("csrf_token", "x-csrf-token")
             .trusted_origin("http://localhost:3000")
             .compile()
             .unwrap();
@@ -662,7 +395,7 @@ mod tests {
 
     #[test]
     fn origin_only_protection_uses_fetch_metadata_and_trusted_origins() {
-        let c = Csrf::origin_only()
+        let c = CsrfPolicy::origin_only()
             .trusted_origin("http://localhost:3000")
             .compile()
             .unwrap();
@@ -696,13 +429,13 @@ mod tests {
         );
         assert!(post(&[("sec-fetch-site", "same-origin")]).is_ok());
         assert!(
-            Csrf::origin_only()
+            CsrfPolicy::origin_only()
                 .trusted_origin("not an origin")
                 .compile()
                 .is_err()
         );
         assert!(
-            Csrf::origin_only()
+            CsrfPolicy::origin_only()
                 .trusted_origin("https://a.test/path")
                 .compile()
                 .is_err()

@@ -4,22 +4,19 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use http::Extensions;
-
 use crate::authenticator::fast_path::Engine;
 use crate::context::LayerContext;
+use crate::credential::CredentialKind;
 use crate::csrf::CsrfCheck;
 use crate::metrics::AuthMetrics;
-use crate::principal::Principal;
-use crate::problem::Responder;
+use crate::response::problem::Responder;
 use crate::sources::Sources;
 
 /// What every service of one layer shares: the configuration, checked and compiled once.
 pub(crate) struct Shared {
     pub(crate) sources: Sources,
-    pub(crate) bearer: Option<Engine>,
-    pub(crate) cookie: Option<Engine>,
-    pub(crate) api_key: Option<Engine>,
+    /// The authenticator of each credential kind the layer accepts.
+    pub(crate) engines: Engines,
     pub(crate) optional: bool,
     pub(crate) pass_preflights: bool,
     /// Remove the credential from an accepted request before the inner service sees it.
@@ -32,11 +29,19 @@ pub(crate) struct Shared {
     pub(crate) metadata: Option<(Vec<String>, Bytes)>,
 }
 
-/// The context of the layer that handled a request: in its principal when it authenticated,
-/// else (anonymous, optional mode) in an extension of its own; `None` when no layer did.
-pub(crate) fn layer_context(extensions: &Extensions) -> Option<&LayerContext> {
-    match extensions.get::<Principal>() {
-        Some(p) => p.context().or_else(|| extensions.get::<LayerContext>()),
-        None => extensions.get::<LayerContext>(),
+/// One authenticator per credential kind, indexed by the kind: which one answers a request is
+/// decided by where its credential was found, in one place.
+#[derive(Default)]
+pub(crate) struct Engines([Option<Engine>; CredentialKind::COUNT]);
+
+impl Engines {
+    /// `engine` answers the credentials of `kind`.
+    pub(crate) fn set(&mut self, kind: CredentialKind, engine: Engine) {
+        self.0[kind.index()] = Some(engine);
+    }
+
+    /// The authenticator of `kind`, if the layer accepts that kind.
+    pub(crate) fn get(&self, kind: CredentialKind) -> Option<&Engine> {
+        self.0[kind.index()].as_ref()
     }
 }

@@ -15,17 +15,28 @@ use portcullis_wire::PROBLEM_JSON;
 
 pub use portcullis_wire::Problem;
 
-use crate::challenge::Challenges;
 use crate::error::AuthError;
+use crate::response::challenge::Challenges;
 use portcullis_wire::ErrorCode;
 
-/// A rendered body and its media type.
+/// A rendered body and its media type: [`RenderedProblem::new`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RenderedProblem {
     /// The `Content-Type` of `body`.
     pub content_type: HeaderValue,
     /// The body.
     pub body: Bytes,
+}
+
+impl RenderedProblem {
+    /// A body and its `Content-Type`.
+    pub fn new(content_type: HeaderValue, body: impl Into<Bytes>) -> Self {
+        RenderedProblem {
+            content_type,
+            body: body.into(),
+        }
+    }
 }
 
 /// Turns a [`Problem`] into a response body.
@@ -41,10 +52,10 @@ pub struct RenderedProblem {
 /// struct PlainText;
 /// impl ProblemRenderer for PlainText {
 ///     fn render(&self, p: &Problem<'_>) -> RenderedProblem {
-///         RenderedProblem {
-///             content_type: HeaderValue::from_static("text/plain; charset=utf-8"),
-///             body: format!("{}: {}", p.code, p.detail).into(),
-///         }
+///         RenderedProblem::new(
+///             HeaderValue::from_static("text/plain; charset=utf-8"),
+///             format!("{}: {}", p.code, p.detail),
+///         )
 ///     }
 /// }
 /// ```

@@ -1,0 +1,27 @@
+//! Route policies: required scopes, roles, or any predicate over the [`Principal`](crate::Principal).
+//!
+//! Apply them per route with axum's `route_layer` (or `ServiceBuilder` around a service), inside
+//! an [`AuthLayer`](crate::AuthLayer). They answer with the same realm and body shape as the
+//! auth layer around them.
+//!
+//! # Example
+//! ```
+//! use auth_layer::policy::{RequirePolicy, RequireRole, RequireScope};
+//! use axum::{Router, routing::get};
+//!
+//! let app: Router = Router::new()
+//!     .route("/admin", get(|| async { "hi" }).route_layer(RequireScope::all(["admin"])))
+//!     .route("/billing", get(|| async { "$" }).route_layer(RequireRole::any(["finance"])))
+//!     .route("/ours", get(|| async { "!" }).route_layer(RequirePolicy::new(|p: &auth_layer::Principal| {
+//!         p.issuer() == Some("https://id.example.com")
+//!     })));
+//! ```
+
+mod layer;
+pub(crate) mod refusal;
+mod rules;
+mod service;
+
+pub use layer::{PolicyLayer, RequireCredential, RequirePolicy, RequireRole, RequireScope};
+pub use rules::{AccessPolicy, CredentialPolicy, RolePolicy, ScopePolicy};
+pub use service::PolicyService;
