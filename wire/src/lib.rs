@@ -4,6 +4,7 @@
 //! - [`challenge`]: `WWW-Authenticate` parsing ([`parse_challenges`]) and rendering
 //!   ([`ChallengeBuilder`]).
 //! - [`ErrorCode`]: the stable codes of the problem body, with their statuses.
+//! - [`Origin`]: scheme, host and effective port, compared the same way on every side.
 //! - [`problem`]: the RFC 9457 problem body, written ([`Problem`]) and read
 //!   ([`ProblemDetails`]).
 //! - [`single_flight`] (feature `single-flight`): one task works, the others wait.
@@ -38,6 +39,7 @@ pub mod challenge;
 mod error_code;
 pub mod grammar;
 mod macros;
+mod origin;
 pub mod problem;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -50,4 +52,5 @@ pub use challenge::{
     Challenge, ChallengeBuilder, ChallengeParseError, InvalidScheme, parse_challenges,
 };
 pub use error_code::ErrorCode;
+pub use origin::{InvalidOrigin, Origin};
 pub use problem::{PROBLEM_JSON, Problem, ProblemDetails};
