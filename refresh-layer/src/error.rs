@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::credential::InvalidOrigin;
+use portcullis_wire::InvalidOrigin;
 
 /// A boxed error, at the edges only.
 pub use portcullis_wire::buffered_client::BoxError;

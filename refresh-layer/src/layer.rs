@@ -7,7 +7,8 @@ use std::time::Duration;
 use http::{HeaderMap, Method, StatusCode};
 use tower::Layer;
 
-use crate::credential::{Credential, Origin};
+use crate::credential::Credential;
+use portcullis_wire::Origin;
 use crate::credential_cell::{Cell, Timing};
 use crate::error::BuildError;
 use crate::handle::CredentialHandle;

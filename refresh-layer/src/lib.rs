@@ -76,7 +76,7 @@ mod source;
 pub mod store;
 
 pub use credential::{
-    Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
+    Credential, InvalidCredential, MAX_LIFETIME, Placement,
 };
 pub use discovery::{Discovered, Discovery, DiscoveryBuilder, DiscoveryError};
 pub use error::{BoxError, BuildError, Error, RefreshError, SignInError};

@@ -26,7 +26,7 @@ use http::Request;
 use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use tower_http::follow_redirect::policy::{Action, Attempt, Policy, Standard};
 
-use crate::credential::Origin;
+use portcullis_wire::Origin;
 use crate::credential_cell::Cell;
 
 /// Request extension: this request is a redirect hop of a chain that left the credential's

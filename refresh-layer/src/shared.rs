@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::credential::Origin;
+use portcullis_wire::Origin;
 use crate::credential_cell::Cell;
 use crate::predicate::RefreshPredicate;
 

@@ -10,7 +10,7 @@ use http_body_util::Full;
 use portcullis_wire::buffered_client::HttpClient;
 
 use super::{Discovery, Inner, Reach, Trust};
-use crate::credential::Origin;
+use portcullis_wire::Origin;
 use crate::error::BuildError;
 use crate::source::{ClientKey, erase};
 

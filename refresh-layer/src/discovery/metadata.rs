@@ -60,7 +60,7 @@ pub(crate) fn next_scope(had: Option<&str>, scope: &str, step_up: bool) -> Optio
 pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
     fn norm(s: &str) -> Option<String> {
         let u: Uri = s.parse().ok()?;
-        let origin = crate::Origin::of(&u)?;
+        let origin = portcullis_wire::Origin::of(&u)?;
         let path = u.path().trim_end_matches('/');
         let query = u.query().map(|q| format!("?{q}")).unwrap_or_default();
         Some(format!("{origin}{path}{query}"))

@@ -41,7 +41,8 @@ use http_body_util::Full;
 use serde::Deserialize;
 use tower::ServiceExt;
 
-use crate::credential::{Credential, Origin};
+use crate::credential::Credential;
+use portcullis_wire::Origin;
 pub use crate::error::DiscoveryError;
 use crate::error::RefreshError;
 use crate::failure::AuthFailure;

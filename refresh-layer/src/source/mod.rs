@@ -335,7 +335,7 @@ impl OAuth2Builder {
     fn finish(self, grant: Grant, http: TokenHttp) -> Result<OAuth2, BuildError> {
         let invalid = || BuildError::InvalidTokenEndpoint(self.endpoint.clone());
         let endpoint: http::Uri = self.endpoint.parse().map_err(|_| invalid())?;
-        crate::Origin::of(&endpoint).ok_or_else(invalid)?;
+        portcullis_wire::Origin::of(&endpoint).ok_or_else(invalid)?;
         if self.client_auth == ClientAuth::PrivateKeyJwt && self.client_key.is_none() {
             return Err(BuildError::InvalidClientKey(
                 "private_key_jwt was chosen without a key",
