@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
-use portcullis_wire::{Challenge, ProblemDetails, parse_challenges};
+use portcullis_wire::{Challenge, Origin, ProblemDetails, parse_challenges};
 use serde_json::{Value, json};
 
 use crate::cors::{self, PageRequest};
@@ -422,21 +422,7 @@ fn redact(report: &mut Report, secrets: &[&str]) {
 /// Whether a page at `origin` calling `url` makes a same-origin request (scheme, host and port
 /// equal, default ports implied).
 fn same_origin(origin: &str, url: &Uri) -> bool {
-    let Ok(o) = origin.parse::<Uri>() else {
-        return false;
-    };
-    let port = |u: &Uri| {
-        u.port_u16().or(match u.scheme_str() {
-            Some("https") => Some(443),
-            Some("http") => Some(80),
-            _ => None,
-        })
-    };
-    o.scheme_str().is_some()
-        && o.scheme_str().map(str::to_ascii_lowercase)
-            == url.scheme_str().map(str::to_ascii_lowercase)
-        && o.host().map(str::to_ascii_lowercase) == url.host().map(str::to_ascii_lowercase)
-        && port(&o) == port(url)
+    Origin::parse(origin).is_ok_and(|o| o.matches(url))
 }
 
 /// RFC 9728: the URL the challenge names, else the well-known locations for the resource.
