@@ -7,6 +7,7 @@
 //! - [`Origin`]: scheme, host and effective port, compared the same way on every side.
 //! - [`problem`]: the RFC 9457 problem body, written ([`Problem`]) and read
 //!   ([`ProblemDetails`]).
+//! - [`well_known`]: where metadata documents live (RFC 9728, RFC 8414, OpenID Connect).
 //! - [`single_flight`] (feature `single-flight`): one task works, the others wait.
 //! - [`buffered_client`] (feature `buffered-client`): an HTTP client with bounded, whole
 //!   response bodies.
@@ -47,6 +48,7 @@ pub mod redis_link;
 #[cfg(feature = "single-flight")]
 #[cfg_attr(docsrs, doc(cfg(feature = "single-flight")))]
 pub mod single_flight;
+pub mod well_known;
 
 pub use challenge::{
     Challenge, ChallengeBuilder, ChallengeParseError, InvalidScheme, parse_challenges,
