@@ -8,7 +8,6 @@ use http::{HeaderMap, Method, StatusCode};
 use tower::Layer;
 
 use crate::credential::Credential;
-use portcullis_wire::Origin;
 use crate::credential_cell::{Cell, Timing};
 use crate::error::BuildError;
 use crate::handle::CredentialHandle;
@@ -17,6 +16,7 @@ use crate::redirect::ScopedRedirect;
 use crate::service::RefreshService;
 use crate::shared::Shared;
 use crate::source::CredentialSource;
+use portcullis_wire::Origin;
 
 /// Injects, refreshes and retries; see the [crate docs](crate).
 ///

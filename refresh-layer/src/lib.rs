@@ -75,9 +75,7 @@ pub mod shared_grant;
 mod source;
 pub mod store;
 
-pub use credential::{
-    Credential, InvalidCredential, MAX_LIFETIME, Placement,
-};
+pub use credential::{Credential, InvalidCredential, MAX_LIFETIME, Placement};
 pub use discovery::{Discovered, Discovery, DiscoveryBuilder, DiscoveryError};
 pub use error::{BoxError, BuildError, Error, RefreshError, SignInError};
 pub use failure::AuthFailure;

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use http::Method;
 
-use portcullis_wire::Origin;
 use crate::credential_cell::Cell;
 use crate::predicate::RefreshPredicate;
+use portcullis_wire::Origin;
 
 /// What every service of one layer shares.
 pub(crate) struct Shared {

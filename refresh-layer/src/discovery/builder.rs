@@ -10,9 +10,9 @@ use http_body_util::Full;
 use portcullis_wire::buffered_client::HttpClient;
 
 use super::{Discovery, Inner, Reach, Trust};
-use portcullis_wire::Origin;
 use crate::error::BuildError;
 use crate::source::{ClientKey, erase};
+use portcullis_wire::Origin;
 
 /// Configures a [`Discovery`] source; see [`Discovery::builder`].
 #[must_use]
