@@ -392,10 +392,7 @@ impl JwksBuilder {
             jwks_uri: String,
         }
         let (config, http) = self.into_parts()?;
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
+        let url = portcullis_wire::well_known::openid_configuration_url(issuer);
         let discovery_uri = parse_url(&url, config.allow_http)?;
         let res = get(&http, &discovery_uri, &config).await?;
         let doc: Discovery = serde_json::from_slice(res.body())
