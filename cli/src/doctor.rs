@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
-use portcullis_wire::{Challenge, Origin, ProblemDetails, parse_challenges};
+use portcullis_wire::{Challenge, Origin, ProblemDetails, parse_challenges, well_known};
 use serde_json::{Value, json};
 
 use crate::cors::{self, PageRequest};
@@ -436,15 +436,8 @@ async fn resource_metadata(
         .and_then(|b| b.param("resource_metadata"))
         .map(|u| vec![u.to_owned()])
         .unwrap_or_default();
-    if urls.is_empty()
-        && let (Some(scheme), Some(authority)) = (url.scheme_str(), url.authority())
-    {
-        let path = url.path().trim_end_matches('/');
-        let root = format!("{scheme}://{authority}/.well-known/oauth-protected-resource");
-        if !path.is_empty() {
-            urls.push(format!("{root}{path}"));
-        }
-        urls.push(root);
+    if urls.is_empty() && url.scheme().is_some() && url.authority().is_some() {
+        urls = well_known::protected_resource_urls(url);
     }
     let mut tried = Vec::new();
     for u in urls {
