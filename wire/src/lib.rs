@@ -4,6 +4,7 @@
 //! - [`challenge`]: `WWW-Authenticate` parsing ([`parse_challenges`]) and rendering
 //!   ([`ChallengeBuilder`]).
 //! - [`ErrorCode`]: the stable codes of the problem body, with their statuses.
+//! - [`form`]: `application/x-www-form-urlencoded` bodies (RFC 6749 Appendix B).
 //! - [`Origin`]: scheme, host and effective port, compared the same way on every side.
 //! - [`problem`]: the RFC 9457 problem body, written ([`Problem`]) and read
 //!   ([`ProblemDetails`]).
@@ -38,6 +39,7 @@
 pub mod buffered_client;
 pub mod challenge;
 mod error_code;
+pub mod form;
 pub mod grammar;
 mod macros;
 mod origin;
