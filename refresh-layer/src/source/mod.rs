@@ -14,6 +14,7 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::Full;
 use portcullis_wire::buffered_client::{BufferedClient, HttpClient, buffered};
+use portcullis_wire::form::{form_component, form_encode};
 use serde::Deserialize;
 use tower::ServiceExt;
 
@@ -201,29 +202,6 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 pub(crate) fn erase(http: impl HttpClient<Full<Bytes>>) -> TokenHttp {
     buffered(http, MAX_TOKEN_RESPONSE)
-}
-
-fn form_encode(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", form_component(k), form_component(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// `application/x-www-form-urlencoded` (RFC 6749 appendix B).
-fn form_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Configures an [`OAuth2`] source; see [`OAuth2::builder`].
@@ -730,14 +708,6 @@ mod tests {
         let text = err.to_string();
         assert!(matches!(err, RefreshError::Network(_)), "{err:?}");
         assert!(text.contains("scheme is not http"), "{text}");
-    }
-
-    #[test]
-    fn form_encoding_follows_appendix_b() {
-        assert_eq!(
-            form_encode(&[("a b", "c&d=e+f/ü")]),
-            "a+b=c%26d%3De%2Bf%2F%C3%BC"
-        );
     }
 
     proptest::proptest! {
