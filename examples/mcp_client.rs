@@ -34,9 +34,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::client::{
-    Algorithm, AuthFailure, ClientKey, Discovery, RefreshLayer, RefreshService,
-};
+use portcullis::client::{Algorithm, AuthFailure, Discovery, RefreshLayer, RefreshService};
+use portcullis::wire::client_auth::ClientKey;
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 

@@ -143,6 +143,14 @@ pub enum BuildError {
     InvalidResource(String),
 }
 
+/// A key [`ClientKey::from_pem`](portcullis_wire::client_auth::ClientKey::from_pem) refused,
+/// so that `?` works in a function that builds a client.
+impl From<portcullis_wire::client_auth::InvalidClientKey> for BuildError {
+    fn from(e: portcullis_wire::client_auth::InvalidClientKey) -> Self {
+        BuildError::InvalidClientKey(e.reason())
+    }
+}
+
 /// A sign-in the layer could not take; nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

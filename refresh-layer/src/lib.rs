@@ -80,7 +80,8 @@ pub use discovery::{Discovered, Discovery, DiscoveryBuilder, DiscoveryError};
 pub use error::{BoxError, BuildError, Error, RefreshError, SignInError};
 pub use failure::AuthFailure;
 pub use handle::{CredentialHandle, SignIn};
-/// The signing algorithms of a [`ClientKey`].
+/// The signing algorithms of a client key
+/// ([`ClientKey`](portcullis_wire::client_auth::ClientKey)).
 pub use jsonwebtoken::Algorithm;
 pub use layer::{RefreshLayer, RefreshLayerBuilder};
 pub use outcome::{RefreshOutcome, RetriedAfter, SkipCredential};
@@ -93,9 +94,7 @@ pub use redirect::{LeftCredentialScope, ScopedRedirect};
 pub use redis_store::{RedisStore, RedisStoreConfig, StoreKey};
 pub use service::RefreshService;
 pub use shared_grant::{NewSeed, SharedGrant, SharedGrantBuilder};
-pub use source::{
-    ClientAuth, ClientKey, CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn,
-};
+pub use source::{CredentialSource, FetchFuture, FnSource, OAuth2, OAuth2Builder, from_fn};
 /// The token-response parser, public for the fuzz targets only: not part of the API.
 #[doc(hidden)]
 pub use source::{TokenSet, parse_token_response};

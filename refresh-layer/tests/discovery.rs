@@ -16,9 +16,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis_testkit::{TokenEndpoint, es256_key_pair};
+use portcullis_wire::client_auth::{ClientAuth, ClientKey};
 use refresh_layer::{
-    Algorithm, BuildError, ClientAuth, ClientKey, Discovery, DiscoveryError, Error, RefreshError,
-    RefreshLayer, RefreshService,
+    Algorithm, BuildError, Discovery, DiscoveryError, Error, RefreshError, RefreshLayer,
+    RefreshService,
 };
 use serde_json::json;
 use tower::{Layer, ServiceExt};

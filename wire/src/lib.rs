@@ -9,6 +9,8 @@
 //! - [`problem`]: the RFC 9457 problem body, written ([`Problem`]) and read
 //!   ([`ProblemDetails`]).
 //! - [`well_known`]: where metadata documents live (RFC 9728, RFC 8414, OpenID Connect).
+//! - [`client_auth`] (feature `client-auth`): how a client authenticates at a token or
+//!   introspection endpoint (client secrets, `private_key_jwt`).
 //! - [`single_flight`] (feature `single-flight`): one task works, the others wait.
 //! - [`buffered_client`] (feature `buffered-client`): an HTTP client with bounded, whole
 //!   response bodies.
@@ -38,6 +40,9 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "buffered-client")))]
 pub mod buffered_client;
 pub mod challenge;
+#[cfg(feature = "client-auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client-auth")))]
+pub mod client_auth;
 mod error_code;
 pub mod form;
 pub mod grammar;

@@ -11,8 +11,9 @@ use portcullis_wire::buffered_client::HttpClient;
 
 use super::{Discovery, Inner, Reach, Trust};
 use crate::error::BuildError;
-use crate::source::{ClientKey, erase};
+use crate::source::erase;
 use portcullis_wire::Origin;
+use portcullis_wire::client_auth::ClientKey;
 
 /// Configures a [`Discovery`] source; see [`Discovery::builder`].
 #[must_use]

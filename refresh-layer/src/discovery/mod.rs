@@ -45,12 +45,11 @@ use crate::credential::Credential;
 pub use crate::error::DiscoveryError;
 use crate::error::RefreshError;
 use crate::failure::AuthFailure;
-use crate::source::{
-    ClientAuth, ClientKey, CredentialSource, FetchFuture, OAuth2, TokenHttp, bearer_of, error_chain,
-};
+use crate::source::{CredentialSource, FetchFuture, OAuth2, TokenHttp, bearer_of, error_chain};
 pub use builder::DiscoveryBuilder;
 use destination::Place;
 use metadata::{ResourceMetadata, ServerMetadata, alg_name, next_scope, same_identifier};
+use portcullis_wire::client_auth::{ClientAuth, ClientKey};
 use portcullis_wire::{Origin, well_known};
 
 /// What discovery found: the authorization server and how this client talks to it.

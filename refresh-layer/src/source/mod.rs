@@ -1,6 +1,5 @@
 //! Where credentials come from: the [`CredentialSource`] trait and its built-ins.
 
-mod client_auth;
 mod token_response;
 
 use std::fmt;
@@ -14,13 +13,13 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::Full;
 use portcullis_wire::buffered_client::{BufferedClient, HttpClient, buffered};
+use portcullis_wire::client_auth::{ClientAuth, ClientKey};
 use portcullis_wire::form::{form_component, form_encode};
 use serde::Deserialize;
 use tower::ServiceExt;
 
 use crate::credential::Credential;
 use crate::error::{BuildError, RefreshError};
-pub use client_auth::*;
 pub use token_response::*;
 
 /// The future of [`CredentialSource::fetch`].
@@ -372,7 +371,9 @@ impl OAuth2 {
                     .assertion_audience
                     .clone()
                     .unwrap_or_else(|| i.endpoint.to_string());
-                assertion = key.assertion(&i.client_id, &audience)?;
+                assertion = key
+                    .assertion(&i.client_id, &audience)
+                    .map_err(|e| invalid(e.to_string()))?;
                 params.push(("client_id", &i.client_id));
                 params.push((
                     "client_assertion_type",
@@ -393,7 +394,8 @@ impl OAuth2 {
                     base64::engine::general_purpose::STANDARD.encode(raw)
                 ));
             }
-            (Some(secret), ClientAuth::Post) => {
+            // client_secret_post, and any method added later.
+            (Some(secret), _) => {
                 params.push(("client_id", &i.client_id));
                 params.push(("client_secret", secret));
             }

@@ -1,7 +1,9 @@
-//! How the client authenticates at the token endpoint: a secret, or a `private_key_jwt`
-//! assertion (RFC 7523) signed with [`ClientKey`].
+//! How a client authenticates at a token or introspection endpoint (RFC 6749 §2.3.1): a
+//! secret in HTTP Basic or in the form, or a `private_key_jwt` assertion (RFC 7523) signed
+//! with a [`ClientKey`].
 
-use super::*;
+use std::fmt;
+use std::sync::Arc;
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -12,8 +14,8 @@ pub enum ClientAuth {
     Basic,
     /// Form parameters (`client_secret_post`).
     Post,
-    /// A JWT signed with the client's private key (`private_key_jwt`, RFC 7523 §2.2); set
-    /// the key with [`OAuth2Builder::private_key_jwt`].
+    /// A JWT signed with the client's private key (`private_key_jwt`, RFC 7523 §2.2), a
+    /// [`ClientKey`].
     PrivateKeyJwt,
 }
 
@@ -21,7 +23,8 @@ pub enum ClientAuth {
 /// (RFC 7523) for every token request. `Debug` shows the algorithm only.
 ///
 /// ```
-/// use refresh_layer::{Algorithm, ClientKey};
+/// use jsonwebtoken::Algorithm;
+/// use portcullis_wire::client_auth::ClientKey;
 /// let pem = b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
 /// assert!(ClientKey::from_pem(pem, Algorithm::ES256).is_err());
 /// assert!(ClientKey::from_pem(pem, Algorithm::HS256).is_err(), "HMAC is not a private key");
@@ -46,7 +49,7 @@ impl ClientKey {
     /// A PEM private key (PKCS#8 for EC and Ed25519; PKCS#1 or PKCS#8 for RSA) that signs with
     /// `alg` (RS*, PS*, ES256, ES384 or EdDSA; HMAC algorithms are refused, they are not
     /// private keys).
-    pub fn from_pem(pem: &[u8], alg: jsonwebtoken::Algorithm) -> Result<Self, BuildError> {
+    pub fn from_pem(pem: &[u8], alg: jsonwebtoken::Algorithm) -> Result<Self, InvalidClientKey> {
         use jsonwebtoken::{Algorithm as A, EncodingKey};
         let key = match alg {
             A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512 => {
@@ -55,12 +58,12 @@ impl ClientKey {
             A::ES256 | A::ES384 => EncodingKey::from_ec_pem(pem),
             A::EdDSA => EncodingKey::from_ed_pem(pem),
             _ => {
-                return Err(BuildError::InvalidClientKey(
+                return Err(InvalidClientKey(
                     "private_key_jwt needs an asymmetric algorithm",
                 ));
             }
         }
-        .map_err(|_| BuildError::InvalidClientKey("not a PEM private key for this algorithm"))?;
+        .map_err(|_| InvalidClientKey("not a PEM private key for this algorithm"))?;
         Ok(ClientKey {
             key: Arc::new(key),
             alg,
@@ -79,12 +82,9 @@ impl ClientKey {
         self.alg
     }
 
-    /// A client assertion for `client_id`, addressed to `audience`, valid for a minute.
-    pub(super) fn assertion(
-        &self,
-        client_id: &str,
-        audience: &str,
-    ) -> Result<String, RefreshError> {
+    /// A client assertion for `client_id`, addressed to `audience` (RFC 7523 §3), valid for a
+    /// minute, with a `jti` no other assertion carries.
+    pub fn assertion(&self, client_id: &str, audience: &str) -> Result<String, ClientAuthError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -98,14 +98,13 @@ impl ClientKey {
         });
         let mut header = jsonwebtoken::Header::new(self.alg);
         header.kid = self.kid.clone();
-        jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|_| invalid("the client assertion could not be signed"))
+        jsonwebtoken::encode(&header, &claims, &self.key).map_err(|_| ClientAuthError::Signing)
     }
 }
 
 /// A value no other assertion of this process (or, with overwhelming likelihood, of any
 /// other) carries: RFC 7523 §3 lets the server refuse a replayed `jti`.
-pub(super) fn unique_id() -> String {
+fn unique_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -118,4 +117,28 @@ pub(super) fn unique_id() -> String {
     h.write_u128(nanos);
     h.write_u64(n);
     format!("{:016x}{:016x}{n:x}", h.finish(), nanos as u64)
+}
+
+/// A `private_key_jwt` key could not be read, or its algorithm is not an asymmetric one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the client's private key cannot be used: {0}")]
+pub struct InvalidClientKey(&'static str);
+
+impl InvalidClientKey {
+    /// Why, in a few words.
+    pub fn reason(&self) -> &'static str {
+        self.0
+    }
+}
+
+/// A request could not be authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientAuthError {
+    /// `private_key_jwt` was chosen without a key.
+    #[error("private_key_jwt without a key")]
+    NoKey,
+    /// The client assertion could not be signed.
+    #[error("the client assertion could not be signed")]
+    Signing,
 }
