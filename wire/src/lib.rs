@@ -11,6 +11,8 @@
 //! - [`well_known`]: where metadata documents live (RFC 9728, RFC 8414, OpenID Connect).
 //! - [`client_auth`] (feature `client-auth`): how a client authenticates at a token or
 //!   introspection endpoint (client secrets, `private_key_jwt`).
+//! - [`https`] (feature `https`): the connector for outgoing calls, rustls with the system's
+//!   roots.
 //! - [`single_flight`] (feature `single-flight`): one task works, the others wait.
 //! - [`buffered_client`] (feature `buffered-client`): an HTTP client with bounded, whole
 //!   response bodies.
@@ -46,6 +48,9 @@ pub mod client_auth;
 mod error_code;
 pub mod form;
 pub mod grammar;
+#[cfg(feature = "https")]
+#[cfg_attr(docsrs, doc(cfg(feature = "https")))]
+pub mod https;
 mod macros;
 mod origin;
 pub mod problem;
