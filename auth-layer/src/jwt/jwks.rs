@@ -290,23 +290,11 @@ impl fmt::Debug for JwksKeySource {
 /// hyper-util's client with rustls (system roots) for https and plain http.
 fn default_http(config: &JwksConfig) -> Result<JwksHttp, JwksError> {
     use hyper_util::client::legacy::Client;
-    use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::rt::TokioExecutor;
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(config.timeout));
-    let roots = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| JwksError::Network(format!("no TLS root certificates: {e}")))?;
     // The URL check already refuses `http`; the connector refuses it again, so a redirect or
     // a custom URL path cannot reach a plain-text connection.
-    let https = if config.allow_http {
-        roots.https_or_http()
-    } else {
-        roots.https_only()
-    }
-    .enable_http1()
-    .wrap_connector(http);
+    let https = portcullis_wire::https::connector(config.allow_http, config.timeout)
+        .map_err(|e| JwksError::Network(e.to_string()))?;
     Ok(buffered(
         Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(https),
         config.max_body,
