@@ -203,6 +203,12 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
     let addr = hostile_server().await;
     let base = format!("http://{addr}");
     let token = hostile_token(&format!("{base}/idp"));
+    claims_are_shown_escaped(&base, &token).await;
+    each_channel_is_shown_escaped(&base, &token).await;
+}
+
+/// Shown, not dropped: the claims as the token holds them, whatever the server says.
+async fn claims_are_shown_escaped(base: &str, token: &str) {
     let cases = [
         ("revoked", format!("{base}/idp")),
         ("scoped", format!("{base}/idp2")),
@@ -210,7 +216,7 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
     ];
     for (path, issuer) in &cases {
         let url = format!("{base}/{path}");
-        let r = run(&["doctor", &url, "--token", &token, "--issuer", issuer]).await;
+        let r = run(&["doctor", &url, "--token", token, "--issuer", issuer]).await;
         assert_eq!(r.code, 1, "{path}: {}{}", r.stdout, r.stderr);
         assert_clean(path, &r.stdout);
         assert_clean(path, &r.stderr);
@@ -228,9 +234,12 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
             r.stdout
         );
     }
+}
 
-    // Each of the server's channels, escaped where it is shown.
-    let revoked = run(&["doctor", &format!("{base}/revoked"), "--token", &token]).await;
+/// Each of the server's channels (its description, its key set, its scope challenge, its
+/// challenge parameters), escaped where it is shown.
+async fn each_channel_is_shown_escaped(base: &str, token: &str) {
+    let revoked = run(&["doctor", &format!("{base}/revoked"), "--token", token]).await;
     assert!(
         revoked.stdout.contains(&format!(
             "token_revoked: the server says: {PAYLOAD_SHOWN}\n"
@@ -242,7 +251,7 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
         "doctor",
         &format!("{base}/revoked"),
         "--token",
-        &token,
+        token,
         "--issuer",
         &format!("{base}/idp"),
     ])
@@ -257,7 +266,7 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
         "doctor",
         &format!("{base}/scoped"),
         "--token",
-        &token,
+        token,
         "--issuer",
         &format!("{base}/idp2"),
     ])
@@ -274,7 +283,7 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
         "{}",
         scoped.stdout
     );
-    let described = run(&["doctor", &format!("{base}/described"), "--token", &token]).await;
+    let described = run(&["doctor", &format!("{base}/described"), "--token", token]).await;
     assert!(
         described
             .stdout
