@@ -103,7 +103,10 @@ fn cors_routes() -> Router {
             "/preflight-challenged",
             any(|method: Method| async move {
                 if method == Method::OPTIONS {
-                    reply(401, &[("www-authenticate", r#"Bearer realm="legacy""#.into())])
+                    reply(
+                        401,
+                        &[("www-authenticate", r#"Bearer realm="legacy""#.into())],
+                    )
                 } else {
                     reply(200, &[("access-control-allow-origin", APP.into())])
                 }
@@ -113,47 +116,61 @@ fn cors_routes() -> Router {
         .route(
             "/unexposed",
             any(|method: Method, headers: HeaderMap| async move {
-                let cors = [
-                    ("access-control-allow-origin", APP.to_owned()),
-                    ("access-control-allow-headers", "authorization".to_owned()),
-                ];
-                if method == Method::OPTIONS {
-                    return reply(204, &cors);
-                }
-                match exp_of(&headers) {
-                    Some(exp) if exp > now() as i64 => reply(200, &cors),
-                    _ => {
-                        let mut h = cors.to_vec();
-                        h.push(("www-authenticate", r#"Bearer error="invalid_token", error_description="The access token expired""#.into()));
-                        reply(401, &h)
-                    }
-                }
+                let challenge =
+                    r#"Bearer error="invalid_token", error_description="The access token expired""#;
+                cors_for_app(&method, &headers, challenge, true)
             }),
         )
         // CORS headers on successes only: the refusal is written before CORS runs.
         .route(
             "/cors-on-success-only",
             any(|method: Method, headers: HeaderMap| async move {
-                let cors = [
-                    ("access-control-allow-origin", APP.to_owned()),
-                    ("access-control-allow-headers", "authorization".to_owned()),
-                ];
-                if method == Method::OPTIONS {
-                    return reply(204, &cors);
-                }
-                match exp_of(&headers) {
-                    Some(exp) if exp > now() as i64 => reply(200, &cors),
-                    _ => reply(401, &[("www-authenticate", r#"Bearer error="invalid_token""#.into())]),
-                }
+                cors_for_app(&method, &headers, r#"Bearer error="invalid_token""#, false)
             }),
         )
         // Any origin, with credentials: browsers refuse the combination.
         .route(
             "/star",
             any(|| async {
-                reply(200, &[("access-control-allow-origin", "*".into()), ("access-control-allow-credentials", "true".into())])
+                reply(
+                    200,
+                    &[
+                        ("access-control-allow-origin", "*".into()),
+                        ("access-control-allow-credentials", "true".into()),
+                    ],
+                )
             }),
         )
+}
+
+/// CORS for `APP` that answers preflights and successes, and refuses an expired token with
+/// `challenge`, the CORS headers on the refusal too only when `on_refusals`; the challenge is
+/// never exposed.
+fn cors_for_app(
+    method: &Method,
+    headers: &HeaderMap,
+    challenge: &str,
+    on_refusals: bool,
+) -> Response<Body> {
+    let cors = [
+        ("access-control-allow-origin", APP.to_owned()),
+        ("access-control-allow-headers", "authorization".to_owned()),
+    ];
+    if method == Method::OPTIONS {
+        return reply(204, &cors);
+    }
+    match exp_of(headers) {
+        Some(exp) if exp > now() as i64 => reply(200, &cors),
+        _ => {
+            let mut h = if on_refusals {
+                cors.to_vec()
+            } else {
+                Vec::new()
+            };
+            h.push(("www-authenticate", challenge.to_owned()));
+            reply(401, &h)
+        }
+    }
 }
 
 /// An RFC 9728 resource: its metadata names the resource and the issuer it trusts.
