@@ -8,6 +8,7 @@ mod demo_app;
 
 mod cors;
 mod coverage;
+mod hostile_output;
 mod keys;
 mod legacy;
 mod servers;
