@@ -4,7 +4,6 @@
 //! bidirectional character, and never as a line of its own; JSON output carries it exactly.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -13,7 +12,8 @@ use axum::routing::{any, get};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+
+use crate::support::{bind, run, spawn};
 
 /// Clear the screen, home the cursor, write the clipboard (OSC 52), forge a report line after a
 /// carriage return, start an 8-bit CSI (U+009B), reverse the text (U+202E), and hide a few
@@ -72,34 +72,6 @@ fn assert_one_verdict(out: &str) {
     assert!(!verdicts[0].starts_with("verdict: ok"), "{out:?}");
 }
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_portcullis")
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn run(args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(bin())
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .expect("the doctor ends by itself")
-        .expect("the binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        // Lossy is safe for the oracle: a replacement character is not forbidden, and a raw
-        // control byte stays what it was.
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 fn problem(status: u16, body: Value) -> Response<Body> {
     Response::builder()
         .status(status)
@@ -111,8 +83,7 @@ fn problem(status: u16, body: Value) -> Response<Body> {
 
 /// An API and its identity provider that put hostile words everywhere the doctor reads.
 async fn hostile_server() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
+    let (l, addr) = bind().await;
     let base = format!("http://{addr}");
     let app = Router::new()
         // The problem body's `detail` is the cause's words.
@@ -175,7 +146,7 @@ async fn hostile_server() -> SocketAddr {
                 }
             }),
         );
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    spawn(l, app);
     addr
 }
 

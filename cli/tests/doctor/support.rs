@@ -146,7 +146,7 @@ pub struct Run {
 }
 
 /// Run the binary with `args`.
-pub async fn run(args: &[String]) -> Run {
+pub async fn run(args: &[impl AsRef<std::ffi::OsStr>]) -> Run {
     let out = tokio::process::Command::new(bin())
         .args(args)
         .kill_on_drop(true)
@@ -157,6 +157,8 @@ pub async fn run(args: &[String]) -> Run {
         .expect("the binary runs");
     Run {
         code: out.status.code().unwrap_or(-1),
+        // Lossy is safe for the hostile-output oracle: a replacement character is not
+        // forbidden, and a raw control byte stays what it was.
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }

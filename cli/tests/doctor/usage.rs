@@ -112,7 +112,7 @@ async fn tokens_come_from_a_variable_or_a_file_and_usage_errors_exit_2() {
     ])
     .await;
     assert_eq!(header.code, 2);
-    let relative = run(&["doctor".into(), "/api/me".into()]).await;
+    let relative = run(&["doctor", "/api/me"]).await;
     assert_eq!(relative.code, 2, "{}", relative.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -164,7 +164,7 @@ async fn decode_prints_claims_with_dates_never_the_signature() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("carol"));
 
-    let bad = run(&["decode".into(), "not-a-token".into()]).await;
+    let bad = run(&["decode", "not-a-token"]).await;
     assert_eq!(bad.code, 1);
     assert!(
         bad.stderr.contains("1 dot-separated part"),
