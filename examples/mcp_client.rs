@@ -36,7 +36,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis::client::jsonwebtoken::Algorithm;
 use portcullis::client::source::discovery::Discovery;
-use portcullis::client::{AuthFailure, ClientKey, RefreshLayer, RefreshService};
+use portcullis::client::{AuthFailure, RefreshLayer, RefreshService};
+use portcullis::wire::client_auth::ClientKey;
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 

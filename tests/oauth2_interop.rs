@@ -304,11 +304,11 @@ async fn jwks_discovery_rotation_and_outage_against_oauth2_mock_server() {
 /// `client_secret_basic` and with `private_key_jwt`, and steps up once on a 403.
 #[tokio::test]
 async fn discovery_client_and_oidc_discovery_against_oidc_provider() {
-    use portcullis::client::ClientKey;
     use portcullis::client::jsonwebtoken::Algorithm;
     use portcullis::client::source::discovery::Discovery;
     use portcullis::server::jwt::JwksKeySource;
     use portcullis::server::{ProtectedResource, RequireScope};
+    use portcullis::wire::client_auth::ClientKey;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -1,6 +1,8 @@
 //! RFC 9728 protected-resource metadata: the document the layer serves, and the URL its
 //! Bearer challenges advertise.
 
+use portcullis_wire::well_known;
+
 /// RFC 9728 OAuth 2.0 Protected Resource Metadata, served by the layer and advertised in its
 /// Bearer challenges (`resource_metadata="…"`), as MCP servers and RFC 9728 clients expect.
 ///
@@ -91,7 +93,7 @@ impl ProtectedResource {
     /// The paths the document is served at.
     pub(crate) fn served_paths(&self) -> Vec<String> {
         let mut paths = vec![self.metadata_path()];
-        let root = "/.well-known/oauth-protected-resource".to_owned();
+        let root = well_known::OAUTH_PROTECTED_RESOURCE.to_owned();
         if self.at_root && !paths.contains(&root) {
             paths.push(root);
         }
@@ -115,18 +117,12 @@ impl ProtectedResource {
     /// The path the metadata is served at (RFC 9728 §3.1: the well-known segment goes between
     /// the host and the resource's path).
     pub fn metadata_path(&self) -> String {
-        let path = self.uri().map(|u| u.path().to_owned()).unwrap_or_default();
-        let path = path.trim_end_matches('/');
-        format!("/.well-known/oauth-protected-resource{path}")
+        let uri = self.uri();
+        well_known::protected_resource_path(uri.as_ref().map_or("", |u| u.path()))
     }
 
     pub(crate) fn metadata_url(&self) -> Option<String> {
         let uri = self.uri()?;
-        Some(format!(
-            "{}://{}{}",
-            uri.scheme_str()?,
-            uri.authority()?,
-            self.metadata_path()
-        ))
+        well_known::protected_resource_urls(&uri).into_iter().next()
     }
 }

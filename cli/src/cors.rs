@@ -108,14 +108,7 @@ fn allows_origin(answer: &Answer, page: &PageRequest<'_>, on: &str, report: &mut
 /// else whether the browser would go on to send the request.
 pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report) -> Option<bool> {
     let simple_method = matches!(page.method.as_str(), "GET" | "HEAD" | "POST");
-    let mut asked: Vec<String> = page
-        .headers
-        .iter()
-        .filter(|(n, v)| needs_preflight_for(n.as_str(), v.as_bytes()))
-        .map(|(n, _)| n.as_str().to_owned())
-        .collect();
-    asked.sort();
-    asked.dedup();
+    let asked = asked_headers(page);
     if simple_method && asked.is_empty() {
         report.check(
             "preflight",
@@ -124,6 +117,43 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
         );
         return None;
     }
+    let Some(answer) = send_preflight(http, page, &asked, report).await else {
+        return Some(false);
+    };
+    let passed = allows_origin(&answer, page, "preflight answer", report)
+        && (simple_method || allows_method(&answer, page, report))
+        && allows_headers(&answer, page, &asked, report);
+    if passed {
+        report.check(
+            "preflight",
+            Outcome::Pass,
+            format!("OPTIONS answered {} and allows the request", answer.status),
+        );
+    }
+    Some(passed)
+}
+
+/// The headers the page sets that a preflight must ask for, sorted, once each.
+fn asked_headers(page: &PageRequest<'_>) -> Vec<String> {
+    let mut asked: Vec<String> = page
+        .headers
+        .iter()
+        .filter(|(n, v)| needs_preflight_for(n.as_str(), v.as_bytes()))
+        .map(|(n, _)| n.as_str().to_owned())
+        .collect();
+    asked.sort();
+    asked.dedup();
+    asked
+}
+
+/// Send the `OPTIONS` preflight; its answer when it is a 2xx, else `None` with the cause
+/// recorded.
+async fn send_preflight(
+    http: &Http,
+    page: &PageRequest<'_>,
+    asked: &[String],
+    report: &mut Report,
+) -> Option<Answer> {
     let mut req = Request::builder()
         .method(Method::OPTIONS)
         .uri(page.uri.clone())
@@ -138,7 +168,7 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
             Outcome::Skip,
             "the origin is not a valid header value",
         );
-        return Some(false);
+        return None;
     };
     let answer = match http.send(req).await {
         Ok(a) => a,
@@ -148,47 +178,58 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
                 format!("the preflight (OPTIONS) got no answer: {e}"),
                 "answer OPTIONS preflights with 204 and the CORS headers",
             );
-            return Some(false);
+            return None;
         }
     };
-    if !answer.status.is_success() {
-        let challenged = answer.headers.contains_key(WWW_AUTHENTICATE);
-        let detail = if challenged {
-            format!(
-                "the preflight (OPTIONS) got {} with a challenge: the server authenticates preflights, which never carry credentials",
-                answer.status
-            )
-        } else {
-            format!("the preflight (OPTIONS) got {}, not a 2xx", answer.status)
-        };
-        report.cause(
-            CauseId::PreflightRejected,
-            detail,
-            "answer preflights before authentication (put the CORS layer outside the auth layer) with 204 and the CORS headers",
-        );
-        return Some(false);
+    if answer.status.is_success() {
+        return Some(answer);
     }
-    if !allows_origin(&answer, page, "preflight answer", report) {
-        return Some(false);
-    }
+    let detail = if answer.headers.contains_key(WWW_AUTHENTICATE) {
+        format!(
+            "the preflight (OPTIONS) got {} with a challenge: the server authenticates preflights, which never carry credentials",
+            answer.status
+        )
+    } else {
+        format!("the preflight (OPTIONS) got {}, not a 2xx", answer.status)
+    };
+    report.cause(
+        CauseId::PreflightRejected,
+        detail,
+        "answer preflights before authentication (put the CORS layer outside the auth layer) with 204 and the CORS headers",
+    );
+    None
+}
+
+/// Whether the preflight answer allows the request's (non-simple) method.
+fn allows_method(answer: &Answer, page: &PageRequest<'_>, report: &mut Report) -> bool {
     let wildcard_ok = !page.credentials;
     let methods = list(answer.first(ACCESS_CONTROL_ALLOW_METHODS.as_str()));
-    if !simple_method
-        && !methods
-            .iter()
-            .any(|m| m == page.method.as_str() || (wildcard_ok && m == "*"))
+    if methods
+        .iter()
+        .any(|m| m == page.method.as_str() || (wildcard_ok && m == "*"))
     {
-        report.cause(
-            CauseId::PreflightRejected,
-            format!(
-                "the preflight allows the methods {}, not {}",
-                quoted_list(&methods),
-                page.method
-            ),
-            format!("add {} to Access-Control-Allow-Methods", page.method),
-        );
-        return Some(false);
+        return true;
     }
+    report.cause(
+        CauseId::PreflightRejected,
+        format!(
+            "the preflight allows the methods {}, not {}",
+            quoted_list(&methods),
+            page.method
+        ),
+        format!("add {} to Access-Control-Allow-Methods", page.method),
+    );
+    false
+}
+
+/// Whether the preflight answer allows every header the page sets.
+fn allows_headers(
+    answer: &Answer,
+    page: &PageRequest<'_>,
+    asked: &[String],
+    report: &mut Report,
+) -> bool {
+    let wildcard_ok = !page.credentials;
     let allowed = list(answer.first(ACCESS_CONTROL_ALLOW_HEADERS.as_str()));
     // `*` never covers `Authorization` (Fetch), and covers nothing with credentials.
     let missing: Vec<&String> = asked
@@ -199,31 +240,26 @@ pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report)
             })
         })
         .collect();
-    if !missing.is_empty() {
-        report.cause(
-            CauseId::PreflightRejected,
-            format!(
-                "the preflight does not allow the header(s) {} (it allows {})",
-                quoted_list(&missing),
-                quoted_list(&allowed)
-            ),
-            format!(
-                "add {} to Access-Control-Allow-Headers",
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-        return Some(false);
+    if missing.is_empty() {
+        return true;
     }
-    report.check(
-        "preflight",
-        Outcome::Pass,
-        format!("OPTIONS answered {} and allows the request", answer.status),
+    report.cause(
+        CauseId::PreflightRejected,
+        format!(
+            "the preflight does not allow the header(s) {} (it allows {})",
+            quoted_list(&missing),
+            quoted_list(&allowed)
+        ),
+        format!(
+            "add {} to Access-Control-Allow-Headers",
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     );
-    Some(true)
+    false
 }
 
 /// Judge the real answer: readable by the page, and its challenge exposed.

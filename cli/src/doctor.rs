@@ -7,12 +7,12 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
-use portcullis_wire::{Challenge, ProblemDetails, parse_challenges};
+use portcullis_wire::{Challenge, Origin, ProblemDetails, parse_challenges, well_known};
 use serde_json::{Value, json};
 
 use crate::cors::{self, PageRequest};
 use crate::diagnose::{
-    CLOCK_TOLERANCE, Facts, diagnose, inspect_authorization, same_url, seconds, stated,
+    CLOCK_TOLERANCE, Facts, SentHeader, diagnose, inspect_authorization, same_url, seconds, stated,
 };
 use crate::http::{Answer, Http};
 use crate::keys::{self, KeyVerdict};
@@ -70,17 +70,7 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let sent = auth_sent.map(inspect_authorization).unwrap_or_default();
-    let cookie_token = spec
-        .cookies
-        .iter()
-        .filter_map(|c| c.split_once('=').map(|(_, v)| v.trim()))
-        .find(|v| token::decode(v).is_ok());
-    let decoded = sent.token.as_deref().or(cookie_token).map(token::decode);
-    report.token = match &decoded {
-        Some(Ok(t)) => Some(token::annotated(t, local_now)),
-        Some(Err(why)) => Some(json!({ "not_a_jwt": why.to_string() })),
-        None => None,
-    };
+    let decoded = read_token(spec, &sent, local_now, &mut report);
     let jwt = decoded.as_ref().and_then(|d| d.as_ref().ok());
 
     // What the resource and the issuer publish.
@@ -107,28 +97,71 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
         location: answer.first("location").map(str::to_owned),
     };
     diagnose(&facts, &sent, decoded.as_ref(), &mut report);
-
     if let Some(origin) = &spec.origin {
-        if same_origin(origin, &spec.url) {
-            report.check(
-                "cors",
-                Outcome::Skip,
-                format!("{origin} is the API's own origin: browsers apply no CORS"),
-            );
-        } else {
-            let page = PageRequest {
-                origin,
-                uri: &spec.url,
-                method: &spec.method,
-                headers: &page_headers,
-                credentials: !spec.cookies.is_empty(),
-            };
-            let passed = cors::preflight(http, &page, &mut report).await;
-            cors::answer(&answer, &page, passed, &mut report);
-        }
+        judge_cors(http, spec, origin, &answer, &page_headers, &mut report).await;
     }
+    redact(&mut report, &secrets(spec, &sent));
 
-    // A server may echo what it was sent; none of it is repeated here.
+    // The browser's blocks first, then the server's own reason, then the rest in fix order.
+    let server_said = facts.stated;
+    report
+        .causes
+        .sort_by_key(|c| (!c.id.blocks_the_page(), Some(c.id) != server_said, c.id));
+    Ok(report)
+}
+
+/// The token sent (in `Authorization`, else in a cookie), decoded and annotated in the report.
+fn read_token(
+    spec: &Spec,
+    sent: &SentHeader,
+    local_now: i64,
+    report: &mut Report,
+) -> Option<Result<Decoded, token::NotAJwt>> {
+    let cookie_token = spec
+        .cookies
+        .iter()
+        .filter_map(|c| c.split_once('=').map(|(_, v)| v.trim()))
+        .find(|v| token::decode(v).is_ok());
+    let decoded = sent.token.as_deref().or(cookie_token).map(token::decode);
+    report.token = match &decoded {
+        Some(Ok(t)) => Some(token::annotated(t, local_now)),
+        Some(Err(why)) => Some(json!({ "not_a_jwt": why.to_string() })),
+        None => None,
+    };
+    decoded
+}
+
+/// What a page at `origin` would get: nothing to judge on its own origin, else the preflight
+/// and the answer's CORS headers.
+async fn judge_cors(
+    http: &Http,
+    spec: &Spec,
+    origin: &str,
+    answer: &Answer,
+    page_headers: &HeaderMap,
+    report: &mut Report,
+) {
+    if same_origin(origin, &spec.url) {
+        report.check(
+            "cors",
+            Outcome::Skip,
+            format!("{origin} is the API's own origin: browsers apply no CORS"),
+        );
+        return;
+    }
+    let page = PageRequest {
+        origin,
+        uri: &spec.url,
+        method: &spec.method,
+        headers: page_headers,
+        credentials: !spec.cookies.is_empty(),
+    };
+    let passed = cors::preflight(http, &page, report).await;
+    cors::answer(answer, &page, passed, report);
+}
+
+/// What was sent that must not be printed back: cookie values, the token, secret headers.
+fn secrets<'a>(spec: &'a Spec, sent: &'a SentHeader) -> Vec<&'a str> {
     let mut secrets: Vec<&str> = spec
         .cookies
         .iter()
@@ -143,14 +176,7 @@ pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
             .filter(|(n, _)| is_secret_header(n.as_str()))
             .filter_map(|(_, v)| v.to_str().ok()),
     );
-    redact(&mut report, &secrets);
-
-    // The browser's blocks first, then the server's own reason, then the rest in fix order.
-    let server_said = facts.stated;
-    report
-        .causes
-        .sort_by_key(|c| (!c.id.blocks_the_page(), Some(c.id) != server_said, c.id));
-    Ok(report)
+    secrets
 }
 
 /// The request as the user gave it, and the headers a page would set (the browser adds
@@ -422,21 +448,7 @@ fn redact(report: &mut Report, secrets: &[&str]) {
 /// Whether a page at `origin` calling `url` makes a same-origin request (scheme, host and port
 /// equal, default ports implied).
 fn same_origin(origin: &str, url: &Uri) -> bool {
-    let Ok(o) = origin.parse::<Uri>() else {
-        return false;
-    };
-    let port = |u: &Uri| {
-        u.port_u16().or(match u.scheme_str() {
-            Some("https") => Some(443),
-            Some("http") => Some(80),
-            _ => None,
-        })
-    };
-    o.scheme_str().is_some()
-        && o.scheme_str().map(str::to_ascii_lowercase)
-            == url.scheme_str().map(str::to_ascii_lowercase)
-        && o.host().map(str::to_ascii_lowercase) == url.host().map(str::to_ascii_lowercase)
-        && port(&o) == port(url)
+    Origin::parse(origin).is_ok_and(|o| o.matches(url))
 }
 
 /// RFC 9728: the URL the challenge names, else the well-known locations for the resource.
@@ -450,15 +462,8 @@ async fn resource_metadata(
         .and_then(|b| b.param("resource_metadata"))
         .map(|u| vec![u.to_owned()])
         .unwrap_or_default();
-    if urls.is_empty()
-        && let (Some(scheme), Some(authority)) = (url.scheme_str(), url.authority())
-    {
-        let path = url.path().trim_end_matches('/');
-        let root = format!("{scheme}://{authority}/.well-known/oauth-protected-resource");
-        if !path.is_empty() {
-            urls.push(format!("{root}{path}"));
-        }
-        urls.push(root);
+    if urls.is_empty() && url.scheme().is_some() && url.authority().is_some() {
+        urls = well_known::protected_resource_urls(url);
     }
     let mut tried = Vec::new();
     for u in urls {

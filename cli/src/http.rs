@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis_wire::buffered_client::{BoxError, BufferedClient, buffered};
 use tower::ServiceExt;
@@ -52,15 +51,8 @@ pub struct Http {
 impl Http {
     /// A client whose every exchange ends within `timeout`.
     pub fn new(timeout: Duration) -> Result<Self, BoxError> {
-        let mut connector = HttpConnector::new();
-        connector.enforce_http(false);
-        connector.set_connect_timeout(Some(timeout));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no TLS root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
+        // The doctor probes what the user names, plain-http development servers included.
+        let https = portcullis_wire::https::connector(true, timeout)?;
         let client = Client::builder(TokioExecutor::new()).build(https);
         Ok(Http {
             client: buffered(client, MAX_BODY),

@@ -3,6 +3,7 @@
 
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey};
+use portcullis_wire::well_known;
 use serde_json::Value;
 
 use crate::http::Http;
@@ -29,22 +30,6 @@ pub enum KeyVerdict {
     NotChecked,
 }
 
-/// The URLs an issuer's metadata may be at: OpenID discovery, then RFC 8414 (whose
-/// well-known segment goes between the host and the issuer's path).
-pub fn metadata_urls(issuer: &str) -> Vec<String> {
-    let trimmed = issuer.trim_end_matches('/');
-    let mut urls = vec![format!("{trimmed}/.well-known/openid-configuration")];
-    if let Ok(uri) = issuer.parse::<http::Uri>()
-        && let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority())
-    {
-        let path = uri.path().trim_end_matches('/');
-        urls.push(format!(
-            "{scheme}://{authority}/.well-known/oauth-authorization-server{path}"
-        ));
-    }
-    urls
-}
-
 /// The key type (and curve) an algorithm needs.
 fn family(alg: Algorithm) -> Option<(&'static str, Option<&'static str>)> {
     use Algorithm::*;
@@ -62,6 +47,13 @@ fn text<'a>(key: &'a Value, name: &str) -> Option<&'a str> {
     key.get(name)?.as_str()
 }
 
+/// The key type and curve of a token's algorithm.
+struct Family {
+    alg: Algorithm,
+    kty: &'static str,
+    crv: Option<&'static str>,
+}
+
 /// Fetch the issuer's metadata and key set and judge the token's key, algorithm and signature,
 /// recording each step in `checks`.
 pub async fn judge(
@@ -70,60 +62,16 @@ pub async fn judge(
     token: &Decoded,
     checks: &mut Vec<Check>,
 ) -> KeyVerdict {
-    let alg_name = token.alg().unwrap_or("");
-    let parsed = alg_name.parse::<Algorithm>().ok();
-    let (alg, (kty, crv)) = match parsed.and_then(|a| Some((a, family(a)?))) {
-        Some(found) => found,
-        None => {
-            let why = if alg_name.eq_ignore_ascii_case("none") {
-                "the token is unsigned (alg \"none\"), which no careful server accepts".to_owned()
-            } else {
-                format!(
-                    "the token's alg {} is not a JWS signature algorithm",
-                    quoted(alg_name)
-                )
-            };
+    let family = match token_family(token) {
+        Ok(f) => f,
+        Err(why) => {
             checks.push(Check::new("alg", Outcome::Fail, why.clone()));
             return KeyVerdict::AlgorithmNotAllowed(why);
         }
     };
-
-    let mut jwks_uri = None;
-    let mut failures = Vec::new();
-    for url in metadata_urls(issuer) {
-        match http.get_json(&url).await {
-            Ok(meta) => {
-                let stated = text(&meta, "issuer").unwrap_or("");
-                if stated != issuer {
-                    checks.push(Check::new(
-                        "issuer_metadata",
-                        Outcome::Warn,
-                        format!(
-                            "{url} names the issuer {}, not {}",
-                            quoted(stated),
-                            quoted(issuer)
-                        ),
-                    ));
-                } else {
-                    checks.push(Check::new(
-                        "issuer_metadata",
-                        Outcome::Pass,
-                        format!("read {url}"),
-                    ));
-                }
-                jwks_uri = text(&meta, "jwks_uri").map(str::to_owned);
-                if jwks_uri.is_none() {
-                    failures.push(format!("{url} has no jwks_uri"));
-                }
-                break;
-            }
-            Err(e) => failures.push(format!("{url} {e}")),
-        }
-    }
-    let Some(jwks_uri) = jwks_uri else {
-        let why = format!("no issuer metadata with a key set: {}", failures.join("; "));
-        checks.push(Check::new("issuer_metadata", Outcome::Fail, why.clone()));
-        return KeyVerdict::Unavailable(why);
+    let jwks_uri = match find_jwks_uri(http, issuer, checks).await {
+        Ok(uri) => uri,
+        Err(why) => return KeyVerdict::Unavailable(why),
     };
     let set = match http.get_json(&jwks_uri).await {
         Ok(set) => set,
@@ -143,7 +91,91 @@ pub async fn judge(
         Outcome::Pass,
         format!("{jwks_uri} holds {} key(s)", keys.len()),
     ));
+    match candidates(token, &family, &keys, checks) {
+        Ok(candidates) => verify(token, &family, candidates, checks),
+        Err(verdict) => verdict,
+    }
+}
 
+/// The token's algorithm and the key type it needs, or why it has none.
+fn token_family(token: &Decoded) -> Result<Family, String> {
+    let alg_name = token.alg().unwrap_or("");
+    let parsed = alg_name.parse::<Algorithm>().ok();
+    match parsed.and_then(|a| Some((a, family(a)?))) {
+        Some((alg, (kty, crv))) => Ok(Family { alg, kty, crv }),
+        None if alg_name.eq_ignore_ascii_case("none") => {
+            Err("the token is unsigned (alg \"none\"), which no careful server accepts".to_owned())
+        }
+        None => Err(format!(
+            "the token's alg {} is not a JWS signature algorithm",
+            quoted(alg_name)
+        )),
+    }
+}
+
+/// The issuer's `jwks_uri`, from the first metadata document that names one, at the URLs
+/// clients look (RFC 8414, then OpenID Connect Discovery).
+async fn find_jwks_uri(
+    http: &Http,
+    issuer: &str,
+    checks: &mut Vec<Check>,
+) -> Result<String, String> {
+    let urls = match issuer.parse::<http::Uri>() {
+        Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => {
+            well_known::authorization_server_urls(&uri)
+        }
+        _ => Vec::new(),
+    };
+    let mut failures = Vec::new();
+    if urls.is_empty() {
+        failures.push(format!("{} is not an absolute URL", quoted(issuer)));
+    }
+    for url in urls {
+        let meta = match http.get_json(&url).await {
+            Ok(meta) => meta,
+            Err(e) => {
+                failures.push(format!("{url} {e}"));
+                continue;
+            }
+        };
+        let stated = text(&meta, "issuer").unwrap_or("");
+        if stated != issuer {
+            checks.push(Check::new(
+                "issuer_metadata",
+                Outcome::Warn,
+                format!(
+                    "{url} names the issuer {}, not {}",
+                    quoted(stated),
+                    quoted(issuer)
+                ),
+            ));
+        } else {
+            checks.push(Check::new(
+                "issuer_metadata",
+                Outcome::Pass,
+                format!("read {url}"),
+            ));
+        }
+        match text(&meta, "jwks_uri") {
+            Some(uri) => return Ok(uri.to_owned()),
+            // RFC 8414 makes `jwks_uri` optional: the OpenID Connect document may have it.
+            None => failures.push(format!("{url} has no jwks_uri")),
+        }
+    }
+    let why = format!("no issuer metadata with a key set: {}", failures.join("; "));
+    checks.push(Check::new("issuer_metadata", Outcome::Fail, why.clone()));
+    Err(why)
+}
+
+/// The published keys that may have signed the token: those its `kid` names, else those of
+/// its key type. A verdict instead when there is nothing to verify with.
+fn candidates<'k>(
+    token: &Decoded,
+    family: &Family,
+    keys: &[&'k Value],
+    checks: &mut Vec<Check>,
+) -> Result<Vec<&'k Value>, KeyVerdict> {
+    let alg_name = token.alg().unwrap_or("");
     let named: Vec<&Value> = match token.kid() {
         Some(kid) => keys
             .iter()
@@ -152,7 +184,7 @@ pub async fn judge(
             .collect(),
         None => Vec::new(),
     };
-    if kty == "oct" {
+    if family.kty == "oct" {
         // A key set never publishes a shared secret. A token signed with one that names a
         // published (public) key is the HS/RS confusion attack; otherwise there is nothing here
         // to check the signature with.
@@ -164,21 +196,21 @@ pub async fn judge(
                 quoted(token.kid().unwrap_or(""))
             );
             checks.push(Check::new("alg", Outcome::Fail, why.clone()));
-            return KeyVerdict::AlgorithmNotAllowed(why);
+            return Err(KeyVerdict::AlgorithmNotAllowed(why));
         }
         checks.push(Check::new(
             "signature",
             Outcome::Skip,
             format!("{alg_name} is signed with a shared secret, which no key set publishes"),
         ));
-        return KeyVerdict::NotChecked;
+        return Err(KeyVerdict::NotChecked);
     }
     let candidates = match token.kid() {
         Some(_) => named,
         None => keys
             .iter()
             .copied()
-            .filter(|k| text(k, "kty") == Some(kty))
+            .filter(|k| text(k, "kty") == Some(family.kty))
             .collect(),
     };
     if candidates.is_empty() {
@@ -197,14 +229,24 @@ pub async fn judge(
                 quoted_list(&known)
             ),
         ));
-        return KeyVerdict::UnknownKey { kid, known };
+        return Err(KeyVerdict::UnknownKey { kid, known });
     }
     checks.push(Check::new(
         "kid",
         Outcome::Pass,
         "the key set has the token's key",
     ));
+    Ok(candidates)
+}
 
+/// Verify the token's signature with the first candidate that fits its algorithm.
+fn verify(
+    token: &Decoded,
+    family: &Family,
+    candidates: Vec<&Value>,
+    checks: &mut Vec<Check>,
+) -> KeyVerdict {
+    let alg_name = token.alg().unwrap_or("");
     let mut last = KeyVerdict::BadSignature;
     // A key set may hold any number of keys under one kid; a handful of verifications is
     // enough to judge, and bounds what a hostile key set can make this command do.
@@ -217,7 +259,9 @@ pub async fn judge(
             ));
             continue;
         }
-        if text(key, "kty") != Some(kty) || (crv.is_some() && text(key, "crv") != crv) {
+        if text(key, "kty") != Some(family.kty)
+            || (family.crv.is_some() && text(key, "crv") != family.crv)
+        {
             last = KeyVerdict::AlgorithmNotAllowed(format!(
                 "the token says alg {alg_name} but its key is a {} {} key",
                 text(key, "kty").unwrap_or("?"),
@@ -233,7 +277,7 @@ pub async fn judge(
                     &token.signature,
                     token.signing_input.as_bytes(),
                     &dk,
-                    alg,
+                    family.alg,
                 )
                 .ok()
             });
@@ -261,27 +305,4 @@ pub async fn judge(
         )),
     }
     last
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_metadata_locations_are_tried_in_order() {
-        assert_eq!(
-            metadata_urls("https://id.example/tenant/"),
-            [
-                "https://id.example/tenant/.well-known/openid-configuration",
-                "https://id.example/.well-known/oauth-authorization-server/tenant",
-            ]
-        );
-        assert_eq!(
-            metadata_urls("http://127.0.0.1:9"),
-            [
-                "http://127.0.0.1:9/.well-known/openid-configuration",
-                "http://127.0.0.1:9/.well-known/oauth-authorization-server",
-            ]
-        );
-    }
 }

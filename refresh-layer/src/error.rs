@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::credential::InvalidOrigin;
+use portcullis_wire::InvalidOrigin;
 
 /// A boxed error, at the edges only.
 pub use portcullis_wire::buffered_client::BoxError;
@@ -162,6 +162,14 @@ pub enum BuildError {
     /// The resource to discover is not an absolute `http` or `https` URL.
     #[error("the resource {0:?} is not an absolute http(s) URL")]
     InvalidResource(String),
+}
+
+/// A key [`ClientKey::from_pem`](portcullis_wire::client_auth::ClientKey::from_pem) refused,
+/// so that `?` works in a function that builds a client.
+impl From<portcullis_wire::client_auth::InvalidClientKey> for BuildError {
+    fn from(e: portcullis_wire::client_auth::InvalidClientKey) -> Self {
+        BuildError::InvalidClientKey(e.reason())
+    }
 }
 
 /// A sign-in the layer could not take; nothing was changed.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{HeaderMap, Method, StatusCode};
 use tower::Layer;
 
-use crate::credential::{Credential, Origin};
+use crate::credential::Credential;
 use crate::credential_cell::{Cell, Timing};
 use crate::decision::{Rules, refresh_on_401};
 use crate::error::BuildError;
@@ -16,6 +16,7 @@ use crate::redirect::ScopedRedirect;
 use crate::service::RefreshService;
 use crate::source::credential_source::CredentialSource;
 use crate::state::Shared;
+use portcullis_wire::Origin;
 
 /// How long before expiry a credential is refreshed unless
 /// [`skew`](RefreshLayerBuilder::skew) says otherwise.

@@ -80,9 +80,7 @@ pub mod source;
 mod state;
 pub mod store;
 
-pub use credential::{
-    Credential, InvalidCredential, InvalidOrigin, MAX_LIFETIME, Origin, Placement,
-};
+pub use credential::{Credential, InvalidCredential, MAX_LIFETIME, Placement};
 pub use decision::refresh_on_401;
 pub use error::{
     BoxError, BuildError, DiscoveryError, Error, RefreshError, SignInError, StoreError,
@@ -90,13 +88,13 @@ pub use error::{
 pub use failure::AuthFailure;
 pub use handle::{CredentialHandle, SignIn};
 /// The JOSE implementation client assertions are signed with: its
-/// [`Algorithm`](jsonwebtoken::Algorithm) names a [`ClientKey`]'s.
+/// [`Algorithm`](jsonwebtoken::Algorithm) names a client key's
+/// ([`ClientKey`](portcullis_wire::client_auth::ClientKey)).
 pub use jsonwebtoken;
 pub use layer::{RefreshLayer, RefreshLayerBuilder};
 pub use outcome::{RefreshOutcome, RetriedAfter, SkipCredential};
 pub use redirect::{LeftCredentialScope, ScopedRedirect};
 pub use service::RefreshService;
-pub use source::client_auth::{ClientAuth, ClientKey};
 pub use source::credential_source::{CredentialSource, FetchFuture};
 pub use source::from_fn::{FnSource, from_fn};
 pub use source::oauth2::{OAuth2, OAuth2Builder};

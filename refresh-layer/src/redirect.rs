@@ -26,8 +26,8 @@ use http::Request;
 use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use tower_http::follow_redirect::policy::{Action, Attempt, Policy, Standard};
 
-use crate::credential::Origin;
 use crate::credential_cell::Cell;
+use portcullis_wire::Origin;
 
 /// Request extension: this request is a redirect hop of a chain that left the credential's
 /// origins. The refresh layer sends no credential with it.

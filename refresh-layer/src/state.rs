@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::credential::Origin;
 use crate::credential_cell::Cell;
 use crate::decision::Rules;
+use portcullis_wire::Origin;
 
 /// What every service of one layer shares.
 pub(crate) struct Shared {

@@ -18,10 +18,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis_testkit::{TokenEndpoint, es256_key_pair};
+use portcullis_wire::client_auth::{ClientAuth, ClientKey};
 use refresh_layer::jsonwebtoken::Algorithm;
 use refresh_layer::source::discovery::Discovery;
 use refresh_layer::{
-    BuildError, ClientAuth, ClientKey, DiscoveryError, Error, RefreshError, RefreshLayer,
+    BuildError, DiscoveryError, Error, RefreshError, RefreshLayer,
     RefreshService,
 };
 use serde_json::json;

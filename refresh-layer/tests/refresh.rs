@@ -475,8 +475,8 @@ async fn dropping_the_request_that_started_a_refresh_lets_the_others_finish() {
 async fn client_credentials_source_fetches_on_first_use_with_basic_and_post_auth() {
     let w = world().await;
     for auth in [
-        refresh_layer::ClientAuth::Basic,
-        refresh_layer::ClientAuth::Post,
+        portcullis_wire::client_auth::ClientAuth::Basic,
+        portcullis_wire::client_auth::ClientAuth::Post,
     ] {
         let source = OAuth2::builder(&w.token_url(), "demo")
             .client_secret("demo-secret")

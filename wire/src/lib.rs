@@ -4,8 +4,15 @@
 //! - [`challenge`]: `WWW-Authenticate` parsing ([`parse_challenges`]) and rendering
 //!   ([`ChallengeBuilder`]).
 //! - [`ErrorCode`]: the stable codes of the problem body, with their statuses.
+//! - [`form`]: `application/x-www-form-urlencoded` bodies (RFC 6749 Appendix B).
+//! - [`Origin`]: scheme, host and effective port, compared the same way on every side.
 //! - [`problem`]: the RFC 9457 problem body, written ([`Problem`]) and read
 //!   ([`ProblemDetails`]).
+//! - [`well_known`]: where metadata documents live (RFC 9728, RFC 8414, OpenID Connect).
+//! - [`client_auth`] (feature `client-auth`): how a client authenticates at a token or
+//!   introspection endpoint (client secrets, `private_key_jwt`).
+//! - [`https`] (feature `https`): the connector for outgoing calls, rustls with the system's
+//!   roots.
 //! - [`single_flight`] (feature `single-flight`): one task works, the others wait.
 //! - [`buffered_client`] (feature `buffered-client`): an HTTP client with bounded, whole
 //!   response bodies.
@@ -35,9 +42,17 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "buffered-client")))]
 pub mod buffered_client;
 pub mod challenge;
+#[cfg(feature = "client-auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client-auth")))]
+pub mod client_auth;
 mod error_code;
+pub mod form;
 pub mod grammar;
+#[cfg(feature = "https")]
+#[cfg_attr(docsrs, doc(cfg(feature = "https")))]
+pub mod https;
 mod macros;
+mod origin;
 pub mod problem;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -45,9 +60,11 @@ pub mod redis_link;
 #[cfg(feature = "single-flight")]
 #[cfg_attr(docsrs, doc(cfg(feature = "single-flight")))]
 pub mod single_flight;
+pub mod well_known;
 
 pub use challenge::{
     Challenge, ChallengeBuilder, ChallengeParseError, InvalidScheme, parse_challenges,
 };
 pub use error_code::ErrorCode;
+pub use origin::{InvalidOrigin, Origin};
 pub use problem::{PROBLEM_JSON, Problem, ProblemDetails};

@@ -1,8 +1,24 @@
 //! What the token itself and the scopes say, beside the server's answer.
 
-use super::*;
+use super::facts::{CLOCK_TOLERANCE, Facts, same_url, seconds};
+use crate::keys::KeyVerdict;
+use crate::report::{CauseId, Outcome, Report, quoted, quoted_list};
+use crate::token::{Decoded, date, relative};
 
+/// What the token's claims and its key say.
 pub(super) fn token_findings(
+    f: &Facts<'_>,
+    t: &Decoded,
+    found: &mut Vec<(CauseId, String)>,
+    report: &mut Report,
+) {
+    time_findings(f, t, found, report);
+    identity_findings(f, t, found, report);
+    key_findings(f, found);
+}
+
+/// `exp`, `nbf` and `iat`, by this machine's clock and by the server's.
+fn time_findings(
     f: &Facts<'_>,
     t: &Decoded,
     found: &mut Vec<(CauseId, String)>,
@@ -48,6 +64,15 @@ pub(super) fn token_findings(
             _ => report.check(name, Outcome::Pass, format!("{} ({})", relative(at, local), date(at))),
         }
     }
+}
+
+/// `iss` and `aud`, against what the API expects.
+fn identity_findings(
+    f: &Facts<'_>,
+    t: &Decoded,
+    found: &mut Vec<(CauseId, String)>,
+    report: &mut Report,
+) {
     let iss = t.iss().unwrap_or("");
     if !f.expected_issuers.is_empty() {
         if f.expected_issuers.iter().any(|e| same_url(e, iss)) {
@@ -78,6 +103,10 @@ pub(super) fn token_findings(
             ));
         }
     }
+}
+
+/// What the issuer's key set says of the token.
+fn key_findings(f: &Facts<'_>, found: &mut Vec<(CauseId, String)>) {
     match &f.keys {
         Some(KeyVerdict::UnknownKey { kid, known }) => found.push((CauseId::UnknownKey, format!(
             "the token's kid {} is not in the issuer's key set (it has {}): the key was rotated away or the token comes from elsewhere",
@@ -93,6 +122,7 @@ pub(super) fn token_findings(
     }
 }
 
+/// The scopes the endpoint needs that the token lacks.
 pub(super) fn scope_findings(f: &Facts<'_>, found: &mut Vec<(CauseId, String)>) {
     if f.required_scopes.is_empty() {
         return;

@@ -9,13 +9,13 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request};
 use http_body_util::Full;
 use portcullis_wire::buffered_client::HttpClient;
+use portcullis_wire::client_auth::{ClientAuth, ClientKey, authenticate};
+use portcullis_wire::form::form_encode;
 use tower::ServiceExt;
 
-use super::client_auth::{ClientAuth, ClientKey};
 use super::credential_source::{CredentialSource, FetchFuture};
-use super::form::{form_component, form_encode};
 use super::token_http::{TokenHttp, erase, error_chain};
-use super::token_response::{TokenSet, bearer_of, parse_token_response};
+use super::token_response::{TokenSet, bearer_of, invalid, parse_token_response};
 use crate::credential::Credential;
 use crate::error::{BuildError, RefreshError};
 
@@ -195,7 +195,7 @@ impl OAuth2Builder {
     fn finish(self, grant: Grant, http: TokenHttp) -> Result<OAuth2, BuildError> {
         let invalid = || BuildError::InvalidTokenEndpoint(self.endpoint.clone());
         let endpoint: http::Uri = self.endpoint.parse().map_err(|_| invalid())?;
-        crate::Origin::of(&endpoint).ok_or_else(invalid)?;
+        portcullis_wire::Origin::of(&endpoint).ok_or_else(invalid)?;
         if self.client_auth == ClientAuth::PrivateKeyJwt && self.client_key.is_none() {
             return Err(BuildError::InvalidClientKey(
                 "private_key_jwt was chosen without a key",
@@ -237,50 +237,25 @@ impl OAuth2 {
     fn request(&self, params: &[(&str, &str)]) -> Result<Request<Full<Bytes>>, RefreshError> {
         let i = &self.inner;
         let mut params = params.to_vec();
-        let assertion;
         if let Some(scope) = &i.scope {
             params.push(("scope", scope));
         }
         if let Some(resource) = &i.resource {
             params.push(("resource", resource));
         }
-        let mut basic = None;
-        match (&i.client_secret, i.client_auth) {
-            (_, ClientAuth::PrivateKeyJwt) => {
-                let key = i.client_key.as_ref().ok_or(RefreshError::InvalidResponse(
-                    "private_key_jwt without a key".into(),
-                ))?;
-                let audience = i
-                    .assertion_audience
-                    .clone()
-                    .unwrap_or_else(|| i.endpoint.to_string());
-                assertion = key.assertion(&i.client_id, &audience)?;
-                params.push(("client_id", &i.client_id));
-                params.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ));
-                params.push(("client_assertion", &assertion));
-            }
-            (Some(secret), ClientAuth::Basic) => {
-                use base64::Engine;
-                // RFC 6749 §2.3.1: form-encode id and secret before Basic.
-                let raw = format!(
-                    "{}:{}",
-                    form_component(&i.client_id),
-                    form_component(secret)
-                );
-                basic = Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                ));
-            }
-            (Some(secret), ClientAuth::Post) => {
-                params.push(("client_id", &i.client_id));
-                params.push(("client_secret", secret));
-            }
-            (None, _) => params.push(("client_id", &i.client_id)),
-        }
+        let audience = i
+            .assertion_audience
+            .clone()
+            .unwrap_or_else(|| i.endpoint.to_string());
+        let auth = authenticate(
+            i.client_auth,
+            &i.client_id,
+            i.client_secret.as_deref(),
+            i.client_key.as_ref(),
+            &audience,
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+        params.extend(auth.params.iter().map(|(k, v)| (*k, v.as_str())));
         let mut req = Request::new(Full::new(Bytes::from(form_encode(&params))));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = i.endpoint.clone();
@@ -293,8 +268,7 @@ impl OAuth2 {
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
         h.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        if let Some(mut v) = basic.and_then(|b| HeaderValue::from_str(&b).ok()) {
-            v.set_sensitive(true);
+        if let Some(v) = auth.authorization {
             h.insert(AUTHORIZATION, v);
         }
         Ok(req)

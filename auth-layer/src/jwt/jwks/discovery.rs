@@ -17,10 +17,7 @@ pub(crate) async fn discover(
         issuer: String,
         jwks_uri: String,
     }
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
+    let url = portcullis_wire::well_known::openid_configuration_url(issuer);
     let discovery_uri = parse_url(&url, settings.allow_http).map_err(|e| url_error(e, &url))?;
     let res = get(&http, &discovery_uri, &settings).await?;
     let doc: Discovery = serde_json::from_slice(res.body())

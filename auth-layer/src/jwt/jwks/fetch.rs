@@ -18,23 +18,11 @@ pub(crate) type JwksHttp = BufferedClient<Empty<Bytes>>;
 /// hyper-util's client with rustls (system roots) for https and plain http.
 pub(crate) fn default_http(settings: &JwksSettings) -> Result<JwksHttp, ConfigError> {
     use hyper_util::client::legacy::Client;
-    use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::rt::TokioExecutor;
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(settings.timeout));
-    let roots = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| ConfigError::NoTlsRoots(e.to_string()))?;
     // The URL check already refuses `http`; the connector refuses it again, so a redirect or
     // a custom URL path cannot reach a plain-text connection.
-    let https = if settings.allow_http {
-        roots.https_or_http()
-    } else {
-        roots.https_only()
-    }
-    .enable_http1()
-    .wrap_connector(http);
+    let https = portcullis_wire::https::connector(settings.allow_http, settings.timeout)
+        .map_err(|e| ConfigError::NoTlsRoots(e.to_string()))?;
     Ok(buffered(
         Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(https),
         settings.max_body,

@@ -10,10 +10,10 @@ use http_body_util::Full;
 use portcullis_wire::buffered_client::HttpClient;
 
 use super::{Discovery, Inner, Reach, Trust};
-use crate::credential::Origin;
 use crate::error::BuildError;
-use crate::source::client_auth::ClientKey;
 use crate::source::token_http::erase;
+use portcullis_wire::Origin;
+use portcullis_wire::client_auth::ClientKey;
 
 /// Configures a [`Discovery`] source; see [`Discovery::builder`].
 #[must_use]

@@ -1,5 +1,4 @@
-//! The documents discovery reads (RFC 9728, RFC 8414), where they live, and the scope
-//! arithmetic of step-up.
+//! The documents discovery reads (RFC 9728, RFC 8414) and the scope arithmetic of step-up.
 
 use http::Uri;
 use serde::Deserialize;
@@ -60,7 +59,7 @@ pub(crate) fn next_scope(had: Option<&str>, scope: &str, step_up: bool) -> Optio
 pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
     fn norm(s: &str) -> Option<String> {
         let u: Uri = s.parse().ok()?;
-        let origin = crate::Origin::of(&u)?;
+        let origin = portcullis_wire::Origin::of(&u)?;
         let path = u.path().trim_end_matches('/');
         let query = u.query().map(|q| format!("?{q}")).unwrap_or_default();
         Some(format!("{origin}{path}{query}"))
@@ -68,48 +67,6 @@ pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
     match (norm(a), norm(b)) {
         (Some(a), Some(b)) => a == b,
         _ => false,
-    }
-}
-
-/// `scheme://authority`.
-pub(crate) fn base(u: &Uri) -> String {
-    format!(
-        "{}://{}",
-        u.scheme_str().unwrap_or("https"),
-        u.authority().map(|a| a.as_str()).unwrap_or_default()
-    )
-}
-
-/// RFC 9728 §3.1: the well-known segment between the host and the resource's path; the
-/// path-suffixed URI first, then the root one.
-pub(crate) fn resource_metadata_urls(resource: &Uri) -> Vec<String> {
-    let base = base(resource);
-    let path = resource.path().trim_end_matches('/');
-    let mut urls = Vec::new();
-    if !path.is_empty() {
-        urls.push(format!("{base}/.well-known/oauth-protected-resource{path}"));
-    }
-    urls.push(format!("{base}/.well-known/oauth-protected-resource"));
-    urls
-}
-
-/// RFC 8414 §3.1 and OpenID Connect Discovery, in the order MCP clients try them: for an
-/// issuer with a path, the path goes after the well-known segment (both kinds), then after
-/// the path (OpenID Connect's own form).
-pub(crate) fn server_metadata_urls(issuer: &Uri) -> Vec<String> {
-    let base = base(issuer);
-    let path = issuer.path().trim_end_matches('/');
-    if path.is_empty() {
-        vec![
-            format!("{base}/.well-known/oauth-authorization-server"),
-            format!("{base}/.well-known/openid-configuration"),
-        ]
-    } else {
-        vec![
-            format!("{base}/.well-known/oauth-authorization-server{path}"),
-            format!("{base}/.well-known/openid-configuration{path}"),
-            format!("{base}{path}/.well-known/openid-configuration"),
-        ]
     }
 }
 
@@ -124,32 +81,6 @@ pub(crate) fn alg_name(alg: jsonwebtoken::Algorithm) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn well_known_uris_follow_rfc_9728_and_rfc_8414() {
-        let u: Uri = "http://127.0.0.1:3000/mcp/".parse().unwrap();
-        assert_eq!(
-            resource_metadata_urls(&u),
-            [
-                "http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp",
-                "http://127.0.0.1:3000/.well-known/oauth-protected-resource",
-            ]
-        );
-        let root: Uri = "https://api.test".parse().unwrap();
-        assert_eq!(
-            resource_metadata_urls(&root),
-            ["https://api.test/.well-known/oauth-protected-resource"]
-        );
-        let tenant: Uri = "https://id.test/tenant1".parse().unwrap();
-        assert_eq!(
-            server_metadata_urls(&tenant),
-            [
-                "https://id.test/.well-known/oauth-authorization-server/tenant1",
-                "https://id.test/.well-known/openid-configuration/tenant1",
-                "https://id.test/tenant1/.well-known/openid-configuration",
-            ]
-        );
-    }
 
     #[test]
     fn identifiers_compare_as_urls() {

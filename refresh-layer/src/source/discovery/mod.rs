@@ -41,21 +41,19 @@ use http_body_util::Full;
 use serde::Deserialize;
 use tower::ServiceExt;
 
-use crate::credential::{Credential, Origin};
+use crate::credential::Credential;
 use crate::error::DiscoveryError;
 use crate::error::RefreshError;
 use crate::failure::AuthFailure;
-use crate::source::client_auth::{ClientAuth, ClientKey};
 use crate::source::credential_source::{CredentialSource, FetchFuture};
 use crate::source::oauth2::OAuth2;
 use crate::source::token_http::{TokenHttp, error_chain};
 use crate::source::token_response::bearer_of;
 pub use builder::DiscoveryBuilder;
 use destination::Place;
-use metadata::{
-    ResourceMetadata, ServerMetadata, alg_name, next_scope, resource_metadata_urls,
-    same_identifier, server_metadata_urls,
-};
+use metadata::{ResourceMetadata, ServerMetadata, alg_name, next_scope, same_identifier};
+use portcullis_wire::client_auth::{ClientAuth, ClientKey};
+use portcullis_wire::{Origin, well_known};
 
 /// What discovery found: the authorization server and how this client talks to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,7 +257,7 @@ impl Discovery {
         let mut tried = Vec::new();
         let candidates = match hint {
             Some(url) => vec![url],
-            None => resource_metadata_urls(&i.resource_uri),
+            None => well_known::protected_resource_urls(&i.resource_uri),
         };
         for url in candidates {
             if let Ok(uri) = url.parse::<Uri>()
@@ -316,7 +314,7 @@ impl Discovery {
             })?;
         self.may_send(&issuer_uri, resource).await?;
         let mut tried = Vec::new();
-        for url in server_metadata_urls(&issuer_uri) {
+        for url in well_known::authorization_server_urls(&issuer_uri) {
             if let Some(m) = self.get_json::<ServerMetadata>(&url, &mut tried).await? {
                 if m.issuer != issuer {
                     return Err(fail(DiscoveryError::IssuerMismatch {

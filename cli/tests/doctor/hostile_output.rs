@@ -4,7 +4,6 @@
 //! bidirectional character, and never as a line of its own; JSON output carries it exactly.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -13,7 +12,8 @@ use axum::routing::{any, get};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+
+use crate::support::{bind, run, spawn};
 
 /// Clear the screen, home the cursor, write the clipboard (OSC 52), forge a report line after a
 /// carriage return, start an 8-bit CSI (U+009B), reverse the text (U+202E), and hide a few
@@ -72,34 +72,6 @@ fn assert_one_verdict(out: &str) {
     assert!(!verdicts[0].starts_with("verdict: ok"), "{out:?}");
 }
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_portcullis")
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn run(args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(bin())
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .expect("the doctor ends by itself")
-        .expect("the binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        // Lossy is safe for the oracle: a replacement character is not forbidden, and a raw
-        // control byte stays what it was.
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 fn problem(status: u16, body: Value) -> Response<Body> {
     Response::builder()
         .status(status)
@@ -111,8 +83,7 @@ fn problem(status: u16, body: Value) -> Response<Body> {
 
 /// An API and its identity provider that put hostile words everywhere the doctor reads.
 async fn hostile_server() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
+    let (l, addr) = bind().await;
     let base = format!("http://{addr}");
     let app = Router::new()
         // The problem body's `detail` is the cause's words.
@@ -175,7 +146,7 @@ async fn hostile_server() -> SocketAddr {
                 }
             }),
         );
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    spawn(l, app);
     addr
 }
 
@@ -203,6 +174,12 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
     let addr = hostile_server().await;
     let base = format!("http://{addr}");
     let token = hostile_token(&format!("{base}/idp"));
+    claims_are_shown_escaped(&base, &token).await;
+    each_channel_is_shown_escaped(&base, &token).await;
+}
+
+/// Shown, not dropped: the claims as the token holds them, whatever the server says.
+async fn claims_are_shown_escaped(base: &str, token: &str) {
     let cases = [
         ("revoked", format!("{base}/idp")),
         ("scoped", format!("{base}/idp2")),
@@ -210,7 +187,7 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
     ];
     for (path, issuer) in &cases {
         let url = format!("{base}/{path}");
-        let r = run(&["doctor", &url, "--token", &token, "--issuer", issuer]).await;
+        let r = run(&["doctor", &url, "--token", token, "--issuer", issuer]).await;
         assert_eq!(r.code, 1, "{path}: {}{}", r.stdout, r.stderr);
         assert_clean(path, &r.stdout);
         assert_clean(path, &r.stderr);
@@ -228,9 +205,12 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
             r.stdout
         );
     }
+}
 
-    // Each of the server's channels, escaped where it is shown.
-    let revoked = run(&["doctor", &format!("{base}/revoked"), "--token", &token]).await;
+/// Each of the server's channels (its description, its key set, its scope challenge, its
+/// challenge parameters), escaped where it is shown.
+async fn each_channel_is_shown_escaped(base: &str, token: &str) {
+    let revoked = run(&["doctor", &format!("{base}/revoked"), "--token", token]).await;
     assert!(
         revoked.stdout.contains(&format!(
             "token_revoked: the server says: {PAYLOAD_SHOWN}\n"
@@ -242,7 +222,7 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
         "doctor",
         &format!("{base}/revoked"),
         "--token",
-        &token,
+        token,
         "--issuer",
         &format!("{base}/idp"),
     ])
@@ -257,7 +237,7 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
         "doctor",
         &format!("{base}/scoped"),
         "--token",
-        &token,
+        token,
         "--issuer",
         &format!("{base}/idp2"),
     ])
@@ -274,7 +254,7 @@ async fn a_hostile_server_s_words_reach_the_terminal_only_escaped() {
         "{}",
         scoped.stdout
     );
-    let described = run(&["doctor", &format!("{base}/described"), "--token", &token]).await;
+    let described = run(&["doctor", &format!("{base}/described"), "--token", token]).await;
     assert!(
         described
             .stdout
