@@ -10,8 +10,8 @@
 //! tokens verified through OpenID discovery, and refresh-layer's discovery client getting them
 //! for a resource with `client_secret_basic` and `private_key_jwt`, stepping up once.
 //!
-//! Needs Node and `npm ci` in `interop/`, so it is its own suite:
-//! `cargo test --features interop --test oauth2_interop` (run by `.ci/run`).
+//! Needs Node and `npm ci` in `interop/`, so its tests are ignored by
+//! default: `cargo test --test oauth2_interop -- --ignored` (run by `.ci/run`).
 
 mod support;
 
@@ -170,6 +170,7 @@ where
 }
 
 #[tokio::test]
+#[ignore = "needs the Node peers in interop/ (npm ci)"]
 async fn client_credentials_against_oauth2_mock_server() {
     let mock = start_mock().await;
     let addr = api_for(&mock).await;
@@ -193,6 +194,7 @@ async fn client_credentials_against_oauth2_mock_server() {
 }
 
 #[tokio::test]
+#[ignore = "needs the Node peers in interop/ (npm ci)"]
 async fn refresh_token_grant_rotates_against_oauth2_mock_server() {
     let mock = start_mock().await;
     let addr = api_for(&mock).await;
@@ -236,6 +238,7 @@ async fn bearer(addr: std::net::SocketAddr, token: &str) -> support::Reply {
 }
 
 #[tokio::test]
+#[ignore = "needs the Node peers in interop/ (npm ci)"]
 async fn jwks_discovery_rotation_and_outage_against_oauth2_mock_server() {
     use portcullis::server::jwt::{JwksConfig, JwksKeySource};
     let mut mock = start_mock().await;
@@ -305,6 +308,7 @@ async fn jwks_discovery_rotation_and_outage_against_oauth2_mock_server() {
 /// discovery client gets tokens from it for the resource (RFC 8707) with
 /// `client_secret_basic` and with `private_key_jwt`, and steps up once on a 403.
 #[tokio::test]
+#[ignore = "needs the Node peers in interop/ (npm ci)"]
 async fn discovery_client_and_oidc_discovery_against_oidc_provider() {
     use portcullis::client::{Algorithm, ClientKey, Discovery};
     use portcullis::server::jwt::{JwksConfig, JwksKeySource};

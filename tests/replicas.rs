@@ -4,8 +4,8 @@
 //! - the gateway example: one token set for its own rotating refresh-token grant (one refresh
 //!   for all of them at expiry, a killed lease holder, a slow token endpoint, Redis restarted).
 //!
-//! Needs `redis-server` (Debian's; `.ci/run` installs it): `cargo test --features redis-tests
-//! --test replicas`. The suites run one at a time: each starts eight processes, and the
+//! Needs `redis-server` (Debian's; `.ci/run` installs it): `cargo test --test replicas
+//! -- --ignored`. The suites run one at a time: each starts eight processes, and the
 //! timings they assert are not meant to be shared with another eight on two cores.
 
 mod support;
@@ -32,6 +32,7 @@ fn addr(url: &str) -> std::net::SocketAddr {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (run by .ci/run)"]
 async fn a_logout_on_one_replica_is_refused_by_the_seven_others_within_a_second() {
     let _one = ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
@@ -109,6 +110,7 @@ async fn a_logout_on_one_replica_is_refused_by_the_seven_others_within_a_second(
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server (run by .ci/run)"]
 async fn an_unreachable_or_invalid_redis_stops_the_server_with_a_clear_exit() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -272,6 +274,7 @@ fn count(statuses: &[u16], status: u16) -> usize {
 /// Case 1: 1,000 requests over eight replicas whose tokens have all expired: one token
 /// request, no reuse, every request answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (run by .ci/run)"]
 async fn eight_gateways_with_expired_tokens_make_one_token_request_for_1000_requests() {
     let _one = ONE_AT_A_TIME.lock().await;
     let ttl = Duration::from_secs(3);
@@ -300,6 +303,7 @@ async fn eight_gateways_with_expired_tokens_make_one_token_request_for_1000_requ
 /// Case 2: the lease holder is killed during its token request; another replica completes
 /// the refresh once the lease's time to live has run out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (run by .ci/run)"]
 async fn a_killed_lease_holder_is_replaced_within_the_lease_ttl() {
     let _one = ONE_AT_A_TIME.lock().await;
     let ttl = Duration::from_secs(3);
@@ -363,6 +367,7 @@ async fn a_killed_lease_holder_is_replaced_within_the_lease_ttl() {
 /// Case 3: a token endpoint slower than three lease TTLs: the holder keeps renewing, and
 /// there is still one token request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (run by .ci/run)"]
 async fn a_token_endpoint_slower_than_three_lease_ttls_sees_one_request() {
     let _one = ONE_AT_A_TIME.lock().await;
     let ttl = Duration::from_secs(3);
@@ -387,6 +392,7 @@ async fn a_token_endpoint_slower_than_three_lease_ttls_sees_one_request() {
 /// request; once it is back, the replicas write back the newest token set they saw and one
 /// of them refreshes from the rotated refresh token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (run by .ci/run)"]
 async fn redis_stopped_and_restarted_empty_loses_no_rotated_token() {
     let _one = ONE_AT_A_TIME.lock().await;
     let ttl = Duration::from_secs(3);

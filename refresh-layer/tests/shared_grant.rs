@@ -1,8 +1,8 @@
 //! One grant shared by several replicas through a credential store, over real HTTP: each
 //! replica is a refresh layer with its own hyper client and its own cell, all sharing one
 //! store, one token endpoint that rotates refresh tokens (reuse revokes the family) and one
-//! API. The in-process store here; the Redis store at the end (feature `redis-tests`, which
-//! starts a real `redis-server`).
+//! API. The in-process store here; the Redis store at the end (its tests start a real
+//! `redis-server`, so they are ignored by default).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -110,7 +110,7 @@ impl World {
     }
 
     /// The subject of the access token the API received, or the error the layer gave.
-    #[cfg(feature = "redis-tests")]
+    #[cfg(feature = "redis")]
     async fn whoami(
         &self,
         r: &Replica,
@@ -536,7 +536,7 @@ async fn a_shared_grant_never_refreshes_back_into_the_stored_account_after_a_new
 
 /// Every `portcullis` warning logged by this test binary, as text (a global subscriber: the
 /// layer's refreshes run on the runtime's worker threads).
-#[cfg(feature = "redis-tests")]
+#[cfg(feature = "redis")]
 mod warnings {
     use std::fmt::Write;
     use std::sync::Mutex;
@@ -591,10 +591,10 @@ mod warnings {
     }
 }
 
-#[cfg(feature = "redis-tests")]
+#[cfg(feature = "redis")]
 mod redis {
-    //! The same against a real `redis-server` (`cargo test -p refresh-layer --features redis-tests
-    //! --test shared_grant`); each replica has its own connection.
+    //! The same against a real `redis-server` (`cargo test -p refresh-layer --test shared_grant
+    //! -- --ignored`); each replica has its own connection.
 
     use super::*;
     use portcullis_testkit::redis::RedisServer;
@@ -664,6 +664,7 @@ mod redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn three_replicas_refresh_once_and_a_fresh_token_costs_no_redis_command() {
         let server = RedisServer::start();
         let w = world(TTL).await;
@@ -700,6 +701,7 @@ mod redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_store_written_with_another_key_is_unreadable_and_says_nothing() {
         let server = RedisServer::start();
         let w = world(TTL).await;
@@ -724,6 +726,7 @@ mod redis {
     /// Redis restarted empty (no persistence): the replicas write back the newest token set
     /// they saw, and the next refresh continues from the rotated refresh token.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_redis_that_lost_its_data_gets_the_newest_token_set_back() {
         let mut server = RedisServer::start();
         let w = world(TTL).await;
@@ -827,6 +830,7 @@ mod redis {
     /// A backend-for-frontend with one OAuth client and one Redis, one grant per signed-in
     /// user: each user's requests carry that user's access token, never another's.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_grant_per_user_never_hands_bob_alices_access_token() {
         let server = RedisServer::start();
         let w = world(Duration::from_secs(300)).await;
@@ -853,6 +857,7 @@ mod redis {
     /// response names another subject than the stored set, so it is refused, never served,
     /// and the first user's stored set is left as it was.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_token_set_for_another_subject_is_refused_never_served() {
         let server = RedisServer::start();
         let w = world(TTL).await;
@@ -908,6 +913,7 @@ mod redis {
     /// running ones continue from it, and one restarted with the old seed does not put the old
     /// one back.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_seed_rotated_in_after_a_compromise_replaces_the_stored_set() {
         let server = RedisServer::start();
         let w = world(TTL).await;
@@ -947,6 +953,7 @@ mod redis {
     /// The same rotation under the policy that keeps the stored set: the configured seed is
     /// not presented, and a warning says so.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_seed_rotated_in_under_keep_stored_is_ignored_with_a_warning() {
         warnings::capture();
         let server = RedisServer::start();
@@ -984,6 +991,7 @@ mod redis {
     /// open with the store key is ignored: every replica still reads the grant, and the stored
     /// token set is not overwritten.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_published_garbage_blob_with_a_high_version_is_ignored_and_never_written_back() {
         let server = RedisServer::start();
         let w = world(Duration::from_secs(300)).await;
@@ -1055,6 +1063,7 @@ mod redis {
     /// A stored version at the top of `u64` (written from outside: it cannot be reached one
     /// commit at a time) is a typed error before any refresh, not a panic or a wrap to 0.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_version_at_u64_max_is_a_typed_error_not_a_panic() {
         let server = RedisServer::start();
         let w = world(Duration::from_secs(300)).await;
