@@ -1,5 +1,5 @@
 //! What a reload of the shared revocation list costs the requests that read it meanwhile
-//! (`cargo bench --features redis-tests --bench revocation -- --noplot`; it starts a
+//! (`cargo bench -p portcullis-benches --bench revocation -- --noplot`; it starts a
 //! `redis-server` of its own on a free loopback port).
 //!
 //! Each case asks `is_revoked` about a token that is not revoked: the read lock and two hash

@@ -1,4 +1,4 @@
-//! What sharing a grant through a store costs, in one run (`cargo bench --features redis-tests
+//! What sharing a grant through a store costs, in one run (`cargo bench -p portcullis-benches
 //! --bench shared`; it starts a `redis-server` of its own on a free loopback port).
 //!
 //! - `fresh/*`: one request through the refresh layer while the access token is fresh. The

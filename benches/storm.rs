@@ -12,7 +12,7 @@
 //!
 //! The storm is two waves plus one refresh, so its target is `refresh + 2 × burst`.
 //!
-//! `cargo bench --bench storm`
+//! `cargo bench -p portcullis-benches --bench storm`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
