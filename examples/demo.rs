@@ -1,8 +1,7 @@
 //! `cargo run --example demo`: the server and the client of Portcullis, in one process, on
 //! loopback. Each row is one story: what was sent, what came back, what the client did.
 
-#[path = "support/demo_app.rs"]
-mod demo_app;
+use portcullis_examples_support::demo_app;
 
 use std::time::Duration;
 

@@ -23,8 +23,7 @@
 //! them refreshes and all use the result, so a rotating refresh token is presented once.
 //! The first line on stdout is `listening on http://ADDR`.
 
-#[path = "support/demo_app.rs"]
-mod demo_app;
+use portcullis_examples_support::demo_app;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -20,8 +20,7 @@
 //! The first line on stdout is `listening on http://ADDR` with the real port, so
 //! `--listen 127.0.0.1:0` works. Ctrl-C or SIGTERM stops it gracefully.
 
-#[path = "support/demo_app.rs"]
-mod demo_app;
+use portcullis_examples_support::demo_app;
 
 use std::time::Duration;
 

@@ -20,8 +20,7 @@
 //! Prints `listening on http://ADDR` first, then the resource URI and the authorization
 //! server. Ctrl-C stops it.
 
-#[path = "../support/issuer_verifier.rs"]
-mod issuer_verifier;
+use portcullis_examples_support::issuer_verifier;
 mod proxy;
 
 use std::process::ExitCode;

@@ -15,8 +15,7 @@
 //! Prints `listening on http://ADDR` first, then the resource URI and the authorization
 //! server. Ctrl-C or SIGTERM stops it.
 
-#[path = "../support/issuer_verifier.rs"]
-mod issuer_verifier;
+use portcullis_examples_support::issuer_verifier;
 mod notes;
 
 use std::process::ExitCode;
