@@ -29,10 +29,7 @@ use portcullis::testkit::redis::RedisServer;
 use portcullis::testkit::{TestIssuer, TokenEndpoint};
 use tower::{Layer, Service, ServiceExt};
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use support::{HttpClient as Http, serve};
+use portcullis::testkit::http::{HttpClient as Http, client, serve};
 
 /// Counted fresh requests per layer, after the timed group.
 const COUNTED: u64 = 10_000;
@@ -53,7 +50,7 @@ impl World {
         World {
             token_url: format!("http://{addr}/oauth/token"),
             provider,
-            http: support::client(),
+            http: client(),
         }
     }
 

@@ -26,10 +26,7 @@ use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::testkit::{TestIssuer, TokenEndpoint};
 use tower::{Layer, ServiceExt};
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use support::{HttpClient as Http, serve};
+use portcullis::testkit::http::{HttpClient as Http, client, serve};
 
 const WAVE: usize = 1000;
 
@@ -59,7 +56,7 @@ async fn world() -> World {
         .route("/api/me", axum::routing::get(|| async { "ok" }))
         .layer(AuthLayer::bearer(jwt).unwrap());
     let api_addr = serve(api).await;
-    let http = support::client();
+    let http = client();
     let token_url = format!("http://{token_addr}/oauth/token");
     let source = OAuth2::builder(&token_url, "demo")
         .client_secret("demo-secret")

@@ -1,18 +1,16 @@
 //! `cargo run --example demo`: the server and the client of Portcullis, in one process, on
 //! loopback. Each row is one story: what was sent, what came back, what the client did.
 
-use portcullis_examples_support::demo_app;
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use demo_app::{CLIENT_ID, CLIENT_SECRET, DemoApi, DemoConfig};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis::client::{Credential, OAuth2, RefreshLayer, RefreshOutcome, RetriedAfter};
+use portcullis_examples_support::demo_app::{self, CLIENT_ID, CLIENT_SECRET, DemoApi, DemoConfig};
 use tower::{ServiceBuilder, ServiceExt};
 
 type Http = Client<HttpConnector, Full<Bytes>>;

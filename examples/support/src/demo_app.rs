@@ -1,6 +1,5 @@
-//! The demo application with its embedded identity provider, shared by the examples (included
-//! with `#[path]`; each example uses part of it).
-#![allow(dead_code)]
+//! The demo application with its embedded identity provider, shared by the examples (each
+//! example uses part of it).
 //!
 //! - Provider: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
 //!   `POST /oauth/token` (`client_credentials` for `demo`/`demo-secret`, scopes `read` and
