@@ -20,7 +20,7 @@ use base64::Engine;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
-use super::TestIssuer;
+use crate::issuer::{TestIssuer, rand_u32};
 
 /// How the token endpoint behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,7 +316,7 @@ impl TokenEndpoint {
     }
 
     fn new_refresh_token(&self, family: usize) -> String {
-        let rt = format!("rt-{family}-{}-{:08x}", self.next_id(), super::rand_u32());
+        let rt = format!("rt-{family}-{}-{:08x}", self.next_id(), rand_u32());
         self.state
             .refresh_tokens
             .lock()
