@@ -24,7 +24,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis::server::{
     CredentialKind, Principal, Revocation, SharedRevocationConfig, SharedRevocations,
 };
-use portcullis::testkit::redis::RedisServer;
+use portcullis::testkit::redis_process::RedisProcess;
 use portcullis_wire::redis_link::redis;
 
 const MIN_CALLS: u64 = 2_000_000;
@@ -174,7 +174,7 @@ fn revocation(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let redis = RedisServer::start();
+    let redis = RedisProcess::start();
     let live = Principal::builder(CredentialKind::Bearer)
         .subject("alice")
         .token_id("not-revoked")

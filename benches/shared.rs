@@ -25,17 +25,17 @@ use portcullis::client::{
     CredentialSource, CredentialStore, MemoryStore, NewSeed, OAuth2, RedisStore, RedisStoreConfig,
     RefreshLayer, SharedGrant, StoreKey,
 };
-use portcullis::testkit::redis::RedisServer;
-use portcullis::testkit::{TestIssuer, TokenEndpoint};
+use portcullis::testkit::redis_process::RedisProcess;
+use portcullis::testkit::{TestIssuer, TestTokenEndpoint};
 use tower::{Layer, Service, ServiceExt};
 
-use portcullis::testkit::http::{HttpClient as Http, client, serve};
+use portcullis::testkit::loopback::{LoopbackClient as Http, client, serve};
 
 /// Counted fresh requests per layer, after the timed group.
 const COUNTED: u64 = 10_000;
 
 struct World {
-    provider: TokenEndpoint,
+    provider: TestTokenEndpoint,
     token_url: String,
     http: Http,
 }
@@ -43,7 +43,7 @@ struct World {
 impl World {
     async fn new() -> World {
         let issuer = Arc::new(TestIssuer::new("https://id.bench"));
-        let provider = TokenEndpoint::new(issuer, "api", "gw", "gw-secret");
+        let provider = TestTokenEndpoint::new(issuer, "api", "gw", "gw-secret");
         // Long-lived tokens: the fresh cases never reach a refresh.
         provider.set_access_ttl(Duration::from_secs(3600));
         let addr = serve(provider.router()).await;
@@ -110,7 +110,7 @@ fn shared(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let redis = RedisServer::start();
+    let redis = RedisProcess::start();
     let w = rt.block_on(World::new());
     // One prefix per store: the grant's name is the same for every case (same endpoint, client
     // and scope), and a store already holding a fresh token set would serve it without a refresh.

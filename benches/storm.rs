@@ -23,17 +23,17 @@ use http_body_util::{BodyExt, Full};
 use portcullis::client::{Credential, CredentialSource, OAuth2, RefreshLayer, RefreshService};
 use portcullis::server::AuthLayer;
 use portcullis::server::jwt::JwtAuthenticator;
-use portcullis::testkit::{TestIssuer, TokenEndpoint};
+use portcullis::testkit::{TestIssuer, TestTokenEndpoint};
 use tower::{Layer, ServiceExt};
 
-use portcullis::testkit::http::{HttpClient as Http, client, serve};
+use portcullis::testkit::loopback::{LoopbackClient as Http, client, serve};
 
 const WAVE: usize = 1000;
 
 struct World {
     url: String,
     token_url: String,
-    endpoint: TokenEndpoint,
+    endpoint: TestTokenEndpoint,
     layer: RefreshLayer,
     client: RefreshService<Http>,
     http: Http,
@@ -41,7 +41,7 @@ struct World {
 
 async fn world() -> World {
     let issuer = Arc::new(TestIssuer::new("https://id.bench"));
-    let endpoint = TokenEndpoint::new(issuer.clone(), "api", "demo", "demo-secret");
+    let endpoint = TestTokenEndpoint::new(issuer.clone(), "api", "demo", "demo-secret");
     // Long-lived tokens: no proactive refresh during the run, only the storms' own.
     endpoint.set_access_ttl(Duration::from_secs(3600));
     let token_addr = serve(endpoint.router()).await;

@@ -28,7 +28,7 @@ use jsonwebtoken::Algorithm;
 use portcullis::server::AuthLayer;
 use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::mcp::ToolScopes;
-use portcullis::testkit::http::{Reply, client, send, serve};
+use portcullis::testkit::loopback::{Reply, client, send, serve};
 use portcullis::testkit::{TestIssuer, random_hex};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};

@@ -16,8 +16,8 @@ use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::Algorithm;
 use notes::{Deployment, READ, WRITE};
 use portcullis::client::{Discovery, RefreshLayer};
-use portcullis::testkit::TokenEndpoint;
-use portcullis::testkit::http::{Reply, client, send};
+use portcullis::testkit::TestTokenEndpoint;
+use portcullis::testkit::loopback::{Reply, client, send};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 
@@ -26,7 +26,7 @@ const PAGE: &str = "http://app.test";
 struct Server {
     addr: SocketAddr,
     resource: String,
-    endpoint: TokenEndpoint,
+    endpoint: TestTokenEndpoint,
 }
 
 async fn start() -> Server {

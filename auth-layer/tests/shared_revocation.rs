@@ -15,8 +15,8 @@ use auth_layer::{
 use axum::Router;
 use axum::routing::get;
 use jsonwebtoken::Algorithm;
-use portcullis_testkit::http::*;
-use portcullis_testkit::redis::RedisServer as Redis;
+use portcullis_testkit::loopback::*;
+use portcullis_testkit::redis_process::RedisProcess as Redis;
 use portcullis_testkit::{TestIssuer, now};
 use portcullis_wire::redis_link::redis;
 use serde_json::{Value, json};
@@ -66,7 +66,7 @@ fn token(issuer: &TestIssuer, sub: &str, jti: &str) -> (String, u64) {
     (issuer.mint(Algorithm::ES256, claims), exp)
 }
 
-async fn status(client: &HttpClient, addr: SocketAddr, token: &str) -> (u16, String) {
+async fn status(client: &LoopbackClient, addr: SocketAddr, token: &str) -> (u16, String) {
     let r = send(client, bearer_req(addr, "/me", token)).await;
     let code = if r.status == 200 {
         String::new()
@@ -80,7 +80,7 @@ async fn status(client: &HttpClient, addr: SocketAddr, token: &str) -> (u16, Str
 
 /// Poll until `addr` refuses `token` as revoked; how long that took.
 async fn refused_within(
-    client: &HttpClient,
+    client: &LoopbackClient,
     addr: SocketAddr,
     token: &str,
     limit: Duration,

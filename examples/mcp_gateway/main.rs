@@ -29,7 +29,7 @@ use jsonwebtoken::Algorithm;
 use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::mcp::ToolScopes;
 use portcullis::server::{AuthLayer, ProtectedResource};
-use portcullis::testkit::TokenEndpoint;
+use portcullis::testkit::TestTokenEndpoint;
 use portcullis_examples_support::issuer_verifier;
 
 /// An OAuth 2.1 gateway in front of an MCP server: authentication and per-tool scopes.
@@ -91,7 +91,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             (issuer, jwt, None)
         }
         None => {
-            let (endpoint, _) = TokenEndpoint::start(&resource, "mcp-client", "mcp-secret").await;
+            let (endpoint, _) =
+                TestTokenEndpoint::start(&resource, "mcp-client", "mcp-secret").await;
             endpoint.set_client_scopes(every_scope.iter().cloned());
             let jwt = JwtAuthenticator::builder()
                 .key(endpoint.issuer().verification_key(Algorithm::ES256))

@@ -18,8 +18,8 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis_testkit::http::serve;
-use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
+use portcullis_testkit::loopback::serve;
+use portcullis_testkit::{TestIssuer, TestTokenEndpoint, TokenEndpointMode};
 use refresh_layer::{
     Commit, CredentialStore, Error, Lease, MemoryStore, NewSeed, OAuth2, RefreshError,
     RefreshLayer, RefreshService, SharedGrant, StoreError, StoreFuture, StoredTokens, Versioned,
@@ -39,7 +39,7 @@ fn http() -> Http {
 
 /// The identity provider and the API, on one loopback server.
 struct World {
-    provider: TokenEndpoint,
+    provider: TestTokenEndpoint,
     base: String,
     /// The refresh token of the grant every replica starts from.
     rt: String,
@@ -48,7 +48,7 @@ struct World {
 /// Access tokens live `ttl` (the replicas refresh them after half of it).
 async fn world(ttl: Duration) -> World {
     let idp = Arc::new(TestIssuer::new("https://id.shared.test"));
-    let provider = TokenEndpoint::new(idp.clone(), "api", "gw", "gw-secret");
+    let provider = TestTokenEndpoint::new(idp.clone(), "api", "gw", "gw-secret");
     provider.set_access_ttl(ttl);
     let mut jwt = JwtAuthenticator::builder().audience("api");
     for k in idp.verification_keys() {
@@ -282,7 +282,7 @@ async fn a_token_endpoint_slower_than_three_lease_ttls_still_sees_one_refresh() 
     assert!(burst(&replicas, &w, 4).await.iter().all(|s| *s == 200));
     until_due().await;
     w.provider.set_access_ttl(Duration::from_secs(300));
-    w.provider.set_mode(Mode::Delay(lease * 4));
+    w.provider.set_mode(TokenEndpointMode::Delay(lease * 4));
     let started = Instant::now();
     assert!(burst(&replicas, &w, 40).await.iter().all(|s| *s == 200));
     assert!(started.elapsed() >= lease * 4);
@@ -357,7 +357,8 @@ async fn invalid_grant_reads_the_store_again_before_giving_up() {
     .unwrap();
     drop(other);
     until_due().await;
-    w.provider.set_mode(Mode::Delay(Duration::from_millis(400)));
+    w.provider
+        .set_mode(TokenEndpointMode::Delay(Duration::from_millis(400)));
     let replica = {
         let r = r.clone();
         let req = w.me();
@@ -597,13 +598,13 @@ mod redis {
     //! -- --ignored`); each replica has its own connection.
 
     use super::*;
-    use portcullis_testkit::redis::RedisServer;
+    use portcullis_testkit::redis_process::RedisProcess;
     use portcullis_wire::redis_link::redis;
     use refresh_layer::{RedisStore, RedisStoreConfig, StoreKey};
 
     const KEY: [u8; 32] = [42; 32];
 
-    async fn store(server: &RedisServer, key: [u8; 32]) -> Arc<dyn CredentialStore> {
+    async fn store(server: &RedisProcess, key: [u8; 32]) -> Arc<dyn CredentialStore> {
         Arc::new(
             RedisStore::connect(
                 &server.url(),
@@ -615,7 +616,7 @@ mod redis {
         )
     }
 
-    async fn replicas(w: &World, server: &RedisServer, n: usize) -> Vec<Replica> {
+    async fn replicas(w: &World, server: &RedisProcess, n: usize) -> Vec<Replica> {
         let mut out = Vec::new();
         for _ in 0..n {
             out.push(w.replica(store(server, KEY).await, Duration::from_secs(5)));
@@ -624,7 +625,7 @@ mod redis {
     }
 
     /// Every stored value, raw.
-    async fn raw_values(server: &RedisServer) -> Vec<u8> {
+    async fn raw_values(server: &RedisProcess) -> Vec<u8> {
         let mut conn = redis::Client::open(server.url())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -666,7 +667,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server (run by .ci/run)"]
     async fn three_replicas_refresh_once_and_a_fresh_token_costs_no_redis_command() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(TTL).await;
         let rs = replicas(&w, &server, 3).await;
         assert!(burst(&rs, &w, 30).await.iter().all(|s| *s == 200));
@@ -703,7 +704,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_store_written_with_another_key_is_unreadable_and_says_nothing() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(TTL).await;
         let a = w.replica(store(&server, KEY).await, Duration::from_secs(5));
         assert_eq!(call(&a, &w).await.unwrap(), 200);
@@ -728,7 +729,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_redis_that_lost_its_data_gets_the_newest_token_set_back() {
-        let mut server = RedisServer::start();
+        let mut server = RedisProcess::start();
         let w = world(TTL).await;
         let rs = replicas(&w, &server, 3).await;
         assert!(burst(&rs, &w, 30).await.iter().all(|s| *s == 200));
@@ -779,7 +780,7 @@ mod redis {
     }
 
     /// A connection of the test's own, as anyone who can reach Redis has.
-    async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    async fn raw(server: &RedisProcess) -> redis::aio::MultiplexedConnection {
         redis::Client::open(server.url())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -808,7 +809,7 @@ mod redis {
     /// their own refresh token; and Bob's refresh token.
     async fn alice_and_bob(
         w: &World,
-        server: &RedisServer,
+        server: &RedisProcess,
         alice_id: &str,
         bob_id: &str,
     ) -> (Replica, Replica, String) {
@@ -832,7 +833,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_grant_per_user_never_hands_bob_alices_access_token() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(Duration::from_secs(300)).await;
         let (alice, bob, _) = alice_and_bob(&w, &server, "user:alice", "user:bob").await;
         assert_eq!(
@@ -859,7 +860,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_token_set_for_another_subject_is_refused_never_served() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(TTL).await;
         let (alice, bob, bob_rt) = alice_and_bob(&w, &server, "tenant-7", "tenant-7").await;
         assert_eq!(
@@ -915,7 +916,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_seed_rotated_in_after_a_compromise_replaces_the_stored_set() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(TTL).await;
         let probe = Arc::new(Probe::over(store(&server, KEY).await));
         let a = w.replica_of(grant(w.oauth(), probe.clone(), "svc", NewSeed::Replace));
@@ -956,7 +957,7 @@ mod redis {
     #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_seed_rotated_in_under_keep_stored_is_ignored_with_a_warning() {
         warnings::capture();
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(Duration::from_secs(300)).await;
         let a = w.replica_of(grant(
             w.oauth(),
@@ -993,7 +994,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_published_garbage_blob_with_a_high_version_is_ignored_and_never_written_back() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(Duration::from_secs(300)).await;
         let mut probes = Vec::new();
         for _ in 0..3 {
@@ -1065,7 +1066,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_version_at_u64_max_is_a_typed_error_not_a_panic() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(Duration::from_secs(300)).await;
         let probe = Arc::new(Probe::over(store(&server, KEY).await));
         let a = w.replica(probe.clone(), Duration::from_secs(5));

@@ -238,7 +238,7 @@ impl TestIssuer {
 
 /// jsonwebtoken signs RSA with a PKCS#1 key; its PEM reader unwraps PKCS#8 for us.
 /// A fresh P-256 key pair as PEM, `(private PKCS#8, public SubjectPublicKeyInfo)`: a client's
-/// `private_key_jwt` key, the public half registered at the [`TokenEndpoint`](crate::TokenEndpoint).
+/// `private_key_jwt` key, the public half registered at the [`TestTokenEndpoint`](crate::TestTokenEndpoint).
 ///
 /// ```
 /// let (private, public) = portcullis_testkit::es256_key_pair();

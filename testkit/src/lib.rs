@@ -3,11 +3,12 @@
 //! - [`TestIssuer`]: an in-process identity provider with fresh signing keys of every JWS
 //!   family (generated at start, never committed), token minting with chosen claims, and the
 //!   matching verification keys and JWKS.
-//! - [`TokenEndpoint`]: an RFC 6749 token endpoint (`client_credentials`, `refresh_token` with
+//! - [`TestTokenEndpoint`]: an RFC 6749 token endpoint (`client_credentials`, `refresh_token` with
 //!   rotation and reuse detection) to serve on loopback, with failure modes to test clients.
-//! - [`http`]: serve a router on `127.0.0.1:0`, call it, and check answers against the wire
+//! - [`loopback`]: serve a router on `127.0.0.1:0`, call it, and check answers against the wire
 //!   contract.
-//! - [`redis`]: a `redis-server` of the test's own, for suites that share state through Redis.
+//! - [`redis_process`]: a `redis-server` of the test's own, for suites that share state through Redis.
+//! - [`eventually`]: wait for what another task or process does, up to a deadline.
 //!
 //! ```
 //! use portcullis_testkit::TestIssuer;
@@ -19,10 +20,20 @@
 
 #![deny(missing_docs)]
 
-pub mod http;
+mod endpoint_mode;
+mod eventually;
 mod issuer;
-pub mod redis;
+pub mod loopback;
+pub mod redis_process;
 mod token_endpoint;
 
+pub use endpoint_mode::TokenEndpointMode;
+pub use eventually::{POLL_INTERVAL, StillFalse, eventually};
 pub use issuer::{ALGORITHMS, TestIssuer, es256_key_pair, now, random_hex};
-pub use token_endpoint::{Mode, SeenTokenRequest, TokenEndpoint};
+pub use token_endpoint::{SeenTokenRequest, TestTokenEndpoint};
+
+/// The former name of [`TestTokenEndpoint`] (it read like the client's own token endpoint),
+/// kept only until the README's test-kit example names the new one.
+#[doc(hidden)]
+#[deprecated(note = "renamed to `TestTokenEndpoint`")]
+pub type TokenEndpoint = TestTokenEndpoint;

@@ -32,7 +32,7 @@ use portcullis::server::{
 };
 use serde_json::json;
 
-use portcullis::testkit::{TestIssuer, TokenEndpoint};
+use portcullis::testkit::{TestIssuer, TestTokenEndpoint};
 
 /// The OAuth2 client the demo provider knows.
 pub const CLIENT_ID: &str = "demo";
@@ -126,7 +126,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// What the sign-in route needs: the provider, `Secure` cookies or not, the CSRF key.
 #[derive(Clone)]
 struct SignIn {
-    tokens: TokenEndpoint,
+    tokens: TestTokenEndpoint,
     secure: bool,
     csrf_key: CsrfKey,
 }
@@ -195,7 +195,7 @@ pub struct DemoApi {
     /// The embedded provider's signing keys.
     pub issuer: Arc<TestIssuer>,
     /// The embedded provider's token endpoint (counts calls).
-    pub tokens: TokenEndpoint,
+    pub tokens: TestTokenEndpoint,
     /// The auth layer's decision counters.
     pub metrics: Arc<AuthMetrics>,
     router: Router,
@@ -209,7 +209,7 @@ impl DemoApi {
     /// Build the demo with the embedded provider issuing and verifying tokens.
     pub fn new(config: DemoConfig) -> Result<Self, ConfigError> {
         let issuer = Arc::new(TestIssuer::new(config.issuer.clone()));
-        let tokens = TokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
+        let tokens = TestTokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
         tokens.set_access_ttl(config.access_ttl);
         let revoker = Revoker::for_config(&config);
         let mut jwt = JwtAuthenticator::builder()
@@ -231,7 +231,7 @@ impl DemoApi {
         audience: &str,
     ) -> Result<Self, ConfigError> {
         let issuer = Arc::new(TestIssuer::new(config.issuer.clone()));
-        let tokens = TokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
+        let tokens = TestTokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
         tokens.set_access_ttl(config.access_ttl);
         let revoker = Revoker::for_config(&config);
         let jwt = JwtAuthenticator::builder()
@@ -245,7 +245,7 @@ impl DemoApi {
 
     fn assemble(
         issuer: Arc<TestIssuer>,
-        tokens: TokenEndpoint,
+        tokens: TestTokenEndpoint,
         jwt: JwtAuthenticator,
         revoker: Revoker,
         config: &DemoConfig,
@@ -305,7 +305,7 @@ impl DemoApi {
             )
             .route(
                 "/dev/expired-token",
-                post(|State(t): State<TokenEndpoint>, body: Option<Json<ExpiredRequest>>| async move {
+                post(|State(t): State<TestTokenEndpoint>, body: Option<Json<ExpiredRequest>>| async move {
                     let r = body.map(|Json(r)| r).unwrap_or_default();
                     let sub = r.subject.unwrap_or_else(|| "alice".into());
                     Json(json!({"access_token": t.access_token(&sub, r.scope.as_deref().unwrap_or("read"), -300), "token_type": "Bearer"}))
@@ -314,14 +314,14 @@ impl DemoApi {
             )
             .route(
                 "/dev/refresh-token",
-                post(|State(t): State<TokenEndpoint>| async move {
+                post(|State(t): State<TestTokenEndpoint>| async move {
                     Json(json!({"refresh_token": t.issue_refresh_token("gateway", "read write")}))
                 })
                 .with_state(tokens.clone()),
             )
             .route(
                 "/dev/token-stats",
-                get(|State(t): State<TokenEndpoint>| async move {
+                get(|State(t): State<TestTokenEndpoint>| async move {
                     Json(json!({
                         "token_requests": t.calls(),
                         "refresh_token_grants": t.refresh_grants(),
