@@ -104,6 +104,40 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// People copy examples: the embedded provider's keys are made up at start and its client
+/// secret is printed in this file. Say so loudly before anyone else can reach it.
+fn warn_if_reachable(addr: std::net::SocketAddr) {
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "WARNING: listening on {addr}, which other machines can reach. The embedded identity \
+             provider is a demo (known client secret, plain http): do not expose it. Without \
+             --csrf-key-env, the CSRF key is the demo's, known too."
+        );
+    }
+}
+
+/// The revocation list shared through the Redis at `url`; exits 2 for a bad URL, 1 when it
+/// cannot be used. A user may log out of 30 tokens a minute on each server; an
+/// administrator's revocations are never limited.
+async fn shared_revocations(url: &str) -> SharedRevocations {
+    let config = SharedRevocationConfig::default().limit_self_service_logouts(
+        30,
+        Duration::from_secs(60),
+        100_000,
+    );
+    match SharedRevocations::connect(url, config).await {
+        Ok(list) => list,
+        Err(e @ SharedRevocationError::InvalidUrl) => {
+            eprintln!("invalid --redis: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => {
+            eprintln!("cannot use --redis: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -127,39 +161,10 @@ async fn main() {
     let addr = listener
         .local_addr()
         .expect("a bound socket has an address");
-    if !addr.ip().is_loopback() {
-        // People copy examples: the embedded provider's keys are made up at start and its
-        // client secret is printed in this file. Say so loudly before anyone else can reach it.
-        eprintln!(
-            "WARNING: listening on {addr}, which other machines can reach. The embedded identity \
-             provider is a demo (known client secret, plain http): do not expose it. Without \
-             --csrf-key-env, the CSRF key is the demo's, known too."
-        );
-    }
+    warn_if_reachable(addr);
     let shared_revocations = match &args.redis {
         None => None,
-        // A user may log out of 30 tokens a minute on each server; an administrator's
-        // revocations are never limited.
-        Some(url) => match SharedRevocations::connect(
-            url,
-            SharedRevocationConfig::default().limit_self_service_logouts(
-                30,
-                Duration::from_secs(60),
-                100_000,
-            ),
-        )
-        .await
-        {
-            Ok(list) => Some(list),
-            Err(e @ SharedRevocationError::InvalidUrl) => {
-                eprintln!("invalid --redis: {e}");
-                std::process::exit(2);
-            }
-            Err(e) => {
-                eprintln!("cannot use --redis: {e}");
-                std::process::exit(1);
-            }
-        },
+        Some(url) => Some(shared_revocations(url).await),
     };
     let issuer = format!("http://{addr}");
     let config = DemoConfig {
