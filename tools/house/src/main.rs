@@ -1,11 +1,11 @@
-//! `house check [DIR]`: module cycles and long files; `house architecture [DIR]`: the files
+//! `house check [DIR]`: module cycles, modules using their crate root's items, and long files; `house architecture [DIR]`: the files
 //! `ARCHITECTURE.md` does not name and the README's bench list. Exit code 1 when a check
 //! finds something, 2 for a usage or read error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: house <check|cycles|lines|architecture> [WORKSPACE_DIR]";
+const USAGE: &str = "usage: house <check|cycles|root-items|lines|architecture> [WORKSPACE_DIR]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,8 +15,11 @@ fn main() -> ExitCode {
     };
     let workspace = PathBuf::from(dir.map_or(".", String::as_str));
     let result = match command.as_str() {
-        "check" => cycles(&workspace).map(|a| a & lines(&workspace)),
+        "check" => cycles(&workspace)
+            .and_then(|a| Ok(a & root_items(&workspace)?))
+            .map(|a| a & lines(&workspace)),
         "cycles" => cycles(&workspace),
+        "root-items" => root_items(&workspace),
         "lines" => Ok(lines(&workspace)),
         "architecture" => architecture(&workspace),
         _ => {
@@ -42,6 +45,15 @@ fn cycles(workspace: &std::path::Path) -> Outcome {
         print!("{cycle}");
     }
     println!("module cycles: {}", found.len());
+    Ok(found.is_empty())
+}
+
+fn root_items(workspace: &std::path::Path) -> Outcome {
+    let found = house::workspace_root_item_uses(workspace)?;
+    for use_ in &found {
+        print!("{use_}");
+    }
+    println!("modules using items of their crate root: {}", found.len());
     Ok(found.is_empty())
 }
 

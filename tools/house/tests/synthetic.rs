@@ -200,3 +200,24 @@ fn every_crate_of_the_workspace_is_read() {
         read_crate(&root.name, &root.root).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn a_module_using_an_item_of_the_crate_root_is_found() {
+    let dir = write_crate(
+        "root_item",
+        &[
+            (
+                "lib.rs",
+                "mod a;\nmod b;\npub use a::A;\npub struct Root;\n",
+            ),
+            ("a.rs", "pub struct A(pub crate::Root);\n"),
+            ("b.rs", "pub struct B(pub crate::A);\n"),
+        ],
+    );
+    let tree = read_crate("synthetic", &dir.join("src/lib.rs")).unwrap();
+    let found = house::root_item_uses(&tree);
+    // `b` names `crate::A`, a re-export: that is `a`'s item, not the root's.
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].edge.from, ["a"]);
+    assert!(found[0].to_string().contains("src/a.rs:1"), "{}", found[0]);
+}
