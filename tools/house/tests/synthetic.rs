@@ -6,8 +6,23 @@ use std::path::{Path, PathBuf};
 
 use house::{Cycle, cycles, edges, read_crate};
 
-/// A fresh directory holding `files` (path, contents) under `src/`.
-fn write_crate(test: &str, files: &[(&str, &str)]) -> PathBuf {
+/// A fresh directory holding `files` (path, contents) under `src/`, removed when dropped.
+struct TempCrate(PathBuf);
+
+impl std::ops::Deref for TempCrate {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempCrate {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write_crate(test: &str, files: &[(&str, &str)]) -> TempCrate {
     let dir = std::env::temp_dir().join(format!("house-{}-{test}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     for (path, text) in files {
@@ -15,7 +30,7 @@ fn write_crate(test: &str, files: &[(&str, &str)]) -> PathBuf {
         fs::create_dir_all(file.parent().unwrap()).unwrap();
         fs::write(file, text).unwrap();
     }
-    dir
+    TempCrate(dir)
 }
 
 fn cycles_of(dir: &Path) -> Vec<Cycle> {
