@@ -3,7 +3,7 @@
 //! generation varies by millions of instructions and is left out); the count divided by N is
 //! the cost of one request, repeatably. `benches/instructions.sh` does this for every case.
 //!
-//! `cargo bench --bench instructions -- CASE N` (without CASE it lists the cases)
+//! `cargo bench -p portcullis-benches --bench instructions -- CASE N` (without CASE it lists the cases)
 
 mod common;
 

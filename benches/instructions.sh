@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
-cargo bench --bench instructions --no-run 2>/dev/null
+cargo bench -p portcullis-benches --bench instructions --no-run 2>/dev/null
 bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | sed -n 1p)
 count() {
   local out

@@ -3,7 +3,7 @@
 //! `tools/call` through the stack of `examples/mcp_server` (rmcp, stateless). See
 //! `benches/RESULTS.md`.
 //!
-//! `cargo bench --bench mcp`
+//! `cargo bench -p portcullis-benches --bench mcp`
 
 #[allow(dead_code)]
 mod common;

@@ -1,5 +1,5 @@
 //! What a reload of the shared revocation list costs the requests that read it meanwhile
-//! (`cargo bench --features redis-tests --bench revocation -- --noplot`; it starts a
+//! (`cargo bench -p portcullis-benches --bench revocation -- --noplot`; it starts a
 //! `redis-server` of its own on a free loopback port).
 //!
 //! Each case asks `is_revoked` about a token that is not revoked: the read lock and two hash
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis::server::{CredentialKind, Principal, Revocation, SharedRevocations};
-use portcullis::testkit::redis::RedisServer;
+use portcullis::testkit::redis_process::RedisProcess;
 use portcullis_wire::redis_link::redis;
 
 const MIN_CALLS: u64 = 2_000_000;
@@ -172,7 +172,7 @@ fn revocation(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let redis = RedisServer::start();
+    let redis = RedisProcess::start();
     let live = Principal::builder(CredentialKind::Bearer)
         .subject("alice")
         .token_id("not-revoked")

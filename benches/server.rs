@@ -1,6 +1,6 @@
 //! Per-request wall time of the server side; see `benches/RESULTS.md`.
 //!
-//! `cargo bench --bench server`
+//! `cargo bench -p portcullis-benches --bench server`
 
 mod common;
 

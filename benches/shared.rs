@@ -1,4 +1,4 @@
-//! What sharing a grant through a store costs, in one run (`cargo bench --features redis-tests
+//! What sharing a grant through a store costs, in one run (`cargo bench -p portcullis-benches
 //! --bench shared`; it starts a `redis-server` of its own on a free loopback port).
 //!
 //! - `fresh/*`: one request through the refresh layer while the access token is fresh. The
@@ -25,20 +25,17 @@ use portcullis::client::source::shared_grant::{NewSeed, SharedGrant};
 use portcullis::client::store::redis::{RedisStore, StoreKey};
 use portcullis::client::store::{CredentialStore, MemoryStore};
 use portcullis::client::{CredentialSource, OAuth2, RefreshLayer};
-use portcullis::testkit::redis::RedisServer;
-use portcullis::testkit::{TestIssuer, TokenEndpoint};
+use portcullis::testkit::redis_process::RedisProcess;
+use portcullis::testkit::{TestIssuer, TestTokenEndpoint};
 use tower::{Layer, Service, ServiceExt};
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use support::{HttpClient as Http, serve};
+use portcullis::testkit::loopback::{LoopbackClient as Http, client, serve};
 
 /// Counted fresh requests per layer, after the timed group.
 const COUNTED: u64 = 10_000;
 
 struct World {
-    provider: TokenEndpoint,
+    provider: TestTokenEndpoint,
     token_url: String,
     http: Http,
 }
@@ -46,14 +43,14 @@ struct World {
 impl World {
     async fn new() -> World {
         let issuer = Arc::new(TestIssuer::new("https://id.bench"));
-        let provider = TokenEndpoint::new(issuer, "api", "gw", "gw-secret");
+        let provider = TestTokenEndpoint::new(issuer, "api", "gw", "gw-secret");
         // Long-lived tokens: the fresh cases never reach a refresh.
         provider.set_access_ttl(Duration::from_secs(3600));
         let addr = serve(provider.router()).await;
         World {
             token_url: format!("http://{addr}/oauth/token"),
             provider,
-            http: support::client(),
+            http: client(),
         }
     }
 
@@ -113,7 +110,7 @@ fn shared(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let redis = RedisServer::start();
+    let redis = RedisProcess::start();
     let w = rt.block_on(World::new());
     // One prefix per store: the grant's name is the same for every case (same endpoint, client
     // and scope), and a store already holding a fresh token set would serve it without a refresh.

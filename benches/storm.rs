@@ -12,7 +12,7 @@
 //!
 //! The storm is two waves plus one refresh, so its target is `refresh + 2 × burst`.
 //!
-//! `cargo bench --bench storm`
+//! `cargo bench -p portcullis-benches --bench storm`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,20 +23,17 @@ use http_body_util::{BodyExt, Full};
 use portcullis::client::{Credential, CredentialSource, OAuth2, RefreshLayer, RefreshService};
 use portcullis::server::AuthLayer;
 use portcullis::server::jwt::JwtAuthenticator;
-use portcullis::testkit::{TestIssuer, TokenEndpoint};
+use portcullis::testkit::{TestIssuer, TestTokenEndpoint};
 use tower::{Layer, ServiceExt};
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use support::{HttpClient as Http, serve};
+use portcullis::testkit::loopback::{LoopbackClient as Http, client, serve};
 
 const WAVE: usize = 1000;
 
 struct World {
     url: String,
     token_url: String,
-    endpoint: TokenEndpoint,
+    endpoint: TestTokenEndpoint,
     layer: RefreshLayer,
     client: RefreshService<Http>,
     http: Http,
@@ -44,7 +41,7 @@ struct World {
 
 async fn world() -> World {
     let issuer = Arc::new(TestIssuer::new("https://id.bench"));
-    let endpoint = TokenEndpoint::new(issuer.clone(), "api", "demo", "demo-secret");
+    let endpoint = TestTokenEndpoint::new(issuer.clone(), "api", "demo", "demo-secret");
     // Long-lived tokens: no proactive refresh during the run, only the storms' own.
     endpoint.set_access_ttl(Duration::from_secs(3600));
     let token_addr = serve(endpoint.router()).await;
@@ -59,7 +56,7 @@ async fn world() -> World {
         .route("/api/me", axum::routing::get(|| async { "ok" }))
         .layer(AuthLayer::bearer(jwt).unwrap());
     let api_addr = serve(api).await;
-    let http = support::client();
+    let http = client();
     let token_url = format!("http://{token_addr}/oauth/token");
     let source = OAuth2::builder(&token_url, "demo")
         .client_secret("demo-secret")

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-3}
 rounds=${2:-7}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo bench --bench throughput --no-run 2>/dev/null
+cargo bench -p portcullis-benches --bench throughput --no-run 2>/dev/null
 bin=$(ls -t target/release/deps/throughput-* | grep -v '\.d$' | sed -n 1p)
 fifo=$(mktemp -u); mkfifo "$fifo"
 out=$(mktemp)

@@ -9,6 +9,7 @@
 //! status, what the server said, and what the client did (refreshed? retried?).
 
 use bytes::Bytes;
+use clap::Parser;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -16,21 +17,20 @@ use hyper_util::rt::TokioExecutor;
 use portcullis::client::{AuthFailure, OAuth2, RefreshLayer, RefreshOutcome, RetriedAfter};
 use tower::{ServiceBuilder, ServiceExt};
 
+/// Calls the example server through the refresh layer.
+#[derive(Parser)]
+struct Args {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base: String,
+    /// How many calls to make.
+    #[arg(long, default_value_t = 5)]
+    calls: usize,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut base = "http://127.0.0.1:8080".to_owned();
-    let mut calls = 5usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match (flag.as_str(), args.next()) {
-            ("--base", Some(v)) => base = v,
-            ("--calls", Some(v)) => calls = v.parse()?,
-            _ => {
-                eprintln!("usage: client [--base URL] [--calls N]");
-                std::process::exit(2);
-            }
-        }
-    }
+    let Args { base, calls } = Args::parse();
     let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let source = OAuth2::builder(&format!("{base}/oauth/token"), "demo")
         .client_secret("demo-secret")

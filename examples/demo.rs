@@ -1,19 +1,19 @@
 //! `cargo run --example demo`: the server and the client of Portcullis, in one process, on
 //! loopback. Each row is one story: what was sent, what came back, what the client did.
 
-#[path = "support/demo_app.rs"]
-mod demo_app;
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use demo_app::{CLIENT_ID, CLIENT_SECRET, DemoApi, DemoConfig};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis::client::{Credential, OAuth2, RefreshLayer, RefreshOutcome, RetriedAfter};
+use portcullis::client::{
+    Credential, CredentialHandle, OAuth2, RefreshLayer, RefreshOutcome, RefreshService,
+    RetriedAfter,
+};
+use portcullis_examples_support::demo_app::{self, CLIENT_ID, CLIENT_SECRET, DemoApi, DemoConfig};
 use tower::{ServiceBuilder, ServiceExt};
 
 type Http = Client<HttpConnector, Full<Bytes>>;
@@ -44,8 +44,36 @@ async fn read(res: http::Response<hyper::body::Incoming>) -> (u16, String, http:
     (status, code, headers)
 }
 
+type Error = Box<dyn std::error::Error>;
+
+/// The demo API on loopback, and a plain client to call it.
+struct Stage {
+    http: Http,
+    base: String,
+    demo: DemoApi,
+}
+
+impl Stage {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client holding an expired access token and a refresh token for `subject`.
+    fn refreshing(&self, subject: &str) -> Result<RefreshLayer, Error> {
+        let refresh_token = self.demo.tokens.issue_refresh_token(subject, "read");
+        let expired = Credential::bearer(&self.demo.tokens.access_token(subject, "read", -120))?;
+        let source = OAuth2::builder(&self.url("/oauth/token"), CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .refresh_token(&refresh_token, self.http.clone())?;
+        Ok(RefreshLayer::builder(source)
+            .allow_origin(self.base.clone())
+            .initial_credential(expired)
+            .build()?)
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
@@ -61,12 +89,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move { axum::serve(listener, app).await });
     println!("demo API and identity provider listening on {base}\n");
 
-    let http: Http = Client::builder(TokioExecutor::new()).build_http();
-    let token_url = format!("{base}/oauth/token");
-    let url = |p: &str| format!("{base}{p}");
-    let mut rows = Vec::new();
+    let stage = Stage {
+        http: Client::builder(TokioExecutor::new()).build_http(),
+        base,
+        demo,
+    };
+    let mut rows = bare_client_rows(&stage).await?;
+    let layer = stage.refreshing("alice")?;
+    let handle = layer.handle();
+    let client = ServiceBuilder::new()
+        .layer(layer)
+        .service(stage.http.clone());
+    rows.push(expired_token_row(&stage, &client, &handle).await?);
+    rows.push(burst_row(&stage).await?);
+    rows.push(missing_scope_row(&stage, &client).await?);
+    rows.push(preflight_row(&stage).await?);
+    print_table(&rows, &stage.demo);
+    Ok(())
+}
 
-    // 1-3: what a bare client gets for missing, foreign and malformed credentials.
+/// 1-3: what a bare client gets for missing, foreign and malformed credentials.
+async fn bare_client_rows(stage: &Stage) -> Result<Vec<Row>, Error> {
+    let mut rows = Vec::new();
     for (story, auth, shown) in [
         ("no token", None, "GET /api/me"),
         (
@@ -80,11 +124,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "GET /api/me  Authorization: Bearer two tokens",
         ),
     ] {
-        let mut req = Request::get(url("/api/me"));
+        let mut req = Request::get(stage.url("/api/me"));
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
-        let (status, code, headers) = read(http.request(req.body(Full::default())?).await?).await;
+        let res = stage.http.request(req.body(Full::default())?).await?;
+        let (status, code, headers) = read(res).await;
         let challenge = headers
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
@@ -97,27 +142,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             client: format!("challenge: {challenge}"),
         });
     }
+    Ok(rows)
+}
 
-    // A client holding an expired access token and a refresh token for `subject`.
-    let refreshing = |subject: &str| -> Result<RefreshLayer, Box<dyn std::error::Error>> {
-        let refresh_token = demo.tokens.issue_refresh_token(subject, "read");
-        let expired = Credential::bearer(&demo.tokens.access_token(subject, "read", -120))?;
-        let source = OAuth2::builder(&token_url, CLIENT_ID)
-            .client_secret(CLIENT_SECRET)
-            .refresh_token(&refresh_token, http.clone())?;
-        Ok(RefreshLayer::builder(source)
-            .allow_origin(base.clone())
-            .initial_credential(expired)
-            .build()?)
-    };
-
-    // 4: an expired access token: the refresh layer refreshes once and retries once.
-    let layer = refreshing("alice")?;
-    let handle = layer.handle();
-    let client = ServiceBuilder::new().layer(layer).service(http.clone());
+/// 4: an expired access token: the refresh layer refreshes once and retries once.
+async fn expired_token_row(
+    stage: &Stage,
+    client: &RefreshService<Http>,
+    handle: &CredentialHandle,
+) -> Result<Row, Error> {
     let res = client
         .clone()
-        .oneshot(Request::get(url("/api/me")).body(Full::default())?)
+        .oneshot(Request::get(stage.url("/api/me")).body(Full::default())?)
         .await?;
     let first = res.extensions().get::<RetriedAfter>().map(|r| r.0.clone());
     let (status, code, _) = read(res).await;
@@ -130,7 +166,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
         })
         .unwrap_or(("-".into(), "-".into()));
-    rows.push(Row {
+    Ok(Row {
         story: "expired token",
         request: "GET /api/me  (expired access token)".into(),
         status: format!("{first_status} → {status}"),
@@ -140,17 +176,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{first_code} → {code}")
         },
         client: format!("refreshed {}×, retried once", handle.refreshes()),
-    });
+    })
+}
 
-    // 5: a burst of 100 concurrent requests, all with the same expired token.
-    let before = demo.tokens.calls();
+/// 5: a burst of 100 concurrent requests, all with the same expired token.
+async fn burst_row(stage: &Stage) -> Result<Row, Error> {
+    let before = stage.demo.tokens.calls();
     let burst = ServiceBuilder::new()
-        .layer(refreshing("bob")?)
-        .service(http.clone());
+        .layer(stage.refreshing("bob")?)
+        .service(stage.http.clone());
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let svc = burst.clone();
-            let req = Request::get(url("/api/me")).body(Full::default());
+            let req = Request::get(stage.url("/api/me")).body(Full::default());
             tokio::spawn(async move {
                 let res = svc
                     .oneshot(req.expect("valid request"))
@@ -172,7 +210,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .entry(first.unwrap_or_else(|| "none".into()))
             .or_default() += 1;
     }
-    rows.push(Row {
+    Ok(Row {
         story: "burst, expired",
         request: "100 × GET /api/me concurrently".into(),
         status: format!("{ok} × 200"),
@@ -183,15 +221,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .join(", "),
         client: format!(
             "token endpoint called {}× for all 100",
-            demo.tokens.calls() - before
+            stage.demo.tokens.calls() - before
         ),
-    });
+    })
+}
 
-    // 6: authenticated but lacking a scope: 403, and the client does not refresh.
-    let before = demo.tokens.calls();
+/// 6: authenticated but lacking a scope: 403, and the client does not refresh.
+async fn missing_scope_row(stage: &Stage, client: &RefreshService<Http>) -> Result<Row, Error> {
+    let before = stage.demo.tokens.calls();
     let res = client
         .clone()
-        .oneshot(Request::get(url("/api/admin")).body(Full::default())?)
+        .oneshot(Request::get(stage.url("/api/admin")).body(Full::default())?)
         .await?;
     let retried = res
         .extensions()
@@ -202,24 +242,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .get("www-authenticate")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    rows.push(Row {
+    Ok(Row {
         story: "missing scope",
         request: "GET /api/admin  (token with scope read)".into(),
         status: status.to_string(),
         code,
         client: format!(
             "not refreshed (retried: {retried}, token calls +{}); {challenge}",
-            demo.tokens.calls() - before
+            stage.demo.tokens.calls() - before
         ),
-    });
+    })
+}
 
-    // 7: a browser preflight is answered by CORS, never challenged.
-    let req = Request::options(url("/api/me"))
+/// 7: a browser preflight is answered by CORS, never challenged.
+async fn preflight_row(stage: &Stage) -> Result<Row, Error> {
+    let req = Request::options(stage.url("/api/me"))
         .header("origin", PAGE_ORIGIN)
         .header("access-control-request-method", "GET")
         .header("access-control-request-headers", "authorization")
         .body(Full::default())?;
-    let (status, _, headers) = read(http.request(req).await?).await;
+    let (status, _, headers) = read(stage.http.request(req).await?).await;
     let h = |n: &str| {
         headers
             .get(n)
@@ -227,7 +269,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or("-")
             .to_owned()
     };
-    rows.push(Row {
+    Ok(Row {
         story: "preflight",
         request: format!("OPTIONS /api/me  Origin: {PAGE_ORIGIN}"),
         status: status.to_string(),
@@ -239,8 +281,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             h("access-control-allow-headers"),
             !headers.contains_key("www-authenticate")
         ),
-    });
+    })
+}
 
+fn print_table(rows: &[Row], demo: &DemoApi) {
     let w = |f: fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
     let (w0, w1, w2, w3) = (
         w(|r| r.story.len()),
@@ -253,7 +297,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "story", "request", "status", "code"
     );
     println!("{}", "-".repeat(w0 + w1 + w2 + w3 + 40));
-    for r in &rows {
+    for r in rows {
         println!(
             "{:w0$} | {:w1$} | {:w2$} | {:w3$} | {}",
             r.story, r.request, r.status, r.code, r.client
@@ -270,5 +314,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(())
 }

@@ -23,9 +23,6 @@
 //! them refreshes and all use the result, so a rotating refresh token is presented once.
 //! The first line on stdout is `listening on http://ADDR`.
 
-#[path = "support/demo_app.rs"]
-mod demo_app;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +31,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use demo_app::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, DemoApi, DemoConfig};
+use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -44,6 +41,9 @@ use portcullis::client::store::redis::{RedisStore, StoreKey};
 use portcullis::client::{CredentialSource, OAuth2, RefreshLayer, RefreshService, StoreError};
 use portcullis::server::jwt::{JwksKeySource, JwtAuthenticator};
 use portcullis::server::{AuthLayer, Principal};
+use portcullis_examples_support::demo_app::{
+    self, AUDIENCE, CLIENT_ID, CLIENT_SECRET, DemoApi, DemoConfig,
+};
 use tower::ServiceExt;
 
 type Upstream = RefreshService<Client<HttpConnector, Full<Bytes>>>;
@@ -97,56 +97,40 @@ async fn forward(State(gw): State<Gateway>, principal: Principal, req: Request) 
     }
 }
 
+/// A gateway: the auth layer in front, the refresh layer towards the upstream.
+#[derive(Parser)]
 struct Args {
+    /// The address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8081")]
     listen: String,
+    /// The upstream API (without it, the demo API is started here).
+    #[arg(long, value_name = "URL")]
     upstream: Option<String>,
+    /// The `iss` of the upstream provider's tokens (default: the upstream URL).
+    #[arg(long, value_name = "ISS")]
     issuer: Option<String>,
+    /// The `aud` of the upstream provider's tokens.
+    #[arg(long, value_name = "AUD")]
     audience: Option<String>,
+    /// The environment variable holding the refresh token the gateway's grant starts from.
+    #[arg(long, value_name = "VAR")]
     refresh_token_env: Option<String>,
+    /// Share one token set with every gateway started against this Redis.
+    #[arg(long, value_name = "URL", requires = "store_key_env")]
     redis: Option<String>,
+    /// The environment variable holding the store's key (base64 of 32 bytes).
+    #[arg(long, value_name = "VAR", requires = "redis")]
     store_key_env: Option<String>,
+    /// How long a refresh lease in the shared store lasts, in milliseconds.
+    #[arg(long = "lease-ttl-ms", value_name = "MS", default_value = "10000", value_parser = millis)]
     lease_ttl: Duration,
 }
 
-const USAGE: &str = "usage: gateway [--listen ADDR] [--upstream URL [--issuer ISS] [--audience AUD]] [--refresh-token-env VAR] [--redis URL --store-key-env VAR [--lease-ttl-ms MS]]";
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut out = Args {
-        listen: "127.0.0.1:8081".into(),
-        upstream: None,
-        issuer: None,
-        audience: None,
-        refresh_token_env: None,
-        redis: None,
-        store_key_env: None,
-        lease_ttl: Duration::from_secs(10),
-    };
-    while let Some(flag) = args.next() {
-        let mut value = || {
-            args.next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-        };
-        match flag.as_str() {
-            "--listen" => out.listen = value()?,
-            "--upstream" => out.upstream = Some(value()?.trim_end_matches('/').to_owned()),
-            "--issuer" => out.issuer = Some(value()?),
-            "--audience" => out.audience = Some(value()?),
-            "--refresh-token-env" => out.refresh_token_env = Some(value()?),
-            "--redis" => out.redis = Some(value()?),
-            "--store-key-env" => out.store_key_env = Some(value()?),
-            "--lease-ttl-ms" => {
-                let ms = value()?
-                    .parse()
-                    .map_err(|_| format!("--lease-ttl-ms takes milliseconds\n{USAGE}"))?;
-                out.lease_ttl = Duration::from_millis(ms);
-            }
-            _ => return Err(USAGE.into()),
-        }
-    }
-    if out.redis.is_some() != out.store_key_env.is_some() {
-        return Err(format!("--redis and --store-key-env go together\n{USAGE}"));
-    }
-    Ok(out)
+fn millis(value: &str) -> Result<Duration, String> {
+    value
+        .parse()
+        .map(Duration::from_millis)
+        .map_err(|_| "takes milliseconds".to_owned())
 }
 
 /// The value of the environment variable `name`, or why not.
@@ -237,7 +221,8 @@ fn fail(code: i32, message: impl std::fmt::Display) -> ! {
 
 #[tokio::main]
 async fn main() {
-    let args = parse(std::env::args().skip(1)).unwrap_or_else(|e| fail(2, e));
+    let mut args = Args::parse();
+    args.upstream = args.upstream.map(|u| u.trim_end_matches('/').to_owned());
     let http = Client::builder(TokioExecutor::new()).build_http();
     // The upstream: given, or the demo API started here.
     let (base, jwt) = match &args.upstream {

@@ -28,6 +28,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use bytes::Bytes;
+use clap::Parser;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
@@ -60,24 +61,30 @@ async fn main() -> ExitCode {
     }
 }
 
+/// An MCP client: `initialize`, `tools/list`, then `tools/call`, with the refresh layer.
+#[derive(Parser)]
+struct Args {
+    /// The only authorization server the client's credentials go to.
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// A tool to call, with its JSON arguments (repeatable; default: the first tool listed).
+    #[arg(long = "call", value_name = "NAME[=JSON]")]
+    calls: Vec<String>,
+    /// The MCP server's URL.
+    url: String,
+}
+
 async fn run() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (url, flags) = args
-        .split_last()
-        .ok_or("usage: mcp_client [--issuer URL] [--call NAME[=JSON]]... <server URL>")?;
-    let mut calls = Vec::new();
-    let mut issuer = None;
-    let mut flags = flags.iter();
-    while let Some(flag) = flags.next() {
-        match (flag.as_str(), flags.next()) {
-            ("--issuer", Some(url)) => issuer = Some(url.clone()),
-            ("--call", Some(call)) => calls.push(match call.split_once('=') {
-                Some((name, args)) => (name.to_owned(), serde_json::from_str::<Value>(args)?),
-                None => (call.clone(), json!({})),
-            }),
-            _ => return Err(format!("unknown argument {flag}").into()),
-        }
+    let Args { issuer, calls, url } = Args::parse();
+    let url = &url;
+    let mut parsed = Vec::new();
+    for call in &calls {
+        parsed.push(match call.split_once('=') {
+            Some((name, args)) => (name.to_owned(), serde_json::from_str::<Value>(args)?),
+            None => (call.clone(), json!({})),
+        });
     }
+    let mut calls = parsed;
     if let Ok(scenario) = std::env::var("MCP_CONFORMANCE_SCENARIO") {
         eprintln!("mcp_client: scenario {scenario}");
     }

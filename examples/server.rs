@@ -15,74 +15,46 @@
 //! Cookie sessions (`POST /session/login`) carry a CSRF token bound to the session, minted
 //! with the key in the environment variable `--csrf-key-env` names (base64 of at least 32
 //! random bytes, e.g. `openssl rand -base64 32`; give every replica the same). Without it the
-//! demo's own key is used, which is written in `support/demo_app.rs` for anyone to read.
+//! demo's own key is used, which is written in `support/src/demo_app.rs` for anyone to read.
 //!
 //! The first line on stdout is `listening on http://ADDR` with the real port, so
 //! `--listen 127.0.0.1:0` works. Ctrl-C or SIGTERM stops it gracefully.
 
-#[path = "support/demo_app.rs"]
-mod demo_app;
-
 use std::time::Duration;
 
 use base64::Engine;
-use demo_app::{DemoApi, DemoConfig};
+use clap::Parser;
 use portcullis::server::jwt::JwksKeySource;
 use portcullis::server::{CsrfKey, SharedRevocationError, SharedRevocations};
+use portcullis_examples_support::demo_app::{self, DemoApi, DemoConfig};
 
+/// The demo API with the auth layer, the CORS preset and an embedded identity provider.
+#[derive(Parser)]
 struct Args {
+    /// The address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    /// An origin whose pages may call the API with credentials (repeatable).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// The lifetime of the embedded provider's access tokens, in whole seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
     access_ttl: u64,
+    /// Verify tokens from this provider's JWKS instead of the embedded provider's.
+    #[arg(long, value_name = "URL", requires_all = ["issuer", "audience"])]
     jwks_url: Option<String>,
+    /// The `iss` tokens from `--jwks-url` carry.
+    #[arg(long, value_name = "ISS", requires = "jwks_url")]
     issuer: Option<String>,
+    /// The `aud` tokens from `--jwks-url` carry.
+    #[arg(long, value_name = "AUD", requires = "jwks_url")]
     audience: Option<String>,
+    /// Share one revocation list with every server started against this Redis.
+    #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// The environment variable holding the CSRF key (base64 of at least 32 bytes).
+    #[arg(long, value_name = "VAR")]
     csrf_key_env: Option<String>,
-}
-
-const USAGE: &str = "usage: server [--listen ADDR] [--allow-origin ORIGIN]... [--access-ttl SECS] [--jwks-url URL --issuer ISS --audience AUD] [--redis URL] [--csrf-key-env VAR]";
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut out = Args {
-        listen: "127.0.0.1:8080".into(),
-        allow_origins: Vec::new(),
-        access_ttl: 60,
-        jwks_url: None,
-        issuer: None,
-        audience: None,
-        redis: None,
-        csrf_key_env: None,
-    };
-    while let Some(flag) = args.next() {
-        let mut value = || {
-            args.next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-        };
-        match flag.as_str() {
-            "--listen" => out.listen = value()?,
-            "--allow-origin" => out.allow_origins.push(value()?),
-            "--access-ttl" => {
-                out.access_ttl = value()?
-                    .parse()
-                    .map_err(|_| format!("--access-ttl takes whole seconds\n{USAGE}"))?;
-            }
-            "--jwks-url" => out.jwks_url = Some(value()?),
-            "--issuer" => out.issuer = Some(value()?),
-            "--audience" => out.audience = Some(value()?),
-            "--redis" => out.redis = Some(value()?),
-            "--csrf-key-env" => out.csrf_key_env = Some(value()?),
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    let external = [&out.jwks_url, &out.issuer, &out.audience];
-    if external.iter().any(|o| o.is_some()) && !external.iter().all(|o| o.is_some()) {
-        return Err(format!(
-            "--jwks-url, --issuer and --audience go together\n{USAGE}"
-        ));
-    }
-    Ok(out)
 }
 
 /// The CSRF key from the environment variable `var` (base64); the message never holds the
@@ -130,15 +102,44 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-#[tokio::main]
-async fn main() {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
+/// People copy examples: the embedded provider's keys are made up at start and its client
+/// secret is printed in this file. Say so loudly before anyone else can reach it.
+fn warn_if_reachable(addr: std::net::SocketAddr) {
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "WARNING: listening on {addr}, which other machines can reach. The embedded identity \
+             provider is a demo (known client secret, plain http): do not expose it. Without \
+             --csrf-key-env, the CSRF key is the demo's, known too."
+        );
+    }
+}
+
+/// The revocation list shared through the Redis at `url`; exits 2 for a bad URL, 1 when it
+/// cannot be used. A user may log out of 30 tokens a minute on each server; an
+/// administrator's revocations are never limited.
+async fn shared_revocations(url: &str) -> SharedRevocations {
+    // A user may log out of 30 tokens a minute on each server; an administrator's
+    // revocations are never limited.
+    match SharedRevocations::builder(url)
+        .limit_self_service_logouts(30, Duration::from_secs(60), 100_000)
+        .connect()
+        .await
+    {
+        Ok(list) => list,
+        Err(e @ SharedRevocationError::InvalidUrl) => {
+            eprintln!("invalid --redis: {e}");
             std::process::exit(2);
         }
-    };
+        Err(e) => {
+            eprintln!("cannot use --redis: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
     let csrf_key = match &args.csrf_key_env {
         None => demo_app::demo_csrf_key(),
         Some(var) => match csrf_key_from_env(var) {
@@ -159,34 +160,10 @@ async fn main() {
     let addr = listener
         .local_addr()
         .expect("a bound socket has an address");
-    if !addr.ip().is_loopback() {
-        // People copy examples: the embedded provider's keys are made up at start and its
-        // client secret is printed in this file. Say so loudly before anyone else can reach it.
-        eprintln!(
-            "WARNING: listening on {addr}, which other machines can reach. The embedded identity \
-             provider is a demo (known client secret, plain http): do not expose it. Without \
-             --csrf-key-env, the CSRF key is the demo's, known too."
-        );
-    }
+    warn_if_reachable(addr);
     let shared_revocations = match &args.redis {
         None => None,
-        // A user may log out of 30 tokens a minute on each server; an administrator's
-        // revocations are never limited.
-        Some(url) => match SharedRevocations::builder(url)
-            .limit_self_service_logouts(30, Duration::from_secs(60), 100_000)
-            .connect()
-            .await
-        {
-            Ok(list) => Some(list),
-            Err(e @ SharedRevocationError::InvalidUrl) => {
-                eprintln!("invalid --redis: {e}");
-                std::process::exit(2);
-            }
-            Err(e) => {
-                eprintln!("cannot use --redis: {e}");
-                std::process::exit(1);
-            }
-        },
+        Some(url) => Some(shared_revocations(url).await),
     };
     let issuer = format!("http://{addr}");
     let config = DemoConfig {

@@ -9,8 +9,8 @@
 //! through the gateway runs it, so the record is read.
 //!
 //! Needs `npm ci` in `interop/` and a Python with `mcp` (`interop/python/requirements.txt`)
-//! at `interop/python/.venv` or `$PORTCULLIS_MCP_PYTHON`, so it is its own suite:
-//! `cargo test --features interop --test mcp_lenient_backends` (run by `.ci/run`).
+//! at `interop/python/.venv` or `$PORTCULLIS_MCP_PYTHON`, so its tests are ignored by
+//! default: `cargo test --test mcp_lenient_backends -- --ignored` (run by `.ci/run`).
 
 #[path = "../auth-layer/tests/harness/lenient.rs"]
 mod lenient;
@@ -28,7 +28,7 @@ use jsonwebtoken::Algorithm;
 use portcullis::server::AuthLayer;
 use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::mcp::ToolScopesLayer;
-use portcullis::testkit::http::{Reply, client, send, serve};
+use portcullis::testkit::loopback::{Reply, client, send, serve};
 use portcullis::testkit::{TestIssuer, random_hex};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -258,12 +258,14 @@ async fn never_runs_the_gated_tool_from_a_lenient_body(backend: Backend, wires: 
 }
 
 #[tokio::test]
+#[ignore = "needs the Node peers in interop/ (npm ci) and a Python with mcp (run by .ci/run)"]
 async fn python_mcp_server_behind_the_gateway_never_runs_a_gated_tool_from_a_lenient_body() {
     never_runs_the_gated_tool_from_a_lenient_body(python().await, &[wire_2025(), wire_2026()])
         .await;
 }
 
 #[tokio::test]
+#[ignore = "needs the Node peers in interop/ (npm ci) and a Python with mcp (run by .ci/run)"]
 async fn node_mcp_server_behind_the_gateway_never_runs_a_gated_tool_from_a_lenient_body() {
     never_runs_the_gated_tool_from_a_lenient_body(node().await, &[wire_2025()]).await;
 }

@@ -17,8 +17,8 @@ use jsonwebtoken::Algorithm;
 use notes::{Deployment, READ, WRITE};
 use portcullis::client::RefreshLayer;
 use portcullis::client::source::discovery::Discovery;
-use portcullis::testkit::TokenEndpoint;
-use portcullis::testkit::http::{Reply, client, send};
+use portcullis::testkit::TestTokenEndpoint;
+use portcullis::testkit::loopback::{LoopbackClient, Reply, client, send};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 
@@ -27,7 +27,7 @@ const PAGE: &str = "http://app.test";
 struct Server {
     addr: SocketAddr,
     resource: String,
-    endpoint: TokenEndpoint,
+    endpoint: TestTokenEndpoint,
 }
 
 async fn start() -> Server {
@@ -80,11 +80,18 @@ async fn the_server_answers_as_an_mcp_resource_server() {
     let s = start().await;
     let c = client();
     let metadata_url = format!("http://{}/.well-known/oauth-protected-resource/mcp", s.addr);
+    publishes_its_metadata(&s, &c, &metadata_url).await;
+    refuses_a_missing_or_foreign_token(&s, &c, &metadata_url).await;
+    a_read_only_token_runs_only_read_tools(&s, &c, &metadata_url).await;
+    browsers_get_a_readable_401(&s, &c).await;
+}
+
+async fn publishes_its_metadata(s: &Server, c: &LoopbackClient, metadata_url: &str) {
     for url in [
-        metadata_url.clone(),
+        metadata_url.to_owned(),
         format!("http://{}/.well-known/oauth-protected-resource", s.addr),
     ] {
-        let r = send(&c, Request::get(&url).body(Full::default()).unwrap()).await;
+        let r = send(c, Request::get(&url).body(Full::default()).unwrap()).await;
         assert_eq!(r.status, 200, "{url}");
         let m = r.json();
         assert_eq!(m["resource"], s.resource.as_str());
@@ -95,12 +102,14 @@ async fn the_server_answers_as_an_mcp_resource_server() {
         assert_eq!(m["scopes_supported"], json!([READ, WRITE]));
         assert_eq!(m["bearer_methods_supported"], json!(["header"]));
     }
+}
 
+async fn refuses_a_missing_or_foreign_token(s: &Server, c: &LoopbackClient, metadata_url: &str) {
     // No token: 401, naming the metadata and the scope to ask for.
-    let r = send(&c, post(&s, None, rpc(1, "tools/list", json!({})))).await;
+    let r = send(c, post(s, None, rpc(1, "tools/list", json!({})))).await;
     r.assert_problem(401, "missing_credentials");
     let ch = r.challenge("Bearer");
-    assert_eq!(ch.param("resource_metadata"), Some(metadata_url.as_str()));
+    assert_eq!(ch.param("resource_metadata"), Some(metadata_url));
     assert_eq!(ch.param("scope"), Some(READ));
 
     // A token for another resource: refused, however good its signature and scopes.
@@ -113,13 +122,19 @@ async fn the_server_answers_as_an_mcp_resource_server() {
             60,
         ),
     );
-    send(&c, post(&s, Some(&other), rpc(1, "tools/list", json!({}))))
+    send(c, post(s, Some(&other), rpc(1, "tools/list", json!({}))))
         .await
         .assert_problem(401, "invalid_audience");
+}
 
+async fn a_read_only_token_runs_only_read_tools(
+    s: &Server,
+    c: &LoopbackClient,
+    metadata_url: &str,
+) {
     // A read-only token: tools it may call run, add_note is 403 naming everything it needs.
     let read = s.endpoint.access_token("agent", READ, 60);
-    let listed = send(&c, post(&s, Some(&read), rpc(1, "tools/list", json!({})))).await;
+    let listed = send(c, post(s, Some(&read), rpc(1, "tools/list", json!({})))).await;
     assert_eq!(listed.status, 200);
     let mut names: Vec<String> = listed.json()["result"]["tools"]
         .as_array()
@@ -129,7 +144,7 @@ async fn the_server_answers_as_an_mcp_resource_server() {
         .collect();
     names.sort();
     assert_eq!(names, ["add_note", "list_notes", "whoami"]);
-    let who = send(&c, post(&s, Some(&read), call("whoami", json!({})))).await;
+    let who = send(c, post(s, Some(&read), call("whoami", json!({})))).await;
     assert_eq!(who.status, 200);
     let who = &who.json()["result"]["structuredContent"];
     assert_eq!(who["subject"], "agent");
@@ -139,25 +154,27 @@ async fn the_server_answers_as_an_mcp_resource_server() {
         "the layer removes the token before rmcp hands the request head to tools"
     );
     let refused = send(
-        &c,
-        post(&s, Some(&read), call("add_note", json!({"text": "x"}))),
+        c,
+        post(s, Some(&read), call("add_note", json!({"text": "x"}))),
     )
     .await;
     refused.assert_problem(403, "insufficient_scope");
     let ch = refused.challenge("Bearer");
     assert_eq!(ch.param("error"), Some("insufficient_scope"));
     assert_eq!(ch.param("scope"), Some("notes:read notes:write"));
-    assert_eq!(ch.param("resource_metadata"), Some(metadata_url.as_str()));
+    assert_eq!(ch.param("resource_metadata"), Some(metadata_url));
     // The same call hidden in a batch is refused too.
     let batch = format!(
         "[{}, {}]",
         rpc(1, "tools/list", json!({})),
         call("add_note", json!({"text": "x"}))
     );
-    send(&c, post(&s, Some(&read), batch))
+    send(c, post(s, Some(&read), batch))
         .await
         .assert_problem(403, "insufficient_scope");
+}
 
+async fn browsers_get_a_readable_401(s: &Server, c: &LoopbackClient) {
     // Browsers: the preflight is answered without credentials, and the 401 is readable.
     let preflight = Request::options(&s.resource)
         .header("origin", PAGE)
@@ -168,14 +185,14 @@ async fn the_server_answers_as_an_mcp_resource_server() {
         )
         .body(Full::default())
         .unwrap();
-    let r = send(&c, preflight).await;
+    let r = send(c, preflight).await;
     assert!(r.status.is_success(), "{}", r.status);
     assert_eq!(r.header("access-control-allow-origin"), Some(PAGE));
-    let mut from_page = post(&s, None, rpc(1, "tools/list", json!({})));
+    let mut from_page = post(s, None, rpc(1, "tools/list", json!({})));
     from_page
         .headers_mut()
         .insert("origin", http::HeaderValue::from_static(PAGE));
-    let r: Reply = send(&c, from_page).await;
+    let r: Reply = send(c, from_page).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.header("access-control-allow-origin"), Some(PAGE));
     assert!(

@@ -20,15 +20,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use portcullis::client::{Credential, OAuth2, RefreshLayer};
 use portcullis::server::jsonwebtoken::Algorithm;
-use portcullis::testkit::TokenEndpoint;
-use portcullis::testkit::http::serve;
+use portcullis::testkit::TestTokenEndpoint;
+use portcullis::testkit::loopback::serve;
 use tower::{ServiceBuilder, ServiceExt};
 
 const AUDIENCE: &str = "orders-api";
 const APP: &str = "https://app.example.com";
 
 /// The app of `examples/orders_api/app.rs`, with its keys from a token endpoint on loopback.
-async fn api(tokens: &TokenEndpoint) -> std::net::SocketAddr {
+async fn api(tokens: &TestTokenEndpoint) -> std::net::SocketAddr {
     let app = app::router(app::Config {
         issuer: tokens.issuer().issuer().to_owned(),
         audience: AUDIENCE.into(),
@@ -53,7 +53,7 @@ async fn body(res: http::Response<impl http_body::Body<Error: std::fmt::Debug>>)
 
 #[tokio::test]
 async fn the_readme_app_works_end_to_end() {
-    let (tokens, token_url) = TokenEndpoint::start(AUDIENCE, "my-client", "my-secret").await;
+    let (tokens, token_url) = TestTokenEndpoint::start(AUDIENCE, "my-client", "my-secret").await;
     tokens.set_algorithm(Algorithm::RS256);
     tokens.set_extra_claims(serde_json::json!({"tenant": "acme"}));
     tokens.set_client_scopes(["read"]);

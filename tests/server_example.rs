@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
-use portcullis::testkit::{TestIssuer, TokenEndpoint};
+use portcullis::testkit::{TestIssuer, TestTokenEndpoint};
 use std::sync::Arc;
 use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -72,7 +72,7 @@ async fn first_line_has_the_real_port_and_sigterm_stops_it() {
 #[tokio::test]
 async fn jwks_url_verifies_another_providers_tokens() {
     let outside = Arc::new(TestIssuer::new("https://outside.test"));
-    let provider = TokenEndpoint::new(outside.clone(), "outside-api", "x", "y");
+    let provider = TestTokenEndpoint::new(outside.clone(), "outside-api", "x", "y");
     let p = serve(provider.router()).await;
     let jwks = format!("http://{p}/.well-known/jwks.json");
     let (_child, url) = start(&[
@@ -242,7 +242,7 @@ async fn a_non_loopback_listen_address_prints_a_warning() {
 
 /// Signs in as `user` at the example's `/session/login`; returns the session cookie's value
 /// and the CSRF token the sign-in handed out.
-async fn sign_in(c: &HttpClient, a: std::net::SocketAddr, user: &str) -> (String, String) {
+async fn sign_in(c: &LoopbackClient, a: std::net::SocketAddr, user: &str) -> (String, String) {
     let req = http::Request::post(format!("http://{a}/session/login"))
         .header("content-type", "application/json")
         .body(http_body_util::Full::from(

@@ -17,7 +17,7 @@ use axum::http::header::SET_COOKIE;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use http::Request;
-use portcullis_testkit::http::*;
+use portcullis_testkit::loopback::*;
 
 const APP: &str = "http://app.localhost:3000";
 const SECRET: &[u8] = b"the csrf secret every replica reads from the store";

@@ -15,7 +15,7 @@ use axum::routing::{any, get, post};
 use http::Request;
 use jsonwebtoken::{Algorithm, Header};
 use portcullis_testkit::TestIssuer;
-use portcullis_testkit::http::*;
+use portcullis_testkit::loopback::*;
 
 const ISS: &str = "https://id.test";
 const AUD: &str = "api";

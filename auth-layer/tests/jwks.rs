@@ -16,7 +16,7 @@ use axum::routing::get;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Header};
 use portcullis_testkit::TestIssuer;
-use portcullis_testkit::http::*;
+use portcullis_testkit::loopback::*;
 use serde_json::json;
 
 #[derive(Clone, Copy, PartialEq, Debug)]

@@ -161,8 +161,19 @@ fn router_case(name: String, svc: Router, auth: Option<String>, expect: u16) -> 
 /// Every case, in report order.
 pub fn cases() -> Vec<Case> {
     let issuer = TestIssuer::new(ISSUER);
+    let tokens = tokens(&issuer);
+    let mut out = baselines(&tokens);
+    out.extend(portcullis_cases(&issuer, &tokens));
+    out.extend(peers::jwt_authorizer(&issuer, &tokens));
+    out.extend(peers::axum_jwt_auth(&issuer, &tokens));
+    out.extend(peers::aliri_tower(&issuer, &tokens));
+    out.extend(jsonwebtoken_cases(&issuer, tokens));
+    out
+}
+
+fn tokens(issuer: &TestIssuer) -> Tokens {
     let exp = now() + 3600;
-    let tokens = Tokens {
+    Tokens {
         valid: [
             Algorithm::HS256,
             Algorithm::RS256,
@@ -177,7 +188,11 @@ pub fn cases() -> Vec<Case> {
         })
         .collect(),
         expired_hs256: issuer.mint(Algorithm::HS256, claims(now() - 3600)),
-    };
+    }
+}
+
+/// The router without auth, and with tower-http's static bearer check.
+fn baselines(tokens: &Tokens) -> Vec<Case> {
     let mut out = vec![router_case("baseline/no-auth".into(), router(), None, 200)];
     // The same requests as the accept cases, to the router without auth: building a request
     // with an 800-byte header is not the auth layer's cost, so each accept case is compared
@@ -214,11 +229,18 @@ pub fn cases() -> Vec<Case> {
         Some("Bearer static-token".into()),
         200,
     ));
+    out
+}
+
+/// Portcullis accepting (cache off and on, registered claims only and a user's struct) and
+/// rejecting.
+fn portcullis_cases(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
+    let mut out = Vec::new();
     for cache in [0, 10_000] {
         let label = if cache == 0 { "cache-off" } else { "cache-on" };
         // `()`: the registered claims only; `/claims`: the user's struct too, as most APIs do.
-        let bare = router().layer(AuthLayer::bearer(jwt::<()>(&issuer, cache)).unwrap());
-        let typed = router().layer(AuthLayer::bearer(jwt::<UserClaims>(&issuer, cache)).unwrap());
+        let bare = router().layer(AuthLayer::bearer(jwt::<()>(issuer, cache)).unwrap());
+        let typed = router().layer(AuthLayer::bearer(jwt::<UserClaims>(issuer, cache)).unwrap());
         for (alg, token, _) in &tokens.valid {
             for (app, suffix) in [(&bare, ""), (&typed, "/claims")] {
                 out.push(router_case(
@@ -230,7 +252,7 @@ pub fn cases() -> Vec<Case> {
             }
         }
     }
-    let app = router().layer(AuthLayer::bearer(jwt::<()>(&issuer, 0)).unwrap());
+    let app = router().layer(AuthLayer::bearer(jwt::<()>(issuer, 0)).unwrap());
     out.push(router_case(
         "portcullis/reject/missing".into(),
         app.clone(),
@@ -251,11 +273,14 @@ pub fn cases() -> Vec<Case> {
             401,
         ));
     }
-    out.extend(peers::jwt_authorizer(&issuer, &tokens));
-    out.extend(peers::axum_jwt_auth(&issuer, &tokens));
-    out.extend(peers::aliri_tower(&issuer, &tokens));
-    // The yardstick: jsonwebtoken 11's own decode of the same tokens into the same struct (no
-    // router); `decode-value` is the old basis, a `serde_json::Value` map, dearer than a struct.
+    out
+}
+
+/// The yardstick: jsonwebtoken 11's own decode of the same tokens into the same struct (no
+/// router); `decode-value` is the old basis, a `serde_json::Value` map, dearer than a struct.
+/// And the HS256 floor.
+fn jsonwebtoken_cases(issuer: &TestIssuer, tokens: Tokens) -> Vec<Case> {
+    let mut out: Vec<Case> = Vec::new();
     let keys = issuer.jwks();
     for (alg, token, _) in tokens.valid {
         let key = match alg {

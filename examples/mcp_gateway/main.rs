@@ -20,20 +20,44 @@
 //! Prints `listening on http://ADDR` first, then the resource URI and the authorization
 //! server. Ctrl-C stops it.
 
-#[path = "../support/issuer_verifier.rs"]
-mod issuer_verifier;
 mod proxy;
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use jsonwebtoken::Algorithm;
 use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::server::{AuthLayer, ProtectedResource};
-use portcullis::testkit::TokenEndpoint;
+use portcullis::testkit::TestTokenEndpoint;
+use portcullis_examples_support::issuer_verifier;
 
-const USAGE: &str =
-    "usage: mcp_gateway --upstream URL --tool NAME=SCOPE[,SCOPE]... [--listen ADDR] [--issuer URL]";
+/// An OAuth 2.1 gateway in front of an MCP server: authentication and per-tool scopes.
+#[derive(Parser)]
+struct Args {
+    /// The address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:3001")]
+    listen: String,
+    /// The MCP server's endpoint.
+    #[arg(long, value_name = "URL")]
+    upstream: http::Uri,
+    /// The OpenID provider whose tokens are accepted (default: an embedded demo provider).
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// A tool and the scopes its calls need (repeatable).
+    #[arg(long = "tool", value_name = "NAME=SCOPE[,SCOPE]", value_parser = tool)]
+    tools: Vec<(String, Vec<String>)>,
+}
+
+fn tool(spec: &str) -> Result<(String, Vec<String>), String> {
+    let (name, scopes) = spec
+        .split_once('=')
+        .ok_or(format!("{spec}: expected NAME=SCOPE[,SCOPE]"))?;
+    Ok((
+        name.to_owned(),
+        scopes.split(',').map(str::to_owned).collect(),
+    ))
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -47,29 +71,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut listen = "127.0.0.1:3001".to_owned();
-    let mut upstream = None;
-    let mut issuer = None;
-    let mut tools: Vec<(String, Vec<String>)> = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        match flag.as_str() {
-            "--listen" => listen = value()?,
-            "--upstream" => upstream = Some(value()?.parse::<http::Uri>()?),
-            "--issuer" => issuer = Some(value()?),
-            "--tool" => {
-                let spec = value()?;
-                let (name, scopes) = spec
-                    .split_once('=')
-                    .ok_or(format!("--tool {spec}: expected NAME=SCOPE[,SCOPE]"))?;
-                let scopes = scopes.split(',').map(str::to_owned).collect();
-                tools.push((name.to_owned(), scopes));
-            }
-            _ => return Err(USAGE.into()),
-        }
-    }
-    let upstream = upstream.ok_or(USAGE)?;
+    let Args {
+        listen,
+        upstream,
+        issuer,
+        tools,
+    } = Args::parse();
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let addr = listener.local_addr()?;
     let resource = format!("http://{addr}/mcp");
@@ -84,7 +91,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             (issuer, jwt, None)
         }
         None => {
-            let (endpoint, _) = TokenEndpoint::start(&resource, "mcp-client", "mcp-secret").await;
+            let (endpoint, _) =
+                TestTokenEndpoint::start(&resource, "mcp-client", "mcp-secret").await;
             endpoint.set_client_scopes(every_scope.iter().cloned());
             let jwt = JwtAuthenticator::builder()
                 .key(endpoint.issuer().verification_key(Algorithm::ES256))

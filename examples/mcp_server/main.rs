@@ -15,15 +15,27 @@
 //! Prints `listening on http://ADDR` first, then the resource URI and the authorization
 //! server. Ctrl-C or SIGTERM stops it.
 
-#[path = "../support/issuer_verifier.rs"]
-mod issuer_verifier;
 mod notes;
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use notes::Deployment;
+use portcullis_examples_support::issuer_verifier;
 
-const USAGE: &str = "usage: mcp_server [--listen ADDR] [--issuer URL] [--allow-origin ORIGIN]...";
+/// An MCP server that is an OAuth 2.1 resource server.
+#[derive(Parser)]
+struct Args {
+    /// The address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: String,
+    /// The OpenID provider whose tokens are accepted (default: an embedded demo provider).
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// An origin whose pages may call the server (repeatable).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -37,19 +49,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut listen = "127.0.0.1:3000".to_owned();
-    let mut issuer = None;
-    let mut allow_origins = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        match flag.as_str() {
-            "--listen" => listen = value()?,
-            "--issuer" => issuer = Some(value()?),
-            "--allow-origin" => allow_origins.push(value()?),
-            _ => return Err(USAGE.into()),
-        }
-    }
+    let Args {
+        listen,
+        issuer,
+        allow_origins,
+    } = Args::parse();
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let addr = listener.local_addr()?;
     let resource = format!("http://{addr}/mcp");

@@ -19,7 +19,7 @@ use portcullis::server::cors::CorsPreset;
 use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::server::{AuthLayer, Authenticator, ConfigError, Principal, ProtectedResource};
-use portcullis::testkit::TokenEndpoint;
+use portcullis::testkit::TestTokenEndpoint;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
@@ -111,8 +111,8 @@ pub async fn embedded_provider(
     resource: &str,
     client_id: &str,
     client_secret: &str,
-) -> Result<(TokenEndpoint, JwtAuthenticator), ConfigError> {
-    let (endpoint, _) = TokenEndpoint::start(resource, client_id, client_secret).await;
+) -> Result<(TestTokenEndpoint, JwtAuthenticator), ConfigError> {
+    let (endpoint, _) = TestTokenEndpoint::start(resource, client_id, client_secret).await;
     endpoint.set_client_scopes([READ, WRITE]);
     let jwt = JwtAuthenticator::builder()
         .key(endpoint.issuer().verification_key(Algorithm::ES256))

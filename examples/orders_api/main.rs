@@ -15,12 +15,13 @@ mod app;
 use std::time::Duration;
 
 use portcullis::server::jsonwebtoken::Algorithm;
-use portcullis::testkit::TokenEndpoint;
+use portcullis::testkit::TestTokenEndpoint;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A development identity provider (never in production): RS256 tokens with a tenant.
-    let (tokens, token_url) = TokenEndpoint::start("orders-api", "my-client", "my-secret").await;
+    let (tokens, token_url) =
+        TestTokenEndpoint::start("orders-api", "my-client", "my-secret").await;
     tokens.set_algorithm(Algorithm::RS256);
     tokens.set_extra_claims(serde_json::json!({"tenant": "acme"}));
 

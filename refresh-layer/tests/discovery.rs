@@ -17,13 +17,12 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use portcullis_testkit::{TokenEndpoint, es256_key_pair};
+use portcullis_testkit::{TestTokenEndpoint, es256_key_pair};
 use portcullis_wire::client_auth::{ClientAuth, ClientKey};
 use refresh_layer::jsonwebtoken::Algorithm;
 use refresh_layer::source::discovery::Discovery;
 use refresh_layer::{
-    BuildError, DiscoveryError, Error, RefreshError, RefreshLayer,
-    RefreshService,
+    BuildError, DiscoveryError, Error, RefreshError, RefreshLayer, RefreshService,
 };
 use serde_json::json;
 use tower::{Layer, ServiceExt};
@@ -37,10 +36,10 @@ fn spawn(listener: tokio::net::TcpListener, app: Router) {
 /// An MCP-like resource at `http://ADDR/mcp` behind `AuthLayer`, verifying the endpoint's
 /// tokens for its own URL, advertising its metadata in every challenge. `/mcp/write` needs
 /// the scope `write`.
-async fn resource(scopes_supported: &[&str]) -> (String, TokenEndpoint, Arc<Mutex<Vec<bool>>>) {
+async fn resource(scopes_supported: &[&str]) -> (String, TestTokenEndpoint, Arc<Mutex<Vec<bool>>>) {
     let (listener, addr) = bind().await;
     let resource = format!("http://{addr}/mcp");
-    let (endpoint, _token_url) = TokenEndpoint::start(&resource, "agent", "agent-secret").await;
+    let (endpoint, _token_url) = TestTokenEndpoint::start(&resource, "agent", "agent-secret").await;
     let mut jwt = JwtAuthenticator::builder().audience(&resource);
     for k in endpoint.issuer().verification_keys() {
         jwt = jwt.key(k);
@@ -226,10 +225,10 @@ async fn the_openid_configuration_is_the_fallback_for_rfc_8414_metadata() {
 async fn bare_resource(
     endpoint_issuer: impl Fn(String) -> String,
     advertise_other: bool,
-) -> (String, TokenEndpoint, Arc<Mutex<Vec<String>>>) {
+) -> (String, TestTokenEndpoint, Arc<Mutex<Vec<String>>>) {
     let (listener, addr) = bind().await;
     let resource = format!("http://{addr}/mcp");
-    let (endpoint, _) = TokenEndpoint::start(&resource, "agent", "agent-secret").await;
+    let (endpoint, _) = TestTokenEndpoint::start(&resource, "agent", "agent-secret").await;
     let issuer = endpoint_issuer(endpoint.issuer().issuer().to_owned());
     let advertised = if advertise_other {
         "https://evil.example/mcp".to_owned()
@@ -633,7 +632,7 @@ fn every_name_on_loopback() -> Client<HttpConnector<LoopbackResolver>, Full<Byte
 async fn a_public_resource_cannot_send_the_client_to_an_internal_address() {
     let (listener, addr) = bind().await;
     let public = format!("http://api.test:{}/mcp", addr.port());
-    let (endpoint, _) = TokenEndpoint::start(&public, "agent", "agent-secret").await;
+    let (endpoint, _) = TestTokenEndpoint::start(&public, "agent", "agent-secret").await;
     let issuer = endpoint.issuer().issuer().to_owned();
     let doc = json!({"resource": public, "authorization_servers": [issuer]});
     serve_metadata_only(listener, doc);

@@ -19,8 +19,8 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
-use portcullis_testkit::http::serve;
-use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
+use portcullis_testkit::loopback::serve;
+use portcullis_testkit::{TestIssuer, TestTokenEndpoint, TokenEndpointMode};
 use refresh_layer::{
     Credential, CredentialSource, Error, OAuth2, RefreshError, RefreshLayer, RefreshService,
     SignIn, SignInError, from_fn,
@@ -153,7 +153,7 @@ async fn a_lifetime_beyond_the_clock_from_the_token_endpoint_is_clamped() {
 async fn a_late_token_answer_after_rotation_is_kept() {
     let issuer = Arc::new(TestIssuer::new("https://id.test"));
     let a = api(&issuer).await;
-    let endpoint = TokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
+    let endpoint = TestTokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
     let token_addr = serve(endpoint.router()).await;
     let rt = endpoint.issue_refresh_token("alice", "read");
     let source = OAuth2::builder(&format!("http://{token_addr}/oauth/token"), "demo")
@@ -169,14 +169,14 @@ async fn a_late_token_answer_after_rotation_is_kept() {
     let svc = ServiceBuilder::new().layer(layer).service(http());
     // Tokens that expire soon, so the next refresh comes by itself.
     endpoint.set_access_ttl(Duration::from_secs(2));
-    endpoint.set_mode(Mode::AnswerLate(Duration::from_millis(700)));
+    endpoint.set_mode(TokenEndpointMode::AnswerLate(Duration::from_millis(700)));
     let first = svc.clone().oneshot(get_req(a.addr, "/me")).await;
     assert!(
         matches!(first, Err(Error::Refresh(RefreshError::Timeout(_)))),
         "{first:?}"
     );
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    endpoint.set_mode(Mode::Normal);
+    endpoint.set_mode(TokenEndpointMode::Normal);
     let res = svc.clone().oneshot(get_req(a.addr, "/me")).await.unwrap();
     assert_eq!(res.status(), 200, "the late answer was stored");
     assert_eq!(endpoint.calls(), 1);
@@ -245,7 +245,7 @@ async fn an_account_switch_during_a_refresh_is_not_overwritten() {
 struct SignedIn {
     issuer: Arc<TestIssuer>,
     a: Api,
-    endpoint: TokenEndpoint,
+    endpoint: TestTokenEndpoint,
     handle: refresh_layer::CredentialHandle,
     svc: RefreshService<Http>,
 }
@@ -253,7 +253,7 @@ struct SignedIn {
 async fn signed_in_as_alice() -> SignedIn {
     let issuer = Arc::new(TestIssuer::new("https://id.test"));
     let a = api(&issuer).await;
-    let endpoint = TokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
+    let endpoint = TestTokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
     let token_addr = serve(endpoint.router()).await;
     let source = OAuth2::builder(&format!("http://{token_addr}/oauth/token"), "demo")
         .client_secret("demo-secret")
@@ -339,7 +339,7 @@ async fn replacing_a_cookie_credential_leaves_one_cookie_of_that_name() {
 async fn short_lived_tokens_are_not_refreshed_before_every_request() {
     let issuer = Arc::new(TestIssuer::new("https://id.test"));
     let a = api(&issuer).await;
-    let endpoint = TokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
+    let endpoint = TestTokenEndpoint::new(issuer.clone(), AUD, "demo", "demo-secret");
     endpoint.set_access_ttl(Duration::from_secs(10));
     let token_addr = serve(endpoint.router()).await;
     let source = OAuth2::builder(&format!("http://{token_addr}/oauth/token"), "demo")

@@ -19,8 +19,8 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use portcullis_testkit::http::serve;
-use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
+use portcullis_testkit::loopback::serve;
+use portcullis_testkit::{TestIssuer, TestTokenEndpoint, TokenEndpointMode};
 use refresh_layer::{
     Credential, Error, OAuth2, RefreshError, RefreshLayer, RefreshOutcome, RefreshService,
 };
@@ -93,14 +93,14 @@ async fn api(issuer: &TestIssuer, audience: &str) -> Api {
 
 struct World {
     issuer: Arc<TestIssuer>,
-    endpoint: TokenEndpoint,
+    endpoint: TestTokenEndpoint,
     token_addr: SocketAddr,
     api: Api,
 }
 
 async fn world() -> World {
     let issuer = Arc::new(TestIssuer::new("https://id.test"));
-    let endpoint = TokenEndpoint::new(issuer.clone(), "api", "demo", "demo-secret");
+    let endpoint = TestTokenEndpoint::new(issuer.clone(), "api", "demo", "demo-secret");
     let token_addr = serve(endpoint.router()).await;
     let api = api(&issuer, "api").await;
     World {
@@ -284,7 +284,7 @@ async fn token_endpoint_down_fails_every_request_fast_with_a_typed_error() {
 #[tokio::test]
 async fn token_endpoint_500_and_invalid_grant_are_typed_and_bounded() {
     let w = world().await;
-    w.endpoint.set_mode(Mode::Fail500);
+    w.endpoint.set_mode(TokenEndpointMode::Fail500);
     let layer = w.layer_with(w.expired());
     let handle = layer.handle();
     let svc = service(layer);
@@ -300,7 +300,7 @@ async fn token_endpoint_500_and_invalid_grant_are_typed_and_bounded() {
     }
     assert_eq!(w.endpoint.calls(), 1);
 
-    w.endpoint.set_mode(Mode::InvalidGrant);
+    w.endpoint.set_mode(TokenEndpointMode::InvalidGrant);
     let layer = w.layer_with(w.expired());
     let handle2 = layer.handle();
     let svc = service(layer);
@@ -449,7 +449,8 @@ async fn request_with_its_own_authorization_is_left_alone() {
 #[tokio::test]
 async fn dropping_the_request_that_started_a_refresh_lets_the_others_finish() {
     let w = world().await;
-    w.endpoint.set_mode(Mode::Delay(Duration::from_millis(300)));
+    w.endpoint
+        .set_mode(TokenEndpointMode::Delay(Duration::from_millis(300)));
     let svc = service(w.layer_with(w.expired()));
     let first = {
         let svc = svc.clone();

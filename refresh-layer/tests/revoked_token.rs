@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::StatusCode;
-use portcullis_testkit::http::serve;
+use portcullis_testkit::loopback::serve;
 use portcullis_wire::ErrorCode;
 use refresh_layer::{
     AuthFailure, Credential, RefreshLayer, RefreshOutcome, RefreshService, RetriedAfter, from_fn,

@@ -1,8 +1,8 @@
 //! One grant shared by several replicas through a credential store, over real HTTP: each
 //! replica is a refresh layer with its own hyper client and its own cell, all sharing one
 //! store, one token endpoint that rotates refresh tokens (reuse revokes the family) and one
-//! API. The in-process store here; the Redis store at the end (feature `redis-tests`, which
-//! starts a real `redis-server`).
+//! API. The in-process store here; the Redis store at the end (its tests start a real
+//! `redis-server`, so they are ignored by default).
 
 mod common;
 
@@ -17,8 +17,8 @@ use axum::routing::get;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use portcullis_testkit::http::serve;
-use portcullis_testkit::{Mode, TestIssuer, TokenEndpoint};
+use portcullis_testkit::loopback::serve;
+use portcullis_testkit::{TestIssuer, TestTokenEndpoint, TokenEndpointMode};
 use refresh_layer::source::shared_grant::{NewSeed, SharedGrant};
 use refresh_layer::store::{
     Commit, CredentialStore, Lease, MemoryStore, StoreFuture, StoredTokens, Versioned,
@@ -35,7 +35,7 @@ type Replica = RefreshService<Http>;
 
 /// The identity provider and the API, on one loopback server.
 struct World {
-    provider: TokenEndpoint,
+    provider: TestTokenEndpoint,
     base: String,
     /// The refresh token of the grant every replica starts from.
     rt: String,
@@ -44,7 +44,7 @@ struct World {
 /// Access tokens live `ttl` (the replicas refresh them after half of it).
 async fn world(ttl: Duration) -> World {
     let idp = Arc::new(TestIssuer::new("https://id.shared.test"));
-    let provider = TokenEndpoint::new(idp.clone(), "api", "gw", "gw-secret");
+    let provider = TestTokenEndpoint::new(idp.clone(), "api", "gw", "gw-secret");
     provider.set_access_ttl(ttl);
     let mut jwt = JwtAuthenticator::builder().audience("api");
     for k in idp.verification_keys() {
@@ -106,7 +106,7 @@ impl World {
     }
 
     /// The subject of the access token the API received, or the error the layer gave.
-    #[cfg(feature = "redis-tests")]
+    #[cfg(feature = "redis")]
     async fn whoami(
         &self,
         r: &Replica,
@@ -278,7 +278,7 @@ async fn a_token_endpoint_slower_than_three_lease_ttls_still_sees_one_refresh() 
     assert!(burst(&replicas, &w, 4).await.iter().all(|s| *s == 200));
     until_due().await;
     w.provider.set_access_ttl(Duration::from_secs(300));
-    w.provider.set_mode(Mode::Delay(lease * 4));
+    w.provider.set_mode(TokenEndpointMode::Delay(lease * 4));
     let started = Instant::now();
     assert!(burst(&replicas, &w, 40).await.iter().all(|s| *s == 200));
     assert!(started.elapsed() >= lease * 4);
@@ -353,7 +353,8 @@ async fn invalid_grant_reads_the_store_again_before_giving_up() {
     .unwrap();
     drop(other);
     until_due().await;
-    w.provider.set_mode(Mode::Delay(Duration::from_millis(400)));
+    w.provider
+        .set_mode(TokenEndpointMode::Delay(Duration::from_millis(400)));
     let replica = {
         let r = r.clone();
         let req = w.me();
@@ -532,7 +533,7 @@ async fn a_shared_grant_never_refreshes_back_into_the_stored_account_after_a_new
 
 /// Every `portcullis` warning logged by this test binary, as text (a global subscriber: the
 /// layer's refreshes run on the runtime's worker threads).
-#[cfg(feature = "redis-tests")]
+#[cfg(feature = "redis")]
 mod warnings {
     use std::fmt::Write;
     use std::sync::Mutex;
@@ -587,19 +588,19 @@ mod warnings {
     }
 }
 
-#[cfg(feature = "redis-tests")]
+#[cfg(feature = "redis")]
 mod redis {
-    //! The same against a real `redis-server` (`cargo test -p refresh-layer --features redis-tests
-    //! --test shared_grant`); each replica has its own connection.
+    //! The same against a real `redis-server` (`cargo test -p refresh-layer --test shared_grant
+    //! -- --ignored`); each replica has its own connection.
 
     use super::*;
-    use portcullis_testkit::redis::RedisServer;
+    use portcullis_testkit::redis_process::RedisProcess;
     use portcullis_wire::redis_link::redis;
     use refresh_layer::store::redis::{RedisStore, StoreKey};
 
     const KEY: [u8; 32] = [42; 32];
 
-    async fn store(server: &RedisServer, key: [u8; 32]) -> Arc<dyn CredentialStore> {
+    async fn store(server: &RedisProcess, key: [u8; 32]) -> Arc<dyn CredentialStore> {
         Arc::new(
             RedisStore::builder(server.url(), StoreKey::from_bytes(&key).unwrap())
                 .timeout(Duration::from_millis(500))
@@ -609,7 +610,7 @@ mod redis {
         )
     }
 
-    async fn replicas(w: &World, server: &RedisServer, n: usize) -> Vec<Replica> {
+    async fn replicas(w: &World, server: &RedisProcess, n: usize) -> Vec<Replica> {
         let mut out = Vec::new();
         for _ in 0..n {
             out.push(w.replica(store(server, KEY).await, Duration::from_secs(5)));
@@ -618,7 +619,7 @@ mod redis {
     }
 
     /// Every stored value, raw.
-    async fn raw_values(server: &RedisServer) -> Vec<u8> {
+    async fn raw_values(server: &RedisProcess) -> Vec<u8> {
         let mut conn = redis::Client::open(server.url())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -658,8 +659,9 @@ mod redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn three_replicas_refresh_once_and_a_fresh_token_costs_no_redis_command() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(TTL).await;
         let rs = replicas(&w, &server, 3).await;
         assert!(burst(&rs, &w, 30).await.iter().all(|s| *s == 200));
@@ -694,8 +696,9 @@ mod redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_store_written_with_another_key_is_unreadable_and_says_nothing() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(TTL).await;
         let a = w.replica(store(&server, KEY).await, Duration::from_secs(5));
         assert_eq!(call(&a, &w).await.unwrap(), 200);
@@ -718,8 +721,9 @@ mod redis {
     /// Redis restarted empty (no persistence): the replicas write back the newest token set
     /// they saw, and the next refresh continues from the rotated refresh token.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_redis_that_lost_its_data_gets_the_newest_token_set_back() {
-        let mut server = RedisServer::start();
+        let mut server = RedisProcess::start();
         let w = world(TTL).await;
         let rs = replicas(&w, &server, 3).await;
         assert!(burst(&rs, &w, 30).await.iter().all(|s| *s == 200));
@@ -770,7 +774,7 @@ mod redis {
     }
 
     /// A connection of the test's own, as anyone who can reach Redis has.
-    async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    async fn raw(server: &RedisProcess) -> redis::aio::MultiplexedConnection {
         redis::Client::open(server.url())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -799,7 +803,7 @@ mod redis {
     /// their own refresh token; and Bob's refresh token.
     async fn alice_and_bob(
         w: &World,
-        server: &RedisServer,
+        server: &RedisProcess,
         alice_id: &str,
         bob_id: &str,
     ) -> (Replica, Replica, String) {
@@ -821,8 +825,9 @@ mod redis {
     /// A backend-for-frontend with one OAuth client and one Redis, one grant per signed-in
     /// user: each user's requests carry that user's access token, never another's.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_grant_per_user_never_hands_bob_alices_access_token() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(Duration::from_secs(300)).await;
         let (alice, bob, _) = alice_and_bob(&w, &server, "user:alice", "user:bob").await;
         assert_eq!(
@@ -847,8 +852,9 @@ mod redis {
     /// response names another subject than the stored set, so it is refused, never served,
     /// and the first user's stored set is left as it was.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_token_set_for_another_subject_is_refused_never_served() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(TTL).await;
         let (alice, bob, bob_rt) = alice_and_bob(&w, &server, "tenant-7", "tenant-7").await;
         assert_eq!(
@@ -902,8 +908,9 @@ mod redis {
     /// running ones continue from it, and one restarted with the old seed does not put the old
     /// one back.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_seed_rotated_in_after_a_compromise_replaces_the_stored_set() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(TTL).await;
         let probe = Arc::new(Probe::over(store(&server, KEY).await));
         let a = w.replica_of(grant(w.oauth(), probe.clone(), "svc", NewSeed::Replace));
@@ -941,9 +948,10 @@ mod redis {
     /// The same rotation under the policy that keeps the stored set: the configured seed is
     /// not presented, and a warning says so.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_seed_rotated_in_under_keep_stored_is_ignored_with_a_warning() {
         warnings::capture();
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(Duration::from_secs(300)).await;
         let a = w.replica_of(grant(
             w.oauth(),
@@ -978,8 +986,9 @@ mod redis {
     /// open with the store key is ignored: every replica still reads the grant, and the stored
     /// token set is not overwritten.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_published_garbage_blob_with_a_high_version_is_ignored_and_never_written_back() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(Duration::from_secs(300)).await;
         let mut probes = Vec::new();
         for _ in 0..3 {
@@ -1049,8 +1058,9 @@ mod redis {
     /// A stored version at the top of `u64` (written from outside: it cannot be reached one
     /// commit at a time) is a typed error before any refresh, not a panic or a wrap to 0.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server (run by .ci/run)"]
     async fn a_version_at_u64_max_is_a_typed_error_not_a_panic() {
-        let server = RedisServer::start();
+        let server = RedisProcess::start();
         let w = world(Duration::from_secs(300)).await;
         let probe = Arc::new(Probe::over(store(&server, KEY).await));
         let a = w.replica(probe.clone(), Duration::from_secs(5));

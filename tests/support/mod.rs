@@ -2,7 +2,7 @@
 //! compiled examples.
 #![allow(dead_code, unused_imports)]
 
-pub use portcullis::testkit::http::*;
+pub use portcullis::testkit::loopback::*;
 
 /// A compiled example (`cargo test` builds examples into target/<profile>/examples; test
 /// binaries live in target/<profile>/deps).

@@ -17,7 +17,7 @@ pub use base64::Engine;
 pub use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub use http::Request;
 pub use jsonwebtoken::{Algorithm, Header};
-pub use portcullis_testkit::http::*;
+pub use portcullis_testkit::loopback::*;
 pub use portcullis_testkit::{ALGORITHMS, TestIssuer, now};
 pub use serde_json::{Value, json};
 

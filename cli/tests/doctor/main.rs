@@ -3,8 +3,7 @@
 //! and is set up wrong the ways APIs commonly are. Each situation has its expected verdict and
 //! causes, in one table per concept; every cause id is produced by at least one of them.
 
-#[path = "../../../examples/support/demo_app.rs"]
-mod demo_app;
+use portcullis_examples_support::demo_app;
 
 mod cors;
 mod coverage;

@@ -20,23 +20,8 @@ use base64::Engine;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
-use super::TestIssuer;
-
-/// How the token endpoint behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Answer normally.
-    Normal,
-    /// Answer every token request with 500.
-    Fail500,
-    /// Answer every token request with `invalid_grant`.
-    InvalidGrant,
-    /// Answer normally, after a delay.
-    Delay(Duration),
-    /// Do the work at once (a refresh token is rotated and the old one spent), then send the
-    /// answer after a delay: a slow network after the server has committed.
-    AnswerLate(Duration),
-}
+use crate::endpoint_mode::TokenEndpointMode;
+use crate::issuer::{TestIssuer, rand_u32};
 
 /// One token request as the endpoint saw it (secrets and assertions left out).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +55,7 @@ struct State_ {
     client_secret: String,
     /// The scopes the client may ask for.
     client_scopes: Mutex<Vec<String>>,
-    mode: Mutex<Mode>,
+    mode: Mutex<TokenEndpointMode>,
     /// What `/.well-known/oauth-authorization-server` lists as
     /// `token_endpoint_auth_methods_supported`; `None` serves no such document (only the
     /// OpenID Connect one).
@@ -90,7 +75,7 @@ struct State_ {
 
 /// The token endpoint; cheap to clone (shared state).
 #[derive(Clone)]
-pub struct TokenEndpoint {
+pub struct TestTokenEndpoint {
     state: Arc<State_>,
 }
 
@@ -105,7 +90,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     res
 }
 
-impl TokenEndpoint {
+impl TestTokenEndpoint {
     /// A token endpoint issuing access tokens for `audience` (ES256 unless
     /// [`set_algorithm`](Self::set_algorithm) says otherwise), to the one client
     /// `client_id`/`client_secret` (HTTP Basic or form parameters), registered for the scopes
@@ -116,7 +101,7 @@ impl TokenEndpoint {
         client_id: &str,
         client_secret: &str,
     ) -> Self {
-        TokenEndpoint {
+        TestTokenEndpoint {
             state: Arc::new(State_ {
                 issuer,
                 audience: audience.to_owned(),
@@ -126,7 +111,7 @@ impl TokenEndpoint {
                 client_id: client_id.to_owned(),
                 client_secret: client_secret.to_owned(),
                 client_scopes: Mutex::new(vec!["read".into(), "write".into()]),
-                mode: Mutex::new(Mode::Normal),
+                mode: Mutex::new(TokenEndpointMode::Normal),
                 auth_methods: Mutex::new(Some(vec![
                     "client_secret_basic".into(),
                     "client_secret_post".into(),
@@ -173,8 +158,8 @@ impl TokenEndpoint {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use portcullis_testkit::TokenEndpoint;
-    /// let (endpoint, token_url) = TokenEndpoint::start("orders-api", "my-client", "my-secret").await;
+    /// use portcullis_testkit::TestTokenEndpoint;
+    /// let (endpoint, token_url) = TestTokenEndpoint::start("orders-api", "my-client", "my-secret").await;
     /// assert!(token_url.ends_with("/oauth/token"));
     /// assert!(token_url.starts_with(endpoint.issuer().issuer()));
     /// # }
@@ -185,7 +170,7 @@ impl TokenEndpoint {
             .expect("a loopback port");
         let origin = format!("http://{}", listener.local_addr().expect("bound"));
         let issuer = Arc::new(TestIssuer::new(origin.clone()));
-        let endpoint = TokenEndpoint::new(issuer, audience, client_id, client_secret);
+        let endpoint = TestTokenEndpoint::new(issuer, audience, client_id, client_secret);
         let app = endpoint.router().merge(endpoint.metadata_router());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (endpoint, format!("{origin}/oauth/token"))
@@ -273,7 +258,7 @@ impl TokenEndpoint {
     }
 
     /// Change how the endpoint behaves.
-    pub fn set_mode(&self, mode: Mode) {
+    pub fn set_mode(&self, mode: TokenEndpointMode) {
         *self.state.mode.lock().expect("not poisoned") = mode;
     }
 
@@ -316,7 +301,7 @@ impl TokenEndpoint {
     }
 
     fn new_refresh_token(&self, family: usize) -> String {
-        let rt = format!("rt-{family}-{}-{:08x}", self.next_id(), super::rand_u32());
+        let rt = format!("rt-{family}-{}-{:08x}", self.next_id(), rand_u32());
         self.state
             .refresh_tokens
             .lock()
@@ -445,7 +430,7 @@ impl TokenEndpoint {
         self.record(&headers, &form);
         let mode = *self.state.mode.lock().expect("not poisoned");
         let res = self.answer(mode, headers, form).await;
-        if let Mode::AnswerLate(d) = mode {
+        if let TokenEndpointMode::AnswerLate(d) = mode {
             tokio::time::sleep(d).await;
         }
         res
@@ -453,25 +438,13 @@ impl TokenEndpoint {
 
     async fn answer(
         &self,
-        mode: Mode,
+        mode: TokenEndpointMode,
         headers: HeaderMap,
         form: HashMap<String, String>,
     ) -> Response {
         self.state.calls.fetch_add(1, Ordering::SeqCst);
-        match mode {
-            Mode::Fail500 => {
-                return (StatusCode::INTERNAL_SERVER_ERROR, "token endpoint failure")
-                    .into_response();
-            }
-            Mode::InvalidGrant => {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "the grant is no longer valid",
-                );
-            }
-            Mode::Delay(d) => tokio::time::sleep(d).await,
-            Mode::Normal | Mode::AnswerLate(_) => {}
+        if let Some(failure) = Self::apply_mode(mode).await {
+            return failure;
         }
         if !self.client_ok(&headers, &form) {
             return oauth_error(
@@ -481,66 +454,8 @@ impl TokenEndpoint {
             );
         }
         match form.get("grant_type").map(String::as_str) {
-            Some("client_credentials") => {
-                let scope = form.get("scope").cloned().unwrap_or_else(|| "read".into());
-                if !self.client_may_have(&scope) {
-                    return oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_scope",
-                        "the client is not registered for the requested scope",
-                    );
-                }
-                let subject = self.state.client_id.clone();
-                self.token_response(&subject, &scope, None)
-            }
-            Some("refresh_token") => {
-                self.state.refresh_grants.fetch_add(1, Ordering::SeqCst);
-                let Some(rt) = form.get("refresh_token") else {
-                    return oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request",
-                        "refresh_token is required",
-                    );
-                };
-                let entry = {
-                    let mut rts = self.state.refresh_tokens.lock().expect("not poisoned");
-                    rts.get_mut(rt).map(|e| {
-                        e.1 += 1;
-                        *e
-                    })
-                };
-                let Some((family, uses)) = entry else {
-                    return oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_grant",
-                        "unknown refresh token",
-                    );
-                };
-                let (subject, scope) = {
-                    let mut families = self.state.families.lock().expect("not poisoned");
-                    let f = &mut families[family];
-                    if uses > 1 {
-                        // Reuse means the token leaked or the client raced: revoke the family.
-                        f.revoked = true;
-                        self.state.reuse_detected.fetch_add(1, Ordering::SeqCst);
-                    }
-                    if f.revoked {
-                        return oauth_error(
-                            StatusCode::BAD_REQUEST,
-                            "invalid_grant",
-                            "refresh token reused; family revoked",
-                        );
-                    }
-                    (f.subject.clone(), f.scope.clone())
-                };
-                self.state
-                    .used
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(rt.clone());
-                let next = self.new_refresh_token(family);
-                self.token_response(&subject, &scope, Some(next))
-            }
+            Some("client_credentials") => self.client_credentials_grant(&form),
+            Some("refresh_token") => self.refresh_token_grant(&form),
             _ => oauth_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
@@ -549,16 +464,105 @@ impl TokenEndpoint {
         }
     }
 
+    /// What the failure mode does before any other work: an answer of its own, or a delay.
+    async fn apply_mode(mode: TokenEndpointMode) -> Option<Response> {
+        match mode {
+            TokenEndpointMode::Fail500 => {
+                Some((StatusCode::INTERNAL_SERVER_ERROR, "token endpoint failure").into_response())
+            }
+            TokenEndpointMode::InvalidGrant => Some(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "the grant is no longer valid",
+            )),
+            TokenEndpointMode::Delay(d) => {
+                tokio::time::sleep(d).await;
+                None
+            }
+            TokenEndpointMode::Normal | TokenEndpointMode::AnswerLate(_) => None,
+        }
+    }
+
+    fn client_credentials_grant(&self, form: &HashMap<String, String>) -> Response {
+        let scope = form.get("scope").cloned().unwrap_or_else(|| "read".into());
+        if !self.client_may_have(&scope) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                "the client is not registered for the requested scope",
+            );
+        }
+        let subject = self.state.client_id.clone();
+        self.token_response(&subject, &scope, None)
+    }
+
+    fn refresh_token_grant(&self, form: &HashMap<String, String>) -> Response {
+        self.state.refresh_grants.fetch_add(1, Ordering::SeqCst);
+        let Some(rt) = form.get("refresh_token") else {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "refresh_token is required",
+            );
+        };
+        let entry = {
+            let mut rts = self.state.refresh_tokens.lock().expect("not poisoned");
+            rts.get_mut(rt).map(|e| {
+                e.1 += 1;
+                *e
+            })
+        };
+        let Some((family, uses)) = entry else {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "unknown refresh token",
+            );
+        };
+        let (subject, scope) = {
+            let mut families = self.state.families.lock().expect("not poisoned");
+            let f = &mut families[family];
+            if uses > 1 {
+                // Reuse means the token leaked or the client raced: revoke the family.
+                f.revoked = true;
+                self.state.reuse_detected.fetch_add(1, Ordering::SeqCst);
+            }
+            if f.revoked {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "refresh token reused; family revoked",
+                );
+            }
+            (f.subject.clone(), f.scope.clone())
+        };
+        self.state
+            .used
+            .lock()
+            .expect("not poisoned")
+            .insert(rt.clone());
+        let next = self.new_refresh_token(family);
+        self.token_response(&subject, &scope, Some(next))
+    }
+
     /// `POST /oauth/token` and `GET /.well-known/jwks.json`.
     pub fn router(&self) -> Router {
         Router::new()
             .route(
                 "/oauth/token",
-                post(|State(this): State<TokenEndpoint>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>| this.token(headers, form)),
+                post(
+                    |State(this): State<TestTokenEndpoint>,
+                     headers: HeaderMap,
+                     Form(form): Form<HashMap<String, String>>| {
+                        this.token(headers, form)
+                    },
+                ),
             )
             .route(
                 "/.well-known/jwks.json",
-                get(|State(this): State<TokenEndpoint>| async move { Json(this.state.issuer.jwks()) }),
+                get(|State(this): State<TestTokenEndpoint>| async move {
+                    Json(this.state.issuer.jwks())
+                }),
             )
             .with_state(self.clone())
     }
@@ -571,11 +575,11 @@ impl TokenEndpoint {
         Router::new()
             .route(
                 "/.well-known/oauth-authorization-server",
-                get(|State(this): State<TokenEndpoint>| async move { this.metadata(false) }),
+                get(|State(this): State<TestTokenEndpoint>| async move { this.metadata(false) }),
             )
             .route(
                 "/.well-known/openid-configuration",
-                get(|State(this): State<TokenEndpoint>| async move { this.metadata(true) }),
+                get(|State(this): State<TestTokenEndpoint>| async move { this.metadata(true) }),
             )
             .with_state(self.clone())
     }

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use portcullis_testkit::http::{client, empty, req_to, send, serve};
+//! use portcullis_testkit::loopback::{client, empty, req_to, send, serve};
 //! let addr = serve(axum::Router::new().route("/", axum::routing::get(|| async { "hi" }))).await;
 //! let reply = send(&client(), req_to(addr, "/").body(empty()).unwrap()).await;
 //! assert_eq!(reply.status, 200);
@@ -31,10 +31,10 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 }
 
 /// hyper-util's client for plain-HTTP loopback calls.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type LoopbackClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A new loopback client.
-pub fn client() -> HttpClient {
+pub fn client() -> LoopbackClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
@@ -120,7 +120,7 @@ impl Reply {
 }
 
 /// Send `req` and read the whole answer; challenges are parsed strictly.
-pub async fn send(client: &HttpClient, req: Request<Full<Bytes>>) -> Reply {
+pub async fn send(client: &LoopbackClient, req: Request<Full<Bytes>>) -> Reply {
     let res = client
         .request(req)
         .await

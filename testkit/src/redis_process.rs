@@ -2,8 +2,8 @@
 //! persistence, stopped when dropped. For suites that share state through Redis.
 //!
 //! ```no_run
-//! use portcullis_testkit::redis::RedisServer;
-//! let mut redis = RedisServer::start();
+//! use portcullis_testkit::redis_process::RedisProcess;
+//! let mut redis = RedisProcess::start();
 //! let url = redis.url(); // redis://127.0.0.1:PORT/
 //! redis.stop(); // an outage…
 //! redis.restart(); // …and the same server back, empty, on the same port
@@ -17,16 +17,16 @@ use std::time::{Duration, Instant};
 /// A running `redis-server` (Debian's package `redis-server`, or the binary named by
 /// `PORTCULLIS_REDIS_SERVER`).
 #[derive(Debug)]
-pub struct RedisServer {
+pub struct RedisProcess {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
 }
 
-impl RedisServer {
+impl RedisProcess {
     /// Start one and wait until it accepts connections (panics when it cannot: the test needs
     /// it).
-    pub fn start() -> RedisServer {
+    pub fn start() -> RedisProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
@@ -34,7 +34,7 @@ impl RedisServer {
         let dir =
             std::env::temp_dir().join(format!("portcullis-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let mut server = RedisServer {
+        let mut server = RedisProcess {
             port,
             dir,
             child: None,
@@ -106,7 +106,7 @@ impl RedisServer {
     }
 }
 
-impl Drop for RedisServer {
+impl Drop for RedisProcess {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -1,6 +1,5 @@
-//! The demo application with its embedded identity provider, shared by the examples (included
-//! with `#[path]`; each example uses part of it).
-#![allow(dead_code)]
+//! The demo application with its embedded identity provider, shared by the examples (each
+//! example uses part of it).
 //!
 //! - Provider: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
 //!   `POST /oauth/token` (`client_credentials` for `demo`/`demo-secret`, scopes `read` and
@@ -33,7 +32,7 @@ use portcullis::server::{
 };
 use serde_json::json;
 
-use portcullis::testkit::{TestIssuer, TokenEndpoint};
+use portcullis::testkit::{TestIssuer, TestTokenEndpoint};
 
 /// The OAuth2 client the demo provider knows.
 pub const CLIENT_ID: &str = "demo";
@@ -127,7 +126,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// What the sign-in route needs: the provider, `Secure` cookies or not, the CSRF key.
 #[derive(Clone)]
 struct SignIn {
-    tokens: TokenEndpoint,
+    tokens: TestTokenEndpoint,
     secure: bool,
     csrf_key: CsrfKey,
 }
@@ -196,7 +195,7 @@ pub struct DemoApi {
     /// The embedded provider's signing keys.
     pub issuer: Arc<TestIssuer>,
     /// The embedded provider's token endpoint (counts calls).
-    pub tokens: TokenEndpoint,
+    pub tokens: TestTokenEndpoint,
     /// The auth layer's decision counters.
     pub metrics: Arc<AuthMetrics>,
     router: Router,
@@ -210,7 +209,7 @@ impl DemoApi {
     /// Build the demo with the embedded provider issuing and verifying tokens.
     pub fn new(config: DemoConfig) -> Result<Self, ConfigError> {
         let issuer = Arc::new(TestIssuer::new(config.issuer.clone()));
-        let tokens = TokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
+        let tokens = TestTokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
         tokens.set_access_ttl(config.access_ttl);
         let revoker = Revoker::for_config(&config);
         let mut jwt = JwtAuthenticator::builder()
@@ -232,7 +231,7 @@ impl DemoApi {
         audience: &str,
     ) -> Result<Self, ConfigError> {
         let issuer = Arc::new(TestIssuer::new(config.issuer.clone()));
-        let tokens = TokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
+        let tokens = TestTokenEndpoint::new(issuer.clone(), AUDIENCE, CLIENT_ID, CLIENT_SECRET);
         tokens.set_access_ttl(config.access_ttl);
         let revoker = Revoker::for_config(&config);
         let jwt = JwtAuthenticator::builder()
@@ -246,42 +245,13 @@ impl DemoApi {
 
     fn assemble(
         issuer: Arc<TestIssuer>,
-        tokens: TokenEndpoint,
+        tokens: TestTokenEndpoint,
         jwt: JwtAuthenticator,
         revoker: Revoker,
         config: &DemoConfig,
     ) -> Result<Self, ConfigError> {
-        let auth = AuthLayer::builder()
-            .realm("demo")
-            .bearer(jwt.clone())
-            .cookie(SESSION_COOKIE, jwt)
-            .csrf(config.allow_origins.iter().fold(
-                CsrfPolicy::session_bound(config.csrf_key.clone()).header(CSRF_HEADER),
-                |c, o| c.trusted_origin(o.clone()),
-            ))
-            .build()?;
-        let metrics = auth.metrics();
-        let api = Router::new()
-            .route("/api/me", get(me))
-            .route(
-                "/api/admin",
-                get(me).route_layer(RequireScope::all(["admin"])),
-            )
-            .route(
-                "/api/echo",
-                post(|body: Bytes| async move { body }).route_layer(RequireScope::all(["write"])),
-            )
-            .route("/api/logout", post(logout).with_state(revoker))
-            .layer(auth);
-        let iss = config.issuer.clone();
-        let discovery = json!({
-            "issuer": iss,
-            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-            "token_endpoint": format!("{iss}/oauth/token"),
-            "grant_types_supported": ["client_credentials", "refresh_token"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "id_token_signing_alg_values_supported": ["ES256"],
-        });
+        let (api, metrics) = protected_api(jwt, revoker, config)?;
+        let discovery = discovery_document(&config.issuer);
         let mut cors = CorsPreset::new().allow_header(CSRF_HEADER);
         for o in &config.allow_origins {
             cors = cors.allow_origin(o.clone());
@@ -304,33 +274,7 @@ impl DemoApi {
                     csrf_key: config.csrf_key.clone(),
                 }),
             )
-            .route(
-                "/dev/expired-token",
-                post(|State(t): State<TokenEndpoint>, body: Option<Json<ExpiredRequest>>| async move {
-                    let r = body.map(|Json(r)| r).unwrap_or_default();
-                    let sub = r.subject.unwrap_or_else(|| "alice".into());
-                    Json(json!({"access_token": t.access_token(&sub, r.scope.as_deref().unwrap_or("read"), -300), "token_type": "Bearer"}))
-                })
-                .with_state(tokens.clone()),
-            )
-            .route(
-                "/dev/refresh-token",
-                post(|State(t): State<TokenEndpoint>| async move {
-                    Json(json!({"refresh_token": t.issue_refresh_token("gateway", "read write")}))
-                })
-                .with_state(tokens.clone()),
-            )
-            .route(
-                "/dev/token-stats",
-                get(|State(t): State<TokenEndpoint>| async move {
-                    Json(json!({
-                        "token_requests": t.calls(),
-                        "refresh_token_grants": t.refresh_grants(),
-                        "reuse_detected": t.reuse_detected(),
-                    }))
-                })
-                .with_state(tokens.clone()),
-            )
+            .merge(dev_routes(&tokens))
             .merge(tokens.router());
         if !config.allow_origins.is_empty() {
             router = router.layer(cors.build()?);
@@ -347,4 +291,81 @@ impl DemoApi {
     pub fn router(&self) -> Router {
         self.router.clone()
     }
+}
+
+/// `/api/*` behind the auth layer (bearer or session cookie, CSRF-checked), and the layer's
+/// metrics.
+fn protected_api(
+    jwt: JwtAuthenticator,
+    revoker: Revoker,
+    config: &DemoConfig,
+) -> Result<(Router, Arc<AuthMetrics>), ConfigError> {
+    let auth = AuthLayer::builder()
+        .realm("demo")
+        .bearer(jwt.clone())
+        .cookie(SESSION_COOKIE, jwt)
+        .csrf(config.allow_origins.iter().fold(
+            CsrfPolicy::session_bound(config.csrf_key.clone()).header(CSRF_HEADER),
+            |c, o| c.trusted_origin(o.clone()),
+        ))
+        .build()?;
+    let metrics = auth.metrics();
+    let api = Router::new()
+        .route("/api/me", get(me))
+        .route(
+            "/api/admin",
+            get(me).route_layer(RequireScope::all(["admin"])),
+        )
+        .route(
+            "/api/echo",
+            post(|body: Bytes| async move { body }).route_layer(RequireScope::all(["write"])),
+        )
+        .route("/api/logout", post(logout).with_state(revoker))
+        .layer(auth);
+    Ok((api, metrics))
+}
+
+/// The provider's OpenID discovery document.
+fn discovery_document(iss: &str) -> serde_json::Value {
+    json!({
+        "issuer": iss,
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "token_endpoint": format!("{iss}/oauth/token"),
+        "grant_types_supported": ["client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+    })
+}
+
+/// `/dev/*`: what only a demo provider offers (an expired token, a fresh refresh-token family,
+/// counters).
+fn dev_routes(tokens: &TestTokenEndpoint) -> Router {
+    Router::new()
+        .route(
+            "/dev/expired-token",
+            post(|State(t): State<TestTokenEndpoint>, body: Option<Json<ExpiredRequest>>| async move {
+                let r = body.map(|Json(r)| r).unwrap_or_default();
+                let sub = r.subject.unwrap_or_else(|| "alice".into());
+                Json(json!({"access_token": t.access_token(&sub, r.scope.as_deref().unwrap_or("read"), -300), "token_type": "Bearer"}))
+            })
+            .with_state(tokens.clone()),
+        )
+        .route(
+            "/dev/refresh-token",
+            post(|State(t): State<TestTokenEndpoint>| async move {
+                Json(json!({"refresh_token": t.issue_refresh_token("gateway", "read write")}))
+            })
+            .with_state(tokens.clone()),
+        )
+        .route(
+            "/dev/token-stats",
+            get(|State(t): State<TestTokenEndpoint>| async move {
+                Json(json!({
+                    "token_requests": t.calls(),
+                    "refresh_token_grants": t.refresh_grants(),
+                    "reuse_detected": t.reuse_detected(),
+                }))
+            })
+            .with_state(tokens.clone()),
+        )
 }
