@@ -8,7 +8,7 @@ use http::HeaderName;
 use tower::Layer;
 
 use crate::authenticator::Authenticator;
-use crate::authenticator::fast_path::Engine;
+use crate::authenticator::engine::Engine;
 use crate::context::LayerContext;
 use crate::credential::CredentialKind;
 use crate::csrf::CsrfPolicy;

@@ -11,7 +11,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tower::Service;
 
 use crate::authenticator::Outcome;
-use crate::authenticator::fast_path::Engine;
+use crate::authenticator::engine::Engine;
 use crate::body::AuthBody;
 use crate::credential::{CredentialKind, Found};
 use crate::error::{AuthError, ErrorCode};

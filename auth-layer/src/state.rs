@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::authenticator::fast_path::Engine;
+use crate::authenticator::engine::Engine;
 use crate::context::LayerContext;
 use crate::credential::CredentialKind;
 use crate::csrf::CsrfCheck;

@@ -62,6 +62,7 @@ impl KeyMap {
     /// A fetched key set: keys named by `kid` (checked by the caller), and the only key of
     /// the document, which a token without `kid` may use. A token whose `kid` names no key
     /// gets none: that is a reason to fetch again.
+    #[cfg(feature = "jwks")]
     pub(crate) fn fetched(
         named: impl IntoIterator<Item = (String, Vec<Arc<JwtKey>>)>,
         only: Option<Arc<JwtKey>>,

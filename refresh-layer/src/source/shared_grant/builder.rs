@@ -1,5 +1,6 @@
 //! [`SharedGrantBuilder`]: one grant id per identity, and what to do with a new seed.
 
+use super::seed::seed_hash;
 use super::*;
 
 /// How long a lease lasts unless renewed, unless [`lease_ttl`](SharedGrantBuilder::lease_ttl)
@@ -16,24 +17,6 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The shortest poll interval, so a waiting process never busy-loops on the store.
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
-
-/// What a grant does when its configured refresh token (its seed) is not the one the stored
-/// token set started from; see the [module docs](super#a-new-seed). There is no default:
-/// each grant names one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NewSeed {
-    /// The configured seed replaces the stored token set (exchanged once, subject checked,
-    /// committed with compare-and-set), unless the stored set already replaced that seed once.
-    Replace,
-    /// The stored token set stays; the configured seed is never sent.
-    KeepStored,
-}
-
-/// The lowercase hex SHA-256 of a seed: what a stored set records instead of the seed.
-pub(super) fn seed_hash(seed: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, seed.as_bytes());
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Configures a [`SharedGrant`]; see [`SharedGrant::builder`].
 #[must_use]

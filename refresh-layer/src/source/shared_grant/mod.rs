@@ -86,6 +86,7 @@
 //! to the store, with compare-and-set, on the first refresh after the store is back.
 
 mod builder;
+mod seed;
 mod source;
 mod stored;
 
@@ -101,7 +102,8 @@ use crate::error::{BuildError, RefreshError};
 use crate::source::credential_source::{CredentialSource, FetchFuture};
 use crate::source::oauth2::OAuth2;
 use crate::store::{Commit, CredentialStore, Lease, StoredTokens, Versioned, next_version};
-pub use builder::{NewSeed, SharedGrantBuilder};
+pub use builder::SharedGrantBuilder;
+pub use seed::NewSeed;
 use stored::{retire, stored_of};
 
 /// An [`OAuth2`] grant whose token set is shared through a [`CredentialStore`]: give it to
