@@ -20,10 +20,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tower::Service;
 
-pub mod peers;
+pub(crate) mod peers;
 
-pub const ISSUER: &str = "https://id.bench";
-pub const AUDIENCE: &str = "bench-api";
+pub(crate) const ISSUER: &str = "https://id.bench";
+pub(crate) const AUDIENCE: &str = "bench-api";
 
 /// The tokens every verifier gets: per algorithm a valid one and one with a flipped signature
 /// byte, plus an expired HS256 token.
@@ -32,7 +32,7 @@ struct Tokens {
     expired_hs256: String,
 }
 
-pub fn ready<F: Future>(f: F) -> F::Output {
+pub(crate) fn ready<F: Future>(f: F) -> F::Output {
     match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
         Poll::Pending => panic!("benchmarked services answer immediately"),
@@ -40,7 +40,7 @@ pub fn ready<F: Future>(f: F) -> F::Output {
 }
 
 /// The claims of the performance notes: 338 bytes of JSON.
-pub fn claims(exp: u64) -> serde_json::Value {
+pub(crate) fn claims(exp: u64) -> serde_json::Value {
     json!({
         "iss": ISSUER, "sub": "user-4711", "aud": AUDIENCE, "exp": exp,
         "iat": now(), "jti": "4f1c7a3e-9b2d-4e8f-a1c6-2d7e9f0b3a51", "scope": "read write profile",
@@ -55,7 +55,7 @@ pub fn claims(exp: u64) -> serde_json::Value {
 /// builds this same struct from the same 338 bytes, so their counts compare the same work.
 #[derive(Clone, Deserialize)]
 #[allow(dead_code)]
-pub struct UserClaims {
+pub(crate) struct UserClaims {
     pub iss: String,
     pub sub: String,
     pub aud: String,
@@ -105,7 +105,7 @@ fn static_with_extension(
 
 /// Portcullis with every test key, parsing the payload into `C` as well (`()`: registered
 /// claims only).
-pub fn jwt<C>(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator<C> {
+pub(crate) fn jwt<C>(issuer: &TestIssuer, cache: usize) -> JwtAuthenticator<C> {
     issuer
         .verification_keys()
         .into_iter()
@@ -128,7 +128,7 @@ fn forge(token: &str) -> String {
     String::from_utf8(bytes).unwrap()
 }
 
-pub type Case = (String, Box<dyn FnMut()>);
+pub(crate) type Case = (String, Box<dyn FnMut()>);
 
 /// One case through any service answering immediately; the first answer's status is checked
 /// so a case measures the path its name says.
@@ -159,7 +159,7 @@ fn router_case(name: String, svc: Router, auth: Option<String>, expect: u16) -> 
 }
 
 /// Every case, in report order.
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     let issuer = TestIssuer::new(ISSUER);
     let tokens = tokens(&issuer);
     let mut out = baselines(&tokens);
@@ -342,7 +342,7 @@ fn floor_hs256(secret: &[u8], token: String) -> Case {
 
 /// Client side: one request through a service that answers at once, bare, with tower-http's
 /// `AddAuthorization`, and with the refresh layer injecting a current bearer token.
-pub fn client_cases() -> Vec<Case> {
+pub(crate) fn client_cases() -> Vec<Case> {
     use bytes::Bytes;
     use http_body_util::Full;
     use portcullis::client::{Credential, RefreshLayer};

@@ -93,7 +93,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// jwt-authorizer's router for `alg` (axum 0.7).
-pub fn jwt_authorizer_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum07::Router> {
+pub(crate) fn jwt_authorizer_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum07::Router> {
     use axum07::Router;
     use jwt_authorizer::{IntoLayer, JwtAuthorizer, Validation};
 
@@ -132,7 +132,7 @@ pub(super) fn jwt_authorizer(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> 
 }
 
 /// axum-jwt-auth's router for `alg` (its extractor in the handler).
-pub fn axum_jwt_auth_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum::Router> {
+pub(crate) fn axum_jwt_auth_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum::Router> {
     use axum::Router;
     use axum_jwt_auth::{Claims, Decoder, LocalDecoder};
     use jsonwebtoken10 as jwt10;
@@ -225,7 +225,7 @@ impl aliri_oauth2::HasScope for AliriUserClaims {
 }
 
 /// aliri_tower's router for `alg` (HS256 and RS256 only, see above).
-pub fn aliri_tower_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum::Router> {
+pub(crate) fn aliri_tower_router(issuer: &TestIssuer, alg: Algorithm) -> Option<axum::Router> {
     use aliri::jwa;
     use aliri::jwt::{Audience, CoreValidator, Issuer};
     use aliri_oauth2::Authority;

@@ -15,7 +15,7 @@ use crate::http::{Answer, Http};
 use crate::report::{CauseId, Outcome, Report, quoted, quoted_list};
 
 /// The request a page would make, as the doctor sent it.
-pub struct PageRequest<'a> {
+pub(crate) struct PageRequest<'a> {
     /// The page's origin.
     pub origin: &'a str,
     /// The target.
@@ -106,7 +106,11 @@ fn allows_origin(answer: &Answer, page: &PageRequest<'_>, on: &str, report: &mut
 
 /// Send the preflight the request needs, if any, and judge it: `None` when none is needed,
 /// else whether the browser would go on to send the request.
-pub async fn preflight(http: &Http, page: &PageRequest<'_>, report: &mut Report) -> Option<bool> {
+pub(crate) async fn preflight(
+    http: &Http,
+    page: &PageRequest<'_>,
+    report: &mut Report,
+) -> Option<bool> {
     let simple_method = matches!(page.method.as_str(), "GET" | "HEAD" | "POST");
     let asked = asked_headers(page);
     if simple_method && asked.is_empty() {
@@ -263,7 +267,7 @@ fn allows_headers(
 }
 
 /// Judge the real answer: readable by the page, and its challenge exposed.
-pub fn answer(
+pub(crate) fn answer(
     main: &Answer,
     page: &PageRequest<'_>,
     preflight_passed: Option<bool>,

@@ -22,7 +22,7 @@ use crate::untrusted::Untrusted;
 
 /// What to send, and what to compare the token with.
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// The request's URL.
     pub url: Uri,
     /// Its method.
@@ -43,7 +43,7 @@ pub struct Spec {
 
 /// Why no diagnosis could be made.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The arguments do not make a request.
     Usage(String),
     /// The server could not be reached.
@@ -51,7 +51,7 @@ pub enum Failure {
 }
 
 /// Send the request as given and diagnose the answer.
-pub async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
+pub(crate) async fn run(http: &Http, spec: &Spec) -> Result<Report, Failure> {
     let (req, page_headers) = build_request(spec)?;
     let answer = http
         .send(req)

@@ -16,7 +16,7 @@ const MAX_BODY: usize = 1 << 20;
 
 /// What came back from one exchange.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The status.
     pub status: StatusCode,
     /// The headers.
@@ -27,7 +27,7 @@ pub struct Answer {
 
 impl Answer {
     /// Every value of `name`, as text (values that are not text are skipped).
-    pub fn all(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
         self.headers
             .get_all(name)
             .iter()
@@ -36,21 +36,21 @@ impl Answer {
     }
 
     /// The first value of `name`, as text.
-    pub fn first(&self, name: &str) -> Option<&str> {
+    pub(crate) fn first(&self, name: &str) -> Option<&str> {
         self.headers.get(name)?.to_str().ok()
     }
 }
 
 /// A client for `http` and `https` URLs.
 #[derive(Clone)]
-pub struct Http {
+pub(crate) struct Http {
     client: BufferedClient<Full<Bytes>>,
     timeout: Duration,
 }
 
 impl Http {
     /// A client whose every exchange ends within `timeout`.
-    pub fn new(timeout: Duration) -> Result<Self, BoxError> {
+    pub(crate) fn new(timeout: Duration) -> Result<Self, BoxError> {
         // The doctor probes what the user names, plain-http development servers included.
         let https = portcullis_wire::https::connector(true, timeout)?;
         let client = Client::builder(TokioExecutor::new()).build(https);
@@ -61,7 +61,7 @@ impl Http {
     }
 
     /// Send `req` and read the whole answer.
-    pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answer, BoxError> {
+    pub(crate) async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answer, BoxError> {
         let res: Response<Bytes> =
             tokio::time::timeout(self.timeout, self.client.clone().oneshot(req))
                 .await
@@ -75,7 +75,7 @@ impl Http {
     }
 
     /// `GET url` asking for JSON; the document when the answer is 200 and a JSON object.
-    pub async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
+    pub(crate) async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
         let req = Request::builder()
             .method(Method::GET)
             .uri(url)

@@ -15,7 +15,7 @@ const MAX_CANDIDATES: usize = 8;
 
 /// What the key set says of the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyVerdict {
+pub(crate) enum KeyVerdict {
     /// A published key verifies the signature.
     Verified,
     /// The `kid` names no key in the set (the set's kids, for the detail).
@@ -56,7 +56,7 @@ struct Family {
 
 /// Fetch the issuer's metadata and key set and judge the token's key, algorithm and signature,
 /// recording each step in `checks`.
-pub async fn judge(
+pub(crate) async fn judge(
     http: &Http,
     issuer: &str,
     token: &Decoded,

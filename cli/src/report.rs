@@ -14,7 +14,7 @@ use crate::untrusted::{Shown, ShownJson, Untrusted};
 /// The stable cause ids (documented in the README; scripts switch on them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CauseId {
+pub(crate) enum CauseId {
     // Declared in the order a person should fix them, so sorting by id is that order. A page
     // cannot see any answer until the browser lets the request through, so those come first;
     // a server that fails or cannot get its keys says nothing about the token; then what was
@@ -63,7 +63,7 @@ pub enum CauseId {
 
 impl CauseId {
     /// The wire id.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         use CauseId::*;
         match self {
             PreflightRejected => "preflight_rejected",
@@ -90,7 +90,7 @@ impl CauseId {
     }
 
     /// Whether a browser would keep the page from seeing any answer at all.
-    pub fn blocks_the_page(self) -> bool {
+    pub(crate) fn blocks_the_page(self) -> bool {
         matches!(
             self,
             CauseId::PreflightRejected
@@ -102,7 +102,7 @@ impl CauseId {
 
 /// One cause: what is wrong and what to do about it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Cause {
+pub(crate) struct Cause {
     /// The stable id.
     pub id: CauseId,
     /// What was seen.
@@ -114,7 +114,7 @@ pub struct Cause {
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// As it should be.
     Pass,
     /// Wrong, and it explains a failure.
@@ -127,7 +127,7 @@ pub enum Outcome {
 
 /// One thing the doctor looked at.
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     /// What was looked at (`server_clock`, `exp`, `jwks`, `preflight`, …).
     pub name: &'static str,
     /// How it came out.
@@ -138,7 +138,7 @@ pub struct Check {
 
 impl Check {
     /// A check.
-    pub fn new(name: &'static str, outcome: Outcome, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(name: &'static str, outcome: Outcome, detail: impl Into<String>) -> Self {
         Check {
             name,
             outcome,
@@ -148,12 +148,12 @@ impl Check {
 }
 
 /// A word in a detail, in double quotes, as it came (the text output escapes it).
-pub fn quoted(word: &str) -> String {
+pub(crate) fn quoted(word: &str) -> String {
     format!("\"{word}\"")
 }
 
 /// Words in a detail, as `["a", "b"]`, as they came (the text output escapes them).
-pub fn quoted_list<I>(words: I) -> String
+pub(crate) fn quoted_list<I>(words: I) -> String
 where
     I: IntoIterator,
     I::Item: AsRef<str>,
@@ -164,7 +164,7 @@ where
 
 /// The whole finding.
 #[derive(Debug, Clone, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// The status of the request as sent.
     pub status: Option<u16>,
     /// The causes, in the order to fix them.
@@ -177,13 +177,13 @@ pub struct Report {
 
 impl Report {
     /// The first cause's id, or `ok`.
-    pub fn verdict(&self) -> &'static str {
+    pub(crate) fn verdict(&self) -> &'static str {
         self.causes.first().map_or("ok", |c| c.id.as_str())
     }
 
     /// Add a cause unless one with that id is already there (the first one found is the more
     /// specific: it came from the server's own words).
-    pub fn cause(&mut self, id: CauseId, detail: impl Into<String>, fix: impl Into<String>) {
+    pub(crate) fn cause(&mut self, id: CauseId, detail: impl Into<String>, fix: impl Into<String>) {
         if !self.causes.iter().any(|c| c.id == id) {
             self.causes.push(Cause {
                 id,
@@ -194,12 +194,17 @@ impl Report {
     }
 
     /// Record a check.
-    pub fn check(&mut self, name: &'static str, outcome: Outcome, detail: impl Into<String>) {
+    pub(crate) fn check(
+        &mut self,
+        name: &'static str,
+        outcome: Outcome,
+        detail: impl Into<String>,
+    ) {
         self.checks.push(Check::new(name, outcome, detail));
     }
 
     /// The whole report as one JSON object.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "verdict": self.verdict(),
             "status": self.status,
@@ -212,7 +217,7 @@ impl Report {
     /// The report for people: the verdict, then each cause with its fix, then the token and
     /// the checks. What is not a static word or a number is shown escaped ([`Untrusted`],
     /// [`Shown`], [`ShownJson`]), so each report line is one of ours.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut out = String::new();
         let status = self
             .status

@@ -11,7 +11,7 @@ use crate::untrusted::{Shown, ShownJson};
 
 /// A JWS in compact form, decoded (not verified).
 #[derive(Debug, Clone)]
-pub struct Decoded {
+pub(crate) struct Decoded {
     /// The JOSE header.
     pub header: Map<String, Value>,
     /// The claims.
@@ -24,7 +24,7 @@ pub struct Decoded {
 
 /// Why a credential is not a readable JWT. Says which part failed, never what it held.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotAJwt {
+pub(crate) enum NotAJwt {
     /// Not three dot-separated parts.
     Parts(usize),
     /// A part is not base64url.
@@ -44,7 +44,7 @@ impl std::fmt::Display for NotAJwt {
 }
 
 /// Decode the header and claims of a compact JWS.
-pub fn decode(token: &str) -> Result<Decoded, NotAJwt> {
+pub(crate) fn decode(token: &str) -> Result<Decoded, NotAJwt> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 {
         return Err(NotAJwt::Parts(parts.len()));
@@ -72,22 +72,22 @@ impl Decoded {
     }
 
     /// `alg`.
-    pub fn alg(&self) -> Option<&str> {
+    pub(crate) fn alg(&self) -> Option<&str> {
         self.header_str("alg")
     }
 
     /// `kid`.
-    pub fn kid(&self) -> Option<&str> {
+    pub(crate) fn kid(&self) -> Option<&str> {
         self.header_str("kid")
     }
 
     /// `iss`.
-    pub fn iss(&self) -> Option<&str> {
+    pub(crate) fn iss(&self) -> Option<&str> {
         self.claims.get("iss")?.as_str()
     }
 
     /// `aud`, a string or an array of strings.
-    pub fn aud(&self) -> Vec<&str> {
+    pub(crate) fn aud(&self) -> Vec<&str> {
         match self.claims.get("aud") {
             Some(Value::String(s)) => vec![s.as_str()],
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
@@ -96,13 +96,13 @@ impl Decoded {
     }
 
     /// A NumericDate claim (`exp`, `nbf`, `iat`), in whole seconds.
-    pub fn time(&self, name: &str) -> Option<i64> {
+    pub(crate) fn time(&self, name: &str) -> Option<i64> {
         let v = self.claims.get(name)?;
         v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
     }
 
     /// The scopes: `scope` (space-separated), else `scp` (array or string).
-    pub fn scopes(&self) -> Vec<&str> {
+    pub(crate) fn scopes(&self) -> Vec<&str> {
         fn from(v: &Value) -> Option<Vec<&str>> {
             Some(match v {
                 Value::String(s) => s.split_ascii_whitespace().collect(),
@@ -119,14 +119,14 @@ impl Decoded {
 }
 
 /// Seconds since the epoch.
-pub fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A NumericDate as HTTP writes dates (`Tue, 01 Dec 2026 07:10:00 GMT`).
-pub fn date(secs: i64) -> String {
+pub(crate) fn date(secs: i64) -> String {
     match u64::try_from(secs) {
         // A token says what it likes: past year 9999 neither SystemTime nor HTTP dates go.
         Ok(s) if s <= LAST_HTTP_DATE => {
@@ -141,7 +141,7 @@ pub fn date(secs: i64) -> String {
 const LAST_HTTP_DATE: u64 = 253_402_300_799;
 
 /// How far `at` is from `now`: `in 4 min`, `3 h ago`, `now`.
-pub fn relative(at: i64, now: i64) -> String {
+pub(crate) fn relative(at: i64, now: i64) -> String {
     let d = at.saturating_sub(now);
     let n = d.unsigned_abs();
     let amount = match n {
@@ -159,11 +159,11 @@ pub fn relative(at: i64, now: i64) -> String {
 }
 
 /// The registered time claims, in the order they are shown.
-pub const TIME_CLAIMS: [&str; 3] = ["iat", "nbf", "exp"];
+pub(crate) const TIME_CLAIMS: [&str; 3] = ["iat", "nbf", "exp"];
 
 /// Header and claims as JSON, untouched, and beside them each time claim as a date and how far
 /// it is from `now` (`"times": {"exp": "Tue, … GMT, in 4 min"}`).
-pub fn annotated(token: &Decoded, now: i64) -> Value {
+pub(crate) fn annotated(token: &Decoded, now: i64) -> Value {
     let times: Map<String, Value> = TIME_CLAIMS
         .iter()
         .filter_map(|name| {
@@ -175,13 +175,13 @@ pub fn annotated(token: &Decoded, now: i64) -> Value {
 }
 
 /// `Tue, 01 Dec 2026 07:10:00 GMT, in 4 min`.
-pub fn readable(t: i64, now: i64) -> String {
+pub(crate) fn readable(t: i64, now: i64) -> String {
     format!("{}, {}", date(t), relative(t, now))
 }
 
 /// The header and claims as text, with readable times; never the signature. Names and
 /// values are the token's words: shown escaped.
-pub fn render(token: &Decoded, now: i64) -> String {
+pub(crate) fn render(token: &Decoded, now: i64) -> String {
     let mut out = String::from("header:\n");
     for (k, v) in &token.header {
         out.push_str(&format!("  {}: {}\n", Shown(k), ShownJson(v)));

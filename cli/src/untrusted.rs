@@ -56,7 +56,7 @@ const FORMAT: &[(char, char)] = &[
 
 /// Whether `c` is never written raw to a terminal: a control character (C0, DEL, C1), a
 /// format character (category Cf), or the line or paragraph separator (U+2028, U+2029).
-pub fn must_escape(c: char) -> bool {
+pub(crate) fn must_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}')
         || (c >= '\u{00ad}'
@@ -99,21 +99,21 @@ fn escape(f: &mut impl fmt::Write, s: &str, quote: bool) -> fmt::Result {
 /// Text that may carry a peer's words. It is shown only escaped ([`Display`]); it serializes
 /// as the words themselves (for [`json_line`], which escapes them its own way).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Untrusted(String);
+pub(crate) struct Untrusted(String);
 
 impl Untrusted {
     /// The words as they came, to compare or search them; never to print them.
-    pub fn raw(&self) -> &str {
+    pub(crate) fn raw(&self) -> &str {
         &self.0
     }
 
     /// Append more words.
-    pub fn push_str(&mut self, more: &str) {
+    pub(crate) fn push_str(&mut self, more: &str) {
         self.0.push_str(more);
     }
 
     /// Replace every `from` with `to`.
-    pub fn replace_all(&mut self, from: &str, to: &str) {
+    pub(crate) fn replace_all(&mut self, from: &str, to: &str) {
         if self.0.contains(from) {
             self.0 = self.0.replace(from, to);
         }
@@ -145,7 +145,7 @@ impl Serialize for Untrusted {
 }
 
 /// A borrowed word shown escaped, bare.
-pub struct Shown<'a>(pub &'a str);
+pub(crate) struct Shown<'a>(pub &'a str);
 
 impl Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -154,7 +154,7 @@ impl Display for Shown<'_> {
 }
 
 /// A borrowed word shown escaped, in double quotes (a quote inside is `\"`).
-pub struct ShownQuoted<'a>(pub &'a str);
+pub(crate) struct ShownQuoted<'a>(pub &'a str);
 
 impl Display for ShownQuoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -166,7 +166,7 @@ impl Display for ShownQuoted<'_> {
 
 /// A JSON value shown in compact JSON layout with its strings (and member names) in the text
 /// form: `"a\x1bb"`, not JSON's `"a\u001bb"`, so that every value reads the same way.
-pub struct ShownJson<'a>(pub &'a Value);
+pub(crate) struct ShownJson<'a>(pub &'a Value);
 
 impl Display for ShownJson<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -225,7 +225,7 @@ impl Formatter for GuardedJson {
 }
 
 /// `v` as one line of JSON with no raw control, bidirectional or format character.
-pub fn json_line(v: &Value) -> String {
+pub(crate) fn json_line(v: &Value) -> String {
     let mut out = Vec::new();
     let mut ser = JsonSerializer::with_formatter(&mut out, GuardedJson);
     // Writing a Value into memory fails only on a non-string map key, which a Value has not.

@@ -29,13 +29,13 @@ use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::json;
 
 /// The scope every client is told to ask for first (in the 401's challenge).
-pub const READ: &str = "notes:read";
+pub(crate) const READ: &str = "notes:read";
 /// The scope `add_note` needs on top of it.
-pub const WRITE: &str = "notes:write";
+pub(crate) const WRITE: &str = "notes:write";
 
 /// What the deployment decides: where the server is, who issues its tokens, which browser
 /// pages may call it.
-pub struct Deployment {
+pub(crate) struct Deployment {
     /// The canonical URI of the MCP endpoint, e.g. `https://notes.example.com/mcp`: the
     /// `resource` of the metadata and the audience every token must name.
     pub resource: String,
@@ -47,7 +47,7 @@ pub struct Deployment {
 
 /// The whole server: `/mcp` and the metadata, behind CORS and authentication. `jwt` must
 /// check the audience against `deployment.resource` (see `main.rs`).
-pub fn app(deployment: &Deployment, jwt: impl Authenticator) -> Result<Router, ConfigError> {
+pub(crate) fn app(deployment: &Deployment, jwt: impl Authenticator) -> Result<Router, ConfigError> {
     let metadata = ProtectedResource::new(&deployment.resource)
         .authorization_server(&deployment.authorization_server)
         .scopes_supported([READ, WRITE])
@@ -107,7 +107,7 @@ pub fn app(deployment: &Deployment, jwt: impl Authenticator) -> Result<Router, C
 /// A demo authorization server on another loopback port (the testkit's token endpoint:
 /// `client_credentials` for `client_id`/`client_secret`, scopes [`READ`] and [`WRITE`], tokens
 /// for `resource`), and the authenticator that checks its tokens.
-pub async fn embedded_provider(
+pub(crate) async fn embedded_provider(
     resource: &str,
     client_id: &str,
     client_secret: &str,

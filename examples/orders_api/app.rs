@@ -21,7 +21,7 @@ use portcullis::server::{
 use serde::Deserialize;
 
 /// What the app needs to know; in production it comes from your configuration.
-pub struct Config {
+pub(crate) struct Config {
     /// The identity provider's `iss`.
     pub issuer: String,
     /// This API's identifier: tokens for other APIs of the same issuer are refused.
@@ -38,7 +38,7 @@ pub struct Config {
 
 /// The app's own claims, parsed from every token.
 #[derive(Clone, Deserialize)]
-pub struct OrderClaims {
+pub(crate) struct OrderClaims {
     pub tenant: String,
 }
 
@@ -59,7 +59,7 @@ async fn deploy(p: Principal) -> String {
 }
 
 /// The whole app: routes, policies, the auth layer, CORS.
-pub fn router(config: Config) -> Result<Router, ConfigError> {
+pub(crate) fn router(config: Config) -> Result<Router, ConfigError> {
     let jwt = JwtAuthenticator::builder()
         .key(JwtKey::rsa_pem(&config.public_pem, &[Algorithm::RS256])?)
         .issuer(config.issuer)

@@ -573,12 +573,12 @@ mod warnings {
     }
 
     /// Start capturing (once per binary; later calls do nothing).
-    pub fn capture() {
+    pub(crate) fn capture() {
         let _ = tracing::subscriber::set_global_default(Capture);
     }
 
     /// The warnings so far that contain every one of `words`.
-    pub fn with(words: &[&str]) -> Vec<String> {
+    pub(crate) fn with(words: &[&str]) -> Vec<String> {
         SEEN.lock()
             .unwrap()
             .iter()

@@ -56,6 +56,15 @@ pub struct TestIssuer {
     keys: Vec<SigningKey>,
 }
 
+/// Names the issuer only: its keys are secrets even in tests.
+impl std::fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Every JWS algorithm the issuer can sign with (each has a key). A slice, so that its type
 /// does not change when an algorithm is added.
 pub const ALGORITHMS: &[Algorithm] = &[

@@ -79,6 +79,13 @@ pub struct TestTokenEndpoint {
     state: Arc<State_>,
 }
 
+/// Opaque: the endpoint's state holds the client secret and every token it issued.
+impl std::fmt::Debug for TestTokenEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestTokenEndpoint").finish_non_exhaustive()
+    }
+}
+
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let mut res = (
         status,

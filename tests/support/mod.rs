@@ -2,11 +2,11 @@
 //! compiled examples.
 #![allow(dead_code, unused_imports)]
 
-pub use portcullis::testkit::loopback::*;
+pub(crate) use portcullis::testkit::loopback::*;
 
 /// A compiled example (`cargo test` builds examples into target/<profile>/examples; test
 /// binaries live in target/<profile>/deps).
-pub fn example_bin(name: &str) -> std::path::PathBuf {
+pub(crate) fn example_bin(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent()
         .unwrap()
@@ -18,13 +18,13 @@ pub fn example_bin(name: &str) -> std::path::PathBuf {
 
 /// Start the compiled example `name` with `args`; returns the process (killed when dropped)
 /// and the URL its first stdout line names (`listening on URL`).
-pub async fn start_example(name: &str, args: &[&str]) -> (tokio::process::Child, String) {
+pub(crate) async fn start_example(name: &str, args: &[&str]) -> (tokio::process::Child, String) {
     start_example_with_env(name, args, &[]).await
 }
 
 /// [`start_example`] with environment variables set for it (secrets, which `ps` would show
 /// on the command line).
-pub async fn start_example_with_env(
+pub(crate) async fn start_example_with_env(
     name: &str,
     args: &[&str],
     env: &[(&str, &str)],

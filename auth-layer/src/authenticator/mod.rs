@@ -9,6 +9,6 @@ pub(crate) mod engine;
 mod extension_point;
 pub(crate) mod fast_path;
 
-pub(crate) use authentication::Outcome;
 pub use authentication::Authentication;
+pub(crate) use authentication::Outcome;
 pub use extension_point::Authenticator;

@@ -345,6 +345,16 @@ pub enum KeyLookup {
     Pending(KeyFuture),
 }
 
+impl fmt::Debug for KeyLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyLookup::Found(key) => f.debug_tuple("Found").field(key).finish(),
+            KeyLookup::Unknown => f.write_str("Unknown"),
+            KeyLookup::Pending(_) => f.write_str("Pending(..)"),
+        }
+    }
+}
+
 /// Where verification keys come from: a fixed set, or a JWKS that rotates.
 pub trait KeySource: Send + Sync + 'static {
     /// Find the key for a token whose header names `kid` (or none) and `alg`. Where several

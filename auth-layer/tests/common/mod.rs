@@ -3,40 +3,40 @@
 //! issuer that mints its tokens, and the imports every suite uses.
 #![allow(dead_code, unused_imports)]
 
-pub use std::net::SocketAddr;
-pub use std::sync::{Arc, OnceLock};
+pub(crate) use std::net::SocketAddr;
+pub(crate) use std::sync::{Arc, OnceLock};
 
-pub use auth_layer::jwt::JwtAuthenticator;
-pub use auth_layer::{
+pub(crate) use auth_layer::jwt::JwtAuthenticator;
+pub(crate) use auth_layer::{
     ApiKeys, AuthLayer, AuthMetrics, CredentialKind, CsrfKey, CsrfPolicy, Denylist, ErrorCode,
     Principal, ProtectedResource, RequireRole, RequireScope,
 };
-pub use axum::Router;
-pub use axum::routing::get;
-pub use base64::Engine;
-pub use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-pub use http::Request;
-pub use jsonwebtoken::{Algorithm, Header};
-pub use portcullis_testkit::loopback::*;
-pub use portcullis_testkit::{ALGORITHMS, TestIssuer, now};
-pub use serde_json::{Value, json};
+pub(crate) use axum::Router;
+pub(crate) use axum::routing::get;
+pub(crate) use base64::Engine;
+pub(crate) use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+pub(crate) use http::Request;
+pub(crate) use jsonwebtoken::{Algorithm, Header};
+pub(crate) use portcullis_testkit::loopback::*;
+pub(crate) use portcullis_testkit::{ALGORITHMS, TestIssuer, now};
+pub(crate) use serde_json::{Value, json};
 
-pub const ISS: &str = "https://id.test";
-pub const AUD: &str = "api";
+pub(crate) const ISS: &str = "https://id.test";
+pub(crate) const AUD: &str = "api";
 
 /// The key the fixture's session-bound CSRF tokens are minted with.
-pub fn csrf_key() -> CsrfKey {
+pub(crate) fn csrf_key() -> CsrfKey {
     CsrfKey::new(b"the fixture's csrf key, 32+ bytes long").unwrap()
 }
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub addr: SocketAddr,
     pub issuer: TestIssuer,
     pub metrics: Arc<AuthMetrics>,
 }
 
 /// A JWT authenticator for any audience with the shared issuer's `n`th verification key.
-pub fn any_audience_jwt(n: usize) -> JwtAuthenticator {
+pub(crate) fn any_audience_jwt(n: usize) -> JwtAuthenticator {
     JwtAuthenticator::builder()
         .any_audience()
         .key(issuer().verification_keys().remove(n))
@@ -44,24 +44,24 @@ pub fn any_audience_jwt(n: usize) -> JwtAuthenticator {
         .unwrap()
 }
 
-pub fn issuer() -> &'static TestIssuer {
+pub(crate) fn issuer() -> &'static TestIssuer {
     static I: OnceLock<TestIssuer> = OnceLock::new();
     I.get_or_init(|| TestIssuer::new(ISS))
 }
 
-pub async fn me(p: Principal) -> axum::Json<Value> {
+pub(crate) async fn me(p: Principal) -> axum::Json<Value> {
     axum::Json(
         json!({"sub": p.subject(), "scopes": p.scopes().collect::<Vec<_>>(), "kind": format!("{:?}", p.kind())}),
     )
 }
 
 /// The handler sees the credential header marked sensitive.
-pub async fn sensitive(req: Request<axum::body::Body>) -> String {
+pub(crate) async fn sensitive(req: Request<axum::body::Body>) -> String {
     let h = req.headers().get("authorization").unwrap();
     format!("{}", h.is_sensitive())
 }
 
-pub async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let issuer = TestIssuer::new(ISS);
     let denylist = Arc::new(Denylist::default());
     denylist.revoke_subject("mallory");
@@ -118,18 +118,18 @@ pub async fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    pub fn token(&self, alg: Algorithm, claims: Value) -> String {
+    pub(crate) fn token(&self, alg: Algorithm, claims: Value) -> String {
         let mut h = Header::new(alg);
         h.kid = Some(self.issuer.kid(alg).into());
         h.typ = Some("at+jwt".into());
         self.issuer.mint_with_header(h, claims)
     }
 
-    pub fn claims(&self, scope: &str) -> Value {
+    pub(crate) fn claims(&self, scope: &str) -> Value {
         self.issuer.access_claims("alice", AUD, scope, 300)
     }
 
-    pub async fn bearer(&self, path: &str, token: &str) -> Reply {
+    pub(crate) async fn bearer(&self, path: &str, token: &str) -> Reply {
         let req = req_to(self.addr, path)
             .header("authorization", format!("Bearer {token}"))
             .body(empty())
@@ -143,7 +143,7 @@ impl Fixture {
         reply
     }
 
-    pub async fn with_headers(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn with_headers(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         let mut req = req_to(self.addr, path);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -152,11 +152,11 @@ impl Fixture {
     }
 }
 
-pub fn b64(v: &Value) -> String {
+pub(crate) fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
 }
 
-pub async fn fixture_with_cors() -> Fixture {
+pub(crate) async fn fixture_with_cors() -> Fixture {
     use auth_layer::cors::CorsPreset;
     let issuer = TestIssuer::new(ISS);
     let jwt = issuer

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 /// One body and the `Content-Type` it is sent with (`None`: no such header).
-pub struct Case {
+pub(crate) struct Case {
     /// What the reader that sees the call in it does differently.
     pub name: &'static str,
     /// The `Content-Type` header, if any.
@@ -174,7 +174,7 @@ fn lenient_syntax(call: &str) -> Vec<Case> {
 /// The corpus for `call`, a compact JSON-RPC request text (`serde_json::to_string` of an
 /// object with a `params` object), and `first`, an honest message sent before it where a body
 /// holds two.
-pub fn bodies(call: &str, first: &str) -> Vec<Case> {
+pub(crate) fn bodies(call: &str, first: &str) -> Vec<Case> {
     assert!(call.ends_with('}'));
     let mut all = encodings(call);
     all.extend(lenient_numbers(call));

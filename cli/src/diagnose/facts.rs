@@ -8,20 +8,20 @@ use crate::token::{Decoded, relative};
 
 /// Differences between the two clocks smaller than this are the `Date` header's one-second
 /// resolution and the round trip, not drift.
-pub const CLOCK_TOLERANCE: i64 = 5;
+pub(crate) const CLOCK_TOLERANCE: i64 = 5;
 
 /// URLs equal but for a trailing slash (issuers and resources are written both ways).
-pub fn same_url(a: &str, b: &str) -> bool {
+pub(crate) fn same_url(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 /// A duration as people say it (`2 h`, `40 s`).
-pub fn seconds(d: i64) -> String {
+pub(crate) fn seconds(d: i64) -> String {
     relative(d, 0).trim_start_matches("in ").to_owned()
 }
 
 /// Everything the doctor knows while it judges.
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     /// The status of the request as sent.
     pub status: StatusCode,
     /// This machine's clock.

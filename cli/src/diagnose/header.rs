@@ -11,7 +11,7 @@ pub(super) const BEARER_FIX: &str =
 
 /// What the `Authorization` header as sent looks like, and the token in it.
 #[derive(Debug, Default, PartialEq)]
-pub struct SentHeader {
+pub(crate) struct SentHeader {
     /// What is wrong with it, if anything.
     pub problem: Option<(CauseId, String)>,
     /// The token in it, when one can be found (also in a malformed header).
@@ -19,7 +19,7 @@ pub struct SentHeader {
 }
 
 /// Read an `Authorization` value the way a strict RFC 6750 server does.
-pub fn inspect_authorization(value: &str) -> SentHeader {
+pub(crate) fn inspect_authorization(value: &str) -> SentHeader {
     let looks_like_jwt = |t: &str| token::decode(t).is_ok();
     let Some((scheme, rest)) = value.split_once(' ') else {
         let detail = if looks_like_jwt(value) {

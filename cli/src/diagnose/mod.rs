@@ -17,9 +17,9 @@ use crate::token::{self, Decoded, date, relative};
 use findings::{scope_findings, token_findings};
 use fixes::fix;
 
-pub use facts::{CLOCK_TOLERANCE, Facts, same_url, seconds};
-pub use header::{SentHeader, inspect_authorization};
-pub use words::stated;
+pub(crate) use facts::{CLOCK_TOLERANCE, Facts, same_url, seconds};
+pub(crate) use header::{SentHeader, inspect_authorization};
+pub(crate) use words::stated;
 
 /// A cause and its detail, as found before the server's answer decides which count.
 type Finding = (CauseId, String);
@@ -43,7 +43,7 @@ fn to_sign_in(location: &str) -> bool {
 }
 
 /// Name the causes from the facts.
-pub fn diagnose(
+pub(crate) fn diagnose(
     f: &Facts<'_>,
     sent: &SentHeader,
     decoded: Option<&Result<Decoded, token::NotAJwt>>,

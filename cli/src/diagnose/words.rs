@@ -7,7 +7,11 @@ use crate::report::CauseId;
 
 /// The cause a server's own words name: the problem body's `code`, else the challenge's
 /// `error` (and, for `invalid_token`, what its description says).
-pub fn stated(code: Option<ErrorCode>, error: Option<&str>, description: &str) -> Option<CauseId> {
+pub(crate) fn stated(
+    code: Option<ErrorCode>,
+    error: Option<&str>,
+    description: &str,
+) -> Option<CauseId> {
     use ErrorCode as E;
     if let Some(code) = code {
         return Some(match code {

@@ -4,7 +4,7 @@ use crate::support::{APP, Case, case, check};
 use crate::world::World;
 
 /// The table: situation, verdict, causes in order, the doctor's arguments.
-pub fn cases(w: &World) -> Vec<Case> {
+pub(crate) fn cases(w: &World) -> Vec<Case> {
     let t = &w.tokens;
     let me = w.me();
     let l = w.l;

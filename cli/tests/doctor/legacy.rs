@@ -19,7 +19,7 @@ use crate::support::{APP, bind, spawn};
 
 /// The legacy API and its identity providers: `/idp`, `/old-idp` (whose key set rotated the
 /// token's key away) and `/down-idp` (whose key set answers 500).
-pub struct Legacy {
+pub(crate) struct Legacy {
     pub addr: SocketAddr,
     pub idp: Arc<TestIssuer>,
     pub old: Arc<TestIssuer>,
@@ -27,7 +27,7 @@ pub struct Legacy {
 }
 
 /// Start the legacy API.
-pub async fn legacy() -> Legacy {
+pub(crate) async fn legacy() -> Legacy {
     let (l, addr) = bind().await;
     let idp = Arc::new(TestIssuer::new(format!("http://{addr}/idp")));
     let old = Arc::new(TestIssuer::new(format!("http://{addr}/old-idp")));

@@ -5,7 +5,7 @@ use crate::support::{Case, case, check};
 use crate::world::World;
 
 /// The table: situation, verdict, causes in order, the doctor's arguments.
-pub fn cases(w: &World) -> Vec<Case> {
+pub(crate) fn cases(w: &World) -> Vec<Case> {
     let t = &w.tokens;
     let mcp = w.mcp();
     let l = w.l;

@@ -15,31 +15,31 @@ use tokio::net::TcpListener;
 use crate::demo_app::{self, AUDIENCE, DemoApi, DemoConfig};
 
 /// The origin of the browser page the CORS situations are judged for.
-pub const APP: &str = "http://app.test";
+pub(crate) const APP: &str = "http://app.test";
 
-pub fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_portcullis")
 }
 
-pub async fn bind() -> (TcpListener, SocketAddr) {
+pub(crate) async fn bind() -> (TcpListener, SocketAddr) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let a = l.local_addr().unwrap();
     (l, a)
 }
 
-pub fn spawn(listener: TcpListener, app: Router) {
+pub(crate) fn spawn(listener: TcpListener, app: Router) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 }
 
 /// The demo server, its provider embedded, CORS for `APP`.
-pub async fn demo() -> (SocketAddr, DemoApi) {
+pub(crate) async fn demo() -> (SocketAddr, DemoApi) {
     let (l, addr) = bind().await;
     let api = DemoApi::new(config(addr)).unwrap();
     spawn(l, api.router());
     (addr, api)
 }
 
-pub fn config(addr: SocketAddr) -> DemoConfig {
+pub(crate) fn config(addr: SocketAddr) -> DemoConfig {
     DemoConfig {
         issuer: format!("http://{addr}"),
         access_ttl: Duration::from_secs(300),
@@ -51,7 +51,7 @@ pub fn config(addr: SocketAddr) -> DemoConfig {
 }
 
 /// The demo server in `--jwks-url` mode.
-pub async fn demo_with_jwks(jwks_url: &str, issuer: &str) -> SocketAddr {
+pub(crate) async fn demo_with_jwks(jwks_url: &str, issuer: &str) -> SocketAddr {
     let (l, addr) = bind().await;
     let keys = JwksKeySource::builder(jwks_url)
         .allow_http(true)
@@ -64,7 +64,7 @@ pub async fn demo_with_jwks(jwks_url: &str, issuer: &str) -> SocketAddr {
 
 /// A Portcullis resource server that publishes RFC 9728 metadata (resource `/mcp`, issuer the
 /// demo's provider) and takes only tokens whose audience is that resource.
-pub async fn resource_server(issuer: &TestIssuer) -> SocketAddr {
+pub(crate) async fn resource_server(issuer: &TestIssuer) -> SocketAddr {
     let (l, addr) = bind().await;
     let resource = format!("http://{addr}/mcp");
     let jwt = issuer
@@ -94,7 +94,7 @@ pub async fn resource_server(issuer: &TestIssuer) -> SocketAddr {
 }
 
 /// One situation: the doctor's arguments and what it must say.
-pub struct Case {
+pub(crate) struct Case {
     /// What is set up wrong (or right).
     pub name: &'static str,
     /// The doctor's arguments after `doctor`.
@@ -110,7 +110,7 @@ pub struct Case {
 }
 
 /// A situation with no words required beyond its causes.
-pub fn case(
+pub(crate) fn case(
     name: &'static str,
     verdict: &'static str,
     causes: &'static [&'static str],
@@ -127,26 +127,26 @@ pub fn case(
 }
 
 impl Case {
-    pub fn detail_has(mut self, words: &'static [&'static str]) -> Self {
+    pub(crate) fn detail_has(mut self, words: &'static [&'static str]) -> Self {
         self.detail_has = words;
         self
     }
 
-    pub fn output_has(mut self, words: &'static [&'static str]) -> Self {
+    pub(crate) fn output_has(mut self, words: &'static [&'static str]) -> Self {
         self.output_has = words;
         self
     }
 }
 
 /// What one run of the binary printed, and its exit code.
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 /// Run the binary with `args`.
-pub async fn run(args: &[impl AsRef<std::ffi::OsStr>]) -> Run {
+pub(crate) async fn run(args: &[impl AsRef<std::ffi::OsStr>]) -> Run {
     let out = tokio::process::Command::new(bin())
         .args(args)
         .kill_on_drop(true)
@@ -167,7 +167,7 @@ pub async fn run(args: &[impl AsRef<std::ffi::OsStr>]) -> Run {
 /// Run every situation of `cases` (as text for people, then as JSON) and fail with every one
 /// that went wrong: a verdict, cause list or exit code other than expected, a missing word, a
 /// cause without detail or fix, or one of `secrets` in the output.
-pub async fn check(cases: &[Case], secrets: &[&str]) {
+pub(crate) async fn check(cases: &[Case], secrets: &[&str]) {
     let mut wrong = Vec::new();
     for c in cases {
         let mut args = vec!["doctor".to_owned()];

@@ -6,7 +6,7 @@ use crate::support::{Case, case, check};
 use crate::world::World;
 
 /// How the credentials are written: situation, verdict, causes in order, the arguments.
-pub fn header_cases(w: &World) -> Vec<Case> {
+pub(crate) fn header_cases(w: &World) -> Vec<Case> {
     let t = &w.tokens;
     let me = w.me();
     let header = |value: String| format!("Authorization: {value}");
@@ -55,7 +55,7 @@ pub fn header_cases(w: &World) -> Vec<Case> {
 
 /// What the token's claims say, to a server that says why: situation, verdict, causes in
 /// order, the arguments.
-pub fn claim_cases(w: &World) -> Vec<Case> {
+pub(crate) fn claim_cases(w: &World) -> Vec<Case> {
     let t = &w.tokens;
     let me = w.me();
     let d = w.d;
@@ -107,7 +107,7 @@ pub fn claim_cases(w: &World) -> Vec<Case> {
 
 /// What the token's claims say, to a server that says little or nothing: situation, verdict,
 /// causes in order, the arguments.
-pub fn quiet_server_cases(w: &World) -> Vec<Case> {
+pub(crate) fn quiet_server_cases(w: &World) -> Vec<Case> {
     let t = &w.tokens;
     let l = w.l;
     vec![

@@ -13,7 +13,7 @@ use crate::support::{demo, demo_with_jwks, resource_server};
 /// The servers: the demo (`d`), the legacy API (`l`), the demo verifying keys from the legacy
 /// server's providers (`--jwks-url` mode: one rotated, one down), and a resource server with
 /// RFC 9728 metadata.
-pub struct World {
+pub(crate) struct World {
     pub d: SocketAddr,
     pub l: SocketAddr,
     pub rotated_api: SocketAddr,
@@ -23,7 +23,7 @@ pub struct World {
 }
 
 /// The tokens of the situations, each wrong (or right) in one way.
-pub struct Tokens {
+pub(crate) struct Tokens {
     pub valid: String,
     pub read_only: String,
     pub expired: String,
@@ -44,7 +44,7 @@ pub struct Tokens {
 
 impl World {
     /// Start every server and mint every token.
-    pub async fn start() -> World {
+    pub(crate) async fn start() -> World {
         let (d, api) = demo().await;
         let legacy = legacy().await;
         let old = &legacy.old;
@@ -64,22 +64,22 @@ impl World {
     }
 
     /// `http://{addr}{path}`.
-    pub fn url(&self, addr: SocketAddr, path: &str) -> String {
+    pub(crate) fn url(&self, addr: SocketAddr, path: &str) -> String {
         format!("http://{addr}{path}")
     }
 
     /// The demo's `/api/me`.
-    pub fn me(&self) -> String {
+    pub(crate) fn me(&self) -> String {
         self.url(self.d, "/api/me")
     }
 
     /// The resource server's `/mcp`.
-    pub fn mcp(&self) -> String {
+    pub(crate) fn mcp(&self) -> String {
         self.url(self.rs, "/mcp")
     }
 
     /// Every token, none of which may be printed.
-    pub fn secrets(&self) -> Vec<&str> {
+    pub(crate) fn secrets(&self) -> Vec<&str> {
         let t = &self.tokens;
         [
             &t.valid,

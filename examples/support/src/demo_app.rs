@@ -201,6 +201,14 @@ pub struct DemoApi {
     router: Router,
 }
 
+impl std::fmt::Debug for DemoApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoApi")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
 async fn me(p: Principal) -> Json<serde_json::Value> {
     Json(json!({"sub": p.subject(), "scopes": p.scopes().collect::<Vec<_>>()}))
 }

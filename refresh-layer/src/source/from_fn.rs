@@ -10,6 +10,12 @@ use crate::error::RefreshError;
 #[derive(Clone)]
 pub struct FnSource<F>(F);
 
+impl<F> std::fmt::Debug for FnSource<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FnSource(..)")
+    }
+}
+
 /// A source from a closure returning a future.
 pub fn from_fn<F, Fut>(f: F) -> FnSource<F>
 where

@@ -43,7 +43,7 @@ fn walk(dir: &Path, top: bool, out: &mut Vec<PathBuf>) {
 }
 
 /// Every file under `dir` (sorted; skipped directories left out).
-pub fn files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     walk(dir, true, &mut out);
     out
@@ -65,7 +65,7 @@ fn package_name(manifest: &Path) -> Option<String> {
 }
 
 /// The directories holding a package manifest.
-pub fn package_dirs(workspace: &Path) -> Vec<PathBuf> {
+pub(crate) fn package_dirs(workspace: &Path) -> Vec<PathBuf> {
     files(workspace)
         .into_iter()
         .filter(|f| f.file_name().is_some_and(|n| n == "Cargo.toml"))
