@@ -9,7 +9,7 @@ use crate::principal::Principal;
 
 type BoxAuthFuture = Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send>>;
 
-/// The outcome of [`Authenticator::authenticate`]: known now ([`ready`](Self::ready)), or
+/// The outcome of [`Authenticator::authenticate`](crate::Authenticator::authenticate): known now ([`ready`](Self::ready)), or
 /// after some I/O ([`pending`](Self::pending)).
 ///
 /// The ready case costs no allocation, which keeps the hot path of JWT verification with

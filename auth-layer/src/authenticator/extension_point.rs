@@ -6,7 +6,7 @@ use super::authentication::Authentication;
 use super::fast_path;
 use crate::credential::PresentedCredential;
 
-/// Turns a credential found in a request into a [`Principal`], or refuses it.
+/// Turns a credential found in a request into a [`Principal`](crate::Principal), or refuses it.
 ///
 /// JWT verification, API keys, sessions and token introspection all have this shape. The
 /// trait is object safe: the layer stores authenticators as `Arc<dyn Authenticator>`.
