@@ -5,7 +5,7 @@
 //! Each case asks `is_revoked` about a token that is not revoked: the read lock and two hash
 //! look-ups, what every request pays. Two lists:
 //! - `100k`: 100,000 live token ids (written straight into Redis, then loaded by
-//!   `SharedRevocations::connect`) under the default bound of 100,000;
+//!   `SharedRevocations::builder(..).connect()`) under the default bound of 100,000;
 //! - `12k-over-4k`: 12,000 live token ids with `max_entries(4_000)`, the overflow of the
 //!   original finding (reloads used to re-insert the excess at O(bound) each under the lock).
 //!
