@@ -31,9 +31,3 @@ pub use endpoint_mode::TokenEndpointMode;
 pub use eventually::{POLL_INTERVAL, StillFalse, eventually};
 pub use issuer::{ALGORITHMS, TestIssuer, es256_key_pair, now, random_hex};
 pub use token_endpoint::{SeenTokenRequest, TestTokenEndpoint};
-
-/// The former name of [`TestTokenEndpoint`] (it read like the client's own token endpoint),
-/// kept only until the README's test-kit example names the new one.
-#[doc(hidden)]
-#[deprecated(note = "renamed to `TestTokenEndpoint`")]
-pub type TokenEndpoint = TestTokenEndpoint;
