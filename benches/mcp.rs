@@ -1,4 +1,4 @@
-//! What `mcp::ToolScopes` adds to a request: reading the JSON-RPC body and finding the tool,
+//! What `mcp::ToolScopesLayer` adds to a request: reading the JSON-RPC body and finding the tool,
 //! against the same request through the auth layer alone; and, for scale, one whole MCP
 //! `tools/call` through the stack of `examples/mcp_server` (rmcp, stateless). See
 //! `benches/RESULTS.md`.
@@ -7,9 +7,6 @@
 
 #[allow(dead_code)]
 mod common;
-#[allow(dead_code)]
-#[path = "../examples/mcp_server/notes.rs"]
-mod notes;
 
 use std::hint::black_box;
 
@@ -22,6 +19,7 @@ use jsonwebtoken::Algorithm;
 use portcullis::server::AuthLayer;
 use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::testkit::{TestIssuer, now};
+use portcullis_examples_support::mcp_notes as notes;
 use serde_json::json;
 use tower::{Layer, Service, ServiceExt};
 

@@ -14,8 +14,6 @@
 
 #[path = "../auth-layer/tests/harness/lenient.rs"]
 mod lenient;
-#[path = "../examples/mcp_gateway/proxy.rs"]
-mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,6 +28,7 @@ use portcullis::server::jwt::JwtAuthenticator;
 use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::testkit::loopback::{Reply, client, send, serve};
 use portcullis::testkit::{TestIssuer, random_hex};
+use portcullis_examples_support::mcp_proxy as proxy;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};

@@ -3,9 +3,6 @@
 //! asks of a resource server, and refresh-layer's discovery client going from the first 401
 //! to a tool call, stepping up once for a tool that needs more scope.
 
-#[path = "../examples/mcp_server/notes.rs"]
-mod notes;
-
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -14,11 +11,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::Algorithm;
-use notes::{Deployment, READ, WRITE};
 use portcullis::client::RefreshLayer;
 use portcullis::client::source::discovery::Discovery;
 use portcullis::testkit::TestTokenEndpoint;
 use portcullis::testkit::loopback::{LoopbackClient, Reply, client, send};
+use portcullis_examples_support::mcp_notes::{self as notes, Deployment, READ, WRITE};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 

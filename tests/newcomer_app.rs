@@ -3,13 +3,10 @@
 //! claim, a scope per route, a public route, CORS with credentials, an API key on one route for
 //! machine clients; and a hyper-util client with the `client_credentials` refresh layer, whose
 //! 401 → refresh → retry path is tested with an already-expired token. All over real HTTP.
-//! The server is the one of `examples/orders_api/app.rs`, the example users copy.
+//! The server is the one of `examples/orders_api` (`portcullis_examples_support::orders_app`),
+//! the example users copy.
 
 mod support;
-
-#[path = "../examples/orders_api/app.rs"]
-#[allow(dead_code)]
-mod app;
 
 use std::time::Duration;
 
@@ -22,12 +19,13 @@ use portcullis::client::{Credential, OAuth2, RefreshLayer};
 use portcullis::server::jsonwebtoken::Algorithm;
 use portcullis::testkit::TestTokenEndpoint;
 use portcullis::testkit::loopback::serve;
+use portcullis_examples_support::orders_app as app;
 use tower::{ServiceBuilder, ServiceExt};
 
 const AUDIENCE: &str = "orders-api";
 const APP: &str = "https://app.example.com";
 
-/// The app of `examples/orders_api/app.rs`, with its keys from a token endpoint on loopback.
+/// The app of `examples/orders_api`, with its keys from a token endpoint on loopback.
 async fn api(tokens: &TestTokenEndpoint) -> std::net::SocketAddr {
     let app = app::router(app::Config {
         issuer: tokens.issuer().issuer().to_owned(),

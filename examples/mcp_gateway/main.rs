@@ -19,8 +19,10 @@
 //!
 //! Prints `listening on http://ADDR` first, then the resource URI and the authorization
 //! server. Ctrl-C stops it.
-
-mod proxy;
+//!
+//! The proxy itself (`/mcp` behind the layers, forwarded upstream) lives in
+//! `examples/support/src/mcp_proxy.rs` (`portcullis_examples_support::mcp_proxy`), shared with
+//! `tests/mcp_lenient_backends.rs`; this file parses the command line and builds the layers.
 
 use std::process::ExitCode;
 
@@ -31,6 +33,7 @@ use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::server::{AuthLayer, ProtectedResource};
 use portcullis::testkit::TestTokenEndpoint;
 use portcullis_examples_support::issuer_verifier;
+use portcullis_examples_support::mcp_proxy as proxy;
 
 /// An OAuth 2.1 gateway in front of an MCP server: authentication and per-tool scopes.
 #[derive(Parser)]

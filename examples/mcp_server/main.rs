@@ -1,5 +1,7 @@
 //! An MCP server (rmcp, Streamable HTTP) that is a correct OAuth 2.1 resource server, by
-//! Portcullis: see `notes.rs` for the stack.
+//! Portcullis. The server and its stack (tools, metadata, auth layer, CORS) live in
+//! `examples/support/src/mcp_notes.rs` (`portcullis_examples_support::mcp_notes`), shared with
+//! `tests/mcp_server.rs` and the `mcp` bench; this file runs it.
 //!
 //! ```text
 //! cargo run --example mcp_server -- [--listen ADDR] [--issuer URL] [--allow-origin ORIGIN]...
@@ -15,13 +17,11 @@
 //! Prints `listening on http://ADDR` first, then the resource URI and the authorization
 //! server. Ctrl-C or SIGTERM stops it.
 
-mod notes;
-
 use std::process::ExitCode;
 
 use clap::Parser;
-use notes::Deployment;
 use portcullis_examples_support::issuer_verifier;
+use portcullis_examples_support::mcp_notes::{self, Deployment};
 
 /// An MCP server that is an OAuth 2.1 resource server.
 #[derive(Parser)]
@@ -66,7 +66,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => {
             let (endpoint, jwt) =
-                notes::embedded_provider(&resource, "mcp-client", "mcp-secret").await?;
+                mcp_notes::embedded_provider(&resource, "mcp-client", "mcp-secret").await?;
             (endpoint.issuer().issuer().to_owned(), jwt, Some(endpoint))
         }
     };
@@ -75,7 +75,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         authorization_server,
         allow_origins,
     };
-    let app = notes::app(&deployment, jwt)?;
+    let app = mcp_notes::app(&deployment, jwt)?;
     println!("listening on http://{addr}");
     println!("resource {}", deployment.resource);
     println!("authorization server {}", deployment.authorization_server);

@@ -1,5 +1,6 @@
-//! The orders API of `app.rs`, with a development identity provider on loopback so that it
-//! runs as is.
+//! The orders API, with a development identity provider on loopback so that it runs as is.
+//! The app itself lives in `examples/support/src/orders_app.rs`
+//! (`portcullis_examples_support::orders_app`), shared with `tests/newcomer_app.rs`.
 //!
 //! ```text
 //! cargo run --example orders_api
@@ -7,15 +8,14 @@
 //!
 //! It prints the API's address, a token endpoint for the client `my-client` / `my-secret`
 //! (scopes `read` and `write`), a machine API key, and curl commands to try. Ctrl-C stops it.
-//! In your app, `app.rs` is what you keep: give it your provider's issuer, audience and public
-//! key instead.
-
-mod app;
+//! In your app, `orders_app.rs` is what you keep: give it your provider's issuer, audience and
+//! public key instead.
 
 use std::time::Duration;
 
 use portcullis::server::jsonwebtoken::Algorithm;
 use portcullis::testkit::TestTokenEndpoint;
+use portcullis_examples_support::orders_app as app;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -8,7 +8,8 @@
 //! - the token removed before rmcp sees the request, so no tool can pass it on;
 //! - CORS for browser clients: preflights answered, `WWW-Authenticate` readable.
 //!
-//! `examples/mcp_server/main.rs` runs it; `tests/mcp_server.rs` builds it in process.
+//! `examples/mcp_server/main.rs` runs it; `tests/mcp_server.rs` builds it in process, and the
+//! `mcp` bench measures a tool call through it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,13 +30,14 @@ use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::json;
 
 /// The scope every client is told to ask for first (in the 401's challenge).
-pub(crate) const READ: &str = "notes:read";
+pub const READ: &str = "notes:read";
 /// The scope `add_note` needs on top of it.
-pub(crate) const WRITE: &str = "notes:write";
+pub const WRITE: &str = "notes:write";
 
 /// What the deployment decides: where the server is, who issues its tokens, which browser
 /// pages may call it.
-pub(crate) struct Deployment {
+#[derive(Clone, Debug)]
+pub struct Deployment {
     /// The canonical URI of the MCP endpoint, e.g. `https://notes.example.com/mcp`: the
     /// `resource` of the metadata and the audience every token must name.
     pub resource: String,
@@ -46,8 +48,8 @@ pub(crate) struct Deployment {
 }
 
 /// The whole server: `/mcp` and the metadata, behind CORS and authentication. `jwt` must
-/// check the audience against `deployment.resource` (see `main.rs`).
-pub(crate) fn app(deployment: &Deployment, jwt: impl Authenticator) -> Result<Router, ConfigError> {
+/// check the audience against `deployment.resource` (see `examples/mcp_server/main.rs`).
+pub fn app(deployment: &Deployment, jwt: impl Authenticator) -> Result<Router, ConfigError> {
     let metadata = ProtectedResource::new(&deployment.resource)
         .authorization_server(&deployment.authorization_server)
         .scopes_supported([READ, WRITE])
@@ -107,7 +109,7 @@ pub(crate) fn app(deployment: &Deployment, jwt: impl Authenticator) -> Result<Ro
 /// A demo authorization server on another loopback port (the testkit's token endpoint:
 /// `client_credentials` for `client_id`/`client_secret`, scopes [`READ`] and [`WRITE`], tokens
 /// for `resource`), and the authenticator that checks its tokens.
-pub(crate) async fn embedded_provider(
+pub async fn embedded_provider(
     resource: &str,
     client_id: &str,
     client_secret: &str,

@@ -41,7 +41,7 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// `/mcp` behind `auth` and `tool_scopes`, forwarded to `upstream` (the MCP server's endpoint
 /// URL, e.g. `http://127.0.0.1:8000/mcp`). Build `auth` with `strip_credentials(true)` so the
 /// server behind never sees the caller's token.
-pub(crate) fn app(upstream: Uri, auth: AuthLayer, tool_scopes: ToolScopesLayer) -> Router {
+pub fn app(upstream: Uri, auth: AuthLayer, tool_scopes: ToolScopesLayer) -> Router {
     let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
     let forward = service_fn(move |req: Request<ToolScopesBody<Body>>| {
         let client = client.clone();

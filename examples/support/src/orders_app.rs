@@ -6,6 +6,9 @@
 //!   (`/deploy`), a public route (`/health`).
 //! - CORS with credentials for one browser app, outside the auth layer so that 401/403 answers
 //!   are readable by the page.
+//!
+//! `examples/orders_api/main.rs` runs it with a development identity provider;
+//! `tests/newcomer_app.rs` tests it with a client and the refresh layer.
 
 use std::time::Duration;
 
@@ -21,7 +24,8 @@ use portcullis::server::{
 use serde::Deserialize;
 
 /// What the app needs to know; in production it comes from your configuration.
-pub(crate) struct Config {
+#[derive(Clone, Debug)]
+pub struct Config {
     /// The identity provider's `iss`.
     pub issuer: String,
     /// This API's identifier: tokens for other APIs of the same issuer are refused.
@@ -37,8 +41,9 @@ pub(crate) struct Config {
 }
 
 /// The app's own claims, parsed from every token.
-#[derive(Clone, Deserialize)]
-pub(crate) struct OrderClaims {
+#[derive(Clone, Debug, Deserialize)]
+pub struct OrderClaims {
+    /// The customer the caller acts for.
     pub tenant: String,
 }
 
@@ -59,7 +64,7 @@ async fn deploy(p: Principal) -> String {
 }
 
 /// The whole app: routes, policies, the auth layer, CORS.
-pub(crate) fn router(config: Config) -> Result<Router, ConfigError> {
+pub fn router(config: Config) -> Result<Router, ConfigError> {
     let jwt = JwtAuthenticator::builder()
         .key(JwtKey::rsa_pem(&config.public_pem, &[Algorithm::RS256])?)
         .issuer(config.issuer)
