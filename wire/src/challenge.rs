@@ -8,6 +8,7 @@ use crate::grammar::{is_tchar, is_token, is_token68_char, quotable};
 
 /// One challenge: a scheme and either auth-params or a token68.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Challenge {
     /// The auth-scheme as sent (compare with [`Challenge::is`]).
     pub scheme: String,
@@ -35,6 +36,7 @@ impl Challenge {
 /// Why a `WWW-Authenticate` value could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed WWW-Authenticate at byte {at}: {why}")]
+#[non_exhaustive]
 pub struct ChallengeParseError {
     /// Byte offset in the header value.
     pub at: usize,

@@ -170,6 +170,7 @@ pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-t
 /// What authenticates one request: form parameters to add after the request's own, and an
 /// `Authorization` header (marked sensitive) for HTTP Basic.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Authentication {
     /// Form parameters, in the order to send them.
     pub params: Vec<(&'static str, String)>,
