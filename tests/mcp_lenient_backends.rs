@@ -12,9 +12,6 @@
 //! at `interop/python/.venv` or `$PORTCULLIS_MCP_PYTHON`, so its tests are ignored by
 //! default: `cargo test --test mcp_lenient_backends -- --ignored` (run by `.ci/run`).
 
-#[path = "../auth-layer/tests/harness/lenient.rs"]
-mod lenient;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -29,6 +26,7 @@ use portcullis::server::mcp::ToolScopesLayer;
 use portcullis::testkit::loopback::{Reply, client, send, serve};
 use portcullis::testkit::{TestIssuer, random_hex};
 use portcullis_examples_support::mcp_proxy as proxy;
+use portcullis_test_harness::lenient;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};

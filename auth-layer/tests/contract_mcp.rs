@@ -3,14 +3,13 @@
 //! sees of the credential.
 
 mod common;
-#[path = "harness/lenient.rs"]
-mod lenient;
 
 use auth_layer::mcp::ToolScopesLayer;
 use axum::body::Bytes;
 use axum::routing::post;
 use common::*;
 use http::HeaderMap;
+use portcullis_test_harness::lenient;
 
 /// What the service behind the layers saw: the body, the credential headers left, the caller.
 async fn echo(headers: HeaderMap, p: Option<Principal>, body: Bytes) -> axum::Json<Value> {

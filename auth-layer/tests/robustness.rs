@@ -1,11 +1,7 @@
 //! Bad input never panics, never gets a 500, never is echoed: property tests over header and
 //! token parsing through the real service (the `cargo fuzz` targets run the same harness).
 
-mod harness;
-#[path = "harness/lenient.rs"]
-mod lenient;
-
-use harness::{Harness, MARKER};
+use portcullis_test_harness::{self as harness, Harness, MARKER, lenient};
 use proptest::prelude::*;
 
 fn harness() -> &'static Harness {

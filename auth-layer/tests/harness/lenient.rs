@@ -3,10 +3,10 @@
 //! members named in another case. Shared by the contract suite (every one is refused when a
 //! tool is gated) and the real-backend suite (`tests/mcp_lenient_backends.rs`: the Python and
 //! Node MCP servers never run the gated tool through the gateway).
-#![allow(dead_code)]
 
 /// One body and the `Content-Type` it is sent with (`None`: no such header).
-pub(crate) struct Case {
+#[derive(Clone, Debug)]
+pub struct Case {
     /// What the reader that sees the call in it does differently.
     pub name: &'static str,
     /// The `Content-Type` header, if any.
@@ -174,7 +174,7 @@ fn lenient_syntax(call: &str) -> Vec<Case> {
 /// The corpus for `call`, a compact JSON-RPC request text (`serde_json::to_string` of an
 /// object with a `params` object), and `first`, an honest message sent before it where a body
 /// holds two.
-pub(crate) fn bodies(call: &str, first: &str) -> Vec<Case> {
+pub fn bodies(call: &str, first: &str) -> Vec<Case> {
     assert!(call.ends_with('}'));
     let mut all = encodings(call);
     all.extend(lenient_numbers(call));

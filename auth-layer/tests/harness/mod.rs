@@ -1,6 +1,13 @@
-//! Drives a real `AuthService` with arbitrary header bytes and checks the invariants every
-//! answer must keep. Shared by the proptest suite and the `cargo fuzz` target.
-#![allow(dead_code)]
+//! The auth layer's test harness (crate `portcullis-test-harness`, not published): drives a
+//! real `AuthService` with arbitrary header bytes and checks the invariants every answer must
+//! keep ([`Harness`]), and sends arbitrary bodies through a real `ToolScopes` service, with an
+//! oracle more lenient than serde_json ([`check_tool_call_as`], [`lenient_calls_gated`]).
+//! [`lenient`] is the corpus of bodies only lenient readers find a call in.
+//!
+//! Shared by the proptest suites (`auth-layer/tests/{robustness,contract_mcp}.rs`), the
+//! real-backend suite (`tests/mcp_lenient_backends.rs`) and the `cargo fuzz` targets.
+
+pub mod lenient;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,9 +25,10 @@ use jsonwebtoken::Algorithm;
 use tower::{Layer, Service, service_fn};
 
 /// Appended to credentials so that an echo of them in a response is detectable exactly.
-pub(crate) const MARKER: &str = "Zq9MARKERx7";
+pub const MARKER: &str = "Zq9MARKERx7";
 
-pub(crate) const SECRET: &[u8] = b"fuzzing-secret-of-at-least-32-bytes!!";
+/// The HMAC key of the tokens the harness accepts (HS256, `kid` `k`, audience `api`).
+pub const SECRET: &[u8] = b"fuzzing-secret-of-at-least-32-bytes!!";
 
 fn now_ready<F: Future>(f: F) -> F::Output {
     let mut cx = Context::from_waker(Waker::noop());
@@ -31,14 +39,25 @@ fn now_ready<F: Future>(f: F) -> F::Output {
     }
 }
 
-pub(crate) struct Harness {
+/// Two auth layers (bearer and cookie JWTs, session-bound CSRF, an API key; and a bearer JWT
+/// with a required `typ`) in front of a service that always answers 200.
+#[derive(Debug)]
+pub struct Harness {
+    /// Bearer and cookie JWTs, CSRF, an API key.
     layer: AuthLayer,
     /// The same, with a required `typ` (RFC 9068 `at+jwt`): the header is read further.
     typed: AuthLayer,
 }
 
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Harness {
-    pub(crate) fn new() -> Self {
+    /// The layers, built with static keys (nothing to fetch: every answer is immediate).
+    pub fn new() -> Self {
         let builder = || {
             JwtAuthenticator::builder()
                 .key(
@@ -68,12 +87,7 @@ impl Harness {
     }
 
     /// Send one request with these raw header values; check the answer.
-    pub(crate) fn check(
-        &self,
-        authorization: &[&[u8]],
-        cookie: Option<&[u8]>,
-        api_key: Option<&[u8]>,
-    ) {
+    pub fn check(&self, authorization: &[&[u8]], cookie: Option<&[u8]>, api_key: Option<&[u8]>) {
         self.check_with(&self.layer, authorization, cookie, api_key);
     }
 
@@ -141,7 +155,7 @@ impl Harness {
     }
 
     /// A JWT built from arbitrary header JSON, payload JSON and signature bytes.
-    pub(crate) fn check_jwt(&self, header: &[u8], payload: &[u8], signature: &[u8]) {
+    pub fn check_jwt(&self, header: &[u8], payload: &[u8], signature: &[u8]) {
         let token = format!(
             "{}.{}.{}{MARKER}",
             URL_SAFE_NO_PAD.encode(header),
@@ -154,7 +168,7 @@ impl Harness {
 
     /// A JWT with an arbitrary JOSE header (bytes, base64url-encoded) and a well-formed
     /// payload, sent to the layer that reads `typ` too.
-    pub(crate) fn check_jose_header(&self, header: &[u8]) {
+    pub fn check_jose_header(&self, header: &[u8]) {
         let payload = br#"{"aud":"api","exp":4102444800,"sub":"fuzz"}"#;
         let token = format!(
             "{}.{}.c2lnbmF0dXJl{MARKER}",
@@ -168,12 +182,12 @@ impl Harness {
 }
 
 /// The tool the [`check_tool_call`] service gates (scope `admin`; the caller has only `read`).
-pub(crate) const GATED: &str = "gated";
+pub const GATED: &str = "gated";
 const TOOL_BODY_MAX: usize = 64 * 1024;
 
 /// `Content-Type`s to send with a body, and whether each says UTF-8 JSON (the only ones a
 /// body may pass with).
-pub(crate) const CONTENT_TYPES: &[(Option<&str>, bool)] = &[
+pub const CONTENT_TYPES: &[(Option<&str>, bool)] = &[
     (Some("application/json"), true),
     (None, false),
     (Some("application/json; charset=utf-8"), true),
@@ -305,7 +319,7 @@ fn depth(text: &str) -> usize {
 /// the `json5` crate (JSON5: comments, trailing commas, `NaN`/`Infinity`, single quotes, …)
 /// over every decoding of the bytes, the whole text and each line of it (NDJSON), and values
 /// read back to back; member names matched in any case.
-pub(crate) fn lenient_calls_gated(body: &[u8]) -> bool {
+pub fn lenient_calls_gated(body: &[u8]) -> bool {
     decodings(body).iter().any(|text| {
         // json5 recurses without a limit: very deep texts are left to the other readings.
         if depth(text) > 64 {
@@ -323,7 +337,7 @@ pub(crate) fn lenient_calls_gated(body: &[u8]) -> bool {
 }
 
 /// [`check_tool_call_as`] with `Content-Type: application/json`.
-pub(crate) fn check_tool_call(body: &[u8]) {
+pub fn check_tool_call(body: &[u8]) {
     check_tool_call_as(CONTENT_TYPES[0], body);
 }
 
@@ -331,10 +345,7 @@ pub(crate) fn check_tool_call(body: &[u8]) {
 /// gated tool's scope, and checks: no panic and no 5xx; what passes reaches the service byte
 /// for byte, is empty or UTF-8 JSON sent as such, and holds no gated call by any reading
 /// (serde_json's or a lenient one); a body over the limit is 413.
-pub(crate) fn check_tool_call_as(
-    (content_type, utf8_json): (Option<&'static str>, bool),
-    body: &[u8],
-) {
+pub fn check_tool_call_as((content_type, utf8_json): (Option<&'static str>, bool), body: &[u8]) {
     use auth_layer::mcp::{ToolScopesBody, ToolScopesLayer};
     let layer = ToolScopesLayer::new()
         .tool(GATED, ["admin"])
