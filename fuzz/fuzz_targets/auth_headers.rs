@@ -1,10 +1,8 @@
 //! Arbitrary Authorization / Cookie / API-key header bytes through the real AuthService.
 #![no_main]
 
-#[path = "../../auth-layer/tests/harness/mod.rs"]
-mod harness;
-
 use libfuzzer_sys::fuzz_target;
+use portcullis_test_harness as harness;
 
 fuzz_target!(|data: &[u8]| {
     static H: std::sync::OnceLock<harness::Harness> = std::sync::OnceLock::new();

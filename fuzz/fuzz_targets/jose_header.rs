@@ -2,10 +2,8 @@
 //! read past `alg` and `kid`); the payload and signature are well-formed.
 #![no_main]
 
-#[path = "../../auth-layer/tests/harness/mod.rs"]
-mod harness;
-
 use libfuzzer_sys::fuzz_target;
+use portcullis_test_harness as harness;
 
 fuzz_target!(|data: &[u8]| {
     static H: std::sync::OnceLock<harness::Harness> = std::sync::OnceLock::new();

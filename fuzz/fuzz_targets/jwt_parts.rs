@@ -1,10 +1,8 @@
 //! Arbitrary JOSE header, payload and signature bytes, base64url-encoded into a JWT.
 #![no_main]
 
-#[path = "../../auth-layer/tests/harness/mod.rs"]
-mod harness;
-
 use libfuzzer_sys::fuzz_target;
+use portcullis_test_harness as harness;
 
 fuzz_target!(|data: &[u8]| {
     static H: std::sync::OnceLock<harness::Harness> = std::sync::OnceLock::new();

@@ -5,10 +5,8 @@
 //! gated tool ever passes.
 #![no_main]
 
-#[path = "../../auth-layer/tests/harness/mod.rs"]
-mod harness;
-
 use libfuzzer_sys::fuzz_target;
+use portcullis_test_harness as harness;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
