@@ -1,9 +1,8 @@
 //! One tracing event per decision, with the `code` and credential kind, and never the token.
 
-mod harness;
-
 use std::sync::{Arc, Mutex};
 
+use portcullis_test_harness as harness;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
