@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-pub use portcullis_wire::ErrorCode;
+pub(crate) use portcullis_wire::ErrorCode;
 
 /// A failure to authenticate or authorize a request.
 ///
@@ -19,7 +19,8 @@ pub use portcullis_wire::ErrorCode;
 ///
 /// # Example
 /// ```
-/// use auth_layer::{AuthError, ErrorCode};
+/// use auth_layer::AuthError;
+/// use portcullis_wire::ErrorCode;
 /// let err = AuthError::new(ErrorCode::TokenExpired);
 /// assert_eq!(err.to_string(), "token_expired: the token has expired");
 /// let err = AuthError::insufficient_scope(["admin"]);

@@ -93,7 +93,7 @@ pub use csrf::{CsrfKey, CsrfPolicy};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use error::JwksError;
-pub use error::{AuthError, ConfigError, ErrorCode, KeyError};
+pub use error::{AuthError, ConfigError, KeyError};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use error::{LogoutError, SharedRevocationError};
@@ -102,10 +102,10 @@ pub use error::{LogoutError, SharedRevocationError};
 pub use extract::{AuthRejection, Claims, ClaimsRejection};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use metrics::AuthMetrics;
-pub use policy::{RequireRole, RequireScope};
+pub use policy::layer::{RequireRole, RequireScope};
 pub use principal::{Principal, PrincipalBuilder};
 pub use resource_metadata::ProtectedResource;
-pub use response::problem::{Problem, ProblemJson, ProblemRenderer, RenderedProblem};
+pub use response::problem::{ProblemJson, ProblemRenderer, RenderedProblem};
 pub use revocation::{Denylist, Revocation, RevocationCheck, RevocationStatus};
 pub use service::AuthService;
 #[cfg(feature = "redis")]

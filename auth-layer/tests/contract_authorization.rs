@@ -64,7 +64,8 @@ async fn resource_metadata_is_served_without_credentials() {
 
 #[tokio::test]
 async fn a_replaced_renderer_changes_the_body_but_not_status_or_challenge() {
-    use auth_layer::{Problem, ProblemRenderer, RenderedProblem};
+    use auth_layer::{ProblemRenderer, RenderedProblem};
+    use portcullis_wire::Problem;
     struct Plain;
     impl ProblemRenderer for Plain {
         fn render(&self, p: &Problem<'_>) -> RenderedProblem {

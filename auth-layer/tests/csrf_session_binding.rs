@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use auth_layer::{
-    AuthLayer, Authentication, Authenticator, CredentialKind, CsrfKey, CsrfPolicy, ErrorCode,
+    AuthLayer, Authentication, Authenticator, CredentialKind, CsrfKey, CsrfPolicy,
     PresentedCredential, Principal,
 };
 use axum::Router;
@@ -18,6 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use http::Request;
 use portcullis_testkit::loopback::*;
+use portcullis_wire::ErrorCode;
 
 const APP: &str = "http://app.localhost:3000";
 const SECRET: &[u8] = b"the csrf secret every replica reads from the store";

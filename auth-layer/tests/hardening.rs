@@ -161,7 +161,7 @@ impl Authenticator for PrebuiltSessions {
                 .subject("alice")
                 .build()))
         } else {
-            Authentication::ready(Err(auth_layer::ErrorCode::TokenRevoked.into()))
+            Authentication::ready(Err(portcullis_wire::ErrorCode::TokenRevoked.into()))
         }
     }
 }

@@ -1,12 +1,12 @@
 //! The HTTP authentication wire contract that both Portcullis layers speak, in one place.
 //!
 //! - [`grammar`]: the character classes of RFC 9110, RFC 6750, RFC 6265 and RFC 3986.
-//! - [`challenge`]: `WWW-Authenticate` parsing ([`parse_challenges`]) and rendering
-//!   ([`ChallengeBuilder`]).
+//! - `WWW-Authenticate` challenges: parsing ([`parse_challenges`] into [`Challenge`]s) and
+//!   rendering ([`ChallengeBuilder`]).
 //! - [`ErrorCode`]: the stable codes of the problem body, with their statuses.
 //! - [`form`]: `application/x-www-form-urlencoded` bodies (RFC 6749 Appendix B).
 //! - [`Origin`]: scheme, host and effective port, compared the same way on every side.
-//! - [`problem`]: the RFC 9457 problem body, written ([`Problem`]) and read
+//! - The RFC 9457 problem body ([`PROBLEM_JSON`]), written ([`Problem`]) and read
 //!   ([`ProblemDetails`]).
 //! - [`well_known`]: where metadata documents live (RFC 9728, RFC 8414, OpenID Connect).
 //! - [`client_auth`] (feature `client-auth`): how a client authenticates at a token or
@@ -41,7 +41,7 @@
 #[cfg(feature = "buffered-client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "buffered-client")))]
 pub mod buffered_client;
-pub mod challenge;
+mod challenge;
 #[cfg(feature = "client-auth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client-auth")))]
 pub mod client_auth;
@@ -53,7 +53,7 @@ pub mod grammar;
 pub mod https;
 mod macros;
 mod origin;
-pub mod problem;
+mod problem;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis_link;

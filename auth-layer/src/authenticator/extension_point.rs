@@ -13,7 +13,8 @@ use crate::credential::PresentedCredential;
 ///
 /// # Example
 /// ```
-/// use auth_layer::{Authentication, Authenticator, PresentedCredential, ErrorCode, Principal};
+/// use auth_layer::{Authentication, Authenticator, PresentedCredential, Principal};
+/// use portcullis_wire::ErrorCode;
 ///
 /// /// Accepts exactly one hard-coded session id (for illustration only).
 /// struct Sessions;

@@ -2,11 +2,13 @@
 //!
 //! Apply them per route with axum's `route_layer` (or `ServiceBuilder` around a service), inside
 //! an [`AuthLayer`](crate::AuthLayer). They answer with the same realm and body shape as the
-//! auth layer around them.
+//! auth layer around them. The everyday two, [`RequireScope`](crate::RequireScope) and
+//! [`RequireRole`](crate::RequireRole), are named at the crate root only.
 //!
 //! # Example
 //! ```
-//! use auth_layer::policy::{RequirePolicy, RequireRole, RequireScope};
+//! use auth_layer::policy::RequirePolicy;
+//! use auth_layer::{RequireRole, RequireScope};
 //! use axum::{Router, routing::get};
 //!
 //! let app: Router = Router::new()
@@ -17,11 +19,12 @@
 //!     })));
 //! ```
 
-mod layer;
+// `pub(crate)`: the crate root re-exports `RequireScope` and `RequireRole` from here, their one path.
+pub(crate) mod layer;
 pub(crate) mod refusal;
 mod rules;
 mod service;
 
-pub use layer::{PolicyLayer, RequireCredential, RequirePolicy, RequireRole, RequireScope};
+pub use layer::{PolicyLayer, RequireCredential, RequirePolicy};
 pub use rules::{AccessPolicy, CredentialPolicy, RolePolicy, ScopePolicy};
 pub use service::PolicyService;

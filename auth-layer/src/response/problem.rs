@@ -13,7 +13,7 @@ use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW
 use http::{HeaderMap, HeaderValue, Response};
 use portcullis_wire::PROBLEM_JSON;
 
-pub use portcullis_wire::Problem;
+pub(crate) use portcullis_wire::Problem;
 
 use crate::error::AuthError;
 use crate::response::challenge::Challenges;
@@ -46,7 +46,8 @@ impl RenderedProblem {
 ///
 /// # Example
 /// ```
-/// use auth_layer::{Problem, ProblemRenderer, RenderedProblem};
+/// use auth_layer::{ProblemRenderer, RenderedProblem};
+/// use portcullis_wire::Problem;
 /// use http::HeaderValue;
 ///
 /// struct PlainText;

@@ -8,8 +8,8 @@ pub(crate) use std::sync::{Arc, OnceLock};
 
 pub(crate) use auth_layer::jwt::JwtAuthenticator;
 pub(crate) use auth_layer::{
-    ApiKeys, AuthLayer, AuthMetrics, CredentialKind, CsrfKey, CsrfPolicy, Denylist, ErrorCode,
-    Principal, ProtectedResource, RequireRole, RequireScope,
+    ApiKeys, AuthLayer, AuthMetrics, CredentialKind, CsrfKey, CsrfPolicy, Denylist, Principal,
+    ProtectedResource, RequireRole, RequireScope,
 };
 pub(crate) use axum::Router;
 pub(crate) use axum::routing::get;
@@ -19,6 +19,7 @@ pub(crate) use http::Request;
 pub(crate) use jsonwebtoken::{Algorithm, Header};
 pub(crate) use portcullis_testkit::loopback::*;
 pub(crate) use portcullis_testkit::{ALGORITHMS, TestIssuer, now};
+pub(crate) use portcullis_wire::ErrorCode;
 pub(crate) use serde_json::{Value, json};
 
 pub(crate) const ISS: &str = "https://id.test";

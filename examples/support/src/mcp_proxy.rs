@@ -1,4 +1,4 @@
-//! The gateway itself: `/mcp` behind the auth layer and [`ToolScopes`], forwarded to an MCP
+//! The gateway itself: `/mcp` behind the auth layer and [`ToolScopesLayer`], forwarded to an MCP
 //! server written in any language (Python's `mcp`, the TypeScript SDK, …) over plain HTTP.
 //! The body the server receives is the one `ToolScopes` read, byte for byte; answers (JSON or
 //! an SSE stream) come back as they are produced.

@@ -41,7 +41,7 @@ fn place_of(workspace: &Path, file: &Path) -> Option<(String, String)> {
 }
 
 /// The production files `ARCHITECTURE.md` does not name in their package's section (see
-/// [`place_of`]), so a file added to a crate without a line on the map is reported, and a
+/// `place_of`), so a file added to a crate without a line on the map is reported, and a
 /// name written in another crate's section does not count.
 pub fn unnamed_files(workspace: &Path) -> std::io::Result<Vec<PathBuf>> {
     let text = fs::read_to_string(workspace.join("ARCHITECTURE.md"))?;
