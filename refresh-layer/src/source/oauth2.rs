@@ -11,10 +11,9 @@ use http_body_util::Full;
 use portcullis_wire::buffered_client::HttpClient;
 use portcullis_wire::client_auth::{ClientAuth, ClientKey, authenticate};
 use portcullis_wire::form::form_encode;
-use tower::ServiceExt;
 
 use super::credential_source::{CredentialSource, FetchFuture};
-use super::token_http::{TokenHttp, erase, error_chain};
+use super::token_http::{TokenHttp, erase, send};
 use super::token_response::{TokenSet, bearer_of, invalid, parse_token_response};
 use crate::credential::Credential;
 use crate::error::{BuildError, RefreshError};
@@ -276,13 +275,7 @@ impl OAuth2 {
 
     async fn post(&self, params: &[(&str, &str)]) -> Result<TokenSet, RefreshError> {
         let req = self.request(params)?;
-        let res = self
-            .inner
-            .http
-            .clone()
-            .oneshot(req)
-            .await
-            .map_err(|e| RefreshError::Network(error_chain(&*e).into()))?;
+        let res = send(&self.inner.http, req).await?;
         parse_token_response(res.status(), res.body())
     }
 

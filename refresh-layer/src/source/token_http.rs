@@ -3,6 +3,9 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use portcullis_wire::buffered_client::{BufferedClient, HttpClient, buffered};
+use tower::ServiceExt;
+
+use crate::error::RefreshError;
 
 /// The HTTP service the OAuth2 source posts to, type-erased.
 pub(crate) type TokenHttp = BufferedClient<Full<Bytes>>;
@@ -24,6 +27,18 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+/// Send `req` and read the whole (bounded) answer; a failure to get one is a network error,
+/// told with its whole chain of causes.
+pub(crate) async fn send(
+    http: &TokenHttp,
+    req: http::Request<Full<Bytes>>,
+) -> Result<http::Response<Bytes>, RefreshError> {
+    http.clone()
+        .oneshot(req)
+        .await
+        .map_err(|e| RefreshError::Network(error_chain(&*e).into()))
 }
 
 pub(crate) fn erase(http: impl HttpClient<Full<Bytes>>) -> TokenHttp {

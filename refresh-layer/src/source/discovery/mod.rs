@@ -39,7 +39,6 @@ use http::header::ACCEPT;
 use http::{HeaderValue, Request, Uri};
 use http_body_util::Full;
 use serde::Deserialize;
-use tower::ServiceExt;
 
 use crate::credential::Credential;
 use crate::error::DiscoveryError;
@@ -47,7 +46,7 @@ use crate::error::RefreshError;
 use crate::failure::AuthFailure;
 use crate::source::credential_source::{CredentialSource, FetchFuture};
 use crate::source::oauth2::OAuth2;
-use crate::source::token_http::{TokenHttp, error_chain};
+use crate::source::token_http::{TokenHttp, send};
 use crate::source::token_response::bearer_of;
 pub use builder::DiscoveryBuilder;
 use destination::Place;
@@ -228,13 +227,7 @@ impl Discovery {
         req.headers_mut()
             .insert(ACCEPT, HeaderValue::from_static("application/json"));
         req.extensions_mut().insert(crate::SkipCredential);
-        let res = self
-            .inner
-            .http
-            .clone()
-            .oneshot(req)
-            .await
-            .map_err(|e| RefreshError::Network(error_chain(&*e).into()))?;
+        let res = send(&self.inner.http, req).await?;
         if !res.status().is_success() {
             tried.push(format!("{url} ({})", res.status()));
             return Ok(None);
