@@ -27,11 +27,20 @@ use crate::error::SharedRevocationError;
 ///     .await?;
 /// # let _ = revoked; Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct SharedRevocationsBuilder {
     url: String,
     settings: Settings,
+}
+
+impl std::fmt::Debug for SharedRevocationsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password, and whoever holds it can write the list: left out.
+        f.debug_struct("SharedRevocationsBuilder")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SharedRevocations {
@@ -132,5 +141,23 @@ impl SharedRevocationsBuilder {
         let follower = Follower::spawn(link, channels, vec![], pubsub, Arc::downgrade(&inner));
         let _ = inner.follower.set(follower);
         Ok(SharedRevocations { inner })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_part_of_the_redis_url() {
+        let b =
+            SharedRevocations::builder("redis://:s3cret-pw@redis.internal:6379/").max_entries(7);
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        assert!(!shown.contains("redis.internal"), "{shown}");
+        assert!(
+            shown.contains("max_entries: 7"),
+            "the settings are shown: {shown}"
+        );
     }
 }
