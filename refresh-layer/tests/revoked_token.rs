@@ -7,6 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -18,6 +19,7 @@ use portcullis_wire::ErrorCode;
 use refresh_layer::{
     AuthFailure, Credential, RefreshLayer, RefreshOutcome, RefreshService, RetriedAfter, from_fn,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{Layer, ServiceExt};
 
 use common::{Http, get_req, http, text};
@@ -146,4 +148,41 @@ async fn a_403_with_another_code_never_refreshes_even_with_the_rule_on() {
     assert_eq!(failure.code(), Some(ErrorCode::InsufficientScope));
     assert_eq!(*seen.lock().unwrap(), ["Bearer t0"]);
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
+
+/// A `403` problem whose body stops halfway and stays stalled past the time the layer gives it
+/// (a raw HTTP/1.1 answer on loopback): the layer had to read into it to judge it, so the
+/// caller gets an error, never the rest of the body as if it were all of it.
+#[tokio::test]
+async fn a_403_problem_body_cut_short_is_an_error_not_a_truncated_answer() {
+    let (listener, addr) = common::bind().await;
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 4096];
+        let _ = conn.read(&mut request).await;
+        let body = r#"{"type":"about:blank","status":403,"code":"insufficient_scope"}"#;
+        let head = format!(
+            "HTTP/1.1 403 Forbidden\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(&body.as_bytes()[..20]).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let _ = conn.write_all(&body.as_bytes()[20..]).await;
+    });
+    let (svc, fetches) = client(addr, true);
+    match svc.oneshot(get_req(addr, "/stalls")).await {
+        Err(e) => assert!(
+            e.to_string().contains("403"),
+            "the error says which answer was lost: {e}"
+        ),
+        Ok(res) => {
+            let status = res.status();
+            panic!(
+                "a cut-short body was handed on as a {status} with body {:?}",
+                text(res).await
+            )
+        }
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "nothing was refreshed");
 }
