@@ -17,7 +17,8 @@ use http::StatusCode;
 use portcullis_testkit::loopback::serve;
 use portcullis_wire::ErrorCode;
 use refresh_layer::{
-    AuthFailure, Credential, RefreshLayer, RefreshOutcome, RefreshService, RetriedAfter, from_fn,
+    AuthFailure, Credential, CredentialSource, FetchFuture, RefreshLayer, RefreshOutcome,
+    RefreshService, RetriedAfter, from_fn,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{Layer, ServiceExt};
@@ -185,4 +186,83 @@ async fn a_403_problem_body_cut_short_is_an_error_not_a_truncated_answer() {
         }
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "nothing was refreshed");
+}
+
+/// A source that hands out `t0`, `t1`, … and records the scopes each refusal asked for with
+/// `insufficient_scope` (what a source like `Discovery` would add to its next token request).
+#[derive(Clone, Default)]
+struct ScopeRecorder(Arc<Recorded>);
+
+#[derive(Default)]
+struct Recorded {
+    fetches: AtomicUsize,
+    asked: Mutex<Vec<String>>,
+}
+
+impl CredentialSource for ScopeRecorder {
+    fn fetch(&self) -> FetchFuture {
+        let i = self.0.fetches.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move { Ok(Credential::bearer(&format!("t{i}")).unwrap()) })
+    }
+
+    fn refused(&self, failure: &AuthFailure) {
+        for c in &failure.challenges {
+            if c.param("error") == Some("insufficient_scope") {
+                let scope = c.param("scope").unwrap_or("").to_owned();
+                self.0.asked.lock().unwrap().push(scope);
+            }
+        }
+    }
+}
+
+/// The scopes a server names in a `403` reach the source only where step-up was asked for:
+/// with the revoked-token rule alone, a revoked token is replaced by one like it.
+#[tokio::test]
+async fn a_revoked_token_403_asks_for_no_new_scopes_without_step_up() {
+    let app = Router::new().route(
+        "/revoked-wants-admin",
+        get(|h: HeaderMap| async move {
+            let mut res = if h["authorization"] == "Bearer t0" {
+                problem("token_revoked")
+            } else {
+                "hello".into_response()
+            };
+            res.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                r#"Bearer error="insufficient_scope", scope="admin:all""#
+                    .parse()
+                    .unwrap(),
+            );
+            res
+        }),
+    );
+    let addr = serve(app).await;
+    for step_up in [false, true] {
+        let source = ScopeRecorder::default();
+        let svc = RefreshLayer::builder(source.clone())
+            .allow_origin(format!("http://{addr}"))
+            .refresh_on_revoked_token(true)
+            .step_up(step_up)
+            .build()
+            .unwrap()
+            .layer(http());
+        let res = svc
+            .oneshot(get_req(addr, "/revoked-wants-admin"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "step_up({step_up})");
+        let asked = source.0.asked.lock().unwrap().clone();
+        if step_up {
+            assert_eq!(
+                asked,
+                ["admin:all"],
+                "with step-up the source hears the scope"
+            );
+        } else {
+            assert!(
+                asked.is_empty(),
+                "without step-up it was told to add {asked:?}"
+            );
+        }
+    }
 }
