@@ -170,8 +170,13 @@ where
 /// Read the problem body of an answer a rule must look into, keeping the answer: its body is
 /// drained into the returned [`AuthFailure`] (what the caller reads instead). A body that
 /// declares no length or more than the bound is not read, so it is never cut short: the
-/// failure then has no problem, and no body rule matches.
-pub(crate) async fn read_problem<B>(res: Response<B>) -> (Response<B>, AuthFailure)
+/// failure then has no problem, and no body rule matches. A body whose reading started and
+/// did not end (it failed, stalled past the time limit or outgrew its declared length) is an
+/// error: what was read of it is gone, so handing on the rest would pass a cut answer off as
+/// whole.
+pub(crate) async fn read_problem<B>(
+    res: Response<B>,
+) -> Result<(Response<B>, AuthFailure), BoxError>
 where
     B: Body + Unpin,
 {
@@ -206,12 +211,16 @@ where
             .await
             .unwrap_or(false);
     }
-    let failure = if complete {
-        AuthFailure::parse(parts.status, &parts.headers, &bytes)
-    } else {
-        AuthFailure::parse(parts.status, &parts.headers, &[])
-    };
-    (Response::from_parts(parts, body), failure)
+    if bounded && !complete {
+        return Err(format!(
+            "the body of a {} problem answer stopped before its end (read to judge it, at most \
+             {MAX_FAILURE_BODY} bytes within {FAILURE_BODY_TIMEOUT:?}); the answer is not handed on cut short",
+            parts.status
+        )
+        .into());
+    }
+    let failure = AuthFailure::parse(parts.status, &parts.headers, &bytes);
+    Ok((Response::from_parts(parts, body), failure))
 }
 
 #[cfg(test)]
@@ -272,7 +281,7 @@ mod tests {
         let mut res = Response::new(http_body_util::Full::new(Bytes::from(big)));
         *res.status_mut() = StatusCode::FORBIDDEN;
         *res.headers_mut() = problem_headers();
-        let (res, failure) = read_problem(res).await;
+        let (res, failure) = read_problem(res).await.unwrap();
         assert!(failure.problem.is_none());
         assert!(!rules(true).after_problem(&failure));
         let left = res.into_body().collect().await.unwrap().to_bytes();

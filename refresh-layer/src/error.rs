@@ -192,6 +192,10 @@ pub enum Error<E> {
     Refresh(RefreshError),
     /// The request body failed while it was being buffered for a possible retry.
     Body(BoxError),
+    /// An answer's body the layer had to read to judge the answer (a `403` problem body, with
+    /// [`refresh_on_revoked_token`](crate::RefreshLayerBuilder::refresh_on_revoked_token))
+    /// stopped before its end: the answer is lost rather than handed on cut short.
+    ResponseBody(BoxError),
 }
 
 impl<E: fmt::Display> fmt::Display for Error<E> {
@@ -200,6 +204,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Inner(e) => write!(f, "request failed: {e}"),
             Error::Refresh(e) => write!(f, "credential refresh failed: {e}"),
             Error::Body(e) => write!(f, "request body failed: {e}"),
+            Error::ResponseBody(e) => write!(f, "response body failed: {e}"),
         }
     }
 }
@@ -210,6 +215,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Error::Inner(e) => Some(e),
             Error::Refresh(e) => Some(e),
             Error::Body(e) => Some(&**e),
+            Error::ResponseBody(e) => Some(&**e),
         }
     }
 }

@@ -242,7 +242,10 @@ impl RefreshLayerBuilder {
     /// To read the code, the layer reads such a `403`'s body (at most 16 KiB, declared by
     /// its length, within a second): when it is not a revoked token, the `403` is returned
     /// with its body drained, and what it said is in its [`AuthFailure`](crate::AuthFailure)
-    /// extension ([`problem`](crate::AuthFailure::problem)).
+    /// extension ([`problem`](crate::AuthFailure::problem)). A body that stops before its end
+    /// while it is read is [`Error::ResponseBody`](crate::Error::ResponseBody), never a cut
+    /// answer. Scopes such a `403`'s challenge names are passed to the source only with
+    /// [`step_up`](Self::step_up).
     pub fn refresh_on_revoked_token(mut self, enabled: bool) -> Self {
         self.rules.revoked_token = enabled;
         self

@@ -101,12 +101,19 @@ where
             let failure = read_failure(res).await;
             return self.after(failure).await;
         }
-        let (res, failure) = read_problem(res).await;
+        let (res, mut failure) = read_problem(res).await.map_err(Error::ResponseBody)?;
         if !self.shared.rules.after_problem(&failure) || !self.retried(res.status()) {
             let mut res = annotate(res, outcome);
             // The problem body was drained into it: the caller reads it here.
             res.extensions_mut().insert(failure);
             return Ok(res);
+        }
+        if !self.shared.rules.step_up {
+            // The scopes a 403 names are taken only where step-up was asked for: a revoked
+            // token is replaced by one like it, not by one the server chose more scopes for.
+            failure
+                .challenges
+                .retain(|c| c.param("error") != Some("insufficient_scope"));
         }
         tracing::debug!(target: "portcullis::client", "the credential was revoked (403 token_revoked): refreshing");
         self.after(failure).await
