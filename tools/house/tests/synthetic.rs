@@ -55,7 +55,7 @@ fn two_modules_using_each_other_are_a_cycle_with_a_line_each_way() {
             ("a.rs", "use crate::b::B;\npub struct A(B);\n"),
             (
                 "b.rs",
-                "pub struct B;\n\nfn make() -> crate::a::A {\n    todo!()\n}\n",
+                "pub struct B;\n\nfn make() -> crate::a::A {\n    crate::a::A(B)\n}\n",
             ),
         ],
     );
