@@ -1,5 +1,6 @@
 //! Where a token set lives when several processes share one grant: the [`CredentialStore`]
-//! trait, its in-process implementation [`MemoryStore`], and what they hold.
+//! trait, its in-process implementation [`MemoryStore`], the file one of CLIs and desktop
+//! apps [`FileStore`] (the processes of one user on one machine), and what they hold.
 //!
 //! A store keeps, per grant, one versioned token set, one lease and a way to hear about
 //! commits. [`SharedGrant`](crate::source::shared_grant::SharedGrant) drives the protocol; a store only has to make
@@ -14,11 +15,13 @@
 //!   the one read (compare-and-set), release the holder's lease, and tell every process.
 //! - [`changes`](CredentialStore::changes): a counter that moves on every commit heard of.
 
+mod file;
 mod memory;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 
+pub use file::FileStore;
 pub use memory::MemoryStore;
 
 use std::fmt;
