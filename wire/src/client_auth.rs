@@ -38,6 +38,8 @@ pub enum ClientAuth {
     /// A JWT signed with the client's private key (`private_key_jwt`, RFC 7523 §2.2), a
     /// [`ClientKey`].
     PrivateKeyJwt,
+    /// No authentication (`none`): a public client, which sends its `client_id` only.
+    None,
 }
 
 /// The private key of a `private_key_jwt` client: it signs a short-lived client assertion
@@ -210,6 +212,7 @@ pub fn authenticate(
             params.push(("client_assertion_type", JWT_BEARER_ASSERTION.to_owned()));
             params.push(("client_assertion", assertion));
         }
+        (_, ClientAuth::None) => params.push(("client_id", client_id.to_owned())),
         (Some(secret), ClientAuth::Basic) => {
             // RFC 6749 §2.3.1: form-encode id and secret before Basic.
             let raw = format!("{}:{}", form_component(client_id), form_component(secret));
