@@ -9,7 +9,8 @@ use http::Uri;
 use http_body_util::Full;
 use portcullis_wire::buffered_client::HttpClient;
 
-use super::{Discovery, Inner, Reach, Trust};
+use super::finder::{Finder, Reach, Trust};
+use super::{Discovery, Inner};
 use crate::error::BuildError;
 use crate::source::token_http::erase;
 use portcullis_wire::Origin;
@@ -156,15 +157,17 @@ impl DiscoveryBuilder {
         };
         Ok(Discovery {
             inner: Arc::new(Inner {
-                resource: self.resource,
-                resource_uri,
+                finder: Finder {
+                    resource: self.resource,
+                    resource_uri,
+                    trust,
+                    reach: self.reach,
+                    http: erase(http),
+                },
                 client_id: self.client_id,
                 secret: self.secret,
                 key: self.key,
                 scope: self.scope,
-                trust,
-                reach: self.reach,
-                http: erase(http),
                 state: Mutex::default(),
             }),
         })

@@ -4,7 +4,7 @@ use http::Uri;
 use serde::Deserialize;
 
 /// RFC 9728 §2, the members used here.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(crate) struct ResourceMetadata {
     pub(crate) resource: String,
     #[serde(default)]
@@ -14,13 +14,39 @@ pub(crate) struct ResourceMetadata {
 }
 
 /// RFC 8414 §2, the members used here.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(crate) struct ServerMetadata {
     pub(crate) issuer: String,
     pub(crate) token_endpoint: Option<String>,
     pub(crate) token_endpoint_auth_methods_supported: Option<Vec<String>>,
     pub(crate) token_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
     pub(crate) grant_types_supported: Option<Vec<String>>,
+    pub(crate) authorization_endpoint: Option<String>,
+    pub(crate) registration_endpoint: Option<String>,
+    pub(crate) code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 9207 §3.
+    #[serde(default)]
+    pub(crate) authorization_response_iss_parameter_supported: bool,
+    /// OAuth Client ID Metadata Documents (`draft-ietf-oauth-client-id-metadata-document`).
+    #[serde(default)]
+    pub(crate) client_id_metadata_document_supported: bool,
+    pub(crate) scopes_supported: Option<Vec<String>>,
+}
+
+impl ServerMetadata {
+    /// MCP 2025-03-26 §2.3.3: a server without metadata has its endpoints at these paths of
+    /// its origin. Nothing says it supports PKCE: assumed, which is why this fallback is an
+    /// opt-in.
+    pub(crate) fn defaults_2025_03_26(origin: &str) -> Self {
+        ServerMetadata {
+            issuer: origin.to_owned(),
+            authorization_endpoint: Some(format!("{origin}/authorize")),
+            token_endpoint: Some(format!("{origin}/token")),
+            registration_endpoint: Some(format!("{origin}/register")),
+            code_challenge_methods_supported: Some(vec!["S256".into()]),
+            ..ServerMetadata::default()
+        }
+    }
 }
 
 pub(crate) fn scopes(s: &str) -> impl Iterator<Item = &str> {
@@ -70,6 +96,32 @@ pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
     }
 }
 
+/// Whether the resource identifier a resource's metadata gives (`advertised`) covers the URL
+/// the client calls (`called`): the same identifier, or one on the same origin whose path is
+/// a whole-segment prefix of the called path (an MCP server whose identifier is its origin,
+/// its metadata at the root well-known URI). Never another origin.
+pub(crate) fn covers(advertised: &str, called: &str) -> bool {
+    if same_identifier(advertised, called) {
+        return true;
+    }
+    let (Ok(a), Ok(c)) = (advertised.parse::<Uri>(), called.parse::<Uri>()) else {
+        return false;
+    };
+    let (Some(ao), Some(co)) = (
+        portcullis_wire::Origin::of(&a),
+        portcullis_wire::Origin::of(&c),
+    ) else {
+        return false;
+    };
+    let prefix = a.path().trim_end_matches('/');
+    ao == co
+        && a.query().is_none()
+        && !advertised.contains('#')
+        && c.path()
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 pub(crate) fn alg_name(alg: jsonwebtoken::Algorithm) -> String {
     // The JOSE name, as metadata lists it.
     serde_json::to_value(alg)
@@ -101,6 +153,25 @@ mod tests {
             "https://api.test/mcp"
         ));
         assert!(!same_identifier("not a url", "not a url"));
+    }
+
+    #[test]
+    fn a_resource_covers_its_own_paths_on_its_own_origin() {
+        assert!(covers("http://localhost:3000", "http://localhost:3000/mcp"));
+        assert!(covers(
+            "http://localhost:3000/",
+            "http://localhost:3000/mcp"
+        ));
+        assert!(covers("https://api.test/v1", "https://api.test/v1/mcp"));
+        assert!(!covers("https://api.test/v", "https://api.test/v1/mcp"));
+        assert!(!covers("https://api.test/mcp/x", "https://api.test/mcp"));
+        assert!(!covers("https://evil.test", "https://api.test/mcp"));
+        assert!(!covers("http://api.test", "https://api.test/mcp"));
+        assert!(!covers("https://api.test:8443", "https://api.test/mcp"));
+        assert!(!covers(
+            "https://evil.example.com/mcp",
+            "http://localhost:3000/mcp"
+        ));
     }
 
     #[test]

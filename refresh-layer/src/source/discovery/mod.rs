@@ -29,16 +29,12 @@
 //! a token carrying the scope the challenge names as well, once.
 
 mod builder;
-mod destination;
-mod metadata;
+pub(crate) mod destination;
+pub(crate) mod finder;
+pub(crate) mod metadata;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use http::header::ACCEPT;
-use http::{HeaderValue, Request, Uri};
-use http_body_util::Full;
-use serde::Deserialize;
 
 use crate::credential::Credential;
 use crate::error::DiscoveryError;
@@ -46,13 +42,11 @@ use crate::error::RefreshError;
 use crate::failure::AuthFailure;
 use crate::source::credential_source::{CredentialSource, FetchFuture};
 use crate::source::oauth2::OAuth2;
-use crate::source::token_http::{TokenHttp, send};
 use crate::source::token_response::bearer_of;
 pub use builder::DiscoveryBuilder;
-use destination::Place;
-use metadata::{ResourceMetadata, ServerMetadata, alg_name, next_scope, same_identifier};
+use finder::{Finder, Found, bounded};
+use metadata::{ServerMetadata, alg_name, next_scope};
 use portcullis_wire::client_auth::{ClientAuth, ClientKey};
-use portcullis_wire::{Origin, well_known};
 
 /// What discovery found: the authorization server and how this client talks to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,55 +106,23 @@ pub struct Discovery {
     inner: Arc<Inner>,
 }
 
-/// Which authorization servers may receive the client's credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Trust {
-    /// Exactly these issuer identifiers.
-    Pinned(Vec<String>),
-    /// Whatever the resource names first ([`DiscoveryBuilder::trust_any_authorization_server`]).
-    AnyNamedByTheResource,
-}
-
-/// The rules for where requests may go; see [`destination`].
-#[derive(Debug, Clone, Default)]
-struct Reach {
-    allow_insecure_http: bool,
-    allow_internal: bool,
-    /// Origins besides the resource's whose `resource_metadata` URLs may be fetched.
-    metadata_origins: Vec<Origin>,
-}
-
 struct Inner {
-    resource: String,
-    resource_uri: Uri,
+    finder: Finder,
     client_id: String,
     secret: Option<String>,
     key: Option<ClientKey>,
     /// A scope fixed by the user: wins over what the server says.
     scope: Option<String>,
-    trust: Trust,
-    reach: Reach,
-    http: TokenHttp,
     state: Mutex<State>,
 }
 
 impl fmt::Debug for Discovery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Discovery")
-            .field("resource", &self.inner.resource)
+            .field("resource", &self.inner.finder.resource)
             .field("client_id", &self.inner.client_id)
             .finish_non_exhaustive()
     }
-}
-
-/// What an error keeps of a list a server sent: its first eight entries, each at most 200
-/// characters. Errors get logged; they do not grow with what a hostile server sends (and
-/// they show entries with `{:?}`, so no control character reaches a log line raw).
-fn bounded(list: &[String]) -> Vec<String> {
-    list.iter()
-        .take(8)
-        .map(|s| s.chars().take(200).collect())
-        .collect()
 }
 
 impl Discovery {
@@ -173,183 +135,24 @@ impl Discovery {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether a request to `uri` may be sent for a resource at `resource` (its place): the
-    /// transport rule, then the address rule.
-    async fn may_send(&self, uri: &Uri, resource: Place) -> Result<(), RefreshError> {
-        let reach = &self.inner.reach;
-        destination::check_transport(uri, reach.allow_insecure_http)
-            .map_err(RefreshError::Discovery)?;
-        destination::check_place(uri, resource, reach.allow_internal)
-            .await
-            .map_err(RefreshError::Discovery)
-    }
-
-    /// Where the resource is: a name that does not resolve counts as public, the strictest.
-    async fn resource_place(&self) -> Place {
-        destination::place(&self.inner.resource_uri, destination::Judge::AllInternal)
-            .await
-            .unwrap_or(Place::Public)
-    }
-
-    /// Whether a challenge's `resource_metadata` URL may be fetched at all: only on the
-    /// resource's own origin or a trusted one, so a `401` cannot point the client at a host of
-    /// its choosing (and nothing that host would say can reach an error).
-    fn hint_allowed(&self, url: &str) -> bool {
-        let i = &self.inner;
-        let Some(origin) = url.parse::<Uri>().ok().as_ref().and_then(Origin::of) else {
-            return false;
-        };
-        let same = |o: &Origin| o.to_string() == origin.to_string();
-        Origin::of(&i.resource_uri).is_some_and(|o| same(&o))
-            || i.reach.metadata_origins.iter().any(same)
-    }
-
-    /// `GET url` for a JSON document: `Ok(None)` when the server has none there (any
-    /// non-success status), the reason kept in `tried`.
-    async fn get_json<T: for<'de> Deserialize<'de>>(
-        &self,
-        url: &str,
-        tried: &mut Vec<String>,
-    ) -> Result<Option<T>, RefreshError> {
-        let Ok(uri) = url.parse::<Uri>() else {
-            tried.push(format!(
-                "{} (not a URL)",
-                url.chars().take(200).collect::<String>()
-            ));
-            return Ok(None);
-        };
-        if Origin::of(&uri).is_none() {
-            tried.push(format!("{url} (not an http(s) URL)"));
-            return Ok(None);
-        }
-        let mut req = Request::new(Full::default());
-        *req.uri_mut() = uri;
-        req.headers_mut()
-            .insert(ACCEPT, HeaderValue::from_static("application/json"));
-        req.extensions_mut().insert(crate::SkipCredential);
-        let res = send(&self.inner.http, req).await?;
-        if !res.status().is_success() {
-            tried.push(format!("{url} ({})", res.status()));
-            return Ok(None);
-        }
-        serde_json::from_slice(res.body()).map(Some).map_err(|e| {
-            RefreshError::Discovery(DiscoveryError::InvalidMetadata {
-                url: url.to_owned(),
-                why: e.to_string(),
-            })
-        })
-    }
-
-    /// The resource's metadata: from the challenge's URL when it may be used, else from the
-    /// well-known URIs on the resource's origin.
-    async fn resource_metadata(
-        &self,
-        hint: Option<String>,
-    ) -> Result<(String, ResourceMetadata), RefreshError> {
-        let i = &self.inner;
-        let mut tried = Vec::new();
-        let candidates = match hint {
-            Some(url) => vec![url],
-            None => well_known::protected_resource_urls(&i.resource_uri),
-        };
-        for url in candidates {
-            if let Ok(uri) = url.parse::<Uri>()
-                && let Err(e) = destination::check_transport(&uri, i.reach.allow_insecure_http)
-            {
-                return Err(RefreshError::Discovery(e));
-            }
-            if let Some(meta) = self.get_json::<ResourceMetadata>(&url, &mut tried).await? {
-                return Ok((url, meta));
-            }
-        }
-        Err(RefreshError::Discovery(
-            DiscoveryError::NoResourceMetadata { tried },
-        ))
-    }
-
-    /// The authorization server to use among those the resource names.
-    fn choose_issuer(&self, named: &[String]) -> Result<String, DiscoveryError> {
-        match &self.inner.trust {
-            Trust::AnyNamedByTheResource => named
-                .first()
-                .cloned()
-                .ok_or(DiscoveryError::NoAuthorizationServer),
-            // Exact strings (RFC 8414 §3.3): no case folding, no trailing-slash or port
-            // normalization that would let a look-alike identifier through.
-            Trust::Pinned(pins) => named
-                .iter()
-                .find(|n| pins.iter().any(|p| p == *n))
-                .cloned()
-                .ok_or_else(|| DiscoveryError::UntrustedAuthorizationServer {
-                    named: bounded(named),
-                }),
-        }
-    }
-
-    /// RFC 8414 metadata of `issuer`, at the first location that has it, checked to be for
-    /// exactly that issuer.
-    async fn server_metadata(
-        &self,
-        issuer: &str,
-        resource: Place,
-        metadata_url: &str,
-    ) -> Result<(String, ServerMetadata), RefreshError> {
-        let fail = RefreshError::Discovery;
-        let issuer_uri: Uri = issuer
-            .parse()
-            .ok()
-            .filter(|u: &Uri| Origin::of(u).is_some())
-            .ok_or_else(|| {
-                fail(DiscoveryError::InvalidMetadata {
-                    url: metadata_url.to_owned(),
-                    why: "the authorization server is not an http(s) URL".into(),
-                })
-            })?;
-        self.may_send(&issuer_uri, resource).await?;
-        let mut tried = Vec::new();
-        for url in well_known::authorization_server_urls(&issuer_uri) {
-            if let Some(m) = self.get_json::<ServerMetadata>(&url, &mut tried).await? {
-                if m.issuer != issuer {
-                    return Err(fail(DiscoveryError::IssuerMismatch {
-                        expected: issuer.to_owned(),
-                        advertised: m.issuer.chars().take(200).collect(),
-                    }));
-                }
-                return Ok((url, m));
-            }
-        }
-        Err(fail(DiscoveryError::NoServerMetadata { tried }))
-    }
-
     async fn discover(&self, hint: Option<String>) -> Result<Discovered, RefreshError> {
-        let fail = RefreshError::Discovery;
-        let i = &self.inner;
-        let (metadata_url, meta) = self.resource_metadata(hint).await?;
-        if !same_identifier(&meta.resource, &i.resource) {
-            return Err(fail(DiscoveryError::ResourceMismatch {
-                expected: i.resource.clone(),
-                advertised: meta.resource.chars().take(200).collect(),
-            }));
-        }
-        if meta.authorization_servers.is_empty() {
-            return Err(fail(DiscoveryError::NoAuthorizationServer));
-        }
-        let issuer = self
-            .choose_issuer(&meta.authorization_servers)
-            .map_err(fail)?;
-        let resource = self.resource_place().await;
-        let (server_url, server) = self
-            .server_metadata(&issuer, resource, &metadata_url)
-            .await?;
-        let token_endpoint = server.token_endpoint.clone().ok_or_else(|| {
-            fail(DiscoveryError::InvalidMetadata {
-                url: server_url.clone(),
-                why: "no token_endpoint".into(),
-            })
-        })?;
-        if let Ok(uri) = token_endpoint.parse::<Uri>() {
-            self.may_send(&uri, resource).await?;
-        }
+        let finder = &self.inner.finder;
+        let found = finder.find(hint).await?;
+        let token_endpoint = finder
+            .endpoint(
+                &found,
+                found.server.token_endpoint.as_ref(),
+                "token_endpoint",
+            )
+            .await?
+            .to_string();
+        let Found {
+            metadata_url,
+            resource,
+            issuer,
+            server,
+            ..
+        } = found;
         let client_auth = self.client_auth(server)?;
         tracing::debug!(target: "portcullis::client", %metadata_url, %issuer, %token_endpoint, ?client_auth, "discovered the authorization server");
         Ok(Discovered {
@@ -357,7 +160,7 @@ impl Discovery {
             issuer,
             token_endpoint,
             client_auth,
-            scopes_supported: meta.scopes_supported,
+            scopes_supported: resource.scopes_supported,
         })
     }
 
@@ -425,7 +228,7 @@ impl Discovery {
         });
         let mut builder = OAuth2::builder(&found.token_endpoint, &i.client_id)
             // RFC 8707: the resource the metadata was checked against.
-            .resource(i.resource.clone())
+            .resource(i.finder.resource.clone())
             .client_auth(found.client_auth);
         if let Some(secret) = &i.secret {
             builder = builder.client_secret(secret.clone());
@@ -439,7 +242,7 @@ impl Discovery {
             builder = builder.scope(scope.clone());
         }
         let source = builder
-            .client_credentials_via(i.http.clone())
+            .client_credentials_via(i.finder.http.clone())
             .map_err(|_| {
                 RefreshError::Discovery(DiscoveryError::InvalidMetadata {
                     url: found.metadata_url.clone(),
@@ -464,7 +267,7 @@ impl CredentialSource for Discovery {
             return;
         };
         if let Some(url) = bearer.param("resource_metadata") {
-            if self.hint_allowed(url) {
+            if self.inner.finder.hint_allowed(url) {
                 st.hint = Some(url.to_owned());
             } else {
                 tracing::warn!(target: "portcullis::client", "a challenge named resource metadata on another origin; not fetched");
