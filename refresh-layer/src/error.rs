@@ -84,6 +84,10 @@ pub enum RefreshError {
     /// ([`Discovery`](crate::source::discovery::Discovery)): nothing was sent to a token endpoint.
     #[error("discovery failed: {0}")]
     Discovery(DiscoveryError),
+    /// A person's sign-in (the authorization-code grant) failed or was refused before the
+    /// code was redeemed.
+    #[error("sign-in failed: {0}")]
+    Authorization(AuthorizationError),
     /// A custom credential source failed.
     #[error("credential source failed: {0}")]
     Source(Arc<dyn std::error::Error + Send + Sync>),
@@ -313,4 +317,84 @@ pub enum DiscoveryError {
         /// What the server's metadata lists.
         supported: Vec<String>,
     },
+}
+
+/// Why a person's sign-in (the authorization-code grant,
+/// [`AuthorizationCode`](crate::source::authorization_code::AuthorizationCode)) failed. What
+/// an authorization server or a redirect said is kept bounded and shown with `{:?}`, so no
+/// control character reaches a terminal raw; no code, verifier, secret or token is ever kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorizationError {
+    /// The authorization server's metadata does not list `S256` in
+    /// `code_challenge_methods_supported`: without PKCE a stolen code could be redeemed.
+    #[error("the authorization server does not support PKCE with S256 (it lists {supported:?})")]
+    PkceNotSupported {
+        /// What its metadata lists (its first eight).
+        supported: Vec<String>,
+    },
+    /// The metadata names no `authorization_endpoint`.
+    #[error("the authorization server's metadata names no authorization endpoint")]
+    NoAuthorizationEndpoint,
+    /// The redirect's `state` is not the one sent: the code is not redeemed.
+    #[error("the redirect's state is not this sign-in's")]
+    StateMismatch,
+    /// RFC 9207: the redirect's `iss` is not the authorization server the request went to
+    /// (compared as exact strings): the code is not redeemed.
+    #[error("the redirect was issued by {got:?}, not by {expected:?}")]
+    IssuerMismatch {
+        /// The issuer the request went to.
+        expected: String,
+        /// The `iss` of the redirect.
+        got: String,
+    },
+    /// RFC 9207: the server advertises `authorization_response_iss_parameter_supported` and
+    /// the redirect carries no `iss`: the code is not redeemed.
+    #[error("the redirect carries no iss, and {expected:?} says it always sends one")]
+    MissingIssuer {
+        /// The issuer the request went to.
+        expected: String,
+    },
+    /// The authorization server refused (RFC 6749 §4.1.2.1): the person declined, or the
+    /// request was not acceptable.
+    #[error("the authorization server refused: {error:?}{}", description.as_deref().map(|d| format!(" ({d:?})")).unwrap_or_default())]
+    Denied {
+        /// `error`.
+        error: String,
+        /// `error_description`.
+        description: Option<String>,
+    },
+    /// The redirect is not an authorization response (no code, a parameter twice, too long).
+    #[error("invalid redirect: {0}")]
+    InvalidRedirect(String),
+    /// The user agent could not complete its part (no browser, the listener failed).
+    #[error("the user agent failed: {0}")]
+    UserAgent(String),
+    /// Nobody came back within the sign-in timeout.
+    #[error("nobody signed in within {0:?}")]
+    Timeout(Duration),
+    /// The sign-in was cancelled.
+    #[error("the sign-in was cancelled")]
+    Cancelled,
+    /// The client cannot register with this authorization server: it has no pre-registered
+    /// credentials for it, no client ID metadata document the server accepts, and the server
+    /// offers no dynamic registration.
+    #[error(
+        "no way to register with {issuer:?}: no credentials for it, no usable client ID metadata document, no registration endpoint"
+    )]
+    NoRegistration {
+        /// The authorization server.
+        issuer: String,
+    },
+    /// Dynamic client registration (RFC 7591) failed.
+    #[error("client registration failed: {0}")]
+    Registration(String),
+    /// The token endpoint answered the code with tokens for less than the flow needs (no
+    /// access token), or with a token type this client cannot send.
+    #[error("the token response cannot be used: {0}")]
+    TokenResponse(String),
+    /// Step-up asked for more scope too many times for one sign-in: the server keeps
+    /// refusing the scope it was given.
+    #[error("the server kept asking for more scope ({0} sign-ins): giving up")]
+    StepUpLimit(u32),
 }

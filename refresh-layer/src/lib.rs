@@ -83,7 +83,8 @@ pub mod store;
 pub use credential::{Credential, InvalidCredential, MAX_LIFETIME, Placement};
 pub use decision::refresh_on_401;
 pub use error::{
-    BoxError, BuildError, DiscoveryError, Error, RefreshError, SignInError, StoreError,
+    AuthorizationError, BoxError, BuildError, DiscoveryError, Error, RefreshError, SignInError,
+    StoreError,
 };
 pub use failure::AuthFailure;
 pub use handle::{CredentialHandle, SignIn};

@@ -6,6 +6,7 @@
 //!
 //! [`CredentialSource`]: crate::CredentialSource
 
+pub mod authorization_code;
 pub(crate) mod credential_source;
 pub mod discovery;
 pub(crate) mod from_fn;

@@ -191,6 +191,17 @@ impl OAuth2Builder {
         self.finish(grant, erase(http))
     }
 
+    /// A client of the token endpoint that keeps no refresh token itself, through a client
+    /// already erased: a person's sign-in keeps its token set (and hands the refresh token
+    /// to [`OAuth2::exchange`]) itself.
+    pub(crate) fn sign_in_via(self, http: TokenHttp) -> Result<OAuth2, BuildError> {
+        let grant = Grant::RefreshToken(RefreshGrant {
+            exchange: tokio::sync::Mutex::new(()),
+            token: std::sync::Mutex::new((None, 0)),
+        });
+        self.finish(grant, http)
+    }
+
     fn finish(self, grant: Grant, http: TokenHttp) -> Result<OAuth2, BuildError> {
         let invalid = || BuildError::InvalidTokenEndpoint(self.endpoint.clone());
         let endpoint: http::Uri = self.endpoint.parse().map_err(|_| invalid())?;
@@ -315,6 +326,23 @@ impl OAuth2 {
             }
             (Grant::RefreshToken(_), None) => Err(RefreshError::SignedOut),
         }
+    }
+
+    /// Redeem an authorization code (RFC 6749 §4.1.3) with the PKCE verifier of its request
+    /// (RFC 7636 §4.5) and the redirect URI it was sent with.
+    pub(crate) async fn redeem_code(
+        &self,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenSet, RefreshError> {
+        self.post(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ])
+        .await
     }
 
     /// What names this grant wherever tokens are shared: the token endpoint, the client, the

@@ -72,6 +72,56 @@ pub struct StoredTokens {
     /// [`SharedGrant`](crate::source::shared_grant::SharedGrant#one-sharedgrant-is-one-identity)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// A person's sign-in ([`AuthorizationCode`](crate::source::authorization_code::AuthorizationCode)):
+    /// the authorization server that issued these tokens and the client registered with it.
+    /// The registration is bound to that issuer and never used with another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<StoredSignIn>,
+}
+
+/// What a person's sign-in keeps besides its tokens: where they came from, and the client
+/// registration they were obtained with. `Debug` hides the client secret.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StoredSignIn {
+    /// The authorization server's issuer identifier, exactly as its metadata gives it.
+    pub issuer: String,
+    /// Its token endpoint.
+    pub token_endpoint: String,
+    /// The client ID (an https URL for a client ID metadata document).
+    pub client_id: String,
+    /// The client secret a dynamic registration gave, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// How the client authenticates at the token endpoint (an RFC 7591
+    /// `token_endpoint_auth_method`: `none`, `client_secret_basic`, `client_secret_post`,
+    /// `private_key_jwt`).
+    pub token_endpoint_auth_method: String,
+    /// How the client was registered: `pre-registered`, `metadata-document` or `dynamic`.
+    pub registration: String,
+    /// The redirect URI it was registered with.
+    pub redirect_uri: String,
+    /// The scope the tokens were asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The RFC 8707 resource the tokens are for: the identifier the resource's metadata gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+impl fmt::Debug for StoredSignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSignIn")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("registration", &self.registration)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for StoredTokens {

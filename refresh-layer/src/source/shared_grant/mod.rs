@@ -88,7 +88,7 @@
 mod builder;
 mod seed;
 mod source;
-mod stored;
+pub(crate) mod stored;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};

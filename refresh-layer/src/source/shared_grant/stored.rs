@@ -14,7 +14,7 @@ const RETIRED_SEEDS: usize = 16;
 /// without a refresh token keeps the one that was used (servers that do not rotate); what
 /// `before` records of the seed and subject carries over (the subject the response names, if
 /// any, has been admitted).
-pub(super) fn stored_of(
+pub(crate) fn stored_of(
     t: TokenSet,
     used: Option<String>,
     before: &StoredTokens,
@@ -31,6 +31,7 @@ pub(super) fn stored_of(
         seed_sha256: before.seed_sha256.clone(),
         retired_seeds: before.retired_seeds.clone(),
         subject,
+        sign_in: before.sign_in.clone(),
     };
     Ok((stored, credential))
 }
