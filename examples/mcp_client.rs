@@ -1,31 +1,43 @@
-//! An MCP client over hyper-util and the refresh layer: `initialize`, `tools/list`, then
-//! `tools/call` of the first tool, over streamable HTTP. It starts without a token; the
-//! server's 401 leads the [`Discovery`] source to the authorization server, which gives a
-//! `client_credentials` token for this server's URL, and the layer retries once.
+//! An MCP client over hyper-util and the refresh layer: `tools/list`, then `tools/call` of
+//! the first tool, over streamable HTTP. It starts without a token; the server's 401 leads
+//! the credential source to the authorization server, and the layer retries once.
+//!
+//! Two ways to get a token:
+//! - a person signs in (the default): [`AuthorizationCode`] with PKCE, the client registered
+//!   as the authorization server allows — the credentials in `MCP_CONFORMANCE_CONTEXT` when
+//!   they were registered for that server (`client_id`, `client_secret`, `issuer`), else
+//!   the client ID metadata document named by `--client-metadata-document`, else dynamic
+//!   registration. The browser step is the system browser and a loopback listener, or, with
+//!   `--follow-redirects`, a user agent that reads the redirect of an authorization server
+//!   that answers at once (test servers, the MCP conformance suite);
+//! - `--machine`: the `client_credentials` grant with the context's `client_id` and
+//!   `client_secret` (or `private_key_pem` and `signing_algorithm`), sent only to the
+//!   authorization server named by `--issuer` or the context's `issuer`.
+//!
+//! It speaks the MCP protocol version given by `--protocol-version` (or
+//! `MCP_CONFORMANCE_PROTOCOL_VERSION`; default 2025-11-25): `2025-11-25` opens with
+//! `initialize`; `2026-07-28` is stateless — no `initialize`, every request carries an
+//! `MCP-Protocol-Version` header and the version and capabilities in `params._meta`.
 //!
 //! It follows the client contract of the MCP conformance suite
-//! (`@modelcontextprotocol/conformance`): the server URL is the last argument,
-//! `MCP_CONFORMANCE_SCENARIO` names the scenario, `MCP_CONFORMANCE_CONTEXT` is JSON with
-//! `client_id` and either `client_secret` or `private_key_pem` and `signing_algorithm`.
+//! (`@modelcontextprotocol/conformance`): the server URL is the last argument, and the
+//! context, when there is one, is JSON in `MCP_CONFORMANCE_CONTEXT`.
 //!
 //! `--call NAME` (or `--call 'NAME={"arg":…}'`, repeated) calls those tools in order instead
-//! of the first one. The client's credentials go only to the authorization server named by
-//! `--issuer URL` or the context's `issuer` (exactly as that server writes its identifier).
-//! Against `cargo run --example mcp_server` (which prints its URL, its authorization server
-//! and its demo client's credentials):
+//! of the first one. Against `cargo run --example mcp_server` (which prints its URL, its
+//! authorization server and its demo client's credentials):
 //!
 //! ```text
 //! MCP_CONFORMANCE_CONTEXT='{"client_id":"mcp-client","client_secret":"mcp-secret"}' \
-//!     cargo run --example mcp_client -- --issuer http://127.0.0.1:3001 \
+//!     cargo run --example mcp_client -- --machine --issuer http://127.0.0.1:3001 \
 //!     --call whoami --call 'add_note={"text":"hi"}' http://127.0.0.1:3000/mcp
 //! ```
-//!
-//! The authorization-code grant (a person signing in through a browser) is not this
-//! client's: it needs pre-registered client credentials and says so.
 
 use std::error::Error;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
@@ -36,8 +48,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis::client::jsonwebtoken::Algorithm;
+use portcullis::client::source::authorization_code::{
+    AuthorizationCode, FollowRedirects, LoopbackBrowser, RegisteredClient,
+};
 use portcullis::client::source::discovery::Discovery;
-use portcullis::client::{AuthFailure, RefreshLayer, RefreshService};
+use portcullis::client::{AuthFailure, CredentialSource, RefreshLayer, RefreshService};
 use portcullis::wire::client_auth::ClientKey;
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
@@ -45,10 +60,12 @@ use tower::{Layer, ServiceExt};
 type Http = Client<HttpConnector, Full<Bytes>>;
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-/// The protocol version this client speaks.
-const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The stateless protocol version: no `initialize`, the version on every request.
+const STATELESS: &str = "2026-07-28";
 /// The largest answer read.
 const MAX_BODY: usize = 1024 * 1024;
+/// How long a person has to sign in.
+const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -61,12 +78,34 @@ async fn main() -> ExitCode {
     }
 }
 
-/// An MCP client: `initialize`, `tools/list`, then `tools/call`, with the refresh layer.
+/// An MCP client: `tools/list`, then `tools/call`, with the refresh layer.
 #[derive(Parser)]
 struct Args {
+    /// A machine client: the `client_credentials` grant instead of a person's sign-in.
+    #[arg(long)]
+    machine: bool,
     /// The only authorization server the client's credentials go to.
     #[arg(long, value_name = "URL")]
     issuer: Option<String>,
+    /// Risky, machine clients only: send the client's credentials to whichever authorization
+    /// server the resource names (for a test run whose server is started on a random port).
+    #[arg(long)]
+    trust_any_authorization_server: bool,
+    /// The https URL of this client's client ID metadata document.
+    #[arg(long, value_name = "URL")]
+    client_metadata_document: Option<String>,
+    /// Risky: for an MCP 2025-03-26 server with no metadata at all, sign in at the default
+    /// endpoints of its origin, assuming PKCE support nothing states.
+    #[arg(long)]
+    allow_2025_03_26_default_endpoints: bool,
+    /// Read the redirect from the authorization endpoint's answer instead of a browser (for
+    /// authorization servers that redirect at once).
+    #[arg(long)]
+    follow_redirects: bool,
+    /// The MCP protocol version to speak (default: MCP_CONFORMANCE_PROTOCOL_VERSION, else
+    /// 2025-11-25).
+    #[arg(long, value_name = "VERSION")]
+    protocol_version: Option<String>,
     /// A tool to call, with its JSON arguments (repeatable; default: the first tool listed).
     #[arg(long = "call", value_name = "NAME[=JSON]")]
     calls: Vec<String>,
@@ -75,45 +114,33 @@ struct Args {
 }
 
 async fn run() -> Result<()> {
-    let Args { issuer, calls, url } = Args::parse();
-    let url = &url;
-    let mut parsed = Vec::new();
-    for call in &calls {
-        parsed.push(match call.split_once('=') {
-            Some((name, args)) => (name.to_owned(), serde_json::from_str::<Value>(args)?),
+    let args = Args::parse();
+    let mut calls = Vec::new();
+    for call in &args.calls {
+        calls.push(match call.split_once('=') {
+            Some((name, a)) => (name.to_owned(), serde_json::from_str::<Value>(a)?),
             None => (call.clone(), json!({})),
         });
     }
-    let mut calls = parsed;
-    if let Ok(scenario) = std::env::var("MCP_CONFORMANCE_SCENARIO") {
-        eprintln!("mcp_client: scenario {scenario}");
-    }
+    let version = args
+        .protocol_version
+        .clone()
+        .or_else(|| std::env::var("MCP_CONFORMANCE_PROTOCOL_VERSION").ok())
+        .unwrap_or_else(|| "2025-11-25".to_owned());
     let mut context: Value = match std::env::var("MCP_CONFORMANCE_CONTEXT") {
         Ok(text) => serde_json::from_str(&text)?,
         Err(_) => json!({}),
     };
-    if let Some(issuer) = issuer {
-        context["issuer"] = Value::String(issuer);
+    if let Some(issuer) = &args.issuer {
+        context["issuer"] = Value::String(issuer.clone());
     }
-    let mut session = Session::new(url, source(url, &context)?)?;
-    let init = session
-        .request(
-            "initialize",
-            json!({
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "portcullis-mcp-client", "version": env!("CARGO_PKG_VERSION")},
-            }),
-        )
-        .await?;
-    if let Some(v) = init["protocolVersion"].as_str() {
-        session.protocol_version = Some(v.to_owned());
-    }
-    println!(
-        "initialized: {}",
-        init["serverInfo"]["name"].as_str().unwrap_or("?")
-    );
-    session.notify("notifications/initialized").await?;
+    let source: Arc<dyn CredentialSource> = if args.machine {
+        Arc::new(machine_source(&args, &context)?)
+    } else {
+        Arc::new(person_source(&args, &context).await?)
+    };
+    let mut session = Session::new(&args.url, source, version)?;
+    session.open().await?;
     let tools = session.request("tools/list", json!({})).await?;
     let names: Vec<&str> = tools["tools"]
         .as_array()
@@ -134,14 +161,43 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
-/// The credential source the context describes.
-fn source(url: &str, context: &Value) -> Result<Discovery> {
+/// A person's sign-in: pre-registered credentials for the context's issuer, else a client ID
+/// metadata document, else dynamic registration.
+async fn person_source(args: &Args, context: &Value) -> Result<AuthorizationCode> {
     let http: Http = Client::builder(TokioExecutor::new()).build_http();
-    let client_id = context["client_id"].as_str().ok_or(
-        "no client_id in MCP_CONFORMANCE_CONTEXT: this client uses pre-registered client \
-         credentials (client_credentials grant), not the authorization-code grant",
-    )?;
-    let mut builder = Discovery::builder(url, client_id);
+    let mut builder = if args.follow_redirects {
+        // Never contacted: the authorization server's answer is read, not followed.
+        let agent = FollowRedirects::new("http://127.0.0.1:8976/callback", http.clone());
+        AuthorizationCode::builder(&args.url, agent)
+    } else {
+        AuthorizationCode::builder(&args.url, LoopbackBrowser::bind().await?)
+    };
+    builder = builder
+        .client_name("portcullis-mcp-client")
+        .sign_in_timeout(SIGN_IN_TIMEOUT);
+    if let (Some(issuer), Some(id)) = (context["issuer"].as_str(), context["client_id"].as_str()) {
+        let mut client = RegisteredClient::new(issuer, id);
+        if let Some(secret) = context["client_secret"].as_str() {
+            client = client.client_secret(secret);
+        }
+        builder = builder.registered_client(client);
+    }
+    if let Some(url) = &args.client_metadata_document {
+        builder = builder.client_metadata_document(url);
+    }
+    if args.allow_2025_03_26_default_endpoints {
+        builder = builder.allow_2025_03_26_default_endpoints();
+    }
+    Ok(builder.build(http)?)
+}
+
+/// A machine client: `client_credentials` with the context's credentials.
+fn machine_source(args: &Args, context: &Value) -> Result<Discovery> {
+    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    let client_id = context["client_id"]
+        .as_str()
+        .ok_or("--machine needs a client_id in MCP_CONFORMANCE_CONTEXT")?;
+    let mut builder = Discovery::builder(&args.url, client_id);
     if let Some(pem) = context["private_key_pem"].as_str() {
         let alg = context["signing_algorithm"].as_str().unwrap_or("ES256");
         let alg = Algorithm::from_str(alg).map_err(|_| format!("unknown algorithm {alg}"))?;
@@ -152,14 +208,10 @@ fn source(url: &str, context: &Value) -> Result<Discovery> {
     }
     builder = match context["issuer"].as_str() {
         Some(issuer) => builder.trust_issuer(issuer),
-        // The conformance suite's client-credentials scenarios hand over credentials issued by
-        // an authorization server the suite starts on a random port and names only in the
-        // resource's metadata: there is nothing to pin before the run. A real client knows who
-        // issued its credentials and pins it (--issuer); never ship this branch.
-        None if std::env::var_os("MCP_CONFORMANCE_SCENARIO").is_some() => {
+        None if args.trust_any_authorization_server => {
             eprintln!(
-                "mcp_client: no issuer given: the credentials go to whichever authorization \
-                 server the resource names (conformance run only)"
+                "mcp_client: --trust-any-authorization-server: the credentials go to whichever \
+                 authorization server the resource names"
             );
             builder.trust_any_authorization_server()
         }
@@ -180,11 +232,14 @@ struct Session {
     api: RefreshService<Http>,
     next_id: u64,
     session_id: Option<String>,
-    protocol_version: Option<String>,
+    /// The version this client speaks.
+    version: String,
+    /// The version sent in the header: the stateless one always, else the negotiated one.
+    header_version: Option<String>,
 }
 
 impl Session {
-    fn new(url: &str, source: Discovery) -> Result<Self> {
+    fn new(url: &str, source: Arc<dyn CredentialSource>, version: String) -> Result<Self> {
         let uri: Uri = url.parse()?;
         let origin = format!(
             "{}://{}",
@@ -194,14 +249,44 @@ impl Session {
         let layer = RefreshLayer::builder(source)
             .allow_origin(origin)
             .step_up(true)
+            // A person may take a while in the browser.
+            .refresh_timeout(SIGN_IN_TIMEOUT)
+            .refresh_exchange_limit(SIGN_IN_TIMEOUT)
             .build()?;
+        let header_version = (version == STATELESS).then(|| version.clone());
         Ok(Session {
             url: uri,
             api: layer.layer(Client::builder(TokioExecutor::new()).build_http()),
             next_id: 1,
             session_id: None,
-            protocol_version: None,
+            version,
+            header_version,
         })
+    }
+
+    /// `initialize` for the stateful protocol versions; nothing for the stateless one.
+    async fn open(&mut self) -> Result<()> {
+        if self.version == STATELESS {
+            return Ok(());
+        }
+        let init = self
+            .request(
+                "initialize",
+                json!({
+                    "protocolVersion": self.version,
+                    "capabilities": {},
+                    "clientInfo": client_info(),
+                }),
+            )
+            .await?;
+        if let Some(v) = init["protocolVersion"].as_str() {
+            self.header_version = Some(v.to_owned());
+        }
+        println!(
+            "initialized: {}",
+            init["serverInfo"]["name"].as_str().unwrap_or("?")
+        );
+        self.notify("notifications/initialized").await
     }
 
     async fn post(&mut self, message: Value) -> Result<(StatusCode, Option<String>, Bytes)> {
@@ -211,7 +296,7 @@ impl Session {
         if let Some(id) = &self.session_id {
             req = req.header("mcp-session-id", id);
         }
-        if let Some(v) = &self.protocol_version {
+        if let Some(v) = &self.header_version {
             req = req.header("mcp-protocol-version", v);
         }
         let req = req.body(Full::new(Bytes::from(message.to_string())))?;
@@ -236,10 +321,23 @@ impl Session {
         Ok((status, content_type, body))
     }
 
+    /// `params` with the stateless protocol's `_meta` (the version, the capabilities).
+    fn with_meta(&self, mut params: Value) -> Value {
+        if self.version == STATELESS {
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": self.version,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": client_info(),
+            });
+        }
+        params
+    }
+
     /// A JSON-RPC request; its result, or the JSON-RPC error as an error.
     async fn request(&mut self, method: &str, params: Value) -> Result<Value> {
         let id = self.next_id;
         self.next_id += 1;
+        let params = self.with_meta(params);
         let (status, content_type, body) = self
             .post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             .await?;
@@ -272,6 +370,10 @@ impl Session {
         }
         Ok(())
     }
+}
+
+fn client_info() -> Value {
+    json!({"name": "portcullis-mcp-client", "version": env!("CARGO_PKG_VERSION")})
 }
 
 /// The JSON messages of a `text/event-stream` body: each event's `data:` lines joined.
