@@ -57,7 +57,7 @@
 //! # Where things are
 //! The everyday names are at the crate root. Credential sources beyond the built-in
 //! [`OAuth2`] and [`from_fn`] live under [`source`] ([`source::discovery`],
-//! [`source::shared_grant`]); the stores a shared grant keeps its token set in under
+//! [`source::shared_grant`], and a person's sign-in, [`source::authorization_code`]); the stores a shared grant keeps its token set in under
 //! [`store`]. The wire-level types a server's answer is read into ([`AuthFailure`]'s
 //! challenges and problem body) are `portcullis_wire`'s.
 #![deny(missing_docs)]

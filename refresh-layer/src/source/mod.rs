@@ -1,7 +1,8 @@
 //! Where credentials come from: the [`CredentialSource`] trait and its built-ins — a fixed
 //! [`Credential`](crate::Credential), a closure ([`from_fn`](crate::from_fn)), an OAuth2 token
-//! endpoint ([`OAuth2`](crate::OAuth2)), a token endpoint found by [`discovery`], and one
-//! grant shared by every replica ([`shared_grant`]). How a client authenticates to a token
+//! endpoint ([`OAuth2`](crate::OAuth2)), a token endpoint found by [`discovery`], one
+//! grant shared by every replica ([`shared_grant`]), and a person's sign-in
+//! ([`authorization_code`]). How a client authenticates to a token
 //! endpoint is shared with the server: [`portcullis_wire::client_auth`].
 //!
 //! [`CredentialSource`]: crate::CredentialSource

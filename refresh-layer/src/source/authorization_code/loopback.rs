@@ -129,31 +129,32 @@ impl LoopbackBrowser {
         })
     }
 
-    /// The path redirects come back to (`/callback` by default).
-    ///
-    /// # Panics
-    /// When `path` does not start with `/`, or is not a plain ASCII URL path (it has a query,
-    /// a fragment, a space or a control character): a configuration mistake, found where it
-    /// is made.
+    /// The path redirects come back to (`/callback` by default). A `path` that does not
+    /// start with `/`, or is not a plain ASCII URL path (it has a query, a fragment, a space
+    /// or a control character), is an [`InvalidInput`](std::io::ErrorKind::InvalidInput)
+    /// error.
     ///
     /// ```no_run
     /// use refresh_layer::source::authorization_code::{LoopbackBrowser, UserAgent};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// let browser = LoopbackBrowser::bind_port(8976).await?.path("/oauth/cb");
+    /// let browser = LoopbackBrowser::bind_port(8976).await?.path("/oauth/cb")?;
     /// assert_eq!(browser.redirect_uri(), "http://127.0.0.1:8976/oauth/cb");
     /// # Ok(())
     /// # }
     /// ```
-    #[must_use]
-    pub fn path(mut self, path: &str) -> Self {
-        assert!(
-            is_plain_path(path),
-            "LoopbackBrowser::path: {path:?} is not a URL path starting with '/' \
-             (ASCII, without a query, a fragment, spaces or control characters)"
-        );
+    pub fn path(mut self, path: &str) -> std::io::Result<Self> {
+        if !is_plain_path(path) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "LoopbackBrowser::path: {path:?} is not a URL path starting with '/' \
+                     (ASCII, without a query, a fragment, spaces or control characters)"
+                ),
+            ));
+        }
         self.path = Arc::from(path);
-        self
+        Ok(self)
     }
 
     /// Only print the URL to stderr, never start a browser: for machines without one, or

@@ -349,6 +349,25 @@ impl AuthorizationCode {
         scope
     }
 
+    /// Sign-ins for more scope are counted, and refused past the limit; any other sign-in
+    /// starts the count again.
+    fn count_step_up(&self) -> Result<(), RefreshError> {
+        let max = self.inner.max_step_ups;
+        let mut st = self.lock();
+        if !st.step_up {
+            st.step_ups = 0;
+            return Ok(());
+        }
+        st.step_ups += 1;
+        if st.step_ups > max {
+            st.step_up = false;
+            return Err(RefreshError::Authorization(
+                AuthorizationError::StepUpLimit(max),
+            ));
+        }
+        Ok(())
+    }
+
     /// A new sign-in at the server `found` names; `previous` is the sign-in it replaces.
     async fn sign_in(
         &self,
@@ -356,20 +375,7 @@ impl AuthorizationCode {
         previous: Option<Versioned>,
     ) -> Result<Credential, RefreshError> {
         let i = &self.inner;
-        {
-            let mut st = self.lock();
-            if st.step_up {
-                st.step_ups += 1;
-                if st.step_ups > i.max_step_ups {
-                    st.step_up = false;
-                    return Err(RefreshError::Authorization(
-                        AuthorizationError::StepUpLimit(i.max_step_ups),
-                    ));
-                }
-            } else {
-                st.step_ups = 0;
-            }
-        }
+        self.count_step_up()?;
         let redirect_uri = i.user_agent.redirect_uri();
         let client = match reusable_client(previous.as_ref(), &found, &redirect_uri, i) {
             Some(c) => c,

@@ -167,7 +167,7 @@ async fn another_path_is_404_then_the_redirect_signs_in() {
 async fn a_custom_path_is_the_only_one_answered() {
     bounded(async {
         let (agent, _) = agent().await;
-        let agent = agent.path("/oauth/cb");
+        let agent = agent.path("/oauth/cb").unwrap();
         assert!(agent.redirect_uri().ends_with("/oauth/cb"));
         let signed = start(&agent, "s1");
         assert_eq!(
