@@ -75,7 +75,11 @@ async fn bind_port_names_that_port_in_the_redirect_uri() {
 #[tokio::test]
 async fn the_path_is_the_redirect_uris() {
     bounded(async {
-        let agent = LoopbackBrowser::bind().await.unwrap().path("/oauth/cb").unwrap();
+        let agent = LoopbackBrowser::bind()
+            .await
+            .unwrap()
+            .path("/oauth/cb")
+            .unwrap();
         let port = agent.local_addr().port();
         assert_eq!(
             agent.redirect_uri(),
