@@ -130,7 +130,6 @@ pub(crate) async fn sign_in(
         redirect_uri: request.redirect_uri.clone(),
         state: pkce.state.clone(),
     };
-    cancel.borrow_and_update();
     let response = tokio::select! {
         r = tokio::time::timeout(request.timeout, user_agent.authorize(asked)) => match r {
             Ok(r) => r.map_err(fail)?,

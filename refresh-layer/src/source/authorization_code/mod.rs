@@ -185,8 +185,9 @@ impl AuthorizationCode {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stop a sign-in under way: it ends with [`AuthorizationError::Cancelled`], and so do the
-    /// requests waiting for it. The next request that needs a credential starts a new one.
+    /// Stop a sign-in under way: it ends with [`AuthorizationError::Cancelled`] (at once when
+    /// the person is in the browser, else when it gets there), and so do the requests waiting
+    /// for it. The next request that needs a credential starts a new one.
     pub fn cancel_sign_in(&self) {
         self.inner.cancel.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -196,8 +197,10 @@ impl AuthorizationCode {
         self.lock().session.as_ref().map(|s| s.tokens.clone())
     }
 
-    /// Sign out: forget the tokens and the registration, here and in the store. The next
-    /// request that needs a credential signs in again.
+    /// Sign out: forget the tokens and the registration, here and in the store. In a process
+    /// that goes on using the layer, call [`CredentialHandle::expire`](crate::CredentialHandle::expire)
+    /// after it, so the layer drops the access token it holds: the next request then goes
+    /// without one, and its `401` starts a new sign-in.
     pub async fn sign_out(&self) -> Result<(), RefreshError> {
         self.forget_here();
         if let Some(persist) = &self.inner.persist {
@@ -245,6 +248,9 @@ impl AuthorizationCode {
     }
 
     async fn fetch_now(self) -> Result<Credential, RefreshError> {
+        // A cancellation from here on ends this fetch's sign-in.
+        let mut cancel = self.inner.cancel.subscribe();
+        cancel.borrow_and_update();
         self.load_once().await?;
         let (session, refused, recheck, hint, step_up, stale) = {
             let mut st = self.lock();
@@ -269,7 +275,7 @@ impl AuthorizationCode {
                     found = Some(now);
                 } else {
                     tracing::info!(target: "portcullis::client", from = %sign_in.issuer, to = %now.issuer, "the resource moved to another authorization server: signing in there");
-                    return self.sign_in(now, None).await;
+                    return self.sign_in(now, None, cancel).await;
                 }
             }
             if !stale && let Some(c) = live_credential(&doc.tokens) {
@@ -294,7 +300,7 @@ impl AuthorizationCode {
             None => self.inner.finder.find(hint).await?,
         };
         let previous = self.lock().session.clone();
-        self.sign_in(found, previous).await
+        self.sign_in(found, previous, cancel).await
     }
 
     /// One refresh with the refresh token; `Ok(None)` when the stored set is gone.
@@ -373,6 +379,7 @@ impl AuthorizationCode {
         &self,
         found: Found,
         previous: Option<Versioned>,
+        cancel: watch::Receiver<u64>,
     ) -> Result<Credential, RefreshError> {
         let i = &self.inner;
         self.count_step_up()?;
@@ -398,7 +405,9 @@ impl AuthorizationCode {
             issuer: found.issuer.clone(),
             token_endpoint: token_endpoint.to_string(),
             client_id: client.client_id.clone(),
-            client_secret: client.secret.clone(),
+            // Only a dynamic registration's secret is kept: a pre-registered one stays in
+            // the configuration it came from.
+            client_secret: client.secret.clone().filter(|_| client.kind == "dynamic"),
             token_endpoint_auth_method: auth_name(client.auth).to_owned(),
             registration: client.kind.to_owned(),
             redirect_uri: redirect_uri.clone(),
@@ -419,7 +428,7 @@ impl AuthorizationCode {
             &oauth,
             &*i.user_agent,
             request,
-            i.cancel.subscribe(),
+            cancel,
         )
         .await?;
         let before = StoredTokens {
@@ -427,9 +436,18 @@ impl AuthorizationCode {
             ..StoredTokens::default()
         };
         let (stored, credential) = stored_of(tokens, None, &before)?;
+        let in_memory = previous.as_ref().map_or(1, |p| p.version.saturating_add(1));
         let version = match &i.persist {
-            Some(persist) => persist.write(&stored).await?,
-            None => previous.map_or(1, |p| p.version.saturating_add(1)),
+            Some(persist) => match persist.write(&stored).await {
+                Ok(v) => v,
+                // The person signed in: their tokens are used here even if they cannot be
+                // kept; the next run signs in again.
+                Err(e) => {
+                    tracing::warn!(target: "portcullis::client", error = %e, "signed in, but the sign-in cannot be stored");
+                    in_memory
+                }
+            },
+            None => in_memory,
         };
         {
             let mut st = self.lock();

@@ -91,28 +91,34 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// The client a stored sign-in was made with (its key, for a pre-registered
-    /// `private_key_jwt` client, from the configuration).
+    /// The client a stored sign-in was made with. A pre-registered client's secret and key
+    /// come from the configuration, never from the store (and a client no longer configured
+    /// for that issuer is not used); a registered one's secret from the store.
     pub(crate) fn of_stored(stored: &StoredSignIn, registration: &Registration) -> Option<Self> {
         let auth = auth_of_name(&stored.token_endpoint_auth_method)?;
-        let key = registration
+        let configured = registration
             .registered
             .iter()
-            .find(|c| c.issuer == stored.issuer && c.client_id == stored.client_id)
-            .and_then(|c| c.key.clone());
-        if auth == ClientAuth::PrivateKeyJwt && key.is_none() {
-            return None;
-        }
-        Some(Client {
+            .find(|c| c.issuer == stored.issuer && c.client_id == stored.client_id);
+        let (kind, secret, key) = match stored.registration.as_str() {
+            "pre-registered" => {
+                let c = configured?;
+                ("pre-registered", c.secret.clone(), c.key.clone())
+            }
+            "metadata-document" => ("metadata-document", None, None),
+            _ => ("dynamic", stored.client_secret.clone(), None),
+        };
+        let usable = match auth {
+            ClientAuth::PrivateKeyJwt => key.is_some(),
+            ClientAuth::None => true,
+            _ => secret.is_some(),
+        };
+        usable.then(|| Client {
             client_id: stored.client_id.clone(),
-            secret: stored.client_secret.clone(),
+            secret,
             key,
             auth,
-            kind: match stored.registration.as_str() {
-                "pre-registered" => "pre-registered",
-                "metadata-document" => "metadata-document",
-                _ => "dynamic",
-            },
+            kind,
         })
     }
 }
