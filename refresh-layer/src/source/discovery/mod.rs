@@ -6,8 +6,10 @@
 //!    another origin than the resource's is not fetched (unless that origin was
 //!    [trusted](DiscoveryBuilder::trust_resource_metadata_origin)). Without a usable one the
 //!    well-known URIs are probed, the path-suffixed one first, then the root one.
-//! 3. The metadata's `resource` must be the URL the client was configured for: a server
-//!    cannot send the client's credentials to an authorization server of another resource.
+//! 3. The metadata's `resource` must be the URL the client was configured for, or an
+//!    identifier on the same origin whose path is a whole-segment prefix of it (an MCP server
+//!    identified by its origin): a server cannot send the client's credentials to an
+//!    authorization server of another resource.
 //! 4. Of the authorization servers it names, only one the client
 //!    [pinned](DiscoveryBuilder::trust_issuer) is used, compared as an exact string: the
 //!    client's secret or signed assertion goes nowhere else. A client without a pin is
