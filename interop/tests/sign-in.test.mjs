@@ -219,7 +219,7 @@ test('a person signs in in the browser: registration, PKCE, resource, iss; the c
   await context.close();
   assert.equal(answers.length, 1, JSON.stringify(answers.map((a) => a.status)));
   assert.equal(answers[0].status, 200);
-  assert.equal(title, 'Signed in');
+  assert.equal(title, 'Sign-in received');
   firstCallback = answers[0].url;
   assert.equal(new URL(firstCallback).searchParams.get('iss'), as.issuer, 'RFC 9207: the provider sends iss');
 
@@ -342,7 +342,7 @@ test("a redirect with another sign-in's state is answered 400 and the sign-in go
     // The genuine redirect, still unused, then ends it (in another tab: this one rewrites).
     const tab = await context.newPage();
     await tab.goto(genuine, { timeout: 15_000 });
-    assert.equal(await tab.title(), 'Signed in');
+    assert.equal(await tab.title(), 'Sign-in received');
   } finally {
     await context.close();
   }

@@ -121,6 +121,11 @@ pub(crate) async fn sign_in(
     ];
     if let Some(scope) = request.scope {
         params.push(("scope", scope));
+        // OpenID Connect Core §11: a provider drops `offline_access` (and issues no refresh
+        // token) unless the person is asked to consent to it.
+        if scope.split_ascii_whitespace().any(|s| s == "offline_access") {
+            params.push(("prompt", "consent"));
+        }
     }
     // RFC 8707: the token is for this resource, and only this one.
     params.push(("resource", request.resource));

@@ -44,8 +44,9 @@ impl Page {
     fn body(self) -> &'static str {
         match self {
             Page::SignedIn => concat!(
-                "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title></head>",
-                "<body><h1>Signed in</h1><p>You can close this tab.</p></body></html>\n"
+                "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign-in received</title></head>",
+                "<body><h1>Sign-in received</h1><p>The application checks it and finishes the sign-in: ",
+                "return to it. You can close this tab.</p></body></html>\n"
             ),
             Page::NotFound => concat!(
                 "<!doctype html><html><head><meta charset=\"utf-8\"><title>Not found</title></head>",
