@@ -6,9 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Uri;
 use http_body_util::Full;
-use portcullis_wire::Origin;
 use portcullis_wire::buffered_client::HttpClient;
 use tokio::sync::watch;
 
@@ -36,7 +34,6 @@ pub struct AuthorizationCodeBuilder {
     max_step_ups: u32,
     trusted: Vec<String>,
     reach: Reach,
-    invalid_origin: Option<String>,
     persist: Option<Persist>,
     on_change: Option<OnChange>,
 }
@@ -75,7 +72,6 @@ impl AuthorizationCode {
                 legacy: Legacy::OriginMetadata,
                 ..Reach::default()
             },
-            invalid_origin: None,
             persist: None,
             on_change: None,
         }
@@ -150,10 +146,7 @@ impl AuthorizationCodeBuilder {
 
     /// Also fetch `resource_metadata` URLs on this origin when a challenge names one.
     pub fn trust_resource_metadata_origin(mut self, origin: &str) -> Self {
-        match Origin::parse(origin) {
-            Ok(o) => self.reach.metadata_origins.push(o),
-            Err(_) => self.invalid_origin = Some(origin.to_owned()),
-        }
+        self.reach.trust_metadata_origin(origin);
         self
     }
 
@@ -207,32 +200,16 @@ impl AuthorizationCodeBuilder {
         self,
         http: impl HttpClient<Full<Bytes>>,
     ) -> Result<AuthorizationCode, BuildError> {
-        let resource_uri: Uri = self
-            .resource
-            .parse()
-            .ok()
-            .filter(|u: &Uri| Origin::of(u).is_some())
-            .ok_or_else(|| BuildError::InvalidResource(self.resource.clone()))?;
-        if let Some(origin) = self.invalid_origin {
-            return Err(BuildError::InvalidOrigin(
-                Origin::parse(&origin).expect_err("kept because it did not parse"),
-            ));
-        }
         let trust = if self.trusted.is_empty() {
             Trust::AnyNamedByTheResource
         } else {
             Trust::Pinned(self.trusted)
         };
+        let finder = Finder::new(self.resource, trust, self.reach, erase(http))?;
         let (cancel, _) = watch::channel(0);
         Ok(AuthorizationCode {
             inner: Arc::new(Inner {
-                finder: Finder {
-                    resource: self.resource,
-                    resource_uri,
-                    trust,
-                    reach: self.reach,
-                    http: erase(http),
-                },
+                finder,
                 registration: self.registration,
                 user_agent: self.user_agent,
                 scope: self.scope,

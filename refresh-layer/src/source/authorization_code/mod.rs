@@ -422,15 +422,8 @@ impl AuthorizationCode {
             timeout: i.sign_in_timeout,
             resource: &found.resource.resource,
         };
-        let tokens = flow::sign_in(
-            &i.finder,
-            &found,
-            &oauth,
-            &*i.user_agent,
-            request,
-            cancel,
-        )
-        .await?;
+        let tokens =
+            flow::sign_in(&i.finder, &found, &oauth, &*i.user_agent, request, cancel).await?;
         let before = StoredTokens {
             sign_in: Some(stored_sign_in),
             ..StoredTokens::default()
@@ -501,12 +494,8 @@ impl CredentialSource for AuthorizationCode {
         let Some(bearer) = failure.bearer() else {
             return;
         };
-        if let Some(url) = bearer.param("resource_metadata") {
-            if self.inner.finder.hint_allowed(url) {
-                st.hint = Some(url.to_owned());
-            } else {
-                tracing::warn!(target: "portcullis::client", "a challenge named resource metadata on another origin; not fetched");
-            }
+        if let Some(hint) = self.inner.finder.hint_of(bearer) {
+            st.hint = Some(hint);
         }
         let Some(scope) = bearer.param("scope") else {
             return;

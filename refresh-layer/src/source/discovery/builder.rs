@@ -5,7 +5,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::Uri;
 use http_body_util::Full;
 use portcullis_wire::buffered_client::HttpClient;
 
@@ -13,7 +12,6 @@ use super::finder::{Finder, Reach, Trust};
 use super::{Discovery, Inner};
 use crate::error::BuildError;
 use crate::source::token_http::erase;
-use portcullis_wire::Origin;
 use portcullis_wire::client_auth::ClientKey;
 
 /// Configures a [`Discovery`] source; see [`Discovery::builder`].
@@ -27,7 +25,6 @@ pub struct DiscoveryBuilder {
     trusted: Vec<String>,
     trust_any: bool,
     reach: Reach,
-    invalid_origin: Option<String>,
 }
 
 impl fmt::Debug for DiscoveryBuilder {
@@ -84,10 +81,7 @@ impl DiscoveryBuilder {
     /// challenge names one; by default only the resource's own origin is fetched, so a `401`
     /// cannot make the client call a host of the attacker's choosing.
     pub fn trust_resource_metadata_origin(mut self, origin: &str) -> Self {
-        match Origin::parse(origin) {
-            Ok(o) => self.reach.metadata_origins.push(o),
-            Err(_) => self.invalid_origin = Some(origin.to_owned()),
-        }
+        self.reach.trust_metadata_origin(origin);
         self
     }
 
@@ -136,17 +130,6 @@ impl DiscoveryBuilder {
         self,
         http: impl HttpClient<Full<Bytes>>,
     ) -> Result<Discovery, BuildError> {
-        let resource_uri: Uri = self
-            .resource
-            .parse()
-            .ok()
-            .filter(|u: &Uri| Origin::of(u).is_some())
-            .ok_or_else(|| BuildError::InvalidResource(self.resource.clone()))?;
-        if let Some(origin) = self.invalid_origin {
-            return Err(BuildError::InvalidOrigin(
-                Origin::parse(&origin).expect_err("kept because it did not parse"),
-            ));
-        }
         if self.secret.is_none() && self.key.is_none() {
             return Err(BuildError::MissingClientSecret);
         }
@@ -157,13 +140,7 @@ impl DiscoveryBuilder {
         };
         Ok(Discovery {
             inner: Arc::new(Inner {
-                finder: Finder {
-                    resource: self.resource,
-                    resource_uri,
-                    trust,
-                    reach: self.reach,
-                    http: erase(http),
-                },
+                finder: Finder::new(self.resource, trust, self.reach, erase(http))?,
                 client_id: self.client_id,
                 secret: self.secret,
                 key: self.key,
@@ -187,7 +164,6 @@ impl Discovery {
             trusted: Vec::new(),
             trust_any: false,
             reach: Reach::default(),
-            invalid_origin: None,
         }
     }
 }

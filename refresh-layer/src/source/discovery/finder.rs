@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::destination::{self, Place};
 use super::metadata::{ResourceMetadata, ServerMetadata, covers};
-use crate::error::{DiscoveryError, RefreshError};
+use crate::error::{BuildError, DiscoveryError, RefreshError};
 use crate::source::token_http::{TokenHttp, send};
 use portcullis_wire::{Origin, well_known};
 
@@ -41,6 +41,18 @@ pub(crate) struct Reach {
     pub(crate) metadata_origins: Vec<Origin>,
     /// What to do for a resource without RFC 9728 metadata.
     pub(crate) legacy: Legacy,
+    /// An origin given to trust that does not parse: the build fails with it.
+    pub(crate) invalid_origin: Option<String>,
+}
+
+impl Reach {
+    /// Also fetch `resource_metadata` URLs on `origin` (kept to fail the build if it is not one).
+    pub(crate) fn trust_metadata_origin(&mut self, origin: &str) {
+        match Origin::parse(origin) {
+            Ok(o) => self.metadata_origins.push(o),
+            Err(_) => self.invalid_origin = Some(origin.to_owned()),
+        }
+    }
 }
 
 /// MCP 2025-03-26 discovery, for resources that publish no RFC 9728 metadata.
@@ -77,6 +89,44 @@ pub(crate) struct Found {
 }
 
 impl Finder {
+    /// A finder for the resource at `resource` (an absolute http(s) URL).
+    pub(crate) fn new(
+        resource: String,
+        trust: Trust,
+        reach: Reach,
+        http: TokenHttp,
+    ) -> Result<Self, BuildError> {
+        let resource_uri: Uri = resource
+            .parse()
+            .ok()
+            .filter(|u: &Uri| Origin::of(u).is_some())
+            .ok_or_else(|| BuildError::InvalidResource(resource.clone()))?;
+        if let Some(origin) = &reach.invalid_origin {
+            return Err(BuildError::InvalidOrigin(
+                Origin::parse(origin).expect_err("kept because it did not parse"),
+            ));
+        }
+        Ok(Finder {
+            resource,
+            resource_uri,
+            trust,
+            reach,
+            http,
+        })
+    }
+
+    /// The `resource_metadata` a refusal names, when it may be fetched: only on the
+    /// resource's own origin or a trusted one.
+    pub(crate) fn hint_of(&self, bearer: &portcullis_wire::Challenge) -> Option<String> {
+        let url = bearer.param("resource_metadata")?;
+        if self.hint_allowed(url) {
+            Some(url.to_owned())
+        } else {
+            tracing::warn!(target: "portcullis::client", "a challenge named resource metadata on another origin; not fetched");
+            None
+        }
+    }
+
     /// Whether a request to `uri` may be sent for a resource at `resource` (its place): the
     /// transport rule, then the address rule.
     pub(crate) async fn may_send(&self, uri: &Uri, resource: Place) -> Result<(), RefreshError> {

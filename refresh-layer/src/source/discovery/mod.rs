@@ -268,12 +268,8 @@ impl CredentialSource for Discovery {
         let Some(bearer) = failure.bearer() else {
             return;
         };
-        if let Some(url) = bearer.param("resource_metadata") {
-            if self.inner.finder.hint_allowed(url) {
-                st.hint = Some(url.to_owned());
-            } else {
-                tracing::warn!(target: "portcullis::client", "a challenge named resource metadata on another origin; not fetched");
-            }
+        if let Some(hint) = self.inner.finder.hint_of(bearer) {
+            st.hint = Some(hint);
         }
         if let Some(scope) = bearer.param("scope") {
             let step_up = bearer.param("error") == Some("insufficient_scope");
