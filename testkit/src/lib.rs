@@ -5,6 +5,9 @@
 //!   matching verification keys and JWKS.
 //! - [`TestTokenEndpoint`]: an RFC 6749 token endpoint (`client_credentials`, `refresh_token` with
 //!   rotation and reuse detection) to serve on loopback, with failure modes to test clients.
+//! - [`TestAuthorizationServer`]: that endpoint as an authorization server for a person's
+//!   sign-in: `/authorize` that redirects at once (PKCE `S256`, RFC 9207 `iss`), dynamic client
+//!   registration, the `authorization_code` grant, with [failure modes](AuthorizeMode).
 //! - [`loopback`]: serve a router on `127.0.0.1:0`, call it, and check answers against the wire
 //!   contract.
 //! - [`redis_process`]: a `redis-server` of the test's own, for suites that share state through Redis.
@@ -20,6 +23,7 @@
 
 #![deny(missing_docs)]
 
+mod authorization;
 mod endpoint_mode;
 mod eventually;
 mod issuer;
@@ -27,6 +31,10 @@ pub mod loopback;
 pub mod redis_process;
 mod token_endpoint;
 
+pub use authorization::{
+    AuthorizeMode, HOSTILE_DESCRIPTION, SeenAuthorizeRequest, SeenRedemption,
+    TestAuthorizationServer, TestClient,
+};
 pub use endpoint_mode::TokenEndpointMode;
 pub use eventually::{POLL_INTERVAL, StillFalse, eventually};
 pub use issuer::{ALGORITHMS, TestIssuer, es256_key_pair, now, random_hex};

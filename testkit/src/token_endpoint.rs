@@ -6,7 +6,7 @@
 //! client must authenticate with its secret on every request (HTTP Basic or form), and it gets
 //! only the scopes it is registered for (`invalid_scope` otherwise).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,7 +34,8 @@ pub struct SeenTokenRequest {
     /// RFC 8707 `resource`.
     pub resource: Option<String>,
     /// How the client authenticated: `client_secret_basic`, `client_secret_post`,
-    /// `private_key_jwt`, or `none` (refused).
+    /// `private_key_jwt`, or `none` (refused, but for the public clients of a
+    /// [`TestAuthorizationServer`](crate::TestAuthorizationServer)'s sign-ins).
     pub client_auth: &'static str,
 }
 
@@ -44,39 +45,38 @@ struct Family {
     revoked: bool,
 }
 
-struct State_ {
-    issuer: Arc<TestIssuer>,
-    audience: String,
-    alg: Mutex<Algorithm>,
+pub(crate) struct State_ {
+    pub(crate) issuer: Arc<TestIssuer>,
+    pub(crate) audience: String,
+    pub(crate) alg: Mutex<Algorithm>,
     /// Claims added to every access token issued from now on.
-    extra_claims: Mutex<serde_json::Map<String, serde_json::Value>>,
-    access_ttl: Mutex<Duration>,
+    pub(crate) extra_claims: Mutex<serde_json::Map<String, serde_json::Value>>,
+    pub(crate) access_ttl: Mutex<Duration>,
     client_id: String,
     client_secret: String,
     /// The scopes the client may ask for.
     client_scopes: Mutex<Vec<String>>,
-    mode: Mutex<TokenEndpointMode>,
+    pub(crate) mode: Mutex<TokenEndpointMode>,
     /// What `/.well-known/oauth-authorization-server` lists as
     /// `token_endpoint_auth_methods_supported`; `None` serves no such document (only the
     /// OpenID Connect one).
-    auth_methods: Mutex<Option<Vec<String>>>,
+    pub(crate) auth_methods: Mutex<Option<Vec<String>>>,
     /// The public key of a `private_key_jwt` client.
     client_key: Mutex<Option<(jsonwebtoken::DecodingKey, Algorithm)>>,
     seen: Mutex<Vec<SeenTokenRequest>>,
-    calls: AtomicU64,
+    pub(crate) calls: AtomicU64,
     reuse_detected: AtomicU64,
-    refresh_grants: AtomicU64,
+    pub(crate) refresh_grants: AtomicU64,
     next_id: AtomicU64,
     families: Mutex<Vec<Family>>,
     /// refresh token -> (family, times used)
     refresh_tokens: Mutex<HashMap<String, (usize, u32)>>,
-    used: Mutex<HashSet<String>>,
 }
 
 /// The token endpoint; cheap to clone (shared state).
 #[derive(Clone)]
 pub struct TestTokenEndpoint {
-    state: Arc<State_>,
+    pub(crate) state: Arc<State_>,
 }
 
 /// Opaque: the endpoint's state holds the client secret and every token it issued.
@@ -86,7 +86,7 @@ impl std::fmt::Debug for TestTokenEndpoint {
     }
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let mut res = (
         status,
         Json(json!({"error": error, "error_description": description})),
@@ -131,7 +131,6 @@ impl TestTokenEndpoint {
                 next_id: AtomicU64::new(1),
                 families: Mutex::new(Vec::new()),
                 refresh_tokens: Mutex::new(HashMap::new()),
-                used: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -210,8 +209,8 @@ impl TestTokenEndpoint {
         self.state.seen.lock().expect("not poisoned").clone()
     }
 
-    /// The RFC 8414 / OpenID Connect metadata document.
-    fn metadata(&self, openid: bool) -> Response {
+    /// The RFC 8414 / OpenID Connect metadata document (`None`: not served).
+    pub(crate) fn metadata(&self, openid: bool) -> Option<serde_json::Value> {
         let methods = self
             .state
             .auth_methods
@@ -219,7 +218,7 @@ impl TestTokenEndpoint {
             .expect("not poisoned")
             .clone();
         if methods.is_none() && !openid {
-            return StatusCode::NOT_FOUND.into_response();
+            return None;
         }
         let issuer = self.state.issuer.issuer().to_owned();
         let mut doc = json!({
@@ -232,7 +231,7 @@ impl TestTokenEndpoint {
         if let Some(m) = methods.filter(|_| !openid) {
             doc["token_endpoint_auth_methods_supported"] = json!(m);
         }
-        Json(doc).into_response()
+        Some(doc)
     }
 
     /// The issuer that signs this endpoint's tokens.
@@ -290,7 +289,7 @@ impl TestTokenEndpoint {
         rts.values().map(|(_, n)| *n).max().unwrap_or(0)
     }
 
-    fn next_id(&self) -> u64 {
+    pub(crate) fn next_id(&self) -> u64 {
         self.state.next_id.fetch_add(1, Ordering::SeqCst)
     }
 
@@ -411,7 +410,7 @@ impl TestTokenEndpoint {
         ok && form.get("client_id").is_none_or(|id| *id == s.client_id)
     }
 
-    fn record(&self, headers: &HeaderMap, form: &HashMap<String, String>) {
+    pub(crate) fn record(&self, headers: &HeaderMap, form: &HashMap<String, String>) {
         let client_auth = if form.contains_key("client_assertion") {
             "private_key_jwt"
         } else if headers.contains_key("authorization") {
@@ -433,7 +432,7 @@ impl TestTokenEndpoint {
             });
     }
 
-    async fn token(self, headers: HeaderMap, form: HashMap<String, String>) -> Response {
+    pub(crate) async fn token(self, headers: HeaderMap, form: HashMap<String, String>) -> Response {
         self.record(&headers, &form);
         let mode = *self.state.mode.lock().expect("not poisoned");
         let res = self.answer(mode, headers, form).await;
@@ -472,7 +471,7 @@ impl TestTokenEndpoint {
     }
 
     /// What the failure mode does before any other work: an answer of its own, or a delay.
-    async fn apply_mode(mode: TokenEndpointMode) -> Option<Response> {
+    pub(crate) async fn apply_mode(mode: TokenEndpointMode) -> Option<Response> {
         match mode {
             TokenEndpointMode::Fail500 => {
                 Some((StatusCode::INTERNAL_SERVER_ERROR, "token endpoint failure").into_response())
@@ -504,13 +503,21 @@ impl TestTokenEndpoint {
     }
 
     fn refresh_token_grant(&self, form: &HashMap<String, String>) -> Response {
+        match self.rotate_refresh_token(form) {
+            Ok((subject, scope, next)) => self.token_response(&subject, &scope, Some(next)),
+            Err((error, why)) => oauth_error(StatusCode::BAD_REQUEST, error, why),
+        }
+    }
+
+    /// The `refresh_token` grant's rotation: the presented token spent, the family's subject
+    /// and scope, and its next refresh token; or the refusal (`error`, `error_description`).
+    pub(crate) fn rotate_refresh_token(
+        &self,
+        form: &HashMap<String, String>,
+    ) -> Result<(String, String, String), (&'static str, &'static str)> {
         self.state.refresh_grants.fetch_add(1, Ordering::SeqCst);
         let Some(rt) = form.get("refresh_token") else {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "refresh_token is required",
-            );
+            return Err(("invalid_request", "refresh_token is required"));
         };
         let entry = {
             let mut rts = self.state.refresh_tokens.lock().expect("not poisoned");
@@ -520,11 +527,7 @@ impl TestTokenEndpoint {
             })
         };
         let Some((family, uses)) = entry else {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "unknown refresh token",
-            );
+            return Err(("invalid_grant", "unknown refresh token"));
         };
         let (subject, scope) = {
             let mut families = self.state.families.lock().expect("not poisoned");
@@ -535,21 +538,11 @@ impl TestTokenEndpoint {
                 self.state.reuse_detected.fetch_add(1, Ordering::SeqCst);
             }
             if f.revoked {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "refresh token reused; family revoked",
-                );
+                return Err(("invalid_grant", "refresh token reused; family revoked"));
             }
             (f.subject.clone(), f.scope.clone())
         };
-        self.state
-            .used
-            .lock()
-            .expect("not poisoned")
-            .insert(rt.clone());
-        let next = self.new_refresh_token(family);
-        self.token_response(&subject, &scope, Some(next))
+        Ok((subject, scope, self.new_refresh_token(family)))
     }
 
     /// `POST /oauth/token` and `GET /.well-known/jwks.json`.
@@ -582,11 +575,15 @@ impl TestTokenEndpoint {
         Router::new()
             .route(
                 "/.well-known/oauth-authorization-server",
-                get(|State(this): State<TestTokenEndpoint>| async move { this.metadata(false) }),
+                get(|State(this): State<TestTokenEndpoint>| async move {
+                    this.metadata(false).map(Json).ok_or(StatusCode::NOT_FOUND)
+                }),
             )
             .route(
                 "/.well-known/openid-configuration",
-                get(|State(this): State<TestTokenEndpoint>| async move { this.metadata(true) }),
+                get(|State(this): State<TestTokenEndpoint>| async move {
+                    this.metadata(true).map(Json).ok_or(StatusCode::NOT_FOUND)
+                }),
             )
             .with_state(self.clone())
     }

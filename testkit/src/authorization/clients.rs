@@ -1,0 +1,359 @@
+//! The clients an authorization server knows: registered by the test or through RFC 7591,
+//! their redirect URIs (RFC 8252 §7.3 for loopback ones), and how each authenticates at the
+//! token endpoint.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use axum::http::{HeaderMap, StatusCode, Uri};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::issuer::random_hex;
+
+/// The client authentication methods the kit registers (RFC 7591 §2).
+const METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+
+/// A client registered at a [`TestAuthorizationServer`](crate::TestAuthorizationServer).
+/// `Debug` leaves the secret out.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use portcullis_testkit::TestAuthorizationServer;
+/// let server = TestAuthorizationServer::start("https://api.test/mcp").await;
+/// let client = server.register_client(&["http://127.0.0.1/callback"], "client_secret_post");
+/// assert!(client.client_secret.is_some());
+/// assert!(!format!("{client:?}").contains(client.client_secret.as_deref().unwrap()));
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TestClient {
+    /// Its `client_id`.
+    pub client_id: String,
+    /// Its secret (`None` for a public client).
+    pub client_secret: Option<String>,
+    /// `none`, `client_secret_basic` or `client_secret_post`: how it must authenticate.
+    pub token_endpoint_auth_method: String,
+    /// Its redirect URIs.
+    pub redirect_uris: Vec<String>,
+}
+
+impl fmt::Debug for TestClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestClient")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
+            .field("redirect_uris", &self.redirect_uris)
+            .finish()
+    }
+}
+
+/// RFC 7591 §3.2.2: why a registration was refused.
+pub(crate) struct Refused {
+    pub(crate) error: &'static str,
+    pub(crate) description: String,
+}
+
+/// An absolute URI with a host and no fragment (RFC 6749 §3.1.2).
+pub(crate) fn absolute(uri: &str) -> bool {
+    !uri.contains('#')
+        && uri
+            .parse::<Uri>()
+            .is_ok_and(|u| u.scheme().is_some() && u.host().is_some_and(|h| !h.is_empty()))
+}
+
+/// Whether `asked` is the registered redirect URI `registered`: the same string, or — for
+/// `http` on a loopback IP literal — the same but for the port, which a native app picks when
+/// it starts (RFC 8252 §7.3). `localhost` is not such a literal.
+pub(crate) fn redirect_matches(registered: &str, asked: &str) -> bool {
+    if registered == asked {
+        return true;
+    }
+    let (Ok(r), Ok(a)) = (registered.parse::<Uri>(), asked.parse::<Uri>()) else {
+        return false;
+    };
+    let loopback =
+        |u: &Uri| u.scheme_str() == Some("http") && matches!(u.host(), Some("127.0.0.1" | "[::1]"));
+    loopback(&r)
+        && loopback(&a)
+        && r.host() == a.host()
+        && r.path_and_query() == a.path_and_query()
+        && !asked.contains('#')
+}
+
+/// Secrets compared in constant time.
+fn same(a: &str, b: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+}
+
+/// `Authorization: Basic` as `(client_id, secret)` (RFC 6749 §2.3.1: each form-encoded).
+fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get("authorization")?.to_str().ok()?;
+    let b = v.strip_prefix("Basic ")?;
+    let pair = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
+    let pair = String::from_utf8(pair).ok()?;
+    let (id, secret) = pair.split_once(':')?;
+    let decode = |s: &str| percent_decode(&s.replace('+', " ")).unwrap_or_else(|| s.to_owned());
+    Some((decode(id), decode(secret)))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The registered clients, by `client_id`.
+#[derive(Default)]
+pub(crate) struct Clients {
+    by_id: Mutex<HashMap<String, TestClient>>,
+    /// Every RFC 7591 request body received, valid or not.
+    requests: Mutex<Vec<Value>>,
+}
+
+impl Clients {
+    /// A new client with these redirect URIs and authentication method.
+    pub(crate) fn register(
+        &self,
+        redirect_uris: Vec<String>,
+        method: &str,
+    ) -> Result<TestClient, Refused> {
+        if redirect_uris.is_empty() || !redirect_uris.iter().all(|u| absolute(u)) {
+            return Err(Refused {
+                error: "invalid_redirect_uri",
+                description: "redirect_uris must be absolute URIs without a fragment".into(),
+            });
+        }
+        if !METHODS.contains(&method) {
+            return Err(Refused {
+                error: "invalid_client_metadata",
+                description: format!("token_endpoint_auth_method must be one of {METHODS:?}"),
+            });
+        }
+        let client = TestClient {
+            client_id: format!("client-{}", random_hex(12)),
+            client_secret: (method != "none").then(|| random_hex(24)),
+            token_endpoint_auth_method: method.to_owned(),
+            redirect_uris,
+        };
+        self.by_id
+            .lock()
+            .expect("not poisoned")
+            .insert(client.client_id.clone(), client.clone());
+        Ok(client)
+    }
+
+    /// RFC 7591 §3: the request body recorded, the client registered, the answer (§3.2.1
+    /// `201` with the client's metadata, or §3.2.2 `400`).
+    pub(crate) fn register_request(&self, body: Value) -> (StatusCode, Value) {
+        self.requests
+            .lock()
+            .expect("not poisoned")
+            .push(body.clone());
+        let uris: Option<Vec<String>> = body["redirect_uris"].as_array().and_then(|a| {
+            a.iter()
+                .map(|u| u.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        });
+        // This kit's default is a public client, as native apps and MCP clients register.
+        let method = match &body["token_endpoint_auth_method"] {
+            Value::Null => Some("none"),
+            v => v.as_str(),
+        };
+        let result = match (uris, method) {
+            (Some(uris), Some(method)) => self.register(uris, method),
+            (None, _) => Err(Refused {
+                error: "invalid_redirect_uri",
+                description: "redirect_uris (an array of URIs) is required".into(),
+            }),
+            (_, None) => Err(Refused {
+                error: "invalid_client_metadata",
+                description: "token_endpoint_auth_method is a string".into(),
+            }),
+        };
+        match result {
+            Ok(client) => (StatusCode::CREATED, registered(&body, &client)),
+            Err(r) => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": r.error, "error_description": r.description}),
+            ),
+        }
+    }
+
+    /// The request bodies received so far.
+    pub(crate) fn requests(&self) -> Vec<Value> {
+        self.requests.lock().expect("not poisoned").clone()
+    }
+
+    /// The client `client_id`, if registered.
+    pub(crate) fn get(&self, client_id: &str) -> Option<TestClient> {
+        self.by_id
+            .lock()
+            .expect("not poisoned")
+            .get(client_id)
+            .cloned()
+    }
+
+    /// The client a token request authenticates as, by the method it registered: a public
+    /// client names itself with `client_id`, a confidential one proves its secret by HTTP
+    /// Basic or form parameters, whichever it registered. `Err` names how it failed, and
+    /// says `how` it tried (`none`, `client_secret_basic`, `client_secret_post`).
+    pub(crate) fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        form: &HashMap<String, String>,
+    ) -> Result<TestClient, &'static str> {
+        let (id, secret, how) = match basic(headers) {
+            Some((id, secret)) => (id, Some(secret), "client_secret_basic"),
+            None => match (form.get("client_id"), form.get("client_secret")) {
+                (Some(id), Some(s)) => (id.clone(), Some(s.clone()), "client_secret_post"),
+                (Some(id), None) => (id.clone(), None, "none"),
+                (None, _) => return Err("no client authentication"),
+            },
+        };
+        if form.get("client_id").is_some_and(|f| *f != id) {
+            return Err("two different client_ids");
+        }
+        let client = self.get(&id).ok_or("unknown client")?;
+        if client.token_endpoint_auth_method != how {
+            return Err("not the authentication method the client registered");
+        }
+        match (&client.client_secret, secret) {
+            (None, None) => Ok(client),
+            (Some(expected), Some(given)) if same(expected, &given) => Ok(client),
+            _ => Err("wrong client secret"),
+        }
+    }
+}
+
+/// RFC 7591 §3.2.1: the metadata sent back, with what the server set.
+fn registered(body: &Value, client: &TestClient) -> Value {
+    let mut out = match body {
+        Value::Object(m) => Value::Object(m.clone()),
+        _ => json!({}),
+    };
+    out["client_id"] = json!(client.client_id);
+    out["client_id_issued_at"] = json!(crate::issuer::now());
+    out["redirect_uris"] = json!(client.redirect_uris);
+    out["token_endpoint_auth_method"] = json!(client.token_endpoint_auth_method);
+    if let Some(secret) = &client.client_secret {
+        out["client_secret"] = json!(secret);
+        out["client_secret_expires_at"] = json!(0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_redirect_uris_match_on_any_port_and_nothing_else_does() {
+        let r = "http://127.0.0.1/callback";
+        assert!(redirect_matches(r, "http://127.0.0.1:49152/callback"));
+        assert!(redirect_matches(
+            "http://[::1]:1/cb",
+            "http://[::1]:65000/cb"
+        ));
+        for other in [
+            "http://127.0.0.1:49152/callback/",
+            "http://127.0.0.1:49152/other",
+            "http://127.0.0.2:49152/callback",
+            "https://127.0.0.1:49152/callback",
+            "http://localhost:49152/callback",
+            "http://127.0.0.1:49152/callback?x=1",
+            "http://127.0.0.1:49152/callback#f",
+        ] {
+            assert!(!redirect_matches(r, other), "{other}");
+        }
+        let web = "https://app.test/cb";
+        assert!(redirect_matches(web, web));
+        assert!(!redirect_matches(web, "https://app.test:8443/cb"));
+        assert!(!redirect_matches(
+            "http://localhost/cb",
+            "http://localhost:1/cb"
+        ));
+    }
+
+    #[test]
+    fn registration_needs_absolute_redirect_uris_and_a_known_method() {
+        let clients = Clients::default();
+        let (status, body) = clients.register_request(json!({"client_name": "x"}));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "invalid_redirect_uri");
+        let (status, _) = clients.register_request(json!({"redirect_uris": ["/relative"]}));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, body) = clients.register_request(json!({
+            "redirect_uris": ["http://127.0.0.1/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+        }));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "invalid_client_metadata");
+        let (status, body) = clients.register_request(json!({
+            "redirect_uris": ["http://127.0.0.1/cb"],
+            "application_type": "native",
+        }));
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(body["token_endpoint_auth_method"], "none");
+        assert_eq!(body["application_type"], "native");
+        assert!(body.get("client_secret").is_none());
+        assert_eq!(clients.requests().len(), 4);
+    }
+
+    #[test]
+    fn each_client_authenticates_by_the_method_it_registered() {
+        let clients = Clients::default();
+        let uris = || vec!["http://127.0.0.1/cb".to_owned()];
+        let public = clients.register(uris(), "none").ok().unwrap();
+        let basic_client = clients
+            .register(uris(), "client_secret_basic")
+            .ok()
+            .unwrap();
+        let form = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let none = HeaderMap::new();
+        let ok = clients.authenticate(&none, &form(&[("client_id", &public.client_id)]));
+        assert_eq!(ok.unwrap().client_id, public.client_id);
+        // A confidential client cannot pass as public, nor use the other method.
+        let id = basic_client.client_id.as_str();
+        let secret = basic_client.client_secret.clone().unwrap();
+        assert!(
+            clients
+                .authenticate(&none, &form(&[("client_id", id)]))
+                .is_err()
+        );
+        let post = form(&[("client_id", id), ("client_secret", &secret)]);
+        assert!(clients.authenticate(&none, &post).is_err());
+        let mut headers = HeaderMap::new();
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        headers.insert("authorization", format!("Basic {pair}").parse().unwrap());
+        assert!(clients.authenticate(&headers, &form(&[])).is_ok());
+        let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{id}:nope"));
+        headers.insert("authorization", format!("Basic {wrong}").parse().unwrap());
+        assert!(clients.authenticate(&headers, &form(&[])).is_err());
+    }
+}
