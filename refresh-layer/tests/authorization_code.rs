@@ -856,7 +856,6 @@ async fn nobody_coming_back_within_the_sign_in_timeout_is_a_timeout() {
 // today and should pass once fixed; then drop its `ignore`. Run them with `-- --ignored`.
 
 #[tokio::test]
-#[ignore = "bug: a step-up that fails leaves the step-up pending, so the next renewal is a new sign-in"]
 async fn a_declined_step_up_leaves_renewal_to_the_refresh_token() {
     bounded(async {
         let kit = Kit::start().await;
@@ -885,7 +884,6 @@ async fn a_declined_step_up_leaves_renewal_to_the_refresh_token() {
 }
 
 #[tokio::test]
-#[ignore = "bug (minor): the client registers at a server before finding it has no S256"]
 async fn a_server_without_s256_is_not_registered_with() {
     bounded(async {
         let kit = Kit::start().await;

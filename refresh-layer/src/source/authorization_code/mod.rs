@@ -365,8 +365,10 @@ impl AuthorizationCode {
             return Ok(());
         }
         st.step_ups += 1;
+        // This sign-in answers the step-up, whatever becomes of it: a declined or failed one
+        // leaves later renewals to the refresh token, not to another trip to the browser.
+        st.step_up = false;
         if st.step_ups > max {
-            st.step_up = false;
             return Err(RefreshError::Authorization(
                 AuthorizationError::StepUpLimit(max),
             ));
@@ -382,6 +384,8 @@ impl AuthorizationCode {
         cancel: watch::Receiver<u64>,
     ) -> Result<Credential, RefreshError> {
         let i = &self.inner;
+        // Nothing is registered at a server this client will not sign in at.
+        flow::require_s256(&found)?;
         self.count_step_up()?;
         let redirect_uri = i.user_agent.redirect_uri();
         let client = match reusable_client(previous.as_ref(), &found, &redirect_uri, i) {
@@ -442,10 +446,6 @@ impl AuthorizationCode {
             },
             None => in_memory,
         };
-        {
-            let mut st = self.lock();
-            st.step_up = false;
-        }
         self.changed(Versioned {
             version,
             tokens: stored,
