@@ -123,7 +123,10 @@ pub(crate) async fn sign_in(
         params.push(("scope", scope));
         // OpenID Connect Core §11: a provider drops `offline_access` (and issues no refresh
         // token) unless the person is asked to consent to it.
-        if scope.split_ascii_whitespace().any(|s| s == "offline_access") {
+        if scope
+            .split_ascii_whitespace()
+            .any(|s| s == "offline_access")
+        {
             params.push(("prompt", "consent"));
         }
     }
