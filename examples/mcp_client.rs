@@ -98,6 +98,12 @@ struct Args {
     /// endpoints of its origin, assuming PKCE support nothing states.
     #[arg(long)]
     allow_2025_03_26_default_endpoints: bool,
+    /// Risky (mix-up): accept an authorization response without RFC 9207 `iss` from an
+    /// authorization server the resource named and that does not advertise sending it, as
+    /// MCP 2026-07-28 allows. Without it such a response is refused unless the server was
+    /// named with --issuer.
+    #[arg(long)]
+    accept_authorization_responses_without_iss: bool,
     /// Read the redirect from the authorization endpoint's answer instead of a browser (for
     /// authorization servers that redirect at once).
     #[arg(long)]
@@ -184,6 +190,9 @@ async fn person_source(args: &Args, context: &Value) -> Result<AuthorizationCode
     }
     if let Some(url) = &args.client_metadata_document {
         builder = builder.client_metadata_document(url);
+    }
+    if args.accept_authorization_responses_without_iss {
+        builder = builder.accept_authorization_responses_without_iss();
     }
     if args.allow_2025_03_26_default_endpoints {
         builder = builder.allow_2025_03_26_default_endpoints();

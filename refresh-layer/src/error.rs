@@ -348,6 +348,38 @@ pub enum AuthorizationError {
         /// The `iss` of the redirect.
         got: String,
     },
+    /// The redirect carries no RFC 9207 `iss`, from an issuer this client did not pin: a
+    /// server the resource chose could have relayed the person to another server and be
+    /// handed that server's code (mix-up), so the code is not redeemed. Pin the issuer
+    /// ([`trust_issuer`](crate::source::authorization_code::AuthorizationCodeBuilder::trust_issuer)),
+    /// or accept the risk with
+    /// [`accept_authorization_responses_without_iss`](crate::source::authorization_code::AuthorizationCodeBuilder::accept_authorization_responses_without_iss).
+    #[error(
+        "the redirect carries no iss, and {issuer:?} is not a pinned issuer: the code is not redeemed (mix-up); pin it with trust_issuer"
+    )]
+    IssuerNotSent {
+        /// The issuer the request went to.
+        issuer: String,
+    },
+    /// The token endpoint refused the authorization code (`invalid_grant`: used, expired, or
+    /// not this client's). A new sign-in may succeed.
+    #[error("the authorization code was refused{}", description.as_deref().map(|d| format!(" ({:?})", d.chars().take(200).collect::<String>())).unwrap_or_default())]
+    CodeRejected {
+        /// RFC 6749 `error_description`.
+        description: Option<String>,
+    },
+    /// More sign-ins than the limit within its window: a resource that keeps refusing the
+    /// tokens it gets, or keeps moving between authorization servers, does not send the
+    /// person to the browser again and again.
+    #[error(
+        "{limit} sign-ins within {window:?} already: not sending the person to the browser again"
+    )]
+    TooManySignIns {
+        /// The limit.
+        limit: u32,
+        /// Its window.
+        window: Duration,
+    },
     /// RFC 9207: the server advertises `authorization_response_iss_parameter_supported` and
     /// the redirect carries no `iss`: the code is not redeemed.
     #[error("the redirect carries no iss, and {expected:?} says it always sends one")]

@@ -30,6 +30,9 @@ const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`refresh_exchange_limit`](RefreshLayerBuilder::refresh_exchange_limit) says otherwise:
 /// well above a slow token endpoint, since abandoning one may lose a rotated refresh token.
 const DEFAULT_EXCHANGE_LIMIT: Duration = Duration::from_secs(120);
+/// What a source's [`interaction_time`](crate::CredentialSource::interaction_time) is given on top,
+/// for the network exchanges around the person's part.
+const INTERACTION_MARGIN: Duration = Duration::from_secs(60);
 
 /// The first wait after a failed refresh unless [`backoff`](RefreshLayerBuilder::backoff)
 /// says otherwise.
@@ -252,9 +255,15 @@ impl RefreshLayerBuilder {
     }
 
     /// Check the configuration and build.
-    pub fn build(self) -> Result<RefreshLayer, BuildError> {
+    pub fn build(mut self) -> Result<RefreshLayer, BuildError> {
         if self.origins.is_empty() {
             return Err(BuildError::NoOrigin);
+        }
+        if let Some(person) = self.source.interaction_time() {
+            // A person signing in is not cut short, nor sent through a second sign-in.
+            let enough = person.saturating_add(INTERACTION_MARGIN);
+            self.timing.timeout = self.timing.timeout.max(enough);
+            self.timing.exchange_limit = self.timing.exchange_limit.max(enough);
         }
         let scope = self
             .origins

@@ -395,11 +395,33 @@ async fn a_redirect_without_iss_is_refused_only_when_the_server_says_it_sends_on
                 expected: kit.issuer()
             }
         );
-        // A server that does not advertise RFC 9207 may leave it out.
+        // A server that does not advertise RFC 9207 and leaves it out: refused when the
+        // resource chose the server (a mix-up cannot be ruled out), nothing redeemed ...
         let kit = Kit::start().await;
         kit.server.set_authorize_mode(AuthorizeMode::OmitIssuer);
         kit.server.set_iss_parameter_supported(false);
-        let source = kit.source(agent()).build(http()).unwrap();
+        let e = authorization(refused(&kit).await);
+        assert_eq!(
+            e,
+            AuthorizationError::IssuerNotSent {
+                issuer: kit.issuer()
+            }
+        );
+        assert_eq!(kit.code_requests(), 0);
+        // ... accepted from a pinned issuer ...
+        let source = kit
+            .source(agent())
+            .trust_issuer(kit.issuer())
+            .build(http())
+            .unwrap();
+        let (_, svc) = kit.client(source, false);
+        assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
+        // ... and with the named opt-in.
+        let source = kit
+            .source(agent())
+            .accept_authorization_responses_without_iss()
+            .build(http())
+            .unwrap();
         let (_, svc) = kit.client(source, false);
         assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
     })
@@ -476,9 +498,11 @@ async fn a_denial_is_typed_and_its_hostile_description_kept_bounded_and_escaped(
 /// An agent that completes each authorization for real but, from the second sign-in on,
 /// hands back the first sign-in's code (already redeemed) with the new request's state and
 /// `iss`: what a stolen, replayed code looks like to the client.
+/// Hands the first sign-in's code back once more, on the second sign-in only.
 struct Replaying {
     inner: FollowRedirects,
     first: Arc<Mutex<Option<String>>>,
+    replays_left: Arc<AtomicU32>,
 }
 
 impl UserAgent for Replaying {
@@ -489,12 +513,20 @@ impl UserAgent for Replaying {
     fn authorize(&self, request: AuthorizationRequest) -> AuthorizeFuture {
         let real = self.inner.authorize(request);
         let first = self.first.clone();
+        let replays_left = self.replays_left.clone();
         Box::pin(async move {
             let mut response = real.await?;
             let mut first = first.lock().unwrap();
             match &*first {
                 None => *first = response.code.clone(),
-                Some(old) => response.code = Some(old.clone()),
+                Some(old) => {
+                    if replays_left
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        response.code = Some(old.clone());
+                    }
+                }
             }
             Ok(response)
         })
@@ -508,16 +540,23 @@ async fn a_replayed_code_is_refused_by_the_server_and_the_error_is_typed() {
         let agent = Replaying {
             inner: agent(),
             first: Arc::default(),
+            replays_left: Arc::new(AtomicU32::new(1)),
         };
         let source = kit.source(agent).build(http()).unwrap();
         let (_, svc) = kit.client(source.clone(), true);
         assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
         let first = source.tokens().unwrap();
         // A second sign-in by the same client (a step-up), handed the first code again.
-        let e = refresh_error(get_url(&svc, &kit.url("/mcp/write")).await);
+        // A refused code is a failed sign-in, not a dead refresh token: it does not park
+        // the layer, and a later sign-in may succeed.
+        let e = authorization(refresh_error(get_url(&svc, &kit.url("/mcp/write")).await));
         assert!(
-            matches!(&e, RefreshError::SignInAgain { .. })
-                || matches!(&e, RefreshError::TokenEndpoint { error: Some(c), .. } if c == "invalid_grant"),
+            matches!(
+                &e,
+                AuthorizationError::CodeRejected {
+                    description: Some(_)
+                }
+            ),
             "{e:?}"
         );
         assert_eq!(kit.authorizes(), 2);
@@ -525,7 +564,10 @@ async fn a_replayed_code_is_refused_by_the_server_and_the_error_is_typed() {
         let redeemed = kit.server.redemptions();
         assert_eq!(redeemed.len(), 2);
         assert_eq!(redeemed[1].error, Some("invalid_grant"));
-        assert_eq!(redeemed[1].client_id, redeemed[0].client_id, "the same client");
+        assert_eq!(
+            redeemed[1].client_id, redeemed[0].client_id,
+            "the same client"
+        );
         // The first access token still works (a JWT cannot be called back), but the refresh
         // token issued from the replayed code is revoked (RFC 6749 §4.1.2).
         let access = first.access_token.unwrap();
@@ -545,6 +587,23 @@ async fn a_replayed_code_is_refused_by_the_server_and_the_error_is_typed() {
         let body = res.into_body().collect().await.unwrap().to_bytes();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"], "invalid_grant", "{body}");
+        // The layer is not parked on the refused code: once its short backoff is over, the
+        // next request signs in again, and this time the code is good.
+        let mut status = None;
+        for _ in 0..50 {
+            match get_url(&svc, &kit.url("/mcp/write")).await {
+                Ok((s, _)) => {
+                    status = Some(s);
+                    break;
+                }
+                Err(Error::Refresh(RefreshError::BackingOff { .. })) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(status, Some(StatusCode::OK));
+        assert_eq!(kit.authorizes(), 3);
     })
     .await;
 }
@@ -897,6 +956,81 @@ async fn a_server_without_s256_is_not_registered_with() {
             kit.server.registrations().is_empty(),
             "an orphan registration"
         );
+    })
+    .await;
+}
+
+// 9. What a shared store and a hostile resource cannot make the client do.
+
+/// Another process stored another client's sign-in over this one's: a refresh here never
+/// presents that sign-in's refresh token with this client (or this client's with that one);
+/// it takes the stored sign-in up, with its own client.
+#[tokio::test]
+async fn a_refresh_never_pairs_another_sign_ins_refresh_token_with_this_client() {
+    bounded(async {
+        let kit = Kit::start().await;
+        kit.server
+            .token_endpoint()
+            .set_access_ttl(Duration::from_secs(1));
+        let store = Arc::new(MemoryStore::new());
+        let a = kit
+            .source(agent())
+            .store(store.clone(), "alice")
+            .build(http())
+            .unwrap();
+        let (_, svc_a) = kit.client(a.clone(), false);
+        assert_eq!(get_url(&svc_a, &kit.resource).await.unwrap().0, 200);
+        let client_a = a.tokens().unwrap().sign_in.unwrap().client_id;
+        // Another process signs in afresh (a new registration) over the same stored sign-in.
+        let b = kit
+            .source(agent())
+            .store(store.clone(), "alice")
+            .build(http())
+            .unwrap();
+        b.sign_out().await.unwrap();
+        let (_, svc_b) = kit.client(b.clone(), false);
+        assert_eq!(get_url(&svc_b, &kit.resource).await.unwrap().0, 200);
+        let client_b = b.tokens().unwrap().sign_in.unwrap().client_id;
+        assert_ne!(client_a, client_b);
+        // Both access tokens expire; this process renews.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(get_url(&svc_a, &kit.resource).await.unwrap().0, 200);
+        assert_eq!(a.tokens().unwrap().sign_in.unwrap().client_id, client_b);
+        let wire = kit.wire.lock().unwrap();
+        let refreshes: Vec<&String> = wire
+            .iter()
+            .filter(|l| l.contains("grant_type=refresh_token"))
+            .collect();
+        assert_eq!(refreshes.len(), 1, "{refreshes:?}");
+        assert!(
+            refreshes[0].contains(&format!("client_id={client_b}")),
+            "{refreshes:?}"
+        );
+        assert_eq!(kit.server.token_endpoint().reuse_detected(), 0);
+    })
+    .await;
+}
+
+/// However a resource refuses, the person is sent to the browser at most `max_sign_ins`
+/// times in the window.
+#[tokio::test]
+async fn sign_ins_are_limited_in_number() {
+    bounded(async {
+        let kit = Kit::start().await;
+        let source = kit
+            .source(agent())
+            .max_sign_ins(1, Duration::from_secs(60))
+            .build(http())
+            .unwrap();
+        let (_, svc) = kit.client(source, true);
+        assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
+        // The step-up would be a second sign-in.
+        let e = authorization(refresh_error(get_url(&svc, &kit.url("/mcp/write")).await));
+        assert!(
+            matches!(e, AuthorizationError::TooManySignIns { limit: 1, .. }),
+            "{e:?}"
+        );
+        assert_eq!(kit.authorizes(), 1);
     })
     .await;
 }

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::credential::Credential;
 use crate::error::RefreshError;
@@ -46,6 +47,16 @@ pub trait CredentialSource: Send + Sync + 'static {
     fn refused(&self, failure: &AuthFailure) {
         let _ = failure;
     }
+
+    /// How long one fetch may take because a person takes part in it (a sign-in in a
+    /// browser). The layer waits at least this long, plus a minute for the network: its
+    /// [`refresh_timeout`](crate::RefreshLayerBuilder::refresh_timeout) and
+    /// [`refresh_exchange_limit`](crate::RefreshLayerBuilder::refresh_exchange_limit) are
+    /// raised to it when they are shorter, so a sign-in is never cut short and never started
+    /// twice. `None` (the default): a fetch is a network exchange only.
+    fn interaction_time(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A fixed credential is its own source (refreshing returns it again).
@@ -71,5 +82,9 @@ impl<S: CredentialSource + ?Sized> CredentialSource for Arc<S> {
 
     fn refused(&self, failure: &AuthFailure) {
         (**self).refused(failure)
+    }
+
+    fn interaction_time(&self) -> Option<Duration> {
+        (**self).interaction_time()
     }
 }

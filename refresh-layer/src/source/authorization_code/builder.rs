@@ -22,6 +22,9 @@ use crate::store::{CredentialStore, StoredTokens};
 /// How long a person has to sign in, unless [`sign_in_timeout`](AuthorizationCodeBuilder::sign_in_timeout) says otherwise.
 pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// At most five sign-ins in ten minutes, unless [`max_sign_ins`](AuthorizationCodeBuilder::max_sign_ins) says otherwise.
+const DEFAULT_MAX_SIGN_INS: (u32, Duration) = (5, Duration::from_secs(600));
+
 /// Configures an [`AuthorizationCode`] source; see [`AuthorizationCode::builder`].
 #[must_use]
 pub struct AuthorizationCodeBuilder {
@@ -32,6 +35,8 @@ pub struct AuthorizationCodeBuilder {
     offline_access: bool,
     sign_in_timeout: Duration,
     max_step_ups: u32,
+    max_sign_ins: (u32, Duration),
+    accept_without_iss: bool,
     trusted: Vec<String>,
     reach: Reach,
     persist: Option<Persist>,
@@ -67,6 +72,8 @@ impl AuthorizationCode {
             offline_access: true,
             sign_in_timeout: DEFAULT_SIGN_IN_TIMEOUT,
             max_step_ups: 2,
+            max_sign_ins: DEFAULT_MAX_SIGN_INS,
+            accept_without_iss: false,
             trusted: Vec::new(),
             reach: Reach {
                 legacy: Legacy::OriginMetadata,
@@ -133,6 +140,25 @@ impl AuthorizationCodeBuilder {
     /// refusing the scope it was given is not followed further.
     pub fn max_step_ups(mut self, n: u32) -> Self {
         self.max_step_ups = n;
+        self
+    }
+
+    /// At most `n` sign-ins (trips to the browser) within `window` (default 5 in 10
+    /// minutes); past it, [`AuthorizationError::TooManySignIns`](crate::AuthorizationError::TooManySignIns).
+    pub fn max_sign_ins(mut self, n: u32, window: Duration) -> Self {
+        self.max_sign_ins = (n, window);
+        self
+    }
+
+    /// **Risky** (mix-up, RFC 9207): accept an authorization response without `iss` from an
+    /// authorization server that does not advertise sending it, when the issuer was not
+    /// pinned with [`trust_issuer`](Self::trust_issuer). Without `iss`, a hostile server
+    /// the resource names can relay the person to an honest server and be handed that
+    /// server's code with this client's PKCE verifier. MCP 2026-07-28 lets clients proceed
+    /// there; this client refuses ([`AuthorizationError::IssuerNotSent`](crate::AuthorizationError::IssuerNotSent))
+    /// unless told.
+    pub fn accept_authorization_responses_without_iss(mut self) -> Self {
+        self.accept_without_iss = true;
         self
     }
 
@@ -216,9 +242,12 @@ impl AuthorizationCodeBuilder {
                 offline_access: self.offline_access,
                 sign_in_timeout: self.sign_in_timeout,
                 max_step_ups: self.max_step_ups,
+                max_sign_ins: self.max_sign_ins,
+                accept_without_iss: self.accept_without_iss,
                 persist: self.persist,
                 on_change: self.on_change,
                 cancel,
+                sign_in_lock: tokio::sync::Mutex::new(()),
                 state: Mutex::new(State::default()),
             }),
         })

@@ -23,6 +23,10 @@ pub(crate) struct SignInRequest<'a> {
     pub(crate) timeout: Duration,
     /// The RFC 8707 resource, exactly as the resource's metadata gives it.
     pub(crate) resource: &'a str,
+    /// Require RFC 9207 `iss` even from a server that does not advertise it (an issuer the
+    /// resource chose, not one pinned): without it, a server the resource chose could have
+    /// relayed the person to another server and be handed that server's code (mix-up).
+    pub(crate) iss_without_advertising: bool,
 }
 
 fn fail(e: AuthorizationError) -> RefreshError {
@@ -54,30 +58,45 @@ fn authorization_url(endpoint: &Uri, params: &[(&str, &str)]) -> Result<Uri, Aut
         .map_err(|_| AuthorizationError::UserAgent("the authorization URL is not a URL".into()))
 }
 
+/// When the redirect must carry RFC 9207 `iss`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IssRule {
+    /// Only when present (it must then be the issuer).
+    WhenPresent,
+    /// Always: the server advertises `authorization_response_iss_parameter_supported`.
+    Advertised,
+    /// Always: the issuer was not pinned, and nothing else rules out a mix-up.
+    Unpinned,
+}
+
 /// The checks on the redirect, before anything is redeemed: an error is the server's
 /// refusal; the state must be this request's; RFC 9207's `iss`, when present, must be the
-/// issuer exactly (§2.4: no normalization), and must be present when the server says it
-/// always sends it.
+/// issuer exactly (§2.4: no normalization), and must be present as `rule` says.
 pub(crate) fn check_redirect(
     response: AuthorizationResponse,
     state: &str,
     issuer: &str,
-    iss_required: bool,
+    rule: IssRule,
 ) -> Result<String, AuthorizationError> {
     let clip = |s: String| s.chars().take(200).collect::<String>();
     if response.state.as_deref() != Some(state) {
         return Err(AuthorizationError::StateMismatch);
     }
-    match response.iss {
-        Some(iss) if iss != issuer => {
+    match (response.iss, rule) {
+        (Some(iss), _) if iss != issuer => {
             return Err(AuthorizationError::IssuerMismatch {
                 expected: issuer.to_owned(),
                 got: clip(iss),
             });
         }
-        None if iss_required => {
+        (None, IssRule::Advertised) => {
             return Err(AuthorizationError::MissingIssuer {
                 expected: issuer.to_owned(),
+            });
+        }
+        (None, IssRule::Unpinned) => {
+            return Err(AuthorizationError::IssuerNotSent {
+                issuer: issuer.to_owned(),
             });
         }
         _ => {}
@@ -145,16 +164,25 @@ pub(crate) async fn sign_in(
         },
         _ = cancel.changed() => return Err(fail(AuthorizationError::Cancelled)),
     };
-    let code = check_redirect(
-        response,
-        &pkce.state,
-        &found.issuer,
-        found.server.authorization_response_iss_parameter_supported,
-    )
-    .map_err(fail)?;
+    let rule = if found.server.authorization_response_iss_parameter_supported {
+        IssRule::Advertised
+    } else if request.iss_without_advertising {
+        IssRule::Unpinned
+    } else {
+        IssRule::WhenPresent
+    };
+    let code = check_redirect(response, &pkce.state, &found.issuer, rule).map_err(fail)?;
     oauth
         .redeem_code(&code, &pkce.verifier, &request.redirect_uri)
         .await
+        .map_err(|e| match e {
+            // The code, not a refresh token, was refused: a new sign-in can still succeed,
+            // so this must not park the layer as a dead refresh token would.
+            RefreshError::SignInAgain { description } => {
+                fail(AuthorizationError::CodeRejected { description })
+            }
+            other => other,
+        })
 }
 
 #[cfg(test)]
@@ -176,7 +204,13 @@ mod tests {
     fn the_iss_is_compared_exactly() {
         let issuer = "https://id.test/tenant";
         assert_eq!(
-            check_redirect(response("s", Some(issuer)), "s", issuer, true).unwrap(),
+            check_redirect(
+                response("s", Some(issuer)),
+                "s",
+                issuer,
+                IssRule::Advertised
+            )
+            .unwrap(),
             "c0de"
         );
         for other in [
@@ -187,31 +221,47 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    check_redirect(response("s", Some(other)), "s", issuer, false),
+                    check_redirect(
+                        response("s", Some(other)),
+                        "s",
+                        issuer,
+                        IssRule::WhenPresent
+                    ),
                     Err(AuthorizationError::IssuerMismatch { .. })
                 ),
                 "{other}"
             );
         }
         assert_eq!(
-            check_redirect(response("s", None), "s", issuer, true),
+            check_redirect(response("s", None), "s", issuer, IssRule::Advertised),
             Err(AuthorizationError::MissingIssuer {
                 expected: issuer.into()
             })
         );
-        assert!(check_redirect(response("s", None), "s", issuer, false).is_ok());
+        assert_eq!(
+            check_redirect(response("s", None), "s", issuer, IssRule::Unpinned),
+            Err(AuthorizationError::IssuerNotSent {
+                issuer: issuer.into()
+            })
+        );
+        assert!(check_redirect(response("s", None), "s", issuer, IssRule::WhenPresent).is_ok());
     }
 
     #[test]
     fn the_state_must_be_this_requests() {
         assert_eq!(
-            check_redirect(response("other", None), "s", "https://id.test", false),
+            check_redirect(
+                response("other", None),
+                "s",
+                "https://id.test",
+                IssRule::WhenPresent
+            ),
             Err(AuthorizationError::StateMismatch)
         );
         let mut r = response("s", None);
         r.state = None;
         assert_eq!(
-            check_redirect(r, "s", "https://id.test", false),
+            check_redirect(r, "s", "https://id.test", IssRule::WhenPresent),
             Err(AuthorizationError::StateMismatch)
         );
     }
@@ -224,7 +274,7 @@ mod tests {
         r.code = None;
         r.error = Some("access_denied".into());
         r.error_description = Some("x".repeat(10_000));
-        match check_redirect(r, "s", "https://id.test", false) {
+        match check_redirect(r, "s", "https://id.test", IssRule::WhenPresent) {
             Err(AuthorizationError::Denied { error, description }) => {
                 assert_eq!(error, "access_denied");
                 assert_eq!(description.unwrap().len(), 200);

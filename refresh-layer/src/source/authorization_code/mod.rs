@@ -18,8 +18,10 @@
 //!    takes the person to the authorization URL (PKCE challenge, `state`, RFC 8707
 //!    `resource`) and brings back the redirect. Its `state` must be this request's; its RFC
 //!    9207 `iss` must be the issuer, as an exact string, and must be there when the server
-//!    advertises `authorization_response_iss_parameter_supported`. Only then is the code
-//!    redeemed, once, with the verifier and the same `resource`.
+//!    advertises `authorization_response_iss_parameter_supported` — or when the issuer was
+//!    not pinned, unless [`accept_authorization_responses_without_iss`](AuthorizationCodeBuilder::accept_authorization_responses_without_iss)
+//!    says otherwise (mix-up). Only then is the code redeemed, once, with the verifier and
+//!    the same `resource`.
 //! 4. The scope asked for is the challenge's, else the resource's `scopes_supported`, else
 //!    none; `offline_access` is added when the authorization server lists it (so a refresh
 //!    token comes back). With [`step_up`](crate::RefreshLayerBuilder::step_up), an
@@ -36,6 +38,7 @@
 //! [`trust_issuer`](AuthorizationCodeBuilder::trust_issuer).
 
 mod builder;
+mod fetch;
 mod flow;
 #[cfg(feature = "loopback")]
 mod loopback;
@@ -44,9 +47,10 @@ mod registration;
 mod session;
 mod user_agent;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -58,17 +62,14 @@ pub use user_agent::{
     AuthorizationRequest, AuthorizationResponse, AuthorizeFuture, FollowRedirects, UserAgent,
 };
 
-use crate::credential::Credential;
-use crate::error::{AuthorizationError, RefreshError};
+use crate::error::RefreshError;
 use crate::failure::AuthFailure;
 use crate::source::credential_source::{CredentialSource, FetchFuture};
-use crate::source::discovery::finder::{Finder, Found};
-use crate::source::discovery::metadata::{next_scope, scopes, union};
-use crate::source::oauth2::OAuth2;
-use crate::source::shared_grant::stored::stored_of;
-use crate::store::{StoredSignIn, StoredTokens, Versioned};
-use registration::{Client, Registration, auth_name};
-use session::{Persist, live_credential};
+use crate::source::discovery::finder::Finder;
+use crate::source::discovery::metadata::{next_scope, scopes};
+use crate::store::{StoredTokens, Versioned};
+use registration::Registration;
+use session::Persist;
 
 /// Called with the token set whenever it changes (a sign-in, a refresh), and with `None`
 /// after a sign-out.
@@ -112,9 +113,16 @@ struct Inner {
     offline_access: bool,
     sign_in_timeout: Duration,
     max_step_ups: u32,
+    /// At most this many sign-ins (browser round trips) within the window.
+    max_sign_ins: (u32, Duration),
+    /// Accept authorization responses without RFC 9207 `iss` from an issuer that was not
+    /// pinned and does not advertise it (the mix-up risk, named by its opt-in).
+    accept_without_iss: bool,
     persist: Option<Persist>,
     on_change: Option<OnChange>,
     cancel: watch::Sender<u64>,
+    /// One sign-in at a time, whatever number of layers share this source.
+    sign_in_lock: tokio::sync::Mutex<()>,
     state: Mutex<State>,
 }
 
@@ -138,6 +146,10 @@ struct State {
     loaded: bool,
     /// The sign-in's token set, and its version in the store (0 without one).
     session: Option<Versioned>,
+    /// When the recent sign-ins started (at most the limit's count).
+    sign_ins: VecDeque<Instant>,
+    /// Moves on every sign-out: a fetch that started before one stores and uses nothing.
+    epoch: u64,
 }
 
 impl fmt::Debug for AuthorizationCode {
@@ -147,37 +159,6 @@ impl fmt::Debug for AuthorizationCode {
             .field("redirect_uri", &self.inner.user_agent.redirect_uri())
             .finish_non_exhaustive()
     }
-}
-
-/// What a sign-in or a refresh needs to talk to the token endpoint.
-fn token_client(
-    inner: &Inner,
-    sign_in: &StoredSignIn,
-    client: &Client,
-) -> Result<OAuth2, RefreshError> {
-    let mut builder = OAuth2::builder(&sign_in.token_endpoint, &client.client_id)
-        .resource(sign_in_resource(sign_in, inner))
-        .client_auth(client.auth);
-    if let Some(secret) = &client.secret {
-        builder = builder.client_secret(secret.clone());
-    }
-    if let Some(key) = &client.key {
-        builder = builder
-            .private_key_jwt(key.clone())
-            .client_auth(client.auth)
-            .assertion_audience(sign_in.issuer.clone());
-    }
-    builder
-        .sign_in_via(inner.finder.http.clone())
-        .map_err(|e| RefreshError::InvalidResponse(e.to_string().into()))
-}
-
-/// The RFC 8707 resource of a sign-in: the identifier the resource's metadata gave.
-fn sign_in_resource(sign_in: &StoredSignIn, inner: &Inner) -> String {
-    sign_in
-        .resource
-        .clone()
-        .unwrap_or_else(|| inner.finder.resource.clone())
 }
 
 impl AuthorizationCode {
@@ -201,8 +182,11 @@ impl AuthorizationCode {
     /// that goes on using the layer, call [`CredentialHandle::expire`](crate::CredentialHandle::expire)
     /// after it, so the layer drops the access token it holds: the next request then goes
     /// without one, and its `401` starts a new sign-in.
+    ///
+    /// A sign-in or refresh under way when this is called is cancelled, and stores nothing.
     pub async fn sign_out(&self) -> Result<(), RefreshError> {
         self.forget_here();
+        self.cancel_sign_in();
         if let Some(persist) = &self.inner.persist {
             persist.clear().await?;
         }
@@ -212,260 +196,35 @@ impl AuthorizationCode {
     fn forget_here(&self) {
         {
             let mut st = self.lock();
-            let loaded = st.loaded;
-            *st = State::default();
-            st.loaded = loaded;
+            let (loaded, epoch, sign_ins) = (st.loaded, st.epoch, std::mem::take(&mut st.sign_ins));
+            *st = State {
+                loaded,
+                epoch: epoch.wrapping_add(1),
+                // A sign-out does not reset the count of sign-ins.
+                sign_ins,
+                ..State::default()
+            };
         }
         if let Some(hook) = &self.inner.on_change {
             hook(None);
         }
     }
 
-    fn changed(&self, doc: Versioned) {
+    /// Hold `doc` from now on, unless a sign-out came after the fetch of `epoch` started.
+    fn changed(&self, epoch: u64, doc: Versioned) -> Result<(), RefreshError> {
+        {
+            let mut st = self.lock();
+            if st.epoch != epoch {
+                return Err(RefreshError::SignedOut);
+            }
+            st.session = Some(doc.clone());
+            st.stale = false;
+        }
         if let Some(hook) = &self.inner.on_change {
             hook(Some(&doc.tokens));
         }
-        let mut st = self.lock();
-        st.session = Some(doc);
-        st.stale = false;
-    }
-
-    /// The stored set, read once (a restart picks up where the last run left off).
-    async fn load_once(&self) -> Result<(), RefreshError> {
-        let Some(persist) = &self.inner.persist else {
-            return Ok(());
-        };
-        if self.lock().loaded {
-            return Ok(());
-        }
-        let doc = persist.load().await?;
-        let mut st = self.lock();
-        st.loaded = true;
-        if st.session.is_none() {
-            st.session = doc;
-        }
         Ok(())
     }
-
-    async fn fetch_now(self) -> Result<Credential, RefreshError> {
-        // A cancellation from here on ends this fetch's sign-in.
-        let mut cancel = self.inner.cancel.subscribe();
-        cancel.borrow_and_update();
-        self.load_once().await?;
-        let (session, refused, recheck, hint, step_up, stale) = {
-            let mut st = self.lock();
-            (
-                st.session.clone(),
-                st.refused,
-                std::mem::take(&mut st.recheck),
-                st.hint.clone(),
-                st.step_up,
-                st.stale,
-            )
-        };
-        let mut found = None;
-        if let Some(doc) = session.filter(|d| d.tokens.sign_in.is_some())
-            && !step_up
-        {
-            let sign_in = doc.tokens.sign_in.clone().unwrap_or_default();
-            if recheck {
-                // Ask the resource again which server it uses: it may have moved.
-                let now = self.inner.finder.find(hint.clone()).await?;
-                if now.issuer == sign_in.issuer {
-                    found = Some(now);
-                } else {
-                    tracing::info!(target: "portcullis::client", from = %sign_in.issuer, to = %now.issuer, "the resource moved to another authorization server: signing in there");
-                    return self.sign_in(now, None, cancel).await;
-                }
-            }
-            if !stale && let Some(c) = live_credential(&doc.tokens) {
-                return Ok(c);
-            }
-            if doc.tokens.refresh_token.is_some() {
-                match self.refresh(&doc, &sign_in).await {
-                    Ok(Some(c)) => return Ok(c),
-                    Ok(None) => {}
-                    Err(e) if e.is_sign_in_again() => {
-                        tracing::info!(target: "portcullis::client", error = %e, "the refresh token is spent: signing in again");
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        } else if !refused {
-            // Nothing refused yet: go without a credential and let the 401 say where to go.
-            return Ok(Credential::none());
-        }
-        let found = match found {
-            Some(f) => f,
-            None => self.inner.finder.find(hint).await?,
-        };
-        let previous = self.lock().session.clone();
-        self.sign_in(found, previous, cancel).await
-    }
-
-    /// One refresh with the refresh token; `Ok(None)` when the stored set is gone.
-    async fn refresh(
-        &self,
-        doc: &Versioned,
-        sign_in: &StoredSignIn,
-    ) -> Result<Option<Credential>, RefreshError> {
-        let client = Client::of_stored(sign_in, &self.inner.registration).ok_or_else(|| {
-            RefreshError::InvalidResponse("the stored registration cannot be used".into())
-        })?;
-        let oauth = token_client(&self.inner, sign_in, &client)?;
-        let result = match &self.inner.persist {
-            Some(persist) => persist.refresh(doc, &oauth).await?,
-            None => {
-                let rt = doc.tokens.refresh_token.clone();
-                let tokens = oauth.exchange(rt.as_deref()).await?;
-                let (stored, credential) = stored_of(tokens, rt, &doc.tokens)?;
-                let next = Versioned {
-                    version: doc.version.saturating_add(1),
-                    tokens: stored,
-                };
-                Some((next, credential))
-            }
-        };
-        Ok(result.map(|(next, credential)| {
-            self.changed(next);
-            credential
-        }))
-    }
-
-    /// The scope to ask for at the server `found` names.
-    fn scope_for(&self, found: &Found) -> Option<String> {
-        let st = self.lock();
-        let mut scope = self
-            .inner
-            .scope
-            .clone()
-            .or_else(|| st.challenge_scope.clone())
-            .or_else(|| {
-                let s = &found.resource.scopes_supported;
-                (!s.is_empty()).then(|| s.join(" "))
-            });
-        let lists_offline = found
-            .server
-            .scopes_supported
-            .as_ref()
-            .is_some_and(|s| s.iter().any(|x| x == "offline_access"));
-        if self.inner.offline_access && lists_offline {
-            scope = Some(union(scope.as_deref(), "offline_access"));
-        }
-        scope
-    }
-
-    /// Sign-ins for more scope are counted, and refused past the limit; any other sign-in
-    /// starts the count again.
-    fn count_step_up(&self) -> Result<(), RefreshError> {
-        let max = self.inner.max_step_ups;
-        let mut st = self.lock();
-        if !st.step_up {
-            st.step_ups = 0;
-            return Ok(());
-        }
-        st.step_ups += 1;
-        // This sign-in answers the step-up, whatever becomes of it: a declined or failed one
-        // leaves later renewals to the refresh token, not to another trip to the browser.
-        st.step_up = false;
-        if st.step_ups > max {
-            return Err(RefreshError::Authorization(
-                AuthorizationError::StepUpLimit(max),
-            ));
-        }
-        Ok(())
-    }
-
-    /// A new sign-in at the server `found` names; `previous` is the sign-in it replaces.
-    async fn sign_in(
-        &self,
-        found: Found,
-        previous: Option<Versioned>,
-        cancel: watch::Receiver<u64>,
-    ) -> Result<Credential, RefreshError> {
-        let i = &self.inner;
-        // Nothing is registered at a server this client will not sign in at.
-        flow::require_s256(&found)?;
-        self.count_step_up()?;
-        let redirect_uri = i.user_agent.redirect_uri();
-        let client = match reusable_client(previous.as_ref(), &found, &redirect_uri, i) {
-            Some(c) => c,
-            None => {
-                i.registration
-                    .client_for(&i.finder, &found, &redirect_uri)
-                    .await?
-            }
-        };
-        let token_endpoint = i
-            .finder
-            .endpoint(
-                &found,
-                found.server.token_endpoint.as_ref(),
-                "token_endpoint",
-            )
-            .await?;
-        let scope = self.scope_for(&found);
-        let stored_sign_in = StoredSignIn {
-            issuer: found.issuer.clone(),
-            token_endpoint: token_endpoint.to_string(),
-            client_id: client.client_id.clone(),
-            // Only a dynamic registration's secret is kept: a pre-registered one stays in
-            // the configuration it came from.
-            client_secret: client.secret.clone().filter(|_| client.kind == "dynamic"),
-            token_endpoint_auth_method: auth_name(client.auth).to_owned(),
-            registration: client.kind.to_owned(),
-            redirect_uri: redirect_uri.clone(),
-            scope: scope.clone(),
-            resource: Some(found.resource.resource.clone()),
-        };
-        let oauth = token_client(i, &stored_sign_in, &client)?;
-        let request = flow::SignInRequest {
-            client: &client,
-            redirect_uri,
-            scope: scope.as_deref(),
-            timeout: i.sign_in_timeout,
-            resource: &found.resource.resource,
-        };
-        let tokens =
-            flow::sign_in(&i.finder, &found, &oauth, &*i.user_agent, request, cancel).await?;
-        let before = StoredTokens {
-            sign_in: Some(stored_sign_in),
-            ..StoredTokens::default()
-        };
-        let (stored, credential) = stored_of(tokens, None, &before)?;
-        let in_memory = previous.as_ref().map_or(1, |p| p.version.saturating_add(1));
-        let version = match &i.persist {
-            Some(persist) => match persist.write(&stored).await {
-                Ok(v) => v,
-                // The person signed in: their tokens are used here even if they cannot be
-                // kept; the next run signs in again.
-                Err(e) => {
-                    tracing::warn!(target: "portcullis::client", error = %e, "signed in, but the sign-in cannot be stored");
-                    in_memory
-                }
-            },
-            None => in_memory,
-        };
-        self.changed(Versioned {
-            version,
-            tokens: stored,
-        });
-        Ok(credential)
-    }
-}
-
-/// The registration of the sign-in being replaced, when it is for the same server and the
-/// same redirect URI: a new sign-in there does not register again.
-fn reusable_client(
-    previous: Option<&Versioned>,
-    found: &Found,
-    redirect_uri: &str,
-    inner: &Inner,
-) -> Option<Client> {
-    let sign_in = previous?.tokens.sign_in.as_ref()?;
-    (sign_in.issuer == found.issuer && sign_in.redirect_uri == redirect_uri)
-        .then(|| Client::of_stored(sign_in, &inner.registration))
-        .flatten()
 }
 
 impl CredentialSource for AuthorizationCode {
@@ -473,17 +232,31 @@ impl CredentialSource for AuthorizationCode {
         Box::pin(self.clone().fetch_now())
     }
 
+    /// What [`CredentialHandle::sign_out`](crate::CredentialHandle::sign_out) calls: the
+    /// store is cleared on a task of the current runtime. Prefer
+    /// [`AuthorizationCode::sign_out`], which clears it before it returns.
     fn forget(&self) {
         self.forget_here();
-        if let Some(persist) = self.inner.persist.clone()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            rt.spawn(async move {
-                if let Err(e) = persist.clear().await {
-                    tracing::warn!(target: "portcullis::client", error = %e, "signed out, but the store could not be cleared");
-                }
-            });
+        self.cancel_sign_in();
+        let Some(persist) = self.inner.persist.clone() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if let Err(e) = persist.clear().await {
+                        tracing::warn!(target: "portcullis::client", error = %e, "signed out, but the store could not be cleared");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::warn!(target: "portcullis::client", "signed out outside a runtime: the stored sign-in is not cleared (use AuthorizationCode::sign_out)");
+            }
         }
+    }
+
+    fn interaction_time(&self) -> Option<Duration> {
+        Some(self.inner.sign_in_timeout)
     }
 
     fn refused(&self, failure: &AuthFailure) {

@@ -15,7 +15,7 @@ use crate::credential::Credential;
 use crate::error::{RefreshError, StoreError};
 use crate::source::oauth2::OAuth2;
 use crate::source::shared_grant::stored::stored_of;
-use crate::store::{Commit, CredentialStore, StoredTokens, Versioned};
+use crate::store::{Commit, CredentialStore, Lease, StoredTokens, Versioned};
 
 /// How long a refresh may hold the lease before another process may take over.
 const LEASE_TTL: Duration = Duration::from_secs(30);
@@ -50,11 +50,39 @@ pub(crate) fn live_credential(tokens: &StoredTokens) -> Option<Credential> {
     }
 }
 
-/// Whether `newer` is another sign-in's set than `held` (another account, another server).
-fn same_sign_in(held: &StoredTokens, newer: &StoredTokens) -> bool {
-    match (&held.sign_in, &newer.sign_in) {
-        (Some(a), Some(b)) => a.issuer == b.issuer && a.client_id == b.client_id,
+/// Whether two stored sets are one client's at one server (the same issuer, client, token
+/// endpoint, registration and resource): only then may one's refresh token be presented with
+/// the other's client, at the other's token endpoint.
+pub(crate) fn same_client(a: &StoredTokens, b: &StoredTokens) -> bool {
+    match (&a.sign_in, &b.sign_in) {
+        (Some(a), Some(b)) => {
+            a.issuer == b.issuer
+                && a.client_id == b.client_id
+                && a.token_endpoint == b.token_endpoint
+                && a.registration == b.registration
+                && a.resource == b.resource
+        }
         _ => false,
+    }
+}
+
+/// What a refresh through the store came to.
+pub(crate) enum Refreshed {
+    /// A new access token: this process's refresh, or another process's for the same client.
+    Fresh(Versioned, Credential),
+    /// The store holds another sign-in (another server or client, written by another
+    /// process): nothing was sent; the caller decides whether to take it up.
+    Replaced(Versioned),
+    /// The store holds no sign-in (signed out elsewhere).
+    Gone,
+}
+
+/// Renews a lease every third of its time to live until dropped.
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -102,20 +130,20 @@ impl Persist {
     }
 
     /// A new access token for the sign-in `held`: another process's, or one refresh under
-    /// the lease. `Ok(None)`: the stored set is no longer a sign-in (signed out elsewhere).
+    /// the lease (renewed while the token request runs).
     pub(crate) async fn refresh(
         &self,
         held: &Versioned,
         oauth: &OAuth2,
-    ) -> Result<Option<(Versioned, Credential)>, RefreshError> {
+    ) -> Result<Refreshed, RefreshError> {
         let mut changes: watch::Receiver<u64> = self.store.changes();
         changes.borrow_and_update();
         for _ in 0..MAX_WAITS {
             let Some(doc) = self.load().await? else {
-                return Ok(None);
+                return Ok(Refreshed::Gone);
             };
-            if let Some(found) = newer(held, &doc) {
-                return Ok(Some(found));
+            if let Some(done) = settled(held, &doc) {
+                return Ok(done);
             }
             match self
                 .store
@@ -124,7 +152,9 @@ impl Persist {
                 .map_err(store_error)?
             {
                 Some(lease) => {
+                    let renewal = self.renew_while_running(lease);
                     let result = self.refresh_holding(held, oauth, lease).await;
+                    drop(renewal);
                     let _ = self.store.release(&self.key, lease).await;
                     return result;
                 }
@@ -138,44 +168,66 @@ impl Persist {
         )))
     }
 
+    fn renew_while_running(&self, lease: Lease) -> Renewal {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        Renewal(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_TTL / 3).await;
+                if !matches!(store.renew(&key, lease, LEASE_TTL).await, Ok(true)) {
+                    tracing::warn!(target: "portcullis::client", "lost the sign-in's lease during a refresh");
+                    return;
+                }
+            }
+        }))
+    }
+
     async fn refresh_holding(
         &self,
         held: &Versioned,
         oauth: &OAuth2,
-        lease: crate::store::Lease,
-    ) -> Result<Option<(Versioned, Credential)>, RefreshError> {
+        lease: Lease,
+    ) -> Result<Refreshed, RefreshError> {
         // Read again under the lease: a commit may have landed since.
         let Some(doc) = self.load().await? else {
-            return Ok(None);
+            return Ok(Refreshed::Gone);
         };
-        if let Some(found) = newer(held, &doc) {
-            return Ok(Some(found));
+        if let Some(done) = settled(held, &doc) {
+            return Ok(done);
         }
         let rt = doc.tokens.refresh_token.clone();
         let tokens = oauth.exchange(rt.as_deref()).await?;
         let (stored, credential) = stored_of(tokens, rt, &doc.tokens)?;
-        match self
-            .store
-            .commit(&self.key, doc.version, Some(lease), &stored)
-            .await
-        {
-            Ok(Commit::Committed(version)) => Ok(Some((
-                Versioned {
-                    version,
-                    tokens: stored,
-                },
-                credential,
-            ))),
-            // Someone wrote over the version read (a sign-in elsewhere): theirs stays in
-            // the store; the token just issued is still good to use here.
-            Ok(Commit::Conflict) | Err(_) => Ok(Some((
-                Versioned {
-                    version: doc.version,
-                    tokens: stored,
-                },
-                credential,
-            ))),
+        let version = self.commit_rotated(doc.version, lease, &stored).await;
+        Ok(Refreshed::Fresh(
+            Versioned {
+                version,
+                tokens: stored,
+            },
+            credential,
+        ))
+    }
+
+    /// Commit a refresh's token set (its refresh token may have rotated: the one stored is
+    /// spent), trying again while the store fails; the version it is held as.
+    async fn commit_rotated(&self, read: u64, lease: Lease, stored: &StoredTokens) -> u64 {
+        for attempt in 0..3u64 {
+            match self
+                .store
+                .commit(&self.key, read, Some(lease), stored)
+                .await
+            {
+                Ok(Commit::Committed(version)) => return version,
+                // Someone wrote over the version read (a sign-in elsewhere): theirs stays in
+                // the store; the token just issued is still good to use here.
+                Ok(Commit::Conflict) => return read,
+                Err(e) => {
+                    tracing::warn!(target: "portcullis::client", error = %e, attempt, "refreshed, but the store cannot be written");
+                    tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+                }
+            }
         }
+        tracing::error!(target: "portcullis::client", "the refreshed sign-in could not be stored: the stored refresh token is spent, and the next process presenting it may be signed out");
+        read
     }
 
     /// Forget the sign-in in the store (a sign-out).
@@ -184,11 +236,16 @@ impl Persist {
     }
 }
 
-/// The stored set's credential, when it is newer than `held`, of the same sign-in, with a
-/// live access token: another process refreshed.
-fn newer(held: &Versioned, doc: &Versioned) -> Option<(Versioned, Credential)> {
-    if doc.version == held.version || !same_sign_in(&held.tokens, &doc.tokens) {
+/// What the stored set `doc` settles without a refresh: another sign-in's set (never
+/// refreshed with `held`'s client), or a newer set of the same client with a live access
+/// token (another process refreshed). `None`: a refresh is needed.
+fn settled(held: &Versioned, doc: &Versioned) -> Option<Refreshed> {
+    if !same_client(&held.tokens, &doc.tokens) {
+        return Some(Refreshed::Replaced(doc.clone()));
+    }
+    if doc.version == held.version {
         return None;
     }
-    live_credential(&doc.tokens).map(|c| (doc.clone(), c))
+    let c = live_credential(&doc.tokens)?;
+    Some(Refreshed::Fresh(doc.clone(), c))
 }
