@@ -18,7 +18,8 @@
 //!
 //! The tokens and the registration are kept in `--store` (default
 //! `$XDG_CONFIG_HOME/portcullis/login.json`, `~/.config/…`, `~/Library/Application Support/…`
-//! or `%APPDATA%\…`; `./portcullis-login.json` when there is no such directory), created
+//! or `%APPDATA%\…`; without any of them, name one with `--store`: tokens are not left in
+//! whatever directory the command runs in), created
 //! readable by its owner only, one sign-in per `--account` and URL. The next run uses the
 //! stored access token without a browser, and the stored refresh token once it has expired.
 //! A `403 insufficient_scope` signs in again for the scopes it names, once.
@@ -185,7 +186,7 @@ fn connector() -> Result<HttpsConnector<HttpConnector>> {
 }
 
 /// `portcullis/login.json` under the user's config directory (its directory created, owner
-/// only), else `./portcullis-login.json`.
+/// only). Without one, an error: the working directory may be shared or committed.
 fn default_store() -> Result<PathBuf> {
     let env = |name| {
         std::env::var_os(name)
@@ -205,7 +206,11 @@ fn default_store() -> Result<PathBuf> {
             }
         });
     let Some(config) = config else {
-        return Ok(PathBuf::from("portcullis-login.json"));
+        return Err(
+            "no config directory (HOME, XDG_CONFIG_HOME or APPDATA): name the file \
+                    that keeps the sign-in with --store PATH"
+                .into(),
+        );
     };
     let dir = config.join("portcullis");
     let mut builder = std::fs::DirBuilder::new();

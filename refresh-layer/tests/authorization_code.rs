@@ -1034,3 +1034,48 @@ async fn sign_ins_are_limited_in_number() {
     })
     .await;
 }
+
+/// A source a person takes part in.
+struct SlowPerson;
+
+impl refresh_layer::CredentialSource for SlowPerson {
+    fn fetch(&self) -> refresh_layer::FetchFuture {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            Ok(refresh_layer::Credential::bearer("t0k").unwrap())
+        })
+    }
+
+    fn interaction_time(&self) -> Option<Duration> {
+        Some(Duration::from_secs(5))
+    }
+}
+
+/// The layer waits as long as the source says a person may take, whatever shorter limits it
+/// was given: a sign-in is neither cut short nor started a second time.
+#[tokio::test]
+async fn the_layer_waits_as_long_as_a_person_may_take() {
+    bounded(async {
+        let layer = RefreshLayer::builder(SlowPerson)
+            .allow_origin("http://127.0.0.1:9")
+            .refresh_timeout(Duration::from_millis(100))
+            .refresh_exchange_limit(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let api = layer.layer(tower::service_fn(|req: Request<Full<Bytes>>| async move {
+            let auth = req.headers().get(AUTHORIZATION).cloned();
+            Ok::<_, std::convert::Infallible>(
+                Response::builder()
+                    .status(if auth.is_some() { 200 } else { 401 })
+                    .body(Full::<Bytes>::default())
+                    .unwrap(),
+            )
+        }));
+        let req = Request::get("http://127.0.0.1:9/x")
+            .body(Full::default())
+            .unwrap();
+        let res = api.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 200);
+    })
+    .await;
+}
