@@ -116,9 +116,9 @@ pub enum StoreError {
     /// The store could not be reached or did not answer in time.
     #[error("the credential store is unavailable: {0}")]
     Unavailable(String),
-    /// A stored token set could not be decrypted or read: another encryption key, or not a
-    /// document this crate wrote.
-    #[error("the stored token set cannot be read with this key")]
+    /// A stored token set could not be decrypted or read: another encryption key (Redis), or
+    /// not a document this crate wrote (a corrupt or foreign file).
+    #[error("the stored token set cannot be read: another key, or not a document this crate wrote")]
     Unreadable,
     /// The stored version cannot grow any further (`u64::MAX`): it was written from outside,
     /// since commits add one at a time. Nothing is committed or refreshed over it; delete the
