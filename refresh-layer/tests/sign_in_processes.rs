@@ -24,7 +24,9 @@ use portcullis_testkit::{
     TestAuthorizationServer, TestIssuer, TestTokenEndpoint, TokenEndpointMode, eventually,
 };
 use refresh_layer::RefreshLayer;
-use refresh_layer::source::authorization_code::{AuthorizationCode, FollowRedirects};
+use refresh_layer::source::authorization_code::{
+    AuthorizationCode, AuthorizationRequest, AuthorizeFuture, FollowRedirects, UserAgent,
+};
 use refresh_layer::store::FileStore;
 use tower::{Layer, ServiceExt};
 
@@ -65,10 +67,28 @@ impl Drop for Workers {
 /// The person's sign-in for `resource`, kept in the file under `dir`.
 fn source(resource: &str, dir: &Path) -> AuthorizationCode {
     let store = Arc::new(FileStore::open(dir.join("sign-in.json")).unwrap());
-    AuthorizationCode::builder(resource, FollowRedirects::new(REDIRECT, http()))
+    AuthorizationCode::builder(resource, Slow(FollowRedirects::new(REDIRECT, http())))
         .store(store, "alice")
         .build(http())
         .unwrap()
+}
+
+/// A person who takes a moment in the browser: long enough for the other process to start
+/// its own sign-in, were it allowed to.
+struct Slow(FollowRedirects);
+
+impl UserAgent for Slow {
+    fn redirect_uri(&self) -> String {
+        self.0.redirect_uri()
+    }
+
+    fn authorize(&self, request: AuthorizationRequest) -> AuthorizeFuture {
+        let inner = self.0.authorize(request);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            inner.await
+        })
+    }
 }
 
 /// `GET resource` through a layer over `source`: the status and the body.
@@ -109,11 +129,15 @@ async fn start_api(server: &TestAuthorizationServer, api: tokio::net::TcpListene
     tokio::spawn(async move { axum::serve(api, app).await.unwrap() });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_signed_in_through_one_file_refresh_once() {
-    if let Ok(n) = std::env::var(WORKER) {
-        return worker(&n).await;
-    }
+/// The identity provider, the API, and a directory for the shared file.
+struct World {
+    endpoint: TestTokenEndpoint,
+    server: TestAuthorizationServer,
+    resource: String,
+    dir: TempDir,
+}
+
+async fn world(name: &str) -> World {
     let (as_listener, as_addr) = bind().await;
     let (api_listener, api_addr) = bind().await;
     let resource = format!("http://{api_addr}/mcp");
@@ -125,50 +149,79 @@ async fn two_processes_signed_in_through_one_file_refresh_once() {
     tokio::spawn(async move { axum::serve(as_listener, app).await.unwrap() });
     start_api(&server, api_listener, &resource).await;
     let dir =
-        TempDir(std::env::temp_dir().join(format!("portcullis-sign-in-it-{}", std::process::id())));
+        TempDir(std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     std::fs::create_dir_all(&dir.0).unwrap();
+    World {
+        endpoint,
+        server,
+        resource,
+        dir,
+    }
+}
 
-    // The person signs in once, in this process.
-    let (status, _) = call(&resource, source(&resource, &dir.0)).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(server.authorize_requests().len(), 1);
-    // Past the access token's second; each refresh is slow enough to overlap.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    endpoint.set_mode(TokenEndpointMode::Delay(TOKEN_DELAY));
-
+/// Start the workers of `test` together; the access token each one used.
+async fn run_workers(test: &str, w: &World) -> Vec<String> {
     let mut workers = Workers(
         (0..PROCESSES)
-            .map(|n| spawn_worker(n, &dir.0, &resource))
+            .map(|n| spawn_worker(test, n, &w.dir.0, &w.resource))
             .collect(),
     );
     eventually(DEADLINE, || async {
-        (0..PROCESSES).all(|n| dir.0.join(format!("ready-{n}")).exists())
+        (0..PROCESSES).all(|n| w.dir.0.join(format!("ready-{n}")).exists())
     })
     .await
     .expect("every worker started");
-    std::fs::write(dir.0.join("go"), b"").unwrap();
+    std::fs::write(w.dir.0.join("go"), b"").unwrap();
     let mut tokens = Vec::new();
     for child in &mut workers.0 {
         tokens.push(finish(child).await);
     }
+    tokens
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_signed_in_through_one_file_refresh_once() {
+    const NAME: &str = "two_processes_signed_in_through_one_file_refresh_once";
+    if let Ok(n) = std::env::var(WORKER) {
+        return worker(&n).await;
+    }
+    let w = world(NAME).await;
+    // The person signs in once, in this process.
+    let (status, _) = call(&w.resource, source(&w.resource, &w.dir.0)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(w.server.authorize_requests().len(), 1);
+    // Past the access token's second; each refresh is slow enough to overlap.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    w.endpoint.set_mode(TokenEndpointMode::Delay(TOKEN_DELAY));
+    let tokens = run_workers(NAME, &w).await;
 
     // One refresh between the two processes, with the stored refresh token, never presented
     // twice; no second trip through the browser.
-    assert_eq!(endpoint.refresh_grants(), 1, "{tokens:?}");
-    assert_eq!(endpoint.reuse_detected(), 0);
-    assert_eq!(server.authorize_requests().len(), 1);
+    assert_eq!(w.endpoint.refresh_grants(), 1, "{tokens:?}");
+    assert_eq!(w.endpoint.reuse_detected(), 0);
+    assert_eq!(w.server.authorize_requests().len(), 1);
     assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
 }
 
-fn spawn_worker(n: usize, dir: &Path, resource: &str) -> Child {
+/// Two processes started together with nothing stored: one trip to the browser, one
+/// registration; the other process takes up the sign-in the first stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_with_nothing_stored_sign_in_once() {
+    const NAME: &str = "two_processes_with_nothing_stored_sign_in_once";
+    if let Ok(n) = std::env::var(WORKER) {
+        return worker(&n).await;
+    }
+    let w = world(NAME).await;
+    let tokens = run_workers(NAME, &w).await;
+    assert_eq!(w.server.authorize_requests().len(), 1, "{tokens:?}");
+    assert_eq!(w.server.registrations().len(), 1);
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
+}
+
+fn spawn_worker(test: &str, n: usize, dir: &Path, resource: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "two_processes_signed_in_through_one_file_refresh_once",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(WORKER, n.to_string())
         .env(DIR, dir)
         .env(RESOURCE, resource)

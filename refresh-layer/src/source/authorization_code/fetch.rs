@@ -8,7 +8,7 @@ use http::Uri;
 use tokio::sync::watch;
 
 use super::registration::{Client, auth_name};
-use super::session::{Refreshed, live_credential};
+use super::session::{Refreshed, SignInTurn, live_credential};
 use super::{AuthorizationCode, Inner, flow};
 use crate::credential::Credential;
 use crate::error::{AuthorizationError, RefreshError};
@@ -299,6 +299,33 @@ impl AuthorizationCode {
         }
         // Nothing is registered at a server this client will not sign in at.
         flow::require_s256(&found)?;
+        // Across processes sharing the store: one of them sends the person to the browser,
+        // the others take up what it stores.
+        let _turn = match &self.inner.persist {
+            Some(persist) => {
+                let replacing = previous.as_ref().map(|p| p.version);
+                let wait = self.inner.sign_in_timeout;
+                match persist
+                    .turn_to_sign_in(&found.issuer, replacing, wait)
+                    .await?
+                {
+                    SignInTurn::Mine(lease) => Some(lease),
+                    SignInTurn::Theirs(theirs) => {
+                        let (doc, c) = *theirs;
+                        let allowed = match &doc.tokens.sign_in {
+                            Some(s) => self.stored_allowed(s).await,
+                            None => false,
+                        };
+                        if allowed {
+                            self.changed(epoch, doc)?;
+                            return Ok(c);
+                        }
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         self.count_sign_in()?;
         self.sign_in_at(found, previous, epoch, cancel).await
     }

@@ -86,7 +86,81 @@ impl Drop for Renewal {
     }
 }
 
+/// Whose turn it is to send the person to the browser, across the processes sharing a store.
+pub(crate) enum SignInTurn {
+    /// This process's: it holds the lease until the value is dropped.
+    Mine(SignInLease),
+    /// Another process signed the person in meanwhile: its set, to use.
+    Theirs(Box<(Versioned, Credential)>),
+}
+
+/// The store's lease, held (and renewed) while this process signs the person in; released
+/// when dropped.
+pub(crate) struct SignInLease {
+    store: Arc<dyn CredentialStore>,
+    key: String,
+    lease: Lease,
+    _renewal: Renewal,
+}
+
+impl Drop for SignInLease {
+    fn drop(&mut self) {
+        let (store, key, lease) = (self.store.clone(), self.key.clone(), self.lease);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = store.release(&key, lease).await;
+            });
+        }
+    }
+}
+
 impl Persist {
+    /// Wait (at most `wait`) for this process's turn to sign the person in at `issuer`: the
+    /// lease, or another process's new sign-in there (a version other than `replacing`,
+    /// with a live access token). Two processes with nothing stored open one browser window.
+    pub(crate) async fn turn_to_sign_in(
+        &self,
+        issuer: &str,
+        replacing: Option<u64>,
+        wait: Duration,
+    ) -> Result<SignInTurn, RefreshError> {
+        let mut changes: watch::Receiver<u64> = self.store.changes();
+        changes.borrow_and_update();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(doc) = self.load().await?
+                && Some(doc.version) != replacing
+                && doc
+                    .tokens
+                    .sign_in
+                    .as_ref()
+                    .is_some_and(|s| s.issuer == issuer)
+                && let Some(c) = live_credential(&doc.tokens)
+            {
+                return Ok(SignInTurn::Theirs(Box::new((doc, c))));
+            }
+            let acquired = self
+                .store
+                .acquire(&self.key, LEASE_TTL)
+                .await
+                .map_err(store_error)?;
+            if let Some(lease) = acquired {
+                return Ok(SignInTurn::Mine(SignInLease {
+                    store: self.store.clone(),
+                    key: self.key.clone(),
+                    lease,
+                    _renewal: self.renew_while_running(lease),
+                }));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RefreshError::Authorization(
+                    crate::error::AuthorizationError::Timeout(wait),
+                ));
+            }
+            let _ = tokio::time::timeout(POLL, changes.changed()).await;
+        }
+    }
+
     /// The stored set, if it is a sign-in's.
     pub(crate) async fn load(&self) -> Result<Option<Versioned>, RefreshError> {
         let doc = self.store.load(&self.key).await.map_err(store_error)?;
