@@ -1,8 +1,9 @@
 //! The loopback browser (RFC 8252) as an application sees it: where it listens, what it
 //! registers as its redirect URI, and how it is configured. The sign-ins themselves — the
 //! redirect over real HTTP, other states, other hosts, hostile pages, timeouts, cancellation,
-//! sign-ins in turn — are pinned by the unit tests in `src/source/authorization_code/loopback/`,
-//! where an `AuthorizationRequest` can be built.
+//! sign-ins in turn, the system browser's start page and its cookie, connections queued
+//! between sign-ins — are pinned by the unit tests in `src/source/authorization_code/loopback/`,
+//! where an `AuthorizationRequest` can be built and the system browser replaced.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 mod opener;
 mod page;
 mod server;
+mod start;
 
 use std::fmt;
 use std::io;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
-use self::opener::Opener;
+use self::opener::{Opener, Shown};
 use self::server::SignIn;
 use crate::error::AuthorizationError;
 use crate::source::authorization_code::user_agent::{
@@ -32,11 +33,23 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 ///   the life of the value, so its [`redirect_uri`](UserAgent::redirect_uri) —
 ///   `http://127.0.0.1:{port}/callback` — never changes. Never `0.0.0.0`, and never
 ///   `localhost` (RFC 8252 §8.3: a name can resolve elsewhere).
-/// - **Shows the URL** by printing it to stderr (`Open this URL to sign in: …`) and starting
-///   the system browser (`xdg-open` when there is a graphical session, `open` on macOS,
-///   `explorer` on Windows; given the URL as one argument, no shell). A browser that does not
-///   start is not an error: the printed URL works on a headless machine. [`print_only`](Self::print_only) never starts one;
-///   [`open_with`](Self::open_with) hands the URL to the application instead.
+/// - **Shows the sign-in** by starting the system browser (`xdg-open` when there is a
+///   graphical session, `open` on macOS, `explorer` on Windows; given the URL as one
+///   argument, no shell) on the sign-in's **start page**, `http://127.0.0.1:{port}/start/…`
+///   with a random nonce, and printing that URL to stderr (`Open this URL to sign in: …`).
+///   The authorization URL itself (its `state`, its PKCE challenge) never goes on a command
+///   line, which other users of the machine can read (`ps`, `/proc/*/cmdline`): the start
+///   page answers its first request with a `302` to it, setting an `HttpOnly; SameSite=Lax`
+///   cookie for the redirect path, and the redirect back is taken only with that cookie. A
+///   redirect without it (another program, another browser) is `400` and the sign-in keeps
+///   waiting; the start page asked for a second time — someone may have opened it first —
+///   is `400` and ends the sign-in with
+///   [`AuthorizationError::UserAgent`](crate::AuthorizationError::UserAgent). A browser that
+///   does not start is not an error: the authorization URL is printed instead, and works on a
+///   headless machine (or in a browser elsewhere). [`print_only`](Self::print_only) never
+///   starts one and prints the authorization URL; [`open_with`](Self::open_with) hands it to
+///   the application. Neither puts it on a command line (stderr is the person's, the
+///   function runs in this process), so neither needs the start page or the cookie.
 /// - **Answers only its redirect**: a `GET` to its path, with the `Host` `127.0.0.1:{port}`
 ///   (a page on another name, DNS rebinding, is refused), carrying the `state` of the sign-in
 ///   under way. Other paths are `404`; a redirect with another `state` — an old tab, another
@@ -50,9 +63,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 ///   with [`AuthorizationError::InvalidRedirect`](crate::AuthorizationError::InvalidRedirect).
 /// - **Bounded**: nobody back within the [`timeout`](Self::timeout) (5 minutes by default) is
 ///   [`AuthorizationError::Timeout`](crate::AuthorizationError::Timeout); at most 16
-///   connections are served at once, each for one request, with 10 seconds to send it and
-///   30 to finish. Dropping the [`authorize`](UserAgent::authorize) future (a cancelled
-///   sign-in) ends its connections at once.
+///   connections are served at once, each for one request, with 2 seconds to send its head
+///   and 30 to finish. Connections queued while no sign-in was under way are dropped when
+///   the next one begins. Dropping the [`authorize`](UserAgent::authorize) future (a
+///   cancelled sign-in) ends its connections at once.
 /// - **One sign-in at a time**: the listener stays bound between sign-ins, so one agent
 ///   serves any number of them in turn; a second `authorize` waits until the first ends.
 ///
@@ -124,7 +138,7 @@ impl LoopbackBrowser {
             listener: Arc::new(Mutex::new(listener)),
             port,
             path: Arc::from("/callback"),
-            opener: Opener::System,
+            opener: Opener::system(),
             timeout: DEFAULT_TIMEOUT,
         })
     }
@@ -157,8 +171,9 @@ impl LoopbackBrowser {
         Ok(self)
     }
 
-    /// Only print the URL to stderr, never start a browser: for machines without one, or
-    /// where starting one would surprise.
+    /// Only print the authorization URL to stderr, never start a browser: for machines
+    /// without one, or where starting one would surprise. (The URL itself, not a start page:
+    /// stderr is the person's own, and the URL then also works in a browser elsewhere.)
     ///
     /// ```no_run
     /// use refresh_layer::source::authorization_code::LoopbackBrowser;
@@ -176,7 +191,10 @@ impl LoopbackBrowser {
 
     /// Hand the authorization URL to `open` instead of printing it and starting the system
     /// browser: an embedded browser, a test driver. An error from `open` ends the sign-in
-    /// with [`AuthorizationError::UserAgent`](crate::AuthorizationError::UserAgent).
+    /// with [`AuthorizationError::UserAgent`](crate::AuthorizationError::UserAgent). `open`
+    /// gets the authorization URL itself, not a start page, and the redirect back is taken
+    /// without a cookie: the URL stays in this process. If `open` starts another program,
+    /// hand it the URL in a way other users cannot read (not as a command-line argument).
     ///
     /// ```no_run
     /// use refresh_layer::source::authorization_code::LoopbackBrowser;
@@ -215,6 +233,17 @@ impl LoopbackBrowser {
         self
     }
 
+    /// Start the "system browser" with `launch` instead of the system's URL opener: the tests'
+    /// look at what a browser would be given, without starting one.
+    #[cfg(test)]
+    pub(crate) fn system_browser_with<F>(mut self, launch: F) -> Self
+    where
+        F: Fn(&str) -> io::Result<()> + Send + Sync + 'static,
+    {
+        self.opener = Opener::System(Arc::new(launch));
+        self
+    }
+
     /// The address the listener is bound to (`127.0.0.1` and its port).
     ///
     /// ```no_run
@@ -239,7 +268,13 @@ impl LoopbackBrowser {
     ) -> Result<AuthorizationResponse, AuthorizationError> {
         // One sign-in at a time: a second one's URL is shown once the first has ended.
         let listener = listener.lock().await;
-        opener.open(&url)?;
+        // Before the browser is started, so its connection is not among those dropped.
+        server::drain(&listener).await;
+        let start = sign_in.start_page(&url, timeout)?;
+        let sign_in = match opener.open(&url, start.url())? {
+            Shown::StartPage => sign_in.through(start),
+            Shown::AuthorizationUrl => sign_in,
+        };
         tokio::time::timeout(timeout, server::serve(&listener, sign_in))
             .await
             .unwrap_or(Err(AuthorizationError::Timeout(timeout)))

@@ -1,5 +1,12 @@
-//! Showing the authorization URL to the person: the system browser and the terminal, the
-//! terminal alone, or the application's own function.
+//! Showing the sign-in to the person: the system browser on the sign-in's start page and
+//! the terminal, the terminal alone, or the application's own function.
+//!
+//! Only the system browser is sent to the start page rather than to the authorization URL: it
+//! is the only one that gets the URL through a command line (the opener's, then the
+//! browser's), which other users of the machine can read (`ps`, `/proc/*/cmdline`). The
+//! terminal (stderr) is the person's own, and the application's function gets the URL inside
+//! this process; neither puts it where another user can read it, so both get the
+//! authorization URL itself, which also works in a browser on another machine.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -8,14 +15,16 @@ use std::sync::Arc;
 
 use crate::error::AuthorizationError;
 
-/// The application's own way to show the URL.
+/// The application's own way to show the URL, or the way to start the system browser.
 pub(super) type OpenFn = dyn Fn(&str) -> io::Result<()> + Send + Sync;
 
-/// How the authorization URL reaches the person.
+/// How the sign-in reaches the person.
 #[derive(Clone)]
 pub(super) enum Opener {
-    /// Print it to stderr and start the system browser on it.
-    System,
+    /// Start the system browser on the start page with `launch` (the system's opener, or a
+    /// test's) and print that page's URL to stderr; when no browser could be started, print
+    /// the authorization URL instead, as [`PrintOnly`](Self::PrintOnly) does.
+    System(Arc<OpenFn>),
     /// Print it to stderr only.
     PrintOnly,
     /// Hand it to the application.
@@ -25,29 +34,55 @@ pub(super) enum Opener {
 impl fmt::Debug for Opener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Opener::System => "SystemBrowser",
+            Opener::System(_) => "SystemBrowser",
             Opener::PrintOnly => "PrintOnly",
             Opener::With(_) => "OpenWith(..)",
         })
     }
 }
 
+/// What the person was sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shown {
+    /// The authorization URL itself.
+    AuthorizationUrl,
+    /// The sign-in's start page, which redirects the browser to the authorization URL.
+    StartPage,
+}
+
 impl Opener {
-    /// Show `url`. Only the application's own function can fail the sign-in: a browser that
-    /// does not start leaves the printed URL, which is enough on a headless machine.
-    pub(super) fn open(&self, url: &str) -> Result<(), AuthorizationError> {
+    /// The system browser, started by the system's URL opener.
+    pub(super) fn system() -> Self {
+        Opener::System(Arc::new(start_browser))
+    }
+
+    /// Show the sign-in: `url` is the authorization URL, `start_url` its start page. Only the
+    /// application's own function can fail the sign-in: a browser that does not start leaves
+    /// the printed URL, which is enough on a headless machine.
+    pub(super) fn open(&self, url: &str, start_url: &str) -> Result<Shown, AuthorizationError> {
         match self {
-            Opener::With(open) => open(url).map_err(|e| {
-                AuthorizationError::UserAgent(format!("the sign-in URL could not be opened: {e}"))
-            }),
+            Opener::With(open) => match open(url) {
+                Ok(()) => Ok(Shown::AuthorizationUrl),
+                Err(e) => Err(AuthorizationError::UserAgent(format!(
+                    "the sign-in URL could not be opened: {e}"
+                ))),
+            },
             Opener::PrintOnly => {
                 print(url, None);
-                Ok(())
+                Ok(Shown::AuthorizationUrl)
             }
-            Opener::System => {
-                print(url, start_browser(url).err());
-                Ok(())
-            }
+            Opener::System(launch) => match launch(start_url) {
+                Ok(()) => {
+                    print(start_url, None);
+                    Ok(Shown::StartPage)
+                }
+                // Nothing was put on a command line: the authorization URL goes to the
+                // terminal alone, and works in a browser elsewhere (an SSH session).
+                Err(e) => {
+                    print(url, Some(e));
+                    Ok(Shown::AuthorizationUrl)
+                }
+            },
         }
     }
 }
@@ -153,14 +188,20 @@ mod tests {
             sink.lock().unwrap().push(url.to_owned());
             Ok(())
         }));
-        opener.open("http://as.test/authorize?a=1&b=2").unwrap();
+        let shown = opener
+            .open(
+                "http://as.test/authorize?a=1&b=2",
+                "http://127.0.0.1:1/start/n",
+            )
+            .unwrap();
+        assert_eq!(shown, Shown::AuthorizationUrl);
         assert_eq!(*seen.lock().unwrap(), ["http://as.test/authorize?a=1&b=2"]);
     }
 
     #[test]
     fn a_failing_open_with_fails_the_sign_in() {
         let opener = Opener::With(Arc::new(|_: &str| Err(io::Error::other("no window"))));
-        match opener.open("http://as.test/") {
+        match opener.open("http://as.test/", "http://127.0.0.1:1/start/n") {
             Err(AuthorizationError::UserAgent(why)) => assert!(why.contains("no window"), "{why}"),
             other => panic!("{other:?}"),
         }
@@ -168,6 +209,35 @@ mod tests {
 
     #[test]
     fn print_only_never_fails() {
-        assert_eq!(Opener::PrintOnly.open("http://as.test/"), Ok(()));
+        assert_eq!(
+            Opener::PrintOnly.open("http://as.test/", "http://127.0.0.1:1/start/n"),
+            Ok(Shown::AuthorizationUrl)
+        );
+    }
+
+    #[test]
+    fn the_system_browser_is_started_on_the_start_page_only() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let opener = Opener::System(Arc::new(move |url: &str| {
+            sink.lock().unwrap().push(url.to_owned());
+            Ok(())
+        }));
+        let shown = opener.open(
+            "http://as.test/authorize?state=s",
+            "http://127.0.0.1:1/start/n",
+        );
+        assert_eq!(shown, Ok(Shown::StartPage));
+        assert_eq!(*seen.lock().unwrap(), ["http://127.0.0.1:1/start/n"]);
+    }
+
+    #[test]
+    fn no_system_browser_falls_back_to_the_authorization_url_on_stderr() {
+        let opener = Opener::System(Arc::new(|_: &str| Err(io::Error::other("no display"))));
+        let shown = opener.open(
+            "http://as.test/authorize?state=s",
+            "http://127.0.0.1:1/start/n",
+        );
+        assert_eq!(shown, Ok(Shown::AuthorizationUrl));
     }
 }

@@ -2,7 +2,9 @@
 //! link), every word the authorization server sent escaped, never cached, never referred from.
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY};
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY, SET_COOKIE,
+};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
@@ -27,6 +29,11 @@ pub(super) enum Page {
     AlreadyAnswered,
     /// This sign-in's redirect, but not a valid authorization response.
     InvalidRedirect,
+    /// This sign-in's redirect without the cookie its start page set: another program, or
+    /// another browser than the one the sign-in started in.
+    NotThisBrowser,
+    /// The sign-in's start page, asked for a second time: the sign-in is stopped.
+    StartedTwice,
 }
 
 impl Page {
@@ -35,9 +42,12 @@ impl Page {
             Page::SignedIn => StatusCode::OK,
             Page::NotFound => StatusCode::NOT_FOUND,
             Page::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Page::WrongHost | Page::OtherSignIn | Page::AlreadyAnswered | Page::InvalidRedirect => {
-                StatusCode::BAD_REQUEST
-            }
+            Page::WrongHost
+            | Page::OtherSignIn
+            | Page::AlreadyAnswered
+            | Page::InvalidRedirect
+            | Page::NotThisBrowser
+            | Page::StartedTwice => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -76,6 +86,18 @@ impl Page {
                 "<body><h1>Sign-in failed</h1><p>The redirect back is not a valid sign-in ",
                 "answer. Start the sign-in again from the application.</p></body></html>\n"
             ),
+            Page::NotThisBrowser => concat!(
+                "<!doctype html><html><head><meta charset=\"utf-8\"><title>Not this browser</title></head>",
+                "<body><h1>Not the browser this sign-in started in</h1><p>This answer did not come ",
+                "through the browser the application opened. The sign-in under way is still ",
+                "waiting: finish it in that browser.</p></body></html>\n"
+            ),
+            Page::StartedTwice => concat!(
+                "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign-in stopped</title></head>",
+                "<body><h1>Sign-in stopped</h1><p>This sign-in's start page was opened twice: ",
+                "another program on this machine may have opened it first. The sign-in was ",
+                "stopped; start it again from the application.</p></body></html>\n"
+            ),
         }
     }
 
@@ -107,6 +129,25 @@ pub(super) fn refused(error: &str, description: Option<&str>) -> Response<Full<B
     }
     html.push_str("<p>You can close this tab.</p></body></html>\n");
     respond(StatusCode::OK, Bytes::from(html))
+}
+
+/// The start page's answer: `302 Found` to the authorization URL, setting the cookie the
+/// redirect back must carry (never cached, the start page never sent as a referrer).
+pub(super) fn start_redirect(
+    location: HeaderValue,
+    set_cookie: HeaderValue,
+) -> Response<Full<Bytes>> {
+    let mut res = respond(
+        StatusCode::FOUND,
+        Bytes::from_static(concat!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signing in</title></head>",
+            "<body><h1>Signing in</h1><p>On to the sign-in page.</p></body></html>\n"
+        ).as_bytes()),
+    );
+    let headers = res.headers_mut();
+    headers.insert(LOCATION, location);
+    headers.insert(SET_COOKIE, set_cookie);
+    res
 }
 
 fn respond(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
@@ -205,12 +246,16 @@ mod tests {
             Page::OtherSignIn,
             Page::AlreadyAnswered,
             Page::InvalidRedirect,
+            Page::NotThisBrowser,
+            Page::StartedTwice,
         ];
-        for res in pages
-            .map(Page::response)
-            .into_iter()
-            .chain([refused("x", None)])
-        {
+        for res in pages.map(Page::response).into_iter().chain([
+            refused("x", None),
+            start_redirect(
+                HeaderValue::from_static("https://as.test/"),
+                HeaderValue::from_static("c=v"),
+            ),
+        ]) {
             let h = res.headers();
             assert_eq!(h[CACHE_CONTROL], "no-store");
             assert_eq!(h[CONTENT_SECURITY_POLICY], "default-src 'none'");

@@ -1,5 +1,6 @@
-//! One sign-in's HTTP/1.1 on the loopback listener: which requests are its redirect, and the
-//! connections that carry them (bounded in number and in time, ended with the sign-in).
+//! One sign-in's HTTP/1.1 on the loopback listener: which requests are its redirect (and its
+//! start page, when the system browser shows it), and the connections that carry them
+//! (bounded in number and in time, ended with the sign-in; what queued before it, dropped).
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,26 +19,36 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::page::{self, Page};
+use super::start::{StartPage, Started, same};
 use crate::error::AuthorizationError;
 use crate::source::authorization_code::user_agent::AuthorizationResponse;
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 16;
-/// How long a connection may take to send its request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may take to send its request head: a browser on this machine sends
+/// it at once, and a connection that sends nothing gives its slot back soon.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a connection may live at all (one request, one answer).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
 /// The largest request head read: a redirect and a browser's headers fit well within.
 const MAX_BUF: usize = 64 * 1024;
 /// The pause after a failed `accept` (out of descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// The most connections dropped from the backlog when a sign-in begins (Linux's default
+/// `somaxconn`), so that a peer that keeps connecting cannot hold the sign-in there.
+const MAX_DRAINED: usize = 4096;
+/// How long draining waits for one more queued connection (the runtime may not have seen the
+/// last ones yet).
+const DRAIN_WAIT: Duration = Duration::from_millis(1);
 
 /// How a sign-in ends: the redirect's parameters, or why they cannot be used.
 pub(super) type Outcome = Result<AuthorizationResponse, AuthorizationError>;
 
-/// What one sign-in answers to: its listener's address, its path and its `state` (no
-/// `Debug`: the state stays out of logs).
+/// What one sign-in answers to: its listener's address, its path, its `state` and, when the
+/// system browser was started on it, its start page (no `Debug`: the state, the nonce and the
+/// cookie stay out of logs).
 pub(super) struct SignIn {
+    port: u16,
     /// `127.0.0.1:{port}`, the only `Host` answered.
     host: String,
     /// Whether a `Host` without a port is the listener's too (port 80).
@@ -46,23 +57,45 @@ pub(super) struct SignIn {
     state: String,
     /// Set by the first request carrying this sign-in's `state`: only it is answered.
     answered: AtomicBool,
+    /// The start page the browser was sent to: its redirect back must carry its cookie.
+    start: Option<StartPage>,
 }
 
 impl SignIn {
     /// A sign-in on `127.0.0.1:{port}` at `path`, waiting for `state`.
     pub(super) fn new(port: u16, path: Arc<str>, state: String) -> Self {
         SignIn {
+            port,
             host: format!("127.0.0.1:{port}"),
             default_port: port == 80,
             path,
             state,
             answered: AtomicBool::new(false),
+            start: None,
         }
     }
 
+    /// A start page for this sign-in, sending the browser to `authorization_url`; its cookie
+    /// lasts at most `lifetime`.
+    pub(super) fn start_page(
+        &self,
+        authorization_url: &str,
+        lifetime: Duration,
+    ) -> Result<StartPage, AuthorizationError> {
+        StartPage::new(self.port, &self.path, authorization_url, lifetime)
+    }
+
+    /// The same sign-in, shown through `start`: the start page is answered (once), and the
+    /// redirect is taken only with the cookie it set.
+    pub(super) fn through(mut self, start: StartPage) -> Self {
+        self.start = Some(start);
+        self
+    }
+
     /// The answer to one request, and the sign-in's outcome when the request is this
-    /// sign-in's redirect. Anything else is answered and changes nothing: a page that is not
-    /// this sign-in's cannot end it.
+    /// sign-in's redirect (or its start page, asked for again). Anything else is answered and
+    /// changes nothing: a page that is not this sign-in's cannot end it, nor can a redirect
+    /// without the start page's cookie.
     pub(super) fn answer(
         &self,
         method: &Method,
@@ -71,6 +104,12 @@ impl SignIn {
     ) -> (Response<Full<Bytes>>, Option<Outcome>) {
         if !self.is_own_host(uri, headers) {
             return (Page::WrongHost.response(), None);
+        }
+        if let Some(start) = &self.start
+            && uri.path() != &*self.path
+            && StartPage::is_start_path(uri.path())
+        {
+            return answer_start(start, method, uri.path());
         }
         if uri.path() != &*self.path {
             return (Page::NotFound.response(), None);
@@ -81,6 +120,11 @@ impl SignIn {
         let query = uri.query().unwrap_or("");
         if !self.carries_own_state(query) {
             return (Page::OtherSignIn.response(), None);
+        }
+        if let Some(start) = &self.start
+            && !start.carries_cookie(headers)
+        {
+            return (Page::NotThisBrowser.response(), None);
         }
         if self.answered.swap(true, Ordering::AcqRel) {
             return (Page::AlreadyAnswered.response(), None);
@@ -119,9 +163,24 @@ impl SignIn {
     }
 }
 
-/// Equal, in a time that does not depend on where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The answer to a request for a start page: the redirect the first time, `404` for another
+/// nonce; the page again ends the sign-in, as someone else may have opened it first.
+fn answer_start(
+    start: &StartPage,
+    method: &Method,
+    path: &str,
+) -> (Response<Full<Bytes>>, Option<Outcome>) {
+    if method != Method::GET {
+        return (Page::MethodNotAllowed.response(), None);
+    }
+    match start.open(path) {
+        Started::Redirect(res) => (res, None),
+        Started::NotFound => (Page::NotFound.response(), None),
+        Started::Twice => (
+            Page::StartedTwice.response(),
+            Some(Err(StartPage::opened_twice())),
+        ),
+    }
 }
 
 /// An authorization response carries a code or an error (RFC 6749 §4.1.2).
@@ -132,6 +191,27 @@ fn code_or_error(response: AuthorizationResponse) -> Outcome {
         ));
     }
     Ok(response)
+}
+
+/// Drop the connections queued on `listener` while no sign-in was served (any peer on this
+/// machine can queue some, and each would hold a slot until its head times out); at most
+/// [`MAX_DRAINED`]. Returns how many were dropped.
+pub(super) async fn drain(listener: &TcpListener) -> usize {
+    let mut drained = 0;
+    while drained < MAX_DRAINED {
+        match tokio::time::timeout(DRAIN_WAIT, listener.accept()).await {
+            // Dropped at once: closed before it is read.
+            Ok(Ok(_)) => drained += 1,
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    if drained > 0 {
+        tracing::debug!(
+            drained,
+            "connections queued before the sign-in were dropped"
+        );
+    }
+    drained
 }
 
 /// Serve `listener` until a connection has carried `sign_in`'s redirect and its answer. The
@@ -288,6 +368,76 @@ mod tests {
         assert_eq!((status, outcome.is_none()), (400, true));
     }
 
+    /// A sign-in shown through its start page, and that page's path.
+    fn through_start() -> (SignIn, String) {
+        let s = sign_in();
+        let start = s
+            .start_page(
+                "https://as.test/authorize?state=s1",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        let path = start.url().strip_prefix("http://127.0.0.1:4711").unwrap();
+        let path = path.to_owned();
+        (s.through(start), path)
+    }
+
+    fn ask_with_cookie(s: &SignIn, target: &str, cookie: &str) -> (u16, Option<Outcome>) {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HOST_OK.parse().unwrap());
+        headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+        let (res, outcome) = s.answer(&Method::GET, &target.parse().unwrap(), &headers);
+        (res.status().as_u16(), outcome)
+    }
+
+    #[test]
+    fn through_the_start_page_the_redirect_needs_its_cookie() {
+        let (s, start) = through_start();
+        let (res, outcome) = s.answer(&Method::GET, &start.parse().unwrap(), &{
+            let mut h = HeaderMap::new();
+            h.insert(HOST, HOST_OK.parse().unwrap());
+            h
+        });
+        assert_eq!((res.status().as_u16(), outcome.is_none()), (302, true));
+        let set_cookie = res.headers()[http::header::SET_COOKIE].to_str().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let target = "/callback?state=s1&code=c";
+        let (status, outcome) = ask(&s, Method::GET, target, HOST_OK);
+        assert_eq!((status, outcome.is_none()), (400, true));
+        let (status, outcome) = ask_with_cookie(&s, target, "loopback_sign_in_4711=guess");
+        assert_eq!((status, outcome.is_none()), (400, true));
+        // Another state is another sign-in's, cookie or not.
+        let (status, outcome) = ask_with_cookie(&s, "/callback?state=s2&code=c", &cookie);
+        assert_eq!((status, outcome.is_none()), (400, true));
+        assert!(!s.answered.load(Ordering::Acquire));
+        let (status, outcome) = ask_with_cookie(&s, target, &cookie);
+        assert_eq!(status, 200);
+        assert_eq!(outcome.unwrap().unwrap().code.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn the_start_page_asked_again_ends_the_sign_in() {
+        let (s, start) = through_start();
+        assert_eq!(ask(&s, Method::POST, &start, HOST_OK).0, 405);
+        assert_eq!(ask(&s, Method::GET, "/start/guess", HOST_OK).0, 404);
+        assert_eq!(ask(&s, Method::GET, &start, "evil.test:4711").0, 400);
+        assert_eq!(ask(&s, Method::GET, &start, HOST_OK).0, 302);
+        let (status, outcome) = ask(&s, Method::GET, &start, HOST_OK);
+        assert_eq!(status, 400);
+        match outcome {
+            Some(Err(AuthorizationError::UserAgent(why))) => {
+                assert!(why.contains("opened twice"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_start_page_there_is_none_to_open() {
+        let s = sign_in();
+        assert_eq!(ask(&s, Method::GET, "/start/anything", HOST_OK).0, 404);
+    }
+
     #[test]
     fn a_malformed_redirect_of_this_sign_in_ends_it_with_the_error() {
         let s = sign_in();
@@ -304,13 +454,5 @@ mod tests {
             outcome,
             Some(Err(AuthorizationError::InvalidRedirect(_)))
         ));
-    }
-
-    #[test]
-    fn same_compares_whole_values() {
-        assert!(same(b"abc", b"abc"));
-        assert!(!same(b"abc", b"abd"));
-        assert!(!same(b"abc", b"ab"));
-        assert!(same(b"", b""));
     }
 }

@@ -1,6 +1,8 @@
 //! The loopback listener over real HTTP on 127.0.0.1, with hyper-util's client: each rule a
-//! browser, an old tab or a hostile page runs into. (Here rather than in `tests/`: an
-//! [`AuthorizationRequest`] is built only inside the crate.)
+//! browser, an old tab, a hostile page or a peer filling the backlog runs into (the system
+//! browser's start page: in `tests/system_browser.rs`). (Here rather than in the crate's
+//! `tests/` directory: an [`AuthorizationRequest`] is built only inside the crate, and the
+//! system browser replaced only there.)
 
 use std::future::Future;
 use std::sync::Mutex as StdMutex;
@@ -16,6 +18,8 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use super::*;
+
+mod system_browser;
 
 /// Every test ends within this, whatever the listener does.
 const BOUND: Duration = Duration::from_secs(10);
@@ -53,8 +57,32 @@ fn request(agent: &LoopbackBrowser, state: &str) -> AuthorizationRequest {
     }
 }
 
-fn start(agent: &LoopbackBrowser, state: &str) -> JoinHandle<Outcome> {
+/// A sign-in for `state`, once the agent serves it: a redirect sent before would be queued
+/// while no sign-in runs, and dropped when it begins.
+async fn start(agent: &LoopbackBrowser, state: &str) -> JoinHandle<Outcome> {
+    let signed = spawn_sign_in(agent, state);
+    serving(agent).await;
+    signed
+}
+
+fn spawn_sign_in(agent: &LoopbackBrowser, state: &str) -> JoinHandle<Outcome> {
     tokio::spawn(agent.authorize(request(agent, state)))
+}
+
+/// Until the agent serves a sign-in: a probe is answered `404` (one queued before is dropped
+/// when the sign-in begins, and sent again).
+async fn serving(agent: &LoopbackBrowser) {
+    loop {
+        let probe = Request::get(format!("http://{}/probe", agent.local_addr()))
+            .body(Full::default())
+            .unwrap();
+        if let Ok(res) = client().request(probe).await
+            && res.status() == StatusCode::NOT_FOUND
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 type Outcome = Result<AuthorizationResponse, AuthorizationError>;
@@ -71,9 +99,19 @@ fn client() -> Client<HttpConnector, Full<Bytes>> {
 
 /// `GET` `target` on the agent's listener, with `host` as the `Host` when given.
 async fn get(agent: &LoopbackBrowser, target: &str, host: Option<&str>) -> Reply {
+    let headers: Vec<_> = host.map(|h| (http::header::HOST, h)).into_iter().collect();
+    get_with(agent, target, &headers).await
+}
+
+/// `GET` `target` on the agent's listener, with `headers`.
+async fn get_with(
+    agent: &LoopbackBrowser,
+    target: &str,
+    headers: &[(http::HeaderName, &str)],
+) -> Reply {
     let mut req = Request::get(format!("http://{}{target}", agent.local_addr()));
-    if let Some(host) = host {
-        req = req.header(http::header::HOST, host);
+    for (name, value) in headers {
+        req = req.header(name, *value);
     }
     let res = client()
         .request(req.body(Full::default()).unwrap())
@@ -95,7 +133,7 @@ async fn the_port_is_kept_for_the_life_of_the_agent() {
         let before = agent.redirect_uri();
         let taken = LoopbackBrowser::bind_port(agent.local_addr().port()).await;
         assert!(taken.is_err(), "a second listener on the same port");
-        let signed = start(&agent, "s1");
+        let signed = start(&agent, "s1").await;
         let reply = get(&agent, "/callback?code=c&state=s1", None).await;
         assert_eq!(reply.status, StatusCode::OK);
         signed.await.unwrap().unwrap();
@@ -111,6 +149,7 @@ async fn open_with_receives_exactly_the_request_url() {
         let req = request(&agent, "s1");
         let url = req.url.to_string();
         let signed = tokio::spawn(agent.authorize(req));
+        serving(&agent).await;
         let reply = get(&agent, "/callback?code=c&state=s1", None).await;
         assert_eq!(reply.status, StatusCode::OK);
         signed.await.unwrap().unwrap();
@@ -123,7 +162,7 @@ async fn open_with_receives_exactly_the_request_url() {
 async fn another_path_is_404_then_the_redirect_signs_in() {
     bounded(async {
         let (agent, _) = agent().await;
-        let signed = start(&agent, "s1");
+        let signed = start(&agent, "s1").await;
         for target in [
             "/favicon.ico",
             "/",
@@ -169,7 +208,7 @@ async fn a_custom_path_is_the_only_one_answered() {
         let (agent, _) = agent().await;
         let agent = agent.path("/oauth/cb").unwrap();
         assert!(agent.redirect_uri().ends_with("/oauth/cb"));
-        let signed = start(&agent, "s1");
+        let signed = start(&agent, "s1").await;
         assert_eq!(
             get(&agent, "/callback?code=c&state=s1", None).await.status,
             StatusCode::NOT_FOUND
@@ -187,7 +226,7 @@ async fn a_custom_path_is_the_only_one_answered() {
 async fn another_state_is_400_and_the_sign_in_still_completes() {
     bounded(async {
         let (agent, _) = agent().await;
-        let signed = start(&agent, "s1");
+        let signed = start(&agent, "s1").await;
         for target in [
             "/callback?code=evil&state=s2",
             "/callback?code=evil",
@@ -217,7 +256,7 @@ async fn another_state_is_400_and_the_sign_in_still_completes() {
 async fn another_host_is_400_and_ignored() {
     bounded(async {
         let (agent, _) = agent().await;
-        let signed = start(&agent, "s1");
+        let signed = start(&agent, "s1").await;
         let port = agent.local_addr().port();
         for host in [
             format!("evil.test:{port}"),
@@ -242,7 +281,7 @@ async fn another_host_is_400_and_ignored() {
 async fn another_method_is_405() {
     bounded(async {
         let (agent, _) = agent().await;
-        let signed = start(&agent, "s1");
+        let signed = start(&agent, "s1").await;
         let req = Request::post(format!(
             "http://{}/callback?code=c&state=s1",
             agent.local_addr()
@@ -265,7 +304,7 @@ async fn another_method_is_405() {
 async fn a_hostile_error_description_is_escaped_in_the_page_and_returned_intact() {
     bounded(async {
         let (agent, _) = agent().await;
-        let signed = start(&agent, "s1");
+        let signed = start(&agent, "s1").await;
         let hostile = "<script>alert(1)</script>\"'&\u{1b}[2J";
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("error", "access_denied<img src=x>")
@@ -305,7 +344,7 @@ async fn a_hostile_error_description_is_escaped_in_the_page_and_returned_intact(
 async fn a_duplicate_code_ends_the_sign_in_with_invalid_redirect() {
     bounded(async {
         let (agent, _) = agent().await;
-        let signed = start(&agent, "s1");
+        let signed = start(&agent, "s1").await;
         let reply = get(&agent, "/callback?code=a&code=b&state=s1", None).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         match signed.await.unwrap() {
@@ -329,7 +368,7 @@ async fn nobody_back_within_the_timeout_is_timeout() {
         );
         assert!(began.elapsed() >= Duration::from_millis(300));
         // The listener outlives the timed-out sign-in.
-        let signed = start(&agent, "s2");
+        let signed = start(&agent, "s2").await;
         assert_eq!(
             get(&agent, "/callback?code=c&state=s2", None).await.status,
             StatusCode::OK
@@ -343,13 +382,13 @@ async fn nobody_back_within_the_timeout_is_timeout() {
 async fn a_second_sign_in_on_the_same_agent_works() {
     bounded(async {
         let (agent, opened) = agent().await;
-        let first = start(&agent, "s1");
+        let first = start(&agent, "s1").await;
         assert_eq!(
             get(&agent, "/callback?code=c1&state=s1", None).await.status,
             StatusCode::OK
         );
         assert_eq!(first.await.unwrap().unwrap().code.as_deref(), Some("c1"));
-        let second = start(&agent, "s2");
+        let second = start(&agent, "s2").await;
         // The first sign-in's tab, reloaded: not the sign-in under way.
         assert_eq!(
             get(&agent, "/callback?code=c1&state=s1", None).await.status,
@@ -369,9 +408,9 @@ async fn a_second_sign_in_on_the_same_agent_works() {
 async fn concurrent_sign_ins_take_turns() {
     bounded(async {
         let (agent, opened) = agent().await;
-        let first = start(&agent, "s1");
+        let first = spawn_sign_in(&agent, "s1");
         wait_until(|| opened.lock().unwrap().len() == 1).await;
-        let second = start(&agent, "s2");
+        let second = spawn_sign_in(&agent, "s2");
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(
             opened.lock().unwrap().len(),
@@ -399,7 +438,7 @@ async fn a_dropped_sign_in_ends_its_connections_and_frees_the_listener() {
         let (agent, _) = agent().await;
         let tasks = tokio::runtime::Handle::current().metrics();
         let before = tasks.num_alive_tasks();
-        let signed = start(&agent, "s1");
+        let signed = start(&agent, "s1").await;
         // A browser's connection that has sent half a request: served by a task of the sign-in.
         let mut idle = TcpStream::connect(agent.local_addr()).await.unwrap();
         idle.write_all(b"GET /callback?code=c&state=s1 HTTP/1.1\r\nHost: 127.0.0.1\r\n")
@@ -420,7 +459,7 @@ async fn a_dropped_sign_in_ends_its_connections_and_frees_the_listener() {
         );
         wait_until(|| tasks.num_alive_tasks() == before).await;
         // The next sign-in has the listener.
-        let signed = start(&agent, "s2");
+        let signed = start(&agent, "s2").await;
         assert_eq!(
             get(&agent, "/callback?code=c&state=s2", None).await.status,
             StatusCode::OK
@@ -466,4 +505,52 @@ async fn wait_until(cond: impl Fn() -> bool) {
     while !cond() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test]
+async fn connections_queued_before_a_sign_in_do_not_delay_it() {
+    bounded(async {
+        let (agent, opened) = agent().await;
+        // Shorter than the time an idle connection may take to send its head: had the queued
+        // ones taken the slots, the redirect would not be answered in time.
+        let agent = agent.timeout(Duration::from_secs(1));
+        let mut idle = Vec::new();
+        for _ in 0..20 {
+            idle.push(TcpStream::connect(agent.local_addr()).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let signed = start(&agent, "s1").await;
+        wait_until(|| opened.lock().unwrap().len() == 1).await;
+        let reply = get(&agent, "/callback?code=c&state=s1", None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(signed.await.unwrap().unwrap().code.as_deref(), Some("c"));
+        // The queued connections were closed unread.
+        for stream in &mut idle {
+            let mut buf = [0u8; 16];
+            let read = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await;
+            assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idle_connections_during_a_sign_in_give_their_slots_back() {
+    bounded(async {
+        let (agent, opened) = agent().await;
+        let agent = agent.timeout(Duration::from_secs(6));
+        let signed = start(&agent, "s1").await;
+        wait_until(|| opened.lock().unwrap().len() == 1).await;
+        // Every slot taken by a connection that sends nothing.
+        let mut idle = Vec::new();
+        for _ in 0..16 {
+            idle.push(TcpStream::connect(agent.local_addr()).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reply = get(&agent, "/callback?code=c&state=s1", None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(signed.await.unwrap().unwrap().code.as_deref(), Some("c"));
+        drop(idle);
+    })
+    .await;
 }
