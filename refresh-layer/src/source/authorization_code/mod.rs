@@ -166,7 +166,7 @@ impl AuthorizationCode {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stop a sign-in under way: it ends with [`AuthorizationError::Cancelled`] (at once when
+    /// Stop a sign-in under way: it ends with [`AuthorizationError::Cancelled`](crate::AuthorizationError::Cancelled) (at once when
     /// the person is in the browser, else when it gets there), and so do the requests waiting
     /// for it. The next request that needs a credential starts a new one.
     pub fn cancel_sign_in(&self) {
