@@ -21,6 +21,7 @@ use refresh_layer::{OAuth2, RefreshLayer};
 use tower::{Layer, ServiceExt};
 
 use common::http;
+use common::processes::{self, TempDir, Workers};
 
 /// Set in a worker's environment: its number. The test then plays one process of the CLI.
 const WORKER: &str = "PORTCULLIS_FILE_STORE_WORKER";
@@ -38,29 +39,6 @@ const API: &str = "http://127.0.0.1:9";
 const TOKEN_DELAY: Duration = Duration::from_millis(400);
 /// The bound on every wait, here and in the workers.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// This test's own directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The workers, killed (by their own handles) if the test ends before they do.
-struct Workers(Vec<Child>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            if matches!(c.try_wait(), Ok(None)) {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-    }
-}
 
 fn unix_ms() -> u128 {
     SystemTime::now()
@@ -191,32 +169,9 @@ struct Report {
     started_ms: u128,
 }
 
-/// Wait (bounded, without blocking the runtime the token endpoint runs on) for a worker to
-/// exit, and read its report.
+/// Wait for a worker, and read its report.
 async fn finish(child: &mut Child) -> Report {
-    let mut status = None;
-    eventually(DEADLINE, || {
-        status = child.try_wait().unwrap();
-        std::future::ready(status.is_some())
-    })
-    .await
-    .expect("the worker exits in time");
-    let mut out = String::new();
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(status.unwrap().success(), "worker failed:\n{out}\n{err}");
+    let out = processes::finish(child, DEADLINE).await;
     let field = |name: &str| {
         out.lines()
             // The harness prints `test … ` on the line the first report starts.

@@ -30,6 +30,7 @@ use refresh_layer::source::authorization_code::{
 use refresh_layer::store::FileStore;
 use tower::{Layer, ServiceExt};
 
+use common::processes::{self, TempDir, Workers};
 use common::{bind, http};
 
 const WORKER: &str = "PORTCULLIS_SIGN_IN_WORKER";
@@ -42,27 +43,6 @@ const REDIRECT: &str = "http://127.0.0.1:8976/callback";
 /// lease this long, so the other one, started with it, finds the refresh under way.
 const TOKEN_DELAY: Duration = Duration::from_millis(400);
 const DEADLINE: Duration = Duration::from_secs(30);
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Workers(Vec<Child>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            if matches!(c.try_wait(), Ok(None)) {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-    }
-}
 
 /// The person's sign-in for `resource`, kept in the file under `dir`.
 fn source(resource: &str, dir: &Path) -> AuthorizationCode {
@@ -232,31 +212,9 @@ fn spawn_worker(test: &str, n: usize, dir: &Path, resource: &str) -> Child {
         .unwrap()
 }
 
-/// Wait (bounded, without blocking this runtime) for a worker, and read the token it used.
+/// Wait for a worker; the token it used.
 async fn finish(child: &mut Child) -> String {
-    let mut status = None;
-    eventually(DEADLINE, || {
-        status = child.try_wait().unwrap();
-        std::future::ready(status.is_some())
-    })
-    .await
-    .expect("the worker exits in time");
-    let mut out = String::new();
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(status.unwrap().success(), "worker failed:\n{out}\n{err}");
+    let out = processes::finish(child, DEADLINE).await;
     out.lines()
         .find_map(|l| l.split_once("ACCESS ").map(|(_, v)| v.to_owned()))
         .unwrap_or_else(|| panic!("no ACCESS in:\n{out}"))

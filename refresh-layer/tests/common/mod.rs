@@ -4,6 +4,8 @@
 // Each suite is its own crate and uses only part of this module.
 #![allow(dead_code)]
 
+pub(crate) mod processes;
+
 use std::net::SocketAddr;
 
 use bytes::Bytes;
