@@ -36,14 +36,16 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// - **Shows the sign-in** by starting the system browser (`xdg-open` when there is a
 ///   graphical session, `open` on macOS, `explorer` on Windows; given the URL as one
 ///   argument, no shell) on the sign-in's **start page**, `http://127.0.0.1:{port}/start/…`
-///   with a random nonce, and printing that URL to stderr (`Open this URL to sign in: …`).
-///   The authorization URL itself (its `state`, its PKCE challenge) never goes on a command
-///   line, which other users of the machine can read (`ps`, `/proc/*/cmdline`): the start
-///   page answers its first request with a `302` to it, setting an `HttpOnly; SameSite=Lax`
-///   cookie for the redirect path, and the redirect back is taken only with that cookie. A
-///   redirect without it (another program, another browser) is `400` and the sign-in keeps
-///   waiting; the start page asked for a second time — someone may have opened it first —
-///   is `400` and ends the sign-in with
+///   with a random nonce, and saying so on stderr (`A browser was opened to sign in. If it
+///   did not open, open: …`, that URL). The authorization URL itself (its `state`, its PKCE
+///   challenge) never goes on a command line, which other users of the machine can read
+///   (`ps`, `/proc/*/cmdline`): the start page answers its first request with a `302` to it,
+///   setting an `HttpOnly; SameSite=Lax; Path=/` cookie, and the redirect back is taken only
+///   with that cookie. A redirect without it (another program, another browser) is `400` and
+///   the sign-in keeps waiting. The start page asked for again with the cookie (the same
+///   browser: Back on the sign-in page, a restored session) gets the same `302`; asked for
+///   again without it — from a second browser or program, one of which may have opened it
+///   first — it is `400` and ends the sign-in with
 ///   [`AuthorizationError::UserAgent`](crate::AuthorizationError::UserAgent). A browser that
 ///   does not start is not an error: the authorization URL is printed instead, and works on a
 ///   headless machine (or in a browser elsewhere). [`print_only`](Self::print_only) never

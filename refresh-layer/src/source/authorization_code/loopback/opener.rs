@@ -22,8 +22,9 @@ pub(super) type OpenFn = dyn Fn(&str) -> io::Result<()> + Send + Sync;
 #[derive(Clone)]
 pub(super) enum Opener {
     /// Start the system browser on the start page with `launch` (the system's opener, or a
-    /// test's) and print that page's URL to stderr; when no browser could be started, print
-    /// the authorization URL instead, as [`PrintOnly`](Self::PrintOnly) does.
+    /// test's) and say so on stderr, with that page's URL in case it did not open; when no
+    /// browser could be started, print the authorization URL instead, as
+    /// [`PrintOnly`](Self::PrintOnly) does.
     System(Arc<OpenFn>),
     /// Print it to stderr only.
     PrintOnly,
@@ -68,18 +69,18 @@ impl Opener {
                 ))),
             },
             Opener::PrintOnly => {
-                print(url, None);
+                print(&message(url, Said::Open));
                 Ok(Shown::AuthorizationUrl)
             }
             Opener::System(launch) => match launch(start_url) {
                 Ok(()) => {
-                    print(start_url, None);
+                    print(&message(start_url, Said::BrowserStarted));
                     Ok(Shown::StartPage)
                 }
                 // Nothing was put on a command line: the authorization URL goes to the
                 // terminal alone, and works in a browser elsewhere (an SSH session).
                 Err(e) => {
-                    print(url, Some(e));
+                    print(&message(url, Said::NoBrowser(&e)));
                     Ok(Shown::AuthorizationUrl)
                 }
             },
@@ -87,14 +88,33 @@ impl Opener {
     }
 }
 
-/// The URL on stderr (an `http::Uri`, so no control character), and why no browser started.
-fn print(url: &str, browser_failed: Option<io::Error>) {
-    let mut err = io::stderr().lock();
-    // Nowhere to report a closed stderr to: the person will not see the URL either way.
-    let _ = writeln!(err, "Open this URL to sign in: {url}");
-    if let Some(e) = browser_failed {
-        let _ = writeln!(err, "(no browser was started: {e})");
+/// What stderr says with the URL.
+enum Said<'a> {
+    /// Open it: nothing else shows the sign-in.
+    Open,
+    /// A browser was started on it (the start page): open it only if no browser shows it,
+    /// since a visit from a second browser ends the sign-in.
+    BrowserStarted,
+    /// Open it, as no browser could be started, for this reason.
+    NoBrowser(&'a io::Error),
+}
+
+/// The lines for stderr about `url` (an `http::Uri`, so no control character).
+fn message(url: &str, said: Said<'_>) -> String {
+    match said {
+        Said::Open => format!("Open this URL to sign in: {url}\n"),
+        Said::BrowserStarted => {
+            format!("A browser was opened to sign in. If it did not open, open: {url}\n")
+        }
+        Said::NoBrowser(e) => {
+            format!("Open this URL to sign in: {url}\n(no browser was started: {e})\n")
+        }
     }
+}
+
+fn print(message: &str) {
+    // Nowhere to report a closed stderr to: the person will not see the URL either way.
+    let _ = io::stderr().lock().write_all(message.as_bytes());
 }
 
 /// Start the system's URL opener on `url`, passed as one argument (no shell reads it), and
@@ -229,6 +249,24 @@ mod tests {
         );
         assert_eq!(shown, Ok(Shown::StartPage));
         assert_eq!(*seen.lock().unwrap(), ["http://127.0.0.1:1/start/n"]);
+    }
+
+    #[test]
+    fn stderr_asks_to_open_the_start_page_only_if_the_browser_did_not_open() {
+        assert_eq!(
+            message("http://127.0.0.1:1/start/n", Said::BrowserStarted),
+            "A browser was opened to sign in. If it did not open, open: \
+             http://127.0.0.1:1/start/n\n"
+        );
+        assert_eq!(
+            message("http://as.test/a", Said::Open),
+            "Open this URL to sign in: http://as.test/a\n"
+        );
+        let e = io::Error::other("no display");
+        assert_eq!(
+            message("http://as.test/a", Said::NoBrowser(&e)),
+            "Open this URL to sign in: http://as.test/a\n(no browser was started: no display)\n"
+        );
     }
 
     #[test]

@@ -32,8 +32,9 @@ pub(super) enum Page {
     /// This sign-in's redirect without the cookie its start page set: another program, or
     /// another browser than the one the sign-in started in.
     NotThisBrowser,
-    /// The sign-in's start page, asked for a second time: the sign-in is stopped.
-    StartedTwice,
+    /// The sign-in's start page, asked for again without the cookie its first visit set (a
+    /// second browser or program): the sign-in is stopped.
+    StartedElsewhere,
 }
 
 impl Page {
@@ -47,7 +48,7 @@ impl Page {
             | Page::AlreadyAnswered
             | Page::InvalidRedirect
             | Page::NotThisBrowser
-            | Page::StartedTwice => StatusCode::BAD_REQUEST,
+            | Page::StartedElsewhere => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -92,11 +93,12 @@ impl Page {
                 "through the browser the application opened. The sign-in under way is still ",
                 "waiting: finish it in that browser.</p></body></html>\n"
             ),
-            Page::StartedTwice => concat!(
+            Page::StartedElsewhere => concat!(
                 "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign-in stopped</title></head>",
-                "<body><h1>Sign-in stopped</h1><p>This sign-in's start page was opened twice: ",
-                "another program on this machine may have opened it first. The sign-in was ",
-                "stopped; start it again from the application.</p></body></html>\n"
+                "<body><h1>Sign-in stopped</h1><p>This sign-in's start page was opened from a ",
+                "second browser or program: another program on this machine may have opened it ",
+                "first. The sign-in was stopped; start it again from the application, and finish ",
+                "it in the browser it opens.</p></body></html>\n"
             ),
         }
     }
@@ -132,10 +134,11 @@ pub(super) fn refused(error: &str, description: Option<&str>) -> Response<Full<B
 }
 
 /// The start page's answer: `302 Found` to the authorization URL, setting the cookie the
-/// redirect back must carry (never cached, the start page never sent as a referrer).
+/// redirect back must carry when given (never cached, the start page never sent as a
+/// referrer).
 pub(super) fn start_redirect(
     location: HeaderValue,
-    set_cookie: HeaderValue,
+    set_cookie: Option<HeaderValue>,
 ) -> Response<Full<Bytes>> {
     let mut res = respond(
         StatusCode::FOUND,
@@ -146,7 +149,9 @@ pub(super) fn start_redirect(
     );
     let headers = res.headers_mut();
     headers.insert(LOCATION, location);
-    headers.insert(SET_COOKIE, set_cookie);
+    if let Some(set_cookie) = set_cookie {
+        headers.insert(SET_COOKIE, set_cookie);
+    }
     res
 }
 
@@ -247,13 +252,13 @@ mod tests {
             Page::AlreadyAnswered,
             Page::InvalidRedirect,
             Page::NotThisBrowser,
-            Page::StartedTwice,
+            Page::StartedElsewhere,
         ];
         for res in pages.map(Page::response).into_iter().chain([
             refused("x", None),
             start_redirect(
                 HeaderValue::from_static("https://as.test/"),
-                HeaderValue::from_static("c=v"),
+                Some(HeaderValue::from_static("c=v")),
             ),
         ]) {
             let h = res.headers();

@@ -82,18 +82,19 @@ impl SignIn {
         authorization_url: &str,
         lifetime: Duration,
     ) -> Result<StartPage, AuthorizationError> {
-        StartPage::new(self.port, &self.path, authorization_url, lifetime)
+        StartPage::new(self.port, authorization_url, lifetime)
     }
 
-    /// The same sign-in, shown through `start`: the start page is answered (once), and the
-    /// redirect is taken only with the cookie it set.
+    /// The same sign-in, shown through `start`: the start page is answered (again only with
+    /// the cookie its first visit set), and the redirect is taken only with that cookie.
     pub(super) fn through(mut self, start: StartPage) -> Self {
         self.start = Some(start);
         self
     }
 
     /// The answer to one request, and the sign-in's outcome when the request is this
-    /// sign-in's redirect (or its start page, asked for again). Anything else is answered and
+    /// sign-in's redirect (or its start page, asked for again from a second browser or
+    /// program). Anything else is answered and
     /// changes nothing: a page that is not this sign-in's cannot end it, nor can a redirect
     /// without the start page's cookie.
     pub(super) fn answer(
@@ -109,7 +110,7 @@ impl SignIn {
             && uri.path() != &*self.path
             && StartPage::is_start_path(uri.path())
         {
-            return answer_start(start, method, uri.path());
+            return answer_start(start, method, uri.path(), headers);
         }
         if uri.path() != &*self.path {
             return (Page::NotFound.response(), None);
@@ -163,22 +164,24 @@ impl SignIn {
     }
 }
 
-/// The answer to a request for a start page: the redirect the first time, `404` for another
-/// nonce; the page again ends the sign-in, as someone else may have opened it first.
+/// The answer to a request for a start page: the redirect the first time and to the browser
+/// that carries its cookie, `404` for another nonce; the page again without the cookie (a
+/// second browser or program, one of which may have opened it first) ends the sign-in.
 fn answer_start(
     start: &StartPage,
     method: &Method,
     path: &str,
+    headers: &HeaderMap,
 ) -> (Response<Full<Bytes>>, Option<Outcome>) {
     if method != Method::GET {
         return (Page::MethodNotAllowed.response(), None);
     }
-    match start.open(path) {
+    match start.open(path, headers) {
         Started::Redirect(res) => (res, None),
         Started::NotFound => (Page::NotFound.response(), None),
-        Started::Twice => (
-            Page::StartedTwice.response(),
-            Some(Err(StartPage::opened_twice())),
+        Started::Elsewhere => (
+            Page::StartedElsewhere.response(),
+            Some(Err(StartPage::opened_elsewhere())),
         ),
     }
 }
@@ -416,17 +419,26 @@ mod tests {
     }
 
     #[test]
-    fn the_start_page_asked_again_ends_the_sign_in() {
+    fn the_start_page_asked_again_with_its_cookie_redirects_without_it_ends() {
         let (s, start) = through_start();
         assert_eq!(ask(&s, Method::POST, &start, HOST_OK).0, 405);
         assert_eq!(ask(&s, Method::GET, "/start/guess", HOST_OK).0, 404);
         assert_eq!(ask(&s, Method::GET, &start, "evil.test:4711").0, 400);
-        assert_eq!(ask(&s, Method::GET, &start, HOST_OK).0, 302);
+        let (res, outcome) = s.answer(&Method::GET, &start.parse().unwrap(), &{
+            let mut h = HeaderMap::new();
+            h.insert(HOST, HOST_OK.parse().unwrap());
+            h
+        });
+        assert_eq!((res.status().as_u16(), outcome.is_none()), (302, true));
+        let set_cookie = res.headers()[http::header::SET_COOKIE].to_str().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let (status, outcome) = ask_with_cookie(&s, &start, &cookie);
+        assert_eq!((status, outcome.is_none()), (302, true));
         let (status, outcome) = ask(&s, Method::GET, &start, HOST_OK);
         assert_eq!(status, 400);
         match outcome {
             Some(Err(AuthorizationError::UserAgent(why))) => {
-                assert!(why.contains("opened twice"), "{why}")
+                assert!(why.contains("second browser or program"), "{why}")
             }
             other => panic!("{other:?}"),
         }

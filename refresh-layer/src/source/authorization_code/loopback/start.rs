@@ -1,14 +1,21 @@
 //! The start page of a sign-in shown through the system browser: `/start/<nonce>` on the
-//! listener, answered once with a redirect to the authorization URL and a cookie that the
-//! redirect back must carry. The browser's command line, which other local users can read
+//! listener, answered with a redirect to the authorization URL and a cookie (`Path=/`) that
+//! the redirect back must carry. The browser's command line, which other local users can read
 //! (`ps`, `/proc/*/cmdline`), then holds neither the `state` nor the PKCE challenge, and a
 //! redirect back from another program than the browser that opened the page is refused.
 //!
+//! The first visit sets the cookie. A later visit that carries it is the same browser (Back
+//! on the authorization server's page, a restored session, the printed link clicked in that
+//! browser) and is redirected again. A later visit without it is another browser or program,
+//! and ends the sign-in: one of the two may have read the address, and the one with the
+//! cookie may not be the person's.
+//!
 //! The start page's own address is on the command line. A program that reads it and opens it
-//! before the browser gets the cookie; the browser's visit, second, then ends the sign-in (the
-//! person sees why). What is left is a program that also comes back with a code of its own
-//! from the authorization server before the browser's visit: within the moment a browser
-//! takes to start, rather than the minutes a person takes to sign in.
+//! before the browser gets the cookie; the browser's visit, second and without that cookie,
+//! then ends the sign-in (the person sees why). What is left is a program that also comes
+//! back with a code of its own from the authorization server before the browser's visit:
+//! within the moment a browser takes to start, rather than the minutes a person takes to sign
+//! in.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -38,29 +45,31 @@ pub(super) struct StartPage {
     cookie_value: String,
     /// `Location`: the authorization URL.
     location: HeaderValue,
-    /// `Set-Cookie`, for the redirect path only.
+    /// `Set-Cookie`, for every path of the listener (`Path=/`): the redirect back and the
+    /// start page itself, so a repeat visit from the same browser is told apart.
     set_cookie: HeaderValue,
-    /// Set by the first request for the start page: only it is redirected.
+    /// Set by the first request for the start page: later ones are redirected only with the
+    /// cookie it set.
     opened: AtomicBool,
 }
 
 /// What a request for a start page gets.
 pub(super) enum Started {
-    /// The first request: the redirect to the authorization URL, with the cookie.
+    /// The redirect to the authorization URL: with the cookie for the first request, and
+    /// again (the browser has the cookie already) for a later one that carries it.
     Redirect(Response<Full<Bytes>>),
     /// Another nonce: not this sign-in's page (a `404`, the sign-in goes on).
     NotFound,
-    /// The page again: someone else may have opened it first. The sign-in ends.
-    Twice,
+    /// The page again, without the cookie: a second browser or program, one of which may
+    /// not be the person's. The sign-in ends.
+    Elsewhere,
 }
 
 impl StartPage {
-    /// The start page of a sign-in on `127.0.0.1:{port}` whose redirect comes back to
-    /// `path`, sending the browser to `authorization_url`; its cookie lives at most
-    /// `lifetime` (the sign-in's timeout).
+    /// The start page of a sign-in on `127.0.0.1:{port}`, sending the browser to
+    /// `authorization_url`; its cookie lives at most `lifetime` (the sign-in's timeout).
     pub(super) fn new(
         port: u16,
-        path: &str,
         authorization_url: &str,
         lifetime: Duration,
     ) -> Result<Self, AuthorizationError> {
@@ -72,11 +81,10 @@ impl StartPage {
         let location = HeaderValue::from_str(authorization_url)
             .map_err(|_| invalid("the authorization URL is not a header value"))?;
         let set_cookie = HeaderValue::from_str(&format!(
-            "{cookie_name}={cookie_value}; HttpOnly; SameSite=Lax; Path={}; Max-Age={}",
-            cookie_path(path),
+            "{cookie_name}={cookie_value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}",
             lifetime.as_secs().max(1),
         ))
-        .map_err(|_| invalid("the redirect path is not a cookie path"))?;
+        .map_err(|_| invalid("the cookie is not a header value"))?;
         Ok(StartPage {
             url: format!("http://127.0.0.1:{port}{START_PREFIX}{nonce}"),
             nonce,
@@ -98,20 +106,23 @@ impl StartPage {
         path.starts_with(START_PREFIX)
     }
 
-    /// The answer to a `GET` of the start page at `path`: the redirect the first time, and
-    /// only for this sign-in's nonce (compared in constant time).
-    pub(super) fn open(&self, path: &str) -> Started {
+    /// The answer to a `GET` of the start page at `path` with `headers`, only for this
+    /// sign-in's nonce (compared in constant time): the redirect with the cookie the first
+    /// time; later, the redirect again with the cookie, and the end of the sign-in without.
+    pub(super) fn open(&self, path: &str, headers: &HeaderMap) -> Started {
         let nonce = path.strip_prefix(START_PREFIX).unwrap_or("");
         if !same(nonce.as_bytes(), self.nonce.as_bytes()) {
             return Started::NotFound;
         }
-        if self.opened.swap(true, Ordering::AcqRel) {
-            return Started::Twice;
+        if !self.opened.swap(true, Ordering::AcqRel) {
+            let set_cookie = Some(self.set_cookie.clone());
+            return Started::Redirect(page::start_redirect(self.location.clone(), set_cookie));
         }
-        Started::Redirect(page::start_redirect(
-            self.location.clone(),
-            self.set_cookie.clone(),
-        ))
+        if self.carries_cookie(headers) {
+            // Not set again: its Max-Age still counts from the first visit.
+            return Started::Redirect(page::start_redirect(self.location.clone(), None));
+        }
+        Started::Elsewhere
     }
 
     /// Whether `headers` carry this sign-in's cookie: the browser that opened the start page.
@@ -129,22 +140,14 @@ impl StartPage {
             })
     }
 
-    /// Why a sign-in whose start page was asked for twice ends.
-    pub(super) fn opened_twice() -> AuthorizationError {
+    /// Why a sign-in whose start page was asked for again without its cookie ends.
+    pub(super) fn opened_elsewhere() -> AuthorizationError {
         AuthorizationError::UserAgent(
-            "the sign-in's start page was opened twice: another program on this machine may \
-             have read its address and opened it before the browser; start the sign-in again"
+            "the sign-in's start page was opened from a second browser or program: another \
+             program on this machine may have read its address and opened it before the \
+             browser; start the sign-in again and finish it in the browser it opens"
                 .into(),
         )
-    }
-}
-
-/// The cookie's `Path`: the redirect path, cut before a `;` (which would end the attribute)
-/// at the last `/` before it.
-fn cookie_path(path: &str) -> &str {
-    match path.find(';') {
-        None => path,
-        Some(cut) => &path[..=path[..cut].rfind('/').unwrap_or(0)],
     }
 }
 
@@ -171,7 +174,7 @@ mod tests {
     const AUTHORIZE: &str = "https://as.test/authorize?state=s1&code_challenge=c";
 
     fn page() -> StartPage {
-        StartPage::new(4711, "/callback", AUTHORIZE, Duration::from_secs(300)).unwrap()
+        StartPage::new(4711, AUTHORIZE, Duration::from_secs(300)).unwrap()
     }
 
     fn nonce_of(page: &StartPage) -> &str {
@@ -194,13 +197,19 @@ mod tests {
         assert!(!one.url().contains(['?', '=', '&']), "no parameters");
     }
 
+    fn redirected(started: Started) -> Response<Full<Bytes>> {
+        match started {
+            Started::Redirect(res) => res,
+            Started::NotFound => panic!("not found"),
+            Started::Elsewhere => panic!("ended"),
+        }
+    }
+
     #[test]
-    fn the_page_redirects_once_with_the_cookie() {
+    fn the_first_visit_is_redirected_with_the_cookie_for_every_path() {
         let page = page();
         let path = format!("/start/{}", nonce_of(&page));
-        let Started::Redirect(res) = page.open(&path) else {
-            panic!("no redirect")
-        };
+        let res = redirected(page.open(&path, &HeaderMap::new()));
         assert_eq!(res.status(), StatusCode::FOUND);
         let h = res.headers();
         assert_eq!(h[LOCATION], AUTHORIZE);
@@ -210,12 +219,44 @@ mod tests {
         assert_eq!(
             set,
             format!(
-                "loopback_sign_in_4711={}; HttpOnly; SameSite=Lax; Path=/callback; Max-Age=300",
+                "loopback_sign_in_4711={}; HttpOnly; SameSite=Lax; Path=/; Max-Age=300",
                 page.cookie_value
             )
         );
         assert!(!set.contains("Secure"));
-        assert!(matches!(page.open(&path), Started::Twice));
+    }
+
+    #[test]
+    fn a_repeat_visit_with_the_cookie_is_redirected_again() {
+        let page = page();
+        let path = format!("/start/{}", nonce_of(&page));
+        redirected(page.open(&path, &HeaderMap::new()));
+        let own = cookie(&format!("a=b; loopback_sign_in_4711={}", page.cookie_value));
+        for _ in 0..3 {
+            let res = redirected(page.open(&path, &own));
+            assert_eq!(res.status(), StatusCode::FOUND);
+            assert_eq!(res.headers()[LOCATION], AUTHORIZE);
+            assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+            assert!(res.headers().get(SET_COOKIE).is_none(), "set once");
+        }
+    }
+
+    #[test]
+    fn a_repeat_visit_without_the_cookie_ends_the_sign_in() {
+        for other in ["", "loopback_sign_in_4711=guess", "loopback_sign_in_4712=x"] {
+            let page = page();
+            let path = format!("/start/{}", nonce_of(&page));
+            redirected(page.open(&path, &HeaderMap::new()));
+            let headers = if other.is_empty() {
+                HeaderMap::new()
+            } else {
+                cookie(other)
+            };
+            assert!(
+                matches!(page.open(&path, &headers), Started::Elsewhere),
+                "{other}"
+            );
+        }
     }
 
     #[test]
@@ -223,12 +264,11 @@ mod tests {
         let page = page();
         let nonce = nonce_of(&page).to_owned();
         for path in ["/start/", "/start/x", &format!("/start/{nonce}x"), "/start"] {
-            assert!(matches!(page.open(path), Started::NotFound), "{path}");
+            let started = page.open(path, &HeaderMap::new());
+            assert!(matches!(started, Started::NotFound), "{path}");
         }
-        assert!(matches!(
-            page.open(&format!("/start/{nonce}")),
-            Started::Redirect(_)
-        ));
+        let first = page.open(&format!("/start/{nonce}"), &HeaderMap::new());
+        assert!(matches!(first, Started::Redirect(_)));
     }
 
     #[test]
@@ -248,13 +288,6 @@ mod tests {
             assert!(!page.carries_cookie(&cookie(&other)), "{other}");
         }
         assert!(!page.carries_cookie(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn the_cookie_path_stops_before_a_semicolon() {
-        assert_eq!(cookie_path("/callback"), "/callback");
-        assert_eq!(cookie_path("/oauth/cb;v=1"), "/oauth/");
-        assert_eq!(cookie_path("/cb;x"), "/");
     }
 
     #[test]

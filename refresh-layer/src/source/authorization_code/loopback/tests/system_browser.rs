@@ -1,6 +1,7 @@
 //! The system browser's sign-in over real loopback HTTP: it is started on the start page,
-//! never on the authorization URL; the page redirects once, with the cookie the redirect back
-//! must carry; a second visit ends the sign-in; no browser means the authorization URL alone.
+//! never on the authorization URL; the page redirects with the cookie (`Path=/`) the redirect
+//! back must carry; a repeat visit with that cookie is redirected again, one without it ends
+//! the sign-in; no browser means the authorization URL alone.
 
 use super::*;
 
@@ -83,7 +84,7 @@ async fn the_system_browser_is_given_the_start_page_never_the_authorization_url(
 }
 
 #[tokio::test]
-async fn the_start_page_redirects_once_with_the_cookie() {
+async fn the_start_page_redirects_with_a_cookie_for_every_path() {
     bounded(async {
         let (agent, launched) = system_agent().await;
         let (signed, url, target) = start_in_system_browser(&agent, &launched, "s1").await;
@@ -104,7 +105,7 @@ async fn the_start_page_redirects_once_with_the_cookie() {
         let attributes: Vec<&str> = set_cookie.split("; ").skip(1).collect();
         assert_eq!(
             attributes,
-            ["HttpOnly", "SameSite=Lax", "Path=/callback", "Max-Age=300"],
+            ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=300"],
             "{set_cookie}"
         );
         let (name, value) = cookie_of(&reply)
@@ -160,36 +161,82 @@ async fn a_redirect_without_the_cookie_is_400_and_the_sign_in_goes_on() {
 }
 
 #[tokio::test]
-async fn the_start_page_opened_twice_ends_the_sign_in() {
+async fn a_repeat_visit_with_the_cookie_is_redirected_again_and_the_sign_in_completes() {
     bounded(async {
         let (agent, launched) = system_agent().await;
-        let (signed, _, target) = start_in_system_browser(&agent, &launched, "s1").await;
+        let (signed, url, target) = start_in_system_browser(&agent, &launched, "s1").await;
+        let first = get(&agent, &target, None).await;
+        assert_eq!(first.status, StatusCode::FOUND);
+        let cookie = cookie_of(&first);
+        // The same browser again (Back on the sign-in page, a restored session, the printed
+        // link clicked there): the cookie is sent to /start/ too, and the 302 is the same.
+        let cookie_header = [(http::header::COOKIE, cookie.as_str())];
+        for _ in 0..2 {
+            let again = get_with(&agent, &target, &cookie_header).await;
+            assert_eq!(again.status, StatusCode::FOUND, "{}", again.body);
+            assert_eq!(again.headers["location"], url.as_str());
+            assert_eq!(again.headers["cache-control"], "no-store");
+            assert!(again.headers.get("set-cookie").is_none(), "set once");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!signed.is_finished(), "a repeat visit ended the sign-in");
+        let reply = get_with(&agent, "/callback?code=c&state=s1", &cookie_header).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(signed.await.unwrap().unwrap().code.as_deref(), Some("c"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_repeat_visit_without_the_cookie_ends_the_sign_in() {
+    bounded(async {
+        let (agent, launched) = system_agent().await;
+        let mut targets = Vec::new();
         // Someone else opens the start page first (with the cookie it sets, their own
-        // redirect would be taken): the browser's request, second, stops the sign-in.
-        assert_eq!(get(&agent, &target, None).await.status, StatusCode::FOUND);
-        let reply = get(&agent, &target, None).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-        assert!(reply.body.contains("opened twice"), "{}", reply.body);
-        assert!(reply.headers.get("set-cookie").is_none());
-        match signed.await.unwrap() {
-            Err(AuthorizationError::UserAgent(why)) => {
-                assert!(
-                    why.starts_with("the sign-in's start page was opened twice: "),
+        // redirect would be taken), or the person opens it in a second browser: the second
+        // visit, without the first one's cookie or with a guessed one, stops the sign-in.
+        for (state, cookie) in [
+            ("s1", None),
+            ("s2", Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
+        ] {
+            let (signed, _, target) = start_in_system_browser(&agent, &launched, state).await;
+            let first = get(&agent, &target, None).await;
+            assert_eq!(first.status, StatusCode::FOUND);
+            let name = cookie_of(&first).split('=').next().unwrap().to_owned();
+            let guessed = cookie.map(|value| format!("{name}={value}"));
+            let headers: Vec<_> = guessed
+                .iter()
+                .map(|c| (http::header::COOKIE, c.as_str()))
+                .collect();
+            let reply = get_with(&agent, &target, &headers).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+            assert!(
+                reply.body.contains("second browser or program"),
+                "{}",
+                reply.body
+            );
+            assert!(reply.headers.get("set-cookie").is_none());
+            match signed.await.unwrap() {
+                Err(AuthorizationError::UserAgent(why)) => assert!(
+                    why.starts_with(
+                        "the sign-in's start page was opened from a second browser or program: "
+                    ),
                     "{why}"
-                )
+                ),
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
+            targets.push(target);
         }
         // The listener serves the next sign-in, with a start page of its own.
-        let (signed, _, next) = start_in_system_browser(&agent, &launched, "s2").await;
-        assert_ne!(next, target);
+        let (signed, _, next) = start_in_system_browser(&agent, &launched, "s3").await;
+        assert!(!targets.contains(&next));
         assert_eq!(
-            get(&agent, &target, None).await.status,
+            get(&agent, &targets[0], None).await.status,
             StatusCode::NOT_FOUND
         );
         let cookie = cookie_of(&get(&agent, &next, None).await);
         let cookie_header = [(http::header::COOKIE, cookie.as_str())];
-        let reply = get_with(&agent, "/callback?code=c&state=s2", &cookie_header).await;
+        let reply = get_with(&agent, "/callback?code=c&state=s3", &cookie_header).await;
         assert_eq!(reply.status, StatusCode::OK);
         signed.await.unwrap().unwrap();
     })
