@@ -90,6 +90,17 @@ impl CredentialHandle {
     pub fn sign_out(&self) {
         self.cell.sign_out();
     }
+
+    /// Start over: the credential is dropped, as is the result of any refresh under way, and
+    /// the source forgets what it holds; the next request asks the source afresh. For a source
+    /// that signs a person in
+    /// ([`AuthorizationCode`](crate::source::authorization_code::AuthorizationCode)) that is
+    /// a sign-out after which the next request goes without a credential and its `401`
+    /// starts a new sign-in; other sources fetch a new credential (a `client_credentials`
+    /// grant) or fail as they would without one.
+    pub fn restart(&self) {
+        self.cell.sign_in(None, None);
+    }
 }
 
 /// Everything a sign-in gives the client for one account; see [`CredentialHandle::sign_in`].

@@ -816,7 +816,7 @@ async fn a_stored_sign_in_survives_a_restart_and_sign_out_clears_it() {
 }
 
 #[tokio::test]
-async fn sign_out_then_expire_makes_the_next_request_sign_in_again() {
+async fn sign_out_then_restart_makes_the_next_request_sign_in_again() {
     bounded(async {
         let kit = Kit::start().await;
         let source = kit.source(agent()).build(http()).unwrap();
@@ -824,7 +824,7 @@ async fn sign_out_then_expire_makes_the_next_request_sign_in_again() {
         assert_eq!(get_url(&svc, &kit.resource).await.unwrap().1, "alice");
         // As documented: the source forgets, the layer drops the access token it holds.
         source.sign_out().await.unwrap();
-        layer.handle().expire();
+        layer.handle().restart();
         kit.server.set_user("bob");
         let (status, body) = get_url(&svc, &kit.resource).await.unwrap();
         assert_eq!((status, body.as_str()), (StatusCode::OK, "bob"));
@@ -1078,4 +1078,245 @@ async fn the_layer_waits_as_long_as_a_person_may_take() {
         assert_eq!(res.status(), 200);
     })
     .await;
+}
+
+/// A sign-out while a sign-in is in the browser: that sign-in ends and stores nothing, and
+/// the layer is not left refusing: after `restart`, the next request signs in again.
+#[tokio::test]
+async fn a_sign_out_during_a_sign_in_does_not_park_the_layer() {
+    bounded(async {
+        let kit = Kit::start().await;
+        let asked = Arc::new(Notify::new());
+        let gate = Gated {
+            inner: agent(),
+            asked: asked.clone(),
+            open: Arc::new(Notify::new()),
+            first: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        };
+        let store = Arc::new(MemoryStore::new());
+        let source = kit
+            .source(gate.clone())
+            .store(store, "alice")
+            .build(http())
+            .unwrap();
+        let (layer, svc) = kit.client(source.clone(), false);
+        let first = {
+            let svc = svc.clone();
+            let url = kit.resource.clone();
+            tokio::spawn(async move { get_url(&svc, &url).await })
+        };
+        asked.notified().await;
+        source.sign_out().await.unwrap();
+        layer.handle().restart();
+        gate.open.notify_one();
+        assert!(first.await.unwrap().is_err(), "the sign-in under way ends");
+        assert!(source.tokens().is_none(), "and stores nothing");
+        let (status, _) = get_url(&svc, &kit.resource).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        // The first sign-in never reached the authorization server (cancelled in the
+        // browser step); the second one registered afresh and went through.
+        assert_eq!(kit.authorizes(), 1);
+        assert_eq!(kit.server.registrations().len(), 2);
+        assert!(source.tokens().is_some());
+    })
+    .await;
+}
+
+/// Holds the first sign-in in the browser until told; the next ones go straight through.
+#[derive(Clone)]
+struct Gated {
+    inner: FollowRedirects,
+    asked: Arc<Notify>,
+    open: Arc<Notify>,
+    first: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl UserAgent for Gated {
+    fn redirect_uri(&self) -> String {
+        self.inner.redirect_uri()
+    }
+
+    fn authorize(&self, request: AuthorizationRequest) -> AuthorizeFuture {
+        let real = self.inner.authorize(request);
+        let hold = self.first.swap(false, Ordering::SeqCst);
+        let (asked, open) = (self.asked.clone(), self.open.clone());
+        Box::pin(async move {
+            if hold {
+                asked.notify_one();
+                open.notified().await;
+            }
+            real.await
+        })
+    }
+}
+
+/// A stored sign-in of a client whose secret is in the configuration never sends that secret
+/// where the store says: its token endpoint must be the one its issuer publishes. A file
+/// edited to name another endpoint (here: on loopback, like the test's issuer) gets nothing;
+/// the person signs in again.
+#[tokio::test]
+async fn a_configured_secret_goes_only_to_the_token_endpoint_its_issuer_publishes() {
+    bounded(async {
+        let kit = Kit::start().await;
+        kit.server
+            .token_endpoint()
+            .set_access_ttl(Duration::from_secs(1));
+        let client = kit
+            .server
+            .register_client(&[REDIRECT], "client_secret_basic");
+        let secret = client.client_secret.clone().unwrap();
+        let dir = std::env::temp_dir().join(format!("portcullis-ac-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("sign-in.json");
+        let build = || {
+            let store = Arc::new(refresh_layer::store::FileStore::open(&file).unwrap());
+            kit.source(agent())
+                .trust_issuer(kit.issuer())
+                .registered_client(
+                    RegisteredClient::new(kit.issuer(), &client.client_id).client_secret(&secret),
+                )
+                .store(store, "alice")
+                .build(http())
+                .unwrap()
+        };
+        let (_, svc) = kit.client(build(), false);
+        assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
+        // Another tool edits the file: the stored token endpoint becomes a listener of its own.
+        let (capture, capture_addr) = bind().await;
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let tap = seen.clone();
+        let app = Router::new().fallback(move |req: AxumRequest| {
+            let tap = tap.clone();
+            async move {
+                tap.lock().unwrap().push(format!("{:?}", req.headers()));
+                StatusCode::BAD_REQUEST
+            }
+        });
+        tokio::spawn(async move { axum::serve(capture, app).await.unwrap() });
+        let text = std::fs::read_to_string(&file).unwrap();
+        let real = format!("{}/oauth/token", kit.issuer());
+        assert!(text.contains(&real), "{text}");
+        std::fs::write(
+            &file,
+            text.replace(&real, &format!("http://{capture_addr}/token")),
+        )
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // A restart: the stored access token has expired, the refresh would go to the file's
+        // endpoint; the issuer's metadata names another one, so the person signs in again.
+        let (_, svc) = kit.client(build(), false);
+        assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "{:?}",
+            seen.lock().unwrap()
+        );
+        assert_eq!(kit.authorizes(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
+
+/// A store whose commits fail while `failing` is set.
+struct Flaky {
+    inner: MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl refresh_layer::store::CredentialStore for Flaky {
+    fn load<'a>(
+        &'a self,
+        grant: &'a str,
+    ) -> refresh_layer::store::StoreFuture<'a, Option<refresh_layer::store::Versioned>> {
+        self.inner.load(grant)
+    }
+    fn restore<'a>(
+        &'a self,
+        grant: &'a str,
+        doc: &'a refresh_layer::store::Versioned,
+    ) -> refresh_layer::store::StoreFuture<'a, bool> {
+        self.inner.restore(grant, doc)
+    }
+    fn acquire<'a>(
+        &'a self,
+        grant: &'a str,
+        ttl: Duration,
+    ) -> refresh_layer::store::StoreFuture<'a, Option<refresh_layer::store::Lease>> {
+        self.inner.acquire(grant, ttl)
+    }
+    fn renew<'a>(
+        &'a self,
+        grant: &'a str,
+        lease: refresh_layer::store::Lease,
+        ttl: Duration,
+    ) -> refresh_layer::store::StoreFuture<'a, bool> {
+        self.inner.renew(grant, lease, ttl)
+    }
+    fn release<'a>(
+        &'a self,
+        grant: &'a str,
+        lease: refresh_layer::store::Lease,
+    ) -> refresh_layer::store::StoreFuture<'a, ()> {
+        self.inner.release(grant, lease)
+    }
+    fn commit<'a>(
+        &'a self,
+        grant: &'a str,
+        expected: u64,
+        lease: Option<refresh_layer::store::Lease>,
+        tokens: &'a StoredTokens,
+    ) -> refresh_layer::store::StoreFuture<'a, refresh_layer::store::Commit> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(refresh_layer::StoreError::Unavailable("down".into())) });
+        }
+        self.inner.commit(grant, expected, lease, tokens)
+    }
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes()
+    }
+}
+
+/// A refresh whose rotated token could not be stored is kept here, and the next refresh
+/// presents it (never the spent one still in the store), then stores the result.
+#[tokio::test]
+async fn a_rotated_refresh_token_that_could_not_be_stored_is_presented_next() {
+    bounded(async {
+        let kit = Kit::start().await;
+        let endpoint = kit.server.token_endpoint();
+        endpoint.set_access_ttl(Duration::from_secs(1));
+        let store = Arc::new(Flaky {
+            inner: MemoryStore::new(),
+            failing: std::sync::atomic::AtomicBool::new(false),
+        });
+        let source = kit
+            .source(agent())
+            .store(store.clone(), "alice")
+            .build(http())
+            .unwrap();
+        let (_, svc) = kit.client(source.clone(), false);
+        assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        store.failing.store(true, Ordering::SeqCst);
+        assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
+        store.failing.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
+        assert_eq!(
+            endpoint.reuse_detected(),
+            0,
+            "the spent token was never presented"
+        );
+        assert_eq!(endpoint.refresh_grants(), 2);
+        assert_eq!(kit.authorizes(), 1);
+        let held = source.tokens().unwrap().refresh_token;
+        use refresh_layer::store::CredentialStore as _;
+        let stored = store.inner.load(&store_key(&kit)).await.unwrap().unwrap();
+        assert_eq!(stored.tokens.refresh_token, held, "stored at last");
+    })
+    .await;
+}
+
+/// The key a sign-in is stored under (the builder's, read here to look into the store).
+fn store_key(kit: &Kit) -> String {
+    json!(["authorization_code", kit.resource, "alice"]).to_string()
 }

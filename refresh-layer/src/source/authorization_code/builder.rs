@@ -248,6 +248,7 @@ impl AuthorizationCodeBuilder {
                 on_change: self.on_change,
                 cancel,
                 sign_in_lock: tokio::sync::Mutex::new(()),
+                write_lock: tokio::sync::Mutex::new(()),
                 state: Mutex::new(State::default()),
             }),
         })

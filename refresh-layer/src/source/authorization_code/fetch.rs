@@ -8,10 +8,10 @@ use http::Uri;
 use tokio::sync::watch;
 
 use super::registration::{Client, auth_name};
-use super::session::{Refreshed, SignInTurn, live_credential};
+use super::session::{self, Refreshed, SignInTurn, live_credential};
 use super::{AuthorizationCode, Inner, flow};
 use crate::credential::Credential;
-use crate::error::{AuthorizationError, RefreshError};
+use crate::error::{AuthorizationError, DiscoveryError, RefreshError};
 use crate::source::discovery::finder::{Found, Trust};
 use crate::source::discovery::metadata::union;
 use crate::source::oauth2::OAuth2;
@@ -62,11 +62,19 @@ impl AuthorizationCode {
         let Some(persist) = &self.inner.persist else {
             return Ok(());
         };
-        if self.lock().loaded {
-            return Ok(());
-        }
+        let epoch = {
+            let st = self.lock();
+            if st.loaded {
+                return Ok(());
+            }
+            st.epoch
+        };
         let doc = persist.load().await?;
         let mut st = self.lock();
+        // A sign-out during the read: what was read is what it signed out of.
+        if st.epoch != epoch {
+            return Ok(());
+        }
         st.loaded = true;
         if st.session.is_none() {
             st.session = doc;
@@ -135,20 +143,57 @@ impl AuthorizationCode {
     }
 
     /// Whether a stored sign-in may be used: its issuer is one this source may sign in at,
-    /// and its token endpoint passes the destination rules (a store is not trusted to name
-    /// where a secret goes).
-    async fn stored_allowed(&self, sign_in: &StoredSignIn) -> bool {
+    /// and its token endpoint passes the destination rules — and, for a client whose
+    /// credentials come from the configuration (pre-registered, metadata document), is the one
+    /// that issuer's metadata names: a store is not trusted to say where a configured secret
+    /// goes. `Err` when that cannot be told now (a name that does not resolve, metadata out of
+    /// reach): the stored sign-in is kept for later.
+    async fn stored_allowed(&self, sign_in: &StoredSignIn) -> Result<bool, RefreshError> {
         let finder = &self.inner.finder;
         if let Trust::Pinned(pins) = &finder.trust
             && !pins.contains(&sign_in.issuer)
         {
-            return false;
+            return Ok(false);
         }
         let Ok(endpoint) = sign_in.token_endpoint.parse::<Uri>() else {
-            return false;
+            return Ok(false);
         };
         let place = finder.resource_place().await;
-        finder.may_send(&endpoint, place).await.is_ok()
+        match finder.may_send(&endpoint, place).await {
+            Ok(()) => {}
+            Err(e @ RefreshError::Discovery(DiscoveryError::Unresolvable { .. })) => return Err(e),
+            Err(_) => return Ok(false),
+        }
+        if sign_in.registration == "dynamic" {
+            // Its secret came from the same store as the endpoint.
+            return Ok(true);
+        }
+        let (_, server) = finder
+            .server_metadata(&sign_in.issuer, place, &sign_in.issuer)
+            .await?;
+        Ok(server.token_endpoint.as_deref() == Some(sign_in.token_endpoint.as_str()))
+    }
+
+    /// Take up a set another process stored, when it may be used and its access token is live.
+    async fn take_up(
+        &self,
+        doc: Versioned,
+        epoch: u64,
+    ) -> Result<Option<Credential>, RefreshError> {
+        let Some(c) = live_credential(&doc.tokens) else {
+            return Ok(None);
+        };
+        let allowed = match &doc.tokens.sign_in {
+            Some(s) => self.stored_allowed(s).await?,
+            None => false,
+        };
+        if !allowed {
+            return Ok(None);
+        }
+        self.changed(epoch, doc)?;
+        // Whatever step-up was pending: the set taken up is judged by the next refusal.
+        self.lock().step_up = false;
+        Ok(Some(c))
     }
 
     /// A new access token from the refresh token of `doc` (or from another process's
@@ -159,13 +204,14 @@ impl AuthorizationCode {
         epoch: u64,
     ) -> Result<Option<Credential>, RefreshError> {
         let mut doc = doc;
+        let mut unsaved = self.lock().unsaved;
         // Twice at most: once more with a sign-in another process stored instead.
         for _ in 0..2 {
             let Some(sign_in) = doc.tokens.sign_in.clone() else {
                 return Ok(None);
             };
             let client = match Client::of_stored(&sign_in, &self.inner.registration) {
-                Some(c) if self.stored_allowed(&sign_in).await => c,
+                Some(c) if self.stored_allowed(&sign_in).await? => c,
                 _ => {
                     tracing::warn!(target: "portcullis::client", issuer = %sign_in.issuer, "the stored sign-in cannot be used with this configuration: signing in again");
                     return Ok(None);
@@ -173,42 +219,34 @@ impl AuthorizationCode {
             };
             let oauth = token_client(&self.inner, &sign_in, &client)?;
             let outcome = match &self.inner.persist {
-                Some(persist) => persist.refresh(&doc, &oauth).await?,
+                Some(persist) => persist.refresh(&doc, &oauth, unsaved).await?,
                 None => {
                     let rt = doc.tokens.refresh_token.clone();
-                    let tokens = oauth.exchange(rt.as_deref()).await?;
+                    let tokens = session::exchange(&oauth, rt.as_deref()).await?;
                     let (stored, credential) = stored_of(tokens, rt, &doc.tokens)?;
                     let version = doc.version.saturating_add(1);
-                    Refreshed::Fresh(
-                        Versioned {
-                            version,
-                            tokens: stored,
-                        },
-                        credential,
-                    )
+                    let next = Versioned {
+                        version,
+                        tokens: stored,
+                    };
+                    Refreshed::Fresh(next, credential, true)
                 }
             };
             match outcome {
-                Refreshed::Fresh(next, credential) => {
+                Refreshed::Fresh(next, credential, saved) => {
                     self.changed(epoch, next)?;
+                    self.lock().unsaved = !saved;
                     return Ok(Some(credential));
                 }
                 Refreshed::Gone => return Ok(None),
                 Refreshed::Replaced(other) => {
-                    // Taken up only through the checks above, on the next turn.
                     tracing::info!(target: "portcullis::client", "another process stored another sign-in: using it");
-                    if let Some(c) = live_credential(&other.tokens) {
-                        let usable = match &other.tokens.sign_in {
-                            Some(s) => self.stored_allowed(s).await,
-                            None => false,
-                        };
-                        if usable {
-                            self.changed(epoch, other)?;
-                            return Ok(Some(c));
-                        }
-                        return Ok(None);
+                    if live_credential(&other.tokens).is_some() {
+                        return self.take_up(other, epoch).await;
                     }
+                    // Refreshed on the next turn with its own client, after the checks above.
                     doc = other;
+                    unsaved = false;
                 }
             }
         }
@@ -283,41 +321,40 @@ impl AuthorizationCode {
         epoch: u64,
         cancel: watch::Receiver<u64>,
     ) -> Result<Credential, RefreshError> {
-        let _one = self.inner.sign_in_lock.lock().await;
-        {
-            let st = self.lock();
-            let now = st.session.as_ref();
-            let signed_in_meanwhile = now.map(|v| v.version)
-                != previous.as_ref().map(|v| v.version)
-                && !st.step_up
-                && now
-                    .and_then(|v| v.tokens.sign_in.as_ref())
-                    .is_some_and(|s| s.issuer == found.issuer);
-            if signed_in_meanwhile && let Some(c) = now.and_then(|v| live_credential(&v.tokens)) {
-                return Ok(c);
-            }
+        // One deadline for the whole sign-in: the waits for other sign-ins included.
+        let timeout = self.inner.sign_in_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let out_of_time = || RefreshError::Authorization(AuthorizationError::Timeout(timeout));
+        let _one = tokio::time::timeout_at(deadline, self.inner.sign_in_lock.lock())
+            .await
+            .map_err(|_| out_of_time())?;
+        if let Some(c) = self.signed_in_meanwhile(previous.as_ref(), &found) {
+            return Ok(c);
         }
-        // Nothing is registered at a server this client will not sign in at.
+        // Nothing is registered at a server this client will not sign in at, and no person
+        // is sent through a sign-in whose answer would be refused.
         flow::require_s256(&found)?;
+        if self.iss_rule(&found) == flow::IssRule::Unpinned
+            && !found.server.authorization_response_iss_parameter_supported
+        {
+            return Err(RefreshError::Authorization(
+                AuthorizationError::IssuerNotSent {
+                    issuer: found.issuer.clone(),
+                },
+            ));
+        }
         // Across processes sharing the store: one of them sends the person to the browser,
         // the others take up what it stores.
         let _turn = match &self.inner.persist {
             Some(persist) => {
                 let replacing = previous.as_ref().map(|p| p.version);
-                let wait = self.inner.sign_in_timeout;
-                match persist
-                    .turn_to_sign_in(&found.issuer, replacing, wait)
-                    .await?
-                {
+                let turn = persist
+                    .turn_to_sign_in(&found.issuer, replacing, deadline, cancel.clone())
+                    .await?;
+                match turn {
                     SignInTurn::Mine(lease) => Some(lease),
                     SignInTurn::Theirs(theirs) => {
-                        let (doc, c) = *theirs;
-                        let allowed = match &doc.tokens.sign_in {
-                            Some(s) => self.stored_allowed(s).await,
-                            None => false,
-                        };
-                        if allowed {
-                            self.changed(epoch, doc)?;
+                        if let Some(c) = self.take_up(theirs.0, epoch).await? {
                             return Ok(c);
                         }
                         None
@@ -326,8 +363,39 @@ impl AuthorizationCode {
             }
             None => None,
         };
-        self.count_sign_in()?;
-        self.sign_in_at(found, previous, epoch, cancel).await
+        self.sign_in_at(found, previous, epoch, deadline, cancel)
+            .await
+    }
+
+    /// The session another sign-in of this source stored while this one waited its turn,
+    /// when it is for the same server and live.
+    fn signed_in_meanwhile(
+        &self,
+        previous: Option<&Versioned>,
+        found: &Found,
+    ) -> Option<Credential> {
+        let st = self.lock();
+        let now = st.session.as_ref()?;
+        let meanwhile = Some(now.version) != previous.map(|v| v.version)
+            && !st.step_up
+            && now
+                .tokens
+                .sign_in
+                .as_ref()
+                .is_some_and(|s| s.issuer == found.issuer);
+        meanwhile.then(|| live_credential(&now.tokens)).flatten()
+    }
+
+    /// When this source requires RFC 9207 `iss` from the server `found` names.
+    fn iss_rule(&self, found: &Found) -> flow::IssRule {
+        let pinned = matches!(self.inner.finder.trust, Trust::Pinned(_));
+        if found.server.authorization_response_iss_parameter_supported {
+            flow::IssRule::Advertised
+        } else if !pinned && !self.inner.accept_without_iss {
+            flow::IssRule::Unpinned
+        } else {
+            flow::IssRule::WhenPresent
+        }
     }
 
     async fn sign_in_at(
@@ -335,6 +403,7 @@ impl AuthorizationCode {
         found: Found,
         previous: Option<Versioned>,
         epoch: u64,
+        deadline: tokio::time::Instant,
         cancel: watch::Receiver<u64>,
     ) -> Result<Credential, RefreshError> {
         let i = &self.inner;
@@ -370,15 +439,18 @@ impl AuthorizationCode {
             resource: Some(found.resource.resource.clone()),
         };
         let oauth = token_client(i, &sign_in, &client)?;
-        let pinned = matches!(i.finder.trust, Trust::Pinned(_));
         let request = flow::SignInRequest {
             client: &client,
             redirect_uri,
             scope: scope.as_deref(),
-            timeout: i.sign_in_timeout,
+            timeout: deadline.saturating_duration_since(tokio::time::Instant::now()),
+            limit: i.sign_in_timeout,
             resource: &found.resource.resource,
-            iss_without_advertising: !pinned && !i.accept_without_iss,
+            iss: self.iss_rule(&found),
         };
+        // Counted here, just before the person is sent to the browser: what failed before
+        // (registration, metadata) cost them nothing.
+        self.count_sign_in()?;
         let tokens =
             flow::sign_in(&i.finder, &found, &oauth, &*i.user_agent, request, cancel).await?;
         // What the server granted, when it says (a person may grant less than was asked).
@@ -401,26 +473,32 @@ impl AuthorizationCode {
         Ok(credential)
     }
 
-    /// Store a new sign-in (unless a sign-out came meanwhile); the version it is held as.
+    /// Store a new sign-in (unless a sign-out came meanwhile, which then wins whole); the
+    /// version it is held as.
     async fn keep(
         &self,
         previous: Option<&Versioned>,
         stored: &StoredTokens,
         epoch: u64,
     ) -> Result<u64, RefreshError> {
+        let _writing = self.inner.write_lock.lock().await;
         if self.lock().epoch != epoch {
-            return Err(RefreshError::SignedOut);
+            return Err(RefreshError::Superseded);
         }
         let in_memory = previous.map_or(1, |p| p.version.saturating_add(1));
         let Some(persist) = &self.inner.persist else {
             return Ok(in_memory);
         };
         match persist.write(stored).await {
-            Ok(v) => Ok(v),
-            // The person signed in: their tokens are used here even if they cannot be kept;
-            // the next run signs in again.
+            Ok(v) => {
+                self.lock().unsaved = false;
+                Ok(v)
+            }
+            // The person signed in: their tokens are used here even if they cannot be kept
+            // yet; the next refresh presents this set's refresh token and stores the result.
             Err(e) => {
-                tracing::warn!(target: "portcullis::client", error = %e, "signed in, but the sign-in cannot be stored");
+                tracing::warn!(target: "portcullis::client", error = %e, "signed in, but the sign-in cannot be stored yet");
+                self.lock().unsaved = true;
                 Ok(in_memory)
             }
         }

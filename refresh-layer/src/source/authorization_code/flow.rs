@@ -20,13 +20,14 @@ pub(crate) struct SignInRequest<'a> {
     pub(crate) client: &'a Client,
     pub(crate) redirect_uri: String,
     pub(crate) scope: Option<&'a str>,
+    /// How long the person has left (the sign-in's deadline, less what waiting took).
     pub(crate) timeout: Duration,
+    /// The sign-in timeout configured, the one an error names.
+    pub(crate) limit: Duration,
     /// The RFC 8707 resource, exactly as the resource's metadata gives it.
     pub(crate) resource: &'a str,
-    /// Require RFC 9207 `iss` even from a server that does not advertise it (an issuer the
-    /// resource chose, not one pinned): without it, a server the resource chose could have
-    /// relayed the person to another server and be handed that server's code (mix-up).
-    pub(crate) iss_without_advertising: bool,
+    /// When the redirect must carry RFC 9207 `iss`.
+    pub(crate) iss: IssRule,
 }
 
 fn fail(e: AuthorizationError) -> RefreshError {
@@ -65,7 +66,9 @@ pub(crate) enum IssRule {
     WhenPresent,
     /// Always: the server advertises `authorization_response_iss_parameter_supported`.
     Advertised,
-    /// Always: the issuer was not pinned, and nothing else rules out a mix-up.
+    /// Always: the issuer was not pinned, and nothing else rules out a mix-up (a server the
+    /// resource chose could have relayed the person to another server and be handed that
+    /// server's code).
     Unpinned,
 }
 
@@ -160,18 +163,11 @@ pub(crate) async fn sign_in(
     let response = tokio::select! {
         r = tokio::time::timeout(request.timeout, user_agent.authorize(asked)) => match r {
             Ok(r) => r.map_err(fail)?,
-            Err(_) => return Err(fail(AuthorizationError::Timeout(request.timeout))),
+            Err(_) => return Err(fail(AuthorizationError::Timeout(request.limit))),
         },
         _ = cancel.changed() => return Err(fail(AuthorizationError::Cancelled)),
     };
-    let rule = if found.server.authorization_response_iss_parameter_supported {
-        IssRule::Advertised
-    } else if request.iss_without_advertising {
-        IssRule::Unpinned
-    } else {
-        IssRule::WhenPresent
-    };
-    let code = check_redirect(response, &pkce.state, &found.issuer, rule).map_err(fail)?;
+    let code = check_redirect(response, &pkce.state, &found.issuer, request.iss).map_err(fail)?;
     oauth
         .redeem_code(&code, &pkce.verifier, &request.redirect_uri)
         .await

@@ -123,6 +123,9 @@ struct Inner {
     cancel: watch::Sender<u64>,
     /// One sign-in at a time, whatever number of layers share this source.
     sign_in_lock: tokio::sync::Mutex<()>,
+    /// Held across a sign-in's last epoch check and its write to the store, and across a
+    /// sign-out: a sign-out never lands between the two.
+    write_lock: tokio::sync::Mutex<()>,
     state: Mutex<State>,
 }
 
@@ -150,6 +153,9 @@ struct State {
     sign_ins: VecDeque<Instant>,
     /// Moves on every sign-out: a fetch that started before one stores and uses nothing.
     epoch: u64,
+    /// The held set is newer than the stored one (its write failed): the next refresh
+    /// presents its refresh token, not the stored one, and stores the result over it.
+    unsaved: bool,
 }
 
 impl fmt::Debug for AuthorizationCode {
@@ -179,12 +185,15 @@ impl AuthorizationCode {
     }
 
     /// Sign out: forget the tokens and the registration, here and in the store. In a process
-    /// that goes on using the layer, call [`CredentialHandle::expire`](crate::CredentialHandle::expire)
+    /// that goes on using the layer, call [`CredentialHandle::restart`](crate::CredentialHandle::restart)
     /// after it, so the layer drops the access token it holds: the next request then goes
     /// without one, and its `401` starts a new sign-in.
     ///
-    /// A sign-in or refresh under way when this is called is cancelled, and stores nothing.
+    /// A sign-in or refresh under way when this is called is cancelled and stores nothing
+    /// (its waiting requests get [`RefreshError::Superseded`]).
     pub async fn sign_out(&self) -> Result<(), RefreshError> {
+        // Not between a sign-in's check and its write: one of the two comes first, whole.
+        let _writing = self.inner.write_lock.lock().await;
         self.forget_here();
         self.cancel_sign_in();
         if let Some(persist) = &self.inner.persist {
@@ -215,7 +224,7 @@ impl AuthorizationCode {
         {
             let mut st = self.lock();
             if st.epoch != epoch {
-                return Err(RefreshError::SignedOut);
+                return Err(RefreshError::Superseded);
             }
             st.session = Some(doc.clone());
             st.stale = false;
@@ -232,9 +241,10 @@ impl CredentialSource for AuthorizationCode {
         Box::pin(self.clone().fetch_now())
     }
 
-    /// What [`CredentialHandle::sign_out`](crate::CredentialHandle::sign_out) calls: the
-    /// store is cleared on a task of the current runtime. Prefer
-    /// [`AuthorizationCode::sign_out`], which clears it before it returns.
+    /// What [`CredentialHandle::sign_out`](crate::CredentialHandle::sign_out) and
+    /// [`restart`](crate::CredentialHandle::restart) call: the store is cleared on a task of
+    /// the current runtime. Prefer [`AuthorizationCode::sign_out`], which clears it before it
+    /// returns.
     fn forget(&self) {
         self.forget_here();
         self.cancel_sign_in();

@@ -68,8 +68,9 @@ pub(crate) fn same_client(a: &StoredTokens, b: &StoredTokens) -> bool {
 
 /// What a refresh through the store came to.
 pub(crate) enum Refreshed {
-    /// A new access token: this process's refresh, or another process's for the same client.
-    Fresh(Versioned, Credential),
+    /// A new access token: this process's refresh, or another process's for the same client;
+    /// `false` when it could not be stored (the store still holds a spent refresh token).
+    Fresh(Versioned, Credential, bool),
     /// The store holds another sign-in (another server or client, written by another
     /// process): nothing was sent; the caller decides whether to take it up.
     Replaced(Versioned),
@@ -122,11 +123,14 @@ impl Persist {
         &self,
         issuer: &str,
         replacing: Option<u64>,
-        wait: Duration,
+        deadline: tokio::time::Instant,
+        mut cancel: watch::Receiver<u64>,
     ) -> Result<SignInTurn, RefreshError> {
         let mut changes: watch::Receiver<u64> = self.store.changes();
         changes.borrow_and_update();
-        let deadline = tokio::time::Instant::now() + wait;
+        // A lease of its own: a sign-in here never holds up a refresh elsewhere (its write is
+        // a compare-and-set over whatever is stored by then).
+        let key = format!("{}#sign-in", self.key);
         loop {
             if let Some(doc) = self.load().await?
                 && Some(doc.version) != replacing
@@ -141,23 +145,30 @@ impl Persist {
             }
             let acquired = self
                 .store
-                .acquire(&self.key, LEASE_TTL)
+                .acquire(&key, LEASE_TTL)
                 .await
                 .map_err(store_error)?;
             if let Some(lease) = acquired {
                 return Ok(SignInTurn::Mine(SignInLease {
                     store: self.store.clone(),
-                    key: self.key.clone(),
+                    _renewal: renew_while_running(self.store.clone(), key.clone(), lease),
+                    key,
                     lease,
-                    _renewal: self.renew_while_running(lease),
                 }));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(RefreshError::Authorization(
-                    crate::error::AuthorizationError::Timeout(wait),
+                    crate::error::AuthorizationError::Timeout(LEASE_TTL),
                 ));
             }
-            let _ = tokio::time::timeout(POLL, changes.changed()).await;
+            tokio::select! {
+                _ = tokio::time::timeout(POLL, changes.changed()) => {}
+                _ = cancel.changed() => {
+                    return Err(RefreshError::Authorization(
+                        crate::error::AuthorizationError::Cancelled,
+                    ));
+                }
+            }
         }
     }
 
@@ -204,20 +215,26 @@ impl Persist {
     }
 
     /// A new access token for the sign-in `held`: another process's, or one refresh under
-    /// the lease (renewed while the token request runs).
+    /// the lease (renewed while the token request runs). An `unsaved` held set (its write
+    /// failed) is newer than the stored one: its own refresh token is presented, never the
+    /// stored one, and the result stored over whatever is there.
     pub(crate) async fn refresh(
         &self,
         held: &Versioned,
         oauth: &OAuth2,
+        unsaved: bool,
     ) -> Result<Refreshed, RefreshError> {
         let mut changes: watch::Receiver<u64> = self.store.changes();
         changes.borrow_and_update();
         for _ in 0..MAX_WAITS {
-            let Some(doc) = self.load().await? else {
-                return Ok(Refreshed::Gone);
-            };
-            if let Some(done) = settled(held, &doc) {
-                return Ok(done);
+            let doc = self.load().await?;
+            if !unsaved {
+                let Some(doc) = &doc else {
+                    return Ok(Refreshed::Gone);
+                };
+                if let Some(done) = settled(held, doc) {
+                    return Ok(done);
+                }
             }
             match self
                 .store
@@ -226,8 +243,8 @@ impl Persist {
                 .map_err(store_error)?
             {
                 Some(lease) => {
-                    let renewal = self.renew_while_running(lease);
-                    let result = self.refresh_holding(held, oauth, lease).await;
+                    let renewal = renew_while_running(self.store.clone(), self.key.clone(), lease);
+                    let result = self.refresh_holding(held, oauth, lease, unsaved).await;
                     drop(renewal);
                     let _ = self.store.release(&self.key, lease).await;
                     return result;
@@ -242,72 +259,113 @@ impl Persist {
         )))
     }
 
-    fn renew_while_running(&self, lease: Lease) -> Renewal {
-        let (store, key) = (self.store.clone(), self.key.clone());
-        Renewal(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(LEASE_TTL / 3).await;
-                if !matches!(store.renew(&key, lease, LEASE_TTL).await, Ok(true)) {
-                    tracing::warn!(target: "portcullis::client", "lost the sign-in's lease during a refresh");
-                    return;
-                }
-            }
-        }))
-    }
-
     async fn refresh_holding(
         &self,
         held: &Versioned,
         oauth: &OAuth2,
         lease: Lease,
+        unsaved: bool,
     ) -> Result<Refreshed, RefreshError> {
         // Read again under the lease: a commit may have landed since.
-        let Some(doc) = self.load().await? else {
-            return Ok(Refreshed::Gone);
+        let doc = self.load().await?;
+        let base = if unsaved {
+            held
+        } else {
+            let Some(doc) = &doc else {
+                return Ok(Refreshed::Gone);
+            };
+            if let Some(done) = settled(held, doc) {
+                return Ok(done);
+            }
+            doc
         };
-        if let Some(done) = settled(held, &doc) {
-            return Ok(done);
-        }
-        let rt = doc.tokens.refresh_token.clone();
-        let tokens = oauth.exchange(rt.as_deref()).await?;
-        let (stored, credential) = stored_of(tokens, rt, &doc.tokens)?;
-        let version = self.commit_rotated(doc.version, lease, &stored).await;
+        let rt = base.tokens.refresh_token.clone();
+        let tokens = exchange(oauth, rt.as_deref()).await?;
+        let (stored, credential) = stored_of(tokens, rt, &base.tokens)?;
+        let read = doc.as_ref().map(|d| d.version);
+        let (version, saved) = self.commit_rotated(read, lease, &stored).await;
         Ok(Refreshed::Fresh(
             Versioned {
                 version,
                 tokens: stored,
             },
             credential,
+            saved,
         ))
     }
 
-    /// Commit a refresh's token set (its refresh token may have rotated: the one stored is
-    /// spent), trying again while the store fails; the version it is held as.
-    async fn commit_rotated(&self, read: u64, lease: Lease, stored: &StoredTokens) -> u64 {
+    /// Commit a refresh's token set over the version `read` (or into an empty store), trying
+    /// again while the store fails: its refresh token may have rotated, and the stored one is
+    /// then spent. The version it is held as, and whether it was stored.
+    async fn commit_rotated(
+        &self,
+        read: Option<u64>,
+        lease: Lease,
+        stored: &StoredTokens,
+    ) -> (u64, bool) {
+        let held = read.unwrap_or(0);
         for attempt in 0..3u64 {
-            match self
-                .store
-                .commit(&self.key, read, Some(lease), stored)
-                .await
-            {
-                Ok(Commit::Committed(version)) => return version,
+            let result = match read {
+                Some(v) => self.store.commit(&self.key, v, Some(lease), stored).await,
+                None => {
+                    let first = Versioned {
+                        version: 1,
+                        tokens: stored.clone(),
+                    };
+                    self.store.restore(&self.key, &first).await.map(|ok| {
+                        if ok {
+                            Commit::Committed(1)
+                        } else {
+                            Commit::Conflict
+                        }
+                    })
+                }
+            };
+            match result {
+                Ok(Commit::Committed(version)) => return (version, true),
                 // Someone wrote over the version read (a sign-in elsewhere): theirs stays in
                 // the store; the token just issued is still good to use here.
-                Ok(Commit::Conflict) => return read,
+                Ok(Commit::Conflict) => return (held, true),
                 Err(e) => {
                     tracing::warn!(target: "portcullis::client", error = %e, attempt, "refreshed, but the store cannot be written");
                     tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
                 }
             }
         }
-        tracing::error!(target: "portcullis::client", "the refreshed sign-in could not be stored: the stored refresh token is spent, and the next process presenting it may be signed out");
-        read
+        tracing::error!(target: "portcullis::client", "the refreshed sign-in could not be stored: it is kept here and written with the next refresh");
+        (held, false)
     }
 
     /// Forget the sign-in in the store (a sign-out).
     pub(crate) async fn clear(&self) -> Result<(), RefreshError> {
         self.write(&StoredTokens::default()).await.map(|_| ())
     }
+}
+
+/// Renew `lease` every third of its time to live until the returned value is dropped.
+fn renew_while_running(store: Arc<dyn CredentialStore>, key: String, lease: Lease) -> Renewal {
+    Renewal(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(LEASE_TTL / 3).await;
+            if !matches!(store.renew(&key, lease, LEASE_TTL).await, Ok(true)) {
+                return;
+            }
+        }
+    }))
+}
+
+/// How long a token request may take here: the layer waits as long as a person may take,
+/// but a refresh has no person in it.
+const EXCHANGE_LIMIT: Duration = Duration::from_secs(30);
+
+/// One refresh-token exchange, bounded by [`EXCHANGE_LIMIT`].
+pub(crate) async fn exchange(
+    oauth: &OAuth2,
+    refresh_token: Option<&str>,
+) -> Result<crate::source::token_response::TokenSet, RefreshError> {
+    tokio::time::timeout(EXCHANGE_LIMIT, oauth.exchange(refresh_token))
+        .await
+        .map_err(|_| RefreshError::Timeout(EXCHANGE_LIMIT))?
 }
 
 /// What the stored set `doc` settles without a refresh: another sign-in's set (never
@@ -321,5 +379,5 @@ fn settled(held: &Versioned, doc: &Versioned) -> Option<Refreshed> {
         return None;
     }
     let c = live_credential(&doc.tokens)?;
-    Some(Refreshed::Fresh(doc.clone(), c))
+    Some(Refreshed::Fresh(doc.clone(), c, true))
 }
