@@ -23,7 +23,11 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use portcullis_testkit::{AuthorizeMode, TestAuthorizationServer, TestIssuer, TestTokenEndpoint};
+use portcullis_testkit::{
+    AuthorizeMode, TestAuthorizationServer, TestIssuer, TestTokenEndpoint, es256_key_pair,
+};
+use portcullis_wire::client_auth::ClientKey;
+use refresh_layer::jsonwebtoken::Algorithm;
 use refresh_layer::source::authorization_code::{
     AuthorizationCode, AuthorizationCodeBuilder, AuthorizationRequest, AuthorizeFuture,
     FollowRedirects, RegisteredClient, UserAgent,
@@ -1319,4 +1323,164 @@ async fn a_rotated_refresh_token_that_could_not_be_stored_is_presented_next() {
 /// The key a sign-in is stored under (the builder's, read here to look into the store).
 fn store_key(kit: &Kit) -> String {
     json!(["authorization_code", kit.resource, "alice"]).to_string()
+}
+
+// 10. A pre-registered private_key_jwt client (RFC 7523).
+
+/// The token requests the authorization server received, in order: each one's headers (as
+/// recorded) and form parameters.
+fn token_posts(kit: &Kit) -> Vec<(String, std::collections::HashMap<String, String>)> {
+    let wire = kit.wire.lock().unwrap();
+    wire.iter()
+        .filter(|r| r.starts_with("POST /oauth/token "))
+        .map(|r| {
+            // A form body has no spaces: the last word is the body, the rest the head.
+            let (head, body) = r.rsplit_once(' ').unwrap();
+            let form = form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+            (head.to_owned(), form)
+        })
+        .collect()
+}
+
+/// The claims of a JWT, read without verifying it.
+fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A source signing in as the key client `client_id` registered here, with `private_pem`.
+fn key_client_source(kit: &Kit, client_id: &str, private_pem: &str) -> AuthorizationCode {
+    let key = ClientKey::from_pem(private_pem.as_bytes(), Algorithm::ES256).unwrap();
+    kit.source(agent())
+        .registered_client(RegisteredClient::new(kit.issuer(), client_id).private_key_jwt(key))
+        .build(http())
+        .unwrap()
+}
+
+/// A client registered with a key signs the person in and refreshes with a new client
+/// assertion each time, addressed to the issuer: never a secret, never a Basic header, never
+/// its private key.
+#[tokio::test]
+async fn a_client_registered_with_a_key_authenticates_with_a_new_assertion_each_time() {
+    bounded(async {
+        let kit = Kit::start().await;
+        kit.server
+            .token_endpoint()
+            .set_access_ttl(Duration::from_secs(1));
+        let (private, public) = es256_key_pair();
+        let app = kit
+            .server
+            .register_key_client(&[REDIRECT], public.as_bytes(), Algorithm::ES256);
+        assert_eq!(app.token_endpoint_auth_method, "private_key_jwt");
+        let source = key_client_source(&kit, &app.client_id, &private);
+        let (_, svc) = kit.client(source.clone(), false);
+        let (status, body) = get_url(&svc, &kit.resource).await.unwrap();
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+        assert!(kit.server.registrations().is_empty(), "pre-registered");
+        let redeemed = kit.server.redemptions();
+        assert_eq!(redeemed.len(), 1);
+        assert_eq!(redeemed[0].client_auth, "private_key_jwt");
+        assert_eq!(
+            redeemed[0].client_id.as_deref(),
+            Some(app.client_id.as_str())
+        );
+        assert_eq!(redeemed[0].error, None);
+        // The access token expires; the refresh authenticates with the key too.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(get_url(&svc, &kit.resource).await.unwrap().0, 200);
+        assert_eq!(kit.grants("refresh_token"), 1);
+        assert_eq!(kit.authorizes(), 1, "refreshed, not signed in again");
+        let seen = kit.server.token_endpoint().token_requests();
+        let auths: Vec<_> = seen.iter().map(|r| r.client_auth).collect();
+        assert_eq!(auths, ["private_key_jwt", "private_key_jwt"]);
+
+        // On the wire: an assertion, alone, for this issuer, a new one each time.
+        let posts = token_posts(&kit);
+        let grants: Vec<_> = posts
+            .iter()
+            .map(|(_, f)| f["grant_type"].as_str())
+            .collect();
+        assert_eq!(grants, ["authorization_code", "refresh_token"]);
+        let mut jtis = Vec::new();
+        for (head, form) in &posts {
+            assert!(
+                !head.to_ascii_lowercase().contains("\"authorization\""),
+                "{head}"
+            );
+            assert!(!form.contains_key("client_secret"), "{form:?}");
+            assert_eq!(
+                form["client_assertion_type"],
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            );
+            let claims = jwt_claims(&form["client_assertion"]);
+            assert_eq!(claims["aud"], kit.issuer(), "{claims}");
+            assert_eq!(claims["iss"], app.client_id.as_str(), "{claims}");
+            assert_eq!(claims["sub"], app.client_id.as_str(), "{claims}");
+            jtis.push(claims["jti"].as_str().unwrap().to_owned());
+        }
+        assert_ne!(jtis[0], jtis[1], "a new assertion for the refresh");
+        let wire = kit.wire.lock().unwrap();
+        for line in private.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(wire.iter().all(|r| !r.contains(line)), "the private key");
+        }
+        // The key stays in the configuration: the kept sign-in holds no secret.
+        assert_eq!(
+            source.tokens().unwrap().sign_in.unwrap().client_secret,
+            None
+        );
+    })
+    .await;
+}
+
+/// The same client configured with another key than the one it registered: the server
+/// refuses the code's redemption (`401 invalid_client`), the error is typed, the person is
+/// not signed in, and later requests fail the same way, without a panic.
+#[tokio::test]
+async fn a_key_client_with_the_wrong_key_is_refused_at_the_redemption_and_the_error_is_typed() {
+    bounded(async {
+        let kit = Kit::start().await;
+        let (_, public) = es256_key_pair();
+        let (wrong, _) = es256_key_pair();
+        let app = kit
+            .server
+            .register_key_client(&[REDIRECT], public.as_bytes(), Algorithm::ES256);
+        let source = key_client_source(&kit, &app.client_id, &wrong);
+        let (_, svc) = kit.client(source.clone(), false);
+        let e = refresh_error(get_url(&svc, &kit.resource).await);
+        assert!(
+            matches!(
+                &e,
+                RefreshError::TokenEndpoint { status, error: Some(error), .. }
+                    if *status == StatusCode::UNAUTHORIZED && error == "invalid_client"
+            ),
+            "{e:?}"
+        );
+        assert_eq!(kit.authorizes(), 1);
+        let redeemed = kit.server.redemptions();
+        assert_eq!(redeemed.len(), 1);
+        assert_eq!(redeemed[0].client_auth, "private_key_jwt");
+        assert_eq!(redeemed[0].client_id, None, "not authenticated");
+        assert_eq!(redeemed[0].error, Some("invalid_client"));
+        assert!(source.tokens().is_none(), "not signed in");
+        // Nothing works afterwards either: each request ends in a typed error.
+        for _ in 0..3 {
+            match get_url(&svc, &kit.resource).await {
+                Err(Error::Refresh(
+                    RefreshError::BackingOff { .. } | RefreshError::TokenEndpoint { .. },
+                )) => {}
+                other => panic!("expected a typed refusal, got {other:?}"),
+            }
+        }
+        assert!(source.tokens().is_none());
+        let redeemed = kit.server.redemptions();
+        assert!(redeemed.iter().all(|r| r.error == Some("invalid_client")));
+        assert_eq!(kit.grants("refresh_token"), 0);
+    })
+    .await;
 }

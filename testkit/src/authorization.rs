@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
 use crate::issuer::{TestIssuer, random_hex};
@@ -61,9 +62,12 @@ struct Shared {
 ///   valid 60 s, bound to the client, redirect URI, challenge and `resource`), the `state`
 ///   and `iss`, or with the error the request earns.
 /// - `/register` takes RFC 7591 JSON (`redirect_uris` required; `token_endpoint_auth_method`
-///   `none` by default, or `client_secret_basic`/`client_secret_post` for a secret).
+///   `none` by default, or `client_secret_basic`/`client_secret_post` for a secret). A
+///   `private_key_jwt` client is registered by the test with its public key
+///   ([`register_key_client`](Self::register_key_client)).
 /// - The token endpoint redeems a code once, for the client it was issued to (authenticated as
-///   it registered), with the same redirect URI, the PKCE verifier and the same `resource`;
+///   it registered: a key client with an RFC 7523 client assertion, whose `aud` is the issuer
+///   or the token URL), with the same redirect URI, the PKCE verifier and the same `resource`;
 ///   a code presented again is refused and revokes the refresh tokens issued from it. Access
 ///   tokens are the endpoint's issuer's JWTs for the `resource` asked for (else the
 ///   endpoint's audience) with the scope asked for; refresh tokens rotate as the endpoint's
@@ -108,11 +112,17 @@ impl fmt::Debug for TestAuthorizationServer {
 impl TestAuthorizationServer {
     /// The authorization server of `endpoint` (served by [`router`](Self::router) on the
     /// origin of the endpoint's issuer, which is the server's issuer identifier). Its metadata
-    /// lists the client authentication methods `none`, `client_secret_basic` and
-    /// `client_secret_post` (change them with the endpoint's
-    /// [`set_auth_methods`](TestTokenEndpoint::set_auth_methods)).
+    /// lists the client authentication methods `none`, `client_secret_basic`,
+    /// `client_secret_post` and `private_key_jwt`, all of which it verifies, whether or not a
+    /// client that uses one is registered yet, as a real server lists what it supports (change
+    /// them with the endpoint's [`set_auth_methods`](TestTokenEndpoint::set_auth_methods)).
     pub fn new(endpoint: TestTokenEndpoint) -> Self {
-        endpoint.set_auth_methods(Some(&["none", "client_secret_basic", "client_secret_post"]));
+        endpoint.set_auth_methods(Some(&[
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            clients::PRIVATE_KEY_JWT,
+        ]));
         TestAuthorizationServer {
             endpoint,
             shared: Arc::new(Shared {
@@ -221,6 +231,47 @@ impl TestAuthorizationServer {
             .clients
             .register(uris, token_endpoint_auth_method)
         {
+            Ok(client) => client,
+            Err(r) => panic!(
+                "cannot register the client: {} ({})",
+                r.error, r.description
+            ),
+        }
+    }
+
+    /// Register a `private_key_jwt` client as a test would out of band (RFC 7523 §2.2): no
+    /// secret; at the token endpoint it must send `client_assertion_type`
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a `client_assertion`
+    /// signed with `alg` by the key whose public half is `public_pem` (PEM, SPKI), with `iss`
+    /// and `sub` its `client_id`, `aud` the [issuer](Self::issuer) or the token URL
+    /// (`{issuer}/oauth/token`), an `exp` not passed (60 s leeway), and a `jti` not seen
+    /// before, and nothing else (no secret, no `Authorization` header). Anything else is
+    /// `401 invalid_client`. Panics on a redirect URI that is not absolute, or a PEM that is
+    /// not a public key for `alg`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use jsonwebtoken::Algorithm;
+    /// use portcullis_testkit::{TestAuthorizationServer, es256_key_pair};
+    /// let server = TestAuthorizationServer::start("https://api.test/mcp").await;
+    /// let (_private, public) = es256_key_pair();
+    /// let app = server.register_key_client(
+    ///     &["http://127.0.0.1/callback"],
+    ///     public.as_bytes(),
+    ///     Algorithm::ES256,
+    /// );
+    /// assert_eq!(app.token_endpoint_auth_method, "private_key_jwt");
+    /// assert_eq!(app.client_secret, None);
+    /// # }
+    /// ```
+    pub fn register_key_client(
+        &self,
+        redirect_uris: &[&str],
+        public_pem: &[u8],
+        alg: Algorithm,
+    ) -> TestClient {
+        let uris = redirect_uris.iter().map(|u| (*u).to_owned()).collect();
+        match self.shared.clients.register_key(uris, public_pem, alg) {
             Ok(client) => client,
             Err(r) => panic!(
                 "cannot register the client: {} ({})",

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod authorization;
+mod client_assertion;
 mod endpoint_mode;
 mod eventually;
 mod issuer;

@@ -20,6 +20,7 @@ use base64::Engine;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
+use crate::client_assertion::{client_public_key, verified_assertion};
 use crate::endpoint_mode::TokenEndpointMode;
 use crate::issuer::{TestIssuer, rand_u32};
 
@@ -193,14 +194,7 @@ impl TestTokenEndpoint {
     /// Accept client assertions (`private_key_jwt`, RFC 7523) signed by the key whose public
     /// half is `public_pem`, with `alg`; their `aud` must be the issuer or the token URL.
     pub fn accept_client_key(&self, public_pem: &[u8], alg: Algorithm) {
-        let key = match alg {
-            Algorithm::ES256 | Algorithm::ES384 => {
-                jsonwebtoken::DecodingKey::from_ec_pem(public_pem)
-            }
-            Algorithm::EdDSA => jsonwebtoken::DecodingKey::from_ed_pem(public_pem),
-            _ => jsonwebtoken::DecodingKey::from_rsa_pem(public_pem),
-        }
-        .expect("a public key PEM");
+        let key = client_public_key(public_pem, alg);
         *self.state.client_key.lock().expect("not poisoned") = Some((key, alg));
     }
 
@@ -400,13 +394,8 @@ impl TestTokenEndpoint {
         else {
             return false;
         };
-        let issuer = s.issuer.issuer();
-        let mut v = jsonwebtoken::Validation::new(*alg);
-        v.set_audience(&[issuer.to_owned(), format!("{issuer}/oauth/token")]);
-        v.set_issuer(&[s.client_id.as_str()]);
-        v.sub = Some(s.client_id.clone());
-        v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-        let ok = jsonwebtoken::decode::<serde_json::Value>(assertion, key, &v).is_ok();
+        let ok =
+            verified_assertion(assertion, key, *alg, &s.client_id, s.issuer.issuer()).is_some();
         ok && form.get("client_id").is_none_or(|id| *id == s.client_id)
     }
 

@@ -1,19 +1,30 @@
 //! The clients an authorization server knows: registered by the test or through RFC 7591,
 //! their redirect URIs (RFC 8252 §7.3 for loopback ones), and how each authenticates at the
-//! token endpoint.
+//! token endpoint: by its secret, its `client_id` alone, or an RFC 7523 client assertion
+//! signed by its key.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Mutex;
 
 use axum::http::{HeaderMap, StatusCode, Uri};
 use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Value, json};
 
+use crate::client_assertion::{client_public_key, verified_assertion};
 use crate::issuer::random_hex;
 
-/// The client authentication methods the kit registers (RFC 7591 §2).
+/// The client authentication methods RFC 7591 registration takes here (§2). A
+/// `private_key_jwt` client is registered by the test, with its public key
+/// ([`TestAuthorizationServer::register_key_client`](crate::TestAuthorizationServer::register_key_client)).
 const METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+
+/// The method of a client that authenticates with a client assertion (RFC 7523 §2.2).
+pub(crate) const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
+const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A client registered at a [`TestAuthorizationServer`](crate::TestAuthorizationServer).
 /// `Debug` leaves the secret out.
@@ -34,7 +45,8 @@ pub struct TestClient {
     pub client_id: String,
     /// Its secret (`None` for a public client).
     pub client_secret: Option<String>,
-    /// `none`, `client_secret_basic` or `client_secret_post`: how it must authenticate.
+    /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt`: how it must
+    /// authenticate.
     pub token_endpoint_auth_method: String,
     /// Its redirect URIs.
     pub redirect_uris: Vec<String>,
@@ -123,12 +135,33 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The public key a `private_key_jwt` client's assertions must be signed with.
+struct ClientKey {
+    key: DecodingKey,
+    alg: Algorithm,
+}
+
 /// The registered clients, by `client_id`.
 #[derive(Default)]
 pub(crate) struct Clients {
     by_id: Mutex<HashMap<String, TestClient>>,
+    /// The keys of the `private_key_jwt` clients, by `client_id`.
+    keys: Mutex<HashMap<String, ClientKey>>,
+    /// `(client_id, jti)` of every client assertion accepted: one presented again is refused
+    /// (RFC 7523 §3 lets a server keep them for that).
+    assertions: Mutex<HashSet<(String, String)>>,
     /// Every RFC 7591 request body received, valid or not.
     requests: Mutex<Vec<Value>>,
+}
+
+fn check_redirect_uris(redirect_uris: &[String]) -> Result<(), Refused> {
+    if redirect_uris.is_empty() || !redirect_uris.iter().all(|u| absolute(u)) {
+        return Err(Refused {
+            error: "invalid_redirect_uri",
+            description: "redirect_uris must be absolute URIs without a fragment".into(),
+        });
+    }
+    Ok(())
 }
 
 impl Clients {
@@ -138,21 +171,45 @@ impl Clients {
         redirect_uris: Vec<String>,
         method: &str,
     ) -> Result<TestClient, Refused> {
-        if redirect_uris.is_empty() || !redirect_uris.iter().all(|u| absolute(u)) {
-            return Err(Refused {
-                error: "invalid_redirect_uri",
-                description: "redirect_uris must be absolute URIs without a fragment".into(),
-            });
-        }
+        check_redirect_uris(&redirect_uris)?;
         if !METHODS.contains(&method) {
             return Err(Refused {
                 error: "invalid_client_metadata",
                 description: format!("token_endpoint_auth_method must be one of {METHODS:?}"),
             });
         }
+        let secret = (method != "none").then(|| random_hex(24));
+        Ok(self.insert(redirect_uris, method, secret))
+    }
+
+    /// A new `private_key_jwt` client with these redirect URIs, whose assertions must be
+    /// signed with `alg` by the key whose public half is `public_pem` (panics on a PEM that is
+    /// not such a key).
+    pub(crate) fn register_key(
+        &self,
+        redirect_uris: Vec<String>,
+        public_pem: &[u8],
+        alg: Algorithm,
+    ) -> Result<TestClient, Refused> {
+        check_redirect_uris(&redirect_uris)?;
+        let key = client_public_key(public_pem, alg);
+        let client = self.insert(redirect_uris, PRIVATE_KEY_JWT, None);
+        self.keys
+            .lock()
+            .expect("not poisoned")
+            .insert(client.client_id.clone(), ClientKey { key, alg });
+        Ok(client)
+    }
+
+    fn insert(
+        &self,
+        redirect_uris: Vec<String>,
+        method: &str,
+        client_secret: Option<String>,
+    ) -> TestClient {
         let client = TestClient {
             client_id: format!("client-{}", random_hex(12)),
-            client_secret: (method != "none").then(|| random_hex(24)),
+            client_secret,
             token_endpoint_auth_method: method.to_owned(),
             redirect_uris,
         };
@@ -160,7 +217,7 @@ impl Clients {
             .lock()
             .expect("not poisoned")
             .insert(client.client_id.clone(), client.clone());
-        Ok(client)
+        client
     }
 
     /// RFC 7591 §3: the request body recorded, the client registered, the answer (§3.2.1
@@ -216,13 +273,17 @@ impl Clients {
 
     /// The client a token request authenticates as, by the method it registered: a public
     /// client names itself with `client_id`, a confidential one proves its secret by HTTP
-    /// Basic or form parameters, whichever it registered. `Err` names how it failed, and
-    /// says `how` it tried (`none`, `client_secret_basic`, `client_secret_post`).
+    /// Basic or form parameters, whichever it registered, or its key with a client assertion
+    /// for the server `issuer` ([`Self::assertion_client`]). `Err` says how it failed.
     pub(crate) fn authenticate(
         &self,
         headers: &HeaderMap,
         form: &HashMap<String, String>,
+        issuer: &str,
     ) -> Result<TestClient, &'static str> {
+        if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
+            return self.assertion_client(headers, form, issuer);
+        }
         let (id, secret, how) = match basic(headers) {
             Some((id, secret)) => (id, Some(secret), "client_secret_basic"),
             None => match (form.get("client_id"), form.get("client_secret")) {
@@ -244,6 +305,59 @@ impl Clients {
             _ => Err("wrong client secret"),
         }
     }
+
+    /// RFC 7523 §2.2 and §3: a `private_key_jwt` client's assertion, alone (no secret, no
+    /// Basic header), of type `jwt-bearer`, naming the client (`client_id` if sent, else the
+    /// assertion's `sub`), verified with its key ([`verified_assertion`]: `iss` = `sub` =
+    /// `client_id`, `aud` = `issuer` or the token URL, not expired), and not presented before
+    /// (by its `jti`).
+    fn assertion_client(
+        &self,
+        headers: &HeaderMap,
+        form: &HashMap<String, String>,
+        issuer: &str,
+    ) -> Result<TestClient, &'static str> {
+        if headers.contains_key("authorization") || form.contains_key("client_secret") {
+            return Err("more than one client authentication method");
+        }
+        if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER_ASSERTION) {
+            return Err("client_assertion_type is not jwt-bearer");
+        }
+        let assertion = form
+            .get("client_assertion")
+            .ok_or("client_assertion is missing")?;
+        let id = match form.get("client_id") {
+            Some(id) => id.clone(),
+            None => unverified_subject(assertion).ok_or("the client assertion names no client")?,
+        };
+        let client = self.get(&id).ok_or("unknown client")?;
+        if client.token_endpoint_auth_method != PRIVATE_KEY_JWT {
+            return Err("not the authentication method the client registered");
+        }
+        let claims = {
+            let keys = self.keys.lock().expect("not poisoned");
+            let key = keys.get(&id).ok_or("the client has no key")?;
+            verified_assertion(assertion, &key.key, key.alg, &id, issuer)
+                .ok_or("the client assertion does not verify")?
+        };
+        if let Some(jti) = claims["jti"].as_str() {
+            let mut seen = self.assertions.lock().expect("not poisoned");
+            if !seen.insert((id, jti.to_owned())) {
+                return Err("the client assertion was presented before");
+            }
+        }
+        Ok(client)
+    }
+}
+
+/// The `sub` of a JWT, read without verifying it: only to find whose key verifies it.
+fn unverified_subject(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["sub"].as_str().map(str::to_owned)
 }
 
 /// RFC 7591 §3.2.1: the metadata sent back, with what the server set.
@@ -266,6 +380,29 @@ fn registered(body: &Value, client: &TestClient) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ISSUER: &str = "http://127.0.0.1:1";
+
+    /// Signs ES256 client assertions as a client with a private key would.
+    struct Signer(String);
+
+    static NEXT_JTI: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    impl Signer {
+        fn assertion(&self, id: &str, aud: &str) -> String {
+            self.expiring(id, aud, crate::issuer::now() + 60)
+        }
+
+        fn expiring(&self, id: &str, aud: &str, exp: u64) -> String {
+            let claims = json!({
+                "iss": id, "sub": id, "aud": aud, "exp": exp,
+                "jti": NEXT_JTI.fetch_add(1, std::sync::atomic::Ordering::SeqCst).to_string(),
+            });
+            let key = jsonwebtoken::EncodingKey::from_ec_pem(self.0.as_bytes()).unwrap();
+            let header = jsonwebtoken::Header::new(Algorithm::ES256);
+            jsonwebtoken::encode(&header, &claims, &key).unwrap()
+        }
+    }
 
     #[test]
     fn loopback_redirect_uris_match_on_any_port_and_nothing_else_does() {
@@ -336,24 +473,84 @@ mod tests {
                 .collect()
         };
         let none = HeaderMap::new();
-        let ok = clients.authenticate(&none, &form(&[("client_id", &public.client_id)]));
+        let ok = clients.authenticate(&none, &form(&[("client_id", &public.client_id)]), ISSUER);
         assert_eq!(ok.unwrap().client_id, public.client_id);
         // A confidential client cannot pass as public, nor use the other method.
         let id = basic_client.client_id.as_str();
         let secret = basic_client.client_secret.clone().unwrap();
         assert!(
             clients
-                .authenticate(&none, &form(&[("client_id", id)]))
+                .authenticate(&none, &form(&[("client_id", id)]), ISSUER)
                 .is_err()
         );
         let post = form(&[("client_id", id), ("client_secret", &secret)]);
-        assert!(clients.authenticate(&none, &post).is_err());
+        assert!(clients.authenticate(&none, &post, ISSUER).is_err());
         let mut headers = HeaderMap::new();
         let pair = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
         headers.insert("authorization", format!("Basic {pair}").parse().unwrap());
-        assert!(clients.authenticate(&headers, &form(&[])).is_ok());
+        assert!(clients.authenticate(&headers, &form(&[]), ISSUER).is_ok());
         let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{id}:nope"));
         headers.insert("authorization", format!("Basic {wrong}").parse().unwrap());
-        assert!(clients.authenticate(&headers, &form(&[])).is_err());
+        assert!(clients.authenticate(&headers, &form(&[]), ISSUER).is_err());
+    }
+
+    #[test]
+    fn a_key_client_authenticates_with_a_fresh_assertion_for_this_server_only() {
+        let clients = Clients::default();
+        let (private, public) = crate::es256_key_pair();
+        let uris = vec!["http://127.0.0.1/cb".to_owned()];
+        let client = clients
+            .register_key(uris, public.as_bytes(), Algorithm::ES256)
+            .ok()
+            .unwrap();
+        assert_eq!(client.token_endpoint_auth_method, PRIVATE_KEY_JWT);
+        assert_eq!(client.client_secret, None);
+        let id = client.client_id.as_str();
+        let signer = Signer(private);
+        let form = |assertion: &str, with_id: bool| -> HashMap<String, String> {
+            let mut f = HashMap::from([
+                ("client_assertion_type".into(), JWT_BEARER_ASSERTION.into()),
+                ("client_assertion".into(), assertion.to_owned()),
+            ]);
+            if with_id {
+                f.insert("client_id".into(), id.to_owned());
+            }
+            f
+        };
+        let none = HeaderMap::new();
+        let token_url = format!("{ISSUER}/oauth/token");
+        for (aud, with_id) in [(ISSUER, true), (token_url.as_str(), false)] {
+            let assertion = signer.assertion(id, aud);
+            let ok = clients.authenticate(&none, &form(&assertion, with_id), ISSUER);
+            assert_eq!(ok.unwrap().client_id, id);
+            // The same assertion again is a replay.
+            let again = clients.authenticate(&none, &form(&assertion, with_id), ISSUER);
+            assert!(again.is_err());
+        }
+        let refused = |f: &HashMap<String, String>, headers: &HeaderMap| {
+            clients.authenticate(headers, f, ISSUER).unwrap_err()
+        };
+        // Another server's audience, expired, another key, a secret or Basic header besides,
+        // no assertion at all, no assertion type.
+        let elsewhere = signer.assertion(id, "https://other.test");
+        assert!(refused(&form(&elsewhere, true), &none).contains("verify"));
+        let expired = signer.expiring(id, ISSUER, crate::issuer::now() - 120);
+        assert!(refused(&form(&expired, true), &none).contains("verify"));
+        let (other, _) = crate::es256_key_pair();
+        let other = Signer(other);
+        let forged = other.assertion(id, ISSUER);
+        assert!(refused(&form(&forged, true), &none).contains("verify"));
+        let mut with_secret = form(&signer.assertion(id, ISSUER), true);
+        with_secret.insert("client_secret".into(), "x".into());
+        assert!(refused(&with_secret, &none).contains("more than one"));
+        let mut basic = HeaderMap::new();
+        basic.insert("authorization", "Basic eDp5".parse().unwrap());
+        let signed = form(&signer.assertion(id, ISSUER), true);
+        assert!(refused(&signed, &basic).contains("more than one"));
+        let alone = HashMap::from([("client_id".to_owned(), id.to_owned())]);
+        assert!(refused(&alone, &none).contains("registered"));
+        let mut untyped = form(&signer.assertion(id, ISSUER), true);
+        untyped.remove("client_assertion_type");
+        assert!(refused(&untyped, &none).contains("jwt-bearer"));
     }
 }

@@ -25,8 +25,8 @@ use crate::token_endpoint::{TestTokenEndpoint, oauth_error};
 pub struct SeenRedemption {
     /// The client it authenticated as, when it did.
     pub client_id: Option<String>,
-    /// How it tried to authenticate: `none` (`client_id` alone), `client_secret_basic` or
-    /// `client_secret_post`.
+    /// How it tried to authenticate: `none` (`client_id` alone), `client_secret_basic`,
+    /// `client_secret_post` or `private_key_jwt` (a client assertion).
     pub client_auth: &'static str,
     /// `redirect_uri`.
     pub redirect_uri: Option<String>,
@@ -89,7 +89,9 @@ impl Refusal {
 
 /// How a request tried to authenticate (what [`SeenRedemption::client_auth`] says).
 fn tried(headers: &HeaderMap, form: &HashMap<String, String>) -> &'static str {
-    if headers.contains_key("authorization") {
+    if form.contains_key("client_assertion") {
+        "private_key_jwt"
+    } else if headers.contains_key("authorization") {
         "client_secret_basic"
     } else if form.contains_key("client_secret") {
         "client_secret_post"
@@ -171,7 +173,7 @@ impl Grants {
     ) -> Result<Response, Refusal> {
         let client = p
             .clients
-            .authenticate(headers, form)
+            .authenticate(headers, form, p.endpoint.issuer().issuer())
             .map_err(|why| Refusal::new("invalid_client", why))?;
         seen.client_id = Some(client.client_id.clone());
         let code = form
@@ -253,7 +255,7 @@ impl Grants {
             .ok_or_else(|| Refusal::new("invalid_grant", "unknown refresh token"))?;
         let client = p
             .clients
-            .authenticate(headers, form)
+            .authenticate(headers, form, p.endpoint.issuer().issuer())
             .map_err(|why| Refusal::new("invalid_client", why))?;
         if client.client_id != grant.client_id {
             return Err(Refusal::new(
