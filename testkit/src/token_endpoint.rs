@@ -320,11 +320,22 @@ impl TestTokenEndpoint {
     /// An access token for `subject` with `scope`, valid for `ttl_secs` (negative: expired).
     pub fn access_token(&self, subject: &str, scope: &str, ttl_secs: i64) -> String {
         let s = &self.state;
-        let mut claims = s
-            .issuer
-            .access_claims(subject, &s.audience, scope, ttl_secs);
+        self.mint_access(subject, &s.audience, &s.client_id, scope, ttl_secs)
+    }
+
+    /// An access token of this endpoint's issuer: its algorithm and extra claims, a fresh `jti`.
+    pub(crate) fn mint_access(
+        &self,
+        subject: &str,
+        audience: &str,
+        client_id: &str,
+        scope: &str,
+        ttl_secs: i64,
+    ) -> String {
+        let s = &self.state;
+        let mut claims = s.issuer.access_claims(subject, audience, scope, ttl_secs);
         claims["jti"] = json!(format!("at-{}", self.next_id()));
-        claims["client_id"] = json!(s.client_id);
+        claims["client_id"] = json!(client_id);
         for (k, v) in s.extra_claims.lock().expect("not poisoned").iter() {
             claims[k] = v.clone();
         }

@@ -294,20 +294,11 @@ impl Grants {
         scope: &str,
         refresh_token: String,
     ) -> Response {
-        let s = &endpoint.state;
-        let ttl = s.access_ttl.lock().expect("not poisoned").as_secs();
+        let ttl = endpoint.access_ttl().as_secs();
         let secs = i64::try_from(ttl).unwrap_or(i64::MAX);
-        let mut claims = s
-            .issuer
-            .access_claims(subject, &grant.audience, scope, secs);
-        claims["jti"] = json!(format!("at-{}", endpoint.next_id()));
-        claims["client_id"] = json!(grant.client_id);
-        for (k, v) in s.extra_claims.lock().expect("not poisoned").iter() {
-            claims[k] = v.clone();
-        }
-        let alg = *s.alg.lock().expect("not poisoned");
+        let access = endpoint.mint_access(subject, &grant.audience, &grant.client_id, scope, secs);
         let mut body = json!({
-            "access_token": s.issuer.mint(alg, claims),
+            "access_token": access,
             "token_type": "Bearer",
             "expires_in": ttl,
             "refresh_token": refresh_token,

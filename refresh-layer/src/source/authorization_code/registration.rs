@@ -258,7 +258,14 @@ impl Registration {
             )));
         }
         let got: Registered = serde_json::from_slice(res.body())
-            .map_err(|e| fail(format!("not an RFC 7591 response: {e}")))?;
+            // Where, not what: serde's message can quote the server's text.
+            .map_err(|e| {
+                fail(format!(
+                    "not an RFC 7591 response (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ))
+            })?;
         let auth = got
             .token_endpoint_auth_method
             .as_deref()

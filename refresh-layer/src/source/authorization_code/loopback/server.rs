@@ -393,17 +393,20 @@ mod tests {
         (res.status().as_u16(), outcome)
     }
 
+    /// The browser's first visit to the start page: a 302 that sets the cookie it returns.
+    fn open_start(s: &SignIn, start: &str) -> String {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HOST_OK.parse().unwrap());
+        let (res, outcome) = s.answer(&Method::GET, &start.parse().unwrap(), &h);
+        assert_eq!((res.status().as_u16(), outcome.is_none()), (302, true));
+        let set_cookie = res.headers()[http::header::SET_COOKIE].to_str().unwrap();
+        set_cookie.split(';').next().unwrap().to_owned()
+    }
+
     #[test]
     fn through_the_start_page_the_redirect_needs_its_cookie() {
         let (s, start) = through_start();
-        let (res, outcome) = s.answer(&Method::GET, &start.parse().unwrap(), &{
-            let mut h = HeaderMap::new();
-            h.insert(HOST, HOST_OK.parse().unwrap());
-            h
-        });
-        assert_eq!((res.status().as_u16(), outcome.is_none()), (302, true));
-        let set_cookie = res.headers()[http::header::SET_COOKIE].to_str().unwrap();
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let cookie = open_start(&s, &start);
         let target = "/callback?state=s1&code=c";
         let (status, outcome) = ask(&s, Method::GET, target, HOST_OK);
         assert_eq!((status, outcome.is_none()), (400, true));
@@ -424,14 +427,7 @@ mod tests {
         assert_eq!(ask(&s, Method::POST, &start, HOST_OK).0, 405);
         assert_eq!(ask(&s, Method::GET, "/start/guess", HOST_OK).0, 404);
         assert_eq!(ask(&s, Method::GET, &start, "evil.test:4711").0, 400);
-        let (res, outcome) = s.answer(&Method::GET, &start.parse().unwrap(), &{
-            let mut h = HeaderMap::new();
-            h.insert(HOST, HOST_OK.parse().unwrap());
-            h
-        });
-        assert_eq!((res.status().as_u16(), outcome.is_none()), (302, true));
-        let set_cookie = res.headers()[http::header::SET_COOKIE].to_str().unwrap();
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let cookie = open_start(&s, &start);
         let (status, outcome) = ask_with_cookie(&s, &start, &cookie);
         assert_eq!((status, outcome.is_none()), (302, true));
         let (status, outcome) = ask(&s, Method::GET, &start, HOST_OK);
