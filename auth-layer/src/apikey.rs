@@ -26,7 +26,7 @@ fn sha256(s: &str) -> Digest {
 ///
 /// # Example
 /// ```
-/// use auth_layer::{ApiKeys, CredentialKind, Principal};
+/// use portcullis::server::{ApiKeys, CredentialKind, Principal};
 /// let keys = ApiKeys::new()
 ///     .with_key("k-live-123", Principal::builder(CredentialKind::ApiKey).subject("billing").build())
 ///     // or, to keep plaintext keys out of your config entirely:

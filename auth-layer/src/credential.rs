@@ -116,7 +116,7 @@ impl PresentedCredential {
     /// authenticators that are called outside the layer).
     ///
     /// ```
-    /// use auth_layer::{PresentedCredential, CredentialKind};
+    /// use portcullis::server::{PresentedCredential, CredentialKind};
     /// let c = PresentedCredential::new(CredentialKind::ApiKey, "k-123").unwrap();
     /// assert!(c.secret_eq("k-123"));
     /// assert_eq!(format!("{c:?}"), "PresentedCredential { kind: ApiKey, secret: \"<redacted>\" }");
@@ -139,7 +139,7 @@ impl PresentedCredential {
     /// refuses the same characters.
     ///
     /// ```
-    /// use auth_layer::{PresentedCredential, CredentialKind};
+    /// use portcullis::server::{PresentedCredential, CredentialKind};
     /// let ok = PresentedCredential::new(CredentialKind::Bearer, "a.b-c_d").unwrap();
     /// assert!(ok.check_syntax().is_ok());
     /// let bad = PresentedCredential::new(CredentialKind::Bearer, "a,b").unwrap();

@@ -9,8 +9,8 @@ use crate::error::ErrorCode;
 ///
 /// # Example
 /// ```
-/// use auth_layer::{AuthMetrics};
-/// use portcullis_wire::ErrorCode;
+/// use portcullis::server::{AuthMetrics};
+/// use portcullis::wire::ErrorCode;
 /// let m = AuthMetrics::default();
 /// assert_eq!(m.rejected(ErrorCode::TokenExpired), 0);
 /// assert_eq!(m.snapshot().len(), ErrorCode::ALL.len());

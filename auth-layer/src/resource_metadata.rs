@@ -7,7 +7,7 @@ use portcullis_wire::well_known;
 /// Bearer challenges (`resource_metadata="…"`), as MCP servers and RFC 9728 clients expect.
 ///
 /// ```
-/// use auth_layer::ProtectedResource;
+/// use portcullis::server::ProtectedResource;
 /// let meta = ProtectedResource::new("https://api.example.com/v1")
 ///     .authorization_server("https://id.example.com")
 ///     .scopes_supported(["read", "write"]);
@@ -72,7 +72,7 @@ impl ProtectedResource {
     /// first. A `403 insufficient_scope` names the scopes that request lacked instead.
     ///
     /// ```
-    /// use auth_layer::ProtectedResource;
+    /// use portcullis::server::ProtectedResource;
     /// let meta = ProtectedResource::new("https://api.example.com/mcp").challenge_scope("mcp:read");
     /// # let _ = meta;
     /// ```

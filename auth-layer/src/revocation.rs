@@ -17,8 +17,8 @@ use crate::principal::Principal;
 /// in-memory set, refreshed in the background from your store). Closures implement it.
 ///
 /// ```
-/// use auth_layer::Revocation;
-/// let hook = |p: &auth_layer::Principal| p.subject() == Some("mallory");
+/// use portcullis::server::Revocation;
+/// let hook = |p: &portcullis::server::Principal| p.subject() == Some("mallory");
 /// fn takes(_: impl Revocation) {}
 /// takes(hook);
 /// ```
@@ -74,7 +74,7 @@ type StatusFuture = Pin<Box<dyn Future<Output = RevocationStatus> + Send>>;
 /// in a store ([`pending`](Self::pending)). The ready case costs no allocation.
 ///
 /// ```
-/// use auth_layer::{RevocationCheck, RevocationStatus};
+/// use portcullis::server::{RevocationCheck, RevocationStatus};
 /// # tokio_test::block_on(async {
 /// let now = RevocationCheck::ready(RevocationStatus::Revoked);
 /// assert_eq!(now.resolve().await, RevocationStatus::Revoked);
@@ -134,7 +134,7 @@ where
 /// An in-memory denylist of token ids (`jti`) and subjects (`sub`).
 ///
 /// ```
-/// use auth_layer::{CredentialKind, Denylist, Principal, Revocation};
+/// use portcullis::server::{CredentialKind, Denylist, Principal, Revocation};
 /// let list = Denylist::default();
 /// list.revoke_subject("mallory");
 /// let p = Principal::builder(CredentialKind::Bearer).subject("mallory").build();

@@ -52,10 +52,10 @@ pub enum Placement {
 ///
 /// # Example
 /// ```
-/// use refresh_layer::Credential;
+/// use portcullis::client::Credential;
 /// use std::time::Duration;
 /// let c = Credential::bearer("eyJhbGciOi.x.y").unwrap().expires_in(Duration::from_secs(300));
-/// assert_eq!(c.placement(), refresh_layer::Placement::Bearer);
+/// assert_eq!(c.placement(), portcullis::client::Placement::Bearer);
 /// assert_eq!(format!("{c:?}"), "Credential { placement: Bearer, expires: true }");
 /// ```
 #[derive(Clone)]
@@ -164,8 +164,8 @@ impl Credential {
     /// like any other, once.
     ///
     /// ```
-    /// let c = refresh_layer::Credential::none();
-    /// assert_eq!(c.placement(), refresh_layer::Placement::None);
+    /// let c = portcullis::client::Credential::none();
+    /// assert_eq!(c.placement(), portcullis::client::Placement::None);
     /// ```
     pub fn none() -> Self {
         Credential {

@@ -35,10 +35,10 @@ const FAILURE_BODY_TIMEOUT: Duration = Duration::from_secs(1);
 /// ```
 /// use http::{HeaderMap, StatusCode};
 /// let mut h = HeaderMap::new();
-/// assert!(refresh_layer::refresh_on_401(StatusCode::UNAUTHORIZED, &h));
-/// assert!(!refresh_layer::refresh_on_401(StatusCode::FORBIDDEN, &h));
+/// assert!(portcullis::client::refresh_on_401(StatusCode::UNAUTHORIZED, &h));
+/// assert!(!portcullis::client::refresh_on_401(StatusCode::FORBIDDEN, &h));
 /// h.insert("www-authenticate", r#"Bearer realm="api", error="invalid_request""#.parse().unwrap());
-/// assert!(!refresh_layer::refresh_on_401(StatusCode::UNAUTHORIZED, &h));
+/// assert!(!portcullis::client::refresh_on_401(StatusCode::UNAUTHORIZED, &h));
 /// ```
 pub fn refresh_on_401(status: StatusCode, headers: &HeaderMap) -> bool {
     status == StatusCode::UNAUTHORIZED

@@ -10,13 +10,13 @@ use portcullis_wire::{Challenge, ErrorCode, PROBLEM_JSON, ProblemDetails, parse_
 /// What a server said about a failed request: status, challenges and problem body.
 ///
 /// ```
-/// use refresh_layer::AuthFailure;
+/// use portcullis::client::AuthFailure;
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("www-authenticate", r#"Bearer realm="api", error="invalid_token""#.parse().unwrap());
 /// headers.insert("content-type", "application/problem+json".parse().unwrap());
 /// let f = AuthFailure::parse(http::StatusCode::UNAUTHORIZED, &headers, br#"{"code":"token_expired"}"#);
 /// assert_eq!(f.bearer_error(), Some("invalid_token"));
-/// assert_eq!(f.code(), Some(portcullis_wire::ErrorCode::TokenExpired));
+/// assert_eq!(f.code(), Some(portcullis::wire::ErrorCode::TokenExpired));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

@@ -50,7 +50,7 @@ impl CredentialHandle {
     /// none (a `client_credentials` grant, a closure).
     ///
     /// ```
-    /// # use refresh_layer::{Credential, CredentialHandle, SignIn};
+    /// # use portcullis::client::{Credential, CredentialHandle, SignIn};
     /// # fn after_login(handle: &CredentialHandle, access: &str, refresh: &str) -> Result<(), Box<dyn std::error::Error>> {
     /// handle.sign_in(SignIn::access(Credential::bearer(access)?).refresh_token(refresh))?;
     /// # Ok(()) }

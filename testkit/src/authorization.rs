@@ -75,8 +75,8 @@ struct Shared {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use portcullis_testkit::TestAuthorizationServer;
-/// use portcullis_testkit::loopback::{client, empty, send};
+/// use portcullis::testkit::TestAuthorizationServer;
+/// use portcullis::testkit::loopback::{client, empty, send};
 /// let server = TestAuthorizationServer::start("https://api.test/mcp").await;
 /// let app = server.register_client(&["http://127.0.0.1/callback"], "none");
 /// let url = format!(
@@ -251,8 +251,8 @@ impl TestAuthorizationServer {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use jsonwebtoken::Algorithm;
-    /// use portcullis_testkit::{TestAuthorizationServer, es256_key_pair};
+    /// use portcullis::server::jsonwebtoken::Algorithm;
+    /// use portcullis::testkit::{TestAuthorizationServer, es256_key_pair};
     /// let server = TestAuthorizationServer::start("https://api.test/mcp").await;
     /// let (_private, public) = es256_key_pair();
     /// let app = server.register_key_client(

@@ -37,7 +37,7 @@ impl std::error::Error for StillFalse {}
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::time::Duration;
-/// use portcullis_testkit::eventually;
+/// use portcullis::testkit::eventually;
 ///
 /// let done = Arc::new(AtomicBool::new(false));
 /// let flag = done.clone();

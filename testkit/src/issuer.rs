@@ -225,9 +225,9 @@ impl TestIssuer {
     /// HMAC algorithms, whose secret is not public.
     ///
     /// ```
-    /// use auth_layer::jwt::JwtKey;
-    /// use jsonwebtoken::Algorithm;
-    /// let issuer = portcullis_testkit::TestIssuer::new("https://id.test");
+    /// use portcullis::server::jwt::JwtKey;
+    /// use portcullis::server::jsonwebtoken::Algorithm;
+    /// let issuer = portcullis::testkit::TestIssuer::new("https://id.test");
     /// let pem = issuer.public_pem(Algorithm::RS256).unwrap();
     /// assert!(JwtKey::rsa_pem(pem.as_bytes(), &[Algorithm::RS256]).is_ok());
     /// assert!(issuer.public_pem(Algorithm::HS256).is_none());
@@ -250,7 +250,7 @@ impl TestIssuer {
 /// `private_key_jwt` key, the public half registered at the [`TestTokenEndpoint`](crate::TestTokenEndpoint).
 ///
 /// ```
-/// let (private, public) = portcullis_testkit::es256_key_pair();
+/// let (private, public) = portcullis::testkit::es256_key_pair();
 /// assert!(private.starts_with("-----BEGIN PRIVATE KEY-----"));
 /// assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
 /// ```

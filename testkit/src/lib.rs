@@ -14,8 +14,8 @@
 //! - [`eventually`]: wait for what another task or process does, up to a deadline.
 //!
 //! ```
-//! use portcullis_testkit::TestIssuer;
-//! use jsonwebtoken::Algorithm;
+//! use portcullis::testkit::TestIssuer;
+//! use portcullis::server::jsonwebtoken::Algorithm;
 //! let issuer = TestIssuer::new("https://id.test");
 //! let token = issuer.mint(Algorithm::ES256, serde_json::json!({"sub": "alice", "exp": 4102444800u64}));
 //! assert_eq!(token.split('.').count(), 3);

@@ -2,7 +2,7 @@
 //! persistence, stopped when dropped. For suites that share state through Redis.
 //!
 //! ```no_run
-//! use portcullis_testkit::redis_process::RedisProcess;
+//! use portcullis::testkit::redis_process::RedisProcess;
 //! let mut redis = RedisProcess::start();
 //! let url = redis.url(); // redis://127.0.0.1:PORT/
 //! redis.stop(); // an outage…

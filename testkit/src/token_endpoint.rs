@@ -165,7 +165,7 @@ impl TestTokenEndpoint {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use portcullis_testkit::TestTokenEndpoint;
+    /// use portcullis::testkit::TestTokenEndpoint;
     /// let (endpoint, token_url) = TestTokenEndpoint::start("orders-api", "my-client", "my-secret").await;
     /// assert!(token_url.ends_with("/oauth/token"));
     /// assert!(token_url.starts_with(endpoint.issuer().issuer()));

@@ -53,7 +53,7 @@ where
 /// use bytes::Bytes;
 /// use http::{Request, Response};
 /// use http_body_util::Full;
-/// use portcullis_wire::buffered_client::buffered;
+/// use portcullis::wire::buffered_client::buffered;
 /// use tower::ServiceExt;
 ///
 /// let http = tower::service_fn(|_req: Request<Full<Bytes>>| async {

@@ -135,7 +135,7 @@ impl<'a> Cursor<'a> {
 /// Parse one `WWW-Authenticate` field value into its challenges.
 ///
 /// ```
-/// use portcullis_wire::parse_challenges;
+/// use portcullis::wire::parse_challenges;
 /// let c = parse_challenges(r#"Bearer realm="api", error="invalid_token", Basic realm="x""#).unwrap();
 /// assert_eq!(c.len(), 2);
 /// assert_eq!(c[0].param("error"), Some("invalid_token"));
@@ -230,7 +230,7 @@ pub fn parse_challenges(value: &str) -> Result<Vec<Challenge>, ChallengeParseErr
 /// escapes in `error_description` and `scope`), so the result is always a valid header value.
 ///
 /// ```
-/// use portcullis_wire::ChallengeBuilder;
+/// use portcullis::wire::ChallengeBuilder;
 /// let c = ChallengeBuilder::new("Bearer")
 ///     .unwrap()
 ///     .param("realm", "api")

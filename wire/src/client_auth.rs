@@ -7,8 +7,8 @@
 //!
 //! # Example
 //! ```
-//! use portcullis_wire::client_auth::{ClientAuth, authenticate};
-//! use portcullis_wire::form::form_encode;
+//! use portcullis::wire::client_auth::{ClientAuth, authenticate};
+//! use portcullis::wire::form::form_encode;
 //!
 //! let auth = authenticate(ClientAuth::Post, "my-client", Some("s3cret"), None, "https://id.example/token")
 //!     .unwrap();
@@ -46,8 +46,8 @@ pub enum ClientAuth {
 /// (RFC 7523) for every token request. `Debug` shows the algorithm only.
 ///
 /// ```
-/// use jsonwebtoken::Algorithm;
-/// use portcullis_wire::client_auth::ClientKey;
+/// use portcullis::client::jsonwebtoken::Algorithm;
+/// use portcullis::wire::client_auth::ClientKey;
 /// let pem = b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
 /// assert!(ClientKey::from_pem(pem, Algorithm::ES256).is_err());
 /// assert!(ClientKey::from_pem(pem, Algorithm::HS256).is_err(), "HMAC is not a private key");

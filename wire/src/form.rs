@@ -2,7 +2,7 @@
 //! (RFC 6749 Appendix B, the WHATWG URL standard's serializer).
 //!
 //! ```
-//! use portcullis_wire::form::form_encode;
+//! use portcullis::wire::form::form_encode;
 //! assert_eq!(
 //!     form_encode(&[("grant_type", "client_credentials"), ("scope", "read write")]),
 //!     "grant_type=client_credentials&scope=read+write"
@@ -23,7 +23,7 @@ pub fn form_encode(pairs: &[(&str, &str)]) -> String {
 /// `%XX`).
 ///
 /// ```
-/// use portcullis_wire::form::form_component;
+/// use portcullis::wire::form::form_component;
 /// assert_eq!(form_component("a b+c/ü"), "a+b%2Bc%2F%C3%BC");
 /// ```
 pub fn form_component(s: &str) -> String {

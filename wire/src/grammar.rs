@@ -6,7 +6,7 @@
 /// RFC 9110 `tchar`: what a token (an auth-scheme, a parameter name) is made of.
 ///
 /// ```
-/// use portcullis_wire::grammar::is_tchar;
+/// use portcullis::wire::grammar::is_tchar;
 /// assert!(is_tchar(b'B') && is_tchar(b'~'));
 /// assert!(!is_tchar(b' ') && !is_tchar(b'"') && !is_tchar(b'='));
 /// ```
@@ -34,7 +34,7 @@ pub const fn is_tchar(b: u8) -> bool {
 /// RFC 9110 `token`: one or more [`tchar`](is_tchar).
 ///
 /// ```
-/// use portcullis_wire::grammar::is_token;
+/// use portcullis::wire::grammar::is_token;
 /// assert!(is_token("Bearer"));
 /// assert!(!is_token("") && !is_token("Be arer"));
 /// ```
@@ -63,7 +63,7 @@ const TOKEN68: [u8; 256] = {
 /// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 ///
 /// ```
-/// use portcullis_wire::grammar::is_b64token;
+/// use portcullis::wire::grammar::is_b64token;
 /// assert!(is_b64token(b"eyJ.abc_-~+/=="));
 /// assert!(!is_b64token(b"=") && !is_b64token(b"a=b") && !is_b64token(b"a b"));
 /// ```
@@ -100,7 +100,7 @@ pub const fn is_quotable(b: u8) -> bool {
 /// put between the quotes of a challenge parameter.
 ///
 /// ```
-/// use portcullis_wire::grammar::quotable;
+/// use portcullis::wire::grammar::quotable;
 /// assert_eq!(quotable("bad \"x\" \\ é\n"), "bad x  ");
 /// ```
 pub fn quotable(s: &str) -> String {
@@ -114,7 +114,7 @@ pub fn quotable(s: &str) -> String {
 /// `application/x-www-form-urlencoded` bodies.
 ///
 /// ```
-/// use portcullis_wire::grammar::percent_encode;
+/// use portcullis::wire::grammar::percent_encode;
 /// assert_eq!(percent_encode("a b&c=é"), "a%20b%26c%3D%C3%A9");
 /// ```
 pub fn percent_encode(s: &str) -> String {

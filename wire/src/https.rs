@@ -8,11 +8,11 @@
 //! use hyper_util::client::legacy::Client;
 //! use hyper_util::rt::TokioExecutor;
 //!
-//! let connector = portcullis_wire::https::connector(false, Duration::from_secs(5))?;
+//! let connector = portcullis::wire::https::connector(false, Duration::from_secs(5))?;
 //! let client = Client::builder(TokioExecutor::new())
 //!     .build::<_, http_body_util::Empty<bytes::Bytes>>(connector);
 //! # let _ = client;
-//! # Ok::<(), portcullis_wire::https::NoRootCertificates>(())
+//! # Ok::<(), portcullis::wire::https::NoRootCertificates>(())
 //! ```
 
 use std::time::Duration;

@@ -24,7 +24,7 @@
 //!
 //! # Example
 //! ```
-//! use portcullis_wire::{ChallengeBuilder, ErrorCode, parse_challenges};
+//! use portcullis::wire::{ChallengeBuilder, ErrorCode, parse_challenges};
 //!
 //! let code = ErrorCode::TokenExpired;
 //! let sent = ChallengeBuilder::new("Bearer")

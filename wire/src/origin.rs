@@ -10,7 +10,7 @@ use http::Uri;
 /// may read an answer. Compared by scheme, host (without case) and effective port.
 ///
 /// ```
-/// use portcullis_wire::Origin;
+/// use portcullis::wire::Origin;
 /// let o = Origin::parse("https://API.example.com").unwrap();
 /// assert_eq!(o.to_string(), "https://api.example.com:443");
 /// assert!(o.matches(&"https://api.example.com:443/x?y".parse().unwrap()));

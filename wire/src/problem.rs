@@ -13,7 +13,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 ///
 /// # Example
 /// ```
-/// use portcullis_wire::{ErrorCode, Problem};
+/// use portcullis::wire::{ErrorCode, Problem};
 /// let scopes = ["admin".to_owned()];
 /// let p = Problem::new(ErrorCode::InsufficientScope, "urn:example:insufficient_scope", "needs admin", &scopes);
 /// let json: serde_json::Value = serde_json::from_slice(&p.to_json()).unwrap();
@@ -98,7 +98,7 @@ struct Members<'a> {
 /// that any RFC 9457 server can be read, not only a Portcullis one.
 ///
 /// ```
-/// use portcullis_wire::{ErrorCode, ProblemDetails};
+/// use portcullis::wire::{ErrorCode, ProblemDetails};
 /// let p = ProblemDetails::from_json(br#"{"status":401,"code":"token_expired","extra":1}"#).unwrap();
 /// assert_eq!(p.error_code(), Some(ErrorCode::TokenExpired));
 /// assert_eq!(p.status, Some(401));

@@ -12,9 +12,9 @@
 //! interval. It holds its owner weakly and stops when the owner is dropped.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), portcullis_wire::redis_link::RedisLinkError> {
+//! # async fn run() -> Result<(), portcullis::wire::redis_link::RedisLinkError> {
 //! use std::time::Duration;
-//! use portcullis_wire::redis_link::{RedisLink, redis};
+//! use portcullis::wire::redis_link::{RedisLink, redis};
 //! let link = RedisLink::connect("redis://127.0.0.1:6379/", Duration::from_secs(2)).await?;
 //! let mut conn = link.connection();
 //! let pong: String = redis::cmd("PING").query_async(&mut conn).await?;

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 /// # Example
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use portcullis_wire::single_flight::SingleFlight;
+/// use portcullis::wire::single_flight::SingleFlight;
 /// use std::sync::{Arc, Mutex};
 ///
 /// let slot = Arc::new(Mutex::new(SingleFlight::<u32>::new()));

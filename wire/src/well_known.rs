@@ -6,7 +6,7 @@
 //!
 //! # Example
 //! ```
-//! use portcullis_wire::well_known;
+//! use portcullis::wire::well_known;
 //!
 //! let resource = "https://api.example.com/v1/".parse().unwrap();
 //! assert_eq!(
@@ -35,7 +35,7 @@ pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 /// the path; a trailing slash is not part of the path.
 ///
 /// ```
-/// use portcullis_wire::well_known::protected_resource_path;
+/// use portcullis::wire::well_known::protected_resource_path;
 /// assert_eq!(protected_resource_path("/v1/"), "/.well-known/oauth-protected-resource/v1");
 /// assert_eq!(protected_resource_path("/"), "/.well-known/oauth-protected-resource");
 /// ```
@@ -83,7 +83,7 @@ pub fn authorization_server_urls(issuer: &Uri) -> Vec<String> {
 /// well-known segment.
 ///
 /// ```
-/// use portcullis_wire::well_known::openid_configuration_url;
+/// use portcullis::wire::well_known::openid_configuration_url;
 /// assert_eq!(
 ///     openid_configuration_url("https://id.example.com/tenant/"),
 ///     "https://id.example.com/tenant/.well-known/openid-configuration"

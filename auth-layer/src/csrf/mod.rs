@@ -24,13 +24,13 @@
 //!
 //! # Example
 //! ```
-//! use auth_layer::{ApiKeys, AuthLayer, CsrfKey, CsrfPolicy};
+//! use portcullis::server::{ApiKeys, AuthLayer, CsrfKey, CsrfPolicy};
 //! use axum::extract::State;
 //! use axum::http::header::SET_COOKIE;
 //! use axum::response::IntoResponse;
 //! use axum::{Router, routing::post};
 //!
-//! # fn main() -> Result<(), auth_layer::ConfigError> {
+//! # fn main() -> Result<(), portcullis::server::ConfigError> {
 //! // From your secret store: at least 32 bytes, the same on every replica.
 //! let key = CsrfKey::new(b"read-me-from-the-secret-store-not-the-source")?;
 //! # let sessions = ApiKeys::new();

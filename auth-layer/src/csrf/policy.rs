@@ -15,8 +15,8 @@ const DEFAULT_HEADER: &str = "x-csrf-token";
 /// How cookie-authenticated unsafe requests prove they come from our own pages.
 ///
 /// ```
-/// use auth_layer::{CsrfKey, CsrfPolicy};
-/// # fn main() -> Result<(), auth_layer::ConfigError> {
+/// use portcullis::server::{CsrfKey, CsrfPolicy};
+/// # fn main() -> Result<(), portcullis::server::ConfigError> {
 /// # let secret = [7u8; 32];
 /// // A token bound to the session cookie in `x-csrf-token`, and requests from this API's
 /// // origin or the app's.

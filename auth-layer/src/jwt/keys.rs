@@ -32,8 +32,8 @@ fn min_hmac_secret(alg: Algorithm) -> usize {
 ///
 /// # Example
 /// ```
-/// use auth_layer::jwt::JwtKey;
-/// use auth_layer::jsonwebtoken::Algorithm;
+/// use portcullis::server::jwt::JwtKey;
+/// use portcullis::server::jsonwebtoken::Algorithm;
 /// let key = JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])
 ///     .unwrap()
 ///     .with_kid("k1");
@@ -141,9 +141,9 @@ impl JwtKey {
     /// An RSA public key in PEM (RS* and PS* algorithms).
     ///
     /// ```
-    /// use auth_layer::jwt::JwtKey;
-    /// use auth_layer::{ConfigError, KeyError};
-    /// use auth_layer::jsonwebtoken::Algorithm;
+    /// use portcullis::server::jwt::JwtKey;
+    /// use portcullis::server::{ConfigError, KeyError};
+    /// use portcullis::server::jsonwebtoken::Algorithm;
     /// let private = b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
     /// assert_eq!(
     ///     JwtKey::rsa_pem(private, &[Algorithm::RS256]).unwrap_err(),

@@ -7,8 +7,8 @@
 //!
 //! # Example
 //! ```
-//! use auth_layer::jwt::{JwtAuthenticator, JwtKey};
-//! use auth_layer::jsonwebtoken::Algorithm;
+//! use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+//! use portcullis::server::jsonwebtoken::Algorithm;
 //!
 //! #[derive(Clone, serde::Deserialize)]
 //! struct MyClaims { org_id: String }

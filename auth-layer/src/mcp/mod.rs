@@ -48,12 +48,12 @@
 //!
 //! # Example
 //! ```
-//! use auth_layer::mcp::ToolScopesLayer;
-//! use auth_layer::{AuthLayer, ProtectedResource, jwt::{JwtAuthenticator, JwtKey}};
-//! use auth_layer::jsonwebtoken::Algorithm;
+//! use portcullis::server::mcp::ToolScopesLayer;
+//! use portcullis::server::{AuthLayer, ProtectedResource, jwt::{JwtAuthenticator, JwtKey}};
+//! use portcullis::server::jsonwebtoken::Algorithm;
 //! use tower::ServiceBuilder;
 //!
-//! # fn main() -> Result<(), auth_layer::ConfigError> {
+//! # fn main() -> Result<(), portcullis::server::ConfigError> {
 //! let jwt = JwtAuthenticator::builder()
 //!     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])?)
 //!     .audience("https://mcp.example.com/mcp")

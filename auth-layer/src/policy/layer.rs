@@ -14,7 +14,32 @@ pub struct PolicyLayer<P> {
 
 /// Requires scopes: `RequireScope::all(["read", "write"])` or `RequireScope::any([...])`.
 pub type RequireScope = PolicyLayer<ScopePolicy>;
-/// Requires one of some roles: `RequireRole::any(["admin"])`.
+/// Requires one of some roles: `RequireRole::any(["admin"])`, checked against
+/// [`Principal::roles`](crate::Principal::roles). For a JWT those come from the claim the
+/// [`JwtAuthenticator`](crate::jwt::JwtAuthenticator) was told, the top-level `roles` claim by
+/// default: name your identity provider's with
+/// [`roles_claim`](crate::jwt::JwtAuthenticatorBuilder::roles_claim) (`groups`,
+/// `cognito:groups`, `https://example.com/roles`) or
+/// [`roles_claim_path`](crate::jwt::JwtAuthenticatorBuilder::roles_claim_path) (Keycloak).
+/// Without a matching role: 403 `forbidden`.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use portcullis::server::jsonwebtoken::Algorithm;
+/// use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+/// use portcullis::server::{AuthLayer, RequireRole};
+/// # fn main() -> Result<(), portcullis::server::ConfigError> {
+/// // Keycloak puts realm roles in {"realm_access": {"roles": [...]}}.
+/// let jwt = JwtAuthenticator::builder()
+///     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])?)
+///     .audience("orders-api")
+///     .roles_claim_path(["realm_access", "roles"])
+///     .build()?;
+/// let app: Router = Router::new()
+///     .route("/billing", get(|| async { "$" }).route_layer(RequireRole::any(["finance"])))
+///     .layer(AuthLayer::bearer(jwt)?);
+/// # let _ = app; Ok(()) }
+/// ```
 pub type RequireRole = PolicyLayer<RolePolicy>;
 /// Requires a credential kind: `RequireCredential::any_of([CredentialKind::ApiKey])`.
 pub type RequireCredential = PolicyLayer<CredentialPolicy>;
@@ -69,11 +94,14 @@ impl PolicyLayer<RolePolicy> {
 }
 
 impl PolicyLayer<CredentialPolicy> {
-    /// The request must have been authenticated with one of `kinds`.
+    /// The request must have been authenticated with one of `kinds`; otherwise 403
+    /// `forbidden`. A 401 is answered by the auth layer around it, with every scheme that
+    /// layer accepts: for a 401 that advertises only `kinds`, give the routes a copy of the
+    /// layer made with [`AuthLayer::accepting`](crate::AuthLayer::accepting) instead.
     ///
     /// ```
-    /// use auth_layer::CredentialKind;
-    /// use auth_layer::policy::RequireCredential;
+    /// use portcullis::server::CredentialKind;
+    /// use portcullis::server::policy::RequireCredential;
     /// use axum::{Router, routing::post};
     /// // Machine clients only: a browser session cookie or a user's token is refused here.
     /// let app: Router = Router::new()

@@ -7,14 +7,14 @@
 //!
 //! # Example
 //! ```
-//! use auth_layer::policy::RequirePolicy;
-//! use auth_layer::{RequireRole, RequireScope};
+//! use portcullis::server::policy::RequirePolicy;
+//! use portcullis::server::{RequireRole, RequireScope};
 //! use axum::{Router, routing::get};
 //!
 //! let app: Router = Router::new()
 //!     .route("/admin", get(|| async { "hi" }).route_layer(RequireScope::all(["admin"])))
 //!     .route("/billing", get(|| async { "$" }).route_layer(RequireRole::any(["finance"])))
-//!     .route("/ours", get(|| async { "!" }).route_layer(RequirePolicy::new(|p: &auth_layer::Principal| {
+//!     .route("/ours", get(|| async { "!" }).route_layer(RequirePolicy::new(|p: &portcullis::server::Principal| {
 //!         p.issuer() == Some("https://id.example.com")
 //!     })));
 //! ```

@@ -36,6 +36,9 @@ impl AccessPolicy for ScopePolicy {
 }
 
 /// Requires a role; refuses with 403 `forbidden` (no challenge: a new token would not help).
+/// Reads [`Principal::roles`]: for a JWT, the claim its authenticator was told
+/// (`roles` by default; see [`RequireRole`](crate::RequireRole) to read `groups` or
+/// Keycloak's `realm_access.roles` instead).
 #[derive(Debug, Clone)]
 pub struct RolePolicy {
     pub(super) roles: Arc<[String]>,

@@ -16,8 +16,8 @@ use crate::error::SharedRevocationError;
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use auth_layer::SharedRevocations;
-/// # async fn run() -> Result<(), auth_layer::SharedRevocationError> {
+/// use portcullis::server::SharedRevocations;
+/// # async fn run() -> Result<(), portcullis::server::SharedRevocationError> {
 /// let revoked = SharedRevocations::builder("redis://127.0.0.1:6379/")
 ///     .key_prefix("orders-api:revoked")
 ///     .max_entries(50_000)

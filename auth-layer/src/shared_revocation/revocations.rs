@@ -44,9 +44,9 @@ pub struct SharedRevocationStats {
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use auth_layer::SharedRevocations;
-/// use auth_layer::jsonwebtoken::Algorithm;
-/// use auth_layer::jwt::{JwtAuthenticator, JwtKey};
+/// use portcullis::server::SharedRevocations;
+/// use portcullis::server::jsonwebtoken::Algorithm;
+/// use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
 ///
 /// let revoked = SharedRevocations::builder("redis://127.0.0.1:6379/").connect().await?;
 /// let jwt = JwtAuthenticator::builder()

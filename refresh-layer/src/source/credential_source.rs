@@ -21,8 +21,8 @@ pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Credential, RefreshErr
 ///
 /// # Example
 /// ```
-/// use refresh_layer::{Credential, from_fn};
-/// let source = from_fn(|| async { Credential::bearer("t0k").map_err(|e| refresh_layer::RefreshError::InvalidResponse(e.to_string().into())) });
+/// use portcullis::client::{Credential, from_fn};
+/// let source = from_fn(|| async { Credential::bearer("t0k").map_err(|e| portcullis::client::RefreshError::InvalidResponse(e.to_string().into())) });
 /// # let _ = source;
 /// ```
 pub trait CredentialSource: Send + Sync + 'static {

@@ -42,7 +42,7 @@ impl RefreshGrant {
 ///
 /// # Example
 /// ```
-/// use refresh_layer::OAuth2;
+/// use portcullis::client::OAuth2;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

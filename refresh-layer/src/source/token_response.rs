@@ -104,7 +104,7 @@ pub(super) fn invalid(why: impl Into<Arc<str>>) -> RefreshError {
 /// Parse a token endpoint's answer (RFC 6749 §5.1 success, §5.2 error).
 ///
 /// ```
-/// use refresh_layer::fuzzing::parse_token_response;
+/// use portcullis::client::fuzzing::parse_token_response;
 /// use http::StatusCode;
 /// let t = parse_token_response(StatusCode::OK, br#"{"access_token":"a","token_type":"bearer","expires_in":60}"#).unwrap();
 /// assert_eq!(t.expires_in, Some(std::time::Duration::from_secs(60)));

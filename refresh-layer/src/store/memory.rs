@@ -32,10 +32,10 @@ impl Entry {
 /// code written against [`CredentialStore`].
 ///
 /// ```
-/// use refresh_layer::store::{CredentialStore, MemoryStore, StoredTokens, Commit};
+/// use portcullis::client::store::{CredentialStore, MemoryStore, StoredTokens, Commit};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let store = MemoryStore::new();
-/// let first = refresh_layer::store::Versioned { version: 1, tokens: StoredTokens::from_refresh_token("rt-1") };
+/// let first = portcullis::client::store::Versioned { version: 1, tokens: StoredTokens::from_refresh_token("rt-1") };
 /// assert!(store.restore("grant", &first).await.unwrap());
 /// let lease = store.acquire("grant", std::time::Duration::from_secs(5)).await.unwrap().unwrap();
 /// assert!(store.acquire("grant", std::time::Duration::from_secs(5)).await.unwrap().is_none());

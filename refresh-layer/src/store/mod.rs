@@ -151,7 +151,7 @@ impl StoredTokens {
     /// A token set holding `access_token`; add what else is known with the setters.
     ///
     /// ```
-    /// use refresh_layer::store::StoredTokens;
+    /// use portcullis::client::store::StoredTokens;
     /// let t = StoredTokens::new("at-1").refresh_token("rt-1").expires_at_ms(1_700_000_000_000);
     /// assert_eq!(t.access_token.as_deref(), Some("at-1"));
     /// assert_eq!(t.refresh_token.as_deref(), Some("rt-1"));

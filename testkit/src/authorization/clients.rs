@@ -31,7 +31,7 @@ const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use portcullis_testkit::TestAuthorizationServer;
+/// use portcullis::testkit::TestAuthorizationServer;
 /// let server = TestAuthorizationServer::start("https://api.test/mcp").await;
 /// let client = server.register_client(&["http://127.0.0.1/callback"], "client_secret_post");
 /// assert!(client.client_secret.is_some());

@@ -11,7 +11,7 @@ pub const HOSTILE_DESCRIPTION: &str = concat!(
 /// How the test authorization server's `/authorize` answers a valid request.
 ///
 /// ```
-/// use portcullis_testkit::AuthorizeMode;
+/// use portcullis::testkit::AuthorizeMode;
 /// let mode = AuthorizeMode::WrongIssuer("https://evil.test".into());
 /// assert_ne!(mode, AuthorizeMode::Normal);
 /// ```

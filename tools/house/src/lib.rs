@@ -12,11 +12,15 @@
 //!   the root holds docs, `mod` lines and re-exports, and the re-exports would close a cycle.
 //! - **lines**: no production file (`src/` of every package, `examples/`) over
 //!   [`MAX_LINES`] lines.
+//! - **doc paths**: a doc example in the facade or a crate it re-exports names the paths a user
+//!   imports (`portcullis::server::…`), never `auth_layer::…`, `refresh_layer::…`,
+//!   `portcullis_wire::…`, `portcullis_testkit::…` or a bare `jsonwebtoken::…`.
 //! - **architecture**: every production file is named in `ARCHITECTURE.md`, and the README's
 //!   bench list is `benches/`.
 
 mod architecture;
 mod cycles;
+mod doc_paths;
 mod lines;
 mod resolve;
 mod root_items;
@@ -25,6 +29,7 @@ mod workspace;
 
 pub use architecture::{bench_list_mismatches, unnamed_files};
 pub use cycles::{Cycle, cycles, module_name, workspace_cycles};
+pub use doc_paths::{DOC_EXAMPLE_DIRS, DocPathUse, doc_path_uses, workspace_doc_path_uses};
 pub use lines::{MAX_LINES, long_files};
 pub use resolve::{Edge, defining_module, edges};
 pub use root_items::{RootItemUse, root_item_uses, workspace_root_item_uses};

@@ -1,11 +1,13 @@
-//! `house check [DIR]`: module cycles, modules using their crate root's items, and long files; `house architecture [DIR]`: the files
+//! `house check [DIR]`: module cycles, modules using their crate root's items, long files and
+//! doc examples naming sub-crate paths; `house architecture [DIR]`: the files
 //! `ARCHITECTURE.md` does not name and the README's bench list. Exit code 1 when a check
 //! finds something, 2 for a usage or read error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: house <check|cycles|root-items|lines|architecture> [WORKSPACE_DIR]";
+const USAGE: &str =
+    "usage: house <check|cycles|root-items|lines|doc-paths|architecture> [WORKSPACE_DIR]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,10 +19,12 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "check" => cycles(&workspace)
             .and_then(|a| Ok(a & root_items(&workspace)?))
-            .map(|a| a & lines(&workspace)),
+            .map(|a| a & lines(&workspace))
+            .and_then(|a| Ok(a & doc_paths(&workspace)?)),
         "cycles" => cycles(&workspace),
         "root-items" => root_items(&workspace),
         "lines" => Ok(lines(&workspace)),
+        "doc-paths" => doc_paths(&workspace),
         "architecture" => architecture(&workspace),
         _ => {
             eprintln!("{USAGE}");
@@ -72,6 +76,15 @@ fn lines(workspace: &std::path::Path) -> bool {
         long.len()
     );
     long.is_empty()
+}
+
+fn doc_paths(workspace: &std::path::Path) -> Outcome {
+    let found = house::workspace_doc_path_uses(workspace)?;
+    for use_ in &found {
+        print!("{use_}");
+    }
+    println!("doc example lines naming a sub-crate path: {}", found.len());
+    Ok(found.is_empty())
 }
 
 fn architecture(workspace: &std::path::Path) -> Outcome {

@@ -101,7 +101,7 @@ fn into_parts(
 ///
 /// # Example
 /// ```
-/// use auth_layer::jwt::JwksKeySource;
+/// use portcullis::server::jwt::JwksKeySource;
 /// use std::time::Duration;
 ///
 /// let keys = JwksKeySource::builder("https://login.example.com/.well-known/jwks.json")
@@ -143,9 +143,9 @@ impl JwksKeySourceBuilder {
 ///
 /// # Example
 /// ```no_run
-/// use auth_layer::jwt::JwksKeySource;
+/// use portcullis::server::jwt::JwksKeySource;
 /// use std::time::Duration;
-/// # async fn run() -> Result<(), auth_layer::JwksError> {
+/// # async fn run() -> Result<(), portcullis::server::JwksError> {
 /// let keys = JwksKeySource::discovery("https://id.example.com")
 ///     .timeout(Duration::from_secs(2))
 ///     .discover()

@@ -18,7 +18,7 @@
 //!
 //! # Example
 //! ```no_run
-//! use auth_layer::jwt::{JwksKeySource, JwtAuthenticator};
+//! use portcullis::server::jwt::{JwksKeySource, JwtAuthenticator};
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let keys = JwksKeySource::discover("https://id.example.com").await?;
 //! let jwt = JwtAuthenticator::builder()

@@ -75,7 +75,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// # Example
 /// ```no_run
 /// use std::time::Duration;
-/// use refresh_layer::source::authorization_code::{LoopbackBrowser, UserAgent};
+/// use portcullis::client::source::authorization_code::{LoopbackBrowser, UserAgent};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
@@ -109,7 +109,7 @@ impl LoopbackBrowser {
     /// Bind `127.0.0.1` on a port the system picks, for the life of the value.
     ///
     /// ```no_run
-    /// use refresh_layer::source::authorization_code::LoopbackBrowser;
+    /// use portcullis::client::source::authorization_code::LoopbackBrowser;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let browser = LoopbackBrowser::bind().await?;
@@ -125,7 +125,7 @@ impl LoopbackBrowser {
     /// port (`0` picks one, as [`bind`](Self::bind) does). Fails when the port is taken.
     ///
     /// ```no_run
-    /// use refresh_layer::source::authorization_code::{LoopbackBrowser, UserAgent};
+    /// use portcullis::client::source::authorization_code::{LoopbackBrowser, UserAgent};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let browser = LoopbackBrowser::bind_port(8976).await?;
@@ -151,7 +151,7 @@ impl LoopbackBrowser {
     /// error.
     ///
     /// ```no_run
-    /// use refresh_layer::source::authorization_code::{LoopbackBrowser, UserAgent};
+    /// use portcullis::client::source::authorization_code::{LoopbackBrowser, UserAgent};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let browser = LoopbackBrowser::bind_port(8976).await?.path("/oauth/cb")?;
@@ -178,7 +178,7 @@ impl LoopbackBrowser {
     /// stderr is the person's own, and the URL then also works in a browser elsewhere.)
     ///
     /// ```no_run
-    /// use refresh_layer::source::authorization_code::LoopbackBrowser;
+    /// use portcullis::client::source::authorization_code::LoopbackBrowser;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let browser = LoopbackBrowser::bind().await?.print_only();
@@ -199,7 +199,7 @@ impl LoopbackBrowser {
     /// hand it the URL in a way other users cannot read (not as a command-line argument).
     ///
     /// ```no_run
-    /// use refresh_layer::source::authorization_code::LoopbackBrowser;
+    /// use portcullis::client::source::authorization_code::LoopbackBrowser;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let browser = LoopbackBrowser::bind().await?.open_with(|url| {
@@ -222,7 +222,7 @@ impl LoopbackBrowser {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use refresh_layer::source::authorization_code::LoopbackBrowser;
+    /// use portcullis::client::source::authorization_code::LoopbackBrowser;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let browser = LoopbackBrowser::bind().await?.timeout(Duration::from_secs(60));
@@ -249,7 +249,7 @@ impl LoopbackBrowser {
     /// The address the listener is bound to (`127.0.0.1` and its port).
     ///
     /// ```no_run
-    /// use refresh_layer::source::authorization_code::LoopbackBrowser;
+    /// use portcullis::client::source::authorization_code::LoopbackBrowser;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let browser = LoopbackBrowser::bind().await?;

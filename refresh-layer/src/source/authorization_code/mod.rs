@@ -82,8 +82,8 @@ pub type OnChange = Arc<dyn Fn(Option<&StoredTokens>) + Send + Sync>;
 /// use http_body_util::Full;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::RefreshLayer;
-/// use refresh_layer::source::authorization_code::{AuthorizationCode, FollowRedirects};
+/// use portcullis::client::RefreshLayer;
+/// use portcullis::client::source::authorization_code::{AuthorizationCode, FollowRedirects};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();

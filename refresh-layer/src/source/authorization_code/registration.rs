@@ -21,7 +21,7 @@ use portcullis_wire::client_auth::{ClientAuth, ClientKey};
 /// another, whatever a resource names.
 ///
 /// ```
-/// use refresh_layer::source::authorization_code::RegisteredClient;
+/// use portcullis::client::source::authorization_code::RegisteredClient;
 /// let client = RegisteredClient::new("https://id.example.com", "my-cli");
 /// let confidential = RegisteredClient::new("https://id.example.com", "my-app").client_secret("s3cret");
 /// # let _ = (client, confidential);

@@ -94,7 +94,7 @@ impl AuthorizationResponse {
     /// than 16 KiB.
     ///
     /// ```
-    /// use refresh_layer::source::authorization_code::AuthorizationResponse;
+    /// use portcullis::client::source::authorization_code::AuthorizationResponse;
     /// let r = AuthorizationResponse::from_query("code=abc&state=xyz&iss=https%3A%2F%2Fid.test").unwrap();
     /// assert_eq!(r.code.as_deref(), Some("abc"));
     /// assert_eq!(r.iss.as_deref(), Some("https://id.test"));
@@ -166,7 +166,7 @@ impl<U: UserAgent + ?Sized> UserAgent for Arc<U> {
 /// ```
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::source::authorization_code::FollowRedirects;
+/// use portcullis::client::source::authorization_code::FollowRedirects;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let http = Client::builder(TokioExecutor::new()).build_http();
 /// let agent = FollowRedirects::new("http://127.0.0.1:8976/callback", http);

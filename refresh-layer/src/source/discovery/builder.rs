@@ -55,7 +55,7 @@ impl DiscoveryBuilder {
     /// # use bytes::Bytes; use http_body_util::Full;
     /// # use hyper_util::client::legacy::Client; use hyper_util::rt::TokioExecutor;
     /// # let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    /// let source = refresh_layer::source::discovery::Discovery::builder("https://mcp.example.com/mcp", "my-agent")
+    /// let source = portcullis::client::source::discovery::Discovery::builder("https://mcp.example.com/mcp", "my-agent")
     ///     .client_secret("agent-secret")
     ///     .trust_issuer("https://id.example.com")
     ///     .client_credentials(http)

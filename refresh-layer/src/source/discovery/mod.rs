@@ -87,8 +87,8 @@ struct State {
 /// use http_body_util::Full;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::RefreshLayer;
-/// use refresh_layer::source::discovery::Discovery;
+/// use portcullis::client::RefreshLayer;
+/// use portcullis::client::source::discovery::Discovery;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();

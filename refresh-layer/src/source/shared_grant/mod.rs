@@ -115,9 +115,9 @@ use stored::{retire, stored_of};
 /// use std::time::Duration;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::source::shared_grant::{NewSeed, SharedGrant};
-/// use refresh_layer::store::MemoryStore;
-/// use refresh_layer::{OAuth2, RefreshLayer};
+/// use portcullis::client::source::shared_grant::{NewSeed, SharedGrant};
+/// use portcullis::client::store::MemoryStore;
+/// use portcullis::client::{OAuth2, RefreshLayer};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let http = Client::builder(TokioExecutor::new()).build_http();
 /// let oauth = OAuth2::builder("http://127.0.0.1:9/oauth/token", "gateway")

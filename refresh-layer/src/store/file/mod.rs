@@ -32,9 +32,9 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// use std::time::Duration;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use refresh_layer::source::shared_grant::{NewSeed, SharedGrant};
-/// use refresh_layer::store::{Commit, CredentialStore, FileStore, StoredTokens, Versioned};
-/// use refresh_layer::OAuth2;
+/// use portcullis::client::source::shared_grant::{NewSeed, SharedGrant};
+/// use portcullis::client::store::{Commit, CredentialStore, FileStore, StoredTokens, Versioned};
+/// use portcullis::client::OAuth2;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = std::env::temp_dir().join(format!("portcullis-doc-{}", std::process::id()));

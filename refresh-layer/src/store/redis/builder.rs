@@ -24,7 +24,7 @@ const DEFAULT_REMEMBERED_GRANTS: usize = 1024;
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
-/// use refresh_layer::store::redis::{RedisStore, StoreKey};
+/// use portcullis::client::store::redis::{RedisStore, StoreKey};
 /// let store = RedisStore::builder("redis://127.0.0.1:6379/", StoreKey::from_bytes(&[7; 32])?)
 ///     .key_prefix("billing-gateway:tokens")
 ///     .timeout(Duration::from_millis(500))

@@ -21,9 +21,9 @@ impl StoreKey {
     /// A key from 32 bytes.
     ///
     /// ```
-    /// let key = refresh_layer::store::redis::StoreKey::from_bytes(&[7u8; 32]).unwrap();
+    /// let key = portcullis::client::store::redis::StoreKey::from_bytes(&[7u8; 32]).unwrap();
     /// assert_eq!(format!("{key:?}"), "StoreKey(<redacted>)");
-    /// assert!(refresh_layer::store::redis::StoreKey::from_bytes(b"short").is_err());
+    /// assert!(portcullis::client::store::redis::StoreKey::from_bytes(b"short").is_err());
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvalidStoreKey> {
         if bytes.len() != 32 {

@@ -46,7 +46,7 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use refresh_layer::store::redis::{RedisStore, StoreKey};
+//! use portcullis::client::store::redis::{RedisStore, StoreKey};
 //! let key = StoreKey::from_base64(&std::env::var("TOKEN_STORE_KEY")?)?;
 //! let store = RedisStore::builder("redis://127.0.0.1:6379/", key).connect().await?;
 //! # let _ = Arc::new(store);
