@@ -19,8 +19,8 @@ pub(crate) use portcullis_wire::ErrorCode;
 ///
 /// # Example
 /// ```
-/// use auth_layer::AuthError;
-/// use portcullis_wire::ErrorCode;
+/// use portcullis::server::AuthError;
+/// use portcullis::wire::ErrorCode;
 /// let err = AuthError::new(ErrorCode::TokenExpired);
 /// assert_eq!(err.to_string(), "token_expired: the token has expired");
 /// let err = AuthError::insufficient_scope(["admin"]);
@@ -199,6 +199,25 @@ pub enum ConfigError {
     /// An option of session-bound CSRF tokens (the method named) given to another protection.
     #[error("CsrfPolicy::{0} only applies to session-bound tokens (CsrfPolicy::session_bound)")]
     CsrfNotSessionBound(&'static str),
+    /// The handlers read another claims type than an authenticator of the layer attaches
+    /// (`AuthLayerBuilder::claims`).
+    #[error(
+        "the handlers read claims of type {expected}, but the {credential} authenticator attaches {found}: give it .claims::<{expected}>() (JwtAuthenticatorBuilder::claims)"
+    )]
+    ClaimsTypeMismatch {
+        /// The credential source whose authenticator does not match (`bearer` or `cookie`).
+        credential: &'static str,
+        /// The type the handlers read.
+        expected: &'static str,
+        /// The type the authenticator attaches (`()` for none).
+        found: &'static str,
+    },
+    /// [`AuthLayer::accepting`](crate::AuthLayer::accepting) named a credential kind (its
+    /// [`as_str`](crate::CredentialKind::as_str)) the layer was not built to accept.
+    #[error(
+        "the layer was not built to accept {0} credentials: a copy can only accept fewer kinds; add the source to the AuthLayer builder first"
+    )]
+    CredentialNotConfigured(&'static str),
     /// The layer accepts no credential at all.
     #[error("accept at least one of: bearer, cookie, api_key")]
     NoCredentialSource,
@@ -218,6 +237,19 @@ pub enum ConfigError {
         "claim {0:?} cannot be required: only registered claims can; check custom claims in your claims type"
     )]
     UncheckableClaim(String),
+    /// The roles claim ([`roles_claim`](crate::jwt::JwtAuthenticatorBuilder::roles_claim),
+    /// [`roles_claim_path`](crate::jwt::JwtAuthenticatorBuilder::roles_claim_path)) has no name,
+    /// or its path is empty or has an empty name in it.
+    #[error(
+        "name the claim roles are read from: a member name, or a path of member names, none of them empty"
+    )]
+    EmptyRolesClaim,
+    /// The roles claim names a registered claim the JWT authenticator reads for itself (`aud`,
+    /// `scope`, …): one member cannot be read as two claims.
+    #[error(
+        "roles cannot be read from the claim {0:?}: the authenticator reads that registered claim itself; name the claim your identity provider puts roles in (roles, groups, cognito:groups, realm_access.roles, ...)"
+    )]
+    RolesClaimIsRegistered(String),
     /// A key cannot be used as given.
     #[error("key cannot be used: {0}")]
     Key(#[from] KeyError),

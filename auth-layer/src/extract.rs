@@ -108,10 +108,12 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
     }
 }
 
-/// The typed claims of the token (see `JwtAuthenticatorBuilder::claims`).
+/// The typed claims of the token (see `JwtAuthenticatorBuilder::claims`). Declare the same
+/// type on the layer ([`AuthLayerBuilder::claims`](crate::AuthLayerBuilder::claims)) and a
+/// mismatch is an error when the layer is built, not a 500 at the first request.
 ///
 /// ```
-/// use auth_layer::Claims;
+/// use portcullis::server::Claims;
 /// #[derive(Clone, serde::Deserialize)]
 /// struct Org { org_id: String }
 /// async fn handler(Claims(org): Claims<Org>) -> String { org.org_id }
@@ -127,15 +129,21 @@ pub enum ClaimsRejection {
     /// The request is anonymous (401 `missing_credentials`, answered like the layer would), or
     /// the route is not behind an auth layer (500).
     Unauthenticated(AuthRejection),
-    /// The principal carries no claims of this type: the authenticator was configured with
-    /// another claims type (`JwtAuthenticatorBuilder::claims`). A server bug, so 500.
+    /// The principal carries no typed claims at all: it was authenticated by a credential
+    /// that has none (an API key, say) on a route that reads a token's claims. The client
+    /// chose that credential, so this is 403 `forbidden`, answered like the layer would.
+    NoClaims(AuthRejection),
+    /// The principal carries claims of another type: the authenticator was configured with
+    /// another claims type (`JwtAuthenticatorBuilder::claims`). A server bug, so 500;
+    /// [`AuthLayerBuilder::claims`](crate::AuthLayerBuilder::claims) catches it when the
+    /// layer is built.
     WrongClaimsType,
 }
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
         match self {
-            ClaimsRejection::Unauthenticated(r) => r.into_response(),
+            ClaimsRejection::Unauthenticated(r) | ClaimsRejection::NoClaims(r) => r.into_response(),
             ClaimsRejection::WrongClaimsType => (
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "the authenticator does not produce the claims type this handler asks for",
@@ -156,9 +164,27 @@ where
         let Some(principal) = parts.extensions.get::<Principal>() else {
             return Err(ClaimsRejection::Unauthenticated(unauthenticated(parts)));
         };
+        if !principal.has_claims() {
+            return Err(ClaimsRejection::NoClaims(AuthRejection {
+                kind: RejectionKind::Refused {
+                    error: AuthError::with_detail(
+                        ErrorCode::Forbidden,
+                        "this resource reads a token's claims; the credential sent carries none",
+                    ),
+                    context: parts.extensions.get::<LayerContext>().cloned(),
+                },
+            }));
+        }
         principal
             .claims::<T>()
             .map(|c| Claims(c.clone()))
-            .ok_or(ClaimsRejection::WrongClaimsType)
+            .ok_or_else(|| {
+                tracing::error!(
+                    target: "portcullis::auth",
+                    expected = std::any::type_name::<T>(),
+                    "server misconfiguration: the authenticator attaches another claims type than this handler reads (declare it with AuthLayerBuilder::claims to catch this when the layer is built)"
+                );
+                ClaimsRejection::WrongClaimsType
+            })
     }
 }

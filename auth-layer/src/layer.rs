@@ -14,6 +14,7 @@ use crate::credential::CredentialKind;
 use crate::csrf::CsrfPolicy;
 use crate::error::ConfigError;
 use crate::metrics::AuthMetrics;
+use crate::principal::ClaimsType;
 use crate::resource_metadata::ProtectedResource;
 use crate::response::challenge::Challenges;
 use crate::response::problem::{ProblemRenderer, Responder, ResponderConfig};
@@ -53,9 +54,76 @@ impl AuthLayer {
         AuthLayer::builder().bearer(authenticator).build()
     }
 
+    /// A copy of this layer for routes that take only some of its credential kinds: it reads
+    /// only where those are sent (another kind's header is just a header there, not a second
+    /// credential) and its failures carry only their challenges. Its 401
+    /// `missing_credentials` says what it takes (`…; it takes an API key in the x-api-key
+    /// header`). Cheap: it shares this layer's authenticators (and their caches), CSRF check,
+    /// revocation, renderer and [`AuthMetrics`].
+    ///
+    /// Give each copy to its routes with axum's `route_layer`, and put no broader layer
+    /// around them: the outer one would answer first, with all of its challenges. (A
+    /// [`RequireCredential`](crate::policy::RequireCredential) inside the full layer instead
+    /// refuses the wrong kind with 403 `forbidden`, but a 401 there still lists every scheme.)
+    ///
+    /// Fails with [`ConfigError::CredentialNotConfigured`] for a kind this layer was not built
+    /// with, and [`ConfigError::NoCredentialSource`] for none.
+    ///
+    /// ```
+    /// use axum::{Router, routing::{get, post}};
+    /// use portcullis::server::jsonwebtoken::Algorithm;
+    /// use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+    /// use portcullis::server::{ApiKeys, AuthLayer, CredentialKind, Principal};
+    /// # fn main() -> Result<(), portcullis::server::ConfigError> {
+    /// # let jwt = JwtAuthenticator::builder()
+    /// #     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])?)
+    /// #     .audience("orders-api")
+    /// #     .build()?;
+    /// # let machines = ApiKeys::new();
+    /// let auth = AuthLayer::builder().bearer(jwt).api_key("x-api-key", machines).build()?;
+    /// let app: Router = Router::new()
+    ///     // 401 here: `WWW-Authenticate: Bearer realm="api"` only.
+    ///     .merge(Router::new()
+    ///         .route("/me", get(|p: Principal| async move { format!("{:?}", p.subject()) }))
+    ///         .route_layer(auth.accepting([CredentialKind::Bearer])?))
+    ///     // 401 here: `WWW-Authenticate: ApiKey realm="api"` only.
+    ///     .route("/deploy", post(|| async { "deployed" })
+    ///         .route_layer(auth.accepting([CredentialKind::ApiKey])?))
+    ///     // Both kinds, both challenges.
+    ///     .route("/status", get(|| async { "ok" }).route_layer(auth.clone()));
+    /// # let _ = app; Ok(()) }
+    /// ```
+    pub fn accepting(
+        &self,
+        kinds: impl IntoIterator<Item = CredentialKind>,
+    ) -> Result<AuthLayer, ConfigError> {
+        Ok(AuthLayer {
+            shared: Arc::new(self.shared.accepting(kinds)?),
+        })
+    }
+
     /// The layer's decision counters.
     pub fn metrics(&self) -> Arc<AuthMetrics> {
         self.shared.metrics.clone()
+    }
+
+    /// The request headers this layer reads that a page sets itself, besides `authorization`:
+    /// its API-key header and the header of its CSRF token. A browser sends them cross-origin
+    /// only when the preflight allows them, which
+    /// [`CorsPreset::allow_headers_of`](crate::cors::CorsPreset::allow_headers_of) does.
+    pub fn request_headers(&self) -> impl Iterator<Item = &HeaderName> + '_ {
+        // A copy made by `accepting` names only the headers it reads: the CSRF header matters
+        // only where cookies are read.
+        let sources = &self.shared.sources;
+        let reads = |kind: CredentialKind| sources.reads[kind.index()];
+        let csrf = (self.shared.csrf.as_ref())
+            .filter(|_| reads(CredentialKind::Cookie))
+            .and_then(|c| c.header());
+        let api_key = sources
+            .api_key
+            .as_ref()
+            .filter(|_| reads(CredentialKind::ApiKey));
+        api_key.into_iter().chain(csrf)
     }
 }
 
@@ -89,6 +157,7 @@ pub struct AuthLayerBuilder {
     pass_preflights: bool,
     strip: bool,
     allow_multiple: bool,
+    claims: Option<ClaimsType>,
     type_base: Option<String>,
     renderer: Option<Arc<dyn ProblemRenderer>>,
     resource: Option<ProtectedResource>,
@@ -123,6 +192,7 @@ impl Default for AuthLayerBuilder {
             pass_preflights: false,
             strip: false,
             allow_multiple: false,
+            claims: None,
             type_base: None,
             renderer: None,
             resource: None,
@@ -206,7 +276,7 @@ impl AuthLayerBuilder {
     /// (MCP authorization, "token passthrough").
     ///
     /// ```
-    /// use auth_layer::{ApiKeys, AuthLayer};
+    /// use portcullis::server::{ApiKeys, AuthLayer};
     /// let layer = AuthLayer::builder()
     ///     .api_key("x-api-key", ApiKeys::new())
     ///     .strip_credentials(true)
@@ -275,6 +345,7 @@ impl AuthLayerBuilder {
             cookie: self.cookie.as_ref().map(|(n, _)| n.clone()),
             api_key: api_key_header,
             allow_multiple: self.allow_multiple,
+            reads: [true; CredentialKind::COUNT],
         })
     }
 
@@ -298,8 +369,65 @@ impl AuthLayerBuilder {
         engines
     }
 
+    /// The claims type the handlers behind this layer read with `Claims<T>`: `build()` then
+    /// refuses a bearer or cookie authenticator whose principals carry another type
+    /// ([`ConfigError::ClaimsTypeMismatch`]), instead of every request to those handlers
+    /// failing with 500. API keys carry no token claims; a `Claims<T>` handler answers a
+    /// principal without claims with 403 `forbidden` (a credential this route cannot serve),
+    /// so put such routes behind `RequireCredential` or `AuthLayer::accepting`.
+    ///
+    /// ```
+    /// use portcullis::server::jsonwebtoken::Algorithm;
+    /// use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+    /// use portcullis::server::{AuthLayer, ConfigError};
+    ///
+    /// #[derive(Clone, serde::Deserialize)]
+    /// struct Org { org_id: String }
+    /// #[derive(Clone, serde::Deserialize)]
+    /// struct Tenant { tenant: String }
+    ///
+    /// # fn main() -> Result<(), ConfigError> {
+    /// let key = || JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256]);
+    /// let jwt = JwtAuthenticator::builder().key(key()?).audience("api").claims::<Org>().build()?;
+    /// assert!(AuthLayer::builder().bearer(jwt.clone()).claims::<Org>().build().is_ok());
+    /// // Handlers reading `Claims<Tenant>` behind an authenticator of `Org`: caught here.
+    /// let err = AuthLayer::builder().bearer(jwt).claims::<Tenant>().build().unwrap_err();
+    /// assert!(matches!(err, ConfigError::ClaimsTypeMismatch { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn claims<T: Clone + Send + Sync + 'static>(mut self) -> Self {
+        self.claims = Some(ClaimsType::of::<T>());
+        self
+    }
+
+    /// A bearer or cookie authenticator whose principals carry another claims type than the
+    /// one declared with [`claims`](Self::claims).
+    fn check_claims(&self) -> Result<(), ConfigError> {
+        let Some(expected) = self.claims else {
+            return Ok(());
+        };
+        let token_sources = [
+            ("bearer", self.bearer.as_ref()),
+            ("cookie", self.cookie.as_ref().map(|(_, a)| a)),
+        ];
+        for (credential, authenticator) in token_sources {
+            if let Some(found) = authenticator.and_then(|a| a.claims_type())
+                && found != expected
+            {
+                return Err(ConfigError::ClaimsTypeMismatch {
+                    credential,
+                    expected: expected.name(),
+                    found: found.name(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Check the configuration and build the layer.
     pub fn build(self) -> Result<AuthLayer, ConfigError> {
+        self.check_claims()?;
         let sources = self.sources()?;
         let (metadata_url, metadata) = match &self.resource {
             Some(r) => {
@@ -329,7 +457,7 @@ impl AuthLayerBuilder {
             renderer: self.renderer.unwrap_or(defaults.renderer),
         });
         let csrf = match (&self.cookie, self.csrf) {
-            (Some(_), CsrfChoice::On(c)) => Some(c.compile()?),
+            (Some(_), CsrfChoice::On(c)) => Some(Arc::new(c.compile()?)),
             (Some(_), CsrfChoice::Unset) => return Err(ConfigError::CsrfNotConfigured),
             _ => None,
         };

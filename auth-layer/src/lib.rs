@@ -13,12 +13,12 @@
 //!
 //! # Example
 //! ```
-//! use auth_layer::jwt::{JwtAuthenticator, JwtKey};
-//! use auth_layer::{AuthLayer, Principal, RequireScope};
+//! use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+//! use portcullis::server::{AuthLayer, Principal, RequireScope};
 //! use axum::{Router, routing::get};
-//! use auth_layer::jsonwebtoken::Algorithm;
+//! use portcullis::server::jsonwebtoken::Algorithm;
 //!
-//! # fn main() -> Result<(), auth_layer::ConfigError> {
+//! # fn main() -> Result<(), portcullis::server::ConfigError> {
 //! let jwt = JwtAuthenticator::builder()
 //!     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])?)
 //!     .issuer("https://id.example.com")
@@ -103,7 +103,7 @@ pub use extract::{AuthRejection, Claims, ClaimsRejection};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use metrics::AuthMetrics;
 pub use policy::layer::{RequireRole, RequireScope};
-pub use principal::{Principal, PrincipalBuilder};
+pub use principal::{ClaimsType, Principal, PrincipalBuilder};
 pub use resource_metadata::ProtectedResource;
 pub use response::problem::{ProblemJson, ProblemRenderer, RenderedProblem};
 pub use revocation::{Denylist, Revocation, RevocationCheck, RevocationStatus};

@@ -116,6 +116,44 @@ impl Text {
     }
 }
 
+/// The type of the claims an authenticator attaches to its principals (what
+/// [`Principal::claims`] and the `Claims<T>` extractor read), compared when a layer is built
+/// ([`AuthLayerBuilder::claims`](crate::AuthLayerBuilder::claims)).
+///
+/// ```
+/// use portcullis::server::ClaimsType;
+/// #[derive(Clone, serde::Deserialize)]
+/// struct Org { org_id: String }
+/// assert_eq!(ClaimsType::of::<Org>(), ClaimsType::of::<Org>());
+/// assert_ne!(ClaimsType::of::<Org>(), ClaimsType::none());
+/// assert!(ClaimsType::of::<Org>().name().ends_with("Org"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClaimsType {
+    id: std::any::TypeId,
+    name: &'static str,
+}
+
+impl ClaimsType {
+    /// Principals that carry no typed claims (`JwtAuthenticator` without `.claims::<T>()`).
+    pub fn none() -> Self {
+        ClaimsType::of::<()>()
+    }
+
+    /// The claims type `T`.
+    pub fn of<T: 'static>() -> Self {
+        ClaimsType {
+            id: std::any::TypeId::of::<T>(),
+            name: std::any::type_name::<T>(),
+        }
+    }
+
+    /// The type's name, for messages (`std::any::type_name`).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 struct PrincipalInner<C: ?Sized> {
     fields: Fields,
     has_claims: bool,
@@ -126,7 +164,7 @@ impl Principal {
     /// Start building a principal authenticated by a credential of `kind`.
     ///
     /// ```
-    /// use auth_layer::{CredentialKind, Principal};
+    /// use portcullis::server::{CredentialKind, Principal};
     /// let p = Principal::builder(CredentialKind::ApiKey)
     ///     .subject("build-bot")
     ///     .scopes(["deploy"])
@@ -187,7 +225,7 @@ impl Principal {
     /// Granted scopes (from `scope` and `scp`), in the order the credential lists them.
     ///
     /// ```
-    /// use auth_layer::{CredentialKind, Principal};
+    /// use portcullis::server::{CredentialKind, Principal};
     /// let p = Principal::builder(CredentialKind::Bearer).scopes(["read", "write"]).build();
     /// assert_eq!(p.scopes().collect::<Vec<_>>(), ["read", "write"]);
     /// ```
@@ -200,7 +238,40 @@ impl Principal {
             .chain(self.inner.fields.text.list(b))
     }
 
-    /// Granted roles.
+    /// Granted roles. From a JWT, the strings of the claim its
+    /// [`JwtAuthenticator`](crate::jwt::JwtAuthenticator) reads roles from: the top-level
+    /// `roles` claim unless
+    /// [`roles_claim`](crate::jwt::JwtAuthenticatorBuilder::roles_claim) names another
+    /// (`groups`, `cognito:groups`, `https://example.com/roles`) or
+    /// [`roles_claim_path`](crate::jwt::JwtAuthenticatorBuilder::roles_claim_path) a nested one
+    /// (Keycloak's `["realm_access", "roles"]`); that claim alone, and none when the token
+    /// lacks it. From another authenticator, what it gave [`PrincipalBuilder::roles`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use portcullis::server::jsonwebtoken::Algorithm;
+    /// use portcullis::server::jwt::JwtAuthenticator;
+    /// use portcullis::server::{Authenticator, CredentialKind, PresentedCredential};
+    /// use portcullis::testkit::TestIssuer;
+    ///
+    /// let idp = TestIssuer::new("https://id.example.com");
+    /// // Okta and Azure AD put group names in `groups`: this API takes its roles from there.
+    /// let jwt = JwtAuthenticator::builder()
+    ///     .key(idp.verification_key(Algorithm::HS256))
+    ///     .audience("orders-api")
+    ///     .roles_claim("groups")
+    ///     .build()?;
+    /// let mut claims = idp.access_claims("alice", "orders-api", "read", 300);
+    /// claims["groups"] = serde_json::json!(["finance"]);
+    /// claims["roles"] = serde_json::json!(["admin"]); // not the roles claim here: not read
+    /// let token = idp.mint(Algorithm::HS256, claims);
+    /// let bearer = PresentedCredential::new(CredentialKind::Bearer, &token).unwrap();
+    /// let principal = jwt.authenticate(&bearer).resolve().await?;
+    /// assert_eq!(principal.roles().collect::<Vec<_>>(), ["finance"]);
+    /// assert!(principal.has_role("finance") && !principal.has_role("admin"));
+    /// # Ok(()) }
+    /// ```
     pub fn roles(&self) -> impl Iterator<Item = &str> + '_ {
         self.inner.fields.text.list(&self.inner.fields.roles)
     }
@@ -210,7 +281,11 @@ impl Principal {
         self.scopes().any(|s| s == scope)
     }
 
-    /// True when `role` was granted.
+    /// True when `role` is one of [`roles`](Self::roles): for a JWT, a string of the claim its
+    /// authenticator reads roles from (`roles` unless
+    /// [`roles_claim`](crate::jwt::JwtAuthenticatorBuilder::roles_claim) or
+    /// [`roles_claim_path`](crate::jwt::JwtAuthenticatorBuilder::roles_claim_path) names
+    /// another), compared exactly.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles().any(|r| r == role)
     }
@@ -222,6 +297,11 @@ impl Principal {
         }
         let claims: &(dyn Any + Send + Sync) = &self.inner.claims;
         claims.downcast_ref::<T>()
+    }
+
+    /// Whether the authenticator attached typed claims at all.
+    pub(crate) fn has_claims(&self) -> bool {
+        self.inner.has_claims
     }
 
     pub(crate) fn with_context(self, context: LayerContext) -> Self {

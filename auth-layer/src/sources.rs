@@ -22,6 +22,12 @@ pub(crate) struct Sources {
     /// When false (the default, RFC 6750 §2), a credential in two places is a 400; when true
     /// the first by precedence (header, API key, cookie) wins.
     pub(crate) allow_multiple: bool,
+    /// Where [`extract`](Self::extract) looks, by kind: everywhere for a built layer (the
+    /// `Authorization` header included when bearer tokens are not accepted, so that another
+    /// scheme is answered `unsupported_scheme`); in a copy made by
+    /// [`AuthLayer::accepting`](crate::AuthLayer::accepting), only where its kinds are sent.
+    /// The other places are just headers to its routes, still marked sensitive and stripped.
+    pub(crate) reads: [bool; CredentialKind::COUNT],
 }
 
 const TWO_PLACES: &str =
@@ -33,14 +39,19 @@ impl Sources {
         &self,
         headers: &'h HeaderMap,
     ) -> Result<Option<Found<'h>>, AuthError> {
-        let bearer = self.authorization(headers)?;
+        let reads = |kind: CredentialKind| self.reads[kind.index()];
+        let bearer = if reads(CredentialKind::Bearer) {
+            self.authorization(headers)?
+        } else {
+            None
+        };
         let api_key = match &self.api_key {
-            Some(name) => api_key(headers, name)?,
-            None => None,
+            Some(name) if reads(CredentialKind::ApiKey) => api_key(headers, name)?,
+            _ => None,
         };
         let cookie = match &self.cookie {
-            Some(name) => cookie(headers, name)?,
-            None => None,
+            Some(name) if reads(CredentialKind::Cookie) => cookie(headers, name)?,
+            _ => None,
         };
         let found = bearer.is_some() as u8 + api_key.is_some() as u8 + cookie.is_some() as u8;
         if found > 1 && !self.allow_multiple {
@@ -219,6 +230,7 @@ mod tests {
             cookie: Some("at".into()),
             api_key: Some(HeaderName::from_static("x-api-key")),
             allow_multiple: false,
+            reads: [true; CredentialKind::COUNT],
         }
     }
 
@@ -352,6 +364,28 @@ mod tests {
     #[test]
     fn nothing_found_is_none() {
         assert!(sources().extract(&HeaderMap::new()).unwrap().is_none());
+    }
+
+    /// Where a narrowed copy does not look, even a malformed or second credential is just a
+    /// header.
+    #[test]
+    fn places_not_read_are_just_headers() {
+        let only = |kind: CredentialKind| {
+            let mut reads = [false; CredentialKind::COUNT];
+            reads[kind.index()] = true;
+            Sources { reads, ..sources() }
+        };
+        let h = headers(&[
+            ("authorization", "Basic dXNlcjpwYXNz"),
+            ("x-api-key", "k1"),
+            ("cookie", "at=x; at=y"),
+        ]);
+        let found = only(CredentialKind::ApiKey).extract(&h).unwrap().unwrap();
+        assert_eq!(found.kind(), CredentialKind::ApiKey);
+        let h = headers(&[("x-api-key", "a b"), ("cookie", "at=tok")]);
+        assert!(only(CredentialKind::Bearer).extract(&h).unwrap().is_none());
+        let found = only(CredentialKind::Cookie).extract(&h).unwrap().unwrap();
+        assert_eq!(found.kind(), CredentialKind::Cookie);
     }
 
     #[test]

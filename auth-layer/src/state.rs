@@ -8,6 +8,7 @@ use crate::authenticator::engine::Engine;
 use crate::context::LayerContext;
 use crate::credential::CredentialKind;
 use crate::csrf::CsrfCheck;
+use crate::error::ConfigError;
 use crate::metrics::AuthMetrics;
 use crate::response::problem::Responder;
 use crate::sources::Sources;
@@ -21,12 +22,84 @@ pub(crate) struct Shared {
     pub(crate) pass_preflights: bool,
     /// Remove the credential from an accepted request before the inner service sees it.
     pub(crate) strip: bool,
-    pub(crate) csrf: Option<CsrfCheck>,
+    pub(crate) csrf: Option<Arc<CsrfCheck>>,
     pub(crate) responder: Arc<Responder>,
     pub(crate) metrics: Arc<AuthMetrics>,
     /// `responder` and `metrics` again, behind one `Arc`, for the requests.
     pub(crate) context: LayerContext,
     pub(crate) metadata: Option<(Vec<String>, Bytes)>,
+}
+
+impl Shared {
+    /// A copy that reads only the credentials of `kinds` and answers with their challenges
+    /// alone; its authenticators, CSRF check, metrics and renderer are this layer's own.
+    /// Each of `kinds` must be one this layer accepts: a copy narrows, never widens.
+    pub(crate) fn accepting(
+        &self,
+        kinds: impl IntoIterator<Item = CredentialKind>,
+    ) -> Result<Shared, ConfigError> {
+        let mut engines = Engines::default();
+        let mut reads = [false; CredentialKind::COUNT];
+        for kind in kinds {
+            let engine = self.engines.get(kind);
+            let engine = engine.ok_or(ConfigError::CredentialNotConfigured(kind.as_str()))?;
+            engines.set(kind, engine.clone());
+            reads[kind.index()] = true;
+        }
+        if !reads.contains(&true) {
+            return Err(ConfigError::NoCredentialSource);
+        }
+        let sources = Sources {
+            reads,
+            ..self.sources.clone()
+        };
+        let has = |kind: CredentialKind| reads[kind.index()];
+        let responder = Arc::new(self.responder.narrowed(
+            has(CredentialKind::Bearer) || has(CredentialKind::Cookie),
+            has(CredentialKind::ApiKey),
+            missing_detail(&sources),
+        ));
+        Ok(Shared {
+            engines,
+            optional: self.optional,
+            pass_preflights: self.pass_preflights,
+            strip: self.strip,
+            csrf: self.csrf.clone(),
+            context: LayerContext::new(responder.clone(), self.metrics.clone()),
+            responder,
+            metrics: self.metrics.clone(),
+            metadata: self.metadata.clone(),
+            sources,
+        })
+    }
+}
+
+/// The detail of a narrowed copy's 401 `missing_credentials`: where to send what it takes,
+/// so that a client with the wrong kind of credential learns why it was not seen.
+fn missing_detail(sources: &Sources) -> String {
+    let reads = |kind: CredentialKind| sources.reads[kind.index()];
+    let mut takes = Vec::new();
+    if reads(CredentialKind::Bearer) {
+        takes.push("a bearer token in the Authorization header".to_owned());
+    }
+    if let Some(name) = sources
+        .api_key
+        .as_ref()
+        .filter(|_| reads(CredentialKind::ApiKey))
+    {
+        takes.push(format!("an API key in the {name} header"));
+    }
+    if let Some(name) = sources
+        .cookie
+        .as_ref()
+        .filter(|_| reads(CredentialKind::Cookie))
+    {
+        takes.push(format!("a token in the {name} cookie"));
+    }
+    format!(
+        "the request carries no credentials this resource accepts; it takes {}",
+        takes.join(" or ")
+    )
 }
 
 /// One authenticator per credential kind, indexed by the kind: which one answers a request is

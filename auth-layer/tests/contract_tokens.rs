@@ -298,11 +298,18 @@ async fn typed_claims_reach_handlers_through_the_extractor() {
     let t = issuer.mint(Algorithm::ES256, claims.clone());
     let r = send(&client(), bearer_req(addr, "/org", &t)).await;
     assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"org-42"[..]));
-    // A token whose claims do not fit the type is malformed, not a 500.
+    // A token whose claims do not fit the type is refused with a code no client refreshes on
+    // (a new token from the same grant has the same claims), not a 500.
     claims["org_id"] = json!(42);
+    let t = issuer.mint(Algorithm::ES256, claims.clone());
+    let r = send(&client(), bearer_req(addr, "/org", &t)).await;
+    r.assert_problem(403, "invalid_claims");
+    assert!(r.header("www-authenticate").is_none());
+    // A required custom claim that is absent: the same answer.
+    claims.as_object_mut().unwrap().remove("org_id");
     let t = issuer.mint(Algorithm::ES256, claims);
     let r = send(&client(), bearer_req(addr, "/org", &t)).await;
-    r.assert_problem(401, "token_malformed");
+    r.assert_problem(403, "invalid_claims");
 }
 
 #[derive(Clone, serde::Deserialize)]
@@ -369,8 +376,8 @@ fn typed_claims_cases(good: &[u8]) -> Vec<(String, &[u8], u16, &'static str)> {
         (
             format!(r#"{{"aud":"api","exp":{future},"org_id":42,"scope":"read"}}"#),
             good,
-            401,
-            "token_malformed",
+            403,
+            "invalid_claims",
         ),
         // `exp` spelled with an escape is `exp`.
         (

@@ -10,7 +10,7 @@ use http::StatusCode;
 ///
 /// # Example
 /// ```
-/// use portcullis_wire::ErrorCode;
+/// use portcullis::wire::ErrorCode;
 /// assert_eq!(ErrorCode::TokenExpired.as_str(), "token_expired");
 /// assert_eq!(ErrorCode::TokenExpired.status(), http::StatusCode::UNAUTHORIZED);
 /// assert_eq!(ErrorCode::InsufficientScope.status(), http::StatusCode::FORBIDDEN);
@@ -59,6 +59,10 @@ pub enum ErrorCode {
     /// Whether the token is revoked cannot be decided now: the revocation list is larger than
     /// this server holds in memory and the store that holds the rest cannot be reached.
     RevocationUnavailable,
+    /// The token is authentic and current, but its claims do not have the shape this API
+    /// reads (a custom claim it requires is absent or of another type). A new token from the
+    /// same grant would carry the same claims, so this is a `403`: no client refreshes on it.
+    InvalidClaims,
 }
 
 impl ErrorCode {
@@ -85,6 +89,7 @@ impl ErrorCode {
         ErrorCode::CsrfFailed,
         ErrorCode::KeySetUnavailable,
         ErrorCode::RevocationUnavailable,
+        ErrorCode::InvalidClaims,
     ];
 
     /// The wire value of the problem body's `code` member.
@@ -110,6 +115,7 @@ impl ErrorCode {
             ErrorCode::CsrfFailed => "csrf_failed",
             ErrorCode::KeySetUnavailable => "key_set_unavailable",
             ErrorCode::RevocationUnavailable => "revocation_unavailable",
+            ErrorCode::InvalidClaims => "invalid_claims",
         }
     }
 
@@ -117,9 +123,10 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::InsufficientScope | ErrorCode::Forbidden | ErrorCode::CsrfFailed => {
-                StatusCode::FORBIDDEN
-            }
+            ErrorCode::InsufficientScope
+            | ErrorCode::Forbidden
+            | ErrorCode::CsrfFailed
+            | ErrorCode::InvalidClaims => StatusCode::FORBIDDEN,
             ErrorCode::KeySetUnavailable | ErrorCode::RevocationUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -150,6 +157,7 @@ impl ErrorCode {
             ErrorCode::CsrfFailed => "CSRF check failed",
             ErrorCode::KeySetUnavailable => "Signing keys unavailable",
             ErrorCode::RevocationUnavailable => "Revocation list unavailable",
+            ErrorCode::InvalidClaims => "Token claims not accepted",
         }
     }
 
@@ -178,7 +186,37 @@ impl ErrorCode {
             ErrorCode::RevocationUnavailable => {
                 "whether the token has been revoked cannot be checked right now"
             }
+            ErrorCode::InvalidClaims => "the token's claims do not have the shape this API reads",
         }
+    }
+
+    /// Whether a new credential can turn this refusal into a success, and so whether
+    /// Portcullis's client refreshes its credential on it by default and sends the request once
+    /// more: a `401` whose Bearer challenge says neither `invalid_request` nor
+    /// `insufficient_scope` (RFC 6750 §3.1).
+    ///
+    /// | refreshes | codes |
+    /// |---|---|
+    /// | yes (401) | `missing_credentials`, `unsupported_scheme`, `token_malformed`, `invalid_signature`, `algorithm_not_allowed`, `unknown_key`, `token_expired`, `token_not_yet_valid`, `invalid_issuer`, `invalid_audience`, `invalid_token_type`, `missing_claim`, `token_revoked`, `invalid_api_key` |
+    /// | no | `invalid_request` (400: fix the request), `insufficient_scope` (403: only with step-up, which asks for more scope), `forbidden`, `csrf_failed`, `invalid_claims` (403: the same grant gives the same answer), `key_set_unavailable`, `revocation_unavailable` (503: retry later, `Retry-After`) |
+    ///
+    /// A `403` `token_revoked` (a server that answers revocations with `403`) refreshes only
+    /// when the client opts in (`RefreshLayerBuilder::refresh_on_revoked_token`).
+    ///
+    /// ```
+    /// use portcullis::wire::ErrorCode;
+    /// assert!(ErrorCode::TokenExpired.client_refreshes());
+    /// assert!(!ErrorCode::InvalidClaims.client_refreshes());
+    /// assert!(!ErrorCode::InsufficientScope.client_refreshes());
+    /// ```
+    pub const fn client_refreshes(self) -> bool {
+        // The codes whose `bearer_error` is `invalid_request` or `insufficient_scope` (a test
+        // pins that this is the same rule).
+        self.status().as_u16() == 401
+            && !matches!(
+                self,
+                ErrorCode::InvalidRequest | ErrorCode::InsufficientScope
+            )
     }
 
     /// The RFC 6750 §3.1 `error` value of the Bearer challenge for this failure
@@ -191,7 +229,8 @@ impl ErrorCode {
             | ErrorCode::Forbidden
             | ErrorCode::CsrfFailed
             | ErrorCode::KeySetUnavailable
-            | ErrorCode::RevocationUnavailable => None,
+            | ErrorCode::RevocationUnavailable
+            | ErrorCode::InvalidClaims => None,
             ErrorCode::InvalidRequest => Some("invalid_request"),
             ErrorCode::InsufficientScope => Some("insufficient_scope"),
             _ => Some("invalid_token"),
@@ -209,7 +248,7 @@ impl ErrorCode {
     /// one a newer server sends).
     ///
     /// ```
-    /// use portcullis_wire::ErrorCode;
+    /// use portcullis::wire::ErrorCode;
     /// assert_eq!(ErrorCode::from_wire("token_expired"), Some(ErrorCode::TokenExpired));
     /// assert_eq!(ErrorCode::from_wire("something_new"), None);
     /// ```
@@ -257,6 +296,19 @@ mod tests {
             assert_eq!(c.status(), StatusCode::SERVICE_UNAVAILABLE, "{c}");
             assert_eq!(c.bearer_error(), None, "{c}");
         }
+    }
+
+    #[test]
+    fn client_refreshes_is_the_401_rule_of_rfc_6750_errors() {
+        for &c in ErrorCode::ALL {
+            let by_challenge = c.status() == StatusCode::UNAUTHORIZED
+                && !matches!(
+                    c.bearer_error(),
+                    Some("invalid_request" | "insufficient_scope")
+                );
+            assert_eq!(c.client_refreshes(), by_challenge, "{c}");
+        }
+        assert_eq!(ErrorCode::InvalidClaims.status(), StatusCode::FORBIDDEN);
     }
 
     #[test]

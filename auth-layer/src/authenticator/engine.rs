@@ -8,7 +8,9 @@ use super::fast_path::{FastPath, Seal};
 use crate::credential::Found;
 
 /// An authenticator as the layer runs it, its fast path looked up once when the layer is
-/// built rather than per request.
+/// built rather than per request. Cloned, it is the same authenticator (copies of a layer
+/// share it).
+#[derive(Clone)]
 pub(crate) struct Engine {
     authenticator: Arc<dyn Authenticator>,
     fast: Option<Arc<dyn FastPath>>,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::authentication::Authentication;
 use super::fast_path;
 use crate::credential::PresentedCredential;
+use crate::principal::ClaimsType;
 
 /// Turns a credential found in a request into a [`Principal`](crate::Principal), or refuses it.
 ///
@@ -13,8 +14,8 @@ use crate::credential::PresentedCredential;
 ///
 /// # Example
 /// ```
-/// use auth_layer::{Authentication, Authenticator, PresentedCredential, Principal};
-/// use portcullis_wire::ErrorCode;
+/// use portcullis::server::{Authentication, Authenticator, PresentedCredential, Principal};
+/// use portcullis::wire::ErrorCode;
 ///
 /// /// Accepts exactly one hard-coded session id (for illustration only).
 /// struct Sessions;
@@ -36,6 +37,15 @@ pub trait Authenticator: Send + Sync + 'static {
     /// keys, caches) and [`Authentication::pending`] when it needs I/O.
     fn authenticate(&self, credential: &PresentedCredential) -> Authentication;
 
+    /// The type of the claims this authenticator's principals carry, when every one of them
+    /// carries the same ([`ClaimsType::none`] when they carry none); `None` when it is not
+    /// known. A layer built with [`AuthLayerBuilder::claims`](crate::AuthLayerBuilder::claims)
+    /// compares it with the type its handlers read, so a mismatch is an error when the layer
+    /// is built instead of a 500 at the first request.
+    fn claims_type(&self) -> Option<ClaimsType> {
+        None
+    }
+
     /// Not part of the protocol: lets the layer's own authenticators answer a repeated
     /// credential from their cache before any other work. It cannot be implemented outside
     /// this crate (its argument cannot be named there).
@@ -48,6 +58,10 @@ pub trait Authenticator: Send + Sync + 'static {
 impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
     fn authenticate(&self, credential: &PresentedCredential) -> Authentication {
         (**self).authenticate(credential)
+    }
+
+    fn claims_type(&self) -> Option<ClaimsType> {
+        (**self).claims_type()
     }
 
     fn __fast_path(self: Arc<Self>, seal: fast_path::Seal) -> Option<Arc<dyn fast_path::FastPath>> {

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use jsonwebtoken::Algorithm;
 
 use super::cache::{CacheStats, VerifiedCache};
-use super::claims::{self, Registered};
+use super::claims::{self, Registered, RolesClaim};
 use super::header::{self, malformed};
 use super::keys::{JwtKey, KeyLookup, KeySource};
 use super::time::{check_times, expired_from, unix_now};
@@ -19,7 +19,7 @@ use crate::authenticator::fast_path::{FastPath, Seal};
 use crate::authenticator::{Authentication, Authenticator};
 use crate::credential::{CredentialKind, PresentedCredential, check_syntax};
 use crate::error::{AuthError, ErrorCode};
-use crate::principal::{Fields, Principal};
+use crate::principal::{ClaimsType, Fields, Principal};
 use crate::revocation::{CheckOutcome, Revocation, RevocationStatus};
 
 /// Tokens longer than this are refused before any decoding (a bound on work per request).
@@ -30,6 +30,33 @@ pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// `C` is the type of your own claims, parsed from the payload and attached to the
 /// [`Principal`] (read them with `principal.claims::<C>()` or the `Claims<C>` extractor).
 /// With the default `C = ()` nothing beyond the registered claims is parsed.
+///
+/// # Clones share everything
+/// An authenticator is one [`Arc`] inside: a clone is a new handle on the same key source (a
+/// `JwksKeySource`'s cached key set and its single fetch included), the same checks (issuers,
+/// audiences, leeway, `typ`, required claims), the same revocation hook and the same
+/// verified-token cache and its [`cache_stats`](Self::cache_stats).
+/// Build it once and clone it wherever tokens are read: for the bearer header and a session
+/// cookie of one [`AuthLayer`](crate::AuthLayer), or for several layers. A cache entry also
+/// records how its token was presented, so a token verified as a bearer is verified once more
+/// the first time it comes in the cookie.
+///
+/// ```
+/// use portcullis::server::jsonwebtoken::Algorithm;
+/// use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+/// use portcullis::server::{AuthLayer, CsrfKey, CsrfPolicy};
+/// # fn main() -> Result<(), portcullis::server::ConfigError> {
+/// let jwt = JwtAuthenticator::builder()
+///     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])?)
+///     .audience("orders-api")
+///     .build()?;
+/// let layer = AuthLayer::builder()
+///     .bearer(jwt.clone())
+///     .cookie("__Host-session", jwt)
+///     .csrf(CsrfPolicy::session_bound(CsrfKey::new(b"a-csrf-secret-of-at-least-32-bytes")?))
+///     .build()?;
+/// # let _ = layer; Ok(()) }
+/// ```
 pub struct JwtAuthenticator<C = ()> {
     pub(super) inner: Arc<Inner>,
     pub(super) _claims: PhantomData<fn() -> C>,
@@ -61,6 +88,8 @@ pub(super) struct Inner {
     pub(super) leeway: u64,
     pub(super) required: Vec<&'static str>,
     pub(super) token_type: Option<String>,
+    /// Where the roles are read from.
+    pub(super) roles: RolesClaim,
     /// This authenticator's key in the per-thread header memo (`token_type` is its rule).
     pub(super) reader: u64,
     pub(super) revocation: Option<Arc<dyn Revocation>>,
@@ -126,7 +155,7 @@ impl Inner {
         let payload = URL_SAFE_NO_PAD
             .decode(parsed.payload)
             .map_err(|_| malformed("the JWT payload is not base64url"))?;
-        let (c, user) = read_claims::<C>(&payload)?;
+        let (c, user) = read_claims::<C>(&payload, &self.roles)?;
         check_times(c.exp, c.nbf, c.iat, now, self.leeway)?;
         Ok((c, user))
     }
@@ -312,22 +341,26 @@ type UserClaims<C> = Result<Option<C>, AuthError>;
 /// Read the registered claims, and `C` in the same pass unless `C` is `()`.
 fn read_claims<C: DeserializeOwned + 'static>(
     payload: &[u8],
+    roles: &RolesClaim,
 ) -> Result<(Registered, UserClaims<C>), AuthError> {
     let unreadable = || malformed("the JWT claims are not a JSON object of the expected types");
     if TypeId::of::<C>() == TypeId::of::<()>() {
-        let c = claims::read(payload).map_err(|_| unreadable())?;
+        let c = claims::read(payload, roles).map_err(|_| unreadable())?;
         return Ok((c, Ok(None)));
     }
-    match claims::read_with::<C>(payload) {
+    match claims::read_with::<C>(payload, roles) {
         Ok((c, user)) => Ok((c, Ok(Some(user)))),
         // One pass cannot tell whose reading failed; on this refusal path only, the
         // registered claims are read again on their own to give the refusal they always got.
         Err(_) => {
-            let c = claims::read(payload).map_err(|_| unreadable())?;
+            let c = claims::read(payload, roles).map_err(|_| unreadable())?;
             Ok((
                 c,
-                Err(malformed(
-                    "the JWT claims do not have the shape this API expects",
+                // The token is authentic and readable; what it lacks, a refresh from the same
+                // grant lacks too: a 403 no client refreshes on, not a 401.
+                Err(AuthError::with_detail(
+                    ErrorCode::InvalidClaims,
+                    "the token lacks a claim this API requires, or a claim has another type",
                 )),
             ))
         }
@@ -476,6 +509,11 @@ where
 {
     fn authenticate(&self, credential: &PresentedCredential) -> Authentication {
         self.verify_now(credential)
+    }
+
+    /// `C` (`ClaimsType::none()` for `()`): every principal carries it.
+    fn claims_type(&self) -> Option<ClaimsType> {
+        Some(ClaimsType::of::<C>())
     }
 
     fn __fast_path(self: Arc<Self>, _: Seal) -> Option<Arc<dyn FastPath>> {

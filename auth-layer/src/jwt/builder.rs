@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::authenticator::{Inner, JwtAuthenticator};
 use super::cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, VerifiedCache};
-use super::claims::CHECKABLE_CLAIMS;
+use super::claims::{self, CHECKABLE_CLAIMS};
 use super::header;
 use super::key_map::KeyMap;
 use super::keys::{JwtKey, KeySource};
@@ -26,6 +26,7 @@ pub struct JwtAuthenticatorBuilder<C = ()> {
     leeway: Duration,
     required: Vec<String>,
     token_type: Option<String>,
+    roles_claim: Vec<String>,
     revocation: Option<Arc<dyn Revocation>>,
     cache_capacity: usize,
     cache_bytes: usize,
@@ -43,6 +44,7 @@ impl<C> fmt::Debug for JwtAuthenticatorBuilder<C> {
             .field("leeway", &self.leeway)
             .field("required", &self.required)
             .field("token_type", &self.token_type)
+            .field("roles_claim", &self.roles_claim)
             .field("cache_capacity", &self.cache_capacity)
             .finish_non_exhaustive()
     }
@@ -66,6 +68,7 @@ impl JwtAuthenticator<()> {
             leeway: DEFAULT_LEEWAY,
             required: vec!["exp".into()],
             token_type: None,
+            roles_claim: vec!["roles".into()],
             revocation: None,
             cache_capacity: DEFAULT_CACHE_ENTRIES,
             cache_bytes: DEFAULT_CACHE_BYTES,
@@ -85,9 +88,9 @@ impl<C> JwtAuthenticatorBuilder<C> {
     /// the same `kid`, or two without one, make [`build`](Self::build) fail.
     ///
     /// ```
-    /// use auth_layer::jsonwebtoken::Algorithm;
-    /// use auth_layer::jwt::{JwtAuthenticator, JwtKey};
-    /// # fn main() -> Result<(), auth_layer::ConfigError> {
+    /// use portcullis::server::jsonwebtoken::Algorithm;
+    /// use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+    /// # fn main() -> Result<(), portcullis::server::ConfigError> {
     /// let current = JwtKey::hmac(b"the-current-secret-of-32-bytes-or-more", &[Algorithm::HS256])?;
     /// let previous = JwtKey::hmac(b"the-previous-secret-of-32-bytes-or-more", &[Algorithm::HS256])?;
     /// let jwt = JwtAuthenticator::builder()
@@ -157,6 +160,56 @@ impl<C> JwtAuthenticatorBuilder<C> {
         self
     }
 
+    /// The top-level claim a token's roles are read from (default `roles`), for
+    /// [`Principal::roles`](crate::Principal::roles) and [`RequireRole`](crate::RequireRole):
+    /// `groups` (Okta, Azure AD groups), `cognito:groups`, or a namespaced claim such as
+    /// Auth0's `https://example.com/roles`. The name is taken as it is: dots and slashes are
+    /// part of it. For roles nested in an object, use [`roles_claim_path`](Self::roles_claim_path).
+    ///
+    /// Once named, that claim alone is read: a `roles` member then grants nothing. Its value
+    /// is an array of strings, or one string (one role: it is not split at spaces); a token
+    /// without it has no roles, and any other value (a number, an object, an array holding
+    /// anything but strings), or the claim given twice, makes the token unreadable: 401
+    /// `token_malformed`, as for a registered claim. [`build`](Self::build) refuses an empty
+    /// name ([`ConfigError::EmptyRolesClaim`]) and a registered claim the authenticator reads
+    /// itself, such as `aud` or `scope` ([`ConfigError::RolesClaimIsRegistered`]).
+    pub fn roles_claim(self, name: impl Into<String>) -> Self {
+        self.roles_claim_path([name])
+    }
+
+    /// Roles nested in objects: each name a member of the object before it, the first a
+    /// member of the payload. Keycloak's realm roles are `["realm_access", "roles"]`, a
+    /// client's roles `["resource_access", "<client id>", "roles"]`. Members beside the path
+    /// are skipped; an object on the way that lacks the next member, or is `null`, means no
+    /// roles; anything else on the way makes the token unreadable (401 `token_malformed`).
+    /// Otherwise as [`roles_claim`](Self::roles_claim), which is this with one name.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use portcullis::server::jsonwebtoken::Algorithm;
+    /// use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+    /// use portcullis::server::{AuthLayer, RequireRole};
+    /// # fn main() -> Result<(), portcullis::server::ConfigError> {
+    /// // Keycloak: {"realm_access": {"roles": ["finance", "offline_access"]}, ...}
+    /// let jwt = JwtAuthenticator::builder()
+    ///     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])?)
+    ///     .audience("orders-api")
+    ///     .roles_claim_path(["realm_access", "roles"])
+    ///     .build()?;
+    /// let app: Router = Router::new()
+    ///     .route("/billing", get(|| async { "$" }).route_layer(RequireRole::any(["finance"])))
+    ///     .layer(AuthLayer::bearer(jwt)?);
+    /// # let _ = app; Ok(()) }
+    /// ```
+    pub fn roles_claim_path<I, S>(mut self, path: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles_claim = path.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Consult this hook for every token that verifies.
     pub fn revocation(mut self, hook: impl Revocation) -> Self {
         self.revocation = Some(Arc::new(hook));
@@ -188,6 +241,7 @@ impl<C> JwtAuthenticatorBuilder<C> {
             leeway: self.leeway,
             required: self.required,
             token_type: self.token_type,
+            roles_claim: self.roles_claim,
             revocation: self.revocation,
             cache_capacity: self.cache_capacity,
             cache_bytes: self.cache_bytes,
@@ -217,6 +271,7 @@ impl<C> JwtAuthenticatorBuilder<C> {
                 }
             }
         }
+        let roles = claims::roles_claim(self.roles_claim)?;
         Ok(JwtAuthenticator {
             inner: Arc::new(Inner {
                 keys,
@@ -227,6 +282,7 @@ impl<C> JwtAuthenticatorBuilder<C> {
                 token_type: self
                     .token_type
                     .map(|t| header::normalize_typ(&t).to_owned()),
+                roles,
                 reader: header::next_reader_id(),
                 revocation: self.revocation,
                 cache: (self.cache_capacity > 0 && self.cache_bytes > 0)

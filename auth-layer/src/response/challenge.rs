@@ -58,6 +58,17 @@ impl Challenges {
         })
     }
 
+    /// These challenges for a copy of the layer that accepts fewer kinds: the Bearer challenge
+    /// only if `bearer` (tokens in the header or a cookie), the API-key challenge only if
+    /// `api_key`. At least one of them is among the layer's.
+    pub(crate) fn only(&self, bearer: bool, api_key: bool) -> Challenges {
+        Challenges {
+            bearer: self.bearer && bearer,
+            api_key_plain: self.api_key_plain.clone().filter(|_| api_key),
+            ..self.clone()
+        }
+    }
+
     /// Name `scope` in every 401's Bearer challenge.
     pub(crate) fn with_scope(mut self, scope: Option<String>) -> Result<Self, ConfigError> {
         if let Some(s) = scope.as_ref().filter(|s| !quotable(s)) {

@@ -46,8 +46,8 @@ impl RenderedProblem {
 ///
 /// # Example
 /// ```
-/// use auth_layer::{ProblemRenderer, RenderedProblem};
-/// use portcullis_wire::Problem;
+/// use portcullis::server::{ProblemRenderer, RenderedProblem};
+/// use portcullis::wire::Problem;
 /// use http::HeaderValue;
 ///
 /// struct PlainText;
@@ -125,6 +125,21 @@ impl Responder {
                 Prebuilt { headers, body }
             })
             .collect();
+        responder
+    }
+
+    /// A responder for a copy of the layer that accepts fewer kinds: the same renderer and
+    /// type base, the challenges of those kinds only ([`Challenges::only`]), and `missing` as
+    /// the detail of its 401 `missing_credentials`, rendered now like every other canonical
+    /// failure (answering it allocates nothing more).
+    pub(crate) fn narrowed(&self, bearer: bool, api_key: bool, missing: String) -> Responder {
+        let mut responder = Responder::new(ResponderConfig {
+            challenges: self.config.challenges.only(bearer, api_key),
+            ..self.config.clone()
+        });
+        let code = ErrorCode::MissingCredentials;
+        let (headers, body) = responder.build(&AuthError::with_detail(code, missing));
+        responder.prebuilt[code.position()] = Prebuilt { headers, body };
         responder
     }
 

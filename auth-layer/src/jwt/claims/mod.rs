@@ -12,9 +12,11 @@
 //! costs more than the second parse it saves.
 
 mod registered;
+mod roles;
 mod tee;
 mod values;
 
 pub use registered::CHECKABLE_CLAIMS;
-pub(crate) use registered::{Registered, read};
+pub(crate) use registered::{Registered, read, roles_claim};
+pub(crate) use roles::RolesClaim;
 pub(crate) use tee::read_with;

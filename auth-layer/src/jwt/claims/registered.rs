@@ -3,7 +3,9 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use super::roles::{self, RolesClaim};
 use super::values::{OptionalString, Strings, numeric_date};
+use crate::error::ConfigError;
 use crate::principal::{List, Span, Text};
 
 /// The claims the layer itself checks or exposes on the [`Principal`](crate::Principal).
@@ -26,6 +28,7 @@ pub(crate) struct Registered {
     pub(crate) scope: List,
     /// Azure AD and others: an array (some send a space-separated string).
     pub(crate) scp: List,
+    /// From the claim [`RolesClaim`] names (default `roles`).
     pub(crate) roles: List,
     // Only their presence matters (`required_claims`): skipped, not copied.
     pub(crate) client_id: bool,
@@ -106,9 +109,18 @@ const SCP: u32 = tag(b"scp");
 const AZP: u32 = tag(b"azp");
 
 impl Field {
-    /// Called for every member of every payload, most of them not registered claims.
-    pub(super) fn from_name(name: &str) -> Option<Field> {
-        let b = name.as_bytes();
+    /// Called for every member of every payload, most of them not registered claims; `roles`
+    /// is the member the roles claim is in (or under), [`RolesClaim::member`].
+    pub(super) fn from_name(name: &str, roles: &str) -> Option<Field> {
+        match Field::registered(name.as_bytes()) {
+            // One length check for most other members.
+            None if name == roles => Some(Field::Roles),
+            field => field,
+        }
+    }
+
+    /// The registered claims the reader consumes whatever it is configured with.
+    fn registered(b: &[u8]) -> Option<Field> {
         match *b {
             [x, y, z] => Some(match tag(&[x, y, z]) {
                 ISS => Field::Iss,
@@ -124,7 +136,6 @@ impl Field {
             }),
             _ => match b {
                 b"scope" => Some(Field::Scope),
-                b"roles" => Some(Field::Roles),
                 b"client_id" => Some(Field::ClientId),
                 _ => None,
             },
@@ -133,21 +144,24 @@ impl Field {
 }
 
 /// [`Registered`] being filled member by member, remembering which members were seen.
-pub(super) struct Collector {
+pub(super) struct Collector<'r> {
     pub(super) claims: Registered,
     seen: u16,
+    /// Where the roles are.
+    pub(super) roles: &'r RolesClaim,
 }
 
-impl Collector {
-    pub(super) fn new(payload_len: usize) -> Self {
+impl<'r> Collector<'r> {
+    pub(super) fn new(payload_len: usize, roles: &'r RolesClaim) -> Self {
         Collector {
             claims: Registered::for_payload(payload_len),
             seen: 0,
+            roles,
         }
     }
 
     /// The seed that reads `field`'s value into the claims.
-    pub(super) fn slot(&mut self, field: Field) -> Slot<'_> {
+    pub(super) fn slot(&mut self, field: Field) -> Slot<'_, 'r> {
         Slot {
             field,
             collector: self,
@@ -156,12 +170,12 @@ impl Collector {
 }
 
 /// Reads one registered claim's value; what each claim may look like is decided here only.
-pub(super) struct Slot<'a> {
+pub(super) struct Slot<'a, 'r> {
     field: Field,
-    collector: &'a mut Collector,
+    collector: &'a mut Collector<'r>,
 }
 
-impl<'de> DeserializeSeed<'de> for Slot<'_> {
+impl<'de> DeserializeSeed<'de> for Slot<'_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -170,13 +184,14 @@ impl<'de> DeserializeSeed<'de> for Slot<'_> {
             return Err(de::Error::custom("a registered claim appears twice"));
         }
         self.collector.seen |= bit;
+        let roles = self.collector.roles;
         let c = &mut self.collector.claims;
         match self.field {
             Field::Iss => c.iss = d.deserialize_option(OptionalString(&mut c.text))?,
             Field::Sub => c.sub = d.deserialize_option(OptionalString(&mut c.text))?,
             Field::Jti => c.jti = d.deserialize_option(OptionalString(&mut c.text))?,
             Field::Aud => c.aud = d.deserialize_any(Strings::new(&mut c.text, false))?,
-            Field::Roles => c.roles = d.deserialize_any(Strings::new(&mut c.text, false))?,
+            Field::Roles => c.roles = roles::read(d, roles.nested(), &mut c.text)?,
             Field::Scope => c.scope = d.deserialize_any(Strings::new(&mut c.text, true))?,
             Field::Scp => c.scp = d.deserialize_any(Strings::new(&mut c.text, true))?,
             Field::Exp => c.exp = numeric_date(d)?,
@@ -190,30 +205,38 @@ impl<'de> DeserializeSeed<'de> for Slot<'_> {
     }
 }
 
-/// A member name, read only as far as which registered claim it is (no copy).
-pub(super) struct FieldKey(pub(super) Option<Field>);
+/// A member name, read only as far as which registered claim it is (no copy); the seed holds
+/// the member the roles claim is in (or under).
+pub(super) struct FieldKey<'n>(pub(super) &'n str);
 
-impl<'de> Deserialize<'de> for FieldKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct FieldVisitor;
-        impl Visitor<'_> for FieldVisitor {
-            type Value = FieldKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldKey, E> {
-                Ok(FieldKey(Field::from_name(v)))
-            }
-        }
-        d.deserialize_identifier(FieldVisitor)
+impl<'de> DeserializeSeed<'de> for FieldKey<'_> {
+    type Value = Option<Field>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Field>, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for FieldKey<'_> {
+    type Value = Option<Field>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Field>, E> {
+        Ok(Field::from_name(v, self.0))
     }
 }
 
 /// Reads the registered claims from a JSON object (of so many bytes), skipping every other
 /// member unbuffered.
-struct RegisteredVisitor(usize);
+struct RegisteredVisitor<'r> {
+    len: usize,
+    roles: &'r RolesClaim,
+}
 
-impl<'de> Visitor<'de> for RegisteredVisitor {
+impl<'de> Visitor<'de> for RegisteredVisitor<'_> {
     type Value = Registered;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -221,8 +244,9 @@ impl<'de> Visitor<'de> for RegisteredVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Registered, A::Error> {
-        let mut c = Collector::new(self.0);
-        while let Some(FieldKey(field)) = map.next_key()? {
+        let mut c = Collector::new(self.len, self.roles);
+        let roles = self.roles.member();
+        while let Some(field) = map.next_key_seed(FieldKey(roles))? {
             match field {
                 Some(f) => map.next_value_seed(c.slot(f))?,
                 None => {
@@ -234,12 +258,27 @@ impl<'de> Visitor<'de> for RegisteredVisitor {
     }
 }
 
-/// The registered claims alone.
-pub(crate) fn read(payload: &[u8]) -> serde_json::Result<Registered> {
+/// The registered claims alone, the roles read from `roles`.
+pub(crate) fn read(payload: &[u8], roles: &RolesClaim) -> serde_json::Result<Registered> {
     let mut de = serde_json::Deserializer::from_slice(payload);
-    let claims = de.deserialize_map(RegisteredVisitor(payload.len()))?;
+    let claims = de.deserialize_map(RegisteredVisitor {
+        len: payload.len(),
+        roles,
+    })?;
     de.end()?;
     Ok(claims)
+}
+
+/// The roles claim `path` names, checked: at least one name, none empty, and the first not a
+/// registered claim the reader consumes for itself (it could not be read twice).
+pub(crate) fn roles_claim(path: Vec<String>) -> Result<RolesClaim, ConfigError> {
+    let claim = RolesClaim::new(path)?;
+    if Field::registered(claim.member().as_bytes()).is_some() {
+        return Err(ConfigError::RolesClaimIsRegistered(
+            claim.member().to_owned(),
+        ));
+    }
+    Ok(claim)
 }
 
 /// The registered claims whose presence [`required_claims`](crate::jwt::JwtAuthenticatorBuilder::required_claims) can demand.
@@ -259,7 +298,18 @@ pub const CHECKABLE_CLAIMS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::claims::read_with;
+
+    /// The registered claims alone, roles from the default `roles`.
+    fn read(payload: &[u8]) -> serde_json::Result<Registered> {
+        super::read(payload, &RolesClaim::default())
+    }
+
+    /// The registered claims and `C` in one pass, roles from the default `roles`.
+    fn read_with<C: serde::de::DeserializeOwned>(
+        payload: &[u8],
+    ) -> serde_json::Result<(Registered, C)> {
+        crate::jwt::claims::read_with::<C>(payload, &RolesClaim::default())
+    }
 
     #[test]
     fn audience_and_scopes_accept_both_shapes() {
@@ -279,12 +329,12 @@ mod tests {
         // Every claim `required_claims` can name, and the two it cannot (they are lists).
         let names = CHECKABLE_CLAIMS.iter().copied().chain(["scp", "roles"]);
         for n in names {
-            assert!(Field::from_name(n).is_some(), "{n}");
+            assert!(Field::from_name(n, "roles").is_some(), "{n}");
         }
         for n in [
             "", "is", "isss", "Iss", "ex\0", "email", "scopes", "role", "client", "azp ",
         ] {
-            assert!(Field::from_name(n).is_none(), "{n:?}");
+            assert!(Field::from_name(n, "roles").is_none(), "{n:?}");
         }
     }
 

@@ -14,6 +14,7 @@ use serde::de::{
 use serde_json::value::RawValue;
 
 use super::registered::{Collector, Field, FieldKey, Registered};
+use super::roles::RolesClaim;
 
 /// The registered claims and the user's `C`, from one pass over `payload`.
 ///
@@ -22,9 +23,10 @@ use super::registered::{Collector, Field, FieldKey, Registered};
 /// those). Members `C` does not visit are still read for the registered claims.
 pub(crate) fn read_with<C: DeserializeOwned>(
     payload: &[u8],
+    roles: &RolesClaim,
 ) -> serde_json::Result<(Registered, C)> {
     let mut de = serde_json::Deserializer::from_slice(payload);
-    let mut collector = Collector::new(payload.len());
+    let mut collector = Collector::new(payload.len(), roles);
     let user = C::deserialize(Tee {
         de: &mut de,
         collector: &mut collector,
@@ -34,12 +36,12 @@ pub(crate) fn read_with<C: DeserializeOwned>(
 }
 
 /// The deserializer `C` is read from: the payload's object, watched on the way through.
-struct Tee<'a, 'b, 'de> {
+struct Tee<'a, 'b, 'r, 'de> {
     de: &'a mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
-    collector: &'b mut Collector,
+    collector: &'b mut Collector<'r>,
 }
 
-impl<'de> Deserializer<'de> for Tee<'_, '_, 'de> {
+impl<'de> Deserializer<'de> for Tee<'_, '_, '_, 'de> {
     type Error = serde_json::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> serde_json::Result<V::Value> {
@@ -70,12 +72,12 @@ impl<'de> Deserializer<'de> for Tee<'_, '_, 'de> {
 
 /// Hands the object to the user's visitor through [`TeeMap`], then reads whatever members the
 /// user's visitor left unread.
-struct TeeVisitor<'b, V> {
+struct TeeVisitor<'b, 'r, V> {
     user: V,
-    collector: &'b mut Collector,
+    collector: &'b mut Collector<'r>,
 }
 
-impl<'de, V: Visitor<'de>> Visitor<'de> for TeeVisitor<'_, V> {
+impl<'de, V: Visitor<'de>> Visitor<'de> for TeeVisitor<'_, '_, V> {
     type Value = V::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,24 +97,25 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for TeeVisitor<'_, V> {
     }
 }
 
-struct TeeMap<'b, A> {
+struct TeeMap<'b, 'r, A> {
     inner: A,
-    collector: &'b mut Collector,
+    collector: &'b mut Collector<'r>,
     /// The registered claim whose name was just handed out; its value comes next.
     pending: Option<Field>,
     done: bool,
 }
 
-impl<'de, A: MapAccess<'de>> TeeMap<'_, A> {
+impl<'de, A: MapAccess<'de>> TeeMap<'_, '_, A> {
     fn finish(&mut self) -> Result<(), A::Error> {
         if let Some(field) = self.pending.take() {
             self.inner.next_value_seed(self.collector.slot(field))?;
         }
+        let roles = self.collector.roles.member();
         while !self.done {
-            match self.inner.next_key::<FieldKey>()? {
+            match self.inner.next_key_seed(FieldKey(roles))? {
                 None => self.done = true,
-                Some(FieldKey(Some(f))) => self.inner.next_value_seed(self.collector.slot(f))?,
-                Some(FieldKey(None)) => {
+                Some(Some(f)) => self.inner.next_value_seed(self.collector.slot(f))?,
+                Some(None) => {
                     self.inner.next_value::<IgnoredAny>()?;
                 }
             }
@@ -121,7 +124,7 @@ impl<'de, A: MapAccess<'de>> TeeMap<'_, A> {
     }
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, '_, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -136,7 +139,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, A> {
             self.done = true;
             return Ok(None);
         };
-        self.pending = Field::from_name(&key);
+        self.pending = Field::from_name(&key, self.collector.roles.member());
         match key {
             Cow::Borrowed(k) => seed.deserialize(BorrowedStrDeserializer::new(k)),
             Cow::Owned(k) => seed.deserialize(StringDeserializer::new(k)),
@@ -148,8 +151,11 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, A> {
         let Some(field) = self.pending.take() else {
             return self.inner.next_value_seed(seed);
         };
-        if let Field::ClientId | Field::Azp = field {
-            // Any JSON value counts for these two: both readers get it from its text.
+        let nested_roles =
+            matches!(field, Field::Roles) && !self.collector.roles.nested().is_empty();
+        if matches!(field, Field::ClientId | Field::Azp) || nested_roles {
+            // Any JSON value counts for these two, and roles nested in an object are in an
+            // object: both readers get it from its text.
             let raw: &'de RawValue = self.inner.next_value()?;
             self.collector
                 .slot(field)
