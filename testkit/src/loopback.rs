@@ -5,7 +5,7 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use portcullis_testkit::loopback::{client, empty, req_to, send, serve};
+//! use portcullis::testkit::loopback::{client, empty, req_to, send, serve};
 //! let addr = serve(axum::Router::new().route("/", axum::routing::get(|| async { "hi" }))).await;
 //! let reply = send(&client(), req_to(addr, "/").body(empty()).unwrap()).await;
 //! assert_eq!(reply.status, 200);
@@ -21,6 +21,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis_wire::{Challenge, PROBLEM_JSON, parse_challenges};
+
+mod request;
+
+pub use request::TestRequest;
 
 /// Serve an axum router on a fresh loopback port until the test ends.
 pub async fn serve(app: axum::Router) -> SocketAddr {
@@ -144,7 +148,8 @@ pub async fn send(client: &LoopbackClient, req: Request<Full<Bytes>>) -> Reply {
     }
 }
 
-/// A GET request builder for `path` on `addr`.
+/// A GET request builder for `path` on `addr` ([`TestRequest`] writes requests of every
+/// method with their credentials and body).
 pub fn req_to(addr: SocketAddr, path: &str) -> http::request::Builder {
     Request::get(format!("http://{addr}{path}"))
 }
