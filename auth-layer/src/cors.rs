@@ -1,20 +1,21 @@
 //! A `tower_http::cors::CorsLayer` preset for credentialed APIs.
 //!
 //! Browsers hide a 401 behind a "CORS error" unless the failure itself carries CORS headers.
-//! Put the layer this preset builds *outside* the [`AuthLayer`](crate::AuthLayer), so every
+//! Put the layer this preset builds *outside* the [`AuthLayer`], so every
 //! answer — 200, 400, 401, 403, 503 — gets them, and preflights are answered before any
 //! authentication.
 //!
 //! # Example
 //! ```
-//! use auth_layer::cors::CorsPreset;
-//! use auth_layer::jwt::{JwtAuthenticator, JwtKey};
-//! use auth_layer::AuthLayer;
+//! use portcullis::server::cors::CorsPreset;
+//! use portcullis::server::jsonwebtoken::Algorithm;
+//! use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
+//! use portcullis::server::AuthLayer;
 //! use axum::{Router, routing::get};
 //!
-//! # fn main() -> Result<(), auth_layer::ConfigError> {
+//! # fn main() -> Result<(), portcullis::server::ConfigError> {
 //! let jwt = JwtAuthenticator::builder()
-//!     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[jsonwebtoken::Algorithm::HS256])?)
+//!     .key(JwtKey::hmac(b"an-hmac-secret-of-at-least-32-bytes!", &[Algorithm::HS256])?)
 //!     .audience("orders-api")
 //!     .build()?;
 //! let app: Router = Router::new()
@@ -35,6 +36,7 @@ use http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::ConfigError;
+use crate::layer::AuthLayer;
 
 type OriginPredicate = Arc<dyn Fn(&HeaderValue, &Parts) -> bool + Send + Sync>;
 
@@ -80,10 +82,41 @@ impl CorsPreset {
         self
     }
 
-    /// Allow one more request header (a CSRF header, say) besides `authorization` and
-    /// `content-type`.
+    /// Allow one more request header besides `authorization` and `content-type`. The headers
+    /// an [`AuthLayer`] reads (its CSRF and API-key headers) are better taken from it with
+    /// [`allow_headers_of`](Self::allow_headers_of): they cannot then drift apart.
     pub fn allow_header(mut self, name: impl Into<String>) -> Self {
         self.headers.push(name.into());
+        self
+    }
+
+    /// Allow the request headers `layer` reads from pages: the header of its CSRF token and
+    /// its API-key header ([`AuthLayer::request_headers`]). Without them a cross-origin page's
+    /// write or API-key request fails its preflight, before the layer ever sees it.
+    ///
+    /// ```
+    /// use portcullis::server::cors::CorsPreset;
+    /// use portcullis::server::{ApiKeys, AuthLayer, CsrfKey, CsrfPolicy};
+    ///
+    /// # fn main() -> Result<(), portcullis::server::ConfigError> {
+    /// # let sessions = ApiKeys::new();
+    /// let key = CsrfKey::new(b"read-me-from-the-secret-store-not-the-source")?;
+    /// let auth = AuthLayer::builder()
+    ///     .cookie("sid", sessions)
+    ///     .csrf(CsrfPolicy::session_bound(key).trusted_origin("https://app.example.com"))
+    ///     .build()?;
+    /// // `x-csrf-token` is allowed in preflights, with no name to repeat here.
+    /// let cors = CorsPreset::new()
+    ///     .allow_origin("https://app.example.com")
+    ///     .allow_headers_of(&auth)
+    ///     .build()?;
+    /// # let _ = cors;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn allow_headers_of(mut self, layer: &AuthLayer) -> Self {
+        self.headers
+            .extend(layer.request_headers().map(|h| h.as_str().to_owned()));
         self
     }
 
@@ -113,10 +146,12 @@ impl CorsPreset {
         }
         let mut headers = vec![AUTHORIZATION, CONTENT_TYPE];
         for h in &self.headers {
-            headers.push(
-                HeaderName::from_bytes(h.as_bytes())
-                    .map_err(|_| ConfigError::InvalidHeaderName(h.clone()))?,
-            );
+            let name = HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| ConfigError::InvalidHeaderName(h.clone()))?;
+            // A header named twice (by hand and through `allow_headers_of`) is listed once.
+            if !headers.contains(&name) {
+                headers.push(name);
+            }
         }
         let allow_origin = match self.predicate {
             None => AllowOrigin::list(list),

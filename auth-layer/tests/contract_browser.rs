@@ -176,3 +176,60 @@ async fn every_answer_to_an_allowed_origin_carries_cors_credential_headers() {
         "wildcard with credentials is a build error"
     );
 }
+
+/// A page's write sends the CSRF header, and a machine page the API-key header: the preflight
+/// allows them when the preset takes them from the layer, and only then (whatever the CSRF
+/// policy's header is called).
+#[tokio::test]
+async fn a_preflight_for_the_layers_csrf_and_api_key_headers_is_allowed_only_when_composed() {
+    use auth_layer::cors::CorsPreset;
+    let origin = "http://localhost:3000";
+    let auth = AuthLayer::builder()
+        .cookie("sid", ApiKeys::new())
+        .csrf(
+            CsrfPolicy::session_bound(csrf_key())
+                .header("x-xsrf-token")
+                .trusted_origin(origin),
+        )
+        .api_key("x-api-key", ApiKeys::new())
+        .build()
+        .unwrap();
+    let names: Vec<&str> = auth.request_headers().map(|h| h.as_str()).collect();
+    assert_eq!(names, ["x-api-key", "x-xsrf-token"]);
+    let app = |cors: CorsPreset| {
+        Router::new()
+            .route("/notes", get(me).post(me))
+            .layer(auth.clone())
+            .layer(cors.allow_origin(origin).build().unwrap())
+    };
+    let composed = serve(app(CorsPreset::new().allow_headers_of(&auth))).await;
+    let plain = serve(app(CorsPreset::new())).await;
+    let allowed = |addr: SocketAddr, asked: &'static str| async move {
+        let req = Request::options(format!("http://{addr}/notes"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", asked)
+            .body(empty())
+            .unwrap();
+        let r = send(&client(), req).await;
+        assert!(r.status.is_success(), "{asked}: {}", r.status);
+        assert_eq!(r.header("access-control-allow-origin"), Some(origin));
+        let list = r
+            .header("access-control-allow-headers")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let list: Vec<String> = list.split(',').map(|h| h.trim().to_owned()).collect();
+        asked.split(',').all(|h| list.iter().any(|l| l == h))
+    };
+    for asked in ["x-xsrf-token", "x-api-key", "content-type,x-xsrf-token"] {
+        assert!(allowed(composed, asked).await, "composed: {asked}");
+        assert!(!allowed(plain, asked).await, "plain: {asked}");
+    }
+    // A layer without a CSRF header or an API key adds nothing.
+    let origin_only = AuthLayer::builder()
+        .cookie("sid", ApiKeys::new())
+        .csrf(CsrfPolicy::origin_only())
+        .build()
+        .unwrap();
+    assert_eq!(origin_only.request_headers().count(), 0);
+}

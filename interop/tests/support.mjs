@@ -18,8 +18,8 @@ export async function startApi(args) {
 }
 
 /**
- * Start the built example `name` and read its first line, `listening on URL`; `next()` reads
- * each line it prints after that.
+ * Start the built example `name` and read its first line, `listening on URL` (and maybe more
+ * after a space: `line` is all of it); `next()` reads each line it prints after that.
  */
 export async function startExample(name, args) {
   const exe = path.join(repo, 'target', 'debug', 'examples', name);
@@ -38,12 +38,12 @@ export async function startExample(name, args) {
       }, reject);
     });
   const first = await next();
-  const m = /^listening on (http:\/\/\S+)$/.exec(first ?? '');
+  const m = /^listening on (http:\/\/\S+)(?: .*)?$/.exec(first ?? '');
   if (!m) {
     child.kill('SIGKILL');
     throw new Error(`unexpected first line from ${name}: ${first}`);
   }
-  return { url: m[1], next, stop: () => stop(child) };
+  return { url: m[1], line: first, next, stop: () => stop(child) };
 }
 
 function stop(child) {

@@ -75,6 +75,16 @@ fn single<'h>(headers: &'h HeaderMap, header: &HeaderName) -> Option<&'h [u8]> {
 }
 
 impl CsrfCheck {
+    /// The request header a page sends its token in, for the proofs that have one (what a
+    /// CORS preflight must allow).
+    pub(crate) fn header(&self) -> Option<&HeaderName> {
+        match &self.proof {
+            CompiledProof::SessionBound { header, .. }
+            | CompiledProof::UnboundDoubleSubmit { header, .. } => Some(header),
+            CompiledProof::OriginOnly => None,
+        }
+    }
+
     /// Check a request authenticated by the cookie whose value is `session`.
     pub(crate) fn check<B>(&self, req: &Request<B>, session: &[u8]) -> Result<(), AuthError> {
         if is_safe(req.method()) {
