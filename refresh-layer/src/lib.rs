@@ -32,7 +32,7 @@
 //! use http_body_util::Full;
 //! use hyper_util::client::legacy::Client;
 //! use hyper_util::rt::TokioExecutor;
-//! use refresh_layer::{OAuth2, RefreshLayer};
+//! use portcullis::client::{OAuth2, RefreshLayer};
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -58,9 +58,11 @@
 //! The everyday names are at the crate root. Credential sources beyond the built-in
 //! [`OAuth2`] and [`from_fn`] live under [`source`] ([`source::discovery`],
 //! [`source::shared_grant`], and a person's sign-in, [`source::authorization_code`]); the stores a shared grant keeps its token set in under
-//! [`store`]. The wire-level types a server's answer is read into ([`AuthFailure`]'s
-//! challenges and problem body) are `portcullis_wire`'s.
+//! [`store`]. With feature `reqwest`, the `reqwest` module puts the layer in front of a
+//! `reqwest::Client`. The wire-level types a server's answer is read into ([`AuthFailure`]'s
+//! challenges and problem body) are `portcullis::wire`'s.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 mod credential;
@@ -74,6 +76,9 @@ mod layer;
 mod outcome;
 mod redirect;
 mod replay;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod retry;
 mod service;
 pub mod source;
