@@ -1197,6 +1197,19 @@ async fn a_configured_secret_goes_only_to_the_token_endpoint_its_issuer_publishe
             }
         });
         tokio::spawn(async move { axum::serve(capture, app).await.unwrap() });
+        // The sign-in's lease is released by a task of its own after the sign-in (a locked
+        // read-modify-write of the file): wait for it, or it may write back the file as it was
+        // before this edit (seen under load).
+        let leased = |text: &str| {
+            let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+            let grants = doc["grants"].as_object().unwrap();
+            grants.values().any(|g| g.get("lease").is_some())
+        };
+        portcullis_testkit::eventually(Duration::from_secs(10), || async {
+            !leased(&std::fs::read_to_string(&file).unwrap())
+        })
+        .await
+        .expect("the sign-in's lease is released");
         let text = std::fs::read_to_string(&file).unwrap();
         let real = format!("{}/oauth/token", kit.issuer());
         assert!(text.contains(&real), "{text}");
