@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::context::LayerContext;
+use crate::credential::CredentialKind;
 use crate::error::{AuthError, ErrorCode};
 use crate::principal::Principal;
 use crate::response::misconfiguration::no_auth_layer;
@@ -129,12 +130,13 @@ pub enum ClaimsRejection {
     /// The request is anonymous (401 `missing_credentials`, answered like the layer would), or
     /// the route is not behind an auth layer (500).
     Unauthenticated(AuthRejection),
-    /// The principal carries no typed claims at all: it was authenticated by a credential
-    /// that has none (an API key, say) on a route that reads a token's claims. The client
-    /// chose that credential, so this is 403 `forbidden`, answered like the layer would.
+    /// The principal was authenticated by an API key that carries no typed claims, on a
+    /// route that reads a token's claims. The client chose that credential, so this is 403
+    /// `forbidden`, answered like the layer would.
     NoClaims(AuthRejection),
-    /// The principal carries claims of another type: the authenticator was configured with
-    /// another claims type (`JwtAuthenticatorBuilder::claims`). A server bug, so 500;
+    /// The principal carries no claims or claims of another type, and was not authenticated
+    /// by an API key: the authenticator was configured with another claims type, or none
+    /// (`JwtAuthenticatorBuilder::claims`). A server bug, so 500 (logged);
     /// [`AuthLayerBuilder::claims`](crate::AuthLayerBuilder::claims) catches it when the
     /// layer is built.
     WrongClaimsType,
@@ -164,12 +166,14 @@ where
         let Some(principal) = parts.extensions.get::<Principal>() else {
             return Err(ClaimsRejection::Unauthenticated(unauthenticated(parts)));
         };
-        if !principal.has_claims() {
+        // An API key without claims on a claims route is the client's choice of credential
+        // (403); a token without them is the server's configuration (500 below, logged).
+        if !principal.has_claims() && principal.kind() == CredentialKind::ApiKey {
             return Err(ClaimsRejection::NoClaims(AuthRejection {
                 kind: RejectionKind::Refused {
                     error: AuthError::with_detail(
                         ErrorCode::Forbidden,
-                        "this resource reads a token's claims; the credential sent carries none",
+                        "this resource reads a token's claims; an API key carries none",
                     ),
                     context: parts.extensions.get::<LayerContext>().cloned(),
                 },

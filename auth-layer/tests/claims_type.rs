@@ -199,6 +199,30 @@ async fn claims_of_another_shape_are_403_invalid_claims_without_a_challenge() {
 }
 
 #[tokio::test]
+async fn a_token_without_claims_on_a_claims_route_is_the_servers_500_not_the_clients_403() {
+    // The usual mistake: the authenticator was never told the claims type, the layer was not
+    // told either. Every valid token then reaches a handler that cannot get its claims: that
+    // is the server's configuration, not something the client can change.
+    let app = Router::new()
+        .route(
+            "/org",
+            post(|Claims(o): Claims<Org>| async move { o.org_id }),
+        )
+        .layer(AuthLayer::bearer(plain_jwt()).unwrap());
+    let addr = serve(app).await;
+    let r = TestRequest::post(addr, "/org")
+        .bearer(&org_token(json!("org-7")))
+        .send()
+        .await;
+    assert_eq!(r.status, 500, "{:?}", r.body);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("claims type"),
+        "{:?}",
+        r.body
+    );
+}
+
+#[tokio::test]
 async fn an_undeclared_mismatch_is_still_a_500_naming_the_misconfiguration() {
     // The layer is not told the handlers' type: the mismatch shows only at run time.
     let app = Router::new()

@@ -84,3 +84,21 @@ async fn credentials_and_bodies_arrive_as_written() {
     let raw = TestRequest::put(addr, "/r").body("plain").send().await;
     assert_eq!(raw.json()["body"], "plain");
 }
+
+#[tokio::test]
+async fn credentials_are_kept_out_of_debug_output_and_paths_must_be_paths() {
+    let addr: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let req = TestRequest::get(addr, "/r")
+        .bearer("secret-token")
+        .cookie("sid", "secret-cookie")
+        .api_key("x-api-key", "secret-key")
+        .header("x-trace", "visible");
+    let shown = format!("{req:?}");
+    for secret in ["secret-token", "secret-cookie", "secret-key"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("visible"), "{shown}");
+    // Something that is not a path could name another host, which would get the credential.
+    let other_host = std::panic::catch_unwind(|| TestRequest::get(addr, "@evil.test/x"));
+    assert!(other_host.is_err());
+}

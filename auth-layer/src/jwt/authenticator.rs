@@ -381,6 +381,9 @@ where
     ) -> Result<Finished, AuthError> {
         let inner = &*self.inner;
         let (c, user) = inner.check::<C>(&parsed, key, now)?;
+        // After the signature, time, issuer and audience checks (so only a holder of a valid
+        // token learns its claims do not fit), before revocation: a revoked token whose
+        // claims do not fit is refused as `invalid_claims`, a refusal either way.
         let custom = user?;
         let mut text = c.text;
         let key_id = parsed

@@ -38,8 +38,14 @@ pub struct TestRequest {
 }
 
 impl TestRequest {
-    /// A request of `method` for `path` (with its query) on `addr`, with no body.
+    /// A request of `method` for `path` (with its query) on `addr`, with no body. `path` starts
+    /// with `/`: anything else could name another host (`@elsewhere/…`) that the credential
+    /// would then be sent to, so it panics.
     pub fn new(method: Method, addr: SocketAddr, path: &str) -> Self {
+        assert!(
+            path.starts_with('/'),
+            "{path:?} is not a path: it must start with '/'"
+        );
         let mut request = Request::new(Full::new(Bytes::new()));
         *request.method_mut() = method;
         *request.uri_mut() = format!("http://{addr}{path}")
@@ -85,28 +91,35 @@ impl TestRequest {
     }
 
     /// Add a header (added, not replaced: a repeated header is a case to test too).
-    pub fn header(mut self, name: &str, value: impl AsRef<str>) -> Self {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .unwrap_or_else(|e| panic!("{name:?} is not a header name: {e}"));
-        let value = HeaderValue::from_str(value.as_ref())
-            .unwrap_or_else(|e| panic!("the value for {name} cannot be sent: {e}"));
-        self.request.headers_mut().append(name, value);
-        self
+    pub fn header(self, name: &str, value: impl AsRef<str>) -> Self {
+        self.append(name, value.as_ref(), false)
     }
 
     /// `Authorization: Bearer <token>`.
     pub fn bearer(self, token: &str) -> Self {
-        self.header("authorization", format!("Bearer {token}"))
+        self.append("authorization", &format!("Bearer {token}"), true)
     }
 
     /// The cookie `name=value` (one `Cookie` header per call).
     pub fn cookie(self, name: &str, value: &str) -> Self {
-        self.header("cookie", format!("{name}={value}"))
+        self.append("cookie", &format!("{name}={value}"), true)
     }
 
     /// `value` in the API-key header `header` (the one given to `AuthLayerBuilder::api_key`).
     pub fn api_key(self, header: &str, value: &str) -> Self {
-        self.header(header, value)
+        self.append(header, value, true)
+    }
+
+    /// Credentials are marked sensitive, so `Debug` (a failing assertion's message, a log)
+    /// does not print them.
+    fn append(mut self, name: &str, value: &str, sensitive: bool) -> Self {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .unwrap_or_else(|e| panic!("{name:?} is not a header name: {e}"));
+        let mut value = HeaderValue::from_str(value)
+            .unwrap_or_else(|e| panic!("the value for {name} cannot be sent: {e}"));
+        value.set_sensitive(sensitive);
+        self.request.headers_mut().append(name, value);
+        self
     }
 
     /// The body, sent as it is (set `content-type` with [`header`](Self::header)).

@@ -19,13 +19,17 @@ pub const DOC_EXAMPLE_DIRS: &[&str] = &[
     "testkit/src",
 ];
 
-/// Each path a doc example must not start with, and what to write instead.
+/// The Markdown files whose Rust code blocks are doctests too (the facade includes them).
+pub const DOC_EXAMPLE_MARKDOWN: &[&str] = &["README.md"];
+
+/// Each crate a doc example must not name (as a path, `use … as`, `extern crate`), and what to
+/// write instead.
 const FORBIDDEN: &[(&str, &str)] = &[
-    ("auth_layer::", "portcullis::server::"),
-    ("refresh_layer::", "portcullis::client::"),
-    ("portcullis_wire::", "portcullis::wire::"),
-    ("portcullis_testkit::", "portcullis::testkit::"),
-    ("jsonwebtoken::", "portcullis::server::jsonwebtoken::"),
+    ("auth_layer", "portcullis::server"),
+    ("refresh_layer", "portcullis::client"),
+    ("portcullis_wire", "portcullis::wire"),
+    ("portcullis_testkit", "portcullis::testkit"),
+    ("jsonwebtoken", "portcullis::server::jsonwebtoken"),
 ];
 
 /// The facade paths `jsonwebtoken` may be named under.
@@ -38,7 +42,7 @@ pub struct DocPathUse {
     pub file: PathBuf,
     /// The line, from 1.
     pub line: usize,
-    /// The path written (`auth_layer::`).
+    /// The crate named (`auth_layer`).
     pub written: &'static str,
     /// The facade path to write instead.
     pub instead: &'static str,
@@ -91,31 +95,48 @@ fn is_rust_fence(info: &str) -> bool {
         .all(|t| ATTRIBUTES.contains(&t) || t.starts_with("edition") || t.starts_with("ignore-"))
 }
 
-/// The forbidden paths `code` names: each starts a path (nothing of a path right before it,
-/// or a leading `::`), or is `jsonwebtoken::` inside a path other than those of
-/// [`JSONWEBTOKEN_VIA`].
+/// The forbidden crates `code` names, each as a whole identifier: the first segment of a path
+/// (or after a leading `::`), `use auth_layer as x;`, `extern crate auth_layer;` alike. A name
+/// that is a later segment of another path (`other::auth_layer`) is another item, except
+/// `jsonwebtoken` inside a path other than those of [`JSONWEBTOKEN_VIA`].
 fn forbidden_in(code: &str) -> Vec<(&'static str, &'static str)> {
-    let in_path = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
-    let starts_path = |before: &str| !before.ends_with(in_path);
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let starts_path = |before: &str| !before.ends_with(|c: char| ident(c) || c == ':');
     let mut out = Vec::new();
-    for &(path, instead) in FORBIDDEN {
-        let named = code.match_indices(path).any(|(at, _)| {
-            let before = &code[..at];
-            let after_segment =
-                before.ends_with("::") && !before.strip_suffix("::").is_some_and(starts_path);
-            if !after_segment {
-                return starts_path(before) || before.ends_with("::");
+    for &(name, instead) in FORBIDDEN {
+        let named = code.match_indices(name).any(|(at, _)| {
+            let (before, after) = (&code[..at], &code[at + name.len()..]);
+            if after.starts_with(ident) || before.ends_with(ident) {
+                return false;
             }
-            // `auth_layer::jsonwebtoken::` is reported once, as `auth_layer::`.
-            path == "jsonwebtoken::"
+            let Some(path) = before.strip_suffix("::") else {
+                return starts_path(before);
+            };
+            if starts_path(path) {
+                return true;
+            }
+            // `auth_layer::jsonwebtoken` is reported once, as `auth_layer`.
+            name == "jsonwebtoken"
                 && !JSONWEBTOKEN_VIA.iter().any(|v| before.ends_with(v))
-                && !FORBIDDEN.iter().any(|(p, _)| before.ends_with(p))
+                && !FORBIDDEN
+                    .iter()
+                    .any(|(p, _)| path.ends_with(p) && starts_path(&path[..path.len() - p.len()]))
         });
         if named {
-            out.push((path, instead));
+            out.push((name, instead));
         }
     }
     out
+}
+
+/// An opening or closing code fence (```` ``` ```` or `~~~`), with its info string.
+fn fence(line: &str) -> Option<&str> {
+    let trimmed = line.trim_start();
+    ["```", "~~~"].iter().find_map(|f| {
+        trimmed
+            .strip_prefix(f)
+            .map(|info| info.trim_start_matches(['`', '~']).trim())
+    })
 }
 
 /// The lines of `text` (the source of `file`) where a Rust code block of a doc comment names a
@@ -133,11 +154,10 @@ pub fn doc_path_uses(file: &Path, text: &str) -> Vec<DocPathUse> {
         if open.is_some_and(|(k, _)| k != kind) {
             open = None;
         }
-        let trimmed = doc.trim_start();
-        if let Some(info) = trimmed.strip_prefix("```") {
+        if let Some(info) = fence(doc) {
             open = match open {
                 Some(_) => None,
-                None => Some((kind, is_rust_fence(info.trim_start_matches('`').trim()))),
+                None => Some((kind, is_rust_fence(info))),
             };
             continue;
         }
@@ -155,9 +175,41 @@ pub fn doc_path_uses(file: &Path, text: &str) -> Vec<DocPathUse> {
     out
 }
 
-/// [`doc_path_uses`] of every `.rs` file under [`DOC_EXAMPLE_DIRS`] of `workspace`.
+/// The lines of a Markdown `text` (the source of `file`) where a Rust code block names a
+/// forbidden crate.
+pub fn markdown_path_uses(file: &Path, text: &str) -> Vec<DocPathUse> {
+    let mut out = Vec::new();
+    let mut open: Option<bool> = None;
+    for (index, line) in text.lines().enumerate() {
+        if let Some(info) = fence(line) {
+            open = match open {
+                Some(_) => None,
+                None => Some(is_rust_fence(info)),
+            };
+            continue;
+        }
+        if open == Some(true) {
+            for (written, instead) in forbidden_in(line) {
+                out.push(DocPathUse {
+                    file: file.to_owned(),
+                    line: index + 1,
+                    written,
+                    instead,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// [`doc_path_uses`] of every `.rs` file under [`DOC_EXAMPLE_DIRS`] of `workspace`, and
+/// [`markdown_path_uses`] of [`DOC_EXAMPLE_MARKDOWN`].
 pub fn workspace_doc_path_uses(workspace: &Path) -> std::io::Result<Vec<DocPathUse>> {
     let mut out = Vec::new();
+    for name in DOC_EXAMPLE_MARKDOWN {
+        let file = workspace.join(name);
+        out.extend(markdown_path_uses(&file, &fs::read_to_string(&file)?));
+    }
     for dir in DOC_EXAMPLE_DIRS {
         for file in files(&workspace.join(dir)) {
             if file.extension().is_some_and(|e| e == "rs") {
@@ -201,16 +253,57 @@ fn f() {}
         assert_eq!(
             found(text),
             vec![
-                (2, "auth_layer::"),
-                (3, "portcullis_wire::"),
-                (8, "refresh_layer::"),
-                (9, "portcullis_testkit::"),
-                (10, "jsonwebtoken::"),
-                (11, "jsonwebtoken::"),
-                (12, "auth_layer::"),
-                (13, "refresh_layer::"),
+                (2, "auth_layer"),
+                (3, "portcullis_wire"),
+                (8, "refresh_layer"),
+                (9, "portcullis_testkit"),
+                (10, "jsonwebtoken"),
+                (11, "jsonwebtoken"),
+                (12, "auth_layer"),
+                (13, "refresh_layer"),
             ]
         );
+    }
+
+    #[test]
+    fn a_crate_named_by_a_rename_or_extern_crate_or_in_a_tilde_fence_is_reported() {
+        let text = "\
+/// ~~~
+/// use auth_layer as server;
+/// extern crate refresh_layer;
+/// use portcullis_wire as w;
+/// use jsonwebtoken as jwt;
+/// ~~~
+fn f() {}
+";
+        assert_eq!(
+            found(text),
+            vec![
+                (2, "auth_layer"),
+                (3, "refresh_layer"),
+                (4, "portcullis_wire"),
+                (5, "jsonwebtoken"),
+            ]
+        );
+    }
+
+    #[test]
+    fn markdown_rust_blocks_are_checked_and_other_blocks_are_not() {
+        let text = "\
+Prose names auth_layer.
+```rust
+use portcullis::server::AuthLayer;
+use auth_layer::Principal;
+```
+```sh
+cargo test -p auth_layer
+```
+";
+        let found: Vec<_> = markdown_path_uses(Path::new("README.md"), text)
+            .into_iter()
+            .map(|u| (u.line, u.written))
+            .collect();
+        assert_eq!(found, vec![(4, "auth_layer")]);
     }
 
     #[test]

@@ -29,7 +29,10 @@ mod workspace;
 
 pub use architecture::{bench_list_mismatches, unnamed_files};
 pub use cycles::{Cycle, cycles, module_name, workspace_cycles};
-pub use doc_paths::{DOC_EXAMPLE_DIRS, DocPathUse, doc_path_uses, workspace_doc_path_uses};
+pub use doc_paths::{
+    DOC_EXAMPLE_DIRS, DOC_EXAMPLE_MARKDOWN, DocPathUse, doc_path_uses, markdown_path_uses,
+    workspace_doc_path_uses,
+};
 pub use lines::{MAX_LINES, long_files};
 pub use resolve::{Edge, defining_module, edges};
 pub use root_items::{RootItemUse, root_item_uses, workspace_root_item_uses};
