@@ -6,9 +6,10 @@
 //! ```
 //!
 //! Open the page URL it prints and sign in as `demo` / `demo-password`. The whole path:
-//! 1. `POST /session` checks the user and password, sets the session cookie (`HttpOnly`: page
-//!    scripts never see it) and returns the session's CSRF token in its body (the page, on
-//!    another origin, cannot read the API's cookies, so the body is how it gets the token).
+//! 1. `POST /session` (JSON only) checks the user and password, sets the session cookie
+//!    `__Host-sid` (`HttpOnly`: page scripts never see it) and returns the session's CSRF token
+//!    in its body (the page, on another origin, cannot read the API's cookies, so the body is
+//!    how it gets the token).
 //! 2. `GET /notes` needs only the cookie, which `fetch(…, {credentials: 'include'})` sends.
 //! 3. `POST /notes` needs the cookie and the token in `x-csrf-token`; without it: 403
 //!    `csrf_failed`.
@@ -19,12 +20,16 @@
 //! and the CSRF header), and cookies are first-party (`SameSite=Lax` works). Tested in
 //! headless Chromium by `interop/tests/cookie-session.test.mjs`.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::digest::{SHA256, digest};
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{Html, IntoResponse, Response};
@@ -34,7 +39,7 @@ use clap::Parser;
 use portcullis::server::cors::CorsPreset;
 use portcullis::server::jsonwebtoken::{self, Algorithm, EncodingKey, Header};
 use portcullis::server::jwt::{JwtAuthenticator, JwtKey};
-use portcullis::server::{AuthLayer, CsrfKey, CsrfPolicy, Denylist, Principal};
+use portcullis::server::{AuthLayer, CsrfKey, CsrfPolicy, Principal, Revocation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -44,11 +49,17 @@ const SESSION_SECRET: &[u8] = b"cookie-session example: signs session tokens, pu
 const CSRF_SECRET: &[u8] = b"cookie-session example: mints CSRF tokens, public too";
 const DEMO_USER: &str = "demo";
 const DEMO_PASSWORD: &str = "demo-password";
-const SESSION_COOKIE: &str = "sid";
+/// `__Host-`: browsers take this cookie only with `Secure`, `Path=/` and no `Domain`, so a
+/// sibling subdomain cannot plant a second one beside ours (cookie tossing; the layer would
+/// answer 400 "credential cookie sent more than once" to every request that carried both).
+const SESSION_COOKIE: &str = "__Host-sid";
 /// The session token's audience: a token minted for anything else is not a session here.
 const AUDIENCE: &str = "notes-session";
 /// Short: a stolen cookie is worth little for long, and a user signs in again after this.
 const SESSION_SECONDS: u64 = 15 * 60;
+/// Clock skew the authenticator allows past `exp` (its default, named so the signed-out list
+/// keeps each entry exactly as long as its token could still be accepted).
+const LEEWAY: Duration = Duration::from_secs(60);
 
 #[derive(Parser)]
 struct Args {
@@ -64,7 +75,7 @@ struct Args {
 struct Api {
     signer: EncodingKey,
     csrf: CsrfKey,
-    revoked: Arc<Denylist>,
+    revoked: Arc<SignedOut>,
     notes: Arc<Mutex<HashMap<String, Vec<String>>>>,
 }
 
@@ -90,24 +101,52 @@ struct NewNote {
 
 /// The session cookie's attributes. `HttpOnly`: page scripts (an XSS) cannot read it.
 /// `SameSite=Lax`: other sites' pages cannot make the browser send it with their writes.
-/// `Secure` is set even on `http://localhost`, which browsers count as a secure context and
-/// accept `Secure` cookies from; production (https) must set it too. No `Domain`: the cookie
-/// goes back to this host only (at any port: cookies ignore ports).
+/// `Secure` (which `__Host-` requires) is set even on `http://localhost`: Chromium and Firefox
+/// count localhost as potentially trustworthy and accept `Secure` and `__Host-` cookies from
+/// it; Safari historically did not, so try this demo in one of the other two. Production is
+/// https anyway. No `Domain`: the cookie goes back to this host only (at any port: cookies
+/// ignore ports).
 fn session_cookie(value: &str, max_age: u64) -> String {
     format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax")
 }
 
-/// `POST /session`: outside the auth layer (there is no session yet). It takes JSON only, so a
-/// page of another origin must pass a CORS preflight first, which only the app's origin does.
-async fn sign_in(State(api): State<Api>, Json(form): Json<SignIn>) -> Response {
-    // A real app checks a password hash from its user store, in constant time.
-    if form.username != DEMO_USER || form.password != DEMO_PASSWORD {
+/// Constant-time equality of two strings, through their SHA-256 digests: the time taken says
+/// nothing about how much of a guess was right, nor (the digests being of equal length) about
+/// the length of the secret.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let (given, expected) = (
+        digest(&SHA256, given.as_bytes()),
+        digest(&SHA256, expected.as_bytes()),
+    );
+    verify_slices_are_equal(given.as_ref(), expected.as_ref()).is_ok()
+}
+
+/// `POST /session`: outside the auth layer (there is no session yet). It takes JSON only
+/// (`application/json`, else 415): a page of another origin cannot send that without a CORS
+/// preflight, which only the app's origin passes, and a cross-site form (`text/plain` or
+/// url-encoded) is refused: no other site can sign a user in to the attacker's account (login
+/// CSRF).
+async fn sign_in(State(api): State<Api>, form: Result<Json<SignIn>, JsonRejection>) -> Response {
+    let form = match form {
+        Ok(Json(form)) => form,
+        // A fixed title: the rejection's own text may quote the body, password included.
+        Err(rejected) => {
+            let status = rejected.status();
+            let title = r#"Send {"username", "password"} as application/json"#;
+            let problem = json!({"title": title, "status": status.as_u16()});
+            return (status, Json(problem)).into_response();
+        }
+    };
+    // Both checks always run (`&`, not `&&`), each in constant time: the answer's timing does
+    // not tell whether the user name exists. A real app looks the user up in its store and
+    // verifies the password against the stored hash (argon2 or scrypt), verifying a dummy
+    // hash when there is no such user, for the same reason.
+    let known = same_secret(&form.username, DEMO_USER) & same_secret(&form.password, DEMO_PASSWORD);
+    if !known {
         let problem = json!({"title": "Wrong user name or password", "status": 401});
         return (StatusCode::UNAUTHORIZED, Json(problem)).into_response();
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = unix_now();
     // The jti only has to be unique (the token is signed): the time and a counter are.
     static SESSIONS: AtomicU64 = AtomicU64::new(0);
     let claims = SessionClaims {
@@ -132,13 +171,61 @@ async fn sign_in(State(api): State<Api>, Json(form): Json<SignIn>) -> Response {
     ([(SET_COOKIE, cookie)], Json(body)).into_response()
 }
 
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The signed-out sessions' `jti`s, each kept only while its token could still be accepted
+/// (until `exp` plus the leeway; later the token is refused as expired anyway), and dropped at
+/// the next sign-out after that. So the list holds at most the sessions signed in during the
+/// last `SESSION_SECONDS` plus the leeway, not every sign-out since the start (as `Denylist`
+/// would), which matters with public demo credentials; a real app also rate-limits sign-in.
+/// It lives in one process; replicas share `SharedRevocations` (Redis), which forgets each
+/// entry at its `exp` in the same way.
+#[derive(Default)]
+struct SignedOut(Mutex<SignedOutState>);
+
+#[derive(Default)]
+struct SignedOutState {
+    jtis: HashSet<String>,
+    /// The same entries by the time they may go, soonest first.
+    by_expiry: BinaryHeap<Reverse<(u64, String)>>,
+}
+
+impl SignedOut {
+    /// Refuse `jti` from now on; first forget the entries whose tokens have expired by `now`.
+    fn revoke(&self, jti: &str, exp: u64, now: u64) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(Reverse((until, _))) = state.by_expiry.peek()
+            && *until < now
+        {
+            let Some(Reverse((_, expired))) = state.by_expiry.pop() else {
+                break;
+            };
+            state.jtis.remove(&expired);
+        }
+        if state.jtis.insert(jti.to_owned()) {
+            let until = exp.saturating_add(LEEWAY.as_secs());
+            state.by_expiry.push(Reverse((until, jti.to_owned())));
+        }
+    }
+}
+
+impl Revocation for SignedOut {
+    fn is_revoked(&self, me: &Principal) -> bool {
+        let state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        me.token_id().is_some_and(|jti| state.jtis.contains(jti))
+    }
+}
+
 /// `DELETE /session`: behind the auth layer, so it needs the cookie and the CSRF header.
 async fn sign_out(State(api): State<Api>, me: Principal) -> impl IntoResponse {
     // Clearing the cookie is not enough: a copy of it would still verify until `exp`. The
-    // layer's revocation hook refuses this jti from now on. (This list lives in one process and
-    // only grows; replicas share `SharedRevocations`, which forgets each entry at its `exp`.)
-    if let Some(jti) = me.token_id() {
-        api.revoked.revoke_token_id(jti);
+    // layer's revocation hook refuses this jti from then on (`exp` is a required claim).
+    if let (Some(jti), Some(exp)) = (me.token_id(), me.expires_at()) {
+        api.revoked.revoke(jti, exp, unix_now().as_secs());
     }
     (
         StatusCode::NO_CONTENT,
@@ -172,10 +259,11 @@ async fn add_note(State(api): State<Api>, me: Principal, Json(note): Json<NewNot
 /// The API: notes behind the auth layer (session cookie + CSRF), sign-in in front of it, and
 /// CORS for the page's origin outside everything, so 401 and 403 bodies are readable too.
 fn api_router(page_origin: &str) -> Result<Router, Box<dyn std::error::Error>> {
-    let revoked = Arc::new(Denylist::default());
+    let revoked = Arc::new(SignedOut::default());
     let sessions = JwtAuthenticator::builder()
         .key(JwtKey::hmac(SESSION_SECRET, &[Algorithm::HS256])?)
         .audience(AUDIENCE)
+        .leeway(LEEWAY)
         // Sign-out revokes by jti: a token without one could never be signed out.
         .required_claims(["exp", "sub", "jti"])
         .revocation(revoked.clone())
@@ -285,3 +373,33 @@ document.getElementById('list').onclick = async () => show(await notes.list());
 document.getElementById('sign-out').onclick = async () => show(await notes.signOut());
 </script>
 "#;
+
+// `cargo test -p portcullis --example cookie_session` (the expiry of sign-outs is not visible
+// over HTTP: an expired token is refused whether its entry is there or not).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis::server::CredentialKind;
+
+    fn session(jti: &str) -> Principal {
+        Principal::builder(CredentialKind::Cookie)
+            .token_id(jti)
+            .build()
+    }
+
+    #[test]
+    fn a_signed_out_jti_is_kept_while_its_token_could_verify_and_dropped_after() {
+        let list = SignedOut::default();
+        let leeway = LEEWAY.as_secs();
+        list.revoke("first", 1_000, 900);
+        // At `exp` plus the leeway the first token could still be accepted: kept.
+        list.revoke("second", 2_000, 1_000 + leeway);
+        assert!(list.is_revoked(&session("first")));
+        // A second later it is refused as expired anyway: the next sign-out drops it.
+        list.revoke("third", 3_000, 1_000 + leeway + 1);
+        assert!(!list.is_revoked(&session("first")));
+        assert!(list.is_revoked(&session("second")) && list.is_revoked(&session("third")));
+        assert_eq!(list.0.lock().unwrap().jtis.len(), 2);
+        assert_eq!(list.0.lock().unwrap().by_expiry.len(), 2);
+    }
+}

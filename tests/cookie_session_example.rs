@@ -34,8 +34,8 @@ async fn start() -> Example {
 }
 
 impl Example {
-    /// `method path` as the page's `fetch` sends it, from `origin`, with `headers` and a JSON
-    /// `body`.
+    /// `method path` as the page's `fetch` sends it, from `origin`, with `headers` and a
+    /// `body`, JSON unless `headers` name another `content-type`.
     async fn from(
         &self,
         origin: &str,
@@ -54,7 +54,10 @@ impl Example {
             .uri(format!("{}{path}", self.api))
             .header("origin", origin)
             .header("sec-fetch-site", site);
-        if body.is_some() {
+        let typed = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !typed {
             req = req.header("content-type", "application/json");
         }
         for (name, value) in headers {
@@ -76,7 +79,7 @@ impl Example {
         self.from(&self.page, method, path, h, b).await
     }
 
-    /// Signs in; the session cookie (`sid=…`) and the CSRF token from the body.
+    /// Signs in; the session cookie (`__Host-sid=…`) and the CSRF token from the body.
     async fn sign_in(&self) -> (String, String) {
         let r = self
             .call(
@@ -88,9 +91,12 @@ impl Example {
             .await;
         assert_eq!(r.status, 200);
         let set = r.header("set-cookie").expect("a session cookie");
-        for attribute in ["; Path=/", "; HttpOnly", "; Secure", "; SameSite=Lax"] {
+        assert!(set.starts_with("__Host-sid="), "{set}");
+        // What a `__Host-` cookie needs for browsers to take it: Secure, Path=/, no Domain.
+        for attribute in ["; Path=/;", "; HttpOnly", "; Secure", "; SameSite=Lax"] {
             assert!(set.contains(attribute), "{attribute} in {set}");
         }
+        assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
         let cookie = set.split(';').next().unwrap().to_owned();
         (cookie, r.json()["csrf_token"].as_str().unwrap().to_owned())
     }
@@ -133,7 +139,7 @@ async fn sign_in_read_write_with_the_csrf_header_and_sign_out_revokes_the_copied
     assert_eq!(r.status, 204);
     let cleared = r.header("set-cookie").unwrap();
     assert!(
-        cleared.starts_with("sid=;") && cleared.contains("Max-Age=0"),
+        cleared.starts_with("__Host-sid=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
     ex.call("GET", "/notes", &[], None)
@@ -172,4 +178,53 @@ async fn the_page_origin_may_send_the_csrf_header_and_no_other_origin_may_write(
     ex.from(evil, "POST", "/notes", &write, Some(r#"{"text":"x"}"#))
         .await
         .assert_problem(403, "csrf_failed");
+}
+
+#[tokio::test]
+async fn a_wrong_user_name_and_a_wrong_password_get_the_same_401_and_no_cookie() {
+    let ex = start().await;
+    let mut answers = Vec::new();
+    for body in [
+        r#"{"username":"demo","password":"guess"}"#,
+        r#"{"username":"nobody","password":"demo-password"}"#,
+        // A prefix of the right name, and the right name with more after it.
+        r#"{"username":"dem","password":"demo-password"}"#,
+        r#"{"username":"demo","password":"demo-password-and-more"}"#,
+    ] {
+        let r = ex.call("POST", "/session", &[], Some(body)).await;
+        assert_eq!(r.status, 401, "{body}");
+        assert!(r.header("set-cookie").is_none(), "{body}");
+        answers.push(r.json());
+    }
+    // Nothing in the answer tells which of the two was wrong.
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_with_the_right_credentials_are_415_and_set_no_cookie() {
+    let ex = start().await;
+    let evil = "http://evil.test";
+    // What a cross-site HTML form can send without a preflight. The text/plain body is valid
+    // JSON with the right credentials (the `name='{"…":"' value='"}'` trick): only its type
+    // keeps it out.
+    let json = r#"{"username":"demo","password":"demo-password","x":"="}"#;
+    let url_encoded = "username=demo&password=demo-password";
+    for (content_type, body) in [
+        ("text/plain", json),
+        ("application/x-www-form-urlencoded", url_encoded),
+        ("multipart/form-data; boundary=x", json),
+    ] {
+        let typed = [("content-type", content_type)];
+        let r = ex.from(evil, "POST", "/session", &typed, Some(body)).await;
+        assert_eq!(r.status, 415, "{content_type}");
+        assert!(r.header("set-cookie").is_none(), "{content_type}");
+        let problem = r.json();
+        assert_eq!(problem["status"], 415, "{problem}");
+        assert!(!problem.to_string().contains("demo-password"), "{problem}");
+    }
+    // The same JSON as JSON from the page signs in: the type is what made the difference.
+    let typed = [("content-type", "application/json")];
+    let r = ex.call("POST", "/session", &typed, Some(json)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("set-cookie").is_some());
 }

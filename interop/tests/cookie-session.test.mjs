@@ -3,7 +3,7 @@
 // origins of one site) with a cookie session, reads and writes notes with the CSRF token the
 // sign-in returned, and signs out. Every answer the page gets, failures included, must be
 // readable by it (CORS outside the auth layer); a copied cookie must stop working at sign-out;
-// a page on a third origin must get no CORS allowance.
+// a page on a third origin must get no CORS allowance, and its forms cannot sign anyone in.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -33,9 +33,11 @@ after(async () => {
   await example?.stop();
 });
 
-/** The session cookie as the browser holds it for the API (Node can read it; the page cannot). */
-async function sessionCookie() {
-  return (await context.cookies(apiUrl)).find((c) => c.name === 'sid');
+const SESSION_COOKIE = '__Host-sid';
+
+/** The session cookie as `ctx` holds it for the API (Node can read it; the page cannot). */
+async function sessionCookie(ctx = context) {
+  return (await ctx.cookies(apiUrl)).find((c) => c.name === SESSION_COOKIE);
 }
 
 test('sign-in: a wrong password is a 401 the page reads; the right one sets an HttpOnly cookie and gives the page its CSRF token', { timeout: 60_000 }, async () => {
@@ -45,7 +47,7 @@ test('sign-in: a wrong password is a 401 the page reads; the right one sets an H
 
   const r = await page.evaluate(async () => {
     const signIn = await window.notes.signIn('demo', 'demo-password');
-    return { signIn, kept: window.notes.csrfToken(), pageSeesCookie: document.cookie.includes('sid=') };
+    return { signIn, kept: window.notes.csrfToken(), pageSeesCookie: document.cookie.includes('__Host-sid=') };
   });
   assert.equal(r.signIn.status, 200);
   assert.equal(r.signIn.body.user, 'demo');
@@ -58,6 +60,25 @@ test('sign-in: a wrong password is a 401 the page reads; the right one sets an H
   assert.equal(cookie.secure, true, 'Secure, accepted from http://localhost');
   assert.equal(cookie.sameSite, 'Lax');
   assert.equal(cookie.path, '/');
+  assert.equal(cookie.domain, 'localhost', 'host-only: a __Host- cookie, accepted from http://localhost');
+});
+
+test('Chromium holds __Host- to its rules: a __Host-sid with a Domain, what a sibling subdomain would have to set, is refused', { timeout: 60_000 }, async () => {
+  // In a context of its own, from the page's origin (the API's host): the same attributes
+  // with a Domain are taken under another name, and refused under the session cookie's.
+  const other = await browser.newContext();
+  try {
+    const p = await other.newPage();
+    await p.goto(`${pageUrl}/`);
+    await p.evaluate((name) => {
+      document.cookie = `${name}=planted; Path=/; Secure; SameSite=Lax; Domain=localhost`;
+      document.cookie = 'control=planted; Path=/; Secure; SameSite=Lax; Domain=localhost';
+    }, SESSION_COOKIE);
+    const names = (await other.cookies(apiUrl)).map((c) => c.name);
+    assert.deepEqual(names, ['control']);
+  } finally {
+    await other.close();
+  }
 });
 
 test('GET /notes with the cookie only is 200', { timeout: 60_000 }, async () => {
@@ -82,7 +103,7 @@ test('POST /notes without the CSRF header is 403 csrf_failed, readable by the pa
 
 test('sign-out: then GET /notes is 401 missing_credentials for the page, and the copied cookie is 401 token_revoked', { timeout: 60_000 }, async () => {
   const copied = (await sessionCookie()).value;
-  const replay = () => fetch(`${apiLoopback}/notes`, { headers: { cookie: `sid=${copied}` } });
+  const replay = () => fetch(`${apiLoopback}/notes`, { headers: { cookie: `${SESSION_COOKIE}=${copied}` } });
   // The copy works from outside the browser while the session lives …
   const before = await replay();
   assert.equal(before.status, 200);
@@ -135,4 +156,41 @@ test('a page on a third origin gets no CORS allowance', { timeout: 60_000 }, asy
   const get = await fetch(`${apiLoopback}/notes`, { headers: { origin: third } });
   assert.equal(get.status, 401);
   assert.equal(get.headers.get('access-control-allow-origin'), null);
+});
+
+test('login CSRF: a form on a third origin posting the right credentials (text/plain, url-encoded) is 415 and sets no cookie', { timeout: 60_000 }, async () => {
+  const third = `http://127.0.0.1:${pagePort}`;
+  const other = await browser.newContext();
+  try {
+    for (const enctype of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const p = await other.newPage();
+      await p.goto(`${third}/`);
+      const answered = p.waitForResponse(`${apiUrl}/session`);
+      await p.evaluate(({ action, enctype }) => {
+        const form = Object.assign(document.createElement('form'), { method: 'POST', action, enctype });
+        const field = (name, value) => form.append(Object.assign(document.createElement('input'), { name, value }));
+        if (enctype === 'text/plain') {
+          // The body becomes {"username":"demo","password":"demo-password","x":"="}: valid JSON.
+          field('{"username":"demo","password":"demo-password","x":"', '"}');
+        } else {
+          field('username', 'demo');
+          field('password', 'demo-password');
+        }
+        document.body.append(form);
+        form.submit();
+      }, { action: `${apiUrl}/session`, enctype });
+      const r = await answered;
+      // The navigation to the answer is done: whatever it set is in the cookie jar by now.
+      await p.waitForURL(`${apiUrl}/session`, { waitUntil: 'load' });
+      assert.equal(r.request().headers()['content-type'].split(';')[0], enctype);
+      if (enctype === 'text/plain') {
+        assert.deepEqual(JSON.parse(r.request().postData()), { username: 'demo', password: 'demo-password', x: '=' });
+      }
+      assert.equal(r.status(), 415, enctype);
+      assert.equal(await r.headerValue('set-cookie'), null, enctype);
+      assert.equal(await sessionCookie(other), undefined, `no session cookie after a ${enctype} form`);
+    }
+  } finally {
+    await other.close();
+  }
 });
