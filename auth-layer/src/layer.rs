@@ -58,13 +58,17 @@ impl AuthLayer {
     /// only where those are sent (another kind's header is just a header there, not a second
     /// credential) and its failures carry only their challenges. Its 401
     /// `missing_credentials` says what it takes (`…; it takes an API key in the x-api-key
-    /// header`). Cheap: it shares this layer's authenticators (and their caches), CSRF check,
-    /// revocation, renderer and [`AuthMetrics`].
+    /// header`). A request that carries none of its kinds but a credential of another kind this
+    /// layer reads (a user's bearer token on an API-key route) is answered 403 `forbidden`
+    /// without challenge, naming the kinds the route takes, as
+    /// [`RequireCredential`](crate::policy::RequireCredential) does: a 401 would only make the
+    /// client refresh its token and retry. Cheap: it shares this layer's authenticators (and
+    /// their caches), CSRF check, revocation, renderer and [`AuthMetrics`].
     ///
     /// Give each copy to its routes with axum's `route_layer`, and put no broader layer
     /// around them: the outer one would answer first, with all of its challenges. (A
-    /// [`RequireCredential`](crate::policy::RequireCredential) inside the full layer instead
-    /// refuses the wrong kind with 403 `forbidden`, but a 401 there still lists every scheme.)
+    /// `RequireCredential` inside the full layer refuses the wrong kind with the same 403,
+    /// but a 401 there still lists every scheme.)
     ///
     /// Fails with [`ConfigError::CredentialNotConfigured`] for a kind this layer was not built
     /// with, and [`ConfigError::NoCredentialSource`] for none.
@@ -86,7 +90,7 @@ impl AuthLayer {
     ///     .merge(Router::new()
     ///         .route("/me", get(|p: Principal| async move { format!("{:?}", p.subject()) }))
     ///         .route_layer(auth.accepting([CredentialKind::Bearer])?))
-    ///     // 401 here: `WWW-Authenticate: ApiKey realm="api"` only.
+    ///     // 401 here: `WWW-Authenticate: ApiKey realm="api"` only; a bearer token: 403.
     ///     .route("/deploy", post(|| async { "deployed" })
     ///         .route_layer(auth.accepting([CredentialKind::ApiKey])?))
     ///     // Both kinds, both challenges.
@@ -370,11 +374,14 @@ impl AuthLayerBuilder {
     }
 
     /// The claims type the handlers behind this layer read with `Claims<T>`: `build()` then
-    /// refuses a bearer or cookie authenticator whose principals carry another type
+    /// refuses a bearer or cookie authenticator whose principals carry another type, or none
     /// ([`ConfigError::ClaimsTypeMismatch`]), instead of every request to those handlers
-    /// failing with 500. API keys carry no token claims; a `Claims<T>` handler answers a
-    /// principal without claims with 403 `forbidden` (a credential this route cannot serve),
-    /// so put such routes behind `RequireCredential` or `AuthLayer::accepting`.
+    /// failing with 500. Only authenticators that say what they attach
+    /// ([`Authenticator::claims_type`]: `JwtAuthenticator` does) can be checked; your own, and
+    /// [`ApiKeys`](crate::ApiKeys) (whose principals carry whatever claims you built them
+    /// with), are not. A `Claims<T>` handler answers an API key without claims with 403
+    /// `forbidden` (a credential this route cannot serve): keep API keys off such routes
+    /// with `RequireCredential` or [`AuthLayer::accepting`].
     ///
     /// ```
     /// use portcullis::server::jsonwebtoken::Algorithm;
@@ -476,6 +483,7 @@ impl AuthLayerBuilder {
                 responder,
                 metrics,
                 metadata,
+                wrong_kind: None,
             }),
         })
     }

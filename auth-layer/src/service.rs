@@ -127,6 +127,20 @@ impl Shared {
         self.responder.respond(err).map(AuthBody::problem)
     }
 
+    /// No credential this layer reads: 401 `missing_credentials`, unless this is a copy made
+    /// by `accepting` and the request carries a credential of another kind its original
+    /// reads. That client is authenticated, just not in a way this route takes, so it gets a
+    /// 403 without challenge: a 401 would send it to refresh its token and retry, for nothing.
+    /// Looked for only here, on the way to a refusal.
+    fn reject_missing<B>(&self, headers: &http::HeaderMap) -> Response<AuthBody<B>> {
+        if let Some(wrong_kind) = &self.wrong_kind
+            && self.sources.carries_unread(headers)
+        {
+            return self.reject(wrong_kind, None);
+        }
+        self.reject(&AuthError::new(ErrorCode::MissingCredentials), None)
+    }
+
     /// Credentials are secrets: make sure nothing downstream (a trace layer, a proxy) prints
     /// them.
     fn mark_sensitive<B>(&self, req: &mut Request<B>) {
@@ -198,11 +212,7 @@ where
                 shared.handles(&mut req);
                 return ResponseFuture::inner(self.inner.call(req));
             }
-            Ok(None) => {
-                return ResponseFuture::ready(
-                    shared.reject(&AuthError::new(ErrorCode::MissingCredentials), None),
-                );
-            }
+            Ok(None) => return ResponseFuture::ready(shared.reject_missing(req.headers())),
             Err(e) => return ResponseFuture::ready(shared.reject(&e, None)),
         };
         let kind = found.kind();
@@ -244,6 +254,63 @@ where
                     }
                 })
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    use http::HeaderMap;
+    use tower::{Layer, ServiceExt, service_fn};
+
+    use crate::{ApiKeys, AuthLayer, Principal};
+
+    /// A copy reads only the API key, yet the bearer header and the credential cookie, which
+    /// its original reads, are marked sensitive on their way to the handler, and removed
+    /// with `strip_credentials`.
+    #[tokio::test]
+    async fn a_copy_marks_and_strips_places_it_does_not_read() {
+        for strip in [false, true] {
+            let keys =
+                ApiKeys::new().with_key("k1", Principal::builder(CredentialKind::ApiKey).build());
+            let full = AuthLayer::builder()
+                .bearer(keys.clone())
+                .cookie("sid", keys.clone())
+                .disable_csrf_protection()
+                .api_key("x-api-key", keys)
+                .strip_credentials(strip)
+                .build()
+                .unwrap();
+            let copy = full.accepting([CredentialKind::ApiKey]).unwrap();
+            let seen = Arc::new(Mutex::new(HeaderMap::new()));
+            let record = seen.clone();
+            let svc = copy.layer(service_fn(move |req: Request<()>| {
+                *record.lock().unwrap() = req.headers().clone();
+                async { Ok::<_, std::convert::Infallible>(Response::new(())) }
+            }));
+            let req = Request::builder()
+                .header("authorization", "Bearer not-read-here")
+                .header("cookie", "sid=not-read-either; theme=dark")
+                .header("x-api-key", "k1")
+                .body(())
+                .unwrap();
+            let res = svc.oneshot(req).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let seen = seen.lock().unwrap();
+            if strip {
+                assert!(!seen.contains_key("authorization"));
+                assert!(!seen.contains_key("x-api-key"));
+                assert_eq!(seen["cookie"], "theme=dark");
+            } else {
+                assert!(seen["authorization"].is_sensitive());
+                assert!(seen["x-api-key"].is_sensitive());
+                assert_eq!(seen["cookie"], "sid=not-read-either; theme=dark");
+            }
+            assert!(seen.get_all("cookie").iter().all(HeaderValue::is_sensitive));
         }
     }
 }

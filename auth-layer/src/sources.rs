@@ -26,7 +26,10 @@ pub(crate) struct Sources {
     /// `Authorization` header included when bearer tokens are not accepted, so that another
     /// scheme is answered `unsupported_scheme`); in a copy made by
     /// [`AuthLayer::accepting`](crate::AuthLayer::accepting), only where its kinds are sent.
-    /// The other places are just headers to its routes, still marked sensitive and stripped.
+    /// The other places are just headers to its routes (see
+    /// [`carries_unread`](Self::carries_unread) for what a credential there is answered), still
+    /// marked sensitive and stripped: the service does both by the places configured, not by
+    /// `reads`.
     pub(crate) reads: [bool; CredentialKind::COUNT],
 }
 
@@ -61,6 +64,28 @@ impl Sources {
             ));
         }
         Ok(bearer.or(api_key).or(cookie))
+    }
+
+    /// Whether the request carries, in a place this copy does not read, a credential of a kind
+    /// the layer it was copied from reads: a `Bearer` Authorization header, the API-key header,
+    /// the credential cookie — present, well-formed or not, as that layer would have seen it.
+    /// Asked only once [`extract`](Self::extract) found nothing, to tell "no credential" from
+    /// "a credential of another kind".
+    pub(crate) fn carries_unread(&self, headers: &HeaderMap) -> bool {
+        let unread = |kind: CredentialKind| !self.reads[kind.index()];
+        let bearer = unread(CredentialKind::Bearer)
+            && self.bearer
+            && headers.get_all(AUTHORIZATION).iter().any(|value| {
+                let scheme = value.as_bytes().split(|&b| b == b' ').next();
+                scheme.is_some_and(|s| s.eq_ignore_ascii_case(b"bearer"))
+            });
+        let api_key = unread(CredentialKind::ApiKey)
+            && (self.api_key.as_ref()).is_some_and(|name| headers.contains_key(name));
+        // A cookie sent twice or malformed is an error to the layer that reads it: present.
+        let cookie = unread(CredentialKind::Cookie)
+            && (self.cookie.as_ref())
+                .is_some_and(|name| !matches!(cookie(headers, name), Ok(None)));
+        bearer || api_key || cookie
     }
 
     fn authorization<'h>(&self, headers: &'h HeaderMap) -> Result<Option<Found<'h>>, AuthError> {
@@ -366,8 +391,10 @@ mod tests {
         assert!(sources().extract(&HeaderMap::new()).unwrap().is_none());
     }
 
-    /// Where a narrowed copy does not look, even a malformed or second credential is just a
-    /// header.
+    /// Where a narrowed copy does not look, even a malformed or second credential is not
+    /// extracted (no error, no credential). That those headers are still marked sensitive and
+    /// stripped is the service's part, tested there
+    /// (`a_copy_marks_and_strips_places_it_does_not_read`).
     #[test]
     fn places_not_read_are_just_headers() {
         let only = |kind: CredentialKind| {
@@ -386,6 +413,54 @@ mod tests {
         assert!(only(CredentialKind::Bearer).extract(&h).unwrap().is_none());
         let found = only(CredentialKind::Cookie).extract(&h).unwrap().unwrap();
         assert_eq!(found.kind(), CredentialKind::Cookie);
+    }
+
+    #[test]
+    fn a_credential_of_an_unread_kind_is_told_apart_from_none() {
+        let only = |kind: CredentialKind| {
+            let mut reads = [false; CredentialKind::COUNT];
+            reads[kind.index()] = true;
+            Sources { reads, ..sources() }
+        };
+        let api_key_copy = only(CredentialKind::ApiKey);
+        for present in [
+            &[("authorization", "Bearer abc")][..],
+            &[("authorization", "bearer")],
+            &[("cookie", "theme=dark; at=tok")],
+            &[("cookie", "at=a; at=b")],
+        ] {
+            assert!(
+                api_key_copy.carries_unread(&headers(present)),
+                "{present:?}"
+            );
+        }
+        for absent in [
+            &[][..],
+            &[("authorization", "Basic dXNlcjpwYXNz")],
+            &[("authorization", "Bearerx abc")],
+            &[("cookie", "att=tok; theme=dark")],
+            &[("x-other", "k1")],
+        ] {
+            assert!(!api_key_copy.carries_unread(&headers(absent)), "{absent:?}");
+        }
+        // Only kinds the original layer reads count: without bearer tokens configured, a
+        // Bearer header is no credential of it.
+        let no_bearer = Sources {
+            bearer: false,
+            ..only(CredentialKind::ApiKey)
+        };
+        assert!(!no_bearer.carries_unread(&headers(&[("authorization", "Bearer abc")])));
+        // What the copy reads itself is not "unread".
+        let bearer_copy = only(CredentialKind::Bearer);
+        assert!(!bearer_copy.carries_unread(&headers(&[("authorization", "Bearer abc")])));
+        assert!(bearer_copy.carries_unread(&headers(&[("x-api-key", "k1")])));
+        // A built layer reads every place: nothing is ever unread.
+        let h = headers(&[
+            ("authorization", "Bearer a"),
+            ("x-api-key", "k"),
+            ("cookie", "at=t"),
+        ]);
+        assert!(!sources().carries_unread(&h));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::authenticator::engine::Engine;
 use crate::context::LayerContext;
 use crate::credential::CredentialKind;
 use crate::csrf::CsrfCheck;
-use crate::error::ConfigError;
+use crate::error::{AuthError, ConfigError, ErrorCode};
 use crate::metrics::AuthMetrics;
 use crate::response::problem::Responder;
 use crate::sources::Sources;
@@ -28,6 +28,12 @@ pub(crate) struct Shared {
     /// `responder` and `metrics` again, behind one `Arc`, for the requests.
     pub(crate) context: LayerContext,
     pub(crate) metadata: Option<(Vec<String>, Bytes)>,
+    /// In a copy made by [`AuthLayer::accepting`](crate::AuthLayer::accepting): the 403
+    /// `forbidden` for a request that carries none of its kinds but another kind the original
+    /// layer reads. Such a client holds a credential, just not one this route takes: a 401
+    /// would make it refresh and retry for nothing. `None` in a built layer, which reads
+    /// every kind it has.
+    pub(crate) wrong_kind: Option<AuthError>,
 }
 
 impl Shared {
@@ -59,7 +65,9 @@ impl Shared {
             has(CredentialKind::ApiKey),
             missing_detail(&sources),
         ));
+        let wrong_kind = AuthError::with_detail(ErrorCode::Forbidden, wrong_kind_detail(&reads));
         Ok(Shared {
+            wrong_kind: Some(wrong_kind),
             engines,
             optional: self.optional,
             pass_preflights: self.pass_preflights,
@@ -74,8 +82,27 @@ impl Shared {
     }
 }
 
+/// The detail of a narrowed copy's 403 for another kind of credential: the words of
+/// [`RequireCredential`](crate::policy::RequireCredential)'s refusal, the same situation.
+fn wrong_kind_detail(reads: &[bool; CredentialKind::COUNT]) -> String {
+    let names: Vec<&str> = [
+        CredentialKind::Bearer,
+        CredentialKind::Cookie,
+        CredentialKind::ApiKey,
+    ]
+    .into_iter()
+    .filter(|kind| reads[kind.index()])
+    .map(CredentialKind::as_str)
+    .collect();
+    format!(
+        "this resource accepts only these credentials: {}",
+        names.join(", ")
+    )
+}
+
 /// The detail of a narrowed copy's 401 `missing_credentials`: where to send what it takes,
-/// so that a client with the wrong kind of credential learns why it was not seen.
+/// so that a client that sent it elsewhere (another scheme, another header) learns why it was
+/// not seen.
 fn missing_detail(sources: &Sources) -> String {
     let reads = |kind: CredentialKind| sources.reads[kind.index()];
     let mut takes = Vec::new();

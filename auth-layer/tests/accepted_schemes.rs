@@ -103,20 +103,71 @@ async fn a_401_of_the_api_key_only_copy_has_only_the_api_key_challenge() {
     assert_eq!(schemes(&r), ["ApiKey"]);
 }
 
+/// The detail of a 403 `forbidden`, after checking that it carries no challenge: a new token
+/// would not help, so nothing may invite the client to fetch one.
+fn forbidden_detail(r: &Reply) -> String {
+    r.assert_problem(403, "forbidden");
+    assert!(
+        r.headers.get("www-authenticate").is_none(),
+        "a 403 for the wrong kind has no challenge: {:?}",
+        r.headers
+    );
+    r.json()["detail"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
-async fn a_valid_api_key_on_the_bearer_only_route_is_401_missing_credentials() {
+async fn a_bearer_token_on_the_api_key_route_is_403_forbidden_naming_the_api_key() {
     let api = api().await;
-    let r = api.get("/me", &[("x-api-key", KEY)]).await;
-    r.assert_problem(401, "missing_credentials");
-    assert_eq!(schemes(&r), ["Bearer"]);
-    // And a user's token on the API-key route, whatever its scheme says.
-    let bearer = format!("Bearer {}", user_token());
-    for authorization in [bearer.as_str(), "Basic dXNlcjpwYXNz"] {
+    // Valid or not, Bearer in any case: the client holds a credential of the layer's, just
+    // not of a kind this route takes. It is never checked here.
+    let valid = format!("Bearer {}", user_token());
+    for authorization in [valid.as_str(), "bearer not-even-a-jwt"] {
         let r = api
             .get("/deploy", &[("authorization", authorization)])
             .await;
+        let detail = forbidden_detail(&r);
+        assert_eq!(
+            detail, "this resource accepts only these credentials: api_key",
+            "{authorization}"
+        );
+    }
+    assert_eq!(api.metrics.rejected(ErrorCode::Forbidden), 2);
+    assert_eq!(api.metrics.accepted(), 0);
+}
+
+#[tokio::test]
+async fn an_api_key_on_the_bearer_route_is_403_forbidden_naming_bearer() {
+    let api = api().await;
+    let r = api.get("/me", &[("x-api-key", KEY)]).await;
+    let detail = forbidden_detail(&r);
+    assert_eq!(
+        detail,
+        "this resource accepts only these credentials: bearer"
+    );
+}
+
+#[tokio::test]
+async fn nothing_of_any_configured_kind_is_401_with_only_the_routes_scheme() {
+    let api = api().await;
+    // No credential at all, or only what no kind of the layer is: another scheme, another
+    // header.
+    let cases: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("authorization", "Basic dXNlcjpwYXNz")],
+        &[("x-api-token", KEY)],
+    ];
+    for headers in cases {
+        let r = api.get("/deploy", headers).await;
         r.assert_problem(401, "missing_credentials");
-        assert_eq!(schemes(&r), ["ApiKey"]);
+        assert_eq!(schemes(&r), ["ApiKey"], "{headers:?}");
+        let r = api.get("/me", headers).await;
+        // The bearer copy reads the Authorization header: another scheme there is named.
+        let code = match headers {
+            [("authorization", _)] => "unsupported_scheme",
+            _ => "missing_credentials",
+        };
+        r.assert_problem(401, code);
+        assert_eq!(schemes(&r), ["Bearer"], "{headers:?}");
     }
 }
 
@@ -212,4 +263,145 @@ fn a_copy_names_only_the_request_headers_it_reads() {
     assert_eq!(names(&with_cookie), ["x-csrf-token"]);
     let bearer_only = with_cookie.accepting([CredentialKind::Bearer]).unwrap();
     assert!(names(&bearer_only).is_empty(), "{:?}", names(&bearer_only));
+}
+
+/// A copy that reads the session cookie checks its CSRF proof as the layer does: the copy
+/// shares the layer's CSRF check.
+#[tokio::test]
+async fn a_cookie_reading_copy_still_enforces_csrf() {
+    let full = AuthLayer::builder()
+        .bearer(any_audience_jwt(0))
+        .cookie("sid", any_audience_jwt(0))
+        .csrf(CsrfPolicy::session_bound(csrf_key()))
+        .build()
+        .unwrap();
+    let browser = full.accepting([CredentialKind::Cookie]).unwrap();
+    let addr =
+        serve(Router::new().route("/me", axum::routing::post(me).route_layer(browser))).await;
+    let t = user_token();
+    let c = client();
+    let post = |headers: &[(&str, String)]| {
+        let mut req = Request::post(format!("http://{addr}/me"));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        req.body(empty()).unwrap()
+    };
+    // What a page of another site makes the browser send: the cookie, no proof.
+    let cross_site = [
+        ("cookie", format!("sid={t}")),
+        ("origin", "https://evil.example".to_owned()),
+        ("sec-fetch-site", "cross-site".to_owned()),
+    ];
+    let r = send(&c, post(&cross_site)).await;
+    r.assert_problem(403, "csrf_failed");
+    // The same cookie with the token minted for it passes: the 403 was the CSRF check's.
+    let r = send(
+        &c,
+        post(&[
+            ("cookie", format!("sid={t}")),
+            ("x-csrf-token", csrf_key().mint(&t)),
+        ]),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["sub"].clone()),
+        (200, json!("alice"))
+    );
+}
+
+/// The credential headers the handler received, by name.
+async fn credential_headers(req: Request<axum::body::Body>) -> axum::Json<Value> {
+    let h = req.headers();
+    axum::Json(json!({
+        "authorization": h.contains_key("authorization"),
+        "x-api-key": h.contains_key("x-api-key"),
+        "cookie": h.get("cookie").map(|v| v.to_str().unwrap().to_owned()),
+    }))
+}
+
+/// With `strip_credentials(true)` the copy removes every place its layer reads a credential
+/// from, the ones it does not read itself included, before the handler runs.
+#[tokio::test]
+async fn a_stripping_copy_removes_headers_it_does_not_read_as_well_as_its_own() {
+    let keys = ApiKeys::new().with_key(
+        KEY,
+        Principal::builder(CredentialKind::ApiKey)
+            .subject("build-bot")
+            .build(),
+    );
+    let full = AuthLayer::builder()
+        .bearer(any_audience_jwt(0))
+        .cookie("sid", any_audience_jwt(0))
+        .disable_csrf_protection()
+        .api_key("x-api-key", keys)
+        .strip_credentials(true)
+        .build()
+        .unwrap();
+    let machines = full.accepting([CredentialKind::ApiKey]).unwrap();
+    let addr =
+        serve(Router::new().route("/deploy", get(credential_headers).route_layer(machines))).await;
+    let bearer = format!("Bearer {}", user_token());
+    let req = req_to(addr, "/deploy")
+        .header("authorization", &bearer)
+        .header("cookie", "sid=not-read-here; theme=dark")
+        .header("x-api-key", KEY)
+        .body(empty())
+        .unwrap();
+    let r = send(&client(), req).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"authorization": false, "x-api-key": false, "cookie": "theme=dark"})
+    );
+}
+
+/// A copy of an optional layer is optional too: a request with no credential reaches the
+/// handler, as anonymous.
+#[tokio::test]
+async fn an_optional_layers_copy_lets_an_anonymous_request_through() {
+    let keys = ApiKeys::new().with_key(
+        KEY,
+        Principal::builder(CredentialKind::ApiKey)
+            .subject("build-bot")
+            .build(),
+    );
+    let full = AuthLayer::builder()
+        .bearer(any_audience_jwt(0))
+        .api_key("x-api-key", keys)
+        .optional(true)
+        .build()
+        .unwrap();
+    let machines = full.accepting([CredentialKind::ApiKey]).unwrap();
+    let who = |p: Option<Principal>| async move {
+        p.map_or("anonymous".to_owned(), |p| {
+            p.subject().unwrap_or("?").to_owned()
+        })
+    };
+    let addr = serve(Router::new().route("/deploy", get(who).route_layer(machines))).await;
+    let c = client();
+    let r = send(&c, req_to(addr, "/deploy").body(empty()).unwrap()).await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"anonymous"[..]));
+    let r = send(
+        &c,
+        req_to(addr, "/deploy")
+            .header("x-api-key", KEY)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"build-bot"[..]));
+    // A credential the copy does not read is not read in optional mode either: its request
+    // is anonymous here, never authenticated as the bearer token's subject.
+    let bearer = format!("Bearer {}", user_token());
+    let r = send(
+        &c,
+        req_to(addr, "/deploy")
+            .header("authorization", &bearer)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"anonymous"[..]));
+    assert_eq!(full.metrics().anonymous(), 2);
 }
