@@ -39,6 +39,7 @@
 //! | `jwks` | no | `server::jwt::JwksKeySource`: a JWKS URL or OpenID Connect discovery (hyper-util, rustls) |
 //! | `redis` | no | one revocation list (`server::SharedRevocations`) and one refresh (`client::store::redis::RedisStore`) for every replica |
 //! | `loopback` | no | `client::source::authorization_code::LoopbackBrowser`: a person's sign-in from a CLI |
+//! | `reqwest` | no | `client::reqwest`: the client layer in front of a `reqwest::Client`, redirects kept inside the credential's origins |
 //! | `testkit` | no | `portcullis::testkit` |
 //!
 //! No network or TLS stack is compiled unless you ask for `jwks`.
@@ -67,7 +68,9 @@
 //!         .route("/me", get(|p: Principal| async move { p.subject().unwrap_or("?").to_owned() }))
 //!         .route("/orders", get(|Claims(c): Claims<MyClaims>| async move { c.tenant }))
 //!         .route("/admin", get(|| async { "ok" }).route_layer(RequireScope::all(["admin"])))
-//!         .layer(AuthLayer::builder().realm("orders").bearer(jwt).build()?)
+//!         // `.claims::<MyClaims>()`: a handler's `Claims<T>` that the authenticator does not
+//!         // attach is a ConfigError here, not a 500 at the first request.
+//!         .layer(AuthLayer::builder().realm("orders").bearer(jwt).claims::<MyClaims>().build()?)
 //!         .route("/health", get(|| async { "ok" })) // added after the auth layer: public
 //!         .layer(CorsPreset::new().allow_origin("https://app.example.com").build()?);
 //!     axum::serve(tokio::net::TcpListener::bind("0.0.0.0:8080").await?, app).await?;
@@ -127,7 +130,7 @@
 //! use portcullis::server::jwt::JwtAuthenticator;
 //! use portcullis::server::{AuthLayer, RequireScope};
 //! use portcullis::testkit::TestIssuer;
-//! use portcullis::testkit::loopback::{bearer_req, client, empty, req_to, send, serve};
+//! use portcullis::testkit::loopback::{TestRequest, serve};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -146,12 +149,12 @@
 //!
 //! let claims = issuer.access_claims("alice", "orders-api", "orders:read", 300);
 //! let token = issuer.mint(Algorithm::ES256, claims);
-//! let reply = send(&client(), bearer_req(addr, "/admin", &token)).await;
+//! let reply = TestRequest::get(addr, "/admin").bearer(&token).send().await;
 //! reply.assert_problem(403, "insufficient_scope");
 //! assert_eq!(reply.challenge("Bearer").param("scope"), Some("admin"));
 //!
-//! let reply = send(&client(), req_to(addr, "/admin").body(empty()).unwrap()).await;
-//! reply.assert_problem(401, "missing_credentials");
+//! // Every method, with its credential and body: TestRequest::post(addr, "/x").json(&body)…
+//! TestRequest::delete(addr, "/admin").send().await.assert_problem(401, "missing_credentials");
 //! # }
 //! ```
 //! `TestTokenEndpoint` serves a token endpoint (client credentials, rotating refresh tokens)
@@ -163,8 +166,8 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `server::{AuthLayer, Principal, Claims, RequireScope, RequireRole, ApiKeys, ProtectedResource, Revocation, Denylist}` | the layer, who is calling, route rules, API keys, RFC 9728 metadata, revocation |
-//! | [`server::jwt`] | `JwtAuthenticator`, `JwtKey`, `KeySource`; `JwksKeySource` (feature `jwks`) |
+//! | `server::{AuthLayer, Principal, Claims, RequireScope, RequireRole, ApiKeys, ProtectedResource, Revocation, Denylist}` | the layer (`AuthLayer::accepting`: a copy for routes that take only some credential kinds), who is calling, route rules, API keys, RFC 9728 metadata, revocation |
+//! | [`server::jwt`] | `JwtAuthenticator` (its builder's `roles_claim` names where roles come from), `JwtKey`, `KeySource`; `JwksKeySource` (feature `jwks`) |
 //! | [`server::policy`] | `RequirePolicy` (a closure), `RequireCredential` (which credential kinds a route takes) |
 //! | [`server::mcp`] | `ToolScopesLayer`: per-tool scopes for MCP (JSON-RPC) endpoints |
 //! | [`server::cors`] | `CorsPreset`: tower-http's `CorsLayer`, configured for credentials |
@@ -175,7 +178,8 @@
 //! | [`client::source::authorization_code`] | `AuthorizationCode`: a person's sign-in (PKCE); `LoopbackBrowser` (feature `loopback`) |
 //! | [`client::store`] | `CredentialStore`, `MemoryStore`, `FileStore`; `store::redis::RedisStore` (feature `redis`) |
 //! | [`wire`] | `ErrorCode`, `Problem`, `ProblemDetails`, `parse_challenges`, `ChallengeBuilder`, `Origin`, `well_known` |
-//! | `testkit` | `TestIssuer`, `TestTokenEndpoint`, `TestAuthorizationServer`, `loopback` |
+//! | `client::reqwest` (feature `reqwest`) | `ReqwestClient`, `ReqwestService`: the layer in front of reqwest |
+//! | `testkit` | `TestIssuer`, `TestTokenEndpoint`, `TestAuthorizationServer`, `loopback::{serve, TestRequest, Reply}` |
 //!
 //! `jsonwebtoken` is re-exported as `portcullis::server::jsonwebtoken` (and
 //! `portcullis::client::jsonwebtoken`): naming an `Algorithm` needs no dependency of your own.

@@ -252,6 +252,34 @@ fn portcullis_cases(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
             }
         }
     }
+    // Roles read from another claim than `roles` (Okta's `groups`, Keycloak's nested
+    // `realm_access.roles`): what naming the claim costs a payload that has `roles` instead.
+    let (_, hs256, _) = tokens
+        .valid
+        .iter()
+        .find(|(alg, _, _)| *alg == Algorithm::HS256)
+        .expect("an HS256 token");
+    for (label, path) in [
+        ("groups", &["groups"][..]),
+        ("nested", &["realm_access", "roles"][..]),
+    ] {
+        let jwt = issuer
+            .verification_keys()
+            .into_iter()
+            .fold(JwtAuthenticator::builder(), |b, k| b.key(k))
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .cache_capacity(0)
+            .roles_claim_path(path.iter().copied())
+            .build()
+            .unwrap();
+        out.push(router_case(
+            format!("portcullis/HS256/accept/cache-off/roles-{label}"),
+            router().layer(AuthLayer::bearer(jwt).unwrap()),
+            Some(format!("Bearer {hs256}")),
+            200,
+        ));
+    }
     let app = router().layer(AuthLayer::bearer(jwt::<()>(issuer, 0)).unwrap());
     out.push(router_case(
         "portcullis/reject/missing".into(),
