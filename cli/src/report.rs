@@ -57,6 +57,9 @@ pub(crate) enum CauseId {
     InsufficientScope,
     /// Known, but not allowed.
     Forbidden,
+    /// Authentic and current, but the API reads claims the token lacks (or has with another
+    /// type): a Portcullis server's `invalid_claims`.
+    MissingClaims,
     /// A refusal's `WWW-Authenticate` is hidden from the page (`Access-Control-Expose-Headers`).
     CorsChallengeNotExposed,
 }
@@ -85,6 +88,7 @@ impl CauseId {
             TokenRevoked => "token_revoked",
             InsufficientScope => "insufficient_scope",
             Forbidden => "forbidden",
+            MissingClaims => "missing_claims",
             CorsChallengeNotExposed => "cors_challenge_not_exposed",
         }
     }

@@ -23,6 +23,9 @@ pub(super) fn fix(id: CauseId) -> &'static str {
         WrongIssuer => {
             "get the token from the issuer the API trusts, or add this issuer to the API's configuration"
         }
+        MissingClaims => {
+            "have the identity provider put the claims this API reads into this client's tokens (a claim mapper, or the scope that carries them), or request a token made for this API; refreshing gives a token with the same claims"
+        }
         WrongAudience => {
             "request a token for this API (the `audience` or `resource` parameter at the token endpoint), or make the API accept this audience"
         }

@@ -26,9 +26,8 @@ pub(crate) fn stated(
             E::InvalidIssuer => CauseId::WrongIssuer,
             // A token of the wrong type or without a claim the API needs was made for another
             // purpose (an ID token sent to an API is the usual one).
-            E::InvalidAudience | E::InvalidTokenType | E::MissingClaim | E::InvalidClaims => {
-                CauseId::WrongAudience
-            }
+            E::InvalidAudience | E::InvalidTokenType | E::MissingClaim => CauseId::WrongAudience,
+            E::InvalidClaims => CauseId::MissingClaims,
             E::TokenRevoked => CauseId::TokenRevoked,
             E::InsufficientScope => CauseId::InsufficientScope,
             E::Forbidden | E::CsrfFailed => CauseId::Forbidden,

@@ -38,6 +38,7 @@ async fn every_cause_id_is_produced_by_some_situation() {
         "bad_signature",
         "insufficient_scope",
         "forbidden",
+        "missing_claims",
         "token_revoked",
         "key_set_unavailable",
         "cors_origin_not_allowed",

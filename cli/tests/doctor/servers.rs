@@ -18,6 +18,13 @@ pub(crate) fn cases(w: &World) -> Vec<Case> {
         )
         .output_has(&["[ok  ] aud: names", "[ok  ] iss: "]),
         case(
+            "Portcullis reading a claim the token lacks",
+            "missing_claims",
+            &["missing_claims"],
+            &[&w.url(w.rs, "/tenant"), "--token", &t.for_mcp],
+        )
+        .detail_has(&["lacks a claim"]),
+        case(
             "Portcullis with RFC 9728 metadata, a token for another API",
             "wrong_audience",
             &["wrong_audience"],

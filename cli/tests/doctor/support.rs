@@ -62,22 +62,34 @@ pub(crate) async fn demo_with_jwks(jwks_url: &str, issuer: &str) -> SocketAddr {
     addr
 }
 
+/// The claims `/tenant` reads: tokens of the demo's provider carry no `tenant`.
+#[derive(Clone, serde::Deserialize)]
+struct TenantClaims {
+    #[allow(dead_code)]
+    tenant: String,
+}
+
 /// A Portcullis resource server that publishes RFC 9728 metadata (resource `/mcp`, issuer the
-/// demo's provider) and takes only tokens whose audience is that resource.
+/// demo's provider) and takes only tokens whose audience is that resource; its `/tenant`
+/// reads a `tenant` claim the provider's tokens do not carry (`invalid_claims`).
 pub(crate) async fn resource_server(issuer: &TestIssuer) -> SocketAddr {
     let (l, addr) = bind().await;
     let resource = format!("http://{addr}/mcp");
-    let jwt = issuer
-        .verification_keys()
-        .into_iter()
-        .fold(
+    let jwt = || {
+        issuer.verification_keys().into_iter().fold(
             JwtAuthenticator::builder()
                 .issuer(issuer.issuer())
                 .audience(resource.clone()),
             |b, k| b.key(k),
         )
+    };
+    let tenant = AuthLayer::builder()
+        .realm("mcp")
+        .bearer(jwt().claims::<TenantClaims>().build().unwrap())
+        .claims::<TenantClaims>()
         .build()
         .unwrap();
+    let jwt = jwt().build().unwrap();
     let layer = AuthLayer::builder()
         .realm("mcp")
         .bearer(jwt)
@@ -86,7 +98,11 @@ pub(crate) async fn resource_server(issuer: &TestIssuer) -> SocketAddr {
         .unwrap();
     spawn(
         l,
+        // `/tenant` behind both layers: the outer one (which also serves the metadata for
+        // every path) lets the token through, the route's own refuses its claims.
         Router::new()
+            .route("/tenant", any(|| async { "ok" }))
+            .route_layer(tenant)
             .route("/mcp", any(|| async { "ok" }))
             .layer(layer),
     );
