@@ -284,6 +284,10 @@ impl Credential {
                 if let Ok(pq) = pq.parse() {
                     parts.path_and_query = Some(pq);
                     if let Ok(u) = Uri::from_parts(parts) {
+                        // What reqwest reports back (a response's URL, an error's) is the URI
+                        // without the secret.
+                        #[cfg(feature = "reqwest")]
+                        QueryCredentialUri::note(req, &u);
                         *req.uri_mut() = u;
                     }
                 }
@@ -309,6 +313,29 @@ impl Credential {
             }
             Slot::Nothing => {}
         }
+    }
+}
+
+/// Request extension: the URI a query-parameter credential was added to (`before`), and the
+/// URI with it (`sent`). The reqwest adapter reports `before` as a response's and an error's
+/// URL, so the secret stays out of what the caller logs.
+#[cfg(feature = "reqwest")]
+#[derive(Debug, Clone)]
+pub(crate) struct QueryCredentialUri {
+    pub(crate) before: Uri,
+    pub(crate) sent: Uri,
+}
+
+#[cfg(feature = "reqwest")]
+impl QueryCredentialUri {
+    /// Note on `req`, whose URI is about to become `sent`, its URI before the credential.
+    fn note<B>(req: &mut Request<B>, sent: &Uri) {
+        let before = req.uri().clone();
+        let note = QueryCredentialUri {
+            before,
+            sent: sent.clone(),
+        };
+        req.extensions_mut().insert(note);
     }
 }
 

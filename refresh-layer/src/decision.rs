@@ -16,7 +16,7 @@ use portcullis_wire::{ErrorCode, PROBLEM_JSON};
 
 use crate::error::BoxError;
 use crate::failure::AuthFailure;
-use crate::redirect::CredentialTrail;
+use crate::redirect::{CredentialTrail, RedirectChain};
 
 /// Decides whether a response to a request that carried our credential calls for a refresh.
 pub(crate) type RefreshPredicate = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Sync>;
@@ -148,6 +148,23 @@ pub(crate) fn carried_credential(
     answer
         .get::<tower_http::follow_redirect::RequestUri>()
         .is_none_or(|u| u.0 == *sent_to)
+}
+
+/// Does the redirect chain this request belongs to (if a [`ScopedRedirect`] follows it) still
+/// allow a refresh? One refresh, and one retry, per chain: a compromised allowed origin that
+/// refuses every hop until it sees the newest token would otherwise make one call refresh once
+/// per hop. With `take`, the chain's refresh is taken (this answer refreshes); without, it is
+/// only checked (the answer's body decides later). A request outside any chain always may.
+///
+/// [`ScopedRedirect`]: crate::ScopedRedirect
+pub(crate) fn chain_allows_refresh(request: &Extensions, take: bool) -> bool {
+    request.get::<RedirectChain>().is_none_or(|chain| {
+        if take {
+            chain.take_refresh()
+        } else {
+            !chain.refreshed()
+        }
+    })
 }
 
 /// Read what the server said about a failure, consuming the answer (bounded in size and

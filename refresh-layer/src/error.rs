@@ -200,6 +200,11 @@ pub enum Error<E> {
     /// [`refresh_on_revoked_token`](crate::RefreshLayerBuilder::refresh_on_revoked_token))
     /// stopped before its end: the answer is lost rather than handed on cut short.
     ResponseBody(BoxError),
+    /// The whole call did not finish within the request's timeout: every redirect hop, the
+    /// refresh and the retry together. `reqwest::ReqwestClient` (feature `reqwest`) bounds a
+    /// call by its `reqwest::Request`'s timeout this way, because reqwest applies that
+    /// timeout to each hop alone (and loses it on a hop to another origin).
+    Timeout(Duration),
 }
 
 impl<E: fmt::Display> fmt::Display for Error<E> {
@@ -209,6 +214,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Refresh(e) => write!(f, "credential refresh failed: {e}"),
             Error::Body(e) => write!(f, "request body failed: {e}"),
             Error::ResponseBody(e) => write!(f, "response body failed: {e}"),
+            Error::Timeout(d) => write!(f, "the request did not finish within {d:?}"),
         }
     }
 }
@@ -220,6 +226,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Error::Refresh(e) => Some(e),
             Error::Body(e) => Some(&**e),
             Error::ResponseBody(e) => Some(&**e),
+            Error::Timeout(_) => None,
         }
     }
 }

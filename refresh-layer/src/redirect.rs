@@ -11,7 +11,16 @@
 //!
 //! `ScopedRedirect` wraps any policy (by default tower-http's `Standard`): once a hop leaves the
 //! credential's origins, it strips the credential headers from every later hop and marks them
-//! so the refresh layer does not add them back.
+//! so the refresh layer does not add them back. A `Location` that is not `http` or `https`
+//! (`data:`, `javascript:`, …) is not followed: the 3xx is returned as it is.
+//!
+//! With `FollowRedirect` *outside* the refresh layer, every hop is a request of its own to the
+//! layer, and each could answer 401 and be refreshed and retried: an allowed origin that
+//! refuses every hop until it sees the newest token, then redirects on, would make one call
+//! refresh once per hop. So the policy puts one [`RedirectChain`] marker on every request of a
+//! chain (`FollowRedirect` shows the policy the original request as well as each hop), and the
+//! layer refreshes (and retries) at most once per chain: a later hop's refusal is returned as
+//! it is.
 //!
 //! Inside the refresh layer it also tells the layer whether the last hop still carried the
 //! credential: a 401 to a hop without it says nothing about the credential, so it is returned
@@ -20,7 +29,7 @@
 //! followed inside it) is never taken as a verdict on the credential either.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use http::Request;
 use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
@@ -33,6 +42,25 @@ use portcullis_wire::Origin;
 /// origins. The refresh layer sends no credential with it.
 #[derive(Debug, Clone, Copy)]
 pub struct LeftCredentialScope;
+
+/// Request extension a [`ScopedRedirect`] puts on every request of one redirect chain (the
+/// original and each hop): the refresh layer notes in it that it refreshed for one of them,
+/// and refreshes at most once per chain.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RedirectChain(Arc<AtomicBool>);
+
+impl RedirectChain {
+    /// Whether a request of this chain already had its refresh.
+    pub(crate) fn refreshed(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Take the chain's one refresh: `true` when it was still to be had. (The hops of a chain
+    /// are sent one after the other, so no two requests race for it.)
+    pub(crate) fn take_refresh(&self) -> bool {
+        !self.0.swap(true, Ordering::Relaxed)
+    }
+}
 
 /// Request extension set by the refresh layer when a [`ScopedRedirect`] may follow the
 /// request's redirects: the policy notes in it whether the last hop still carried the
@@ -71,6 +99,8 @@ pub struct ScopedRedirect<P = Standard> {
     /// The trail of the request this policy follows (`FollowRedirect` clones the policy per
     /// request and shows it the original request first).
     trail: Option<CredentialTrail>,
+    /// The chain this policy follows; made when it sees the original request.
+    chain: Option<RedirectChain>,
     seen_first: bool,
 }
 
@@ -82,6 +112,7 @@ impl<P> ScopedRedirect<P> {
             cell,
             left: false,
             trail: None,
+            chain: None,
             seen_first: false,
         }
     }
@@ -94,6 +125,7 @@ impl<P> ScopedRedirect<P> {
             cell: self.cell,
             left: false,
             trail: None,
+            chain: None,
             seen_first: false,
         }
     }
@@ -114,6 +146,10 @@ where
     P: Policy<B, E>,
 {
     fn redirect(&mut self, attempt: &Attempt<'_>) -> Result<Action, E> {
+        if !matches!(attempt.location().scheme_str(), Some("http" | "https")) {
+            // No HTTP client can send it; following would turn the 3xx into an error.
+            return Ok(Action::Stop);
+        }
         if !self.scope.iter().any(|o| o.matches(attempt.location())) {
             self.left = true;
         }
@@ -126,6 +162,11 @@ where
             // The original request, with the refresh layer's extensions.
             self.seen_first = true;
             self.trail = request.extensions().get::<CredentialTrail>().cloned();
+            self.chain = Some(RedirectChain::default());
+        }
+        if let Some(chain) = &self.chain {
+            // Again on every hop: the inner policy may have dropped the request's extensions.
+            request.extensions_mut().insert(chain.clone());
         }
         if self.left {
             let headers = request.headers_mut();

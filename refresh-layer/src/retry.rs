@@ -8,7 +8,9 @@ use http::{Request, Response};
 use http_body::Body;
 use tower::{Service, ServiceExt};
 
-use crate::decision::{Verdict, carried_credential, read_failure, read_problem};
+use crate::decision::{
+    Verdict, carried_credential, chain_allows_refresh, read_failure, read_problem,
+};
 use crate::error::{BoxError, Error};
 use crate::failure::AuthFailure;
 use crate::outcome::{RefreshOutcome, RetriedAfter, annotate};
@@ -52,6 +54,10 @@ impl<S, B> Retry<S, B> {
         }
         if !carried_credential(self.trail.as_ref(), &self.parts.uri, res.extensions()) {
             tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not refreshed: the refused request did not carry the credential (a redirect dropped it)");
+            return Next::Return;
+        }
+        if !chain_allows_refresh(&self.parts.extensions, verdict == Verdict::Refresh) {
+            tracing::debug!(target: "portcullis::client", status = res.status().as_u16(), "not refreshed: this redirect chain already had its one refresh");
             return Next::Return;
         }
         match verdict {
@@ -102,7 +108,10 @@ where
             return self.after(failure).await;
         }
         let (res, mut failure) = read_problem(res).await.map_err(Error::ResponseBody)?;
-        if !self.shared.rules.after_problem(&failure) || !self.retried(res.status()) {
+        if !self.shared.rules.after_problem(&failure)
+            || !chain_allows_refresh(&self.parts.extensions, true)
+            || !self.retried(res.status())
+        {
             let mut res = annotate(res, outcome);
             // The problem body was drained into it: the caller reads it here.
             res.extensions_mut().insert(failure);

@@ -5,14 +5,15 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::Request as AxumRequest;
 use axum::http::HeaderMap;
-use axum::response::Redirect;
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use refresh_layer::{Credential, RefreshLayer};
+use refresh_layer::{Credential, RefreshLayer, RetriedAfter, from_fn};
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
@@ -181,4 +182,136 @@ async fn requests_to_another_origin_carry_no_credential() {
     }
     // Same host, other port: another origin.
     s.assert_b_saw_nothing();
+}
+
+/// A compromised allowed origin: `/hop/{i}` refuses (401, `invalid_token`) every token but
+/// `t{i+1}`, and redirects to `/hop/{i+1}` once it gets it; `/once` refuses `t0` only.
+async fn refusing_chain() -> SocketAddr {
+    let (l, a) = common::bind().await;
+    let hop = |axum::extract::Path(i): axum::extract::Path<u32>, h: HeaderMap| async move {
+        let want = format!("Bearer t{}", i + 1);
+        if h.get("authorization").and_then(|v| v.to_str().ok()) == Some(want.as_str()) {
+            Redirect::temporary(&format!("/hop/{}", i + 1)).into_response()
+        } else {
+            refused().into_response()
+        }
+    };
+    let once = |h: HeaderMap| async move {
+        if h.get("authorization").is_some_and(|v| v == "Bearer t0") {
+            refused().into_response()
+        } else {
+            "ok".into_response()
+        }
+    };
+    let app = Router::new()
+        .route("/hop/{i}", get(hop))
+        .route("/once", get(once));
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    a
+}
+
+fn refused() -> impl IntoResponse {
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        [("www-authenticate", r#"Bearer error="invalid_token""#)],
+    )
+}
+
+/// Starts from `t0`; each refresh yields the next token (`t1`, `t2`, …) and is counted.
+fn counting_layer(a: SocketAddr) -> (RefreshLayer, Arc<AtomicUsize>) {
+    let fetched = Arc::new(AtomicUsize::new(0));
+    let n = fetched.clone();
+    let source = from_fn(move || {
+        let i = n.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { Ok(Credential::bearer(&format!("t{i}")).unwrap()) }
+    });
+    let layer = RefreshLayer::builder(source)
+        .allow_origin(format!("http://{a}"))
+        .initial_credential(Credential::bearer("t0").unwrap())
+        .build()
+        .unwrap();
+    (layer, fetched)
+}
+
+#[tokio::test]
+async fn a_redirect_chain_refreshes_once_however_many_hops_refuse() {
+    let a = refusing_chain().await;
+    let (layer, fetched) = counting_layer(a);
+    let handle = layer.handle();
+    let svc = ServiceBuilder::new()
+        .layer(FollowRedirectLayer::with_policy(layer.redirect_policy()))
+        .layer(layer)
+        .service(http());
+    let res = svc.clone().oneshot(get_req(a, "/hop/0")).await.unwrap();
+    // /hop/0: t0 refused, refreshed to t1, retried, redirected; /hop/1 refuses t1 and its 401
+    // comes back as it is instead of a second refresh.
+    assert_eq!(res.status(), 401);
+    let uri = &res
+        .extensions()
+        .get::<tower_http::follow_redirect::RequestUri>()
+        .unwrap()
+        .0;
+    assert_eq!(uri.path(), "/hop/1");
+    assert_eq!(
+        fetched.load(Ordering::SeqCst),
+        1,
+        "one refresh for the chain"
+    );
+    assert_eq!(handle.refreshes(), 1);
+    // Another call is another chain: it gets its own refresh (t1 refused at /hop/1, t2 taken).
+    let res = svc.oneshot(get_req(a, "/hop/1")).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(fetched.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_single_401_under_the_redirect_policy_still_refreshes_and_retries() {
+    let a = refusing_chain().await;
+    let (layer, fetched) = counting_layer(a);
+    let svc = ServiceBuilder::new()
+        .layer(FollowRedirectLayer::with_policy(layer.redirect_policy()))
+        .layer(layer)
+        .service(http());
+    let res = svc.oneshot(get_req(a, "/once")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.extensions().get::<RetriedAfter>().is_some());
+    assert_eq!(fetched.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_location_that_is_not_http_is_not_followed_and_the_3xx_is_returned() {
+    let (l, a) = common::bind().await;
+    let app = Router::new().route(
+        "/away/{n}",
+        get(
+            |axum::extract::Path(n): axum::extract::Path<u8>| async move {
+                let to = [
+                    "data:,x",
+                    "javascript:alert(1)",
+                    "file:///etc/passwd",
+                    "ftp://a/x",
+                ];
+                (
+                    axum::http::StatusCode::FOUND,
+                    [("location", to[usize::from(n)])],
+                )
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let key = Credential::bearer("tok-a").unwrap();
+    let layer = RefreshLayer::builder(key.clone())
+        .allow_origin(format!("http://{a}"))
+        .initial_credential(key)
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(FollowRedirectLayer::with_policy(layer.redirect_policy()))
+        .layer(layer)
+        .service(http());
+    for n in 0..4 {
+        let res = svc.clone().oneshot(get_req(a, &format!("/away/{n}"))).await;
+        let res = res.unwrap_or_else(|e| panic!("location {n}: {e}"));
+        assert_eq!(res.status(), 302, "location {n}");
+    }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use auth_layer::AuthLayer;
 use auth_layer::jwt::JwtAuthenticator;
 use axum::Router;
-use axum::extract::Request as AxumRequest;
+use axum::extract::{RawQuery, Request as AxumRequest};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect};
@@ -108,7 +108,8 @@ struct World {
 
 /// A: `/api/me` and `/api/upload` behind the auth layer; `/to-b` redirects to B's `/refuse`
 /// (a 401 that names an invalid token), `/to-b-and-back` to B's `/back`, which redirects to
-/// A's `/echo` (the credential headers it received). B: also `/plain`.
+/// A's `/echo` (the credential headers it received); `/teapot` answers 418 with the query it
+/// received. B: also `/plain`.
 async fn world(gate: usize) -> World {
     let (endpoint, token_url) = TestTokenEndpoint::start("api", "demo", "demo-secret").await;
     let (la, a) = bind().await;
@@ -133,6 +134,10 @@ async fn world(gate: usize) -> World {
         .route(
             "/echo",
             get(|h: HeaderMap| async move { axum::Json(credentials(&h)) }),
+        )
+        .route(
+            "/teapot",
+            get(|q: RawQuery| async move { (StatusCode::IM_A_TEAPOT, q.0.unwrap_or_default()) }),
         );
     let app_b = Router::new()
         .route("/refuse", get(refuse))
@@ -154,7 +159,7 @@ async fn world(gate: usize) -> World {
         b_log,
         endpoint,
         token_url,
-        http: ReqwestService::new(reqwest::Client::builder()).unwrap(),
+        http: ReqwestService::new().unwrap(),
     }
 }
 
@@ -405,11 +410,146 @@ async fn a_request_to_an_origin_not_allowed_never_gets_the_credential() {
 async fn reqwest_service_follows_no_redirect_whatever_the_builder_said() {
     let w = world(1).await;
     let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(10));
-    let http = ReqwestService::new(builder).unwrap();
+    let http = ReqwestService::from_builder_unscoped(builder).unwrap();
     let req = http::Request::get(w.a_url("/to-b"))
         .body(Full::<Bytes>::default())
         .unwrap();
     let res = http.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 307);
     assert!(w.b_log.lock().unwrap().is_empty(), "B was reached");
+}
+
+/// `ReqwestService::new` has nothing of its own to send: with the layer's API key, a redirect
+/// to B and a direct call to B arrive with no credential header at all.
+#[tokio::test]
+async fn the_plain_service_sends_no_header_of_its_own_to_b() {
+    let w = world(1).await;
+    let api = w.client(w.layer(Kind::ApiKey));
+    assert_eq!(api.get(w.a_url("/to-b")).await.unwrap().status(), 401);
+    assert_eq!(api.get(w.b_url("/plain")).await.unwrap().status(), 200);
+    assert_eq!(w.b_log.lock().unwrap().len(), 2);
+    w.assert_b_saw_no_credential();
+}
+
+/// What `from_builder_unscoped` documents: a builder's default headers are added by reqwest
+/// after the layer and the redirect policy ran, so they reach B on a redirect and directly.
+/// This pins that the risk is real (the reason the constructor is named for it).
+#[tokio::test]
+async fn an_unscoped_builders_default_headers_reach_every_origin_as_documented() {
+    let w = world(1).await;
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert("x-api-key", "default-key".parse().unwrap());
+    let builder = reqwest::Client::builder().default_headers(defaults);
+    let http = ReqwestService::from_builder_unscoped(builder).unwrap();
+    let key = Credential::bearer("layer-token").unwrap();
+    let layer = RefreshLayer::builder(key.clone())
+        .allow_origin(format!("http://{}", w.a))
+        .initial_credential(key)
+        .build()
+        .unwrap();
+    let api = ReqwestClient::new(layer, http);
+    api.get(w.a_url("/to-b")).await.unwrap();
+    api.get(w.b_url("/plain")).await.unwrap();
+    let saw = w.b_log.lock().unwrap().clone();
+    assert_eq!(saw.len(), 2, "{saw:?}");
+    for hit in &saw {
+        assert_eq!(hit.credentials, ["x-api-key"], "{hit:?}");
+        assert_eq!(hit.authorization, None, "the layer's own token stays on A");
+    }
+}
+
+/// A query-parameter credential reaches A, and is in none of what the caller gets back: the
+/// response's URL, `error_for_status`'s error, a connect failure's `Display` and `Debug`.
+#[tokio::test]
+async fn a_query_credential_stays_out_of_response_urls_and_errors() {
+    let w = world(1).await;
+    // A port nothing listens on once the listener is dropped: the connection is refused.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let key = Credential::api_key_query("api_key", "query-secret").unwrap();
+    let layer = RefreshLayer::builder(key.clone())
+        .allow_origin(format!("http://{}", w.a))
+        .allow_origin(format!("http://{dead}"))
+        .initial_credential(key)
+        .build()
+        .unwrap();
+    let api = w.client(layer);
+
+    let res = api.get(w.a_url("/teapot?x=1")).await.unwrap();
+    assert_eq!(res.url().as_str(), w.a_url("/teapot?x=1"));
+    let status_error = res.error_for_status_ref().unwrap_err();
+    assert_eq!(
+        status_error.status(),
+        Some(reqwest::StatusCode::IM_A_TEAPOT)
+    );
+    for text in [status_error.to_string(), format!("{status_error:?}")] {
+        assert!(!text.contains("query-secret"), "{text}");
+    }
+    assert_eq!(
+        res.text().await.unwrap(),
+        "x=1&api_key=query-secret",
+        "A received the credential"
+    );
+
+    let err = api.get(format!("http://{dead}/x?y=2")).await.unwrap_err();
+    let refresh_layer::Error::Inner(inner) = &err else {
+        panic!("not the connect failure: {err}")
+    };
+    assert!(inner.is_connect(), "{inner:?}");
+    assert_eq!(
+        inner.url().unwrap().as_str(),
+        format!("http://{dead}/x?y=2")
+    );
+    for text in [err.to_string(), format!("{err:?}")] {
+        assert!(!text.contains("query-secret"), "{text}");
+    }
+}
+
+/// A listener that takes connections and never answers.
+async fn tarpit() -> SocketAddr {
+    let (l, addr) = bind().await;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = l.accept().await {
+            held.push(conn);
+        }
+    });
+    addr
+}
+
+/// A request's timeout bounds the whole call: A redirects to another origin that never
+/// answers (tower-http drops the request's own timeout on that hop), and the call ends with
+/// `Error::Timeout` carrying that timeout.
+#[tokio::test]
+async fn a_request_timeout_bounds_a_redirect_to_a_tarpit() {
+    let pit = tarpit().await;
+    let (l, a) = bind().await;
+    let app = Router::new().route(
+        "/to-pit",
+        get(move || async move { Redirect::temporary(&format!("http://{pit}/wait")) }),
+    );
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let key = Credential::bearer("layer-token").unwrap();
+    let layer = RefreshLayer::builder(key.clone())
+        .allow_origin(format!("http://{a}"))
+        .initial_credential(key)
+        .build()
+        .unwrap();
+    let api = ReqwestClient::new(layer, ReqwestService::new().unwrap());
+    let limit = Duration::from_millis(200);
+    let req = reqwest::Client::new()
+        .get(format!("http://{a}/to-pit"))
+        .timeout(limit)
+        .build()
+        .unwrap();
+    // A guard against a hang (the bug this test is for), not a timing assertion.
+    let res = tokio::time::timeout(Duration::from_secs(60), api.execute(req))
+        .await
+        .expect("the request's timeout ended the call");
+    assert!(
+        matches!(res, Err(refresh_layer::Error::Timeout(d)) if d == limit),
+        "{res:?}"
+    );
 }
