@@ -42,7 +42,8 @@
 //! | `reqwest` | no | `client::reqwest`: the client layer in front of a `reqwest::Client`, redirects kept inside the credential's origins |
 //! | `testkit` | no | `portcullis::testkit` |
 //!
-//! No network or TLS stack is compiled unless you ask for `jwks`.
+//! No TLS stack or HTTP client is compiled in unless you ask for `jwks` (key sets over https)
+//! or `reqwest`; `redis` adds the Redis client.
 //!
 //! # A server
 //! Keys from your identity provider, your own claims type, one route per rule, and CORS

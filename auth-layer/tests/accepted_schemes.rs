@@ -405,3 +405,44 @@ async fn an_optional_layers_copy_lets_an_anonymous_request_through() {
     assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"anonymous"[..]));
     assert_eq!(full.metrics().anonymous(), 2);
 }
+
+/// An optional copy lets a request whose credential it does not read through as anonymous;
+/// that credential is still a secret: removed before the handler when the layer strips, and
+/// marked sensitive when it does not.
+#[tokio::test]
+async fn an_optional_copy_strips_and_marks_a_credential_it_does_not_read() {
+    let full = |strip: bool| {
+        AuthLayer::builder()
+            .bearer(any_audience_jwt(0))
+            .api_key("x-api-key", ApiKeys::new())
+            .optional(true)
+            .strip_credentials(strip)
+            .build()
+            .unwrap()
+    };
+    let seen = |req: Request<axum::body::Body>| async move {
+        let auth = req.headers().get("authorization");
+        json!({
+            "authorization": auth.is_some(),
+            "sensitive": auth.is_some_and(|v| v.is_sensitive()),
+        })
+        .to_string()
+    };
+    for (strip, expected) in [
+        (true, json!({"authorization": false, "sensitive": false})),
+        (false, json!({"authorization": true, "sensitive": true})),
+    ] {
+        let machines = full(strip).accepting([CredentialKind::ApiKey]).unwrap();
+        let addr = serve(Router::new().route("/deploy", get(seen).route_layer(machines))).await;
+        let r = send(
+            &client(),
+            req_to(addr, "/deploy")
+                .header("authorization", format!("Bearer {}", user_token()))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json(), expected, "strip {strip}");
+    }
+}

@@ -20,7 +20,8 @@
 //! refresh once per hop. So the policy puts one [`RedirectChain`] marker on every request of a
 //! chain (`FollowRedirect` shows the policy the original request as well as each hop), and the
 //! layer refreshes (and retries) at most once per chain: a later hop's refusal is returned as
-//! it is.
+//! it is. A step-up or a `token_revoked` refresh is that one too, so a hop asking for more
+//! scope after an earlier hop's refresh gets its `insufficient_scope` answer back.
 //!
 //! Inside the refresh layer it also tells the layer whether the last hop still carried the
 //! credential: a 401 to a hop without it says nothing about the credential, so it is returned

@@ -50,7 +50,10 @@
 //! # Timeouts
 //! A `reqwest::Request`'s own timeout ([`RequestBuilder::timeout`](::reqwest::RequestBuilder::timeout))
 //! bounds a [`ReqwestClient`] call as a whole, until the answer's head: every redirect hop,
-//! the refresh and the retry. Past it, the call ends with [`Error::Timeout`].
+//! the refresh and the retry. Past it, the call ends with [`Error::Timeout`]. The body is
+//! read after the call: once a redirect crossed origins, tower-http has dropped reqwest's own
+//! per-request timeout from the hop, so bound the body read yourself when the server may be
+//! hostile.
 //!
 //! # Example
 //! ```no_run

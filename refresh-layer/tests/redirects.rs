@@ -187,13 +187,18 @@ async fn requests_to_another_origin_carry_no_credential() {
 /// A compromised allowed origin: `/hop/{i}` refuses (401, `invalid_token`) every token but
 /// `t{i+1}`, and redirects to `/hop/{i+1}` once it gets it; `/once` refuses `t0` only.
 async fn refusing_chain() -> SocketAddr {
+    refusing_chain_with(|| refused().into_response()).await
+}
+
+/// [`refusing_chain`], each refusal answered by `refusal`.
+async fn refusing_chain_with(refusal: fn() -> axum::response::Response) -> SocketAddr {
     let (l, a) = common::bind().await;
-    let hop = |axum::extract::Path(i): axum::extract::Path<u32>, h: HeaderMap| async move {
+    let hop = move |axum::extract::Path(i): axum::extract::Path<u32>, h: HeaderMap| async move {
         let want = format!("Bearer t{}", i + 1);
         if h.get("authorization").and_then(|v| v.to_str().ok()) == Some(want.as_str()) {
             Redirect::temporary(&format!("/hop/{}", i + 1)).into_response()
         } else {
-            refused().into_response()
+            refusal()
         }
     };
     let once = |h: HeaderMap| async move {
@@ -262,6 +267,64 @@ async fn a_redirect_chain_refreshes_once_however_many_hops_refuse() {
     let res = svc.oneshot(get_req(a, "/hop/1")).await.unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(fetched.load(Ordering::SeqCst), 2);
+}
+
+/// The chain's one refresh is also the one of the opt-in rules: a `403 token_revoked` (with
+/// `refresh_on_revoked_token`) and an `insufficient_scope` step-up refuse hop after hop too.
+#[tokio::test]
+async fn a_redirect_chain_gets_one_revoked_token_refresh_or_step_up_too() {
+    fn revoked() -> axum::response::Response {
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            [("content-type", "application/problem+json")],
+            r#"{"type":"about:blank","title":"Token revoked","status":403,"code":"token_revoked"}"#,
+        )
+            .into_response()
+    }
+    fn more_scope() -> axum::response::Response {
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            [(
+                "www-authenticate",
+                r#"Bearer error="insufficient_scope", scope="write""#,
+            )],
+        )
+            .into_response()
+    }
+    for (name, refusal, status) in [
+        ("token_revoked", revoked as fn() -> _, 403),
+        ("step-up", more_scope as fn() -> _, 403),
+    ] {
+        let a = refusing_chain_with(refusal).await;
+        let fetched = Arc::new(AtomicUsize::new(0));
+        let n = fetched.clone();
+        let source = from_fn(move || {
+            let i = n.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { Ok(Credential::bearer(&format!("t{i}")).unwrap()) }
+        });
+        let layer = RefreshLayer::builder(source)
+            .allow_origin(format!("http://{a}"))
+            .initial_credential(Credential::bearer("t0").unwrap())
+            .refresh_on_revoked_token(true)
+            .step_up(true)
+            .build()
+            .unwrap();
+        let svc = ServiceBuilder::new()
+            .layer(FollowRedirectLayer::with_policy(layer.redirect_policy()))
+            .layer(layer)
+            .service(http());
+        let res = svc.oneshot(get_req(a, "/hop/0")).await.unwrap();
+        assert_eq!(res.status(), status, "{name}");
+        let uri = &res
+            .extensions()
+            .get::<tower_http::follow_redirect::RequestUri>()
+            .unwrap()
+            .0;
+        // The first hop's refusal was refreshed and retried (it redirected on); the second
+        // hop's is returned as it is.
+        assert_eq!(uri.path(), "/hop/1", "{name}");
+        assert_eq!(fetched.load(Ordering::SeqCst), 1, "{name}: one refresh");
+    }
 }
 
 #[tokio::test]
