@@ -85,61 +85,32 @@ async fn a_client_with_a_bearer_token_on_the_api_key_route_neither_refreshes_nor
         .unwrap();
     let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut client = ServiceBuilder::new().layer(layer).service(http);
-    let get = |path: &str| {
-        Request::get(format!("http://{addr}{path}"))
+    // Each call: its status, then (token fetches, requests the server saw) so far.
+    let mut call = async |path: &str| {
+        let req = Request::get(format!("http://{addr}{path}"))
             .body(Full::default())
-            .unwrap()
+            .unwrap();
+        let res = client.ready().await.unwrap().call(req).await.unwrap();
+        assert!(
+            res.status() != StatusCode::FORBIDDEN
+                || res.headers().get("www-authenticate").is_none(),
+            "a 403 invites no new token"
+        );
+        let counts = (
+            fetches.load(Ordering::SeqCst),
+            requests.load(Ordering::SeqCst),
+        );
+        (res.status(), counts)
     };
 
-    let res = client
-        .ready()
-        .await
-        .unwrap()
-        .call(get("/deploy"))
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert!(res.headers().get("www-authenticate").is_none());
     assert_eq!(
-        (
-            fetches.load(Ordering::SeqCst),
-            requests.load(Ordering::SeqCst)
-        ),
-        (1, 1),
+        call("/deploy").await,
+        (StatusCode::FORBIDDEN, (1, 1)),
         "one token fetch and one request: no refresh, no retry"
     );
     // Two more calls: the held token is reused, each call is one request.
-    for _ in 0..2 {
-        let res = client
-            .ready()
-            .await
-            .unwrap()
-            .call(get("/deploy"))
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    }
-    assert_eq!(
-        (
-            fetches.load(Ordering::SeqCst),
-            requests.load(Ordering::SeqCst)
-        ),
-        (1, 3)
-    );
+    assert_eq!(call("/deploy").await, (StatusCode::FORBIDDEN, (1, 2)));
+    assert_eq!(call("/deploy").await, (StatusCode::FORBIDDEN, (1, 3)));
     // The same token is good where bearer tokens are taken: the 403 was about the kind.
-    let res = client
-        .ready()
-        .await
-        .unwrap()
-        .call(get("/me"))
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        (
-            fetches.load(Ordering::SeqCst),
-            requests.load(Ordering::SeqCst)
-        ),
-        (1, 4)
-    );
+    assert_eq!(call("/me").await, (StatusCode::OK, (1, 4)));
 }

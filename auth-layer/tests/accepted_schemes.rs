@@ -9,14 +9,19 @@ use common::*;
 
 const KEY: &str = "key-for-build-bot";
 
-/// One layer accepting bearer tokens and API keys, and its two narrowed copies.
-fn layers() -> (AuthLayer, AuthLayer, AuthLayer) {
-    let keys = ApiKeys::new().with_key(
+/// The one API key the suite knows, for the subject `build-bot`.
+fn build_bot_keys() -> ApiKeys {
+    ApiKeys::new().with_key(
         KEY,
         Principal::builder(CredentialKind::ApiKey)
             .subject("build-bot")
             .build(),
-    );
+    )
+}
+
+/// One layer accepting bearer tokens and API keys, and its two narrowed copies.
+fn layers() -> (AuthLayer, AuthLayer, AuthLayer) {
+    let keys = build_bot_keys();
     let full = AuthLayer::builder()
         .realm("api")
         .bearer(any_audience_jwt(0))
@@ -324,12 +329,7 @@ async fn credential_headers(req: Request<axum::body::Body>) -> axum::Json<Value>
 /// from, the ones it does not read itself included, before the handler runs.
 #[tokio::test]
 async fn a_stripping_copy_removes_headers_it_does_not_read_as_well_as_its_own() {
-    let keys = ApiKeys::new().with_key(
-        KEY,
-        Principal::builder(CredentialKind::ApiKey)
-            .subject("build-bot")
-            .build(),
-    );
+    let keys = build_bot_keys();
     let full = AuthLayer::builder()
         .bearer(any_audience_jwt(0))
         .cookie("sid", any_audience_jwt(0))
@@ -360,12 +360,7 @@ async fn a_stripping_copy_removes_headers_it_does_not_read_as_well_as_its_own() 
 /// handler, as anonymous.
 #[tokio::test]
 async fn an_optional_layers_copy_lets_an_anonymous_request_through() {
-    let keys = ApiKeys::new().with_key(
-        KEY,
-        Principal::builder(CredentialKind::ApiKey)
-            .subject("build-bot")
-            .build(),
-    );
+    let keys = build_bot_keys();
     let full = AuthLayer::builder()
         .bearer(any_audience_jwt(0))
         .api_key("x-api-key", keys)

@@ -224,6 +224,11 @@ fn refused() -> impl IntoResponse {
 
 /// Starts from `t0`; each refresh yields the next token (`t1`, `t2`, …) and is counted.
 fn counting_layer(a: SocketAddr) -> (RefreshLayer, Arc<AtomicUsize>) {
+    counting_layer_with(a, false)
+}
+
+/// [`counting_layer`], with the opt-in refresh rules (`token_revoked`, step-up) on or off.
+fn counting_layer_with(a: SocketAddr, opt_ins: bool) -> (RefreshLayer, Arc<AtomicUsize>) {
     let fetched = Arc::new(AtomicUsize::new(0));
     let n = fetched.clone();
     let source = from_fn(move || {
@@ -233,6 +238,8 @@ fn counting_layer(a: SocketAddr) -> (RefreshLayer, Arc<AtomicUsize>) {
     let layer = RefreshLayer::builder(source)
         .allow_origin(format!("http://{a}"))
         .initial_credential(Credential::bearer("t0").unwrap())
+        .refresh_on_revoked_token(opt_ins)
+        .step_up(opt_ins)
         .build()
         .unwrap();
     (layer, fetched)
@@ -296,19 +303,7 @@ async fn a_redirect_chain_gets_one_revoked_token_refresh_or_step_up_too() {
         ("step-up", more_scope as fn() -> _, 403),
     ] {
         let a = refusing_chain_with(refusal).await;
-        let fetched = Arc::new(AtomicUsize::new(0));
-        let n = fetched.clone();
-        let source = from_fn(move || {
-            let i = n.fetch_add(1, Ordering::SeqCst) + 1;
-            async move { Ok(Credential::bearer(&format!("t{i}")).unwrap()) }
-        });
-        let layer = RefreshLayer::builder(source)
-            .allow_origin(format!("http://{a}"))
-            .initial_credential(Credential::bearer("t0").unwrap())
-            .refresh_on_revoked_token(true)
-            .step_up(true)
-            .build()
-            .unwrap();
+        let (layer, fetched) = counting_layer_with(a, true);
         let svc = ServiceBuilder::new()
             .layer(FollowRedirectLayer::with_policy(layer.redirect_policy()))
             .layer(layer)

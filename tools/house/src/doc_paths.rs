@@ -162,17 +162,26 @@ pub fn doc_path_uses(file: &Path, text: &str) -> Vec<DocPathUse> {
             continue;
         }
         if let Some((_, true)) = open {
-            for (written, instead) in forbidden_in(doc) {
-                out.push(DocPathUse {
-                    file: file.to_owned(),
-                    line: index + 1,
-                    written,
-                    instead,
-                });
-            }
+            out.extend(uses_on_line(file, index, doc));
         }
     }
     out
+}
+
+/// What line `index` (from 0) of `file`, whose code is `code`, names.
+fn uses_on_line<'a>(
+    file: &'a Path,
+    index: usize,
+    code: &str,
+) -> impl Iterator<Item = DocPathUse> + 'a {
+    forbidden_in(code)
+        .into_iter()
+        .map(move |(written, instead)| DocPathUse {
+            file: file.to_owned(),
+            line: index + 1,
+            written,
+            instead,
+        })
 }
 
 /// The lines of a Markdown `text` (the source of `file`) where a Rust code block names a
@@ -189,14 +198,7 @@ pub fn markdown_path_uses(file: &Path, text: &str) -> Vec<DocPathUse> {
             continue;
         }
         if open == Some(true) {
-            for (written, instead) in forbidden_in(line) {
-                out.push(DocPathUse {
-                    file: file.to_owned(),
-                    line: index + 1,
-                    written,
-                    instead,
-                });
-            }
+            out.extend(uses_on_line(file, index, line));
         }
     }
     out
