@@ -243,11 +243,22 @@ async fn list_notes(State(api): State<Api>, me: Principal) -> Json<Vec<String>> 
     )
 }
 
+/// Bounds on what one user keeps in this in-memory store (its demo credentials are public).
+const MAX_NOTES: usize = 100;
+const MAX_NOTE_BYTES: usize = 1024;
+
 async fn add_note(State(api): State<Api>, me: Principal, Json(note): Json<NewNote>) -> Response {
     let mut notes = api.notes.lock().unwrap_or_else(|e| e.into_inner());
     let mine = notes
         .entry(me.subject().unwrap_or_default().to_owned())
         .or_default();
+    if note.text.len() > MAX_NOTE_BYTES || mine.len() >= MAX_NOTES {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("at most {MAX_NOTES} notes of {MAX_NOTE_BYTES} bytes each"),
+        )
+            .into_response();
+    }
     mine.push(note.text.clone());
     (
         StatusCode::CREATED,

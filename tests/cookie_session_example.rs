@@ -150,6 +150,27 @@ async fn sign_in_read_write_with_the_csrf_header_and_sign_out_revokes_the_copied
         .assert_problem(401, "token_revoked");
 }
 
+/// The example keeps notes in memory, and its demo credentials are public: what one user may
+/// store is bounded (1 KiB a note, 100 notes).
+#[tokio::test]
+async fn a_users_notes_are_bounded_in_size_and_number() {
+    let ex = start().await;
+    let (cookie, csrf) = ex.sign_in().await;
+    let write = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let long = serde_json::json!({ "text": "x".repeat(1025) }).to_string();
+    let r = ex.call("POST", "/notes", &write, Some(&long)).await;
+    assert_eq!(r.status, 413);
+    let note = Some(r#"{"text":"n"}"#);
+    for _ in 0..100 {
+        assert_eq!(ex.call("POST", "/notes", &write, note).await.status, 201);
+    }
+    assert_eq!(ex.call("POST", "/notes", &write, note).await.status, 413);
+    let r = ex
+        .call("GET", "/notes", &[("cookie", cookie.as_str())], None)
+        .await;
+    assert_eq!(r.json().as_array().map(Vec::len), Some(100));
+}
+
 #[tokio::test]
 async fn the_page_origin_may_send_the_csrf_header_and_no_other_origin_may_write() {
     let ex = start().await;

@@ -8,6 +8,16 @@ use portcullis_wire::grammar::is_b64token;
 
 use crate::error::{AuthError, ErrorCode};
 
+/// The detail of a refusal of a credential kind a resource does not take, naming those it
+/// does (`RequireCredential`'s and a narrowed layer's 403 alike).
+pub(crate) fn only_these_kinds(kinds: impl IntoIterator<Item = CredentialKind>) -> String {
+    let names: Vec<&str> = kinds.into_iter().map(CredentialKind::as_str).collect();
+    format!(
+        "this resource accepts only these credentials: {}",
+        names.join(", ")
+    )
+}
+
 /// How a request's credential was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -23,6 +33,13 @@ pub enum CredentialKind {
 impl CredentialKind {
     /// How many kinds there are.
     pub(crate) const COUNT: usize = 3;
+
+    /// Every kind, in [`index`](Self::index) order.
+    pub(crate) const ALL: [CredentialKind; Self::COUNT] = [
+        CredentialKind::Bearer,
+        CredentialKind::Cookie,
+        CredentialKind::ApiKey,
+    ];
 
     /// This kind's place in a table indexed by kind.
     pub(crate) const fn index(self) -> usize {

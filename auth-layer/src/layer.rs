@@ -119,15 +119,10 @@ impl AuthLayer {
         // A copy made by `accepting` names only the headers it reads: the CSRF header matters
         // only where cookies are read.
         let sources = &self.shared.sources;
-        let reads = |kind: CredentialKind| sources.reads[kind.index()];
         let csrf = (self.shared.csrf.as_ref())
-            .filter(|_| reads(CredentialKind::Cookie))
+            .filter(|_| sources.reads(CredentialKind::Cookie))
             .and_then(|c| c.header());
-        let api_key = sources
-            .api_key
-            .as_ref()
-            .filter(|_| reads(CredentialKind::ApiKey));
-        api_key.into_iter().chain(csrf)
+        sources.read_api_key().into_iter().chain(csrf)
     }
 }
 

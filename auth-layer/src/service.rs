@@ -210,10 +210,13 @@ where
             Ok(None) if shared.optional => {
                 shared.metrics.record_anonymous();
                 // A copy made by `accepting` may pass a credential it does not read: it is
-                // still a secret, marked and (when stripping) removed like any other.
-                shared.mark_sensitive(&mut req);
-                if shared.strip {
-                    shared.strip_credentials(req.headers_mut());
+                // still a secret, marked and (when stripping) removed like any other. (A full
+                // layer found none in any place it has: nothing to mark or strip.)
+                if shared.wrong_kind.is_some() {
+                    shared.mark_sensitive(&mut req);
+                    if shared.strip {
+                        shared.strip_credentials(req.headers_mut());
+                    }
                 }
                 shared.handles(&mut req);
                 return ResponseFuture::inner(self.inner.call(req));

@@ -37,24 +37,42 @@ const TWO_PLACES: &str =
     "credentials were sent in more than one place; send exactly one (RFC 6750 section 2)";
 
 impl Sources {
+    /// Whether credentials of `kind` are read here (a copy made by `accepting` reads some).
+    pub(crate) fn reads(&self, kind: CredentialKind) -> bool {
+        self.reads[kind.index()]
+    }
+
+    /// The API-key header, when it is read here.
+    pub(crate) fn read_api_key(&self) -> Option<&HeaderName> {
+        self.api_key
+            .as_ref()
+            .filter(|_| self.reads(CredentialKind::ApiKey))
+    }
+
+    /// The credential cookie's name, when it is read here.
+    pub(crate) fn read_cookie(&self) -> Option<&str> {
+        self.cookie
+            .as_deref()
+            .filter(|_| self.reads(CredentialKind::Cookie))
+    }
+
     /// Find the one credential of the request, or `Ok(None)` when there is none.
     pub(crate) fn extract<'h>(
         &self,
         headers: &'h HeaderMap,
     ) -> Result<Option<Found<'h>>, AuthError> {
-        let reads = |kind: CredentialKind| self.reads[kind.index()];
-        let bearer = if reads(CredentialKind::Bearer) {
+        let bearer = if self.reads(CredentialKind::Bearer) {
             self.authorization(headers)?
         } else {
             None
         };
-        let api_key = match &self.api_key {
-            Some(name) if reads(CredentialKind::ApiKey) => api_key(headers, name)?,
-            _ => None,
+        let api_key = match self.read_api_key() {
+            Some(name) => api_key(headers, name)?,
+            None => None,
         };
-        let cookie = match &self.cookie {
-            Some(name) if reads(CredentialKind::Cookie) => cookie(headers, name)?,
-            _ => None,
+        let cookie = match self.read_cookie() {
+            Some(name) => cookie(headers, name)?,
+            None => None,
         };
         let found = bearer.is_some() as u8 + api_key.is_some() as u8 + cookie.is_some() as u8;
         if found > 1 && !self.allow_multiple {
@@ -72,7 +90,7 @@ impl Sources {
     /// Asked only once [`extract`](Self::extract) found nothing, to tell "no credential" from
     /// "a credential of another kind".
     pub(crate) fn carries_unread(&self, headers: &HeaderMap) -> bool {
-        let unread = |kind: CredentialKind| !self.reads[kind.index()];
+        let unread = |kind: CredentialKind| !self.reads(kind);
         let bearer = unread(CredentialKind::Bearer)
             && self.bearer
             && headers.get_all(AUTHORIZATION).iter().any(|value| {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use crate::authenticator::engine::Engine;
 use crate::context::LayerContext;
-use crate::credential::CredentialKind;
+use crate::credential::{CredentialKind, only_these_kinds};
 use crate::csrf::CsrfCheck;
 use crate::error::{AuthError, ConfigError, ErrorCode};
 use crate::metrics::AuthMetrics;
@@ -85,18 +85,10 @@ impl Shared {
 /// The detail of a narrowed copy's 403 for another kind of credential: the words of
 /// [`RequireCredential`](crate::policy::RequireCredential)'s refusal, the same situation.
 fn wrong_kind_detail(reads: &[bool; CredentialKind::COUNT]) -> String {
-    let names: Vec<&str> = [
-        CredentialKind::Bearer,
-        CredentialKind::Cookie,
-        CredentialKind::ApiKey,
-    ]
-    .into_iter()
-    .filter(|kind| reads[kind.index()])
-    .map(CredentialKind::as_str)
-    .collect();
-    format!(
-        "this resource accepts only these credentials: {}",
-        names.join(", ")
+    only_these_kinds(
+        CredentialKind::ALL
+            .into_iter()
+            .filter(|kind| reads[kind.index()]),
     )
 }
 
@@ -104,23 +96,14 @@ fn wrong_kind_detail(reads: &[bool; CredentialKind::COUNT]) -> String {
 /// so that a client that sent it elsewhere (another scheme, another header) learns why it was
 /// not seen.
 fn missing_detail(sources: &Sources) -> String {
-    let reads = |kind: CredentialKind| sources.reads[kind.index()];
     let mut takes = Vec::new();
-    if reads(CredentialKind::Bearer) {
+    if sources.reads(CredentialKind::Bearer) {
         takes.push("a bearer token in the Authorization header".to_owned());
     }
-    if let Some(name) = sources
-        .api_key
-        .as_ref()
-        .filter(|_| reads(CredentialKind::ApiKey))
-    {
+    if let Some(name) = sources.read_api_key() {
         takes.push(format!("an API key in the {name} header"));
     }
-    if let Some(name) = sources
-        .cookie
-        .as_ref()
-        .filter(|_| reads(CredentialKind::Cookie))
-    {
+    if let Some(name) = sources.read_cookie() {
         takes.push(format!("a token in the {name} cookie"));
     }
     format!(

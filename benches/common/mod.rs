@@ -253,16 +253,20 @@ fn portcullis_cases(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
         }
     }
     // Roles read from another claim than `roles` (Okta's `groups`, Keycloak's nested
-    // `realm_access.roles`): what naming the claim costs a payload that has `roles` instead.
-    let (_, hs256, _) = tokens
-        .valid
-        .iter()
-        .find(|(alg, _, _)| *alg == Algorithm::HS256)
-        .expect("an HS256 token");
+    // `realm_access.roles`), each token carrying the same two roles there instead of under
+    // `roles`: the same work as the default case but for where the roles are found.
     for (label, path) in [
         ("groups", &["groups"][..]),
         ("nested", &["realm_access", "roles"][..]),
     ] {
+        let mut moved = claims(now() + 3600);
+        let roles = moved.as_object_mut().unwrap().remove("roles").unwrap();
+        match *path {
+            [name] => moved[name] = roles,
+            [outer, inner] => moved[outer] = json!({ inner: roles }),
+            _ => unreachable!("one or two names"),
+        }
+        let token = issuer.mint(Algorithm::HS256, moved);
         let jwt = issuer
             .verification_keys()
             .into_iter()
@@ -276,7 +280,7 @@ fn portcullis_cases(issuer: &TestIssuer, tokens: &Tokens) -> Vec<Case> {
         out.push(router_case(
             format!("portcullis/HS256/accept/cache-off/roles-{label}"),
             router().layer(AuthLayer::bearer(jwt).unwrap()),
-            Some(format!("Bearer {hs256}")),
+            Some(format!("Bearer {token}")),
             200,
         ));
     }

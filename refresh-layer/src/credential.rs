@@ -319,8 +319,9 @@ impl Credential {
 /// Request extension: the URI a query-parameter credential was added to (`before`), and the
 /// URI with it (`sent`). The reqwest adapter reports `before` as a response's and an error's
 /// URL, so the secret stays out of what the caller logs.
+/// No `Debug`: `sent` holds the secret.
 #[cfg(feature = "reqwest")]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct QueryCredentialUri {
     pub(crate) before: Uri,
     pub(crate) sent: Uri,

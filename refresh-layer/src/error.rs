@@ -20,7 +20,7 @@ pub enum RefreshError {
     #[error("cannot reach the token endpoint: {0}")]
     Network(Arc<str>),
     /// The token endpoint refused (RFC 6749 §5.2) or failed.
-    #[error("the token endpoint answered {status}{}", error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    #[error("the token endpoint answered {status}{}", error.as_deref().map(|e| format!(" ({})", error_code_shown(e))).unwrap_or_default())]
     TokenEndpoint {
         /// HTTP status.
         status: StatusCode,
@@ -436,4 +436,16 @@ pub enum AuthorizationError {
     /// refusing the scope it was given.
     #[error("the server kept asking for more scope ({0} sign-ins): giving up")]
     StepUpLimit(u32),
+}
+
+/// A token endpoint's `error` as shown in a message: as it is when it is an RFC 6749 §5.2 code
+/// (`%x20-21 / %x23-5B / %x5D-7E`), else quoted with its control characters escaped and cut
+/// to 200 characters: the server's text never reaches a terminal raw.
+fn error_code_shown(e: &str) -> String {
+    let code = |c: char| matches!(c, ' '..='!' | '#'..='[' | ']'..='~');
+    if e.len() <= 200 && e.chars().all(code) {
+        e.to_owned()
+    } else {
+        format!("{:?}", e.chars().take(200).collect::<String>())
+    }
 }

@@ -105,6 +105,13 @@ impl RefreshLayer {
             .cell
             .tracks_redirects
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.outer_redirect_policy()
+    }
+
+    /// The policy for redirects followed *outside* the layer only (the reqwest adapter's):
+    /// every hop passes through the layer as a request of its own, so the layer keeps no
+    /// trail of hops for it (no per-request allocation).
+    pub(crate) fn outer_redirect_policy(&self) -> ScopedRedirect {
         ScopedRedirect::new(
             Default::default(),
             self.shared.scope.clone(),

@@ -36,11 +36,11 @@
 //! constructor that does is named for its risk, [`ReqwestService::from_builder_unscoped`]:
 //! put no credential in that builder.
 //!
-//! Either way, reqwest 0.13 sends through the proxy named in `HTTP_PROXY` / `HTTPS_PROXY` /
+//! A builder of reqwest 0.13 sends through the proxy named in `HTTP_PROXY` / `HTTPS_PROXY` /
 //! `ALL_PROXY` (and honours `NO_PROXY`) when those are set in the environment: a request to an
 //! `http://` origin then passes its credential to that proxy in plaintext (an `https://`
-//! origin is tunnelled through it). Call only `https://` origins, or build with
-//! `reqwest::Client::builder().no_proxy()` through `from_builder_unscoped`.
+//! origin is tunnelled through it). [`ReqwestService::new`] turns that off (`no_proxy()`); a
+//! builder given to `from_builder_unscoped` keeps what it says.
 //!
 //! # Query-parameter credentials
 //! With [`Credential::api_key_query`](crate::Credential::api_key_query), what reqwest reports
@@ -104,12 +104,14 @@ pub struct ReqwestService {
 }
 
 impl ReqwestService {
-    /// A client of its own, with reqwest's defaults and its redirects off: no default headers,
-    /// no cookie store, nothing the client adds to a request by itself (reqwest still reads a
-    /// proxy from the environment, see the [module docs](self#what-a-client-sends-by-itself)).
-    /// Fails only when reqwest cannot set up its TLS.
+    /// A client of its own, with reqwest's defaults, its redirects off and no proxy: no
+    /// default headers, no cookie store, no proxy from the environment (which would see an
+    /// `http://` origin's credential in plaintext), nothing the client adds to or sends past a
+    /// request by itself. A proxy, like every other setting, is yours to give through
+    /// [`from_builder_unscoped`](Self::from_builder_unscoped). Fails only when reqwest cannot
+    /// set up its TLS.
     pub fn new() -> Result<Self, ::reqwest::Error> {
-        Self::from_builder_unscoped(ClientBuilder::new())
+        Self::from_builder_unscoped(ClientBuilder::new().no_proxy())
     }
 
     /// Build the client from your `builder` (timeouts, TLS roots, a user agent, a proxy…),
@@ -216,7 +218,7 @@ impl ReqwestClient {
     /// Put `layer` in front of `http`, and follow redirects around both (see the
     /// [module docs](self#redirects) for why outside).
     pub fn new(layer: RefreshLayer, http: ReqwestService) -> Self {
-        let policy = layer.redirect_policy();
+        let policy = layer.outer_redirect_policy();
         ReqwestClient {
             stack: FollowRedirect::with_policy(layer.layer(http), policy),
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::rules::{AccessPolicy, CredentialPolicy, RolePolicy, ScopePolicy};
-use crate::credential::CredentialKind;
+use crate::credential::{CredentialKind, only_these_kinds};
 
 /// Applies an [`AccessPolicy`] to every request of the wrapped service.
 #[derive(Debug, Clone)]
@@ -109,13 +109,8 @@ impl PolicyLayer<CredentialPolicy> {
     /// ```
     pub fn any_of(kinds: impl IntoIterator<Item = CredentialKind>) -> Self {
         let kinds: Arc<[CredentialKind]> = kinds.into_iter().collect();
-        let names: Vec<_> = kinds.iter().map(|k| k.as_str()).collect();
         PolicyLayer::new(CredentialPolicy {
-            detail: format!(
-                "this resource accepts only these credentials: {}",
-                names.join(", ")
-            )
-            .into(),
+            detail: only_these_kinds(kinds.iter().copied()).into(),
             kinds,
         })
     }

@@ -225,6 +225,26 @@ mod tests {
     }
 
     #[test]
+    fn a_token_endpoints_error_is_shown_as_a_code_or_escaped_never_raw() {
+        let shown = |body: &str| {
+            parse_token_response(StatusCode::BAD_REQUEST, body.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            shown(r#"{"error":"invalid_scope"}"#),
+            "the token endpoint answered 400 Bad Request (invalid_scope)"
+        );
+        let hostile = shown(&format!(
+            r#"{{"error":"x\u001b[2J\r\nroot# {}"}}"#,
+            "y".repeat(500)
+        ));
+        assert!(!hostile.chars().any(char::is_control), "{hostile:?}");
+        assert!(hostile.contains(r"\u{1b}"), "{hostile}");
+        assert!(hostile.len() < 300, "{}", hostile.len());
+    }
+
+    #[test]
     fn the_subject_is_read_from_the_id_token_first_then_a_jwt_access_token() {
         use base64::Engine;
         let jwt = |claims: &str| {

@@ -340,11 +340,13 @@ impl Clients {
             verified_assertion(assertion, &key.key, key.alg, &id, issuer)
                 .ok_or("the client assertion does not verify")?
         };
-        if let Some(jti) = claims["jti"].as_str() {
-            let mut seen = self.assertions.lock().expect("not poisoned");
-            if !seen.insert((id, jti.to_owned())) {
-                return Err("the client assertion was presented before");
-            }
+        // Without a jti its reuse could not be told apart: refused, as RFC 7523 §3 allows.
+        let jti = claims["jti"]
+            .as_str()
+            .ok_or("the client assertion has no jti")?;
+        let mut seen = self.assertions.lock().expect("not poisoned");
+        if !seen.insert((id, jti.to_owned())) {
+            return Err("the client assertion was presented before");
         }
         Ok(client)
     }

@@ -334,9 +334,8 @@ impl AuthorizationCode {
         // Nothing is registered at a server this client will not sign in at, and no person
         // is sent through a sign-in whose answer would be refused.
         flow::require_s256(&found)?;
-        if self.iss_rule(&found) == flow::IssRule::Unpinned
-            && !found.server.authorization_response_iss_parameter_supported
-        {
+        // (Unpinned: an issuer not pinned that does not say it sends `iss`.)
+        if self.iss_rule(&found) == flow::IssRule::Unpinned {
             return Err(RefreshError::Authorization(
                 AuthorizationError::IssuerNotSent {
                     issuer: found.issuer.clone(),
@@ -350,7 +349,14 @@ impl AuthorizationCode {
                 let replacing = previous.as_ref().map(|p| p.version);
                 let turn = persist
                     .turn_to_sign_in(&found.issuer, replacing, deadline, cancel.clone())
-                    .await?;
+                    .await
+                    .map_err(|e| match e {
+                        // Waited until the sign-in's own deadline: its timeout, not the lease's.
+                        RefreshError::Authorization(AuthorizationError::Timeout(_)) => {
+                            out_of_time()
+                        }
+                        e => e,
+                    })?;
                 match turn {
                     SignInTurn::Mine(lease) => Some(lease),
                     SignInTurn::Theirs(theirs) => {

@@ -7,11 +7,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::error::AuthorizationError;
 
 /// 32 random bytes, base64url: 43 characters of the unreserved set (RFC 7636 §4.1 asks for
-/// 43 to 128 and at least 256 bits of entropy).
-fn random_token() -> Result<String, AuthorizationError> {
+/// 43 to 128 and at least 256 bits of entropy). Also the loopback start page's nonce and
+/// cookie: values nobody can guess.
+pub(super) fn random_token() -> Result<String, AuthorizationError> {
     let mut bytes = [0u8; 32];
     aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| AuthorizationError::UserAgent("no randomness for PKCE".into()))?;
+        .map_err(|_| AuthorizationError::UserAgent("no randomness for the sign-in".into()))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 

@@ -157,12 +157,15 @@ impl Persist {
                 }));
             }
             if tokio::time::Instant::now() >= deadline {
+                // The caller reports its own sign-in timeout: the deadline is the sign-in's.
                 return Err(RefreshError::Authorization(
                     crate::error::AuthorizationError::Timeout(LEASE_TTL),
                 ));
             }
             tokio::select! {
                 _ = tokio::time::timeout(POLL, changes.changed()) => {}
+                // Not a poll past the deadline.
+                _ = tokio::time::sleep_until(deadline) => {}
                 _ = cancel.changed() => {
                     return Err(RefreshError::Authorization(
                         crate::error::AuthorizationError::Cancelled,

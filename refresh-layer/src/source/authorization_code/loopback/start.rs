@@ -20,8 +20,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue, Response};
@@ -29,6 +27,7 @@ use http_body_util::Full;
 
 use super::page;
 use crate::error::AuthorizationError;
+use crate::source::authorization_code::pkce::random_token;
 
 /// Where start pages are: `/start/<nonce>`.
 const START_PREFIX: &str = "/start/";
@@ -149,15 +148,6 @@ impl StartPage {
                 .into(),
         )
     }
-}
-
-/// 32 random bytes, base64url: a nonce or a cookie value nobody can guess.
-fn random_token() -> Result<String, AuthorizationError> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| {
-        AuthorizationError::UserAgent("no randomness for the sign-in's start page".into())
-    })?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Equal, in a time that does not depend on where they differ.
